@@ -1,0 +1,58 @@
+# Single entry point. `make demo` and `make test` each run `setup` first.
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := docker-registry skopeo
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export AWS_DEFAULT_REGION ?= us-east-1
+
+.PHONY: setup apt-packages demo test test-unit test-integration test-infrastructure test-e2e lint synth bench clean
+
+setup: apt-packages $(VENV)/.installed
+
+apt-packages:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev,cdk]'
+	touch $@
+
+demo: setup
+	$(BIN)/ecr-replicate demo
+
+test: setup
+	$(BIN)/pytest tests
+
+test-unit: setup
+	$(BIN)/pytest tests/unit
+
+test-integration: setup
+	$(BIN)/pytest tests/integration
+
+test-infrastructure: setup
+	$(BIN)/pytest tests/infrastructure
+
+test-e2e: setup
+	$(BIN)/pytest tests/e2e
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+synth: setup
+	$(BIN)/python -m infra.app
+
+bench: setup
+	$(BIN)/python bench/copy_vs_skopeo.py
+
+clean:
+	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,25 @@
+"""`ecr-replicate pattern CONFIG`: the EventBridge event pattern compiled from the rules."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from workflow.config import load_config
+from workflow.plan import event_pattern
+
+
+def register(subparsers: Any) -> None:
+    """Add the `pattern` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "pattern", help="print the EventBridge event pattern compiled from the rules"
+    )
+    parser.add_argument("config", help="replication config (YAML or JSON)")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the pattern as JSON."""
+    print(json.dumps(event_pattern(load_config(args.config)), indent=2))
+    return 0

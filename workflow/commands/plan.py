@@ -1,0 +1,60 @@
+"""`ecr-replicate plan CONFIG --repository R --tag T [--destination ACCOUNT:REGION ...] [--json]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from workflow.config import load_config
+from workflow.events import parse_manual_input
+from workflow.plan import plan
+
+TARGET_FIELDS = {"account", "region", "repository", "tag", "rule"}
+
+
+def destination_argument(value: str) -> dict[str, str]:
+    """Parse `ACCOUNT:REGION` into the manual-input destination shape."""
+    account, separator, region = value.partition(":")
+    if not separator or not account or not region:
+        raise argparse.ArgumentTypeError(f"{value!r} is not ACCOUNT:REGION")
+    return {"account": account, "region": region}
+
+
+def register(subparsers: Any) -> None:
+    """Add the `plan` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "plan", help="show where an image would replicate, or why it would not"
+    )
+    parser.add_argument("config", help="replication config (YAML or JSON)")
+    parser.add_argument("--repository", required=True, help="source repository name")
+    parser.add_argument("--tag", required=True, help="image tag")
+    parser.add_argument(
+        "--destination",
+        action="append",
+        type=destination_argument,
+        metavar="ACCOUNT:REGION",
+        help="narrow to these configured destinations (repeatable)",
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan and print the targets."""
+    config = load_config(args.config)
+    manual: dict[str, Any] = {"repository": args.repository, "tag": args.tag}
+    if args.destination:
+        manual["destinations"] = args.destination
+    result = plan(parse_manual_input(manual), config)
+    if args.json:
+        targets = [target.model_dump(include=TARGET_FIELDS) for target in result.targets]
+        print(json.dumps({"targets": targets, "skipped_reason": result.skipped_reason}, indent=2))
+        return 0
+    if not result.targets:
+        print(f"nothing to replicate: {result.skipped_reason}")
+        return 0
+    print(f"{args.repository}:{args.tag} replicates to {len(result.targets)} destination(s):")
+    for target in result.targets:
+        print(f"  {target.account}/{target.region}  {target.repository}:{target.tag}  (rule {target.rule})")
+    return 0

@@ -1,0 +1,107 @@
+"""ECR push events and manual inputs -> ReplicationRequest."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from workflow.exceptions import InvalidRequest
+from workflow.grammar import DIGEST_RE, account_problem, region_problem, repository_problem, tag_problem
+from workflow.models import DestinationRef, ReplicationRequest
+
+ECR_DETAIL_TYPE = "ECR Image Action"
+MANUAL_FIELDS = {"repository", "tag", "digest", "destinations", "dryRun"}
+
+
+def is_ecr_event(payload: Mapping[str, Any]) -> bool:
+    """True when the payload looks like an EventBridge event rather than a manual input."""
+    return "detail-type" in payload and "detail" in payload
+
+
+def parse_request(payload: Any) -> ReplicationRequest:
+    """Parse an ECR event or a manual input; raises InvalidRequest saying what is wrong."""
+    if not isinstance(payload, Mapping):
+        raise InvalidRequest(f"input must be a JSON object, got {type(payload).__name__}")
+    if is_ecr_event(payload):
+        return parse_ecr_event(payload)
+    return parse_manual_input(payload)
+
+
+def parse_ecr_event(event: Mapping[str, Any]) -> ReplicationRequest:
+    """Parse an "ECR Image Action" event; non-pushes, failures and untagged pushes are skipped."""
+    detail = event.get("detail")
+    if event.get("source") != "aws.ecr" or event.get("detail-type") != ECR_DETAIL_TYPE:
+        raise InvalidRequest(
+            f"unsupported event: source {event.get('source')!r}, detail-type {event.get('detail-type')!r} "
+            f"(expected aws.ecr / {ECR_DETAIL_TYPE!r})"
+        )
+    if not isinstance(detail, Mapping):
+        raise InvalidRequest("event.detail must be an object")
+    repository = detail.get("repository-name")
+    common: dict[str, Any] = {
+        "origin": "event",
+        "repository": repository if isinstance(repository, str) else None,
+        "source_account": event.get("account"),
+        "source_region": event.get("region"),
+    }
+    if detail.get("action-type") != "PUSH":
+        return ReplicationRequest(**common, skipped_reason=f"action {detail.get('action-type')!r} is not a PUSH")
+    if detail.get("result") != "SUCCESS":
+        return ReplicationRequest(**common, skipped_reason=f"push result is {detail.get('result')!r}, not SUCCESS")
+    tag = detail.get("image-tag")
+    if not tag:
+        return ReplicationRequest(**common, skipped_reason="push has no tag (untagged images are not replicated)")
+    problem = repository_problem(repository) or tag_problem(tag)
+    if problem:
+        raise InvalidRequest(f"event.detail: {problem}")
+    digest = detail.get("image-digest")
+    if digest is not None and not (isinstance(digest, str) and DIGEST_RE.fullmatch(digest)):
+        raise InvalidRequest(f"event.detail.image-digest: {digest!r} is not a sha256 digest")
+    return ReplicationRequest(**common, tag=tag, digest=digest)
+
+
+def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
+    """Parse the console/CLI input `{"repository", "tag", "destinations"?, "dryRun"?}`."""
+    problems = []
+    unknown = sorted(set(payload) - MANUAL_FIELDS)
+    if unknown:
+        problems.append(f"unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(MANUAL_FIELDS))})")
+    repository, tag, digest = payload.get("repository"), payload.get("tag"), payload.get("digest")
+    if repository is None:
+        problems.append("repository: required field is missing")
+    elif problem := repository_problem(repository):
+        problems.append(f"repository: {problem}")
+    if tag is None:
+        problems.append("tag: required field is missing")
+    elif problem := tag_problem(tag):
+        problems.append(f"tag: {problem}")
+    if digest is not None and not (isinstance(digest, str) and DIGEST_RE.fullmatch(digest)):
+        problems.append(f"digest: {digest!r} is not a sha256 digest")
+    dry_run = payload.get("dryRun", False)
+    if not isinstance(dry_run, bool):
+        problems.append(f"dryRun: {dry_run!r} is not true or false")
+    destinations = _parse_destinations(payload.get("destinations"), problems)
+    if problems:
+        raise InvalidRequest("invalid input: " + "; ".join(problems))
+    return ReplicationRequest(
+        origin="manual", repository=repository, tag=tag, digest=digest, destinations=destinations, dry_run=dry_run
+    )
+
+
+def _parse_destinations(raw: Any, problems: list[str]) -> list[DestinationRef] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, list) or not raw:
+        problems.append("destinations: must be a non-empty list of {account, region}")
+        return None
+    destinations = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, Mapping) or set(item) != {"account", "region"}:
+            problems.append(f"destinations[{index}]: must be an object with exactly account and region")
+            continue
+        problem = account_problem(item["account"]) or region_problem(item["region"])
+        if problem:
+            problems.append(f"destinations[{index}]: {problem}")
+            continue
+        destinations.append(DestinationRef(account=item["account"], region=item["region"]))
+    return destinations

@@ -1,0 +1,55 @@
+"""Typed errors. Each class name doubles as a Step Functions error name (ASL Retry/Catch ErrorEquals)."""
+
+from __future__ import annotations
+
+
+class ReplicationError(Exception):
+    """Base class for every error this product raises on purpose."""
+
+
+class InvalidConfig(ReplicationError):
+    """The replication config is invalid; the message lists every problem with its path."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("invalid replication config:\n  " + "\n  ".join(problems))
+
+
+class InvalidRequest(ReplicationError):
+    """A manual input or event cannot be parsed into a replication request."""
+
+
+class DestinationNotAllowed(ReplicationError):
+    """A manual run named a destination that the config does not allow."""
+
+
+class InvalidReference(ReplicationError):
+    """An image reference (registry/repository:tag or @digest) is malformed."""
+
+
+class ImageNotFound(ReplicationError):
+    """The source manifest (tag or digest) does not exist."""
+
+
+class DigestMismatch(ReplicationError):
+    """Bytes read or written do not hash to the expected digest."""
+
+
+class DestinationTagImmutable(ReplicationError):
+    """The destination tag is immutable and already points at a different digest."""
+
+
+class RegistryAuthError(ReplicationError):
+    """The registry refused the credentials (401/403) or the token could not be obtained."""
+
+
+class RegistryUnavailable(ReplicationError):
+    """A transient registry fault (429, 5xx, dropped connection) persisted after all retries."""
+
+
+class RegistryProtocolError(ReplicationError):
+    """The registry answered with something the distribution spec does not allow."""
+
+
+class CopyFailed(ReplicationError):
+    """A copy job failed; raised by the workflow when the build reports failure."""

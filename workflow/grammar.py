@@ -1,0 +1,83 @@
+"""ECR/OCI grammars for repository names, tags, account ids and Regions."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+import boto3
+
+REPOSITORY_RE = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
+TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+ACCOUNT_RE = re.compile(r"\d{12}")
+DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
+REPOSITORY_MIN, REPOSITORY_MAX = 2, 256
+
+
+def repository_problem(name: object) -> str | None:
+    """Why `name` is not a valid ECR repository name, or None if it is."""
+    if not isinstance(name, str):
+        return f"{name!r} is not a string"
+    if not REPOSITORY_MIN <= len(name) <= REPOSITORY_MAX:
+        return f"{name!r} is not a valid ECR repository name (length must be {REPOSITORY_MIN}-{REPOSITORY_MAX})"
+    if not REPOSITORY_RE.fullmatch(name):
+        return (
+            f"{name!r} is not a valid ECR repository name "
+            "(lowercase letters, digits and . _ - separators, path components joined by /)"
+        )
+    return None
+
+
+def tag_problem(tag: object) -> str | None:
+    """Why `tag` is not a valid image tag, or None if it is."""
+    if not isinstance(tag, str):
+        return f"{tag!r} is not a string"
+    if not TAG_RE.fullmatch(tag):
+        return (
+            f"{tag!r} is not a valid image tag "
+            "(1-128 of letters, digits, _ . -, not starting with . or -)"
+        )
+    return None
+
+
+def account_problem(account: object) -> str | None:
+    """Why `account` is not a 12-digit AWS account id, or None if it is."""
+    if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):
+        return f"{account!r} is not a 12-digit AWS account id"
+    return None
+
+
+@cache
+def known_regions() -> frozenset[str]:
+    """Every Region botocore's partition data lists for ECR, across all partitions."""
+    session = boto3.session.Session()
+    regions: set[str] = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("ecr", partition_name=partition))
+    return frozenset(regions)
+
+
+def region_problem(region: object) -> str | None:
+    """Why `region` is not a known AWS Region for ECR, or None if it is."""
+    if not isinstance(region, str) or region not in known_regions():
+        return f"{region!r} is not an AWS Region where ECR is available"
+    return None
+
+
+def partition_dns_suffix(region: str) -> str:
+    """The DNS suffix of the partition a Region belongs to."""
+    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+
+
+def partition_of(region: str) -> str:
+    """The ARN partition of a Region."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
+def ecr_registry_host(account: str, region: str) -> str:
+    """The ECR registry host name of an account in a Region."""
+    return f"{account}.dkr.ecr.{region}.{partition_dns_suffix(region)}"

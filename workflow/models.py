@@ -1,0 +1,127 @@
+"""Typed models shared between the planner, the copy engine, the handlers and the summary."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CopyAction = Literal["copied", "tagged", "present"]
+PrecheckAction = Literal["present", "tagged", "copy-needed"]
+TargetStatus = Literal["copied", "tagged", "present", "planned", "failed"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RepositorySettings(_Model):
+    """How a destination repository is created when it does not exist."""
+
+    tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = "MUTABLE"
+    scan_on_push: bool = False
+    encryption: Literal["AES256", "KMS"] = "AES256"
+    kms_key: str | None = None
+
+
+class DestinationRef(_Model):
+    """One account/Region pair, as used for narrowing manual runs."""
+
+    account: str
+    region: str
+
+
+class ReplicationRequest(_Model):
+    """One image to replicate, from an ECR push event or a manual input."""
+
+    repository: str | None = None
+    tag: str | None = None
+    digest: str | None = None
+    source_account: str | None = None
+    source_region: str | None = None
+    destinations: list[DestinationRef] | None = None
+    dry_run: bool = False
+    origin: Literal["event", "manual"] = "manual"
+    skipped_reason: str | None = None
+
+
+class Target(_Model):
+    """One destination to copy one image to."""
+
+    account: str
+    region: str
+    repository: str
+    tag: str
+    rule: str
+    source_registry: str
+    source_repository: str
+    source_reference: str
+    registry: str
+    role_arn: str
+    external_id: str | None = None
+    insecure: bool = False
+    source_insecure: bool = False
+    create_repository: RepositorySettings | None = None
+
+    @property
+    def destination_reference(self) -> str:
+        """`registry/repository:tag` at the destination."""
+        return f"{self.registry}/{self.repository}:{self.tag}"
+
+    @property
+    def source_image(self) -> str:
+        """`registry/repository:tag` or `registry/repository@digest` at the source."""
+        separator = "@" if self.source_reference.startswith("sha256:") else ":"
+        return f"{self.source_registry}/{self.source_repository}{separator}{self.source_reference}"
+
+
+class Plan(_Model):
+    """The Plan state's output: what to copy where, or why nothing replicates."""
+
+    repository: str | None = None
+    tag: str | None = None
+    dry_run: bool = False
+    targets: list[Target] = Field(default_factory=list)
+    skipped_reason: str | None = None
+
+
+class CopyResult(_Model):
+    """What one copy did. Exported by the CodeBuild job as RESULT."""
+
+    action: CopyAction
+    source: str
+    destination: str
+    source_digest: str
+    destination_digest: str
+    media_type: str
+    platforms: list[str] = Field(default_factory=list)
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    bytes_copied: int = 0
+    seconds: float = 0.0
+    referrers_copied: int = 0
+
+
+class PrecheckResult(_Model):
+    """What the destination already has for one target."""
+
+    action: PrecheckAction
+    digest: str | None = None
+    destination_digest: str | None = None
+
+
+class TargetResult(_Model):
+    """The final record of one target, as the Map emits it and the summary reads it."""
+
+    account: str
+    region: str
+    repository: str
+    tag: str
+    status: TargetStatus
+    digest: str | None = None
+    bytes_copied: int = 0
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    cause: str | None = None

@@ -1,0 +1,168 @@
+"""Request + config -> targets; and the EventBridge event pattern compiled from the rules."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from workflow.config import ReplicationConfig, Rule
+from workflow.exceptions import DestinationNotAllowed, InvalidRequest
+from workflow.grammar import partition_of
+from workflow.models import DestinationRef, Plan, ReplicationRequest, Target
+from workflow.rules import Matcher, NameFilter, tag_matches
+
+
+def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
+    """The targets one request replicates to, or the reason nothing replicates.
+
+    A manual run may narrow the destinations to a subset of the configured ones, never add any:
+    a destination outside the config raises DestinationNotAllowed.
+    """
+    base = {"repository": request.repository, "tag": request.tag, "dry_run": request.dry_run}
+    if request.skipped_reason:
+        return Plan(**base, skipped_reason=request.skipped_reason)
+    if request.repository is None or request.tag is None:
+        raise InvalidRequest("a request needs a repository and a tag")
+    _check_source(request, config)
+    allowed = _configured_destinations(request.repository, config)
+    if request.destinations is not None:
+        _check_narrowing(request.destinations, allowed)
+    targets, reasons = _targets(request, config)
+    if request.destinations is not None:
+        wanted = {(d.account, d.region) for d in request.destinations}
+        targets = [t for t in targets if (t.account, t.region) in wanted]
+    if not targets:
+        reason = "; ".join(reasons) or "no destination selected"
+        return Plan(**base, skipped_reason=f"{request.repository}:{request.tag} does not replicate: {reason}")
+    return Plan(**base, targets=targets)
+
+
+def _check_source(request: ReplicationRequest, config: ReplicationConfig) -> None:
+    source = config.source
+    if request.source_account and request.source_account != source.account:
+        raise InvalidRequest(f"event is from account {request.source_account}, the config's source is {source.account}")
+    if request.source_region and request.source_region != source.region:
+        raise InvalidRequest(f"event is from Region {request.source_region}, the config's source is {source.region}")
+
+
+def _configured_destinations(repository: str, config: ReplicationConfig) -> set[tuple[str, str]]:
+    return {
+        (destination.account, region)
+        for rule in config.rules
+        if rule.repository_filter.matches(repository)
+        for destination in rule.destinations
+        for region in destination.regions
+    }
+
+
+def _check_narrowing(requested: list[DestinationRef], allowed: set[tuple[str, str]]) -> None:
+    outside = [f"{d.account}/{d.region}" for d in requested if (d.account, d.region) not in allowed]
+    if outside:
+        configured = ", ".join(f"{a}/{r}" for a, r in sorted(allowed)) or "none"
+        raise DestinationNotAllowed(
+            f"destination(s) {', '.join(outside)} are not configured for this repository "
+            f"(configured: {configured}); a manual run can only narrow the configured destinations"
+        )
+
+
+def _targets(request: ReplicationRequest, config: ReplicationConfig) -> tuple[list[Target], list[str]]:
+    assert request.repository is not None and request.tag is not None
+    source = config.source
+    source_registry, source_insecure = config.endpoint(source.account, source.region)
+    targets: dict[tuple[str, str, str], Target] = {}
+    reasons = []
+    for rule in config.rules:
+        if not rule.repository_filter.matches(request.repository):
+            reasons.append(f"rule {rule.name!r}: repository {request.repository!r} not included")
+            continue
+        accepted, reason = tag_matches(rule.tag_filter, request.tag)
+        if not accepted:
+            reasons.append(f"rule {rule.name!r}: {reason}")
+            continue
+        for target in _rule_targets(rule, request, config, (source_registry, source_insecure)):
+            key = (target.account, target.region, target.repository)
+            if (target.account, target.region, target.repository) == (
+                source.account,
+                source.region,
+                request.repository,
+            ):
+                reasons.append(f"rule {rule.name!r}: {target.account}/{target.region} is the source itself")
+                continue
+            targets.setdefault(key, target)
+    return list(targets.values()), reasons
+
+
+def _rule_targets(
+    rule: Rule, request: ReplicationRequest, config: ReplicationConfig, source_endpoint: tuple[str, bool]
+) -> list[Target]:
+    source_registry, source_insecure = source_endpoint
+    assert request.repository is not None and request.tag is not None
+    targets = []
+    for destination in rule.destinations:
+        for region in destination.regions:
+            registry, insecure = config.endpoint(destination.account, region)
+            targets.append(
+                Target(
+                    account=destination.account,
+                    region=region,
+                    repository=destination.render_repository(request.repository),
+                    tag=request.tag,
+                    rule=rule.name,
+                    source_registry=source_registry,
+                    source_repository=request.repository,
+                    source_reference=request.digest or request.tag,
+                    registry=registry,
+                    role_arn=f"arn:{partition_of(region)}:iam::{destination.account}:role/{destination.role_name}",
+                    external_id=destination.external_id,
+                    insecure=insecure,
+                    source_insecure=source_insecure,
+                    create_repository=rule.create_repository,
+                )
+            )
+    return targets
+
+
+def _field_filters(matchers: tuple[Matcher, ...]) -> list[Any] | None:
+    """EventBridge filters accepting at least what the matchers accept; None means "anything"."""
+    filters: list[Any] = []
+    for matcher in matchers:
+        prefix = matcher.literal_prefix
+        if prefix is None:
+            return None
+        if "*" not in matcher.source:
+            filters.append(matcher.source)
+        elif matcher.source == prefix + "*":
+            if not prefix:
+                return None
+            filters.append({"prefix": prefix})
+        else:
+            filters.append({"wildcard": matcher.source})
+    return filters
+
+
+def _rule_clause(rule: Rule) -> dict[str, Any]:
+    clause: dict[str, Any] = {}
+    repositories = _field_filters(rule.repository_filter.include)
+    if repositories is not None:
+        clause["repository-name"] = repositories
+    tags = _field_filters(NameFilter.compile(rule.tags.include).include)
+    clause["image-tag"] = tags if tags is not None else [{"exists": True}]
+    return clause
+
+
+def event_pattern(config: ReplicationConfig) -> dict[str, Any]:
+    """The EventBridge pattern for ECR pushes the rules may accept.
+
+    It never rejects a push the rules accept (excludes, regex and semver are left to the Plan
+    Lambda, which stays the exact filter), and it drops most pushes that no rule accepts.
+    """
+    clauses: list[dict[str, Any]] = []
+    for rule in config.rules:
+        clause = _rule_clause(rule)
+        if clause not in clauses:
+            clauses.append(clause)
+    detail: dict[str, Any] = {"action-type": ["PUSH"], "result": ["SUCCESS"]}
+    if len(clauses) == 1:
+        detail.update(clauses[0])
+    else:
+        detail["$or"] = clauses
+    return {"source": ["aws.ecr"], "detail-type": ["ECR Image Action"], "detail": detail}

@@ -1,0 +1,59 @@
+"""Retry with exponential backoff and full jitter for transient registry faults."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from workflow.exceptions import RegistryUnavailable
+
+T = TypeVar("T")
+
+
+class TransientError(Exception):
+    """A fault worth retrying: 429, 5xx, dropped connection, truncated body."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry. `attempts` counts the first try."""
+
+    attempts: int = 5
+    base_delay: float = 0.5
+    max_delay: float = 20.0
+    max_retry_after: float = 60.0
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before retry number `attempt` (1-based)."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
+        return random.uniform(ceiling / 2, ceiling)
+
+    def run(self, operation: Callable[[], T], what: str, sleep: Callable[[float], None] = time.sleep) -> T:
+        """Run `operation`, retrying TransientError; then raise RegistryUnavailable naming `what`."""
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return operation()
+            except TransientError as exc:
+                if attempt == self.attempts:
+                    raise RegistryUnavailable(f"{what}: {exc} (gave up after {attempt} attempts)") from exc
+                sleep(self.delay(attempt, exc.retry_after))
+        raise AssertionError("unreachable")
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a Retry-After header given in seconds; None when absent or a date."""
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
