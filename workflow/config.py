@@ -283,5 +283,7 @@ def load_config(path: str | Path) -> ReplicationConfig:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Yaml12BoolLoader)  # noqa: S506 - a SafeLoader subclass
     except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise InvalidConfig([f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}"]) from None
+        raise InvalidConfig(
+            [f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}"]
+        ) from None
     return parse_config(data)

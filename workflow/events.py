@@ -45,12 +45,18 @@ def parse_ecr_event(event: Mapping[str, Any]) -> ReplicationRequest:
         "source_region": event.get("region"),
     }
     if detail.get("action-type") != "PUSH":
-        return ReplicationRequest(**common, skipped_reason=f"action {detail.get('action-type')!r} is not a PUSH")
+        return ReplicationRequest(
+            **common, skipped_reason=f"action {detail.get('action-type')!r} is not a PUSH"
+        )
     if detail.get("result") != "SUCCESS":
-        return ReplicationRequest(**common, skipped_reason=f"push result is {detail.get('result')!r}, not SUCCESS")
+        return ReplicationRequest(
+            **common, skipped_reason=f"push result is {detail.get('result')!r}, not SUCCESS"
+        )
     tag = detail.get("image-tag")
     if not tag:
-        return ReplicationRequest(**common, skipped_reason="push has no tag (untagged images are not replicated)")
+        return ReplicationRequest(
+            **common, skipped_reason="push has no tag (untagged images are not replicated)"
+        )
     problem = repository_problem(repository) or tag_problem(tag)
     if problem:
         raise InvalidRequest(f"event.detail: {problem}")
@@ -65,7 +71,9 @@ def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
     problems = []
     unknown = sorted(set(payload) - MANUAL_FIELDS)
     if unknown:
-        problems.append(f"unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(MANUAL_FIELDS))})")
+        problems.append(
+            f"unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(MANUAL_FIELDS))})"
+        )
     repository, tag, digest = payload.get("repository"), payload.get("tag"), payload.get("digest")
     if repository is None:
         problems.append("repository: required field is missing")
@@ -84,7 +92,12 @@ def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
     if problems:
         raise InvalidRequest("invalid input: " + "; ".join(problems))
     return ReplicationRequest(
-        origin="manual", repository=repository, tag=tag, digest=digest, destinations=destinations, dry_run=dry_run
+        origin="manual",
+        repository=repository,
+        tag=tag,
+        digest=digest,
+        destinations=destinations,
+        dry_run=dry_run,
     )
 
 

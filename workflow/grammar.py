@@ -19,7 +19,9 @@ def repository_problem(name: object) -> str | None:
     if not isinstance(name, str):
         return f"{name!r} is not a string"
     if not REPOSITORY_MIN <= len(name) <= REPOSITORY_MAX:
-        return f"{name!r} is not a valid ECR repository name (length must be {REPOSITORY_MIN}-{REPOSITORY_MAX})"
+        return (
+            f"{name!r} is not a valid ECR repository name (length must be {REPOSITORY_MIN}-{REPOSITORY_MAX})"
+        )
     if not REPOSITORY_RE.fullmatch(name):
         return (
             f"{name!r} is not a valid ECR repository name "
@@ -33,10 +35,7 @@ def tag_problem(tag: object) -> str | None:
     if not isinstance(tag, str):
         return f"{tag!r} is not a string"
     if not TAG_RE.fullmatch(tag):
-        return (
-            f"{tag!r} is not a valid image tag "
-            "(1-128 of letters, digits, _ . -, not starting with . or -)"
-        )
+        return f"{tag!r} is not a valid image tag (1-128 of letters, digits, _ . -, not starting with . or -)"
     return None
 
 

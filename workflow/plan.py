@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from workflow.config import ReplicationConfig, Rule
 from workflow.exceptions import DestinationNotAllowed, InvalidRequest
@@ -26,7 +26,7 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     allowed = _configured_destinations(request.repository, config)
     if request.destinations is not None:
         _check_narrowing(request.destinations, allowed)
-    targets, reasons = _targets(request, config)
+    targets, reasons = _targets(request.repository, request.tag, request.digest, config)
     if request.destinations is not None:
         wanted = {(d.account, d.region) for d in request.destinations}
         targets = [t for t in targets if (t.account, t.region) in wanted]
@@ -39,9 +39,13 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
 def _check_source(request: ReplicationRequest, config: ReplicationConfig) -> None:
     source = config.source
     if request.source_account and request.source_account != source.account:
-        raise InvalidRequest(f"event is from account {request.source_account}, the config's source is {source.account}")
+        raise InvalidRequest(
+            f"event is from account {request.source_account}, the config's source is {source.account}"
+        )
     if request.source_region and request.source_region != source.region:
-        raise InvalidRequest(f"event is from Region {request.source_region}, the config's source is {source.region}")
+        raise InvalidRequest(
+            f"event is from Region {request.source_region}, the config's source is {source.region}"
+        )
 
 
 def _configured_destinations(repository: str, config: ReplicationConfig) -> set[tuple[str, str]]:
@@ -64,38 +68,40 @@ def _check_narrowing(requested: list[DestinationRef], allowed: set[tuple[str, st
         )
 
 
-def _targets(request: ReplicationRequest, config: ReplicationConfig) -> tuple[list[Target], list[str]]:
-    assert request.repository is not None and request.tag is not None
+def _targets(
+    repository: str, tag: str, digest: str | None, config: ReplicationConfig
+) -> tuple[list[Target], list[str]]:
     source = config.source
     source_registry, source_insecure = config.endpoint(source.account, source.region)
     targets: dict[tuple[str, str, str], Target] = {}
     reasons = []
     for rule in config.rules:
-        if not rule.repository_filter.matches(request.repository):
-            reasons.append(f"rule {rule.name!r}: repository {request.repository!r} not included")
+        if not rule.repository_filter.matches(repository):
+            reasons.append(f"rule {rule.name!r}: repository {repository!r} not included")
             continue
-        accepted, reason = tag_matches(rule.tag_filter, request.tag)
+        accepted, reason = tag_matches(rule.tag_filter, tag)
         if not accepted:
             reasons.append(f"rule {rule.name!r}: {reason}")
             continue
-        for target in _rule_targets(rule, request, config, (source_registry, source_insecure)):
+        image = _SourceImage(repository, tag, digest, source_registry, source_insecure)
+        for target in _rule_targets(rule, image, config):
             key = (target.account, target.region, target.repository)
-            if (target.account, target.region, target.repository) == (
-                source.account,
-                source.region,
-                request.repository,
-            ):
+            if key == (source.account, source.region, repository):
                 reasons.append(f"rule {rule.name!r}: {target.account}/{target.region} is the source itself")
                 continue
             targets.setdefault(key, target)
     return list(targets.values()), reasons
 
 
-def _rule_targets(
-    rule: Rule, request: ReplicationRequest, config: ReplicationConfig, source_endpoint: tuple[str, bool]
-) -> list[Target]:
-    source_registry, source_insecure = source_endpoint
-    assert request.repository is not None and request.tag is not None
+class _SourceImage(NamedTuple):
+    repository: str
+    tag: str
+    digest: str | None
+    registry: str
+    insecure: bool
+
+
+def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:
     targets = []
     for destination in rule.destinations:
         for region in destination.regions:
@@ -104,17 +110,17 @@ def _rule_targets(
                 Target(
                     account=destination.account,
                     region=region,
-                    repository=destination.render_repository(request.repository),
-                    tag=request.tag,
+                    repository=destination.render_repository(image.repository),
+                    tag=image.tag,
                     rule=rule.name,
-                    source_registry=source_registry,
-                    source_repository=request.repository,
-                    source_reference=request.digest or request.tag,
+                    source_registry=image.registry,
+                    source_repository=image.repository,
+                    source_reference=image.digest or image.tag,
                     registry=registry,
                     role_arn=f"arn:{partition_of(region)}:iam::{destination.account}:role/{destination.role_name}",
                     external_id=destination.external_id,
                     insecure=insecure,
-                    source_insecure=source_insecure,
+                    source_insecure=image.insecure,
                     create_repository=rule.create_repository,
                 )
             )

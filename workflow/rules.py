@@ -73,8 +73,7 @@ def compile_pattern(pattern: str) -> Matcher:
         return Matcher(pattern, "semver", semver_range=spec)
     if GLOB_SPECIALS.search(pattern):
         raise ValueError(
-            f"{pattern!r} is not a valid glob: only '*' is a wildcard "
-            "(use 're:' for a regular expression)"
+            f"{pattern!r} is not a valid glob: only '*' is a wildcard (use 're:' for a regular expression)"
         )
     expression = ".*".join(re.escape(part) for part in pattern.split("*"))
     return Matcher(pattern, "glob", regex=re.compile(expression))

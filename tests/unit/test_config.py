@@ -1,0 +1,197 @@
+"""Config loading and validation: every problem is reported at once, with its path."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from workflow.config import load_config, parse_config
+from workflow.exceptions import InvalidConfig
+
+EXAMPLE = Path(__file__).parents[2] / "examples" / "replication.yaml"
+
+BASE: dict[str, Any] = {
+    "source": {"account": "111111111111", "region": "us-east-1"},
+    "rules": [
+        {
+            "name": "production",
+            "repositories": ["app", "services/*"],
+            "tags": {"include": ["release-*"], "exclude": ["*-rc*"]},
+            "destinations": [{"account": "222222222222", "regions": ["eu-west-1", "us-west-2"]}],
+        }
+    ],
+}
+
+
+def with_changes(**paths: Any) -> dict[str, Any]:
+    """BASE with `rules.0.destinations.0.account=...`-style changes applied."""
+    data = copy.deepcopy(BASE)
+    for dotted, value in paths.items():
+        *parents, leaf = dotted.split("__")
+        node: Any = data
+        for part in parents:
+            node = node[int(part)] if part.isdigit() else node[part]
+        if leaf.isdigit():
+            node[int(leaf)] = value
+        else:
+            node[leaf] = value
+    return data
+
+
+def problems_of(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(InvalidConfig) as caught:
+        parse_config(data)
+    return caught.value.problems
+
+
+def test_example_config_is_valid() -> None:
+    # Given the shipped example / When it is loaded
+    config = load_config(EXAMPLE)
+    # Then it has two rules and three destinations, and `on: failure` stays a string in YAML
+    assert [rule.name for rule in config.rules] == ["production", "disaster-recovery"]
+    assert "3 destination(s) in 2 account(s)" in config.summary_line()
+    assert config.notifications.on == "failure"
+
+
+def test_json_config_loads(tmp_path: Path) -> None:
+    # Given the base config as JSON
+    path = tmp_path / "replication.json"
+    path.write_text(json.dumps(BASE))
+    # When it is loaded / Then its destinations are there
+    assert load_config(path).rules[0].destinations[0].regions == ["eu-west-1", "us-west-2"]
+
+
+def test_bad_account_names_its_path() -> None:
+    # Given a 5-digit account id / When validated / Then the error names the path and the value
+    problems = problems_of(with_changes(rules__0__destinations__0__account="12345"))
+    assert problems == ["rules[0].destinations[0].account: '12345' is not a 12-digit AWS account id"]
+
+
+def test_unknown_region_is_rejected() -> None:
+    problems = problems_of(with_changes(rules__0__destinations__0__regions=["eu-west-1", "eu-westeros-1"]))
+    assert problems == [
+        "rules[0].destinations[0].regions: 'eu-westeros-1' is not an AWS Region where ECR is available"
+    ]
+
+
+def test_source_is_required_and_validated() -> None:
+    data = copy.deepcopy(BASE)
+    data["source"] = {"account": "1", "region": "nowhere"}
+    problems = problems_of(data)
+    assert "source.account: '1' is not a 12-digit AWS account id" in problems
+    assert "source.region: 'nowhere' is not an AWS Region where ECR is available" in problems
+    del data["source"]
+    assert problems_of(data) == ["source: required field is missing"]
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("Mirror/{repository}", "does not render to a valid ECR repository name"),
+        ("mirror/{repo}", "is not a valid repository template"),
+        ("mirror//{repository}", "does not render to a valid ECR repository name"),
+    ],
+)
+def test_bad_repository_template(template: str, message: str) -> None:
+    problems = problems_of(with_changes(rules__0__destinations__0__repository=template))
+    assert len(problems) == 1
+    assert problems[0].startswith("rules[0].destinations[0].repository: ")
+    assert message in problems[0]
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("re:(", "is not a valid regular expression"),
+        ("semver:>=banana", "is not a valid semver range"),
+        ("release-[0-9]", "only '*' is a wildcard"),
+        ("", "is not a pattern"),
+    ],
+)
+def test_tag_patterns_must_compile(pattern: str, message: str) -> None:
+    problems = problems_of(with_changes(rules__0__tags__include=["release-*", pattern]))
+    assert len(problems) == 1
+    assert problems[0].startswith("rules[0].tags.include: ")
+    assert message in problems[0]
+
+
+def test_duplicate_destination_is_rejected() -> None:
+    data = copy.deepcopy(BASE)
+    data["rules"][0]["destinations"].append({"account": "222222222222", "regions": ["us-west-2"]})
+    assert problems_of(data) == [
+        "rules[0].destinations[1]: duplicate destination 222222222222/us-west-2 (already in destinations[0])"
+    ]
+
+
+def test_destination_equal_to_source_is_a_loop() -> None:
+    data = copy.deepcopy(BASE)
+    data["rules"][0]["destinations"].append({"account": "111111111111", "regions": ["us-east-1"]})
+    problems = problems_of(data)
+    assert len(problems) == 1
+    assert "is the source itself (a replication loop)" in problems[0]
+
+
+def test_same_account_and_region_with_another_repository_is_not_a_loop() -> None:
+    data = copy.deepcopy(BASE)
+    data["rules"][0]["destinations"].append(
+        {"account": "111111111111", "regions": ["us-east-1"], "repository": "mirror/{repository}"}
+    )
+    assert len(parse_config(data).rules[0].destinations) == 2
+
+
+def test_all_problems_are_reported_at_once() -> None:
+    # Given a config with four independent mistakes
+    data = copy.deepcopy(BASE)
+    data["rules"][0]["destinations"][0]["account"] = "abc"
+    data["rules"][0]["tags"]["exclude"] = ["re:["]
+    data["rules"][0]["colour"] = "blue"
+    data["max_concurrency"] = 0
+    # When validated / Then each is reported, with its path
+    problems = problems_of(data)
+    assert len(problems) == 4
+    assert {p.split(":")[0] for p in problems} == {
+        "rules[0].destinations[0].account",
+        "rules[0].tags.exclude",
+        "rules[0].colour",
+        "max_concurrency",
+    }
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(InvalidConfig, match="cannot read"):
+        load_config(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("rules: [unclosed")
+    with pytest.raises(InvalidConfig, match="not valid YAML"):
+        load_config(broken)
+    not_a_mapping = tmp_path / "list.yaml"
+    not_a_mapping.write_text(yaml.safe_dump(["a"]))
+    with pytest.raises(InvalidConfig, match="expected a mapping"):
+        load_config(not_a_mapping)
+
+
+def test_bad_email_and_notification_mode() -> None:
+    data = copy.deepcopy(BASE)
+    data["notifications"] = {"emails": ["ops"], "on": "sometimes"}
+    problems = problems_of(data)
+    assert "notifications.emails: not an email address: 'ops'" in problems
+    assert any(p.startswith("notifications.on: ") for p in problems)
+
+
+def test_endpoint_override_and_default_ecr_host() -> None:
+    data = copy.deepcopy(BASE)
+    data["endpoints"] = [
+        {"account": "222222222222", "region": "eu-west-1", "registry": "127.0.0.1:5001", "insecure": True}
+    ]
+    config = parse_config(data)
+    assert config.endpoint("222222222222", "eu-west-1") == ("127.0.0.1:5001", True)
+    assert config.endpoint("222222222222", "us-west-2") == (
+        "222222222222.dkr.ecr.us-west-2.amazonaws.com",
+        False,
+    )
+    assert config.endpoint("222222222222", "cn-north-1")[0].endswith(".amazonaws.com.cn")

@@ -1,0 +1,132 @@
+"""ECR "ECR Image Action" events and manual inputs -> ReplicationRequest."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from workflow.events import parse_request
+from workflow.exceptions import InvalidRequest
+
+DIGEST = "sha256:" + "a" * 64
+
+# The shape AWS documents for an ECR image push event (EventBridge, "ECR Image Action").
+PUSH_EVENT: dict[str, Any] = {
+    "version": "0",
+    "id": "13cde686-328b-6117-af20-0e5566167482",
+    "detail-type": "ECR Image Action",
+    "source": "aws.ecr",
+    "account": "111111111111",
+    "time": "2019-11-16T01:54:34Z",
+    "region": "us-east-1",
+    "resources": [],
+    "detail": {
+        "result": "SUCCESS",
+        "repository-name": "app",
+        "image-digest": DIGEST,
+        "action-type": "PUSH",
+        "image-tag": "release-1.2.0",
+    },
+}
+
+
+def event_with(**detail: Any) -> dict[str, Any]:
+    event = copy.deepcopy(PUSH_EVENT)
+    for key, value in detail.items():
+        name = key.replace("_", "-")
+        if value is None:
+            event["detail"].pop(name)
+        else:
+            event["detail"][name] = value
+    return event
+
+
+def test_push_event_becomes_a_request() -> None:
+    # Given a successful tagged push / When parsed
+    request = parse_request(PUSH_EVENT)
+    # Then the repository, tag, digest and source are taken from it
+    assert (request.repository, request.tag, request.digest) == ("app", "release-1.2.0", DIGEST)
+    assert (request.source_account, request.source_region, request.origin) == (
+        "111111111111",
+        "us-east-1",
+        "event",
+    )
+    assert request.skipped_reason is None
+
+
+@pytest.mark.parametrize(
+    ("detail", "reason"),
+    [
+        ({"image_tag": None}, "push has no tag"),
+        ({"action_type": "DELETE"}, "action 'DELETE' is not a PUSH"),
+        ({"result": "FAILURE"}, "push result is 'FAILURE', not SUCCESS"),
+    ],
+)
+def test_ignored_events_are_skipped_with_a_reason(detail: dict[str, Any], reason: str) -> None:
+    request = parse_request(event_with(**detail))
+    assert request.skipped_reason is not None
+    assert reason in request.skipped_reason
+
+
+def test_event_from_another_source_is_an_error() -> None:
+    event = copy.deepcopy(PUSH_EVENT)
+    event["source"] = "aws.s3"
+    with pytest.raises(InvalidRequest, match="unsupported event"):
+        parse_request(event)
+
+
+def test_event_with_bad_digest_is_an_error() -> None:
+    with pytest.raises(InvalidRequest, match="image-digest"):
+        parse_request(event_with(image_digest="md5:abc"))
+
+
+def test_manual_input_minimal_and_full() -> None:
+    # Given the two console inputs from the design
+    minimal = parse_request({"repository": "app", "tag": "release-1.2.0"})
+    full = parse_request(
+        {
+            "repository": "app",
+            "tag": "release-1.2.0",
+            "destinations": [{"account": "222222222222", "region": "eu-west-1"}],
+            "dryRun": True,
+        }
+    )
+    # Then both parse, the second with one destination and dry run
+    assert (minimal.origin, minimal.destinations, minimal.dry_run) == ("manual", None, False)
+    assert full.dry_run
+    assert full.destinations is not None
+    assert [(d.account, d.region) for d in full.destinations] == [("222222222222", "eu-west-1")]
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"tag": "v1"}, "repository: required field is missing"),
+        ({"repository": "app"}, "tag: required field is missing"),
+        ({"repository": "App", "tag": "v1"}, "repository: 'App' is not a valid ECR repository name"),
+        ({"repository": "app", "tag": "v1;rm -rf /"}, "is not a valid image tag"),
+        ({"repository": "app", "tag": "v1", "dryRun": "yes"}, "dryRun: 'yes' is not true or false"),
+        ({"repository": "app", "tag": "v1", "destinations": []}, "destinations: must be a non-empty list"),
+        (
+            {"repository": "app", "tag": "v1", "destinations": [{"account": "1", "region": "eu-west-1"}]},
+            "destinations[0]: '1' is not a 12-digit AWS account id",
+        ),
+        ({"repository": "app", "tag": "v1", "repo": "x"}, "unknown field(s) repo"),
+        ([1, 2], "input must be a JSON object"),
+    ],
+)
+def test_bad_manual_input_names_what_is_wrong(payload: Any, message: str) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request(payload)
+    assert message in str(caught.value)
+
+
+def test_all_manual_input_problems_are_reported_together() -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request({"repository": "Bad Name", "tag": "-x", "dryRun": 1})
+    message = str(caught.value)
+    assert "repository:" in message
+    assert "tag:" in message
+    assert "dryRun:" in message

@@ -1,0 +1,281 @@
+"""Planning (request + config -> targets) and the EventBridge pattern compiled from the rules."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto.events.models import EventPattern
+
+from workflow.config import parse_config
+from workflow.events import parse_request
+from workflow.exceptions import DestinationNotAllowed, InvalidRequest
+from workflow.plan import event_pattern, plan
+
+CONFIG: dict[str, Any] = {
+    "source": {"account": "111111111111", "region": "us-east-1"},
+    "rules": [
+        {
+            "name": "production",
+            "repositories": ["app", "services/*"],
+            "tags": {
+                "include": ["release-*", r"re:^v\d+\.\d+\.\d+$", "semver:>=2.0.0"],
+                "exclude": ["*-rc*"],
+            },
+            "destinations": [{"account": "222222222222", "regions": ["eu-west-1", "us-west-2"]}],
+            "create_repository": {"tag_mutability": "IMMUTABLE", "scan_on_push": True},
+        },
+        {
+            "name": "dr",
+            "repositories": ["app"],
+            "tags": {"include": ["release-*"]},
+            "destinations": [
+                {
+                    "account": "333333333333",
+                    "regions": ["eu-central-1"],
+                    "repository": "mirror/{repository}",
+                    "role_name": "dr-target",
+                    "external_id": "xyz",
+                }
+            ],
+        },
+    ],
+}
+
+
+def make_plan(payload: dict[str, Any], config: dict[str, Any] = CONFIG) -> Any:
+    return plan(parse_request(payload), parse_config(config))
+
+
+def ecr_event(repository: str, tag: str) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "id": "1",
+        "detail-type": "ECR Image Action",
+        "source": "aws.ecr",
+        "account": "111111111111",
+        "time": "2026-11-28T00:00:00Z",
+        "region": "us-east-1",
+        "resources": [],
+        "detail": {
+            "result": "SUCCESS",
+            "repository-name": repository,
+            "image-digest": "sha256:" + "b" * 64,
+            "action-type": "PUSH",
+            "image-tag": tag,
+        },
+    }
+
+
+def test_release_tag_fans_out_to_every_matching_destination() -> None:
+    # Given a release tag of app, which both rules accept
+    result = make_plan({"repository": "app", "tag": "release-1.2.0"})
+    # Then it goes to the three configured destinations, with the template applied
+    assert [(t.account, t.region, t.repository, t.rule) for t in result.targets] == [
+        ("222222222222", "eu-west-1", "app", "production"),
+        ("222222222222", "us-west-2", "app", "production"),
+        ("333333333333", "eu-central-1", "mirror/app", "dr"),
+    ]
+    first, last = result.targets[0], result.targets[-1]
+    assert first.source_image == "111111111111.dkr.ecr.us-east-1.amazonaws.com/app:release-1.2.0"
+    assert first.destination_reference == "222222222222.dkr.ecr.eu-west-1.amazonaws.com/app:release-1.2.0"
+    assert first.role_arn == "arn:aws:iam::222222222222:role/ecr-replication-target"
+    assert first.create_repository is not None
+    assert first.create_repository.tag_mutability == "IMMUTABLE"
+    assert (last.role_arn, last.external_id) == ("arn:aws:iam::333333333333:role/dr-target", "xyz")
+
+
+def test_event_digest_pins_the_source() -> None:
+    result = plan(parse_request(ecr_event("services/api", "v1.2.3")), parse_config(CONFIG))
+    assert {t.source_reference for t in result.targets} == {"sha256:" + "b" * 64}
+    assert result.targets[0].source_image.endswith("/services/api@sha256:" + "b" * 64)
+
+
+def test_excluded_tag_is_skipped_with_every_rules_reason() -> None:
+    # Given an rc tag of a services repository: production excludes it, dr does not include services/*
+    result = make_plan({"repository": "services/api", "tag": "release-2-rc1"})
+    assert result.targets == []
+    assert result.skipped_reason is not None
+    assert "excluded by '*-rc*'" in result.skipped_reason
+    assert "rule 'dr': repository 'services/api' not included" in result.skipped_reason
+
+
+def test_rc_tag_of_app_still_goes_where_no_exclude_applies() -> None:
+    result = make_plan({"repository": "app", "tag": "release-2-rc1"})
+    assert [t.rule for t in result.targets] == ["dr"]
+
+
+def test_skipped_event_plans_nothing() -> None:
+    event = ecr_event("app", "release-1")
+    del event["detail"]["image-tag"]
+    result = plan(parse_request(event), parse_config(CONFIG))
+    assert result.targets == []
+    assert result.skipped_reason == "push has no tag (untagged images are not replicated)"
+
+
+def test_manual_input_narrows_to_a_configured_destination() -> None:
+    # Given a manual run naming one of the three destinations
+    result = make_plan(
+        {
+            "repository": "app",
+            "tag": "release-1",
+            "destinations": [{"account": "333333333333", "region": "eu-central-1"}],
+            "dryRun": True,
+        }
+    )
+    # Then only that destination is planned, and dry run is carried
+    assert [(t.account, t.region) for t in result.targets] == [("333333333333", "eu-central-1")]
+    assert result.dry_run
+
+
+def test_manual_input_cannot_add_a_destination() -> None:
+    # Given a destination that no rule names for this repository
+    payload = {
+        "repository": "app",
+        "tag": "release-1",
+        "destinations": [
+            {"account": "222222222222", "region": "eu-west-1"},
+            {"account": "999999999999", "region": "eu-west-1"},
+        ],
+    }
+    # When planned / Then it is refused, naming the stranger
+    with pytest.raises(DestinationNotAllowed, match="999999999999/eu-west-1 are not configured"):
+        make_plan(payload)
+
+
+def test_narrowing_to_a_destination_of_a_rule_that_rejects_the_tag_plans_nothing() -> None:
+    result = make_plan(
+        {
+            "repository": "app",
+            "tag": "dev-1",
+            "destinations": [{"account": "333333333333", "region": "eu-central-1"}],
+        }
+    )
+    assert result.targets == []
+    assert "dev-1" in str(result.skipped_reason)
+
+
+def test_event_from_another_account_is_rejected() -> None:
+    event = ecr_event("app", "release-1")
+    event["account"] = "444444444444"
+    with pytest.raises(InvalidRequest, match="config's source is 111111111111"):
+        plan(parse_request(event), parse_config(CONFIG))
+
+
+def test_two_rules_to_the_same_destination_give_one_target() -> None:
+    config = copy.deepcopy(CONFIG)
+    config["rules"][1]["destinations"] = [{"account": "222222222222", "regions": ["eu-west-1"]}]
+    result = make_plan({"repository": "app", "tag": "release-1"}, config)
+    assert [(t.account, t.region, t.rule) for t in result.targets] == [
+        ("222222222222", "eu-west-1", "production"),
+        ("222222222222", "us-west-2", "production"),
+    ]
+
+
+def test_compiled_pattern_uses_prefixes_and_exists() -> None:
+    # Given the two rules / When compiled
+    pattern = event_pattern(parse_config(CONFIG))
+    # Then each rule is one $or clause; regex/semver tags widen to "exists"
+    assert pattern["source"] == ["aws.ecr"]
+    assert pattern["detail-type"] == ["ECR Image Action"]
+    assert pattern["detail"]["action-type"] == ["PUSH"]
+    assert pattern["detail"]["result"] == ["SUCCESS"]
+    assert pattern["detail"]["$or"] == [
+        {"repository-name": ["app", {"prefix": "services/"}], "image-tag": [{"exists": True}]},
+        {"repository-name": ["app"], "image-tag": [{"prefix": "release-"}]},
+    ]
+
+
+def test_pattern_filters_non_matching_pushes() -> None:
+    config = copy.deepcopy(CONFIG)
+    config["rules"] = [config["rules"][1]]
+    matcher = EventPattern.load(json.dumps(event_pattern(parse_config(config))))
+    assert matcher.matches_event(ecr_event("app", "release-9"))
+    assert not matcher.matches_event(ecr_event("app", "dev-9"))
+    assert not matcher.matches_event(ecr_event("other", "release-9"))
+    untagged = ecr_event("app", "release-9")
+    del untagged["detail"]["image-tag"]
+    assert not matcher.matches_event(untagged)
+
+
+def test_wildcard_in_the_middle_and_match_all() -> None:
+    config = copy.deepcopy(CONFIG)
+    config["rules"] = [
+        {
+            "name": "all",
+            "tags": {"include": ["*-prod-*"]},
+            "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+        }
+    ]
+    detail = event_pattern(parse_config(config))["detail"]
+    assert "repository-name" not in detail
+    assert detail["image-tag"] == [{"wildcard": "*-prod-*"}]
+
+
+# Property: the compiled pattern never rejects a push the rules accept.
+SEGMENT = st.text(alphabet="abc01.-_", min_size=1, max_size=4).filter(lambda s: s[0] not in ".-")
+REPO = st.lists(st.text(alphabet="abc01", min_size=1, max_size=3), min_size=1, max_size=3).map("/".join)
+GLOB = st.lists(st.one_of(SEGMENT, st.just("*")), min_size=1, max_size=4).map("".join)
+TAG_PATTERN = st.one_of(
+    GLOB,
+    st.sampled_from([r"re:^v\d+$", r"re:[a-c]+-\d", "semver:>=1.0.0", "semver:^0.2"]),
+)
+REPO_PATTERN = st.one_of(REPO, REPO.map(lambda r: r + "*"), st.just("*"), REPO.map(lambda r: "*" + r))
+
+
+@st.composite
+def rules_and_pushes(draw: st.DrawFn) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    rules = []
+    for index in range(draw(st.integers(1, 3))):
+        rules.append(
+            {
+                "name": f"r{index}",
+                "repositories": draw(st.lists(REPO_PATTERN, min_size=1, max_size=3)),
+                "tags": {
+                    "include": draw(st.lists(TAG_PATTERN, min_size=1, max_size=3)),
+                    "exclude": draw(st.lists(GLOB, max_size=1)),
+                },
+                "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+            }
+        )
+    # Pushes: random names, and names built from the patterns themselves so many are accepted
+    from_patterns = [
+        (
+            p.replace("*", draw(REPO)).strip("/") if "/" not in p.strip("*") else p.replace("*", "x"),
+            t.replace("*", draw(SEGMENT))
+            if not t.startswith(("re:", "semver:"))
+            else draw(st.sampled_from(["v1", "a-1", "1.0.0", "0.2.5", "2.3.4"])),
+        )
+        for rule in rules
+        for p in rule["repositories"]
+        for t in rule["tags"]["include"]
+    ]
+    random_pushes = draw(st.lists(st.tuples(REPO, SEGMENT), max_size=5))
+    return {"source": {"account": "111111111111", "region": "us-east-1"}, "rules": rules}, [
+        *from_patterns,
+        *random_pushes,
+    ]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rules_and_pushes())
+def test_pattern_accepts_every_push_the_rules_accept(
+    case: tuple[dict[str, Any], list[tuple[str, str]]],
+) -> None:
+    # Given random rules and pushes
+    raw_config, pushes = case
+    config = parse_config(raw_config)
+    matcher = EventPattern.load(json.dumps(event_pattern(config)))
+    for repository, tag in pushes:
+        event = ecr_event(repository, tag)
+        try:
+            request = parse_request(event)
+        except InvalidRequest:
+            continue
+        # When the rules accept the push / Then the EventBridge pattern (as moto evaluates it) matches it
+        if plan(request, config).targets:
+            assert matcher.matches_event(event), (repository, tag, event_pattern(config))

@@ -1,0 +1,110 @@
+"""Repository and tag matchers."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from workflow.rules import NameFilter, compile_pattern, parse_semver, tag_matches
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("release-*", "release-1.2.0", True),
+        ("release-*", "release-", True),
+        ("release-*", "prerelease-1", False),
+        ("*-prod", "api-prod", True),
+        ("services/*", "services/api/v2", True),
+        ("services/*", "service/api", False),
+        ("app", "app", True),
+        ("app", "app2", False),
+        ("a.b", "axb", False),
+        ("*", "anything", True),
+    ],
+)
+def test_glob(pattern: str, value: str, expected: bool) -> None:
+    # Given a glob pattern / When matched / Then only '*' is special and the match is whole
+    assert compile_pattern(pattern).matches(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        (r"re:v\d+\.\d+\.\d+", "v1.2.3", True),
+        (r"re:v\d+\.\d+\.\d+", "v1.2.3-beta", False),
+        (r"re:v\d+", "xv1", False),
+        (r"re:^v\d+$", "v12", True),
+    ],
+)
+def test_regex_is_a_full_match(pattern: str, value: str, expected: bool) -> None:
+    assert compile_pattern(pattern).matches(value) is expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "tag", "expected"),
+    [
+        ("semver:>=2.0.0", "2.0.0", True),
+        ("semver:>=2.0.0", "v2.1.3", True),
+        ("semver:>=2.0.0", "1.9.9", False),
+        ("semver:>=2.0.0 <3.0.0", "3.0.0", False),
+        ("semver:^1.2", "1.9.0", True),
+        ("semver:~1.2.0", "1.3.0", False),
+        ("semver:>=1.0.0", "2.0.0-rc.1", False),
+        ("semver:>=1.0.0", "release-2.0.0", False),
+        ("semver:>=1.0.0", "latest", False),
+    ],
+)
+def test_semver_range(pattern: str, tag: str, expected: bool) -> None:
+    # Given an npm-style range / When a tag is matched / Then only semver tags in range match
+    assert compile_pattern(pattern).matches(tag) is expected
+
+
+def test_parse_semver_accepts_a_leading_v_only() -> None:
+    assert str(parse_semver("v1.2.3")) == "1.2.3"
+    assert parse_semver("x1.2.3") is None
+
+
+def test_exclude_wins_over_include() -> None:
+    # Given release-* included and *-rc* excluded
+    tags = NameFilter.compile(["release-*"], ["*-rc*"])
+    # When / Then
+    assert tags.matches("release-1.0.0")
+    assert not tags.matches("release-1.0.0-rc1")
+
+
+def test_tag_matches_explains_its_answer() -> None:
+    tags = NameFilter.compile(["release-*"], ["*-rc*"])
+    assert tag_matches(tags, "release-1") == (True, "accepted")
+    assert tag_matches(tags, "release-1-rc2") == (False, "tag 'release-1-rc2' is excluded by '*-rc*'")
+    assert tag_matches(tags, "dev-1") == (False, "tag 'dev-1' matches none of 'release-*'")
+
+
+@pytest.mark.parametrize("tag", ["-release", ".hidden", "a" * 129, "has space", "ümlaut", ""])
+def test_tags_are_checked_against_the_grammar_first(tag: str) -> None:
+    # Given a tag ECR would not accept, even though '*' would match it
+    accepted, reason = tag_matches(NameFilter.compile(["*"]), tag)
+    # Then it is rejected with the grammar as reason
+    assert not accepted
+    assert "is not a valid image tag" in reason
+
+
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("re:(", "is not a valid regular expression"),
+        ("semver:>>1", "is not a valid semver range"),
+        ("rel?ase", "only '*' is a wildcard"),
+        ("", "is not a pattern"),
+    ],
+)
+def test_bad_patterns_say_what_is_wrong(pattern: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        compile_pattern(pattern)
+
+
+def test_literal_prefix_is_known_for_globs_only() -> None:
+    assert compile_pattern("release-*").literal_prefix == "release-"
+    assert compile_pattern("re:release-.*").literal_prefix is None
+    assert compile_pattern("semver:>=1").literal_prefix is None
