@@ -1,0 +1,206 @@
+"""An HTTP proxy in front of a registry that injects faults, fakes the referrers API and S3 redirects."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import socket
+import struct
+import threading
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
+REFERRERS_RE = re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[a-z0-9]+:[a-f0-9]+)$")
+BLOB_GET_RE = re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>sha256:[a-f0-9]{64})$")
+
+
+@dataclass
+class Fault:
+    """Answer up to `times` requests matching `method` and the `path` regex with a fault.
+
+    kind: "status" (answer `status` with `headers`/`body`), "reset" (send half the body, then RST),
+    "truncate" (send half the body, then close) or "corrupt" (flip one byte of the body).
+    """
+
+    method: str
+    path: str
+    kind: str
+    times: int = 1
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    hits: int = 0
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        parts = []
+        while True:
+            size = int(handler.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                handler.rfile.readline()
+                return b"".join(parts)
+            parts.append(handler.rfile.read(size))
+            handler.rfile.readline()
+    return handler.rfile.read(int(handler.headers.get("Content-Length") or 0))
+
+
+class FaultProxy:
+    """Forwards to `upstream` (`host:port`); see `faults`, `referrers`, `redirect_blobs`."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream
+        self.faults: list[Fault] = []
+        self.referrers: dict[str, list[dict[str, Any]]] | None = None
+        self.redirect_blobs = False
+        self.log: list[tuple[str, str, int]] = []
+        self.s3_log: list[tuple[str, bool]] = []
+        self._presigned: dict[str, tuple[str, str | None]] = {}
+        self._lock = threading.Lock()
+        self.server = _Server(("127.0.0.1", 0), self._handler())
+        self.s3 = _Server(("127.0.0.1", 0), self._s3_handler())
+        for server in (self.server, self.s3):
+            threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    @property
+    def host(self) -> str:
+        """`127.0.0.1:<port>` of the proxy."""
+        return f"127.0.0.1:{self.server.server_address[1]}"
+
+    def add(self, fault: Fault) -> Fault:
+        """Arm a fault."""
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def requests(self, method: str, pattern: str) -> list[tuple[str, str, int]]:
+        """Logged requests with `method` whose path matches `pattern`."""
+        return [entry for entry in self.log if entry[0] == method and re.search(pattern, entry[1])]
+
+    def stop(self) -> None:
+        """Stop both servers."""
+        for server in (self.server, self.s3):
+            server.shutdown()
+            server.server_close()
+
+    def _match(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.method == method and re.search(fault.path, path) and fault.hits < fault.times:
+                    fault.hits += 1
+                    return fault
+        return None
+
+    def _forward(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+        connection = http.client.HTTPConnection(self.upstream, timeout=60)
+        try:
+            sent = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
+            if body or method in ("PUT", "POST", "PATCH"):
+                sent["Content-Length"] = str(len(body))
+            connection.request(method, path, body=body or None, headers=sent)
+            response = connection.getresponse()
+            data = response.read()
+            return response.status, [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP], data
+        finally:
+            connection.close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes, send: int | None = None) -> None:
+                self.send_response(status)
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body[:send] if send is not None else body)
+
+            def handle_any(self) -> None:
+                body = _read_body(self)
+                path = self.path.split("?")[0]
+                match = REFERRERS_RE.match(path)
+                if match and proxy.referrers is not None and self.command == "GET":
+                    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                                        "manifests": proxy.referrers.get(match["digest"], [])}).encode()
+                    proxy.log.append((self.command, self.path, 200))
+                    self._reply(200, [("Content-Type", OCI_INDEX)], index)
+                    return
+                fault = proxy._match(self.command, self.path)
+                if fault and fault.kind == "status":
+                    proxy.log.append((self.command, self.path, fault.status))
+                    self._reply(fault.status, list(fault.headers.items()), fault.body)
+                    return
+                blob = BLOB_GET_RE.match(path)
+                if blob and proxy.redirect_blobs and self.command == "GET" and not fault:
+                    key = uuid.uuid4().hex
+                    proxy._presigned[key] = (self.path, self.headers.get("Authorization"))
+                    location = f"http://127.0.0.1:{proxy.s3.server_address[1]}/bucket/{key}?X-Amz-Signature={key}"
+                    proxy.log.append((self.command, self.path, 307))
+                    self._reply(307, [("Location", location)], b"")
+                    return
+                status, headers, data = proxy._forward(self.command, self.path, self.headers, body)
+                proxy.log.append((self.command, self.path, status))
+                if fault is None or not data:
+                    self._reply(status, headers, data)
+                elif fault.kind == "corrupt":
+                    middle = len(data) // 2
+                    self._reply(status, headers, data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
+                else:
+                    self._reply(status, headers, data, send=len(data) // 2)
+                    self.wfile.flush()
+                    if fault.kind == "reset":
+                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.connection.close()
+                    self.close_connection = True
+
+            do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_any
+
+        return Handler
+
+    def _s3_handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+            def do_GET(self) -> None:
+                key = self.path.split("?")[0].rsplit("/", 1)[-1]
+                has_auth = "Authorization" in self.headers
+                proxy.s3_log.append((self.path, has_auth))
+                if has_auth or key not in proxy._presigned:
+                    body = b"<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>"
+                    status, headers = 400, [("Content-Type", "application/xml")]
+                else:
+                    path, authorization = proxy._presigned[key]
+                    upstream_headers = {"Authorization": authorization} if authorization else {}
+                    status, headers, body = proxy._forward("GET", path, upstream_headers, b"")
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return Handler

@@ -1,0 +1,222 @@
+"""Real CNCF distribution registries (Debian's docker-registry) and a token issuer, on loopback.
+
+Usable from any test tier: `RegistryServer.start(tmp_path, auth="none" | "htpasswd" | "token")`.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import hashlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.oid import NameOID
+
+REGISTRY_BINARY = "/usr/bin/docker-registry"
+USERNAME = "replicator"
+PASSWORD = "s3cret-test-password"
+# bcrypt of PASSWORD (docker-registry only accepts bcrypt htpasswd entries).
+PASSWORD_BCRYPT = "$2b$05$oCem.457ghm/8AKxqtCLGO8eQ.wArijgNsWaI0pnn4wwgl9djT.iW"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+class TokenIssuer:
+    """A Docker token-auth issuer: checks basic credentials, signs RS256 JWTs with an x5c chain."""
+
+    def __init__(self, directory: Path, service: str = "test-registry", issuer: str = "test-issuer") -> None:
+        self.service, self.issuer = service, issuer
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token issuer")])
+        now = datetime.datetime.now(datetime.UTC)
+        self.cert = (
+            x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(self.key, hashes.SHA256())
+        )
+        self.bundle = directory / "token-root.pem"
+        self.bundle.write_bytes(self.cert.public_bytes(serialization.Encoding.PEM))
+        self.requests: list[str] = []
+        issuer_self = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                issuer_self.requests.append(self.path)
+                expected = "Basic " + base64.b64encode(f"{USERNAME}:{PASSWORD}".encode()).decode()
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                body = json.dumps({"token": issuer_self.token(query.get("scope", [])), "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def token(self, scopes: list[str]) -> str:
+        """A signed token granting every action asked for in `scopes`."""
+        access = []
+        for scope in scopes:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        now = int(time.time())
+        header = {"alg": "RS256", "typ": "JWT",
+                  "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()]}
+        claims = {"iss": self.issuer, "sub": USERNAME, "aud": self.service, "exp": now + 300,
+                  "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex, "access": access}
+        signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
+        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
+        return f"{signing_input}.{_b64url(signature)}"
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass
+class RegistryServer:
+    """One docker-registry process on 127.0.0.1 with its storage in a temporary folder."""
+
+    root: Path
+    port: int
+    auth: str
+    process: subprocess.Popen[bytes]
+    issuer: TokenIssuer | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        """`127.0.0.1:<port>`, as used in image references."""
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        """The base URL."""
+        return f"http://{self.host}"
+
+    @property
+    def storage(self) -> Path:
+        """The filesystem storage root."""
+        return self.root / "storage"
+
+    @classmethod
+    def start(cls, directory: Path, auth: str = "none") -> RegistryServer:
+        """Start a registry with `auth` none, htpasswd or token; wait until it answers."""
+        directory.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        config: dict[str, Any] = {
+            "version": 0.1,
+            "log": {"level": "error", "accesslog": {"disabled": True}},
+            "storage": {"filesystem": {"rootdirectory": str(directory / "storage")}, "delete": {"enabled": True}},
+            "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
+        }
+        issuer = None
+        if auth == "htpasswd":
+            (directory / "htpasswd").write_text(f"{USERNAME}:{PASSWORD_BCRYPT}\n")
+            config["auth"] = {"htpasswd": {"realm": "test-realm", "path": str(directory / "htpasswd")}}
+        elif auth == "token":
+            issuer = TokenIssuer(directory)
+            config["auth"] = {"token": {"realm": issuer.realm, "service": issuer.service,
+                                        "issuer": issuer.issuer, "rootcertbundle": str(issuer.bundle)}}
+        elif auth != "none":
+            raise ValueError(auth)
+        (directory / "config.yml").write_text(json.dumps(config))
+        log = (directory / "registry.log").open("wb")
+        process = subprocess.Popen(
+            [REGISTRY_BINARY, "serve", str(directory / "config.yml")], stdout=log, stderr=log,
+            env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
+        )
+        server = cls(directory, port, auth, process, issuer)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"docker-registry exited: {(directory / 'registry.log').read_text()}")
+            try:
+                if httpx.get(f"{server.url}/v2/", timeout=1).status_code in (200, 401):
+                    return server
+            except httpx.TransportError:
+                time.sleep(0.05)
+        server.stop()
+        raise RuntimeError("docker-registry did not start in 15 s")
+
+    def stop(self) -> None:
+        """Stop the registry (and its token issuer)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self.issuer:
+            self.issuer.stop()
+
+
+def skopeo_raw(reference: str, server: RegistryServer | None = None) -> bytes | None:
+    """`skopeo inspect --raw` of `reference` (host/repo:tag), or None when it does not exist."""
+    command = ["skopeo", "inspect", "--raw", "--tls-verify=false"]
+    if server is not None and server.auth != "none":
+        command += ["--creds", f"{USERNAME}:{PASSWORD}"]
+    result = subprocess.run([*command, f"docker://{reference}"], capture_output=True, timeout=60, check=False)
+    if result.returncode != 0:
+        if b"manifest unknown" in result.stderr or b"not found" in result.stderr.lower():
+            return None
+        raise AssertionError(f"skopeo failed: {result.stderr.decode()}")
+    return result.stdout
+
+
+def skopeo_digest(reference: str, server: RegistryServer | None = None) -> str | None:
+    """The digest of the manifest skopeo reads for `reference`, or None."""
+    raw = skopeo_raw(reference, server)
+    return None if raw is None else "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def blob_files(server: RegistryServer) -> set[str]:
+    """Digests of the blobs stored on disk by `server`."""
+    root = Path(server.storage) / "docker/registry/v2/blobs/sha256"
+    return {f"sha256:{p.parent.name}" for p in root.glob("*/*/data")} if root.exists() else set()
+
+
+def blob_size(server: RegistryServer, digest: str) -> int:
+    """Size in bytes of a blob stored on disk by `server`."""
+    hexdigest = digest.split(":", 1)[1]
+    return (Path(server.storage) / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data").stat().st_size

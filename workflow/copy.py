@@ -1,0 +1,391 @@
+"""Copy engine: byte-exact, multi-arch, streaming registry-to-registry image copy.
+
+`copy()` copies every platform of an image (Docker v2 schema 2 and OCI, single manifests and
+indexes), with several blobs in flight, skipping blobs the destination has, verifying every blob and
+manifest by digest, and putting each manifest only once all it references is present. Referrers
+(signatures, SBOMs) follow through the OCI referrers API, or the `sha256-<hex>[.*]` tag schema.
+`precheck()` answers whether a copy is needed and puts the tag alone when the digest is there.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Collection, Iterator
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import urllib3
+
+from workflow import ecr
+from workflow.exceptions import DestinationTagImmutable, DigestMismatch, ImageNotFound, InvalidReference
+from workflow.models import CopyResult, PrecheckResult
+from workflow.registry.auth import EcrTokenProvider, credentials_from_env, ecr_host_parts
+from workflow.registry.client import CHUNK_SIZE, RegistryClient, UploadMode
+from workflow.registry.media import OCI_INDEX, Descriptor, Manifest, new_hasher, parse_manifest, sha256_digest
+from workflow.registry.reference import ImageReference, parse_reference
+from workflow.registry.retry import RetryPolicy, TransientError
+
+DEFAULT_PARALLEL_BLOBS = 8
+ProgressKind = Literal["blob-start", "blob-bytes", "blob-done", "blob-skipped", "manifest"]
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One step of a copy: `nbytes` is the delta for blob-bytes, the blob size otherwise."""
+
+    kind: ProgressKind
+    digest: str
+    nbytes: int
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def make_client(
+    registry: str,
+    *,
+    session: Any = None,
+    insecure_registries: Collection[str] = (),
+    push: bool = False,
+    retry: RetryPolicy | None = None,
+    pool_size: int = 16,
+) -> RegistryClient:
+    """A client for `registry`: ECR token auth for ECR hosts, else basic/bearer/anonymous."""
+    parts = ecr_host_parts(registry)
+    if parts:
+        if session is None:
+            import boto3
+
+            session = boto3.Session()
+        return RegistryClient(registry, push=push, ecr=EcrTokenProvider(session, parts[1]), retry=retry,
+                              pool_size=pool_size)
+    return RegistryClient(
+        registry, insecure=registry in insecure_registries, push=push,
+        credentials=credentials_from_env(registry), retry=retry, pool_size=pool_size,
+    )
+
+
+def _platform_of_config(raw: bytes) -> str | None:
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(config, dict) or not config.get("os"):
+        return None
+    parts = (config.get("os"), config.get("architecture"), config.get("variant"))
+    return "/".join(str(p) for p in parts if p)
+
+
+class _Copier:
+    """State of one copy: two clients, counters, a bounded pool of blob workers."""
+
+    def __init__(
+        self,
+        src: RegistryClient,
+        dst: RegistryClient,
+        src_ref: ImageReference,
+        dst_ref: ImageReference,
+        progress: ProgressCallback | None,
+        executor: ThreadPoolExecutor,
+        upload_mode: UploadMode,
+    ) -> None:
+        self.src, self.dst, self.src_ref, self.dst_ref = src, dst, src_ref, dst_ref
+        self.progress = progress
+        self.executor = executor
+        self.upload_mode = upload_mode
+        self.lock = threading.Lock()
+        self.blobs_copied = self.blobs_skipped = self.bytes_copied = 0
+        self.inflight: dict[str, Future[None]] = {}
+
+    def _emit(self, kind: ProgressKind, digest: str, nbytes: int) -> None:
+        if self.progress:
+            self.progress(ProgressEvent(kind, digest, nbytes))
+
+    # Blobs
+
+    def _verified_chunks(self, response: Any, blob: Descriptor, counted: list[int]) -> Iterator[bytes]:
+        """The blob's bytes, hashed on the way; the last chunk is held back until the digest checks out."""
+        hasher = new_hasher(blob.digest)
+        seen = 0
+        pending: bytes | None = None
+        where = f"{self.src.registry}/{self.src_ref.repository}"
+        try:
+            for chunk in response.stream(CHUNK_SIZE, decode_content=False):
+                if not chunk:
+                    continue
+                hasher.update(chunk)
+                seen += len(chunk)
+                if seen > blob.size:
+                    raise DigestMismatch(f"blob {blob.digest} from {where} is longer than its {blob.size} bytes")
+                if pending is not None:
+                    yield pending
+                    counted[0] += len(pending)
+                    self._emit("blob-bytes", blob.digest, len(pending))
+                pending = chunk
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransientError(f"reading blob {blob.digest} from {where} failed: {type(exc).__name__}") from exc
+        if seen < blob.size:
+            raise TransientError(f"blob {blob.digest} from {where} ended after {seen} of {blob.size} bytes")
+        actual = f"{hasher.name}:{hasher.hexdigest()}"
+        if actual != blob.digest:
+            raise DigestMismatch(f"blob {blob.digest} from {where} hashes to {actual}")
+        if pending is not None:
+            yield pending
+            counted[0] += len(pending)
+            self._emit("blob-bytes", blob.digest, len(pending))
+
+    def _copy_blob(self, blob: Descriptor) -> None:
+        repo = self.dst_ref.repository
+        if self.dst.blob_exists(repo, blob.digest):
+            with self.lock:
+                self.blobs_skipped += 1
+            self._emit("blob-skipped", blob.digest, blob.size)
+            return
+        self._emit("blob-start", blob.digest, blob.size)
+
+        def attempt() -> int:
+            counted = [0]
+            response = self.src.open_blob(self.src_ref.repository, blob.digest)
+            try:
+                self.dst.upload_blob(repo, blob.digest, blob.size, self._verified_chunks(response, blob, counted),
+                                     self.upload_mode)
+            except BaseException:
+                self._emit("blob-bytes", blob.digest, -counted[0])
+                response.close()
+                raise
+            finally:
+                response.release_conn()
+            return counted[0]
+
+        moved = self.src.retry.run(
+            attempt, f"blob {blob.digest} from {self.src.registry}/{self.src_ref.repository} "
+                     f"to {self.dst.registry}/{repo}"
+        )
+        with self.lock:
+            self.blobs_copied += 1
+            self.bytes_copied += moved
+        self._emit("blob-done", blob.digest, blob.size)
+
+    def copy_blobs(self, blobs: list[Descriptor]) -> None:
+        """Make every blob present at the destination; several at once, each digest once."""
+        futures = []
+        with self.lock:
+            for blob in blobs:
+                future = self.inflight.get(blob.digest)
+                if future is None:
+                    future = self.executor.submit(self._copy_blob, blob)
+                    self.inflight[blob.digest] = future
+                futures.append(future)
+        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        for future in done:
+            if future.exception() is not None:
+                for other in pending:
+                    other.cancel()
+                raise future.exception()  # type: ignore[misc]
+
+    # Manifests
+
+    def fetch_tree(self, manifest: Manifest) -> list[Manifest]:
+        """`manifest` and every manifest below it, children before parents, each fetched and verified."""
+        ordered: list[Manifest] = []
+        for child in manifest.children:
+            fetched = self.src.get_manifest(self.src_ref.repository, child.digest)
+            if fetched is None:
+                raise ImageNotFound(
+                    f"manifest {child.digest} listed by {manifest.digest} is missing from "
+                    f"{self.src.registry}/{self.src_ref.repository}"
+                )
+            if len(fetched.raw) != child.size:
+                raise DigestMismatch(f"manifest {child.digest} is {len(fetched.raw)} bytes, index says {child.size}")
+            ordered.extend(self.fetch_tree(fetched))
+        ordered.append(manifest)
+        return ordered
+
+    def copy_tree(self, manifest: Manifest, reference: str) -> list[Manifest]:
+        """Copy `manifest` with all it references, then put it under `reference` (a tag or its digest)."""
+        tree = self.fetch_tree(manifest)
+        blobs = list({b.digest: b for m in tree for b in m.blobs}.values())
+        self.copy_blobs(blobs)
+        for item in tree[:-1]:
+            self.dst.put_manifest(self.dst_ref.repository, item.digest, item)
+            self._emit("manifest", item.digest, len(item.raw))
+        self.dst.put_manifest(self.dst_ref.repository, reference, manifest)
+        self._emit("manifest", manifest.digest, len(manifest.raw))
+        return tree
+
+    # Referrers
+
+    def copy_referrers(self, subjects: list[str]) -> int:
+        """Copy the referrers of each subject digest; returns how many manifests were put."""
+        copied = 0
+        tags: list[str] | None = None
+        repo = self.dst_ref.repository
+        for subject in subjects:
+            listed = self.src.referrers(self.src_ref.repository, subject)
+            if listed is not None:
+                for descriptor in listed:
+                    if self.dst.head_manifest(repo, descriptor.digest) == descriptor.digest:
+                        continue
+                    referrer = self.src.get_manifest(self.src_ref.repository, descriptor.digest)
+                    if referrer is None:
+                        continue
+                    self.copy_tree(referrer, referrer.digest)
+                    copied += 1
+                    self._update_fallback_index(subject, referrer)
+                continue
+            if tags is None:
+                tags = self.src.list_tags(self.src_ref.repository)
+            prefix = subject.replace(":", "-")
+            for tag in tags:
+                if tag != prefix and not tag.startswith(prefix + "."):
+                    continue
+                referrer = self.src.get_manifest(self.src_ref.repository, tag)
+                if referrer is None or self.dst.head_manifest(repo, tag) == referrer.digest:
+                    continue
+                self.copy_tree(referrer, tag)
+                copied += 1
+        return copied
+
+    def _update_fallback_index(self, subject: str, referrer: Manifest) -> None:
+        """Record `referrer` in the destination's `sha256-<hex>` tag index (for registries without the API)."""
+        if self.dst.referrers(self.dst_ref.repository, subject) is not None:
+            return
+        tag = subject.replace(":", "-")
+        existing = self.dst.get_manifest(self.dst_ref.repository, tag)
+        entries = [c.to_json() for c in existing.children] if existing and existing.is_index else []
+        if any(e["digest"] == referrer.digest for e in entries):
+            return
+        entries.append(referrer.descriptor().to_json())
+        raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries},
+                         separators=(",", ":")).encode()
+        index = parse_manifest(raw, OCI_INDEX, sha256_digest(raw), str(self.dst_ref))
+        self.dst.put_manifest(self.dst_ref.repository, tag, index)
+
+
+def _resolve(
+    source: str, destination: str, source_session: Any, destination_session: Any,
+    insecure_registries: Collection[str], retry: RetryPolicy | None, pool_size: int,
+) -> tuple[ImageReference, ImageReference, RegistryClient, RegistryClient]:
+    src_ref, dst_ref = parse_reference(source), parse_reference(destination)
+    if dst_ref.digest and dst_ref.tag:
+        raise InvalidReference(f"destination {destination!r} must name a tag or a digest, not both")
+    src = make_client(src_ref.registry, session=source_session, insecure_registries=insecure_registries,
+                      retry=retry, pool_size=pool_size)
+    dst = make_client(dst_ref.registry, session=destination_session, insecure_registries=insecure_registries,
+                      push=True, retry=retry, pool_size=pool_size)
+    return src_ref, dst_ref, src, dst
+
+
+def _check_mutable(dst_ref: ImageReference, session: Any, tag_digest: str | None, digest: str) -> None:
+    """Raise DestinationTagImmutable early when ECR says the tag is immutable and points elsewhere."""
+    parts = ecr_host_parts(dst_ref.registry)
+    if not parts or tag_digest is None or tag_digest == digest or not dst_ref.tag:
+        return
+    if ecr.tag_mutability(session, parts[1], dst_ref.repository, registry_id=parts[0]) == "IMMUTABLE":
+        raise DestinationTagImmutable(
+            f"{dst_ref} is immutable and points at {tag_digest}, not {digest}"
+        )
+
+
+def precheck(
+    source: str,
+    destination: str,
+    *,
+    source_session: Any = None,
+    destination_session: Any = None,
+    insecure_registries: Collection[str] = (),
+    retry: RetryPolicy | None = None,
+) -> PrecheckResult:
+    """Resolve the source digest; "present", "tagged" (tag put, no blobs moved) or "copy-needed"."""
+    src_ref, dst_ref, src, dst = _resolve(source, destination, source_session, destination_session,
+                                          insecure_registries, retry, 4)
+    digest = src.head_manifest(src_ref.repository, src_ref.reference)
+    if digest is None:
+        raise ImageNotFound(f"{src_ref} not found")
+    if src_ref.digest and digest != src_ref.digest:
+        raise DigestMismatch(f"{src_ref} resolved to {digest}")
+    tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
+    if tag_digest == digest:
+        return PrecheckResult(action="present", digest=digest, destination_digest=tag_digest)
+    if dst.head_manifest(dst_ref.repository, digest) != digest:
+        return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
+    _check_mutable(dst_ref, destination_session, tag_digest, digest)
+    manifest = dst.get_manifest(dst_ref.repository, digest)
+    if manifest is None:
+        return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
+    dst.put_manifest(dst_ref.repository, dst_ref.reference, manifest)
+    return PrecheckResult(action="tagged", digest=digest, destination_digest=digest)
+
+
+def copy(
+    source: str,
+    destination: str,
+    *,
+    source_session: Any = None,
+    destination_session: Any = None,
+    insecure_registries: Collection[str] = (),
+    progress: ProgressCallback | None = None,
+    max_parallel_blobs: int = DEFAULT_PARALLEL_BLOBS,
+    retry: RetryPolicy | None = None,
+    upload_mode: UploadMode = "put",
+) -> CopyResult:
+    """Copy `source` to `destination` (references like `host:port/repo:tag` or `host/repo@sha256:...`)."""
+    started = time.monotonic()
+    if max_parallel_blobs < 1:
+        raise ValueError("max_parallel_blobs must be at least 1")
+    src_ref, dst_ref, src, dst = _resolve(source, destination, source_session, destination_session,
+                                          insecure_registries, retry, max_parallel_blobs + 4)
+    top = src.get_manifest(src_ref.repository, src_ref.reference)
+    if top is None:
+        raise ImageNotFound(f"{src_ref} not found")
+    if dst_ref.digest and dst_ref.digest != top.digest:
+        raise InvalidReference(f"destination digest {dst_ref.digest} differs from the source digest {top.digest}")
+    with ThreadPoolExecutor(max_workers=max_parallel_blobs, thread_name_prefix="blob") as executor:
+        copier = _Copier(src, dst, src_ref, dst_ref, progress, executor, upload_mode)
+        tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
+        action: Literal["copied", "tagged", "present"]
+        if tag_digest == top.digest:
+            action = "present"
+        elif dst.head_manifest(dst_ref.repository, top.digest) == top.digest:
+            _check_mutable(dst_ref, destination_session, tag_digest, top.digest)
+            dst.put_manifest(dst_ref.repository, dst_ref.reference, top)
+            action = "tagged"
+        else:
+            _check_mutable(dst_ref, destination_session, tag_digest, top.digest)
+            copier.copy_tree(top, dst_ref.reference)
+            action = "copied"
+        subjects = [top.digest, *(c.digest for c in top.children)]
+        referrers = copier.copy_referrers(subjects)
+        platforms = _platforms(src, src_ref, top)
+    return CopyResult(
+        action=action,
+        source=str(src_ref),
+        destination=str(dst_ref),
+        source_digest=top.digest,
+        destination_digest=top.digest,
+        media_type=top.media_type,
+        platforms=platforms,
+        blobs_copied=copier.blobs_copied,
+        blobs_skipped=copier.blobs_skipped,
+        bytes_copied=copier.bytes_copied,
+        seconds=round(time.monotonic() - started, 3),
+        referrers_copied=referrers,
+    )
+
+
+def _platforms(src: RegistryClient, src_ref: ImageReference, top: Manifest) -> list[str]:
+    """Platforms named by the index, or read from the config of a single image."""
+    if top.is_index:
+        return [c.platform for c in top.children if c.platform and c.platform != "unknown/unknown"]
+    config = top.blobs[0] if top.blobs else None
+    if config is None or config.size > (1 << 20):
+        return []
+    response = src.open_blob(src_ref.repository, config.digest)
+    try:
+        platform = _platform_of_config(response.read())
+    finally:
+        response.release_conn()
+    return [platform] if platform else []

@@ -1,0 +1,73 @@
+"""ECR control plane: make sure a destination repository exists, created with the rule's settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from workflow.exceptions import InvalidReference
+from workflow.models import RepositorySettings
+from workflow.registry.reference import validate_repository
+
+
+def _error_code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _describe(client: Any, repository: str, registry_id: str | None) -> dict[str, Any] | None:
+    kwargs: dict[str, Any] = {"repositoryNames": [repository]}
+    if registry_id:
+        kwargs["registryId"] = registry_id
+    try:
+        repositories = client.describe_repositories(**kwargs)["repositories"]
+    except ClientError as exc:
+        if _error_code(exc) == "RepositoryNotFoundException":
+            return None
+        raise
+    return repositories[0] if repositories else None
+
+
+def ensure_repository(
+    session: Any,
+    region: str,
+    repository: str,
+    settings: RepositorySettings,
+    *,
+    registry_id: str | None = None,
+) -> bool:
+    """Create `repository` with `settings` unless it exists (existing ones are left as they are); True if created."""
+    validate_repository(repository)
+    if settings.encryption == "KMS" and not settings.kms_key:
+        raise InvalidReference(f"repository {repository}: KMS encryption needs a kms_key")
+    client = session.client("ecr", region_name=region)
+    if _describe(client, repository, registry_id) is not None:
+        return False
+    encryption: dict[str, str] = {"encryptionType": settings.encryption}
+    if settings.encryption == "KMS" and settings.kms_key:
+        encryption["kmsKey"] = settings.kms_key
+    kwargs: dict[str, Any] = {
+        "repositoryName": repository,
+        "imageTagMutability": settings.tag_mutability,
+        "imageScanningConfiguration": {"scanOnPush": settings.scan_on_push},
+        "encryptionConfiguration": encryption,
+    }
+    if registry_id:
+        kwargs["registryId"] = registry_id
+    try:
+        client.create_repository(**kwargs)
+    except ClientError as exc:
+        if _error_code(exc) == "RepositoryAlreadyExistsException":
+            return False
+        raise
+    return True
+
+
+def tag_mutability(session: Any, region: str, repository: str, *, registry_id: str | None = None) -> str | None:
+    """The repository's imageTagMutability (MUTABLE, IMMUTABLE, ...), or None when it does not exist."""
+    if session is None:
+        import boto3
+
+        session = boto3.Session()
+    described = _describe(session.client("ecr", region_name=region), repository, registry_id)
+    return str(described.get("imageTagMutability", "MUTABLE")) if described else None
