@@ -1,0 +1,190 @@
+"""Inventory adapters against moto (ECR) and botocore's Stubber (pagination)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from workflow.inventory import AwsClients, EcrDestination, EcrSource, _next_link
+
+SOURCE_ACCOUNT = "123456789012"
+DESTINATION_ROLE = "arn:aws:iam::222222222222:role/ecr-replication-target"
+
+
+def digest(n: int) -> str:
+    """A fake sha256 digest derived from n."""
+    return "sha256:" + f"{n:064x}"
+
+
+def push(client: object, repository: str, tag: str, n: int) -> str:
+    """Put a tiny manifest under `tag` with the digest `digest(n)`."""
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": digest(n),
+                "size": 2,
+            },
+            "layers": [
+                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(n + 1), "size": 3}
+            ],
+        }
+    )
+    client.put_image(  # type: ignore[attr-defined]
+        repositoryName=repository, imageManifest=manifest, imageTag=tag, imageDigest=digest(n)
+    )
+    return digest(n)
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
+    """moto for every AWS call, and clients built on a plain session."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield AwsClients(boto3.Session())
+
+
+def test_ecr_source_lists_repositories_and_keeps_accepted_tags(aws: AwsClients) -> None:
+    # Given a source registry with two repositories and an image carrying two tags
+    ecr = aws.client("ecr", "us-east-1")
+    for name in ("app", "services/api"):
+        ecr.create_repository(repositoryName=name)
+    push(ecr, "app", "release-1", 10)
+    ecr.put_image(
+        repositoryName="app",
+        imageTag="dev-1",
+        imageDigest=digest(10),
+        imageManifest=ecr.batch_get_image(repositoryName="app", imageIds=[{"imageDigest": digest(10)}])[
+            "images"
+        ][0]["imageManifest"],
+    )
+    push(ecr, "app", "release-2", 20)
+    source = EcrSource(ecr, SOURCE_ACCOUNT)
+
+    # When listing repositories and the release-* images of app
+    repositories = sorted(source.repositories())
+    images = sorted(source.images("app", lambda tag: tag.startswith("release-")), key=lambda i: i.tag)
+
+    # Then every repository is listed, and each accepted tag comes with its digest and push time
+    assert repositories == ["app", "services/api"]
+    assert [(i.repository, i.tag, i.digest) for i in images] == [
+        ("app", "release-1", digest(10)),
+        ("app", "release-2", digest(20)),
+    ]
+    assert all(isinstance(i.pushed_at, datetime) for i in images)
+
+
+def test_ecr_source_follows_every_page() -> None:
+    # Given an ECR API answering DescribeImages in two pages
+    client = boto3.client("ecr", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
+    stubber = Stubber(client)
+    pushed = datetime(2024, 5, 1, tzinfo=UTC)
+    base = {"registryId": SOURCE_ACCOUNT, "repositoryName": "app", "filter": {"tagStatus": "TAGGED"}}
+    stubber.add_response(
+        "describe_images",
+        {
+            "imageDetails": [{"imageDigest": digest(1), "imageTags": ["a"], "imagePushedAt": pushed}],
+            "nextToken": "t",
+        },
+        {**base, "maxResults": 1000},
+    )
+    stubber.add_response(
+        "describe_images",
+        {"imageDetails": [{"imageDigest": digest(2), "imageTags": ["b", "c"], "imagePushedAt": pushed}]},
+        {**base, "maxResults": 1000, "nextToken": "t"},
+    )
+
+    # When listing the images
+    with stubber:
+        images = list(EcrSource(client, SOURCE_ACCOUNT).images("app", lambda _tag: True))
+
+    # Then both pages are read, one image per tag
+    assert [(i.tag, i.digest) for i in images] == [("a", digest(1)), ("b", digest(2)), ("c", digest(2))]
+    stubber.assert_no_pending_responses()
+
+
+def test_ecr_destination_decides_from_one_listing_per_repository(aws: AwsClients) -> None:
+    # Given a destination repository (in another account, through the role) holding one image under "old"
+    ecr = aws.client("ecr", "eu-west-1", DESTINATION_ROLE)
+    ecr.create_repository(repositoryName="app")
+    push(ecr, "app", "release-1", 10)
+    push(ecr, "app", "old", 20)
+    calls: list[str] = []
+    ecr.meta.events.register("before-call.ecr.*", lambda model, **_: calls.append(model.name))
+    destination = EcrDestination(ecr, "222222222222")
+
+    # When deciding three tags of app and one of a repository that does not exist
+    decisions = [
+        destination.decide("app", "release-1", digest(10)),
+        destination.decide("app", "release-2", digest(20)),
+        destination.decide("app", "release-3", digest(30)),
+        destination.decide("missing/repo", "release-1", digest(10)),
+    ]
+
+    # Then present / tagged / missing, with exactly one DescribeImages per repository
+    assert decisions == ["present", "tagged", "missing", "missing"]
+    assert calls == ["DescribeImages", "DescribeImages"]
+
+
+def test_ecr_destination_put_tag_reuses_the_manifest(aws: AwsClients) -> None:
+    # Given a destination holding digest 20 under "old" only
+    ecr = aws.client("ecr", "eu-west-1", DESTINATION_ROLE)
+    ecr.create_repository(repositoryName="app")
+    push(ecr, "app", "old", 20)
+    destination = EcrDestination(ecr, "222222222222")
+    assert destination.decide("app", "release-2", digest(20)) == "tagged"
+
+    # When putting the tag release-2 on that digest
+    destination.put_tag("app", "release-2", digest(20))
+
+    # Then ECR shows both tags on the same digest, and a fresh listing says "present"
+    details = ecr.describe_images(repositoryName="app")["imageDetails"]
+    assert [(d["imageDigest"], sorted(d["imageTags"])) for d in details] == [
+        (digest(20), ["old", "release-2"])
+    ]
+    assert EcrDestination(ecr, "222222222222").decide("app", "release-2", digest(20)) == "present"
+
+
+def test_clients_assume_the_destination_role_once_per_role(aws: AwsClients) -> None:
+    # Given clients for two Regions through the same destination role
+    calls: list[str] = []
+    aws.on_client = lambda client: client.meta.events.register(
+        "before-call.sts.AssumeRole", lambda **_: calls.append("AssumeRole")
+    )
+    first = aws.client("ecr", "eu-west-1", DESTINATION_ROLE)
+    second = aws.client("ecr", "us-west-2", DESTINATION_ROLE)
+
+    # When each creates a repository
+    first.create_repository(repositoryName="aa")
+    second.create_repository(repositoryName="bb")
+
+    # Then they act in the role's account, and the role was assumed once
+    assert first.describe_repositories()["repositories"][0]["registryId"] == "222222222222"
+    assert aws.client("ecr", "eu-west-1", DESTINATION_ROLE) is first
+    assert calls == ["AssumeRole"]
+
+
+@pytest.mark.parametrize(
+    ("link", "expected"),
+    [
+        ('</v2/_catalog?last=b&n=2>; rel="next"', "http://r:5000/v2/_catalog?last=b&n=2"),
+        (None, ""),
+        ('</v2/_catalog?last=b>; rel="prev"', ""),
+    ],
+)
+def test_next_link_reads_rfc5988_headers(link: str | None, expected: str) -> None:
+    # Given a Link header (or none) When resolving it against the current page Then the next URL, or ""
+    assert _next_link(link, "http://r:5000/v2/_catalog?n=2") == expected

@@ -1,0 +1,295 @@
+"""What the source holds and what each destination already has, listed in few API calls.
+
+Sources and destinations are either Amazon ECR (DescribeRepositories / DescribeImages, paginated, one
+listing per repository) or a plain distribution registry (the config's `endpoints`, used by the local
+runtime): `/v2/_catalog` and `/v2/<name>/tags/list` with `Link` pagination, and a HEAD per manifest.
+
+Clients are injected: `AwsClients` makes boto3 clients per Region and role (assuming destination roles
+through STS, cached until shortly before the credentials expire), so tests pass moto-backed sessions
+and the benchmark counts calls through `on_client`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal, Protocol
+from urllib.parse import urljoin
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from workflow.exceptions import RegistryProtocolError
+from workflow.registry.client import RegistryClient
+
+Decision = Literal["present", "tagged", "missing"]
+BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="ecr-replicate-sync")
+PAGE_SIZE = 1000
+CREDENTIALS_MARGIN = 300.0
+SESSION_NAME = "ecr-replicate-sync"
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """One tag of one source repository."""
+
+    repository: str
+    tag: str
+    digest: str
+    pushed_at: datetime | None = None
+
+
+class AwsClients:
+    """boto3 clients per (service, Region, role), cached; destination roles are assumed through STS."""
+
+    def __init__(
+        self,
+        session: Any = None,
+        *,
+        config: Config = BOTO_CONFIG,
+        on_client: Callable[[Any], None] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.session = session or boto3.Session()
+        self.config = config
+        self.on_client = on_client
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._clients: dict[tuple[str, str, str | None, str | None], Any] = {}
+        self._sessions: dict[tuple[str, str | None], tuple[Any, float]] = {}
+
+    def session_for(self, role_arn: str | None = None, external_id: str | None = None) -> Any:
+        """The base session, or a session holding the role's credentials (renewed near expiry)."""
+        if role_arn is None:
+            return self.session
+        key = (role_arn, external_id)
+        with self._lock:
+            cached = self._sessions.get(key)
+            if cached and cached[1] - CREDENTIALS_MARGIN > self.clock():
+                return cached[0]
+            arguments: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME}
+            if external_id:
+                arguments["ExternalId"] = external_id
+            credentials = self._client("sts", None, None, None).assume_role(**arguments)["Credentials"]
+            session = boto3.Session(
+                aws_access_key_id=credentials["AccessKeyId"],
+                aws_secret_access_key=credentials["SecretAccessKey"],
+                aws_session_token=credentials["SessionToken"],
+            )
+            expiration = credentials["Expiration"]
+            expiry = expiration.timestamp() if isinstance(expiration, datetime) else self.clock() + 3600
+            self._sessions[key] = (session, expiry)
+            for client_key in [k for k in self._clients if k[2:] == key]:
+                del self._clients[client_key]
+            return session
+
+    def client(
+        self, service: str, region: str | None, role_arn: str | None = None, external_id: str | None = None
+    ) -> Any:
+        """A client for `service` in `region`, through `role_arn` when given."""
+        if role_arn is not None:
+            self.session_for(role_arn, external_id)
+        with self._lock:
+            return self._client(service, region, role_arn, external_id)
+
+    def _client(self, service: str, region: str | None, role_arn: str | None, external_id: str | None) -> Any:
+        key = (service, region or "", role_arn, external_id)
+        client = self._clients.get(key)
+        if client is None:
+            session = self.session if role_arn is None else self._sessions[(role_arn, external_id)][0]
+            client = session.client(service, region_name=region, config=self.config)
+            if self.on_client:
+                self.on_client(client)
+            self._clients[key] = client
+        return client
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+class SourceInventory(Protocol):
+    """Lists the source's repositories and their tagged images."""
+
+    def repositories(self) -> Iterator[str]:
+        """Every repository name."""
+        ...
+
+    def images(self, repository: str, accept: Callable[[str], bool]) -> Iterator[SourceImage]:
+        """Every (tag, digest) of `repository` whose tag `accept` keeps."""
+        ...
+
+
+class DestinationInventory(Protocol):
+    """Says, per tag, whether a destination repository already has an image."""
+
+    def decide(self, repository: str, tag: str, digest: str) -> Decision:
+        """Decide "present" (same digest under the tag), "tagged" (digest there, tag not) or "missing"."""
+        ...
+
+
+class EcrSource:
+    """An ECR registry as a source: one DescribeRepositories listing, one DescribeImages listing per repo."""
+
+    def __init__(self, client: Any, registry_id: str) -> None:
+        self.client = client
+        self.registry_id = registry_id
+
+    def repositories(self) -> Iterator[str]:
+        """Every repository of the registry (paginated)."""
+        paginator = self.client.get_paginator("describe_repositories")
+        for page in paginator.paginate(registryId=self.registry_id, PaginationConfig={"PageSize": PAGE_SIZE}):
+            for repository in page["repositories"]:
+                yield repository["repositoryName"]
+
+    def images(self, repository: str, accept: Callable[[str], bool]) -> Iterator[SourceImage]:
+        """Every accepted tag of `repository` with its digest and push time."""
+        paginator = self.client.get_paginator("describe_images")
+        pages = paginator.paginate(
+            registryId=self.registry_id,
+            repositoryName=repository,
+            filter={"tagStatus": "TAGGED"},
+            PaginationConfig={"PageSize": PAGE_SIZE},
+        )
+        for page in pages:
+            for detail in page["imageDetails"]:
+                for tag in detail.get("imageTags") or ():
+                    if accept(tag):
+                        yield SourceImage(repository, tag, detail["imageDigest"], detail.get("imagePushedAt"))
+
+
+@dataclass
+class _RepositoryState:
+    tags: dict[str, str] = field(default_factory=dict)
+    digests: set[str] = field(default_factory=set)
+
+
+class EcrDestination:
+    """An ECR registry as a destination: ONE DescribeImages listing per repository, then lookups."""
+
+    def __init__(self, client: Any, registry_id: str) -> None:
+        self.client = client
+        self.registry_id = registry_id
+        self._lock = threading.Lock()
+        self._states: dict[str, _RepositoryState] = {}
+
+    def state(self, repository: str) -> _RepositoryState:
+        """Tags -> digest and every digest of `repository` (empty when it does not exist yet)."""
+        with self._lock:
+            if repository not in self._states:
+                self._states[repository] = self._list(repository)
+            return self._states[repository]
+
+    def _list(self, repository: str) -> _RepositoryState:
+        state = _RepositoryState()
+        paginator = self.client.get_paginator("describe_images")
+        try:
+            for page in paginator.paginate(
+                registryId=self.registry_id,
+                repositoryName=repository,
+                PaginationConfig={"PageSize": PAGE_SIZE},
+            ):
+                for detail in page["imageDetails"]:
+                    state.digests.add(detail["imageDigest"])
+                    for tag in detail.get("imageTags") or ():
+                        state.tags[tag] = detail["imageDigest"]
+        except ClientError as error:
+            if _error_code(error) != "RepositoryNotFoundException":
+                raise
+        return state
+
+    def decide(self, repository: str, tag: str, digest: str) -> Decision:
+        """Decide from the cached listing of `repository`."""
+        state = self.state(repository)
+        if state.tags.get(tag) == digest:
+            return "present"
+        return "tagged" if digest in state.digests else "missing"
+
+    def put_tag(self, repository: str, tag: str, digest: str) -> None:
+        """Put `tag` on the image `digest` already in `repository` (PutImage with its own manifest)."""
+        response = self.client.batch_get_image(
+            registryId=self.registry_id,
+            repositoryName=repository,
+            imageIds=[{"imageDigest": digest}],
+        )
+        images = response.get("images") or []
+        if not images:
+            raise RegistryProtocolError(
+                f"{self.registry_id}/{repository}: image {digest} vanished before tagging"
+            )
+        image = images[0]
+        arguments: dict[str, Any] = {
+            "registryId": self.registry_id,
+            "repositoryName": repository,
+            "imageTag": tag,
+            "imageManifest": image["imageManifest"],
+            "imageDigest": digest,
+        }
+        if image.get("imageManifestMediaType"):
+            arguments["imageManifestMediaType"] = image["imageManifestMediaType"]
+        self.client.put_image(**arguments)
+        with self._lock:
+            state = self._states.get(repository)
+            if state is not None:
+                state.tags[tag] = digest
+
+
+def _next_link(link: str | None, current: str) -> str:
+    """The URL of the next page from an RFC 5988 `Link: <url>; rel="next"` header, or ""."""
+    if not link or 'rel="next"' not in link or "<" not in link:
+        return ""
+    return urljoin(current, link[link.index("<") + 1 : link.index(">")])
+
+
+class RegistrySource:
+    """A distribution registry as a source: the catalog, tag lists, and a HEAD per accepted tag."""
+
+    def __init__(self, client: RegistryClient) -> None:
+        self.client = client
+
+    def repositories(self) -> Iterator[str]:
+        """Every repository in `/v2/_catalog` (following `Link` pagination)."""
+        yield from self.client.retry.run(self._catalog, f"catalog of {self.client.registry}")
+
+    def _catalog(self) -> list[str]:
+        names: list[str] = []
+        url = f"{self.client.base}/v2/_catalog?n={PAGE_SIZE}"
+        while url:
+            response = self.client.request("GET", url, "")
+            if response.status != 200:
+                raise RegistryProtocolError(
+                    f"{self.client.registry}: GET /v2/_catalog answered HTTP {response.status}"
+                )
+            try:
+                names.extend(json.loads(response.data).get("repositories") or [])
+            except (ValueError, AttributeError) as error:
+                raise RegistryProtocolError(f"{self.client.registry}: the catalog is not JSON") from error
+            url = _next_link(response.headers.get("Link"), url)
+        return names
+
+    def images(self, repository: str, accept: Callable[[str], bool]) -> Iterator[SourceImage]:
+        """Every accepted tag of `repository`, with the digest from a HEAD (no push time: registries lack it)."""
+        for tag in self.client.list_tags(repository):
+            if not accept(tag):
+                continue
+            digest = self.client.head_manifest(repository, tag)
+            if digest is not None:
+                yield SourceImage(repository, tag, digest)
+
+
+class RegistryDestination:
+    """A distribution registry as a destination: a HEAD of the tag, then of the digest (precheck logic)."""
+
+    def __init__(self, client: RegistryClient) -> None:
+        self.client = client
+
+    def decide(self, repository: str, tag: str, digest: str) -> Decision:
+        """Decide with at most two HEAD requests."""
+        if self.client.head_manifest(repository, tag) == digest:
+            return "present"
+        return "tagged" if self.client.head_manifest(repository, digest) == digest else "missing"
