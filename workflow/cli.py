@@ -22,6 +22,8 @@ COMMAND_MODULES = (
     "workflow.commands.validate",
     "workflow.commands.plan",
     "workflow.commands.pattern",
+    "workflow.commands.copy",
+    "workflow.commands.sync",
 )
 INPUT_ERRORS = (InvalidConfig, InvalidRequest, InvalidReference, DestinationNotAllowed)
 
