@@ -1,0 +1,1 @@
+"""Thin Powertools Lambda handlers for the replication state machine: parse -> one workflow call -> dump."""

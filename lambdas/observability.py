@@ -1,0 +1,43 @@
+"""The one place for Powertools Logger, Tracer and metrics, and for the handlers' config file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from workflow.config import ReplicationConfig, load_config
+
+SERVICE = "ecr-filtered-replication"
+NAMESPACE = "EcrFilteredReplication"
+CONFIG_ENV = "REPLICATION_CONFIG_FILE"
+DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "replication.yaml"
+CORRELATION_ID_PATH = "execution"
+
+logger = Logger(service=SERVICE)
+tracer = Tracer(service=SERVICE)
+
+
+def config_path() -> Path:
+    """The packaged config file: $REPLICATION_CONFIG_FILE, else replication.yaml beside the package."""
+    return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+
+
+def load_handler_config() -> ReplicationConfig:
+    """Load and validate the packaged config; raises InvalidConfig naming the file and every problem."""
+    return load_config(config_path())
+
+
+def emit_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
+    """Emit one EMF metric now.
+
+    Each metric is flushed on its own (`single_metric`), so concurrent Map iterations running
+    in-process (local runtime) never share a metric set.
+    """
+    with single_metric(
+        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
+    ) as metric:
+        for key, dimension in dimensions.items():
+            metric.add_dimension(name=key, value=dimension)

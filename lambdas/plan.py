@@ -1,0 +1,36 @@
+"""Plan state: the execution input (ECR event or manual input) -> the targets, or why nothing replicates.
+
+Event: `{"execution": <execution name>, "input": <raw execution input>}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.observability import CORRELATION_ID_PATH, emit_metric, load_handler_config, logger, tracer
+from workflow.events import parse_request
+from workflow.exceptions import InvalidRequest
+from workflow.plan import plan
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Plan one execution; bad input raises InvalidRequest / DestinationNotAllowed with what is wrong."""
+    if not isinstance(event, dict) or "input" not in event:
+        raise InvalidRequest('the Plan function expects {"execution": NAME, "input": EXECUTION_INPUT}')
+    result = plan(parse_request(event["input"]), load_handler_config())
+    logger.info(
+        "planned",
+        extra={
+            "repository": result.repository,
+            "tag": result.tag,
+            "targets": len(result.targets),
+            "skipped_reason": result.skipped_reason,
+            "dry_run": result.dry_run,
+        },
+    )
+    emit_metric("TargetsPlanned", len(result.targets))
+    return {**result.model_dump(mode="json"), "target_count": len(result.targets)}

@@ -1,0 +1,34 @@
+"""Precheck state (one Map iteration): is the image at the destination already, does it need a copy?
+
+Event: `{"execution": <execution name>, "dry_run": bool, "target": <Target>}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.observability import CORRELATION_ID_PATH, emit_metric, logger, tracer
+from workflow.models import Target
+from workflow.precheck import check_target
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Precheck one target; registry and role errors propagate under their class names."""
+    target = Target.model_validate(event["target"])
+    outcome = check_target(target, dry_run=bool(event.get("dry_run", False)))
+    logger.info(
+        "prechecked",
+        extra={
+            "destination": target.destination_reference,
+            "action": outcome.action,
+            "copy_needed": outcome.copy_needed,
+            "digest": outcome.record.digest,
+            "dry_run": outcome.dry_run,
+        },
+    )
+    emit_metric("Prechecks", 1, action=outcome.action)
+    return outcome.model_dump(mode="json")

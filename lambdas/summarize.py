@@ -1,0 +1,39 @@
+"""Summarize state: the Map's per-target records -> outcome, lines, totals and the email text.
+
+Event: `{"execution": <name>, "execution_id": <execution ARN>, "plan": {"repository", "tag", "dry_run"},
+"results": [<TargetResult>, ...]}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.observability import CORRELATION_ID_PATH, emit_metric, load_handler_config, logger, tracer
+from workflow.models import TargetResult
+from workflow.summary import summarize
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Summarize one execution."""
+    plan = event["plan"]
+    results = [TargetResult.model_validate(item) for item in event["results"]]
+    summary = summarize(
+        results,
+        repository=plan.get("repository"),
+        tag=plan.get("tag"),
+        dry_run=bool(plan.get("dry_run", False)),
+        execution_arn=event.get("execution_id"),
+        notify_on=load_handler_config().notifications.on,
+    )
+    logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
+    if not summary.dry_run:
+        totals = summary.totals
+        emit_metric("ImagesReplicated", totals.copied + totals.tagged)
+        emit_metric("TargetsFailed", totals.failed)
+        emit_metric("BytesCopied", totals.bytes_copied, MetricUnit.Bytes)
+    return summary.model_dump(mode="json")

@@ -1,0 +1,171 @@
+"""Precheck of one target: assume the destination role, ensure the repository, ask the registry.
+
+The answer decides whether the Copy (a CodeBuild job) runs at all, so duplicate events and re-runs
+never start a build: "present" and "tagged" finish the target here. In a dry run nothing is written:
+no repository is created and no tag is put; the answer says what a real run would do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+from pydantic import BaseModel, ConfigDict
+
+from workflow import copy, ecr
+from workflow.exceptions import ImageNotFound, RegistryAuthError
+from workflow.grammar import ecr_registry_host
+from workflow.models import PrecheckAction, PrecheckResult, Target, TargetResult
+from workflow.registry.reference import parse_reference
+
+ROLE_SESSION_NAME = "ecr-replication-precheck"
+SessionFactory = Callable[..., Any]
+
+
+class CopyJob(BaseModel):
+    """What the Copy state hands the CodeBuild job (its PLAINTEXT environment variables)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source_image: str
+    destination_image: str
+    role_arn: str
+    external_id: str = ""
+    insecure_registries: str = ""
+
+
+class PrecheckOutcome(BaseModel):
+    """The Precheck state's output: `copy_needed` says whether the Copy state runs."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    action: PrecheckAction
+    copy_needed: bool
+    dry_run: bool
+    record: TargetResult
+    job: CopyJob
+
+
+def insecure_registries(target: Target) -> list[str]:
+    """Plain-HTTP registries of a target (local runtime endpoints), usually none."""
+    hosts = []
+    if target.insecure:
+        hosts.append(target.registry)
+    if target.source_insecure and target.source_registry not in hosts:
+        hosts.append(target.source_registry)
+    return hosts
+
+
+def is_ecr_destination(target: Target) -> bool:
+    """True when the destination registry is the ECR registry of the target's account/Region."""
+    return target.registry.lower() == ecr_registry_host(target.account, target.region)
+
+
+def assume_destination_role(
+    target: Target, *, sts_client: Any = None, session_factory: SessionFactory = boto3.Session
+) -> Any:
+    """A boto3 Session with the destination role's temporary credentials, in the target's Region."""
+    sts = sts_client or boto3.client("sts")
+    kwargs: dict[str, Any] = {"RoleArn": target.role_arn, "RoleSessionName": ROLE_SESSION_NAME}
+    if target.external_id:
+        kwargs["ExternalId"] = target.external_id
+    try:
+        credentials = sts.assume_role(**kwargs)["Credentials"]
+    except ClientError as error:
+        code = error.response.get("Error", {}).get("Code", "ClientError")
+        raise RegistryAuthError(
+            f"cannot assume {target.role_arn} for {target.account}/{target.region}: {code}: "
+            f"{error.response.get('Error', {}).get('Message', '')}"
+        ) from error
+    return session_factory(
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+        region_name=target.region,
+    )
+
+
+def inspect(target: Target, *, destination_session: Any) -> PrecheckResult:
+    """Read-only precheck (dry run): what the destination has, without putting any tag.
+
+    "tagged" here means "the digest is there, a real run would only put the tag".
+    """
+    insecure = insecure_registries(target)
+    source_ref = parse_reference(target.source_image)
+    destination_ref = parse_reference(target.destination_reference)
+    source = copy.make_client(source_ref.registry, insecure_registries=insecure)
+    destination = copy.make_client(
+        destination_ref.registry, session=destination_session, insecure_registries=insecure
+    )
+    digest = source.head_manifest(source_ref.repository, source_ref.reference)
+    if digest is None:
+        raise ImageNotFound(f"{source_ref} not found")
+    tag_digest = destination.head_manifest(destination_ref.repository, destination_ref.reference)
+    if tag_digest == digest:
+        return PrecheckResult(action="present", digest=digest, destination_digest=tag_digest)
+    if destination.head_manifest(destination_ref.repository, digest) == digest:
+        return PrecheckResult(action="tagged", digest=digest, destination_digest=tag_digest)
+    return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
+
+
+def check_target(
+    target: Target,
+    *,
+    dry_run: bool = False,
+    sts_client: Any = None,
+    session_factory: SessionFactory = boto3.Session,
+) -> PrecheckOutcome:
+    """Precheck one target and say whether it needs a copy (never in a dry run)."""
+    session = assume_destination_role(target, sts_client=sts_client, session_factory=session_factory)
+    insecure = insecure_registries(target)
+    if dry_run:
+        result = inspect(target, destination_session=session)
+    else:
+        if target.create_repository is not None and is_ecr_destination(target):
+            ecr.ensure_repository(
+                session,
+                target.region,
+                target.repository,
+                target.create_repository,
+                registry_id=target.account,
+            )
+        result = copy.precheck(
+            target.source_image,
+            target.destination_reference,
+            destination_session=session,
+            insecure_registries=insecure,
+        )
+    return _outcome(target, result, dry_run=dry_run, insecure=insecure)
+
+
+def _outcome(
+    target: Target, result: PrecheckResult, *, dry_run: bool, insecure: list[str]
+) -> PrecheckOutcome:
+    copy_needed = result.action == "copy-needed" and not dry_run
+    if result.action == "present":
+        status = "present"
+    elif dry_run:
+        status = "planned"
+    else:
+        status = "tagged" if result.action == "tagged" else "planned"
+    pinned = f"{target.source_registry}/{target.source_repository}@{result.digest}" if result.digest else None
+    record = TargetResult(
+        account=target.account,
+        region=target.region,
+        repository=target.repository,
+        tag=target.tag,
+        status=status,
+        digest=result.digest,
+    )
+    job = CopyJob(
+        source_image=pinned or target.source_image,
+        destination_image=target.destination_reference,
+        role_arn=target.role_arn,
+        external_id=target.external_id or "",
+        insecure_registries=" ".join(insecure),
+    )
+    return PrecheckOutcome(
+        action=result.action, copy_needed=copy_needed, dry_run=dry_run, record=record, job=job
+    )

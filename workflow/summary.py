@@ -1,0 +1,334 @@
+"""Per-target results -> Summary: the outcome, one line per target, totals and the email text."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from workflow.models import TargetResult
+
+Outcome = Literal["SUCCEEDED", "PARTIAL", "FAILED", "SKIPPED"]
+NotifyOn = Literal["failure", "always"]
+
+FAILURE_ERROR = "ReplicationFailed"
+SUBJECT_LIMIT = 99
+CAUSE_LIMIT = 500
+FAILURE_CAUSE_LIMIT = 30_000
+STATUS_ORDER = ("copied", "tagged", "present", "planned", "failed")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SummaryLine(_Model):
+    """One target, as a person reads it."""
+
+    destination: str
+    account: str
+    region: str
+    repository: str
+    tag: str
+    action: str
+    digest: str | None = None
+    bytes: int = 0
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    cause: str | None = None
+
+
+class Totals(_Model):
+    """Counts per status, and the bytes, blobs and seconds of all targets together."""
+
+    targets: int = 0
+    copied: int = 0
+    tagged: int = 0
+    present: int = 0
+    planned: int = 0
+    failed: int = 0
+    bytes_copied: int = 0
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    seconds: float = 0.0
+
+
+class Summary(_Model):
+    """What the Summarize state returns; Notify publishes `subject` and `message` when `notify`."""
+
+    outcome: Outcome
+    repository: str | None
+    tag: str | None
+    dry_run: bool = False
+    subject: str
+    message: str
+    notify: bool
+    lines: list[SummaryLine]
+    totals: Totals
+    execution_url: str | None = None
+    failure_cause: str | None = None
+
+
+def outcome_of(results: Sequence[TargetResult]) -> Outcome:
+    """SKIPPED without targets, FAILED when all failed, PARTIAL when some failed, else SUCCEEDED."""
+    if not results:
+        return "SKIPPED"
+    failed = sum(1 for result in results if result.status == "failed")
+    if failed == len(results):
+        return "FAILED"
+    return "PARTIAL" if failed else "SUCCEEDED"
+
+
+def console_url(execution_arn: str) -> str:
+    """The Step Functions console page of an execution, from its ARN."""
+    parts = execution_arn.split(":")
+    if len(parts) < 8 or parts[0] != "arn" or parts[5] != "execution":
+        raise ValueError(f"{execution_arn!r} is not a Step Functions execution ARN")
+    partition, region = parts[1], parts[3]
+    domain = {"aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}.get(
+        partition, "console.aws.amazon.com"
+    )
+    return f"https://{region}.{domain}/states/home?region={region}#/v2/executions/details/{execution_arn}"
+
+
+def state_machine_arn_of(execution_arn: str) -> str:
+    """`arn:...:stateMachine:NAME` from `arn:...:execution:NAME:EXECUTION`."""
+    parts = execution_arn.split(":")
+    return ":".join([*parts[:5], "stateMachine", parts[6]])
+
+
+def short_cause(cause: str | None, limit: int = CAUSE_LIMIT) -> str | None:
+    """A readable, bounded cause.
+
+    A Lambda error payload gives its errorMessage; a CodeBuild Build (a failed `.sync` build) gives
+    its id, status, failing phase and log link; anything else is the text itself, cut at `limit`.
+    """
+    if cause is None:
+        return None
+    text = _explain(cause)
+    return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
+
+
+def _explain(cause: str) -> str:
+    try:
+        data = json.loads(cause)
+    except ValueError:
+        return cause.strip()
+    if not isinstance(data, dict):
+        return cause.strip()
+    if "errorMessage" in data:
+        return str(data["errorMessage"]).strip()
+    build = data.get("Build", data)
+    if isinstance(build, dict) and "BuildStatus" in build:
+        return _explain_build(build)
+    return cause.strip()
+
+
+def _explain_build(build: dict[str, Any]) -> str:
+    text = f"copy build {build.get('Id', '?')} ended {build.get('BuildStatus')}"
+    for phase in build.get("Phases") or []:
+        if isinstance(phase, dict) and phase.get("PhaseStatus") not in (None, "SUCCEEDED"):
+            contexts = "; ".join(
+                str(c.get("Message"))
+                for c in phase.get("Contexts") or []
+                if isinstance(c, dict) and c.get("Message")
+            )
+            text += f" in phase {phase.get('PhaseType')}" + (f": {contexts}" if contexts else "")
+            break
+    link = (build.get("Logs") or {}).get("DeepLink")
+    return text + (f"; logs: {link}" if link else "")
+
+
+def _line(result: TargetResult) -> SummaryLine:
+    return SummaryLine(
+        destination=f"{result.account}/{result.region} {result.repository}:{result.tag}",
+        account=result.account,
+        region=result.region,
+        repository=result.repository,
+        tag=result.tag,
+        action=result.status,
+        digest=result.digest,
+        bytes=result.bytes_copied,
+        blobs_copied=result.blobs_copied,
+        blobs_skipped=result.blobs_skipped,
+        seconds=result.seconds,
+        error=result.error,
+        cause=short_cause(result.cause),
+    )
+
+
+def _totals(results: Sequence[TargetResult]) -> Totals:
+    counts = Counter(result.status for result in results)
+    return Totals(
+        targets=len(results),
+        copied=counts["copied"],
+        tagged=counts["tagged"],
+        present=counts["present"],
+        planned=counts["planned"],
+        failed=counts["failed"],
+        bytes_copied=sum(r.bytes_copied for r in results),
+        blobs_copied=sum(r.blobs_copied for r in results),
+        blobs_skipped=sum(r.blobs_skipped for r in results),
+        seconds=round(sum(r.seconds for r in results), 3),
+    )
+
+
+def _counts_text(totals: Totals) -> str:
+    if not totals.targets:
+        return "no destinations"
+    parts = [f"{getattr(totals, status)} {status}" for status in STATUS_ORDER if getattr(totals, status)]
+    return f"{totals.targets} destination{'s' if totals.targets != 1 else ''}: {', '.join(parts)}"
+
+
+def _ascii(text: str) -> str:
+    """SNS subjects must be printable ASCII on one line."""
+    cleaned = "".join(ch if " " <= ch <= "~" else "?" for ch in text.replace("\n", " "))
+    return cleaned.strip()
+
+
+def _subject(outcome: Outcome, image: str, totals: Totals, dry_run: bool) -> str:
+    prefix = f"{'[dry run] ' if dry_run else ''}ECR replication {outcome}: "
+    counts = f" ({_counts_text(totals)})"
+    room = SUBJECT_LIMIT - len(prefix) - len(counts)
+    if len(image) > room:
+        keep = max(room - 3, 8)
+        image = image[: keep // 2] + "..." + image[len(image) - (keep - keep // 2) :]
+    subject = _ascii(prefix + image + counts)
+    return subject if len(subject) <= SUBJECT_LIMIT else subject[: SUBJECT_LIMIT - 3] + "..."
+
+
+def _human_bytes(count: int) -> str:
+    size = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{count} B"
+
+
+def _table(lines: Sequence[SummaryLine]) -> list[str]:
+    header = ("DESTINATION", "ACTION", "DIGEST", "BYTES", "SECONDS")
+    rows = [
+        (
+            line.destination,
+            line.action,
+            (line.digest or "-")[:19],
+            _human_bytes(line.bytes) if line.bytes else "-",
+            f"{line.seconds:.1f}" if line.seconds else "-",
+        )
+        for line in lines
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    return [
+        "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
+        for row in (header, *rows)
+    ]
+
+
+def _rerun_hint(
+    repository: str, tag: str, failed: Sequence[SummaryLine], execution_arn: str | None
+) -> list[str]:
+    destinations = [{"account": line.account, "region": line.region} for line in failed]
+    manual = json.dumps({"repository": repository, "tag": tag, "destinations": destinations})
+    cli_destinations = " ".join(f"--destination {line.account}:{line.region}" for line in failed)
+    machine = state_machine_arn_of(execution_arn) if execution_arn else "STATE_MACHINE_ARN"
+    return [
+        "To retry only the failed destinations once the cause is fixed, start an execution with:",
+        f"  {manual}",
+        "or run:",
+        f"  ecr-replicate start --state-machine-arn {machine} --repository {repository} --tag {tag} "
+        f"{cli_destinations} --wait",
+    ]
+
+
+def _message(
+    outcome: Outcome,
+    image: str,
+    lines: Sequence[SummaryLine],
+    totals: Totals,
+    *,
+    dry_run: bool,
+    skipped_reason: str | None,
+    execution_arn: str | None,
+    repository: str | None,
+    tag: str | None,
+) -> str:
+    body = [
+        f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
+    ]
+    if dry_run:
+        body.append("Nothing was copied, tagged or created; 'planned' destinations would be replicated.")
+    if skipped_reason:
+        body += ["", f"Nothing replicated: {skipped_reason}"]
+    failed = [line for line in lines if line.action == "failed"]
+    if failed:
+        body += ["", f"FAILED ({len(failed)}):"]
+        for line in failed:
+            body.append(f"- {line.destination}")
+            body.append(f"    error: {line.error or 'unknown'}")
+            if line.cause:
+                body.append(f"    cause: {line.cause}")
+    if lines:
+        body += ["", "Destinations:", *_table(lines)]
+        body += [
+            "",
+            f"Totals: {_human_bytes(totals.bytes_copied)} copied, {totals.blobs_copied} blob(s) copied, "
+            f"{totals.blobs_skipped} blob(s) already present, {totals.seconds:.1f} s of copying.",
+        ]
+    if execution_arn:
+        body += ["", f"Execution: {console_url(execution_arn)}"]
+    if failed and repository and tag:
+        body += ["", *_rerun_hint(repository, tag, failed, execution_arn)]
+    return "\n".join(body) + "\n"
+
+
+def summarize(
+    results: Sequence[TargetResult],
+    *,
+    repository: str | None,
+    tag: str | None,
+    dry_run: bool = False,
+    skipped_reason: str | None = None,
+    execution_arn: str | None = None,
+    notify_on: NotifyOn = "failure",
+) -> Summary:
+    """Build the Summary of one execution from its per-target records."""
+    outcome = outcome_of(results)
+    lines = [_line(result) for result in results]
+    totals = _totals(results)
+    image = f"{repository or '?'}:{tag or '?'}"
+    subject = _subject(outcome, image, totals, dry_run)
+    message = _message(
+        outcome,
+        image,
+        lines,
+        totals,
+        dry_run=dry_run,
+        skipped_reason=skipped_reason,
+        execution_arn=execution_arn,
+        repository=repository,
+        tag=tag,
+    )
+    failure_cause = None
+    if outcome in ("FAILED", "PARTIAL"):
+        failure_cause = f"{subject}\n\n{message}"
+        if len(failure_cause) > FAILURE_CAUSE_LIMIT:
+            failure_cause = failure_cause[: FAILURE_CAUSE_LIMIT - 3] + "..."
+    return Summary(
+        outcome=outcome,
+        repository=repository,
+        tag=tag,
+        dry_run=dry_run,
+        subject=subject,
+        message=message,
+        notify=outcome in ("FAILED", "PARTIAL") or notify_on == "always",
+        lines=lines,
+        totals=totals,
+        execution_url=console_url(execution_arn) if execution_arn else None,
+        failure_cause=failure_cause,
+    )
