@@ -1,0 +1,363 @@
+"""The two bridges that let moto 5.2.5's Step Functions interpreter run the production state machine.
+
+moto's interpreter (`stepfunctions.execute_state_machine`) runs statemachine.asl.json for real, with
+two gaps, both found by trying:
+
+1. Lambda tasks need Docker unless `lambda.use_docker` is off, and then moto answers every invoke with
+   a canned payload. The Lambda bridge replaces `LambdaSimpleBackend.invoke` so that an invoke runs the
+   real handler in-process, and an exception comes back the way Lambda reports it: payload
+   `{"errorType": <class name>, "errorMessage": ...}` and header `x-amz-function-error: Unhandled`, so
+   the ASL's Retry/Catch match the class name.
+2. `arn:aws:states:::codebuild:startBuild.sync` fails with States.Runtime (codebuild is "unsupported").
+   The CodeBuild bridge is a task-service class substituted through the interpreter's
+   `state_task_service_for`. It runs the build-phase commands of infra/buildspec.yml with bash, in a
+   fresh directory, with the StartBuild `EnvironmentVariablesOverride` applied, then returns a
+   Build-shaped result whose `ExportedEnvironmentVariables` carry the buildspec's exported variables.
+   A command exiting non-zero makes the build FAILED, and the task fails with States.TaskFailed and
+   the Build as the cause, as on AWS.
+
+Both are applied by `bridges(...)`, a context manager, and removed on exit. Nothing else is patched
+and the production ASL is never changed. moto runs in server mode in this process (see runtime.py),
+so the interpreter, the Lambda backend and these bridges share one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import subprocess
+import tempfile
+import threading
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+from unittest import mock
+
+import botocore.session
+import yaml
+from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
+    FailureEvent,
+    FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import StatesErrorName
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
+    StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
+    StateTaskServiceCallback,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_factory import (
+    state_task_service_for,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+
+Handler = Callable[[Any, Any], Any]
+SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+BUILD_TIMEOUT_SECONDS = 600
+# `.sync` needs the callback endpoint too, which moto sets up only for WaitForTaskToken-capable services.
+SYNC_PATTERNS: set[Any] = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+
+
+@dataclass(frozen=True)
+class LambdaContext:
+    """The attributes of the Lambda context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    aws_request_id: str
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 256
+    log_group_name: str = ""
+    log_stream_name: str = ""
+
+    def get_remaining_time_in_millis(self) -> int:
+        """Time left before the (nominal) 5-minute timeout."""
+        return 300_000
+
+
+def _invoke_handler(
+    handler: Handler, body: Any, context: LambdaContext, response_headers: dict[str, str]
+) -> bytes:
+    event = json.loads(body) if body else {}
+    try:
+        result = handler(event, context)
+    except Exception as error:  # every handler error is reported to the interpreter, as Lambda does
+        response_headers["x-amz-function-error"] = "Unhandled"
+        payload = {
+            "errorType": type(error).__name__,
+            "errorMessage": str(error),
+            "requestId": context.aws_request_id,
+            "stackTrace": traceback.format_exception(error)[1:],
+        }
+        return json.dumps(payload).encode()
+    return json.dumps(result).encode()
+
+
+def _lambda_invoke(handlers: Mapping[str, Handler]) -> Callable[..., bytes]:
+    def invoke(
+        backend: LambdaSimpleBackend,
+        function_name: str,
+        qualifier: str | None,
+        body: Any,
+        headers: Any,
+        response_headers: dict[str, str],
+    ) -> bytes:
+        function = backend.get_function(function_name, qualifier)
+        handler = handlers.get(function.function_name)
+        if handler is None:
+            raise LookupError(f"no local handler for Lambda function {function.function_name!r}")
+        context = LambdaContext(
+            function_name=function.function_name,
+            invoked_function_arn=function.function_arn,
+            aws_request_id=str(uuid.uuid4()),
+        )
+        return _invoke_handler(handler, body, context, response_headers)
+
+    return invoke
+
+
+@dataclass(frozen=True)
+class Buildspec:
+    """The parts of a buildspec the bridge runs: build-phase commands, static and exported variables."""
+
+    commands: list[str]
+    variables: dict[str, str]
+    exported: list[str]
+
+    @classmethod
+    def load(cls, path: Path) -> Buildspec:
+        """Read a buildspec file; raises ValueError naming what is missing."""
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            commands = spec["phases"]["build"]["commands"]
+        except (KeyError, TypeError):
+            raise ValueError(f"{path}: no phases.build.commands") from None
+        env = spec.get("env") or {}
+        exported = list(env.get("exported-variables") or [])
+        bad = [name for name in exported if not SHELL_NAME.fullmatch(name)]
+        if bad:
+            raise ValueError(f"{path}: exported variable name(s) {bad} are not shell variable names")
+        variables = {str(k): str(v) for k, v in (env.get("variables") or {}).items()}
+        return cls(commands=[str(c) for c in commands], variables=variables, exported=exported)
+
+    def script(self, exports_file: Path) -> str:
+        """A bash script: the commands, stopping at the first failure, then the exported values, NUL-separated."""
+        exports = "".join(f' "${{{name}-}}"' for name in self.exported)
+        collect = f"printf '%s\\0'{exports} > '{exports_file}'\n" if self.exported else ""
+        return "set -eo pipefail\n" + "\n".join(self.commands) + "\n" + collect
+
+
+@dataclass
+class BuildRecord:
+    """One build the bridge ran: its overrides, status, exported variables and last stderr line."""
+
+    build_id: str
+    environment: dict[str, str]
+    status: str
+    exported: dict[str, str]
+    failure: str | None
+    seconds: float
+
+
+@dataclass
+class CodeBuildSettings:
+    """What the CodeBuild bridge needs: the project, the buildspec, the base environment of a build."""
+
+    project_name: str
+    buildspec: Buildspec
+    environment: dict[str, str]
+    region: str
+    account: str
+    builds: list[BuildRecord] = field(default_factory=list)
+    _injected: deque[str] = field(default_factory=deque)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def fail_next_start_builds(self, error: str, times: int = 1) -> None:
+        """Make the next `times` StartBuild calls fail with `error` (e.g. a throttling error name)."""
+        with self._lock:
+            self._injected.extend([error] * times)
+
+    def _take_injected(self) -> str | None:
+        with self._lock:
+            return self._injected.popleft() if self._injected else None
+
+    def _record(self, record: BuildRecord) -> None:
+        with self._lock:
+            self.builds.append(record)
+
+    def run_build(self, overrides: Mapping[str, str]) -> dict[str, Any]:
+        """Run the buildspec's build phase; returns the Build as GetBuild describes it."""
+        build_id = f"{self.project_name}:{uuid.uuid4()}"
+        environment = {**self.environment, **self.buildspec.variables, **overrides}
+        started = time.time()
+        with tempfile.TemporaryDirectory(prefix="codebuild-") as work:
+            exports_file = Path(work) / ".exported-variables"
+            env = {**environment, "CODEBUILD_BUILD_ID": build_id, "CODEBUILD_SRC_DIR": work}
+            process = subprocess.run(
+                ["bash", "-c", self.buildspec.script(exports_file)],
+                cwd=work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=BUILD_TIMEOUT_SECONDS,
+                check=False,
+            )
+            values = exports_file.read_text().split("\0")[:-1] if exports_file.exists() else []
+        exported = dict(zip(self.buildspec.exported, values, strict=False))
+        stderr_lines = process.stderr.strip().splitlines()
+        failure = None
+        if process.returncode != 0:
+            failure = stderr_lines[-1] if stderr_lines else f"exit status {process.returncode}"
+        status = "FAILED" if failure else "SUCCEEDED"
+        ended = time.time()
+        self._record(BuildRecord(build_id, dict(overrides), status, exported, failure, ended - started))
+        return self._build_document(build_id, status, overrides, exported, failure, started, ended)
+
+    def _build_document(
+        self,
+        build_id: str,
+        status: str,
+        overrides: Mapping[str, str],
+        exported: Mapping[str, str],
+        failure: str | None,
+        started: float,
+        ended: float,
+    ) -> dict[str, Any]:
+        build_phase: dict[str, Any] = {"PhaseType": "BUILD", "PhaseStatus": status}
+        if failure:
+            build_phase["Contexts"] = [{"StatusCode": "COMMAND_EXECUTION_ERROR", "Message": failure}]
+        return {
+            "Id": build_id,
+            "Arn": f"arn:aws:codebuild:{self.region}:{self.account}:build/{build_id}",
+            "ProjectName": self.project_name,
+            "BuildStatus": status,
+            "BuildComplete": True,
+            "CurrentPhase": "COMPLETED",
+            "StartTime": started,
+            "EndTime": ended,
+            "Phases": [build_phase],
+            "Environment": {
+                "ComputeType": "BUILD_LAMBDA_1GB",
+                "EnvironmentVariables": [
+                    {"Name": name, "Value": value, "Type": "PLAINTEXT"} for name, value in overrides.items()
+                ],
+            },
+            "ExportedEnvironmentVariables": [
+                {"Name": name, "Value": value} for name, value in exported.items()
+            ],
+        }
+
+
+def _start_build_parameters() -> set[str]:
+    model = botocore.session.get_session().get_service_model("codebuild")
+    members = model.operation_model("StartBuild").input_shape.members
+    return {name[0].upper() + name[1:] for name in members}
+
+
+class CodeBuildBridge(StateTaskServiceCallback):
+    """`codebuild:startBuild(.sync)` for moto's interpreter: runs the buildspec's build phase locally."""
+
+    settings: CodeBuildSettings
+
+    def __init__(self) -> None:
+        super().__init__(supported_integration_patterns=SYNC_PATTERNS)
+
+    def _get_supported_parameters(self) -> set[str] | None:
+        if self.resource.api_action.lower() != "startbuild":
+            return None
+        return _start_build_parameters()
+
+    def _task_failure(
+        self, env: Any, error: CustomErrorName | StatesErrorName, name: str, cause: str
+    ) -> Exception:
+        details = TaskFailedEventDetails(
+            resource=self._get_sfn_resource(),
+            resourceType=self._get_sfn_resource_type(),
+            error=name,
+            cause=cause,
+        )
+        event = FailureEvent(
+            env=env,
+            error_name=error,
+            event_type=HistoryEventType.TaskFailed,
+            event_details=cast(EventDetails, {"taskFailedEventDetails": details}),
+        )
+        return FailureEventException(event)
+
+    def _eval_service_task(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> None:
+        injected = self.settings._take_injected()
+        if injected:
+            code = injected.removeprefix("CodeBuild.")
+            cause = (
+                f"Rate exceeded (Service: AWSCodeBuild; Status Code: 400; Error Code: {code}; Proxy: null)"
+            )
+            raise self._task_failure(env, CustomErrorName(injected), injected, cause)
+        project = normalised_parameters.get("ProjectName")
+        if project != self.settings.project_name:
+            name = "CodeBuild.ResourceNotFoundException"
+            raise self._task_failure(env, CustomErrorName(name), name, f"Project cannot be found: {project}")
+        overrides = {
+            item["Name"]: str(item.get("Value", ""))
+            for item in normalised_parameters.get("EnvironmentVariablesOverride", [])
+        }
+        env.stack.append({"Build": self.settings.run_build(overrides)})
+
+    def _build_sync_resolver(
+        self,
+        env: Any,
+        resource_runtime_part: Any,
+        normalised_parameters: dict[str, Any],
+        state_credentials: Any,
+    ) -> Callable[[], Any]:
+        output = env.stack.pop()
+
+        def resolve() -> Any:
+            if output["Build"]["BuildStatus"] == "SUCCEEDED":
+                return output
+            error = StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed)
+            raise self._task_failure(
+                env, error, StatesErrorNameType.StatesTaskFailed.to_name(), json.dumps(output["Build"])
+            )
+
+        return resolve
+
+
+def _service_for(settings: CodeBuildSettings) -> Callable[[str], Any]:
+    def service_for(service_name: str) -> Any:
+        if service_name == "codebuild":
+            bridge = CodeBuildBridge()
+            bridge.settings = settings
+            return bridge
+        return state_task_service_for(service_name)
+
+    return service_for
+
+
+@contextlib.contextmanager
+def bridges(handlers: Mapping[str, Handler], codebuild: CodeBuildSettings) -> Iterator[None]:
+    """Apply both bridges for the duration of the context.
+
+    `handlers` maps a Lambda function name (as created in moto) to its handler.
+    """
+    with (
+        mock.patch.object(LambdaSimpleBackend, "invoke", _lambda_invoke(handlers)),
+        mock.patch.object(state_task_factory, "state_task_service_for", _service_for(codebuild)),
+    ):
+        yield

@@ -1,0 +1,426 @@
+"""The local runtime: the whole product on one machine, with no AWS account.
+
+- registries: one CNCF distribution registry per account/Region pair (registries.py), on loopback;
+- AWS: moto in server mode (`ThreadedMotoServer`, in this process, on a free loopback port). Every
+  client in this process, the handlers and the copy subprocess reach it through `AWS_ENDPOINT_URL`;
+  `MOTO_ACCOUNT_ID` makes moto answer as the source account, as the deployed source stack would;
+- the real statemachine.asl.json with its `${...}` substitutions filled, on moto's interpreter, with
+  the real handlers and the buildspec's copy command (bridges.py);
+- EventBridge as moto emulates it: a rule with `workflow.plan.event_pattern(config)` and an SQS target.
+  moto delivers matches to SQS, not to Step Functions, so `deliver_events` turns each delivered event
+  into a StartExecution, and only those.
+
+`LocalRuntime` is a context manager: everything it starts is stopped and its temporary directory
+removed on exit, including on an exception or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import boto3
+import yaml
+from moto.core.config import default_user_config
+from moto.moto_api import _internal as moto_api
+from moto.server import ThreadedMotoServer
+
+from workflow.config import parse_config
+from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
+from workflow.local.images import Image, push_image
+from workflow.local.registries import LocalRegistry, RuntimeSetupError, free_port, running_registry
+from workflow.plan import event_pattern
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = Path(__file__).with_name("demo-config.yaml")
+STATE_MACHINE = ROOT / "statemachine.asl.json"
+BUILDSPEC = ROOT / "infra" / "buildspec.yml"
+REGION = "us-east-1"
+PROJECT_NAME = "ecr-replication-copy"
+FUNCTIONS = {"Plan": "plan", "Precheck": "precheck", "Summarize": "summarize"}
+TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+
+
+@dataclass(frozen=True)
+class Place:
+    """An account/Region pair that gets its own registry."""
+
+    name: str
+    account: str
+    region: str
+    readonly: bool = False
+
+
+@dataclass
+class Execution:
+    """A finished (or timed-out) execution: status, parsed output, error/cause, history events."""
+
+    arn: str
+    status: str
+    output: Any = None
+    error: str | None = None
+    cause: str | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+
+    def states_entered(self) -> list[str]:
+        """Names of the states entered, in order (Map iterations interleave)."""
+        return [
+            e["stateEnteredEventDetails"]["name"] for e in self.events if e["type"].endswith("StateEntered")
+        ]
+
+
+def places_for(config: Mapping[str, Any]) -> list[Place]:
+    """One place per account/Region in a config mapping: "source", then one per destination Region."""
+    source = config["source"]
+    places = [Place("source", source["account"], source["region"])]
+    for rule in config["rules"]:
+        for destination in rule["destinations"]:
+            for region in destination["regions"]:
+                if all((p.account, p.region) != (destination["account"], region) for p in places):
+                    places.append(Place(f"{destination['account']}-{region}", destination["account"], region))
+    return places
+
+
+def _substitute(template: str, values: Mapping[str, str]) -> str:
+    for name, value in values.items():
+        template = template.replace("${" + name + "}", value)
+    unknown = sorted(set(re.findall(r"\$\{([A-Za-z0-9]+)\}", template)))
+    if unknown:
+        raise RuntimeSetupError(
+            f"{STATE_MACHINE.name} has substitutions the local runtime does not know: {unknown}"
+        )
+    return template
+
+
+def _placeholder_zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(
+            "README.txt", "The local runtime runs the handler in-process (workflow/local/bridges.py).\n"
+        )
+    return buffer.getvalue()
+
+
+class LocalRuntime:
+    """Registries + moto + the deployed-equivalent AWS resources. Use as a context manager."""
+
+    def __init__(
+        self,
+        config: Mapping[str, Any] | None = None,
+        *,
+        places: list[Place] | None = None,
+        state_machine: Path = STATE_MACHINE,
+        buildspec: Path = BUILDSPEC,
+        quiet_handlers: bool = True,
+    ) -> None:
+        self.config_data = dict(config) if config is not None else yaml.safe_load(DEMO_CONFIG.read_text())
+        self.places = places or places_for(self.config_data)
+        self.state_machine_file = state_machine
+        self.buildspec_file = buildspec
+        self.quiet_handlers = quiet_handlers
+        self.registries: dict[str, LocalRegistry] = {}
+        self._stack = contextlib.ExitStack()
+        self.workdir = Path()
+        self.endpoint_url = ""
+        self.codebuild: CodeBuildSettings
+        self.state_machine_arn = ""
+        self.topic_arn = ""
+        self._events_queue = ""
+        self._notifications_queue = ""
+
+    def __enter__(self) -> LocalRuntime:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+    # set-up -------------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="ecr-replicate-local-"))
+        self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+        for place in self.places:
+            registry = self._stack.enter_context(
+                running_registry(place.name, self.workdir, readonly=place.readonly)
+            )
+            self.registries[place.name] = registry
+        config = {**self.config_data, "endpoints": self._endpoints()}
+        parse_config(config)
+        config_file = self.workdir / "replication.json"
+        config_file.write_text(json.dumps(config, indent=2))
+        port = free_port()
+        self.endpoint_url = f"http://127.0.0.1:{port}"
+        source = config["source"]
+        self._stack.enter_context(
+            mock.patch.dict(os.environ, self._environment(port, source["account"], config_file))
+        )
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            os.environ.pop(name, None)
+        self._stack.enter_context(mock.patch.dict(default_user_config, MOTO_CONFIG))
+        self._start_moto(port)
+        self.codebuild = CodeBuildSettings(
+            project_name=PROJECT_NAME,
+            buildspec=Buildspec.load(self.buildspec_file),
+            environment=self._build_environment(),
+            region=REGION,
+            account=source["account"],
+        )
+        self._stack.enter_context(bridges(self._handlers(), self.codebuild))
+        self._create_resources(config)
+
+    def _endpoints(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "account": p.account,
+                "region": p.region,
+                "registry": self.registries[p.name].host,
+                "insecure": True,
+            }
+            for p in self.places
+        ]
+
+    def _environment(self, port: int, account: str, config_file: Path) -> dict[str, str]:
+        environment = {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_CONFIG_FILE": os.devnull,
+            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+            "MOTO_PORT": str(port),
+            "MOTO_ACCOUNT_ID": account,
+            "REPLICATION_CONFIG_FILE": str(config_file),
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "ecr-replication",
+        }
+        if self.quiet_handlers:
+            environment.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
+        return environment
+
+    def _build_environment(self) -> dict[str, str]:
+        environment = {k: v for k, v in os.environ.items() if not k.startswith(("POWERTOOLS_", "MOTO_"))}
+        environment["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environment.get('PATH', '')}"
+        return environment
+
+    def _start_moto(self, port: int) -> None:
+        # Request logs, and the interpreter's log of every task error (already in the execution history).
+        for name, level in (("werkzeug", logging.ERROR), ("moto.stepfunctions.parser", logging.CRITICAL)):
+            log = logging.getLogger(name)
+            self._stack.callback(log.setLevel, log.level)
+            log.setLevel(level)
+        moto_api.moto_api_backend.reset()
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        self._stack.callback(moto_api.moto_api_backend.reset)
+        self._stack.callback(server.stop)
+
+    def _handlers(self) -> dict[str, Callable[[Any, Any], Any]]:
+        return {
+            f"ecr-replication-{module}": importlib.import_module(f"lambdas.{module}").handler
+            for module in FUNCTIONS.values()
+        }
+
+    def client(self, service: str) -> Any:
+        """A boto3 client for moto."""
+        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url)
+
+    def _create_resources(self, config: Mapping[str, Any]) -> None:
+        iam, sqs, sns = self.client("iam"), self.client("sqs"), self.client("sns")
+        trust = {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"Service": "states.amazonaws.com"},
+                    "Action": "sts:AssumeRole",
+                }
+            ],
+        }
+        role_arn = iam.create_role(
+            RoleName="ecr-replication-state-machine", AssumeRolePolicyDocument=json.dumps(trust)
+        )["Role"]["Arn"]
+        lambda_client = self.client("lambda")
+        arns = {}
+        for state, module in FUNCTIONS.items():
+            arns[f"{state}FunctionArn"] = lambda_client.create_function(
+                FunctionName=f"ecr-replication-{module}",
+                Runtime="python3.12",
+                Role=role_arn,
+                Handler=f"lambdas.{module}.handler",
+                Code={"ZipFile": _placeholder_zip()},
+            )["FunctionArn"]
+        self.topic_arn = sns.create_topic(Name="ecr-replication-notifications")["TopicArn"]
+        self._notifications_queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]
+        sns.subscribe(
+            TopicArn=self.topic_arn, Protocol="sqs", Endpoint=self._queue_arn(self._notifications_queue)
+        )
+        substitutions = {
+            **arns,
+            "CopyProjectName": PROJECT_NAME,
+            "NotificationTopicArn": self.topic_arn,
+            "MaxConcurrency": str(config.get("max_concurrency", 4)),
+        }
+        definition = _substitute(self.state_machine_file.read_text(encoding="utf-8"), substitutions)
+        json.loads(definition)
+        self.state_machine_arn = self.client("stepfunctions").create_state_machine(
+            name="ecr-replication", definition=definition, roleArn=role_arn, type="STANDARD"
+        )["stateMachineArn"]
+        self._events_queue = sqs.create_queue(QueueName="matched-ecr-pushes")["QueueUrl"]
+        events = self.client("events")
+        events.put_rule(Name="ecr-push", EventPattern=json.dumps(event_pattern(parse_config(config))))
+        events.put_targets(
+            Rule="ecr-push", Targets=[{"Id": "start-replication", "Arn": self._queue_arn(self._events_queue)}]
+        )
+
+    def _queue_arn(self, url: str) -> str:
+        attributes = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return str(attributes["Attributes"]["QueueArn"])
+
+    # operations ---------------------------------------------------------------------------------
+
+    def registry(self, name: str) -> LocalRegistry:
+        """The registry of a place ("source", or e.g. "222222222222-eu-west-1")."""
+        return self.registries[name]
+
+    def registry_of(self, account: str, region: str) -> LocalRegistry:
+        """The registry standing for an account/Region pair."""
+        for place in self.places:
+            if (place.account, place.region) == (account, region):
+                return self.registries[place.name]
+        raise KeyError(f"no registry for {account}/{region}")
+
+    def push(self, repository: str, tag: str, image: Image) -> str:
+        """Push an image to the source registry; returns its digest."""
+        return push_image(self.registries["source"].url, repository, tag, image)
+
+    def put_push_event(self, repository: str, tag: str, digest: str) -> None:
+        """Send the "ECR Image Action" event ECR emits for a successful push, through EventBridge."""
+        detail = {
+            "result": "SUCCESS",
+            "repository-name": repository,
+            "image-digest": digest,
+            "action-type": "PUSH",
+            "image-tag": tag,
+        }
+        entries = self.client("events").put_events(
+            Entries=[{"Source": "aws.ecr", "DetailType": "ECR Image Action", "Detail": json.dumps(detail)}]
+        )
+        if entries["FailedEntryCount"]:
+            raise RuntimeSetupError(f"PutEvents failed: {entries['Entries']}")
+
+    def deliver_events(self) -> list[tuple[dict[str, Any], str]]:
+        """Start one execution per event the rule delivered; returns (event, execution ARN) pairs."""
+        sqs, sfn = self.client("sqs"), self.client("stepfunctions")
+        started = []
+        while messages := sqs.receive_message(QueueUrl=self._events_queue, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                event = json.loads(message["Body"])
+                name = re.sub(
+                    r"[^A-Za-z0-9_-]", "-", f"{event['detail'].get('image-tag', 'push')}-{event['id'][:8]}"
+                )
+                arn = sfn.start_execution(
+                    stateMachineArn=self.state_machine_arn, name=name, input=message["Body"]
+                )["executionArn"]
+                started.append((event, arn))
+                sqs.delete_message(QueueUrl=self._events_queue, ReceiptHandle=message["ReceiptHandle"])
+        return started
+
+    def start_execution(self, payload: Any, name: str | None = None) -> str:
+        """Start an execution by hand (the console's "Start execution"); returns its ARN."""
+        return str(
+            self.client("stepfunctions").start_execution(
+                stateMachineArn=self.state_machine_arn,
+                name=name or f"manual-{uuid.uuid4().hex[:12]}",
+                input=json.dumps(payload),
+            )["executionArn"]
+        )
+
+    def wait(
+        self, arn: str, on_event: Callable[[dict[str, Any]], None] | None = None, timeout: float = 180.0
+    ) -> Execution:
+        """Poll the execution's history until it ends, passing each new event to `on_event`."""
+        sfn = self.client("stepfunctions")
+        seen = 0
+        deadline = time.monotonic() + timeout
+        events: list[dict[str, Any]] = []
+        while True:
+            description = sfn.describe_execution(executionArn=arn)
+            events = self._history(arn)
+            for event in events[seen:]:
+                if on_event:
+                    on_event(event)
+            seen = len(events)
+            if description["status"] in TERMINAL:
+                break
+            if time.monotonic() > deadline:
+                return Execution(
+                    arn, "TIMED_OUT_WAITING", events=events, error="the local runtime stopped waiting"
+                )
+            time.sleep(0.2)
+        output = description.get("output")
+        return Execution(
+            arn=arn,
+            status=description["status"],
+            output=json.loads(output) if output else None,
+            error=description.get("error"),
+            cause=description.get("cause"),
+            events=events,
+        )
+
+    def _history(self, arn: str) -> list[dict[str, Any]]:
+        sfn = self.client("stepfunctions")
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = sfn.get_execution_history(
+                executionArn=arn, maxResults=1000, **({"nextToken": token} if token else {})
+            )
+            events.extend(page["events"])
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+    def notifications(self) -> list[dict[str, str]]:
+        """SNS messages published so far (subject and message), drained from the subscribed queue."""
+        sqs = self.client("sqs")
+        received = []
+        while messages := sqs.receive_message(QueueUrl=self._notifications_queue, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                envelope = json.loads(message["Body"])
+                received.append({"subject": envelope.get("Subject") or "", "message": envelope["Message"]})
+                sqs.delete_message(QueueUrl=self._notifications_queue, ReceiptHandle=message["ReceiptHandle"])
+        return received
+
+
+@contextlib.contextmanager
+def local_runtime(config: Mapping[str, Any] | None = None, **options: Any) -> Iterator[LocalRuntime]:
+    """`with local_runtime() as runtime:` the demo config (or `config`) running locally."""
+    with LocalRuntime(config, **options) as runtime:
+        yield runtime
