@@ -1,0 +1,147 @@
+"""`ecr-replicate sync`: output, exit codes, argument errors (moto as AWS)."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tests.unit.test_sync import CONFIG, PASS_MACHINE, SOURCE, build_world
+from workflow.cli import main
+from workflow.commands.sync import Progress
+from workflow.inventory import AwsClients
+
+
+@pytest.fixture
+def moto_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
+    """The world of test_sync in moto (executions stay RUNNING)."""
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    with mock_aws():
+        yield build_world(AwsClients(boto3.Session()))
+
+
+@pytest.fixture
+def config_file(tmp_path: Path) -> str:
+    """The test config as a JSON file."""
+    path = tmp_path / "replication.json"
+    path.write_text(json.dumps(CONFIG))
+    return str(path)
+
+
+@pytest.fixture
+def machine(moto_world: AwsClients) -> str:
+    """A state machine ARN."""
+    client = moto_world.client("stepfunctions", "us-east-1")
+    return str(
+        client.create_state_machine(
+            name="m", definition=PASS_MACHINE, roleArn=f"arn:aws:iam::{SOURCE}:role/s"
+        )["stateMachineArn"]
+    )
+
+
+def test_dry_run_prints_the_plan_and_the_table(
+    machine: str, config_file: str, moto_world: AwsClients, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the world When running sync --dry-run
+    code = main(["sync", config_file, "--dry-run", "--state-machine-arn", machine])
+
+    # Then exit 0, one line per planned action, the table, and no execution
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert "would start execution sync-services-api-" in out
+    assert "would tag app:release-2" in out
+    assert "images examined" in out
+    assert "2 source repositories selected" in err
+    sfn = moto_world.client("stepfunctions", "us-east-1")
+    assert sfn.list_executions(stateMachineArn=machine)["executions"] == []
+
+
+def test_json_report_counts_started_executions(
+    machine: str, config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the world When running sync --no-wait --json
+    code = main(["sync", config_file, "--no-wait", "--json", "--state-machine-arn", machine])
+
+    # Then exit 0 and the JSON counts say what was done
+    counts = json.loads(capsys.readouterr().out)["counts"]
+    assert code == 0
+    assert (counts["executions started"], counts["tagged (targets)"], counts["failed"]) == (3, 1, 0)
+
+
+def test_failures_exit_1(
+    moto_world: AwsClients, config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a state machine ARN that does not exist
+    missing = f"arn:aws:states:us-east-1:{SOURCE}:stateMachine:gone"
+
+    # When syncing Then exit 1, each failure named
+    code = main(["sync", config_file, "--no-wait", "--state-machine-arn", missing])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert out.count("FAILED start execution") == 3
+    assert "StateMachineDoesNotExist" in out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--local", "--repository", "app[1]"], "--repository"),
+        (["--state-machine-arn", "arn:aws:sns:us-east-1:1:x"], "not a state machine ARN"),
+    ],
+)
+def test_bad_input_exits_2(
+    config_file: str, arguments: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a bad argument When running sync Then exit 2 with a message naming it
+    assert main(["sync", config_file, "--dry-run", *arguments]) == 2
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["--local", "--since", "yesterday"],
+        [],
+        ["--local", "--state-machine-arn", "arn"],
+        ["--local", "--max-in-flight", "0"],
+    ],
+)
+def test_argument_errors_exit_2(config_file: str, arguments: list[str]) -> None:
+    # Given malformed arguments When parsing Then argparse exits 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sync", config_file, *arguments])
+    assert exit_info.value.code == 2
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_draws_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
+    # Given a terminal and a pipe
+    terminal, pipe = _Terminal(), io.StringIO()
+    bar, lines = Progress(terminal), Progress(pipe)
+
+    # When reporting progress and log lines to both
+    for progress in (bar, lines):
+        progress.update("inventory", 5, 10)
+        progress.log("done: tag app:v1")
+        progress.log("failed: copy app:v2")
+        progress.close()
+
+    # Then the terminal shows a bar and only the failure; the pipe gets every line and no bar
+    assert "\rinventory [###############...............] 5/10" in terminal.getvalue()
+    assert "failed: copy app:v2\n" in terminal.getvalue()
+    assert "done: tag" not in terminal.getvalue()
+    assert pipe.getvalue() == "done: tag app:v1\nfailed: copy app:v2\n"

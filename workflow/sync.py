@@ -1,0 +1,560 @@
+"""Backfill and reconciliation: replicate what the rules accept and the destinations lack.
+
+`sync()` works in two phases:
+1. Inventory. List the source repositories the rules (and `repository_glob`) select, then each one's
+   tagged images; keep the tags the rules accept (`plan()`, exactly as live replication), then decide per
+   target from ONE listing per destination repository: "present", "tagged" (the digest is there, the
+   tag is not) or "missing". API calls grow with repositories x destinations, never with tags.
+2. Repair (skipped with `dry_run`). Put missing tags; for each image with missing destinations start one
+   execution (input `{"repository", "tag", "destinations"}`, exactly the missing destinations) under a
+   name derived from repository, digest, tag and that destination set, so a re-run never starts the same
+   work twice; or, with `local`, copy directly with the copy engine. At most `max_in_flight` at once.
+
+`reconcile()` is the scheduled form: start executions without waiting, and publish to SNS only when it
+repaired something or failed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from botocore.exceptions import ClientError
+
+from workflow.config import ReplicationConfig
+from workflow.exceptions import InvalidRequest, ReplicationError
+from workflow.inventory import (
+    AwsClients,
+    DestinationInventory,
+    EcrDestination,
+    EcrSource,
+    RegistryDestination,
+    RegistrySource,
+    SourceImage,
+    SourceInventory,
+)
+from workflow.models import ReplicationRequest, Target
+from workflow.plan import plan
+from workflow.registry.auth import ecr_host_parts
+from workflow.rules import NameFilter, compile_pattern, tag_matches
+
+ActionKind = Literal["tag", "start", "copy"]
+ActionStatus = Literal["planned", "done", "already-started", "failed"]
+EXECUTION_NAME_MAX = 80
+EXECUTION_PREFIX = "sync-"
+HASH_LENGTH = 16
+MAX_ATTEMPTS = 3
+ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
+ProgressCallback = Callable[[str, int, int], None]
+LogCallback = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """What to sync and how. Exactly one of `state_machine_arn` and `local`."""
+
+    state_machine_arn: str | None = None
+    local: bool = False
+    repository_glob: str | None = None
+    since: datetime | None = None
+    dry_run: bool = False
+    max_in_flight: int = 10
+    wait: bool = True
+    poll_initial: float = 2.0
+    poll_max: float = 30.0
+
+
+@dataclass
+class Action:
+    """One repair: tag a target, start one execution, or copy one target (local)."""
+
+    kind: ActionKind
+    repository: str
+    tag: str
+    digest: str
+    targets: list[Target]
+    name: str = ""
+    status: ActionStatus = "planned"
+    error: str | None = None
+
+    @property
+    def destinations(self) -> list[str]:
+        """`account/region` of each target, sorted."""
+        return sorted(f"{t.account}/{t.region}" for t in self.targets)
+
+    def describe(self) -> str:
+        """One human line."""
+        where = ", ".join(self.destinations)
+        what = {
+            "tag": f"tag {self.repository}:{self.tag} ({self.digest[:19]}) at {where}",
+            "start": f"start execution {self.name} for {self.repository}:{self.tag} -> {where}",
+            "copy": f"copy {self.targets[0].source_image} -> {self.targets[0].destination_reference}",
+        }[self.kind]
+        return what + (f": {self.error}" if self.error else "")
+
+
+@dataclass
+class SyncReport:
+    """Counts and actions of one sync run."""
+
+    dry_run: bool = False
+    local: bool = False
+    repositories: int = 0
+    examined: int = 0
+    not_matching: int = 0
+    before_since: int = 0
+    present: int = 0
+    actions: list[Action] = field(default_factory=list)
+
+    def _count(self, kind: ActionKind, status: ActionStatus) -> int:
+        return sum(
+            len(a.targets) if kind == "tag" else 1
+            for a in self.actions
+            if a.kind == kind and a.status == status
+        )
+
+    @property
+    def tagged(self) -> int:
+        """Targets tagged (or to tag, in a dry run)."""
+        return self._count("tag", "planned" if self.dry_run else "done")
+
+    @property
+    def started(self) -> int:
+        """Executions started, or copies made with `local` (or planned, in a dry run)."""
+        kind: ActionKind = "copy" if self.local else "start"
+        return self._count(kind, "planned" if self.dry_run else "done")
+
+    @property
+    def already_started(self) -> int:
+        """Executions a previous run had already started under the same name."""
+        return self._count("start", "already-started")
+
+    @property
+    def failed(self) -> int:
+        """Actions that failed."""
+        return sum(1 for a in self.actions if a.status == "failed")
+
+    @property
+    def repaired(self) -> bool:
+        """True when this run tagged, started or copied anything."""
+        return not self.dry_run and (self.tagged + self.started) > 0
+
+    def rows(self) -> list[tuple[str, int]]:
+        """The final table's rows."""
+        verb = "would " if self.dry_run else ""
+        started = (
+            ("copied" if self.local else "executions started")
+            if not self.dry_run
+            else ("copy" if self.local else "start executions")
+        )
+        return [
+            ("repositories", self.repositories),
+            ("images examined", self.examined),
+            ("  not matching the rules", self.not_matching),
+            ("  pushed before --since", self.before_since),
+            ("already present (targets)", self.present),
+            (f"{verb}tag (targets)" if self.dry_run else "tagged (targets)", self.tagged),
+            (f"{verb}{started}" if self.dry_run else started, self.started),
+            ("already started", self.already_started),
+            ("failed", self.failed),
+        ]
+
+    def table(self) -> str:
+        """The final table as text."""
+        width = max(len(label) for label, _ in self.rows())
+        return "\n".join(f"{label:<{width}}  {value:>8}" for label, value in self.rows())
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready counts and the actions that did something or failed."""
+        return {
+            "dryRun": self.dry_run,
+            "counts": {label.strip(): value for label, value in self.rows()},
+            "actions": [
+                {
+                    "kind": a.kind,
+                    "repository": a.repository,
+                    "tag": a.tag,
+                    "digest": a.digest,
+                    "destinations": a.destinations,
+                    "name": a.name or None,
+                    "status": a.status,
+                    "error": a.error,
+                }
+                for a in self.actions
+            ],
+        }
+
+
+def execution_name(
+    repository: str, digest: str, tag: str, destinations: Iterable[str], attempt: int = 1
+) -> str:
+    """A Step Functions execution name (<= 80 of [A-Za-z0-9-_]) derived from the work it does.
+
+    `destinations` are `account/region` strings (order does not matter); attempt 2 and later carry a
+    `-<attempt>` suffix, used only when an earlier attempt ended and the image is still missing.
+    """
+    key = "|".join([repository, digest, tag, ",".join(sorted(destinations))])
+    digest_hex = hashlib.sha256(key.encode()).hexdigest()[:HASH_LENGTH]
+    suffix = f"-{attempt}" if attempt > 1 else ""
+    room = EXECUTION_NAME_MAX - len(EXECUTION_PREFIX) - 1 - HASH_LENGTH - len(suffix)
+    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", repository).strip("-")[:room].rstrip("-_") or "image"
+    return f"{EXECUTION_PREFIX}{slug}-{digest_hex}{suffix}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN of execution `name` of a state machine."""
+    prefix, separator, machine = state_machine_arn.partition(":stateMachine:")
+    if not separator:
+        raise InvalidRequest(f"{state_machine_arn!r} is not a state machine ARN")
+    return f"{prefix}:execution:{machine.split(':')[0]}:{name}"
+
+
+def _code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def _region_of_arn(arn: str) -> str:
+    parts = arn.split(":")
+    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "states" or parts[5] != "stateMachine":
+        raise InvalidRequest(
+            f"{arn!r} is not a state machine ARN (arn:<partition>:states:<region>:<account>:stateMachine:<name>)"
+        )
+    return parts[3]
+
+
+class Syncer:
+    """One sync run over a config; clients are injected (see `AwsClients`)."""
+
+    def __init__(
+        self,
+        config: ReplicationConfig,
+        options: SyncOptions,
+        *,
+        clients: AwsClients | None = None,
+        progress: ProgressCallback | None = None,
+        log: LogCallback | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.clients = clients or AwsClients()
+        self.progress = progress or (lambda _phase, _done, _total: None)
+        self.log = log or (lambda _line: None)
+        self.sleep = sleep
+        self.insecure = tuple(sorted(e.registry for e in config.endpoints if e.insecure))
+        self._check_options()
+        self.repository_filter = (
+            NameFilter.compile([options.repository_glob]) if options.repository_glob else None
+        )
+        self._destinations: dict[tuple[str, ...], DestinationInventory] = {}
+
+    def _check_options(self) -> None:
+        options = self.options
+        if bool(options.state_machine_arn) == bool(options.local):
+            raise InvalidRequest(
+                "give exactly one of a state machine ARN (start executions) and local (copy here)"
+            )
+        if options.state_machine_arn:
+            _region_of_arn(options.state_machine_arn)
+        if options.max_in_flight < 1:
+            raise InvalidRequest(f"max in flight must be at least 1, got {options.max_in_flight}")
+        if options.repository_glob is not None:
+            try:
+                compile_pattern(options.repository_glob)
+            except ValueError as error:
+                raise InvalidRequest(f"--repository: {error}") from None
+        if options.since is not None and self._source_is_registry():
+            registry, _ = self.config.endpoint(self.config.source.account, self.config.source.region)
+            raise InvalidRequest(
+                f"--since needs an ECR source: the registry {registry} does not report push times"
+            )
+
+    # Inventory
+
+    def _source_is_registry(self) -> bool:
+        registry, _ = self.config.endpoint(self.config.source.account, self.config.source.region)
+        return ecr_host_parts(registry) is None
+
+    def source(self) -> SourceInventory:
+        """The source inventory: ECR through the base session, or a registry endpoint."""
+        source = self.config.source
+        registry, insecure = self.config.endpoint(source.account, source.region)
+        if ecr_host_parts(registry) is None:
+            from workflow.copy import make_client
+
+            return RegistrySource(
+                make_client(registry, insecure_registries=self.insecure if insecure else ())
+            )
+        return EcrSource(self.clients.client("ecr", source.region), source.account)
+
+    def destination(self, target: Target) -> DestinationInventory:
+        """The destination inventory of a target's account/Region, shared by every repository there."""
+        if ecr_host_parts(target.registry) is None:
+            key: tuple[str, ...] = ("registry", target.registry)
+            if key not in self._destinations:
+                from workflow.copy import make_client
+
+                client = make_client(target.registry, insecure_registries=self.insecure)
+                self._destinations[key] = RegistryDestination(client)
+        else:
+            key = ("ecr", target.account, target.region, target.role_arn, target.external_id or "")
+            if key not in self._destinations:
+                client = self.clients.client("ecr", target.region, target.role_arn, target.external_id)
+                self._destinations[key] = EcrDestination(client, target.account)
+        return self._destinations[key]
+
+    def _repository_selected(self, repository: str) -> bool:
+        if self.repository_filter is not None and not self.repository_filter.matches(repository):
+            return False
+        return any(rule.repository_filter.matches(repository) for rule in self.config.rules)
+
+    def inventory(self, report: SyncReport) -> None:
+        """Phase 1: count, decide and record the actions."""
+        source = self.source()
+        repositories = sorted(r for r in source.repositories() if self._repository_selected(r))
+        report.repositories = len(repositories)
+        self.log(f"{len(repositories)} source repositories selected")
+        for index, repository in enumerate(repositories, 1):
+            self._inventory_repository(source, repository, report)
+            self.progress("inventory", index, len(repositories))
+
+    def _inventory_repository(self, source: SourceInventory, repository: str, report: SyncReport) -> None:
+        rules = [rule for rule in self.config.rules if rule.repository_filter.matches(repository)]
+
+        def accept(tag: str) -> bool:
+            report.examined += 1
+            if any(tag_matches(rule.tag_filter, tag)[0] for rule in rules):
+                return True
+            report.not_matching += 1
+            return False
+
+        since = self.options.since
+        for image in source.images(repository, accept):
+            if since is not None and image.pushed_at is not None and image.pushed_at < since:
+                report.before_since += 1
+                continue
+            self._decide(image, report)
+
+    def _decide(self, image: SourceImage, report: SyncReport) -> None:
+        request = ReplicationRequest(repository=image.repository, tag=image.tag, digest=image.digest)
+        targets = plan(request, self.config).targets
+        if not targets:
+            report.not_matching += 1
+            return
+        missing: list[Target] = []
+        to_tag: list[Target] = []
+        for target in targets:
+            decision = self.destination(target).decide(target.repository, image.tag, image.digest)
+            if decision == "present":
+                report.present += 1
+            elif decision == "tagged":
+                to_tag.append(target)
+            else:
+                missing.append(target)
+        if to_tag:
+            report.actions.append(Action("tag", image.repository, image.tag, image.digest, to_tag))
+        if missing and self.options.local:
+            report.actions.extend(
+                Action("copy", image.repository, image.tag, image.digest, [t]) for t in missing
+            )
+        elif missing:
+            destinations = [f"{t.account}/{t.region}" for t in missing]
+            name = execution_name(image.repository, image.digest, image.tag, destinations)
+            report.actions.append(
+                Action("start", image.repository, image.tag, image.digest, missing, name=name)
+            )
+
+    # Repair
+
+    def repair(self, report: SyncReport) -> None:
+        """Phase 2: run the actions, at most `max_in_flight` at once."""
+        actions = report.actions
+        if not actions:
+            return
+        with ThreadPoolExecutor(max_workers=self.options.max_in_flight, thread_name_prefix="sync") as pool:
+            futures = {pool.submit(self._run, action): action for action in actions}
+            for done, future in enumerate(as_completed(futures), 1):
+                action = futures[future]
+                error = future.exception()
+                if error is not None:
+                    action.status, action.error = "failed", f"{type(error).__name__}: {error}"
+                self.log(f"{action.status}: {action.describe()}")
+                self.progress("repair", done, len(actions))
+
+    def _run(self, action: Action) -> None:
+        if action.kind == "tag":
+            self._tag(action)
+        elif action.kind == "copy":
+            self._copy(action)
+        else:
+            self._start(action)
+
+    def _tag(self, action: Action) -> None:
+        from workflow.copy import precheck
+
+        for target in action.targets:
+            destination = self.destination(target)
+            if isinstance(destination, EcrDestination):
+                destination.put_tag(target.repository, target.tag, action.digest)
+                continue
+            result = precheck(
+                target.source_image, target.destination_reference, insecure_registries=self.insecure
+            )
+            if result.action == "copy-needed":
+                raise ReplicationError(f"{target.destination_reference}: the digest vanished before tagging")
+        action.status = "done"
+
+    def _copy(self, action: Action) -> None:
+        from workflow.copy import copy
+
+        target = action.targets[0]
+        session = None
+        if ecr_host_parts(target.registry) is not None:
+            session = self.clients.session_for(target.role_arn, target.external_id)
+        copy(
+            target.source_image,
+            target.destination_reference,
+            destination_session=session,
+            insecure_registries=self.insecure,
+        )
+        action.status = "done"
+
+    def _start(self, action: Action) -> None:
+        arn = self.options.state_machine_arn
+        assert arn is not None
+        client = self.clients.client("stepfunctions", _region_of_arn(arn))
+        payload = json.dumps(
+            {
+                "repository": action.repository,
+                "tag": action.tag,
+                "destinations": [{"account": t.account, "region": t.region} for t in action.targets],
+            }
+        )
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            name = execution_name(action.repository, action.digest, action.tag, action.destinations, attempt)
+            status = self._status(client, execution_arn(arn, name))
+            if status is None:
+                try:
+                    started = client.start_execution(stateMachineArn=arn, name=name, input=payload)
+                except ClientError as error:
+                    if _code(error) != "ExecutionAlreadyExists":
+                        raise
+                    status = self._status(client, execution_arn(arn, name))
+                else:
+                    action.name, action.error = name, None
+                    if self.options.wait:
+                        self._wait(client, started["executionArn"], action)
+                    else:
+                        action.status = "done"
+                    return
+            if status not in ENDED:
+                action.name, action.status = name, "already-started"
+                return
+            action.error = f"execution {name} ended {status}"
+        action.status = "failed"
+        action.error = f"{MAX_ATTEMPTS} executions ended without the image arriving (last: {action.error})"
+
+    @staticmethod
+    def _status(client: Any, arn: str) -> str | None:
+        """The status of an execution, or None when there is none under that name."""
+        try:
+            return str(client.describe_execution(executionArn=arn)["status"])
+        except ClientError as error:
+            if _code(error) in ("ExecutionDoesNotExist", "StateMachineDoesNotExist"):
+                return None
+            raise
+
+    def _wait(self, client: Any, arn: str, action: Action) -> None:
+        delay = self.options.poll_initial
+        while True:
+            self.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not security
+            status = client.describe_execution(executionArn=arn)["status"]
+            if status in ENDED:
+                break
+            delay = min(delay * 2, self.options.poll_max)
+        if status == "SUCCEEDED":
+            action.status = "done"
+        else:
+            action.status, action.error = "failed", f"execution {action.name} ended {status}"
+
+    def run(self) -> SyncReport:
+        """Both phases (the second only without `dry_run`)."""
+        report = SyncReport(dry_run=self.options.dry_run, local=self.options.local)
+        self.inventory(report)
+        if not self.options.dry_run:
+            self.repair(report)
+        return report
+
+
+def sync(
+    config: ReplicationConfig,
+    options: SyncOptions,
+    *,
+    clients: AwsClients | None = None,
+    progress: ProgressCallback | None = None,
+    log: LogCallback | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> SyncReport:
+    """Backfill: replicate every selected image the destinations lack; see the module docstring."""
+    return Syncer(config, options, clients=clients, progress=progress, log=log, sleep=sleep).run()
+
+
+def reconcile(
+    config: ReplicationConfig,
+    *,
+    state_machine_arn: str,
+    topic_arn: str | None = None,
+    clients: AwsClients | None = None,
+    since: datetime | None = None,
+    log: LogCallback | None = None,
+) -> dict[str, Any]:
+    """Scheduled repair: start executions for what is missing (without waiting), tag what lacks a tag.
+
+    Publishes to `topic_arn` only when it repaired something or failed; a failure is re-raised after
+    publishing, so the invocation fails too.
+    """
+    clients = clients or AwsClients()
+    options = SyncOptions(state_machine_arn=state_machine_arn, since=since, wait=False)
+    try:
+        report = sync(config, options, clients=clients, log=log)
+    except Exception as error:
+        if topic_arn:
+            _publish(
+                clients,
+                topic_arn,
+                "ecr-replicate reconciliation FAILED",
+                f"Reconciliation failed before repairing: {type(error).__name__}: {error}",
+            )
+        raise
+    result = report.to_dict()
+    result["notified"] = False
+    if topic_arn and (report.repaired or report.failed):
+        outcome = "FAILED" if report.failed else "repaired"
+        lines = [a.describe() for a in report.actions]
+        body = "\n".join(
+            [
+                f"Reconciliation {outcome} at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",
+                "",
+                report.table(),
+                "",
+                *lines,
+            ]
+        )
+        _publish(clients, topic_arn, f"ecr-replicate reconciliation {outcome}", body)
+        result["notified"] = True
+    return result
+
+
+def _publish(clients: AwsClients, topic_arn: str, subject: str, message: str) -> None:
+    region = topic_arn.split(":")[3]
+    clients.client("sns", region).publish(
+        TopicArn=topic_arn, Subject=subject[:100], Message=message[:200_000]
+    )
