@@ -22,7 +22,6 @@ COMMAND_MODULES = (
     "workflow.commands.validate",
     "workflow.commands.plan",
     "workflow.commands.pattern",
-    "workflow.commands.sync",
     "workflow.commands.copy",
     "workflow.commands.sync",
 )
