@@ -1,0 +1,66 @@
+"""The CDK app: `python -m infra.app` synthesizes both stacks into cdk.out (no AWS account needed).
+
+Context (`cdk synth -c key=value` or cdk.json): `config` (default examples/replication.yaml),
+`emails` (comma list), `copy_compute` (lambda | ec2), `organization_id`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from cdk_nag import AwsSolutionsChecks
+
+from infra import naming
+from infra.constructs.state_machine import DEFINITION_FILE
+from infra.settings import DeploySettings, settings_from_context
+from infra.stacks.destination_stack import DestinationStack, destination_region
+from infra.stacks.source_stack import SourceStack
+
+
+def build_app(
+    app: cdk.App,
+    settings: DeploySettings | None = None,
+    *,
+    definition_file: Path = DEFINITION_FILE,
+    nag: bool = True,
+) -> tuple[SourceStack, list[DestinationStack]]:
+    """Add the source stack and one destination stack per destination account to `app`.
+
+    With `nag`, cdk-nag's AwsSolutions pack runs at synth and any unacknowledged finding fails it.
+    """
+    settings = settings or settings_from_context(app.node.try_get_context)
+    config = settings.config
+    source = SourceStack(
+        app,
+        naming.SOURCE_STACK_NAME,
+        settings=settings,
+        definition_file=definition_file,
+        env=cdk.Environment(account=config.source.account, region=config.source.region),
+        description="ECR filtered replication: trigger, workflow, copy job and notifications",
+    )
+    destinations = [
+        DestinationStack(
+            app,
+            naming.destination_stack_name(account),
+            settings=settings,
+            account=account,
+            env=cdk.Environment(account=account, region=destination_region(settings, account)),
+            description=f"ECR filtered replication: the role {config.source.account} assumes to write here",
+        )
+        for account in naming.destination_accounts(config)
+    ]
+    if nag:
+        cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return source, destinations
+
+
+def main() -> None:
+    """Synthesize the app."""
+    app = cdk.App()
+    build_app(app)
+    app.synth()
+
+
+if __name__ == "__main__":
+    main()

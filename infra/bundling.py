@@ -1,0 +1,185 @@
+"""Asset bundling without Docker: `cdk.ILocalBundling` implementations.
+
+- The Lambda asset: the `workflow` and `lambdas` packages, their runtime dependencies installed by
+  pip for the Lambda platform (manylinux aarch64 wheels), and the config as `replication.yaml` at
+  the root. Dependencies are cached by a hash of the requirements, so repeated synths are fast.
+- The copy-job asset: the package source tree (pyproject.toml, README.md, workflow/), installed
+  with pip by the CodeBuild buildspec.
+
+Both assets carry a custom hash computed from the files they contain, so CDK skips bundling when
+the staged asset already exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import tomllib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+import jsii
+
+from infra.settings import REPOSITORY_ROOT
+
+LAMBDA_PYTHON_VERSION = "3.14"
+LAMBDA_PLATFORM = "manylinux2014_aarch64"
+CONFIG_FILE_NAME = "replication.yaml"
+# Provided by the Lambda runtime; a bundled copy would shadow the runtime's matching boto3.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
+CACHE_ENV = "ECR_REPLICATION_BUNDLE_CACHE"
+# Docker is never used: every bundler here succeeds locally or raises.
+UNUSED_IMAGE = cdk.DockerImage.from_registry("local-bundling-only")
+
+
+class BundlingError(RuntimeError):
+    """Local bundling failed; the message says which step and why."""
+
+
+def lambda_requirements(pyproject: Path = REPOSITORY_ROOT / "pyproject.toml") -> list[str]:
+    """The Lambda runtime requirements: the package's dependencies minus boto3, plus the `lambda` extra."""
+    project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
+    base = [r for r in project["dependencies"] if not r.replace(" ", "").lower().startswith("boto3")]
+    return [*base, *project["optional-dependencies"]["lambda"]]
+
+
+def default_cache_dir() -> Path:
+    """Where installed dependencies are cached (env ECR_REPLICATION_BUNDLE_CACHE overrides)."""
+    return Path(os.environ.get(CACHE_ENV) or REPOSITORY_ROOT / "cdk.out" / ".bundle-cache")
+
+
+def _files(paths: Iterable[Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            found.extend(
+                p
+                for p in sorted(path.rglob("*"))
+                if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+            )
+    return found
+
+
+def content_hash(parts: Sequence[str], paths: Iterable[Path]) -> str:
+    """A sha256 over some strings and the relative names and contents of files."""
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() + b"\0")
+    for path in _files(paths):
+        digest.update(str(path.relative_to(REPOSITORY_ROOT)).encode() + b"\0")
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _copy_into(output: Path, copies: Sequence[tuple[Path, str]]) -> None:
+    for source, name in copies:
+        target = output / name
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=IGNORED, dirs_exist_ok=True)
+        elif source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+        else:
+            raise BundlingError(f"cannot bundle {source}: no such file or directory")
+
+
+@dataclass
+class PipDependencies:
+    """Dependencies installed by pip for a target platform, cached by a hash of the inputs."""
+
+    requirements: Sequence[str]
+    python_version: str = LAMBDA_PYTHON_VERSION
+    platform: str = LAMBDA_PLATFORM
+    cache_dir: Path = field(default_factory=default_cache_dir)
+
+    @property
+    def key(self) -> str:
+        """The cache key: requirements, Python version and platform."""
+        return content_hash([*sorted(self.requirements), self.python_version, self.platform], [])[:24]
+
+    def install(self) -> Path:
+        """The directory holding the installed dependencies (installing them on a cache miss)."""
+        cached = self.cache_dir / f"deps-{self.key}"
+        if cached.is_dir():
+            return cached
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix="deps-", dir=self.cache_dir))
+        command = [
+            sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+            "--no-compile", "--platform", self.platform, "--implementation", "cp",
+            "--python-version", self.python_version, "--only-binary=:all:",
+            "--target", str(staging), *self.requirements,
+        ]  # fmt: skip
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise BundlingError(
+                f"pip could not install the Lambda dependencies for {self.platform} "
+                f"Python {self.python_version}:\n{completed.stderr.strip()}"
+            )
+        for entry in staging.iterdir():
+            if entry.name.split("-")[0].lower() in RUNTIME_PROVIDED and entry.is_dir():
+                shutil.rmtree(entry)
+        try:
+            staging.rename(cached)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # another synth filled the cache first
+        return cached
+
+
+@jsii.implements(cdk.ILocalBundling)
+class LocalBundling:
+    """Bundles an asset on this machine: optional pip dependencies, then copied files and packages."""
+
+    def __init__(
+        self, copies: Sequence[tuple[Path, str]], dependencies: PipDependencies | None = None
+    ) -> None:
+        self.copies = list(copies)
+        self.dependencies = dependencies
+
+    def try_bundle(self, output_dir: str, *_args: Any, **_kwargs: Any) -> bool:
+        """Fill `output_dir`; never falls back to Docker."""
+        output = Path(output_dir)
+        if self.dependencies is not None:
+            shutil.copytree(self.dependencies.install(), output, dirs_exist_ok=True)
+        _copy_into(output, self.copies)
+        return True
+
+    def bundling_options(self, asset_hash: str) -> dict[str, Any]:
+        """Keyword arguments for `from_asset`/`Asset` that bundle with this bundler."""
+        return {
+            "asset_hash": asset_hash,
+            "asset_hash_type": cdk.AssetHashType.CUSTOM,
+            "bundling": cdk.BundlingOptions(image=UNUSED_IMAGE, local=self),
+        }
+
+
+def lambda_asset_options(config_path: Path, cache_dir: Path | None = None) -> dict[str, Any]:
+    """Asset options for the Lambda code: packages, dependencies and the config file."""
+    packages = [REPOSITORY_ROOT / "workflow", REPOSITORY_ROOT / "lambdas"]
+    dependencies = PipDependencies(lambda_requirements(), cache_dir=cache_dir or default_cache_dir())
+    bundler = LocalBundling(
+        [*((p, p.name) for p in packages), (config_path, CONFIG_FILE_NAME)],
+        dependencies,
+    )
+    asset_hash = content_hash(["lambda", dependencies.key], [*packages, config_path])
+    return bundler.bundling_options(asset_hash)
+
+
+def package_source_options() -> dict[str, Any]:
+    """Asset options for the copy job: the package's source tree, installed by pip in CodeBuild."""
+    files = [REPOSITORY_ROOT / n for n in ("pyproject.toml", "README.md")]
+    copies = [(f, f.name) for f in files] + [(REPOSITORY_ROOT / "workflow", "workflow")]
+    return LocalBundling(copies).bundling_options(
+        content_hash(["package-source"], [*files, REPOSITORY_ROOT / "workflow"])
+    )

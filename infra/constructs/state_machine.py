@@ -1,0 +1,134 @@
+"""The state machine, loaded from statemachine.asl.json with its ${Substitutions} filled by CDK."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_codebuild as codebuild
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra.constructs.functions import LOG_RETENTION, acknowledge
+from infra.settings import REPOSITORY_ROOT
+
+DEFINITION_FILE = REPOSITORY_ROOT / "statemachine.asl.json"
+SUBSTITUTIONS = (
+    "PlanFunctionArn",
+    "PrecheckFunctionArn",
+    "SummarizeFunctionArn",
+    "CopyProjectName",
+    "NotificationTopicArn",
+    "MaxConcurrency",
+)
+# The managed rule Step Functions creates for codebuild:startBuild.sync.
+SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
+
+
+class ReplicationStateMachine(Construct):
+    """STANDARD state machine with ALL-level logging to a vended log group and X-Ray tracing."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        plan: lambda_.IFunction,
+        precheck: lambda_.IFunction,
+        summarize: lambda_.IFunction,
+        copy_project: codebuild.IProject,
+        topic: sns.ITopic,
+        key: kms.IKey,
+        max_concurrency: int,
+        definition_file: Path = DEFINITION_FILE,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = cdk.Stack.of(self)
+        if not definition_file.is_file():
+            raise FileNotFoundError(f"state machine definition not found: {definition_file}")
+        self.log_group = logs.LogGroup(
+            self,
+            "Logs",
+            log_group_name=f"/aws/vendedlogs/states/{stack.stack_name}-workflow",
+            retention=LOG_RETENTION,
+            removal_policy=cdk.RemovalPolicy.DESTROY,
+        )
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description="ECR replication state machine",
+        )
+        substitutions = {
+            "PlanFunctionArn": plan.function_arn,
+            "PrecheckFunctionArn": precheck.function_arn,
+            "SummarizeFunctionArn": summarize.function_arn,
+            "CopyProjectName": copy_project.project_name,
+            "NotificationTopicArn": topic.topic_arn,
+            "MaxConcurrency": str(max_concurrency),
+        }
+        self.state_machine = sfn.StateMachine(
+            self,
+            "StateMachine",
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_file(str(definition_file)),
+            definition_substitutions=substitutions,
+            role=self.role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
+            ),
+        )
+        self._grant(stack, plan, precheck, summarize, copy_project, topic, key)
+
+    def _grant(
+        self,
+        stack: cdk.Stack,
+        plan: lambda_.IFunction,
+        precheck: lambda_.IFunction,
+        summarize: lambda_.IFunction,
+        copy_project: codebuild.IProject,
+        topic: sns.ITopic,
+        key: kms.IKey,
+    ) -> None:
+        statements = [
+            iam.PolicyStatement(
+                sid="InvokeWorkflowFunctions",
+                actions=["lambda:InvokeFunction"],
+                resources=[plan.function_arn, precheck.function_arn, summarize.function_arn],
+            ),
+            iam.PolicyStatement(
+                sid="RunCopyBuilds",
+                actions=["codebuild:StartBuild", "codebuild:StopBuild", "codebuild:BatchGetBuilds"],
+                resources=[copy_project.project_arn],
+            ),
+            iam.PolicyStatement(
+                sid="CodeBuildSyncRule",
+                actions=["events:PutTargets", "events:PutRule", "events:DescribeRule"],
+                resources=[stack.format_arn(service="events", resource="rule", resource_name=SYNC_RULE)],
+            ),
+            iam.PolicyStatement(sid="PublishSummary", actions=["sns:Publish"], resources=[topic.topic_arn]),
+            iam.PolicyStatement(
+                sid="EncryptSummary",
+                actions=["kms:GenerateDataKey", "kms:Decrypt"],
+                resources=[key.key_arn],
+            ),
+        ]
+        for statement in statements:
+            self.role.add_to_policy(statement)
+        acknowledge(
+            self.role,
+            {
+                "AwsSolutions-IAM5[Resource::*]": (
+                    "Added by CDK for the features cdk-nag asks for: X-Ray tracing (PutTraceSegments, "
+                    "PutTelemetryRecords, GetSampling*) and CloudWatch Logs vended delivery "
+                    "(logs:CreateLogDelivery and friends); AWS documents that these actions do not "
+                    "support resource-level permissions."
+                ),
+            },
+        )

@@ -1,0 +1,95 @@
+"""Names and ARNs shared by the source and destination stacks (both synthesized from one config).
+
+The destination stack lives in another account, so it cannot reference the source roles: it
+names them. The names here are the contract between the two stacks.
+"""
+
+from __future__ import annotations
+
+from workflow.config import ReplicationConfig, Rule
+from workflow.grammar import partition_of
+from workflow.rules import compile_pattern
+
+SOURCE_STACK_NAME = "EcrReplicationSource"
+DESTINATION_STACK_PREFIX = "EcrReplicationDestination-"
+
+
+def copy_role_name(config: ReplicationConfig) -> str:
+    """The CodeBuild copy role's name."""
+    return f"ecr-replication-copy-{config.source.region}"
+
+
+def precheck_role_name(config: ReplicationConfig) -> str:
+    """The precheck Lambda role's name."""
+    return f"ecr-replication-precheck-{config.source.region}"
+
+
+def source_role_arns(config: ReplicationConfig) -> list[str]:
+    """The ARNs of the source roles that assume destination roles: copy and precheck."""
+    partition = partition_of(config.source.region)
+    return [
+        f"arn:{partition}:iam::{config.source.account}:role/{name}"
+        for name in (copy_role_name(config), precheck_role_name(config))
+    ]
+
+
+def destination_stack_name(account: str) -> str:
+    """The stack name of the destination-role stack of one account."""
+    return f"{DESTINATION_STACK_PREFIX}{account}"
+
+
+def destination_accounts(config: ReplicationConfig) -> list[str]:
+    """Every destination account, sorted."""
+    return sorted({d.account for rule in config.rules for d in rule.destinations})
+
+
+def destination_role_arns(config: ReplicationConfig) -> list[str]:
+    """Every destination role the source roles may assume, sorted."""
+    arns = {
+        f"arn:{partition_of(region)}:iam::{destination.account}:role/{destination.role_name}"
+        for rule in config.rules
+        for destination in rule.destinations
+        for region in destination.regions
+    }
+    return sorted(arns)
+
+
+def repository_resource_patterns(rule: Rule) -> list[str]:
+    """IAM resource patterns for the source repositories a rule names.
+
+    A glob keeps its text (IAM's `*` also spans `/`, as the rule's does); a regular expression
+    or a semver range cannot be expressed in IAM, so it widens to every repository (`*`).
+    """
+    patterns: list[str] = []
+    for pattern in rule.repositories:
+        resource = pattern if compile_pattern(pattern).kind == "glob" else "*"
+        if resource not in patterns:
+            patterns.append(resource)
+    return ["*"] if "*" in patterns else patterns
+
+
+def source_repository_arns(config: ReplicationConfig) -> list[str]:
+    """The ARNs (or ARN patterns) of every source repository a rule can read, sorted."""
+    source = config.source
+    prefix = f"arn:{partition_of(source.region)}:ecr:{source.region}:{source.account}:repository/"
+    return sorted({prefix + p for rule in config.rules for p in repository_resource_patterns(rule)})
+
+
+def destination_repository_arns(config: ReplicationConfig, account: str, role_name: str) -> list[str]:
+    """The repository ARN patterns the destination role `role_name` in `account` can write, sorted."""
+    arns: set[str] = set()
+    for rule in config.rules:
+        for destination in rule.destinations:
+            if destination.account != account or destination.role_name != role_name:
+                continue
+            for region in destination.regions:
+                prefix = f"arn:{partition_of(region)}:ecr:{region}:{account}:repository/"
+                arns.update(
+                    prefix + destination.render_repository(p) for p in repository_resource_patterns(rule)
+                )
+    return sorted(arns)
+
+
+def widened_rules(config: ReplicationConfig) -> list[str]:
+    """Names of the rules whose repository patterns widen to every repository."""
+    return [rule.name for rule in config.rules if repository_resource_patterns(rule) == ["*"]]

@@ -1,0 +1,86 @@
+"""Deploy settings from CDK context: the config file, emails, copy compute, trust conditions."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from workflow.config import ReplicationConfig, load_config
+
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = "examples/replication.yaml"
+CopyCompute = Literal["lambda", "ec2"]
+COPY_COMPUTES: tuple[CopyCompute, ...] = ("lambda", "ec2")
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+ORGANIZATION_RE = re.compile(r"o-[a-z0-9]{10,32}")
+
+
+class SettingsError(ValueError):
+    """A context value is invalid; the message names the context key and what is wrong."""
+
+
+@dataclass(frozen=True)
+class DeploySettings:
+    """Everything the stacks are built from."""
+
+    config_path: Path
+    config: ReplicationConfig
+    emails: tuple[str, ...]
+    copy_compute: CopyCompute = "lambda"
+    organization_id: str | None = None
+
+    @property
+    def notify_always(self) -> bool:
+        """Whether successful runs are notified too."""
+        return self.config.notifications.on == "always"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value).strip()
+
+
+def parse_emails(value: Any, default: list[str]) -> tuple[str, ...]:
+    """A comma-separated `emails` context value (or the config's list), validated."""
+    if value is None:
+        return tuple(default)
+    emails = tuple(e.strip() for e in _text(value).split(",") if e.strip())
+    bad = [e for e in emails if not EMAIL_RE.fullmatch(e)]
+    if bad:
+        raise SettingsError(f"context 'emails': not an email address: {', '.join(map(repr, bad))}")
+    return emails
+
+
+def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySettings:
+    """Build DeploySettings from a context getter (e.g. `app.node.try_get_context`).
+
+    Keys: `config` (path, default examples/replication.yaml, relative to the repository root),
+    `emails` (comma list, overrides notifications.emails), `copy_compute` (lambda | ec2),
+    `organization_id` (adds an aws:PrincipalOrgID condition to the destination trust policy).
+    ExternalIds come from the config's destinations, because the workflow must send them.
+    """
+    config_path = Path(_text(get("config")) or DEFAULT_CONFIG)
+    if not config_path.is_absolute():
+        config_path = root / config_path
+    config = load_config(config_path)
+    compute = _text(get("copy_compute")) or "lambda"
+    if compute not in COPY_COMPUTES:
+        raise SettingsError(f"context 'copy_compute': {compute!r} is not one of {', '.join(COPY_COMPUTES)}")
+    organization_id = _text(get("organization_id")) or None
+    if organization_id and not ORGANIZATION_RE.fullmatch(organization_id):
+        raise SettingsError(
+            f"context 'organization_id': {organization_id!r} is not an organization id (o-...)"
+        )
+    if _text(get("external_id")):
+        raise SettingsError(
+            "context 'external_id' is not supported: set external_id on the destination in the config, "
+            "so that the workflow sends it when it assumes the destination role"
+        )
+    return DeploySettings(
+        config_path=config_path,
+        config=config,
+        emails=parse_emails(get("emails"), config.notifications.emails),
+        copy_compute=cast(CopyCompute, compute),
+        organization_id=organization_id,
+    )

@@ -1,0 +1,1 @@
+"""The two stacks: EcrReplicationSource and EcrReplicationDestination-<account>."""

@@ -1,0 +1,120 @@
+"""EcrReplicationDestination-<account>: the role the source copy and precheck roles assume."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra import naming
+from infra.constructs.functions import acknowledge
+from infra.settings import DeploySettings, SettingsError
+from workflow.config import DestinationConfig
+
+PUSH_ACTIONS = [
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+]
+VERIFY_ACTIONS = [
+    "ecr:BatchGetImage",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:DescribeImages",
+]
+CREATE_ACTIONS = ["ecr:CreateRepository", "ecr:DescribeRepositories"]
+MAX_SESSION = cdk.Duration.hours(1)
+
+
+def destination_region(settings: DeploySettings, account: str) -> str:
+    """The Region the destination stack of `account` deploys to (IAM is global; any one will do)."""
+    return min(r for d in _destinations(settings, account) for r in d.regions)
+
+
+def _destinations(settings: DeploySettings, account: str) -> list[DestinationConfig]:
+    return [d for rule in settings.config.rules for d in rule.destinations if d.account == account]
+
+
+def _external_ids(destinations: list[DestinationConfig], account: str, role_name: str) -> list[str]:
+    ids = sorted({d.external_id for d in destinations if d.external_id})
+    if ids and any(d.external_id is None for d in destinations):
+        raise SettingsError(
+            f"destinations in account {account} using role {role_name!r} disagree: some set external_id "
+            "and some do not; the role's trust policy can require an ExternalId only of all of them"
+        )
+    return ids
+
+
+class DestinationStack(cdk.Stack):
+    """One role per role name the config uses in this account, trusted only by the source roles."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: DeploySettings,
+        account: str,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        destinations = _destinations(settings, account)
+        if not destinations:
+            raise SettingsError(f"account {account} is not a destination of any rule")
+        self.roles: dict[str, iam.Role] = {}
+        for role_name in sorted({d.role_name for d in destinations}):
+            same_role = [d for d in destinations if d.role_name == role_name]
+            self.roles[role_name] = self._role(settings, account, role_name, same_role)
+
+    def _role(
+        self, settings: DeploySettings, account: str, role_name: str, destinations: list[DestinationConfig]
+    ) -> iam.Role:
+        config = settings.config
+        conditions: dict[str, Any] = {"ArnEquals": {"aws:PrincipalArn": naming.source_role_arns(config)}}
+        string_equals: dict[str, Any] = {}
+        external_ids = _external_ids(destinations, account, role_name)
+        if external_ids:
+            string_equals["sts:ExternalId"] = external_ids
+        if settings.organization_id:
+            string_equals["aws:PrincipalOrgID"] = settings.organization_id
+        if string_equals:
+            conditions["StringEquals"] = string_equals
+        role = iam.Role(
+            self,
+            f"Role-{role_name}",
+            role_name=role_name,
+            description="Assumed by the ECR replication copy and precheck roles of the source account",
+            assumed_by=iam.AccountPrincipal(config.source.account).with_conditions(conditions),
+            max_session_duration=MAX_SESSION,
+        )
+        repositories = naming.destination_repository_arns(config, account, role_name)
+        role.add_to_policy(
+            iam.PolicyStatement(
+                sid="PushAndVerify", actions=[*PUSH_ACTIONS, *VERIFY_ACTIONS], resources=repositories
+            )
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(sid="EnsureRepository", actions=CREATE_ACTIONS, resources=repositories)
+        )
+        role.add_to_policy(
+            iam.PolicyStatement(sid="EcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
+        reasons = {
+            "AwsSolutions-IAM5[Resource::*]": (
+                "ecr:GetAuthorizationToken does not support resource-level permissions (AWS requires "
+                "Resource '*'); every push, read and create action is scoped to repository ARNs."
+            )
+        }
+        for arn in repositories:
+            if "*" in arn:
+                reasons[f"AwsSolutions-IAM5[Resource::{arn}]"] = (
+                    "The rules write every repository under this prefix: the destination repository "
+                    "template rendered with the rule's repository glob (or '*' for a regex/semver "
+                    "rule). IAM's '*' matches exactly those names; CreateRepository is needed because "
+                    "the workflow creates missing destination repositories."
+                )
+        acknowledge(role, reasons)
+        return role

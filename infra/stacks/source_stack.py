@@ -1,0 +1,150 @@
+"""EcrReplicationSource: trigger, state machine, functions, copy project, topic and alarms."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from constructs import Construct
+
+from infra import naming
+from infra.constructs.alarms import Alarms
+from infra.constructs.copy_project import CopyProject
+from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
+from infra.constructs.notifications import Notifications
+from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMachine
+from infra.constructs.trigger import Trigger
+from infra.settings import DeploySettings
+from workflow.plan import event_pattern
+
+SOURCE_READ_ACTIONS = [
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:BatchCheckLayerAvailability",
+    "ecr:DescribeImages",
+    "ecr:ListImages",
+]
+AUTHORIZATION_REASON = (
+    "ecr:GetAuthorizationToken does not support resource-level permissions (AWS requires Resource '*'); "
+    "the token grants nothing by itself, every image action is scoped to repository ARNs."
+)
+
+
+class SourceStack(cdk.Stack):
+    """The workflow in the source account and Region.
+
+    Attributes for later constructs: `topic`, `key`, `handler_code` (the shared Lambda asset,
+    with `.function(...)`), `functions`, `copy`, `workflow.state_machine`, `trigger`, `alarms`.
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        settings: DeploySettings,
+        definition_file: Path = DEFINITION_FILE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        config = settings.config
+        source_read = [
+            iam.PolicyStatement(
+                sid="ReadSourceImages",
+                actions=SOURCE_READ_ACTIONS,
+                resources=naming.source_repository_arns(config),
+            ),
+            iam.PolicyStatement(sid="EcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+        ]
+        assume_destination = iam.PolicyStatement(
+            sid="AssumeDestinationRoles",
+            actions=["sts:AssumeRole"],
+            resources=naming.destination_role_arns(config),
+        )
+        notifications = Notifications(self, "Notifications", emails=settings.emails)
+        self.topic = notifications.topic
+        self.key = notifications.key
+        self.handler_code = HandlerCode(self, "HandlerCode", config_path=settings.config_path)
+        self.functions = WorkflowFunctions(
+            self,
+            "Functions",
+            code=self.handler_code,
+            precheck_role_name=naming.precheck_role_name(config),
+            source_read=source_read,
+            assume_destination=assume_destination,
+        )
+        self.copy = CopyProject(
+            self,
+            "Copy",
+            compute=settings.copy_compute,
+            role_name=naming.copy_role_name(config),
+            key=self.key,
+            source_read=source_read,
+            assume_destination=assume_destination,
+        )
+        self.workflow = ReplicationStateMachine(
+            self,
+            "Workflow",
+            plan=self.functions.plan,
+            precheck=self.functions.precheck,
+            summarize=self.functions.summarize,
+            copy_project=self.copy.project,
+            topic=self.topic,
+            key=self.key,
+            max_concurrency=config.max_concurrency,
+            definition_file=definition_file,
+        )
+        self.trigger = Trigger(
+            self, "Trigger", pattern=event_pattern(config), state_machine=self.workflow.state_machine
+        )
+        self.alarms = Alarms(
+            self,
+            "Alarms",
+            state_machine=self.workflow.state_machine,
+            dead_letter_queue=self.trigger.dead_letter_queue,
+            topic=self.topic,
+        )
+        precheck_role = self.functions.precheck.role
+        assert precheck_role is not None
+        for role in (precheck_role, self.copy.role):
+            acknowledge(role, _source_read_reasons(settings))
+        self._outputs()
+
+    def _outputs(self) -> None:
+        outputs = {
+            "StateMachineArn": self.workflow.state_machine.state_machine_arn,
+            "TopicArn": self.topic.topic_arn,
+            "CopyProjectName": self.copy.project.project_name,
+            "DeadLetterQueueUrl": self.trigger.dead_letter_queue.queue_url,
+        }
+        for name, value in outputs.items():
+            cdk.CfnOutput(self, name, value=value)
+
+
+def _source_read_reasons(settings: DeploySettings) -> dict[str, str]:
+    """cdk-nag acknowledgments for the source-read statements, one per wildcard finding."""
+    config = settings.config
+    widened = naming.widened_rules(config)
+    reasons = {
+        "AwsSolutions-IAM5[Resource::*]": (
+            f"{AUTHORIZATION_REASON} On the precheck role the same finding also covers X-Ray's "
+            "PutTraceSegments/PutTelemetryRecords, which AWS documents with Resource '*'."
+        )
+    }
+    for arn in naming.source_repository_arns(config):
+        if "*" not in arn:
+            continue
+        if arn.endswith("repository/*"):
+            reason = (
+                f"Rule(s) {', '.join(widened)} select repositories by a regular expression, semver range or "
+                "'*', which IAM cannot express; the Plan Lambda applies the exact rule. Read-only actions."
+            )
+        else:
+            reason = (
+                "The rule names this repository prefix with a glob; IAM's '*' matches exactly the "
+                "repositories the rule's glob matches. Read-only actions."
+            )
+        reasons[f"AwsSolutions-IAM5[Resource::{arn}]"] = reason
+    return reasons

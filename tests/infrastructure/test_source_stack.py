@@ -1,0 +1,179 @@
+"""The source stack's template: trigger, state machine, functions, copy project, topic, alarms."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from infra.bundling import CONFIG_FILE_NAME
+from infra.constructs.state_machine import SUBSTITUTIONS
+from tests.infrastructure.conftest import Synthesized, resources
+from workflow.plan import event_pattern
+
+pytestmark = pytest.mark.infrastructure
+
+PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_]+)\}")
+
+
+def _one(template: dict[str, Any], resource_type: str) -> tuple[str, dict[str, Any]]:
+    found = resources(template, resource_type)
+    assert len(found) == 1, f"expected one {resource_type}, found {sorted(found)}"
+    return next(iter(found.items()))
+
+
+def _functions_by_handler(template: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    return {
+        v["Properties"]["Handler"]: (k, v["Properties"])
+        for k, v in resources(template, "AWS::Lambda::Function").items()
+    }
+
+
+def test_rule_pattern_is_the_compiled_pattern(synthesized: Synthesized) -> None:
+    # Given the config; When the rule is synthesized
+    _, rule = _one(synthesized.source_template, "AWS::Events::Rule")
+    # Then its pattern is exactly workflow.plan.event_pattern(config)
+    assert rule["Properties"]["EventPattern"] == event_pattern(synthesized.settings.config)
+
+
+def test_rule_targets_the_state_machine_with_retries_and_an_encrypted_dead_letter_queue(
+    synthesized: Synthesized,
+) -> None:
+    template = synthesized.source_template
+    _, rule = _one(template, "AWS::Events::Rule")
+    state_machine_id, _ = _one(template, "AWS::StepFunctions::StateMachine")
+    queue_id, queue = _one(template, "AWS::SQS::Queue")
+    # When the target is read
+    (target,) = rule["Properties"]["Targets"]
+    # Then it starts the state machine, retries, and dead-letters to the queue
+    assert target["Arn"] == {"Ref": state_machine_id}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+    assert target["DeadLetterConfig"]["Arn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    # And the queue is encrypted and refuses plain-HTTP requests
+    assert queue["Properties"]["SqsManagedSseEnabled"] is True
+    policies = [
+        p["Properties"]["PolicyDocument"] for p in resources(template, "AWS::SQS::QueuePolicy").values()
+    ]
+    denies = [s for p in policies for s in p["Statement"] if s["Effect"] == "Deny"]
+    assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+
+
+def test_every_asl_substitution_is_filled_with_the_right_resource(synthesized: Synthesized) -> None:
+    template = synthesized.source_template
+    _, machine = _one(template, "AWS::StepFunctions::StateMachine")
+    properties = machine["Properties"]
+    definition = synthesized.asset_path("EcrReplicationSource", properties["DefinitionS3Location"]["Key"])
+    text = definition.read_text()
+    substitutions = properties["DefinitionSubstitutions"]
+    # Then every ${...} of the ASL has a substitution, and there is none for anything else
+    assert set(PLACEHOLDER.findall(text)) == set(substitutions) == set(SUBSTITUTIONS)
+    # And each one names the intended resource
+    functions = _functions_by_handler(template)
+    for name, handler in [
+        ("PlanFunctionArn", "lambdas.plan.handler"),
+        ("PrecheckFunctionArn", "lambdas.precheck.handler"),
+        ("SummarizeFunctionArn", "lambdas.summarize.handler"),
+    ]:
+        assert substitutions[name] == {"Fn::GetAtt": [functions[handler][0], "Arn"]}
+    assert substitutions["CopyProjectName"] == {"Ref": _one(template, "AWS::CodeBuild::Project")[0]}
+    assert substitutions["NotificationTopicArn"] == {"Ref": _one(template, "AWS::SNS::Topic")[0]}
+    assert substitutions["MaxConcurrency"] == str(synthesized.settings.config.max_concurrency)
+    # And the substituted document is JSON (as CloudFormation's Fn::Sub-style replacement yields)
+    filled = PLACEHOLDER.sub(lambda m: "4" if m[1] == "MaxConcurrency" else f"value-of-{m[1]}", text)
+    assert json.loads(filled)["States"]
+
+
+def test_state_machine_logs_everything_to_a_vended_log_group_with_retention_and_traces(
+    synthesized: Synthesized,
+) -> None:
+    template = synthesized.source_template
+    _, machine = _one(template, "AWS::StepFunctions::StateMachine")
+    logging = machine["Properties"]["LoggingConfiguration"]
+    (destination,) = logging["Destinations"]
+    log_group_id = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    log_group = template["Resources"][log_group_id]["Properties"]
+    assert logging["Level"] == "ALL"
+    assert log_group["LogGroupName"].startswith("/aws/vendedlogs/states/")
+    assert log_group["RetentionInDays"] > 0
+    assert machine["Properties"]["TracingConfiguration"] == {"Enabled": True}
+
+
+def test_functions_are_arm64_python_with_their_own_roles_and_log_retention(synthesized: Synthesized) -> None:
+    template = synthesized.source_template
+    functions = _functions_by_handler(template)
+    assert set(functions) == {"lambdas.plan.handler", "lambdas.precheck.handler", "lambdas.summarize.handler"}
+    roles = set()
+    for _, properties in functions.values():
+        assert properties["Architectures"] == ["arm64"]
+        major, minor = map(int, properties["Runtime"].removeprefix("python").split("."))
+        assert (major, minor) >= (3, 12)
+        assert properties["TracingConfig"] == {"Mode": "Active"}
+        assert properties["Environment"]["Variables"]["REPLICATION_CONFIG_FILE"].endswith(CONFIG_FILE_NAME)
+        log_group = template["Resources"][properties["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
+        assert log_group["RetentionInDays"] > 0
+        roles.add(properties["Role"]["Fn::GetAtt"][0])
+    assert len(roles) == 3
+
+
+def test_lambda_asset_holds_packages_dependencies_for_arm64_and_the_config(synthesized: Synthesized) -> None:
+    template = synthesized.source_template
+    _, properties = _functions_by_handler(template)["lambdas.plan.handler"]
+    asset = synthesized.asset_path("EcrReplicationSource", properties["Code"]["S3Key"])
+    assert (asset / "lambdas" / "plan.py").is_file()
+    assert (asset / "workflow" / "plan.py").is_file()
+    assert (asset / CONFIG_FILE_NAME).read_bytes() == synthesized.settings.config_path.read_bytes()
+    native = list((asset / "pydantic_core").glob("*.so"))
+    assert native
+    assert all("aarch64" in p.name for p in native)
+    assert (asset / "aws_lambda_powertools").is_dir()
+    assert not (asset / "botocore").exists()  # the runtime's boto3/botocore pair is used
+
+
+def test_copy_project_is_lambda_compute_never_privileged_and_installs_the_package_from_s3(
+    synthesized: Synthesized,
+) -> None:
+    template = synthesized.source_template
+    _, project = _one(template, "AWS::CodeBuild::Project")
+    properties = project["Properties"]
+    assert properties["Environment"]["PrivilegedMode"] is False
+    assert properties["Environment"]["Type"] == "LINUX_LAMBDA_CONTAINER"
+    assert properties["Environment"]["ComputeType"] == "BUILD_LAMBDA_2GB"
+    assert properties["Source"]["Type"] == "S3"
+    assert "EncryptionKey" in properties
+    log_group_ref = properties["LogsConfig"]["CloudWatchLogs"]["GroupName"]["Ref"]
+    assert template["Resources"][log_group_ref]["Properties"]["RetentionInDays"] > 0
+    bucket_and_key = properties["Source"]["Location"]
+    package = synthesized.asset_path("EcrReplicationSource", bucket_and_key.split("/", 1)[1])
+    assert (package / "pyproject.toml").is_file()
+    assert (package / "workflow" / "cli.py").is_file()
+    assert "ecr-replicate copy" in properties["Source"]["BuildSpec"]
+
+
+def test_topic_is_kms_encrypted_with_the_configured_email_subscriptions(synthesized: Synthesized) -> None:
+    template = synthesized.source_template
+    topic_id, topic = _one(template, "AWS::SNS::Topic")
+    key_id, key = _one(template, "AWS::KMS::Key")
+    assert topic["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [key_id, "Arn"]}
+    assert key["Properties"]["EnableKeyRotation"] is True
+    subscriptions = resources(template, "AWS::SNS::Subscription").values()
+    assert sorted(s["Properties"]["Endpoint"] for s in subscriptions) == sorted(synthesized.settings.emails)
+    assert all(s["Properties"]["TopicArn"] == {"Ref": topic_id} for s in subscriptions)
+
+
+def test_alarms_on_failed_and_timed_out_executions_and_the_dead_letter_queue_notify_the_topic(
+    synthesized: Synthesized,
+) -> None:
+    template = synthesized.source_template
+    topic_id, _ = _one(template, "AWS::SNS::Topic")
+    alarms = {
+        a["Properties"]["MetricName"]: a["Properties"]
+        for a in resources(template, "AWS::CloudWatch::Alarm").values()
+    }
+    assert set(alarms) == {"ExecutionsFailed", "ExecutionsTimedOut", "ApproximateNumberOfMessagesVisible"}
+    for alarm in alarms.values():
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+        assert alarm["Threshold"] == 1
+    assert alarms["ExecutionsFailed"]["Namespace"] == "AWS/States"
+    assert alarms["ApproximateNumberOfMessagesVisible"]["Namespace"] == "AWS/SQS"
