@@ -5,7 +5,7 @@ two gaps, both found by trying:
 
 1. Lambda tasks need Docker unless `lambda.use_docker` is off, and then moto answers every invoke with
    a canned payload. The Lambda bridge replaces `LambdaSimpleBackend.invoke` so that an invoke runs the
-   real handler in-process, and an exception comes back the way Lambda reports it: payload
+   function's configured handler (e.g. `lambdas.plan.handler`) in-process, and an exception comes back the way Lambda reports it: payload
    `{"errorType": <class name>, "errorMessage": ...}` and header `x-amz-function-error: Unhandled`, so
    the ASL's Retry/Catch match the class name.
 2. `arn:aws:states:::codebuild:startBuild.sync` fails with States.Runtime (codebuild is "unsupported").
@@ -24,9 +24,12 @@ so the interpreter, the Lambda backend and these bridges share one process.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import io
 import json
 import re
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -104,7 +107,48 @@ def _invoke_handler(
     return json.dumps(result).encode()
 
 
-def _lambda_invoke(handlers: Mapping[str, Handler]) -> Callable[..., bytes]:
+class HandlerOutput(io.TextIOBase):
+    """sys.stdout while the bridges are applied: a handler's prints and logs go to the Lambda log file
+    (as they would go to CloudWatch Logs), everything else to the original stdout."""
+
+    def __init__(self, original: Any, log: Any) -> None:
+        super().__init__()
+        self.original = original
+        self.log = log
+        self.local = threading.local()
+
+    def write(self, text: str) -> int:
+        """Write to the log file inside a handler, to the original stream otherwise."""
+        if getattr(self.local, "in_handler", False):
+            self.log.write(text)
+            self.log.flush()
+            return len(text)
+        return int(self.original.write(text))
+
+    def flush(self) -> None:
+        """Flush the original stream."""
+        self.original.flush()
+
+    @contextlib.contextmanager
+    def handler_running(self) -> Iterator[None]:
+        """Route this thread's output to the log file."""
+        self.local.in_handler = True
+        try:
+            yield
+        finally:
+            self.local.in_handler = False
+
+
+def load_handler(handler: str) -> Handler:
+    """Import a Lambda `Handler` setting such as `lambdas.plan.handler` (module path, then the function)."""
+    module, _, name = handler.rpartition(".")
+    if not module:
+        raise LookupError(f"Lambda handler {handler!r} is not MODULE.FUNCTION")
+    function: Handler = getattr(importlib.import_module(module), name)
+    return function
+
+
+def _lambda_invoke(output: HandlerOutput) -> Callable[..., bytes]:
     def invoke(
         backend: LambdaSimpleBackend,
         function_name: str,
@@ -114,15 +158,13 @@ def _lambda_invoke(handlers: Mapping[str, Handler]) -> Callable[..., bytes]:
         response_headers: dict[str, str],
     ) -> bytes:
         function = backend.get_function(function_name, qualifier)
-        handler = handlers.get(function.function_name)
-        if handler is None:
-            raise LookupError(f"no local handler for Lambda function {function.function_name!r}")
         context = LambdaContext(
             function_name=function.function_name,
             invoked_function_arn=function.function_arn,
             aws_request_id=str(uuid.uuid4()),
         )
-        return _invoke_handler(handler, body, context, response_headers)
+        with output.handler_running():
+            return _invoke_handler(load_handler(str(function.handler)), body, context, response_headers)
 
     return invoke
 
@@ -351,13 +393,17 @@ def _service_for(settings: CodeBuildSettings) -> Callable[[str], Any]:
 
 
 @contextlib.contextmanager
-def bridges(handlers: Mapping[str, Handler], codebuild: CodeBuildSettings) -> Iterator[None]:
+def bridges(codebuild: CodeBuildSettings, lambda_log: Path) -> Iterator[None]:
     """Apply both bridges for the duration of the context.
 
-    `handlers` maps a Lambda function name (as created in moto) to its handler.
+    A Lambda invoke runs the function's configured `Handler` (e.g. `lambdas.plan.handler`), imported in
+    this process on first use; what handlers print or log goes to `lambda_log`, as to CloudWatch Logs.
     """
-    with (
-        mock.patch.object(LambdaSimpleBackend, "invoke", _lambda_invoke(handlers)),
-        mock.patch.object(state_task_factory, "state_task_service_for", _service_for(codebuild)),
-    ):
-        yield
+    with lambda_log.open("a", encoding="utf-8") as log:
+        output = HandlerOutput(sys.stdout, log)
+        with (
+            mock.patch.object(sys, "stdout", output),
+            mock.patch.object(LambdaSimpleBackend, "invoke", _lambda_invoke(output)),
+            mock.patch.object(state_task_factory, "state_task_service_for", _service_for(codebuild)),
+        ):
+            yield

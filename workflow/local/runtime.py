@@ -17,7 +17,6 @@ removed on exit, including on an exception or Ctrl-C.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import logging
@@ -128,16 +127,15 @@ class LocalRuntime:
         places: list[Place] | None = None,
         state_machine: Path = STATE_MACHINE,
         buildspec: Path = BUILDSPEC,
-        quiet_handlers: bool = True,
     ) -> None:
         self.config_data = dict(config) if config is not None else yaml.safe_load(DEMO_CONFIG.read_text())
         self.places = places or places_for(self.config_data)
         self.state_machine_file = state_machine
         self.buildspec_file = buildspec
-        self.quiet_handlers = quiet_handlers
         self.registries: dict[str, LocalRegistry] = {}
         self._stack = contextlib.ExitStack()
         self.workdir = Path()
+        self.lambda_log = Path()
         self.endpoint_url = ""
         self.codebuild: CodeBuildSettings
         self.state_machine_arn = ""
@@ -161,6 +159,7 @@ class LocalRuntime:
     def _start(self) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="ecr-replicate-local-"))
         self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
+        self.lambda_log = self.workdir / "lambda.log"
         for place in self.places:
             registry = self._stack.enter_context(
                 running_registry(place.name, self.workdir, readonly=place.readonly)
@@ -187,7 +186,7 @@ class LocalRuntime:
             region=REGION,
             account=source["account"],
         )
-        self._stack.enter_context(bridges(self._handlers(), self.codebuild))
+        self._stack.enter_context(bridges(self.codebuild, self.lambda_log))
         self._create_resources(config)
 
     def _endpoints(self) -> list[dict[str, Any]]:
@@ -214,10 +213,7 @@ class LocalRuntime:
             "MOTO_ACCOUNT_ID": account,
             "REPLICATION_CONFIG_FILE": str(config_file),
             "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_SERVICE_NAME": "ecr-replication",
         }
-        if self.quiet_handlers:
-            environment.update(POWERTOOLS_LOG_LEVEL="WARNING", POWERTOOLS_METRICS_DISABLED="true")
         return environment
 
     def _build_environment(self) -> dict[str, str]:
@@ -236,12 +232,6 @@ class LocalRuntime:
         server.start()
         self._stack.callback(moto_api.moto_api_backend.reset)
         self._stack.callback(server.stop)
-
-    def _handlers(self) -> dict[str, Callable[[Any, Any], Any]]:
-        return {
-            f"ecr-replication-{module}": importlib.import_module(f"lambdas.{module}").handler
-            for module in FUNCTIONS.values()
-        }
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto."""

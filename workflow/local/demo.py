@@ -1,0 +1,300 @@
+"""`ecr-replicate demo`: the real workflow replicating a filtered image on this machine, no AWS account.
+
+1. build and push a two-platform `app:release-1.0.0` and a one-platform `app:dev-42` to the source;
+2. send both ECR push events through EventBridge (moto), with the rule pattern the CDK app synthesizes;
+3. start executions for what matched, and only that;
+4. print each state as it runs, then the summary email;
+5. check the result independently with skopeo;
+6. push `release-1.0.0` again: the second run finds it present and copies nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+import traceback
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from workflow.config import parse_config
+from workflow.local.images import Image, build_image, sha256
+from workflow.local.registries import RuntimeSetupError
+from workflow.local.runtime import Execution, LocalRuntime
+from workflow.plan import event_pattern
+
+REPOSITORY = "app"
+RELEASE_TAG = "release-1.0.0"
+DEV_TAG = "dev-42"
+PLATFORMS = ("linux/amd64", "linux/arm64")
+Printer = Callable[[str], None]
+
+
+class DemoFailure(Exception):
+    """One thing the demo expected did not hold; the message is the one-line reason."""
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 1024:.1f} KiB" if nbytes < 1024 * 1024 else f"{nbytes / 1024 / 1024:.1f} MiB"
+
+
+def _json(text: str | None) -> Any:
+    try:
+        return json.loads(text) if text else None
+    except json.JSONDecodeError:
+        return None
+
+
+class StatePrinter:
+    """Turns execution-history events into one readable line per state entered, plus key results."""
+
+    def __init__(self, out: Printer) -> None:
+        self.out = out
+        self.started: datetime | None = None
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        """Print what one history event says, if anything."""
+        self.started = self.started or event["timestamp"]
+        clock = f"[{(event['timestamp'] - self.started).total_seconds():5.1f}s]"
+        kind = event["type"]
+        if kind.endswith("StateEntered"):
+            details = event["stateEnteredEventDetails"]
+            self._line(clock, details["name"], _json(details.get("input")), None)
+        elif kind.endswith("StateExited"):
+            details = event["stateExitedEventDetails"]
+            result = self._result(details["name"], _json(details.get("output")))
+            if result:
+                self._line(clock, "", _json(details.get("output")), result)
+        elif kind in ("TaskFailed", "LambdaFunctionFailed"):
+            details = (
+                event.get("taskFailedEventDetails") or event.get("lambdaFunctionFailedEventDetails") or {}
+            )
+            cause = _json(details.get("cause"))
+            message = cause.get("errorMessage") if isinstance(cause, dict) else None
+            self.out(f"  {clock}     ! {details.get('error')}{': ' + message if message else ''}")
+        elif kind in ("ExecutionSucceeded", "ExecutionFailed"):
+            self.out(f"  {clock} execution {'SUCCEEDED' if kind == 'ExecutionSucceeded' else 'FAILED'}")
+
+    def _line(self, clock: str, name: str, data: Any, result: str | None) -> None:
+        target = data.get("target") if isinstance(data, dict) else None
+        label = f"{target['account']}/{target['region']}  " if isinstance(target, dict) else ""
+        indent = "    " if label else ""
+        text = f"  -> {result}" if result else name
+        self.out(f"  {clock} {indent}{label}{text}")
+
+    @staticmethod
+    def _result(state: str, output: Any) -> str | None:
+        if not isinstance(output, dict):
+            return None
+        if state == "Plan" and isinstance(output.get("plan"), dict):
+            plan = output["plan"]
+            targets = [f"{t['account']}/{t['region']}" for t in plan.get("targets", [])]
+            return (
+                f"{len(targets)} destination(s): {', '.join(targets)}"
+                if targets
+                else plan.get("skipped_reason")
+            )
+        if state == "Precheck" and isinstance(output.get("precheck"), dict):
+            precheck = output["precheck"]
+            if precheck.get("copy_needed"):
+                return "not at the destination yet: copy needed"
+            return f"{precheck.get('record', {}).get('status')}: no copy needed"
+        if state == "Copy" and isinstance(output.get("copy"), dict):
+            result = output["copy"].get("result", {})
+            return (
+                f"CodeBuild job: {result.get('action')}, {result.get('blobs_copied')} blob(s), "
+                f"{_size(int(result.get('bytes_copied', 0)))} in {result.get('seconds')} s"
+            )
+        if state == "Summarize" and isinstance(output.get("summary"), dict):
+            return f"outcome {output['summary'].get('outcome')}"
+        return None
+
+
+def _skopeo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["skopeo", *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def verify_present(host: str, repository: str, tag: str, image: Image) -> str:
+    """Check with skopeo that `host/repository:tag` is `image`: same index digest, every platform."""
+    reference = f"docker://{host}/{repository}:{tag}"
+    raw = _skopeo("inspect", "--raw", "--tls-verify=false", reference)
+    if raw.returncode != 0:
+        raise DemoFailure(f"skopeo cannot read {host}/{repository}:{tag}: {raw.stderr.strip()}")
+    digest = sha256(raw.stdout.encode())
+    if digest != image.digest:
+        raise DemoFailure(f"{host}/{repository}:{tag} has digest {digest}, the source has {image.digest}")
+    for platform in image.platforms:
+        os_name, _, architecture = platform.partition("/")
+        inspected = _skopeo(
+            "inspect",
+            "--tls-verify=false",
+            "--override-os",
+            os_name,
+            "--override-arch",
+            architecture,
+            reference,
+        )
+        if inspected.returncode != 0:
+            raise DemoFailure(
+                f"skopeo cannot read {platform} of {host}/{repository}:{tag}: {inspected.stderr.strip()}"
+            )
+        details = json.loads(inspected.stdout)
+        if (details.get("Os"), details.get("Architecture")) != (os_name, architecture):
+            raise DemoFailure(f"{host}/{repository}:{tag} has no {platform} image")
+    return digest
+
+
+def verify_absent(host: str, repository: str, tag: str) -> None:
+    """Check with skopeo that `host/repository:tag` does not exist (and that the registry answered)."""
+    result = _skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{host}/{repository}:{tag}")
+    if result.returncode == 0:
+        raise DemoFailure(f"{host}/{repository}:{tag} exists, but {tag} should have been filtered out")
+    if "manifest unknown" not in result.stderr and "not found" not in result.stderr:
+        raise DemoFailure(f"skopeo could not check {host}/{repository}:{tag}: {result.stderr.strip()}")
+
+
+class Demo:
+    """The demo's steps on one running LocalRuntime."""
+
+    def __init__(self, runtime: LocalRuntime, out: Printer) -> None:
+        self.runtime = runtime
+        self.out = out
+        self.config = parse_config(runtime.config_data)
+        self.destinations = [
+            (d.account, region)
+            for rule in self.config.rules
+            for d in rule.destinations
+            for region in d.regions
+        ]
+
+    def run(self) -> None:
+        """All six steps; raises DemoFailure with the reason at the first thing that does not hold."""
+        release = build_image("demo release", PLATFORMS)
+        dev = build_image("demo dev build", ("linux/amd64",))
+        self.describe()
+        self.step(1, "Push two images to the source registry")
+        for tag, image in ((RELEASE_TAG, release), (DEV_TAG, dev)):
+            self.runtime.push(REPOSITORY, tag, image)
+            self.out(
+                f"  {REPOSITORY}:{tag:<14} {', '.join(image.platforms):<24} {image.digest}  {_size(image.size)}"
+            )
+        executions = self.send_events([(RELEASE_TAG, release), (DEV_TAG, dev)], expect=[RELEASE_TAG])
+        self.step(4, "Run the state machine (moto's interpreter, the real ASL and handlers)")
+        self.out(
+            "  Plan (Lambda) -> Replicate: for each destination, Precheck (Lambda) -> Copy (CodeBuild job"
+        )
+        self.out("  running `ecr-replicate copy`) -> Summarize (Lambda) -> Notify (SNS). States as they run:")
+        execution = self.watch(executions[0])
+        if execution.status != "SUCCEEDED":
+            raise DemoFailure(
+                f"the execution for {RELEASE_TAG} ended {execution.status}: {execution.error} {execution.cause}"
+            )
+        self.print_email()
+        self.step(5, "Check the destinations independently with skopeo")
+        for account, region in self.destinations:
+            host = self.runtime.registry_of(account, region).host
+            digest = verify_present(host, REPOSITORY, RELEASE_TAG, release)
+            self.out(
+                f"  ok  {account}/{region}: {REPOSITORY}:{RELEASE_TAG} = {digest} ({', '.join(PLATFORMS)})"
+            )
+            verify_absent(host, REPOSITORY, DEV_TAG)
+            self.out(f"  ok  {account}/{region}: {REPOSITORY}:{DEV_TAG} is not there")
+        self.step(6, f"Push {RELEASE_TAG} again: the second run must copy nothing")
+        builds_before = len(self.runtime.codebuild.builds)
+        self.runtime.push(REPOSITORY, RELEASE_TAG, release)
+        again = self.watch(self.send_events([(RELEASE_TAG, release)], expect=[RELEASE_TAG], step=None)[0])
+        statuses = [line.get("action") for line in (again.output or {}).get("lines", [])]
+        if again.status != "SUCCEEDED" or statuses != ["present"] * len(self.destinations):
+            raise DemoFailure(
+                f"the second run ended {again.status} with {statuses}, expected every destination present"
+            )
+        if len(self.runtime.codebuild.builds) != builds_before:
+            raise DemoFailure(
+                "the second run started a CodeBuild copy although the image was already present"
+            )
+        self.out(
+            f"  ok  every destination: present, no CodeBuild job started ({builds_before} job(s) in total)"
+        )
+
+    def describe(self) -> None:
+        """What runs where."""
+        self.out("Local runtime (no AWS account): moto for AWS, CNCF distribution registries for ECR")
+        self.out(
+            f"  source       {self.config.source.account}/{self.config.source.region:<10} -> "
+            f"{self.runtime.registry('source').host}"
+        )
+        for account, region in self.destinations:
+            self.out(
+                f"  destination  {account}/{region:<10} -> {self.runtime.registry_of(account, region).host}"
+            )
+        for rule in self.config.rules:
+            self.out(
+                f"  rule {rule.name!r}: repositories {rule.repositories}, tags {rule.tags.include}"
+                f" excluding {rule.tags.exclude}, max {self.config.max_concurrency} copies at a time"
+            )
+
+    def step(self, number: int, title: str) -> None:
+        """A numbered heading."""
+        self.out(f"\n{number}. {title}")
+
+    def send_events(
+        self, pushes: list[tuple[str, Image]], expect: list[str], step: int | None = 2
+    ) -> list[str]:
+        """Send push events through EventBridge, start executions for the matches; check what matched."""
+        if step:
+            self.step(step, "Send the ECR push events through EventBridge")
+            self.out(
+                f"  rule pattern (as synthesized by the CDK app): {json.dumps(event_pattern(self.config)['detail'])}"
+            )
+        for tag, image in pushes:
+            self.runtime.put_push_event(REPOSITORY, tag, image.digest)
+        delivered = self.runtime.deliver_events()
+        matched = [event["detail"]["image-tag"] for event, _ in delivered]
+        if step:
+            self.step(step + 1, "Start an execution for each matched event, and only those")
+        for tag, _ in pushes:
+            arn = next((arn for event, arn in delivered if event["detail"]["image-tag"] == tag), None)
+            self.out(
+                f"  {REPOSITORY}:{tag:<14} "
+                + (f"matched -> execution {arn.rsplit(':', 1)[-1]}" if arn else "no match, no execution")
+            )
+        if sorted(matched) != sorted(expect):
+            raise DemoFailure(f"EventBridge delivered {matched or 'nothing'}, expected {expect}")
+        return [arn for _, arn in delivered]
+
+    def watch(self, arn: str) -> Execution:
+        """Print the states of one execution as it runs."""
+        self.out(f"  execution {arn.rsplit(':', 1)[-1]}:")
+        return self.runtime.wait(arn, on_event=StatePrinter(self.out))
+
+    def print_email(self) -> None:
+        """The summary the SNS topic would email, as received by a queue subscribed to the topic."""
+        notifications = self.runtime.notifications()
+        if len(notifications) != 1:
+            raise DemoFailure(f"expected one summary notification, got {len(notifications)}")
+        self.out("\n   Summary email (SNS message received through a subscribed queue):")
+        self.out(f"   Subject: {notifications[0]['subject']}")
+        for line in notifications[0]["message"].rstrip().splitlines():
+            self.out(f"   | {line}")
+
+
+def run_demo(out: Printer = print) -> int:
+    """Run the demo; 0 when everything held, 1 with a one-line reason otherwise."""
+    started = time.monotonic()
+    try:
+        with LocalRuntime() as runtime:
+            out(f"Started 3 registries, moto and the state machine in {time.monotonic() - started:.1f}s\n")
+            Demo(runtime, out).run()
+    except (DemoFailure, RuntimeSetupError) as failure:
+        out(f"\nDEMO FAILED: {failure}")
+        return 1
+    except Exception as error:
+        traceback.print_exc()
+        out(f"\nDEMO FAILED: unexpected {type(error).__name__}: {error}")
+        return 1
+    out(
+        f"\nDEMO PASSED in {time.monotonic() - started:.1f}s: {RELEASE_TAG} is at every destination with the same "
+        f"digest and platforms, {DEV_TAG} nowhere, and the re-push copied nothing."
+    )
+    return 0
