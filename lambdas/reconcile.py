@@ -1,0 +1,39 @@
+"""Scheduled reconciliation: repair what live replication missed (lost events, new rules or destinations).
+
+Event: anything (EventBridge Scheduler sends `{}` or its configured input). Environment:
+`STATE_MACHINE_ARN` (required) and `TOPIC_ARN` (optional; notified only on a repair or a failure).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.observability import emit_metric, load_handler_config, logger, tracer
+from workflow.exceptions import InvalidConfig
+from workflow.sync import reconcile
+
+STATE_MACHINE_ENV = "STATE_MACHINE_ARN"
+TOPIC_ENV = "TOPIC_ARN"
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Reconcile once; returns the counts, the actions and whether it notified."""
+    state_machine_arn = os.environ.get(STATE_MACHINE_ENV)
+    if not state_machine_arn:
+        raise InvalidConfig([f"environment {STATE_MACHINE_ENV}: required (the state machine to start)"])
+    result = reconcile(
+        load_handler_config(),
+        state_machine_arn=state_machine_arn,
+        topic_arn=os.environ.get(TOPIC_ENV) or None,
+        log=logger.info,
+    )
+    counts = result["counts"]
+    logger.info("reconciled", extra={"counts": counts, "notified": result["notified"]})
+    emit_metric("ReconcileRepairs", counts["tagged (targets)"] + counts["executions started"])
+    emit_metric("ReconcileFailures", counts["failed"])
+    return result
