@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 import urllib3
 
-from workflow import ecr
 from workflow.exceptions import DestinationTagImmutable, DigestMismatch, ImageNotFound, InvalidReference
 from workflow.models import CopyResult, PrecheckResult
 from workflow.registry.auth import EcrTokenProvider, credentials_from_env, ecr_host_parts
@@ -60,11 +59,16 @@ def make_client(
             import boto3
 
             session = boto3.Session()
-        return RegistryClient(registry, push=push, ecr=EcrTokenProvider(session, parts[1]), retry=retry,
-                              pool_size=pool_size)
+        return RegistryClient(
+            registry, push=push, ecr=EcrTokenProvider(session, parts[1]), retry=retry, pool_size=pool_size
+        )
     return RegistryClient(
-        registry, insecure=registry in insecure_registries, push=push,
-        credentials=credentials_from_env(registry), retry=retry, pool_size=pool_size,
+        registry,
+        insecure=registry in insecure_registries,
+        push=push,
+        credentials=credentials_from_env(registry),
+        retry=retry,
+        pool_size=pool_size,
     )
 
 
@@ -119,14 +123,18 @@ class _Copier:
                 hasher.update(chunk)
                 seen += len(chunk)
                 if seen > blob.size:
-                    raise DigestMismatch(f"blob {blob.digest} from {where} is longer than its {blob.size} bytes")
+                    raise DigestMismatch(
+                        f"blob {blob.digest} from {where} is longer than its {blob.size} bytes"
+                    )
                 if pending is not None:
                     yield pending
                     counted[0] += len(pending)
                     self._emit("blob-bytes", blob.digest, len(pending))
                 pending = chunk
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransientError(f"reading blob {blob.digest} from {where} failed: {type(exc).__name__}") from exc
+            raise TransientError(
+                f"reading blob {blob.digest} from {where} failed: {type(exc).__name__}"
+            ) from exc
         if seen < blob.size:
             raise TransientError(f"blob {blob.digest} from {where} ended after {seen} of {blob.size} bytes")
         actual = f"{hasher.name}:{hasher.hexdigest()}"
@@ -150,8 +158,13 @@ class _Copier:
             counted = [0]
             response = self.src.open_blob(self.src_ref.repository, blob.digest)
             try:
-                self.dst.upload_blob(repo, blob.digest, blob.size, self._verified_chunks(response, blob, counted),
-                                     self.upload_mode)
+                self.dst.upload_blob(
+                    repo,
+                    blob.digest,
+                    blob.size,
+                    self._verified_chunks(response, blob, counted),
+                    self.upload_mode,
+                )
             except BaseException:
                 self._emit("blob-bytes", blob.digest, -counted[0])
                 response.close()
@@ -161,8 +174,9 @@ class _Copier:
             return counted[0]
 
         moved = self.src.retry.run(
-            attempt, f"blob {blob.digest} from {self.src.registry}/{self.src_ref.repository} "
-                     f"to {self.dst.registry}/{repo}"
+            attempt,
+            f"blob {blob.digest} from {self.src.registry}/{self.src_ref.repository} "
+            f"to {self.dst.registry}/{repo}",
         )
         with self.lock:
             self.blobs_copied += 1
@@ -199,7 +213,9 @@ class _Copier:
                     f"{self.src.registry}/{self.src_ref.repository}"
                 )
             if len(fetched.raw) != child.size:
-                raise DigestMismatch(f"manifest {child.digest} is {len(fetched.raw)} bytes, index says {child.size}")
+                raise DigestMismatch(
+                    f"manifest {child.digest} is {len(fetched.raw)} bytes, index says {child.size}"
+                )
             ordered.extend(self.fetch_tree(fetched))
         ordered.append(manifest)
         return ordered
@@ -259,23 +275,40 @@ class _Copier:
         if any(e["digest"] == referrer.digest for e in entries):
             return
         entries.append(referrer.descriptor().to_json())
-        raw = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries},
-                         separators=(",", ":")).encode()
+        raw = json.dumps(
+            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}, separators=(",", ":")
+        ).encode()
         index = parse_manifest(raw, OCI_INDEX, sha256_digest(raw), str(self.dst_ref))
         self.dst.put_manifest(self.dst_ref.repository, tag, index)
 
 
 def _resolve(
-    source: str, destination: str, source_session: Any, destination_session: Any,
-    insecure_registries: Collection[str], retry: RetryPolicy | None, pool_size: int,
+    source: str,
+    destination: str,
+    source_session: Any,
+    destination_session: Any,
+    insecure_registries: Collection[str],
+    retry: RetryPolicy | None,
+    pool_size: int,
 ) -> tuple[ImageReference, ImageReference, RegistryClient, RegistryClient]:
     src_ref, dst_ref = parse_reference(source), parse_reference(destination)
     if dst_ref.digest and dst_ref.tag:
         raise InvalidReference(f"destination {destination!r} must name a tag or a digest, not both")
-    src = make_client(src_ref.registry, session=source_session, insecure_registries=insecure_registries,
-                      retry=retry, pool_size=pool_size)
-    dst = make_client(dst_ref.registry, session=destination_session, insecure_registries=insecure_registries,
-                      push=True, retry=retry, pool_size=pool_size)
+    src = make_client(
+        src_ref.registry,
+        session=source_session,
+        insecure_registries=insecure_registries,
+        retry=retry,
+        pool_size=pool_size,
+    )
+    dst = make_client(
+        dst_ref.registry,
+        session=destination_session,
+        insecure_registries=insecure_registries,
+        push=True,
+        retry=retry,
+        pool_size=pool_size,
+    )
     return src_ref, dst_ref, src, dst
 
 
@@ -284,10 +317,10 @@ def _check_mutable(dst_ref: ImageReference, session: Any, tag_digest: str | None
     parts = ecr_host_parts(dst_ref.registry)
     if not parts or tag_digest is None or tag_digest == digest or not dst_ref.tag:
         return
-    if ecr.tag_mutability(session, parts[1], dst_ref.repository, registry_id=parts[0]) == "IMMUTABLE":
-        raise DestinationTagImmutable(
-            f"{dst_ref} is immutable and points at {tag_digest}, not {digest}"
-        )
+    from workflow.ecr import tag_mutability
+
+    if tag_mutability(session, parts[1], dst_ref.repository, registry_id=parts[0]) == "IMMUTABLE":
+        raise DestinationTagImmutable(f"{dst_ref} is immutable and points at {tag_digest}, not {digest}")
 
 
 def precheck(
@@ -300,8 +333,9 @@ def precheck(
     retry: RetryPolicy | None = None,
 ) -> PrecheckResult:
     """Resolve the source digest; "present", "tagged" (tag put, no blobs moved) or "copy-needed"."""
-    src_ref, dst_ref, src, dst = _resolve(source, destination, source_session, destination_session,
-                                          insecure_registries, retry, 4)
+    src_ref, dst_ref, src, dst = _resolve(
+        source, destination, source_session, destination_session, insecure_registries, retry, 4
+    )
     digest = src.head_manifest(src_ref.repository, src_ref.reference)
     if digest is None:
         raise ImageNotFound(f"{src_ref} not found")
@@ -336,13 +370,22 @@ def copy(
     started = time.monotonic()
     if max_parallel_blobs < 1:
         raise ValueError("max_parallel_blobs must be at least 1")
-    src_ref, dst_ref, src, dst = _resolve(source, destination, source_session, destination_session,
-                                          insecure_registries, retry, max_parallel_blobs + 4)
+    src_ref, dst_ref, src, dst = _resolve(
+        source,
+        destination,
+        source_session,
+        destination_session,
+        insecure_registries,
+        retry,
+        max_parallel_blobs + 4,
+    )
     top = src.get_manifest(src_ref.repository, src_ref.reference)
     if top is None:
         raise ImageNotFound(f"{src_ref} not found")
     if dst_ref.digest and dst_ref.digest != top.digest:
-        raise InvalidReference(f"destination digest {dst_ref.digest} differs from the source digest {top.digest}")
+        raise InvalidReference(
+            f"destination digest {dst_ref.digest} differs from the source digest {top.digest}"
+        )
     with ThreadPoolExecutor(max_workers=max_parallel_blobs, thread_name_prefix="blob") as executor:
         copier = _Copier(src, dst, src_ref, dst_ref, progress, executor, upload_mode)
         tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.exceptions import InvalidReference
 from workflow.models import RepositorySettings
@@ -63,11 +63,16 @@ def ensure_repository(
     return True
 
 
-def tag_mutability(session: Any, region: str, repository: str, *, registry_id: str | None = None) -> str | None:
-    """The repository's imageTagMutability (MUTABLE, IMMUTABLE, ...), or None when it does not exist."""
+def tag_mutability(
+    session: Any, region: str, repository: str, *, registry_id: str | None = None
+) -> str | None:
+    """The repository's imageTagMutability (MUTABLE, IMMUTABLE, ...); None when unknown or absent."""
     if session is None:
         import boto3
 
         session = boto3.Session()
-    described = _describe(session.client("ecr", region_name=region), repository, registry_id)
+    try:
+        described = _describe(session.client("ecr", region_name=region), repository, registry_id)
+    except (ClientError, BotoCoreError):
+        return None
     return str(described.get("imageTagMutability", "MUTABLE")) if described else None

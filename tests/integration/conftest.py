@@ -8,10 +8,10 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+
 from tests.integration.faults import FaultProxy
 from tests.integration.images import ImageBuilder, TokenAuth
 from tests.integration.registries import PASSWORD, USERNAME, RegistryServer
-
 from workflow.registry.auth import AUTH_ENV
 
 
@@ -48,8 +48,9 @@ def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 
 
 @pytest.fixture
-def registry_auth(monkeypatch: pytest.MonkeyPatch, basic_registry: RegistryServer,
-                  token_registry: RegistryServer) -> None:
+def registry_auth(
+    monkeypatch: pytest.MonkeyPatch, basic_registry: RegistryServer, token_registry: RegistryServer
+) -> None:
     """Credentials for the basic and token registries in ECR_REPLICATE_REGISTRY_AUTH."""
     entry = {"username": USERNAME, "password": PASSWORD}
     monkeypatch.setenv(AUTH_ENV, json.dumps({basic_registry.host: entry, token_registry.host: entry}))
@@ -75,7 +76,9 @@ def builder_for() -> Iterator[Callable[[RegistryServer], ImageBuilder]]:
     made: list[ImageBuilder] = []
 
     def make(server: RegistryServer) -> ImageBuilder:
-        made.append(ImageBuilder(server.url, TokenAuth(USERNAME, PASSWORD) if server.auth != "none" else None))
+        made.append(
+            ImageBuilder(server.url, TokenAuth(USERNAME, PASSWORD) if server.auth != "none" else None)
+        )
         return made[-1]
 
     yield make
@@ -95,4 +98,3 @@ def proxy_for() -> Iterator[Callable[[RegistryServer], FaultProxy]]:
     yield make
     for proxy in proxies:
         proxy.stop()
-

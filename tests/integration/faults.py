@@ -103,7 +103,9 @@ class FaultProxy:
                     return fault
         return None
 
-    def _forward(self, method: str, path: str, headers: Any, body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    def _forward(
+        self, method: str, path: str, headers: Any, body: bytes
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
         connection = http.client.HTTPConnection(self.upstream, timeout=60)
         try:
             sent = {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
@@ -112,7 +114,11 @@ class FaultProxy:
             connection.request(method, path, body=body or None, headers=sent)
             response = connection.getresponse()
             data = response.read()
-            return response.status, [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP], data
+            return (
+                response.status,
+                [(k, v) for k, v in response.getheaders() if k.lower() not in HOP_BY_HOP],
+                data,
+            )
         finally:
             connection.close()
 
@@ -125,7 +131,9 @@ class FaultProxy:
             def log_message(self, *args: Any) -> None:
                 return
 
-            def _reply(self, status: int, headers: list[tuple[str, str]], body: bytes, send: int | None = None) -> None:
+            def _reply(
+                self, status: int, headers: list[tuple[str, str]], body: bytes, send: int | None = None
+            ) -> None:
                 self.send_response(status)
                 for key, value in headers:
                     self.send_header(key, value)
@@ -139,8 +147,13 @@ class FaultProxy:
                 path = self.path.split("?")[0]
                 match = REFERRERS_RE.match(path)
                 if match and proxy.referrers is not None and self.command == "GET":
-                    index = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                        "manifests": proxy.referrers.get(match["digest"], [])}).encode()
+                    index = json.dumps(
+                        {
+                            "schemaVersion": 2,
+                            "mediaType": OCI_INDEX,
+                            "manifests": proxy.referrers.get(match["digest"], []),
+                        }
+                    ).encode()
                     proxy.log.append((self.command, self.path, 200))
                     self._reply(200, [("Content-Type", OCI_INDEX)], index)
                     return
@@ -153,7 +166,9 @@ class FaultProxy:
                 if blob and proxy.redirect_blobs and self.command == "GET" and not fault:
                     key = uuid.uuid4().hex
                     proxy._presigned[key] = (self.path, self.headers.get("Authorization"))
-                    location = f"http://127.0.0.1:{proxy.s3.server_address[1]}/bucket/{key}?X-Amz-Signature={key}"
+                    location = (
+                        f"http://127.0.0.1:{proxy.s3.server_address[1]}/bucket/{key}?X-Amz-Signature={key}"
+                    )
                     proxy.log.append((self.command, self.path, 307))
                     self._reply(307, [("Location", location)], b"")
                     return
@@ -163,12 +178,16 @@ class FaultProxy:
                     self._reply(status, headers, data)
                 elif fault.kind == "corrupt":
                     middle = len(data) // 2
-                    self._reply(status, headers, data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :])
+                    self._reply(
+                        status, headers, data[:middle] + bytes([data[middle] ^ 0xFF]) + data[middle + 1 :]
+                    )
                 else:
                     self._reply(status, headers, data, send=len(data) // 2)
                     self.wfile.flush()
                     if fault.kind == "reset":
-                        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        self.connection.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
                     self.connection.close()
                     self.close_connection = True
 

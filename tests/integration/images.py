@@ -51,8 +51,11 @@ class TokenAuth(httpx.Auth):
         path = request.url.path.split("/v2/", 1)[1]
         repository = path.split("/blobs/")[0].split("/manifests/")[0].split("/tags/")[0]
         scope = params.get("scope") or f"repository:{repository}:pull,push"
-        token = httpx.get(params["realm"], params={"service": params["service"], "scope": scope},
-                          auth=(self.username, self.password)).json()["token"]
+        token = httpx.get(
+            params["realm"],
+            params={"service": params["service"], "scope": scope},
+            auth=(self.username, self.password),
+        ).json()["token"]
         request.headers["Authorization"] = f"Bearer {token}"
         yield request
 
@@ -95,15 +98,19 @@ class ImageBuilder:
         assert started.status_code == 202, started.text
         location = started.headers["Location"]
         separator = "&" if "?" in location else "?"
-        done = self.client.put(f"{location}{separator}digest={digest}", content=data,
-                               headers={"Content-Type": "application/octet-stream"})
+        done = self.client.put(
+            f"{location}{separator}digest={digest}",
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )
         assert done.status_code == 201, done.text
         return digest
 
     def push_manifest(self, repository: str, reference: str, raw: bytes, media_type: str) -> str:
         """Put a manifest; returns its digest."""
-        response = self.client.put(f"/v2/{repository}/manifests/{reference}", content=raw,
-                                   headers={"Content-Type": media_type})
+        response = self.client.put(
+            f"/v2/{repository}/manifests/{reference}", content=raw, headers={"Content-Type": media_type}
+        )
         assert response.status_code == 201, response.text
         return digest_of(raw)
 
@@ -118,17 +125,27 @@ class ImageBuilder:
     ) -> Pushed:
         """An image of random layers; `reference` None pushes by digest only."""
         layers = [(self.push_blob(repository, os.urandom(size)), size) for size in layer_sizes]
-        config = json.dumps({"architecture": platform[1], "os": platform[0],
-                             "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]}}).encode()
+        config = json.dumps(
+            {
+                "architecture": platform[1],
+                "os": platform[0],
+                "rootfs": {"type": "layers", "diff_ids": [d for d, _ in layers]},
+            }
+        ).encode()
         config_digest = self.push_blob(repository, config)
         media_type = DOCKER_MANIFEST if docker else OCI_MANIFEST
         manifest = {
             "schemaVersion": 2,
             "mediaType": media_type,
-            "config": {"mediaType": DOCKER_CONFIG if docker else OCI_CONFIG, "digest": config_digest,
-                       "size": len(config)},
-            "layers": [{"mediaType": DOCKER_LAYER if docker else OCI_LAYER, "digest": d, "size": s}
-                       for d, s in layers],
+            "config": {
+                "mediaType": DOCKER_CONFIG if docker else OCI_CONFIG,
+                "digest": config_digest,
+                "size": len(config),
+            },
+            "layers": [
+                {"mediaType": DOCKER_LAYER if docker else OCI_LAYER, "digest": d, "size": s}
+                for d, s in layers
+            ],
         }
         raw = json.dumps(manifest, indent=3).encode()
         digest = self.push_manifest(repository, reference or digest_of(raw), raw, media_type)
@@ -144,13 +161,18 @@ class ImageBuilder:
         layer_sizes: tuple[int, ...] = (1024, 200_000),
     ) -> Pushed:
         """A multi-arch index (or Docker manifest list) over one image per platform."""
-        children = [self.image(repository, None, layer_sizes=layer_sizes, docker=docker, platform=p)
-                    for p in platforms]
+        children = [
+            self.image(repository, None, layer_sizes=layer_sizes, docker=docker, platform=p)
+            for p in platforms
+        ]
         media_type = DOCKER_LIST if docker else OCI_INDEX
         index = {
             "schemaVersion": 2,
             "mediaType": media_type,
-            "manifests": [c.descriptor({"os": p[0], "architecture": p[1]}) for c, p in zip(children, platforms, strict=True)],
+            "manifests": [
+                c.descriptor({"os": p[0], "architecture": p[1]})
+                for c, p in zip(children, platforms, strict=True)
+            ],
         }
         raw = json.dumps(index, indent=2).encode()
         digest = self.push_manifest(repository, tag, raw, media_type)
@@ -163,27 +185,43 @@ class ImageBuilder:
         config = b"{}"
         config_digest = self.push_blob(repository, config)
         manifest = {
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST,
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
             "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": len(config)},
-            "layers": [{"mediaType": "application/vnd.dev.cosign.simplesigning.v1+json", "digest": layer,
-                        "size": len(payload), "annotations": {"dev.cosignproject.cosign/signature": "MEUC"}}],
+            "layers": [
+                {
+                    "mediaType": "application/vnd.dev.cosign.simplesigning.v1+json",
+                    "digest": layer,
+                    "size": len(payload),
+                    "annotations": {"dev.cosignproject.cosign/signature": "MEUC"},
+                }
+            ],
         }
         raw = json.dumps(manifest).encode()
         tag = subject.replace(":", "-") + ".sig"
-        return Pushed(self.push_manifest(repository, tag, raw, OCI_MANIFEST), raw, OCI_MANIFEST,
-                      [config_digest, layer])
+        return Pushed(
+            self.push_manifest(repository, tag, raw, OCI_MANIFEST), raw, OCI_MANIFEST, [config_digest, layer]
+        )
 
-    def referrer(self, repository: str, subject: Pushed, artifact_type: str = "application/spdx+json") -> Pushed:
+    def referrer(
+        self, repository: str, subject: Pushed, artifact_type: str = "application/spdx+json"
+    ) -> Pushed:
         """An OCI 1.1 artifact (e.g. an SBOM) whose `subject` is `subject`, pushed by digest."""
         empty = self.push_blob(repository, b"{}")
         sbom = json.dumps({"spdxVersion": "SPDX-2.3", "name": os.urandom(4).hex()}).encode()
         layer = self.push_blob(repository, sbom)
         manifest = {
-            "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": artifact_type,
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "artifactType": artifact_type,
             "config": {"mediaType": OCI_EMPTY, "digest": empty, "size": 2},
             "layers": [{"mediaType": artifact_type, "digest": layer, "size": len(sbom)}],
             "subject": {"mediaType": subject.media_type, "digest": subject.digest, "size": len(subject.raw)},
         }
         raw = json.dumps(manifest).encode()
-        return Pushed(self.push_manifest(repository, digest_of(raw), raw, OCI_MANIFEST), raw, OCI_MANIFEST,
-                      [empty, layer])
+        return Pushed(
+            self.push_manifest(repository, digest_of(raw), raw, OCI_MANIFEST),
+            raw,
+            OCI_MANIFEST,
+            [empty, layer],
+        )

@@ -55,9 +55,13 @@ class TokenIssuer:
         name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "test token issuer")])
         now = datetime.datetime.now(datetime.UTC)
         self.cert = (
-            x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(self.key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=2))
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(self.key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=2))
             .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
             .sign(self.key, hashes.SHA256())
         )
@@ -76,7 +80,9 @@ class TokenIssuer:
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-                body = json.dumps({"token": issuer_self.token(query.get("scope", [])), "expires_in": 300}).encode()
+                body = json.dumps(
+                    {"token": issuer_self.token(query.get("scope", [])), "expires_in": 300}
+                ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(body)))
@@ -98,10 +104,21 @@ class TokenIssuer:
             name, _, actions = rest.rpartition(":")
             access.append({"type": kind, "name": name, "actions": actions.split(",")})
         now = int(time.time())
-        header = {"alg": "RS256", "typ": "JWT",
-                  "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()]}
-        claims = {"iss": self.issuer, "sub": USERNAME, "aud": self.service, "exp": now + 300,
-                  "nbf": now - 10, "iat": now, "jti": uuid.uuid4().hex, "access": access}
+        header = {
+            "alg": "RS256",
+            "typ": "JWT",
+            "x5c": [base64.b64encode(self.cert.public_bytes(serialization.Encoding.DER)).decode()],
+        }
+        claims = {
+            "iss": self.issuer,
+            "sub": USERNAME,
+            "aud": self.service,
+            "exp": now + 300,
+            "nbf": now - 10,
+            "iat": now,
+            "jti": uuid.uuid4().hex,
+            "access": access,
+        }
         signing_input = f"{_b64url(json.dumps(header).encode())}.{_b64url(json.dumps(claims).encode())}"
         signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
         return f"{signing_input}.{_b64url(signature)}"
@@ -146,7 +163,10 @@ class RegistryServer:
         config: dict[str, Any] = {
             "version": 0.1,
             "log": {"level": "error", "accesslog": {"disabled": True}},
-            "storage": {"filesystem": {"rootdirectory": str(directory / "storage")}, "delete": {"enabled": True}},
+            "storage": {
+                "filesystem": {"rootdirectory": str(directory / "storage")},
+                "delete": {"enabled": True},
+            },
             "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
         }
         issuer = None
@@ -155,14 +175,22 @@ class RegistryServer:
             config["auth"] = {"htpasswd": {"realm": "test-realm", "path": str(directory / "htpasswd")}}
         elif auth == "token":
             issuer = TokenIssuer(directory)
-            config["auth"] = {"token": {"realm": issuer.realm, "service": issuer.service,
-                                        "issuer": issuer.issuer, "rootcertbundle": str(issuer.bundle)}}
+            config["auth"] = {
+                "token": {
+                    "realm": issuer.realm,
+                    "service": issuer.service,
+                    "issuer": issuer.issuer,
+                    "rootcertbundle": str(issuer.bundle),
+                }
+            }
         elif auth != "none":
             raise ValueError(auth)
         (directory / "config.yml").write_text(json.dumps(config))
         log = (directory / "registry.log").open("wb")
         process = subprocess.Popen(
-            [REGISTRY_BINARY, "serve", str(directory / "config.yml")], stdout=log, stderr=log,
+            [REGISTRY_BINARY, "serve", str(directory / "config.yml")],
+            stdout=log,
+            stderr=log,
             env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
         )
         server = cls(directory, port, auth, process, issuer)
@@ -219,4 +247,8 @@ def blob_files(server: RegistryServer) -> set[str]:
 def blob_size(server: RegistryServer, digest: str) -> int:
     """Size in bytes of a blob stored on disk by `server`."""
     hexdigest = digest.split(":", 1)[1]
-    return (Path(server.storage) / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data").stat().st_size
+    return (
+        (Path(server.storage) / "docker/registry/v2/blobs/sha256" / hexdigest[:2] / hexdigest / "data")
+        .stat()
+        .st_size
+    )

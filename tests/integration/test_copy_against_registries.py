@@ -6,10 +6,18 @@ import json
 from collections.abc import Callable
 
 import pytest
+
 from tests.integration.faults import Fault, FaultProxy
 from tests.integration.images import ImageBuilder, Pushed
-from tests.integration.registries import PASSWORD, USERNAME, RegistryServer, blob_files, blob_size, skopeo_digest, skopeo_raw
-
+from tests.integration.registries import (
+    PASSWORD,
+    USERNAME,
+    RegistryServer,
+    blob_files,
+    blob_size,
+    skopeo_digest,
+    skopeo_raw,
+)
 from workflow.copy import ProgressEvent, copy, precheck
 from workflow.exceptions import DestinationTagImmutable, ImageNotFound, RegistryAuthError
 from workflow.registry.retry import RetryPolicy
@@ -35,13 +43,18 @@ def test_multiarch_oci_index_is_copied_byte_exact(
     pushed = builder.index(repo, "v1")
     events: list[ProgressEvent] = []
     # When it is copied to an empty repository
-    result = copy(f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1",
-                  insecure_registries=_insecure(source_registry, dest_registry), progress=events.append)
+    result = copy(
+        f"{source_registry.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(source_registry, dest_registry),
+        progress=events.append,
+    )
     # Then skopeo reads the same index and platform manifests, and every blob is on disk
     assert result.action == "copied"
     assert result.source_digest == result.destination_digest == pushed.digest
     assert result.platforms == ["linux/amd64", "linux/arm64"]
-    assert result.blobs_copied == len(set(pushed.blobs)) and result.blobs_skipped == 0
+    assert result.blobs_copied == len(set(pushed.blobs))
+    assert result.blobs_skipped == 0
     assert result.bytes_copied == sum(blob_size(dest_registry, b) for b in set(pushed.blobs))
     _assert_same_tree(pushed, f"{dest_registry.host}/{repo}:v1", repo, dest_registry)
     assert set(pushed.blobs) <= blob_files(dest_registry)
@@ -50,30 +63,45 @@ def test_multiarch_oci_index_is_copied_byte_exact(
 
 
 def test_docker_manifest_list_to_basic_auth_registry(
-    builder: ImageBuilder, source_registry: RegistryServer, basic_registry: RegistryServer, repo: str,
-    registry_auth: None, capsys: pytest.CaptureFixture[str],
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    repo: str,
+    registry_auth: None,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given a Docker v2 schema 2 manifest list and a destination behind htpasswd basic auth
     pushed = builder.index(repo, "release-1", docker=True, platforms=(("linux", "amd64"), ("linux", "arm")))
     # When it is copied with credentials from ECR_REPLICATE_REGISTRY_AUTH
-    result = copy(f"{source_registry.host}/{repo}:release-1", f"{basic_registry.host}/mirror/{repo}:release-1",
-                  insecure_registries=_insecure(source_registry, basic_registry))
+    result = copy(
+        f"{source_registry.host}/{repo}:release-1",
+        f"{basic_registry.host}/mirror/{repo}:release-1",
+        insecure_registries=_insecure(source_registry, basic_registry),
+    )
     # Then the manifest list and its manifests keep their digests
     assert result.media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
-    _assert_same_tree(pushed, f"{basic_registry.host}/mirror/{repo}:release-1", f"mirror/{repo}", basic_registry)
+    _assert_same_tree(
+        pushed, f"{basic_registry.host}/mirror/{repo}:release-1", f"mirror/{repo}", basic_registry
+    )
     assert PASSWORD not in result.model_dump_json() + "".join(capsys.readouterr())
 
 
 def test_token_auth_source_and_destination(
-    builder_for: Callable[[RegistryServer], ImageBuilder], token_registry: RegistryServer,
-    basic_registry: RegistryServer, repo: str, registry_auth: None,
+    builder_for: Callable[[RegistryServer], ImageBuilder],
+    token_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    repo: str,
+    registry_auth: None,
 ) -> None:
     # Given an OCI image in a token-auth registry
     pushed = builder_for(token_registry).index(repo, "v2")
     issued_before = len(token_registry.issuer.requests) if token_registry.issuer else 0
     # When it is copied to another repository of the same token-auth registry
-    result = copy(f"{token_registry.host}/{repo}:v2", f"{token_registry.host}/copy/{repo}:v2",
-                  insecure_registries=_insecure(token_registry))
+    result = copy(
+        f"{token_registry.host}/{repo}:v2",
+        f"{token_registry.host}/copy/{repo}:v2",
+        insecure_registries=_insecure(token_registry),
+    )
     # Then it arrives intact, after tokens for a pull scope and a push scope were issued
     assert result.action == "copied"
     _assert_same_tree(pushed, f"{token_registry.host}/copy/{repo}:v2", f"copy/{repo}", token_registry)
@@ -84,17 +112,26 @@ def test_token_auth_source_and_destination(
 
 
 def test_wrong_credentials_raise_registry_auth_error(
-    builder: ImageBuilder, source_registry: RegistryServer, basic_registry: RegistryServer, repo: str,
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    repo: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a destination behind basic auth and a wrong password
     builder.image(repo, "v1")
-    monkeypatch.setenv("ECR_REPLICATE_REGISTRY_AUTH",
-                       json.dumps({basic_registry.host: {"username": "replicator", "password": "wrong-pw"}}))
+    monkeypatch.setenv(
+        "ECR_REPLICATE_REGISTRY_AUTH",
+        json.dumps({basic_registry.host: {"username": "replicator", "password": "wrong-pw"}}),
+    )
     # When copying, Then the auth error names the registry and not the password
     with pytest.raises(RegistryAuthError, match=basic_registry.host) as caught:
-        copy(f"{source_registry.host}/{repo}:v1", f"{basic_registry.host}/{repo}:v1",
-             insecure_registries=_insecure(source_registry, basic_registry), retry=FAST)
+        copy(
+            f"{source_registry.host}/{repo}:v1",
+            f"{basic_registry.host}/{repo}:v1",
+            insecure_registries=_insecure(source_registry, basic_registry),
+            retry=FAST,
+        )
     assert "wrong-pw" not in str(caught.value)
 
 
@@ -106,9 +143,14 @@ def test_present_then_tagged_then_partial_skip(
     insecure = _insecure(source_registry, dest_registry)
     copy(f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1", insecure_registries=insecure)
     # When it is copied again, and then to a new tag
-    again = copy(f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1", insecure_registries=insecure)
-    retag = copy(f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:stable",
-                 insecure_registries=insecure)
+    again = copy(
+        f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1", insecure_registries=insecure
+    )
+    retag = copy(
+        f"{source_registry.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:stable",
+        insecure_registries=insecure,
+    )
     # Then nothing moves the second time, and the retag puts only the tag
     assert (again.action, again.bytes_copied, again.blobs_copied) == ("present", 0, 0)
     assert (retag.action, retag.bytes_copied, retag.blobs_copied) == ("tagged", 0, 0)
@@ -122,10 +164,15 @@ def test_blobs_the_destination_has_are_skipped(
     pushed = builder.index(repo, "v1")
     insecure = _insecure(source_registry, dest_registry)
     first_child = pushed.children[0]
-    copy(f"{source_registry.host}/{repo}@{first_child.digest}", f"{dest_registry.host}/{repo}@{first_child.digest}",
-         insecure_registries=insecure)
+    copy(
+        f"{source_registry.host}/{repo}@{first_child.digest}",
+        f"{dest_registry.host}/{repo}@{first_child.digest}",
+        insecure_registries=insecure,
+    )
     # When the index is copied
-    result = copy(f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1", insecure_registries=insecure)
+    result = copy(
+        f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1", insecure_registries=insecure
+    )
     # Then the first platform's blobs are skipped and the second's copied
     assert result.blobs_skipped == len(first_child.blobs)
     assert result.blobs_copied == len(pushed.children[1].blobs)
@@ -138,8 +185,12 @@ def test_single_docker_manifest_with_patch_upload_reports_its_platform(
     # Given a single-platform Docker image
     pushed = builder.image(repo, "arm", docker=True, platform=("linux", "arm64"))
     # When copied with the POST, PATCH, PUT upload
-    result = copy(f"{source_registry.host}/{repo}:arm", f"{dest_registry.host}/{repo}:arm",
-                  insecure_registries=_insecure(source_registry, dest_registry), upload_mode="patch")
+    result = copy(
+        f"{source_registry.host}/{repo}:arm",
+        f"{dest_registry.host}/{repo}:arm",
+        insecure_registries=_insecure(source_registry, dest_registry),
+        upload_mode="patch",
+    )
     # Then the digest is kept and the platform comes from the config
     assert skopeo_digest(f"{dest_registry.host}/{repo}:arm") == pushed.digest
     assert result.platforms == ["linux/arm64"]
@@ -152,8 +203,11 @@ def test_signature_tag_schema_is_copied(
     pushed = builder.index(repo, "v1")
     signature = builder.signature_tag(repo, pushed.digest)
     # When the image is copied
-    result = copy(f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1",
-                  insecure_registries=_insecure(source_registry, dest_registry))
+    result = copy(
+        f"{source_registry.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(source_registry, dest_registry),
+    )
     # Then the signature tag arrives with the same digest
     assert result.referrers_copied == 1
     sig_tag = pushed.digest.replace(":", "-") + ".sig"
@@ -161,7 +215,10 @@ def test_signature_tag_schema_is_copied(
 
 
 def test_referrers_api_copies_oci_referrer_and_writes_fallback_index(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str,
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
     proxy_for: Callable[[RegistryServer], FaultProxy],
 ) -> None:
     # Given a source that serves the referrers API (a proxy standing in for an OCI 1.1 registry)
@@ -170,30 +227,42 @@ def test_referrers_api_copies_oci_referrer_and_writes_fallback_index(
     proxy = proxy_for(source_registry)
     proxy.referrers = {pushed.digest: [sbom.descriptor(artifactType="application/spdx+json")]}
     # When the image is copied to a registry without the referrers API
-    result = copy(f"{proxy.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1",
-                  insecure_registries=_insecure(proxy, dest_registry))
+    result = copy(
+        f"{proxy.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(proxy, dest_registry),
+    )
     # Then the referrer is there by digest and listed in the sha256-<hex> fallback index
     assert result.referrers_copied == 1
     assert skopeo_digest(f"{dest_registry.host}/{repo}@{sbom.digest}") == sbom.digest
-    fallback = json.loads(skopeo_raw(f"{dest_registry.host}/{repo}:{pushed.digest.replace(':', '-')}") or b"{}")
+    fallback = json.loads(
+        skopeo_raw(f"{dest_registry.host}/{repo}:{pushed.digest.replace(':', '-')}") or b"{}"
+    )
     assert [m["digest"] for m in fallback["manifests"]] == [sbom.digest]
     assert proxy.requests("GET", "/referrers/")
 
 
 def test_blob_redirect_to_storage_drops_authorization(
-    builder_for: Callable[[RegistryServer], ImageBuilder], basic_registry: RegistryServer,
-    dest_registry: RegistryServer, repo: str, proxy_for: Callable[[RegistryServer], FaultProxy],
+    builder_for: Callable[[RegistryServer], ImageBuilder],
+    basic_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
+    proxy_for: Callable[[RegistryServer], FaultProxy],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given an authenticated source whose blob GETs redirect to an S3-like store refusing Authorization
     pushed = builder_for(basic_registry).index(repo, "v1")
     proxy = proxy_for(basic_registry)
     proxy.redirect_blobs = True
-    monkeypatch.setenv("ECR_REPLICATE_REGISTRY_AUTH",
-                       json.dumps({proxy.host: {"username": USERNAME, "password": PASSWORD}}))
+    monkeypatch.setenv(
+        "ECR_REPLICATE_REGISTRY_AUTH", json.dumps({proxy.host: {"username": USERNAME, "password": PASSWORD}})
+    )
     # When the image is copied
-    copy(f"{proxy.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1",
-         insecure_registries=_insecure(proxy, dest_registry))
+    copy(
+        f"{proxy.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(proxy, dest_registry),
+    )
     # Then every blob came through the store, never with an Authorization header
     assert len(proxy.s3_log) == len(set(pushed.blobs))
     assert not any(has_auth for _, has_auth in proxy.s3_log)
@@ -224,22 +293,49 @@ def test_missing_source_raises_image_not_found(
 ) -> None:
     # Given a tag that does not exist, When copying, Then ImageNotFound names it
     with pytest.raises(ImageNotFound, match=f"{repo}:nope"):
-        copy(f"{source_registry.host}/{repo}:nope", f"{dest_registry.host}/{repo}:nope",
-             insecure_registries=_insecure(source_registry, dest_registry))
+        copy(
+            f"{source_registry.host}/{repo}:nope",
+            f"{dest_registry.host}/{repo}:nope",
+            insecure_registries=_insecure(source_registry, dest_registry),
+        )
 
 
 def test_immutable_destination_tag_raises(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str,
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
     proxy_for: Callable[[RegistryServer], FaultProxy],
 ) -> None:
     # Given a destination that refuses to move the tag the way ECR does for an immutable tag
     builder.image(repo, "v1")
     proxy = proxy_for(dest_registry)
-    body = json.dumps({"errors": [{"code": "TAG_INVALID", "message": f"The image tag 'v1' already exists in the "
-                                   f"'{repo}' repository and cannot be overwritten because the tag is immutable."}]})
-    proxy.add(Fault("PUT", f"/v2/{repo}/manifests/v1$", "status", times=10, status=400, body=body.encode(),
-                    headers={"Content-Type": "application/json"}))
+    body = json.dumps(
+        {
+            "errors": [
+                {
+                    "code": "TAG_INVALID",
+                    "message": f"The image tag 'v1' already exists in the "
+                    f"'{repo}' repository and cannot be overwritten because the tag is immutable.",
+                }
+            ]
+        }
+    )
+    proxy.add(
+        Fault(
+            "PUT",
+            f"/v2/{repo}/manifests/v1$",
+            "status",
+            times=10,
+            status=400,
+            body=body.encode(),
+            headers={"Content-Type": "application/json"},
+        )
+    )
     # When copying, Then DestinationTagImmutable names the destination
     with pytest.raises(DestinationTagImmutable, match=f"{repo}:v1"):
-        copy(f"{source_registry.host}/{repo}:v1", f"{proxy.host}/{repo}:v1",
-             insecure_registries=_insecure(source_registry, proxy))
+        copy(
+            f"{source_registry.host}/{repo}:v1",
+            f"{proxy.host}/{repo}:v1",
+            insecure_registries=_insecure(source_registry, proxy),
+        )

@@ -15,23 +15,39 @@ pytestmark = pytest.mark.integration
 
 
 def test_cli_copies_and_prints_the_result(
-    builder: ImageBuilder, source_registry: RegistryServer, basic_registry: RegistryServer, repo: str,
-    registry_auth: None, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    basic_registry: RegistryServer,
+    repo: str,
+    registry_auth: None,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given a multi-arch image and a basic-auth destination
     pushed = builder.index(repo, "v3")
     result_file = tmp_path / "result.json"
     # When the CLI copies it
-    code = main(["copy", f"{source_registry.host}/{repo}:v3", f"{basic_registry.host}/{repo}:v3",
-                 "--insecure-registry", source_registry.host, "--insecure-registry", basic_registry.host,
-                 "--result-file", str(result_file)])
+    code = main(
+        [
+            "copy",
+            f"{source_registry.host}/{repo}:v3",
+            f"{basic_registry.host}/{repo}:v3",
+            "--insecure-registry",
+            source_registry.host,
+            "--insecure-registry",
+            basic_registry.host,
+            "--result-file",
+            str(result_file),
+        ]
+    )
     out, err = capsys.readouterr()
     # Then it exits 0, prints the CopyResult on stdout and in the file, progress on stderr, no password
     assert code == 0
     printed = json.loads(out)
     assert printed == json.loads(result_file.read_text())
     assert (printed["action"], printed["source_digest"]) == ("copied", pushed.digest)
-    assert "blob sha256:" in err and "copied" in err
+    assert "blob sha256:" in err
+    assert "copied" in err
     assert PASSWORD not in out + err
     assert skopeo_digest(f"{basic_registry.host}/{repo}:v3", basic_registry) == pushed.digest
 
@@ -51,16 +67,30 @@ def test_cli_bad_arguments_exit_2_with_one_line(argv: list[str], capsys: pytest.
     code = main(argv)
     err = capsys.readouterr().err
     assert code == 2
-    assert err.startswith("error: ") and err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1
 
 
 def test_cli_failed_copy_exits_1(
-    source_registry: RegistryServer, dest_registry: RegistryServer, repo: str, capsys: pytest.CaptureFixture[str]
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     # Given a source tag that does not exist, When the CLI copies it, Then exit 1 naming ImageNotFound
-    code = main(["copy", f"{source_registry.host}/{repo}:missing", f"{dest_registry.host}/{repo}:missing",
-                 "--insecure-registry", source_registry.host, "--insecure-registry", dest_registry.host])
+    code = main(
+        [
+            "copy",
+            f"{source_registry.host}/{repo}:missing",
+            f"{dest_registry.host}/{repo}:missing",
+            "--insecure-registry",
+            source_registry.host,
+            "--insecure-registry",
+            dest_registry.host,
+        ]
+    )
     out, err = capsys.readouterr()
     assert code == 1
     assert out == ""
-    assert err.startswith("failed: ImageNotFound:") and err.count("\n") == 1
+    assert err.startswith("failed: ImageNotFound:")
+    assert err.count("\n") == 1

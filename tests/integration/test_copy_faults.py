@@ -22,7 +22,10 @@ LAYER = 300_000
 
 @pytest.fixture
 def setup(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str,
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
     proxy_for: Callable[[RegistryServer], FaultProxy],
 ) -> tuple[FaultProxy, FaultProxy, str, str]:
     """A two-platform image; proxies in front of the source and the destination."""
@@ -31,8 +34,13 @@ def setup(
 
 
 def _copy(src: FaultProxy, dst: FaultProxy, repo: str, retry: RetryPolicy = FAST) -> object:
-    return copy(f"{src.host}/{repo}:v1", f"{dst.host}/{repo}:v1", insecure_registries=(src.host, dst.host),
-                retry=retry, max_parallel_blobs=3)
+    return copy(
+        f"{src.host}/{repo}:v1",
+        f"{dst.host}/{repo}:v1",
+        insecure_registries=(src.host, dst.host),
+        retry=retry,
+        max_parallel_blobs=3,
+    )
 
 
 @pytest.mark.parametrize(
@@ -47,8 +55,16 @@ def _copy(src: FaultProxy, dst: FaultProxy, repo: str, retry: RetryPolicy = FAST
         ("destination", Fault("HEAD", r"/blobs/", "reset", times=2)),
         ("destination", Fault("PUT", r"/manifests/", "status", times=1, status=500)),
     ],
-    ids=["blob-500", "blob-reset", "blob-truncated", "manifest-502", "upload-put-503", "upload-post-500",
-         "head-reset", "manifest-put-500"],
+    ids=[
+        "blob-500",
+        "blob-reset",
+        "blob-truncated",
+        "manifest-502",
+        "upload-put-503",
+        "upload-post-500",
+        "head-reset",
+        "manifest-put-500",
+    ],
 )
 def test_transient_fault_ends_in_a_correct_copy(
     setup: tuple[FaultProxy, FaultProxy, str, str], dest_registry: RegistryServer, side: str, fault: Fault
@@ -60,12 +76,13 @@ def test_transient_fault_ends_in_a_correct_copy(
     result = _copy(src, dst, repo)
     # Then the fault fired, and the copy is complete and byte-exact
     assert fault.hits == fault.times
-    assert getattr(result, "action") == "copied"
+    assert result.action == "copied"
     assert skopeo_digest(f"{dest_registry.host}/{repo}:v1") == digest
 
 
-def test_retry_after_is_honoured_on_429(setup: tuple[FaultProxy, FaultProxy, str, str],
-                                        dest_registry: RegistryServer) -> None:
+def test_retry_after_is_honoured_on_429(
+    setup: tuple[FaultProxy, FaultProxy, str, str], dest_registry: RegistryServer
+) -> None:
     # Given the source throttles the first manifest GET with Retry-After: 1
     src, dst, repo, digest = setup
     src.add(Fault("GET", r"/manifests/v1$", "status", status=429, headers={"Retry-After": "1"}))
@@ -84,7 +101,7 @@ def test_upload_retry_uses_a_fresh_upload_session(setup: tuple[FaultProxy, Fault
     # When the image is copied
     result = _copy(src, dst, repo)
     # Then one more upload session was opened than blobs copied
-    assert len(dst.requests("POST", r"/blobs/uploads/$")) == getattr(result, "blobs_copied") + 1
+    assert len(dst.requests("POST", r"/blobs/uploads/$")) == result.blobs_copied + 1
 
 
 @pytest.mark.parametrize("path", [BLOB_GET, r"/manifests/sha256:"], ids=["blob", "platform-manifest"])
@@ -105,7 +122,7 @@ def test_corrupted_bytes_raise_digest_mismatch_and_write_no_manifest(
 
 
 def test_persistent_5xx_raises_registry_unavailable_naming_blob_and_registry(
-    setup: tuple[FaultProxy, FaultProxy, str, str]
+    setup: tuple[FaultProxy, FaultProxy, str, str],
 ) -> None:
     # Given the destination fails every blob upload
     src, dst, repo, _ = setup

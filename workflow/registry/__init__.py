@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from workflow.registry.auth import AUTH_ENV, Credentials, EcrTokenProvider, credentials_from_env, ecr_host_parts
+from workflow.registry.auth import (
+    AUTH_ENV,
+    Credentials,
+    EcrTokenProvider,
+    credentials_from_env,
+    ecr_host_parts,
+)
 from workflow.registry.client import RegistryClient
 from workflow.registry.media import Descriptor, Manifest
 from workflow.registry.reference import ImageReference, parse_reference

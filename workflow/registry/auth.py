@@ -76,7 +76,9 @@ def credentials_from_env(host: str, environ: dict[str, str] | None = None) -> Cr
         try:
             username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
         except (ValueError, UnicodeDecodeError) as exc:
-            raise RegistryAuthError(f"{AUTH_ENV}: the 'auth' entry for {host} is not base64 user:password") from exc
+            raise RegistryAuthError(
+                f"{AUTH_ENV}: the 'auth' entry for {host} is not base64 user:password"
+            ) from exc
         return Credentials(username, password)
     if not isinstance(entry.get("username"), str) or not isinstance(entry.get("password"), str):
         raise RegistryAuthError(f"{AUTH_ENV}: the entry for {host} needs 'username' and 'password' strings")
@@ -188,9 +190,13 @@ class Authenticator:
                 "GET", f"{realm}?{urlencode(query)}", headers=headers, redirect=False, retries=False
             )
         except urllib3.exceptions.HTTPError as exc:
-            raise TransientError(f"token endpoint for {self.registry} unreachable: {type(exc).__name__}") from exc
+            raise TransientError(
+                f"token endpoint for {self.registry} unreachable: {type(exc).__name__}"
+            ) from exc
         if response.status in (401, 403):
-            raise RegistryAuthError(f"{self.registry}: token endpoint refused the credentials (HTTP {response.status})")
+            raise RegistryAuthError(
+                f"{self.registry}: token endpoint refused the credentials (HTTP {response.status})"
+            )
         if response.status == 429 or response.status >= 500:
             raise TransientError(f"token endpoint for {self.registry} answered HTTP {response.status}")
         try:
@@ -198,9 +204,13 @@ class Authenticator:
             token = body.get("token") or body.get("access_token")
             lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
         except (ValueError, AttributeError) as exc:
-            raise RegistryAuthError(f"{self.registry}: token endpoint answered HTTP {response.status} without a token") from exc
+            raise RegistryAuthError(
+                f"{self.registry}: token endpoint answered HTTP {response.status} without a token"
+            ) from exc
         if response.status != 200 or not isinstance(token, str):
-            raise RegistryAuthError(f"{self.registry}: token endpoint answered HTTP {response.status} without a token")
+            raise RegistryAuthError(
+                f"{self.registry}: token endpoint answered HTTP {response.status} without a token"
+            )
         with self._lock:
             self._tokens[scope] = (token, self._clock() + max(lifetime - 10.0, 1.0))
         return token

@@ -140,8 +140,13 @@ class RegistryClient:
                 send["Authorization"] = authorization
             try:
                 response = self.pool.request(
-                    method, url, headers=send, body=body, preload_content=not stream,
-                    redirect=False, retries=False,
+                    method,
+                    url,
+                    headers=send,
+                    body=body,
+                    preload_content=not stream,
+                    redirect=False,
+                    retries=False,
                 )
             except _TRANSPORT_ERRORS as exc:
                 raise TransientError(
@@ -153,7 +158,9 @@ class RegistryClient:
             response.drain_conn()
             response.release_conn()
             if not location:
-                raise RegistryProtocolError(f"{self.registry}: redirect without Location for {urlsplit(url).path}")
+                raise RegistryProtocolError(
+                    f"{self.registry}: redirect without Location for {urlsplit(url).path}"
+                )
             url = urljoin(url, location)
         raise RegistryProtocolError(f"{self.registry}: too many redirects for {method} {urlsplit(url).path}")
 
@@ -184,9 +191,13 @@ class RegistryClient:
                 raise self._fail(response, f"GET manifest {repository}:{reference}")
             raw = response.read(MAX_MANIFEST_BYTES + 1)
             if len(raw) > MAX_MANIFEST_BYTES:
-                raise RegistryProtocolError(f"{self.registry}: manifest {repository}:{reference} exceeds 4 MiB")
+                raise RegistryProtocolError(
+                    f"{self.registry}: manifest {repository}:{reference} exceeds 4 MiB"
+                )
         except _TRANSPORT_ERRORS as exc:
-            raise TransientError(f"{self.registry}: reading manifest {repository}:{reference}: {exc}") from exc
+            raise TransientError(
+                f"{self.registry}: reading manifest {repository}:{reference}: {exc}"
+            ) from exc
         finally:
             response.release_conn()
         expected = reference if reference.startswith(("sha256:", "sha512:")) else None
@@ -196,15 +207,19 @@ class RegistryClient:
         if expected and digest != expected:
             raise DigestMismatch(f"manifest {expected} from {where} hashes to {digest}")
         if header and header.split(":")[0] == digest.split(":")[0] and header != digest:
-            raise DigestMismatch(f"manifest {repository}:{reference} from {self.registry}: "
-                                 f"Docker-Content-Digest {header} but the bytes hash to {digest}")
+            raise DigestMismatch(
+                f"manifest {repository}:{reference} from {self.registry}: "
+                f"Docker-Content-Digest {header} but the bytes hash to {digest}"
+            )
         return parse_manifest(raw, response.headers.get("Content-Type"), digest, where)
 
     def head_manifest(self, repository: str, reference: str) -> str | None:
         """The digest of the manifest under `reference`, or None when it does not exist."""
+
         def attempt() -> tuple[bool, str | None]:
-            response = self.request("HEAD", f"/v2/{repository}/manifests/{reference}", repository,
-                                    headers={"Accept": ACCEPT})
+            response = self.request(
+                "HEAD", f"/v2/{repository}/manifests/{reference}", repository, headers={"Accept": ACCEPT}
+            )
             if response.status == 404:
                 return False, None
             if response.status != 200:
@@ -219,17 +234,25 @@ class RegistryClient:
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> bool:
         """Put `manifest` byte-exact under a tag or its digest; True when the registry reports OCI-Subject."""
+
         def attempt() -> bool:
             response = self.request(
-                "PUT", f"/v2/{repository}/manifests/{reference}", repository,
-                headers={"Content-Type": manifest.media_type}, body=manifest.raw,
+                "PUT",
+                f"/v2/{repository}/manifests/{reference}",
+                repository,
+                headers={"Content-Type": manifest.media_type},
+                body=manifest.raw,
             )
             if response.status in (200, 201, 202, 204):
                 returned = response.headers.get("Docker-Content-Digest")
-                if returned and returned.split(":")[0] == manifest.digest.split(":")[0] \
-                        and returned != manifest.digest:
-                    raise DigestMismatch(f"{self.registry}/{repository}: manifest {manifest.digest} "
-                                         f"was stored as {returned}")
+                if (
+                    returned
+                    and returned.split(":")[0] == manifest.digest.split(":")[0]
+                    and returned != manifest.digest
+                ):
+                    raise DigestMismatch(
+                        f"{self.registry}/{repository}: manifest {manifest.digest} was stored as {returned}"
+                    )
                 return bool(response.headers.get("OCI-Subject"))
             detail = _error_detail(response)
             if response.status == 400 and "TAG_INVALID" in detail and "immutable" in detail.lower():
@@ -239,15 +262,19 @@ class RegistryClient:
                 )
             raise self._fail(response, f"PUT manifest {repository}:{reference}")
 
-        return self.retry.run(attempt, f"manifest {manifest.digest} to {self.registry}/{repository}:{reference}")
+        return self.retry.run(
+            attempt, f"manifest {manifest.digest} to {self.registry}/{repository}:{reference}"
+        )
 
     # Blobs
 
     def blob_exists(self, repository: str, digest: str) -> bool:
         """True when the registry has the blob in `repository`."""
+
         def attempt() -> bool:
-            response = self.request("HEAD", f"/v2/{repository}/blobs/{digest}", repository,
-                                    follow_redirects=True)
+            response = self.request(
+                "HEAD", f"/v2/{repository}/blobs/{digest}", repository, follow_redirects=True
+            )
             if response.status == 200:
                 return True
             if response.status == 404:
@@ -258,8 +285,9 @@ class RegistryClient:
 
     def open_blob(self, repository: str, digest: str) -> BaseHTTPResponse:
         """A streaming response for the blob (the caller closes it); no retry here."""
-        response = self.request("GET", f"/v2/{repository}/blobs/{digest}", repository,
-                                stream=True, follow_redirects=True)
+        response = self.request(
+            "GET", f"/v2/{repository}/blobs/{digest}", repository, stream=True, follow_redirects=True
+        )
         if response.status == 200:
             return response
         response.read()
@@ -272,24 +300,31 @@ class RegistryClient:
         self, repository: str, digest: str, size: int, body: Iterable[bytes], mode: UploadMode = "put"
     ) -> None:
         """Upload one blob in a fresh session; raises TransientError on retryable faults (no retry here)."""
-        response = self.request("POST", f"/v2/{repository}/blobs/uploads/", repository,
-                                headers={"Content-Length": "0"})
+        response = self.request(
+            "POST", f"/v2/{repository}/blobs/uploads/", repository, headers={"Content-Length": "0"}
+        )
         location = response.headers.get("Location")
         if response.status != 202 or not location:
             raise self._fail(response, f"POST upload of blob {digest} to {repository}")
         location = urljoin(self.base + "/", location)
         if mode == "patch":
             response = self.request(
-                "PATCH", location, repository, body=body,
+                "PATCH",
+                location,
+                repository,
+                body=body,
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
             )
             if response.status not in (201, 202, 204) or not response.headers.get("Location"):
                 raise self._fail(response, f"PATCH blob {digest} to {repository}")
             location = urljoin(location, response.headers["Location"])
-            body, size = b"", 0
+            body, size = (), 0
         separator = "&" if "?" in location else "?"
         response = self.request(
-            "PUT", f"{location}{separator}digest={quote(digest)}", repository, body=body,
+            "PUT",
+            f"{location}{separator}digest={quote(digest)}",
+            repository,
+            body=body,
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
         )
         if response.status not in (201, 204):
@@ -308,6 +343,7 @@ class RegistryClient:
 
     def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
         """Referrers of `digest` through the OCI 1.1 referrers API; None when the registry lacks it."""
+
         def attempt() -> list[Descriptor] | None:
             found: list[Descriptor] = []
             url = f"/v2/{repository}/referrers/{digest}"
@@ -327,6 +363,7 @@ class RegistryClient:
 
     def list_tags(self, repository: str) -> list[str]:
         """All tags of `repository` (following pagination); empty when the repository does not exist."""
+
         def attempt() -> list[str]:
             tags: list[str] = []
             url = f"/v2/{repository}/tags/list?n=1000"
@@ -339,7 +376,9 @@ class RegistryClient:
                 try:
                     tags.extend(json.loads(response.data).get("tags") or [])
                 except (ValueError, AttributeError) as exc:
-                    raise RegistryProtocolError(f"{self.registry}: tag list of {repository} is not JSON") from exc
+                    raise RegistryProtocolError(
+                        f"{self.registry}: tag list of {repository} is not JSON"
+                    ) from exc
                 url = self._next_link(response, url)
             return tags
 
@@ -351,4 +390,3 @@ class RegistryClient:
             return ""
         target = link[link.index("<") + 1 : link.index(">")]
         return urljoin(self.base + current if current.startswith("/") else current, target)
-

@@ -82,7 +82,10 @@ class Manifest:
     def descriptor(self) -> Descriptor:
         """A descriptor pointing at this manifest."""
         return Descriptor(
-            self.media_type, self.digest, len(self.raw), artifact_type=self.artifact_type,
+            self.media_type,
+            self.digest,
+            len(self.raw),
+            artifact_type=self.artifact_type,
             annotations=self.annotations,
         )
 
@@ -98,7 +101,7 @@ def _descriptor(data: Any, where: str) -> Descriptor:
     if isinstance(data.get("platform"), dict):
         p = data["platform"]
         platform = "/".join(str(x) for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
-    annotations = data.get("annotations") if isinstance(data.get("annotations"), dict) else {}
+    annotations: dict[str, str] = data["annotations"] if isinstance(data.get("annotations"), dict) else {}
     return Descriptor(
         media_type=str(data.get("mediaType", "")),
         digest=digest,
@@ -124,17 +127,33 @@ def parse_manifest(raw: bytes, content_type: str | None, digest: str, where: str
         elif "config" in data and "layers" in data:
             media_type = OCI_MANIFEST
         else:
-            raise RegistryProtocolError(f"{where}: manifest {digest} has unsupported media type {media_type!r}")
+            raise RegistryProtocolError(
+                f"{where}: manifest {digest} has unsupported media type {media_type!r}"
+            )
     subject = _descriptor(data["subject"], where) if "subject" in data else None
-    annotations = data.get("annotations") if isinstance(data.get("annotations"), dict) else {}
+    annotations: dict[str, str] = data["annotations"] if isinstance(data.get("annotations"), dict) else {}
     artifact_type = data.get("artifactType")
     if media_type in INDEX_TYPES:
         children = tuple(_descriptor(d, where) for d in data.get("manifests") or [])
-        return Manifest(raw, media_type, digest, children=children, subject=subject,
-                        artifact_type=artifact_type, annotations=annotations)
+        return Manifest(
+            raw,
+            media_type,
+            digest,
+            children=children,
+            subject=subject,
+            artifact_type=artifact_type,
+            annotations=annotations,
+        )
     config = _descriptor(data.get("config"), where)
     layers = tuple(_descriptor(d, where) for d in data.get("layers") or [])
     if artifact_type is None and config.media_type not in ("", "application/vnd.oci.image.config.v1+json"):
         artifact_type = config.media_type
-    return Manifest(raw, media_type, digest, blobs=(config, *layers), subject=subject,
-                    artifact_type=artifact_type, annotations=annotations)
+    return Manifest(
+        raw,
+        media_type,
+        digest,
+        blobs=(config, *layers),
+        subject=subject,
+        artifact_type=artifact_type,
+        annotations=annotations,
+    )

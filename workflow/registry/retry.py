@@ -35,7 +35,7 @@ class RetryPolicy:
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
-        return random.uniform(ceiling / 2, ceiling)
+        return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not cryptography)
 
     def run(self, operation: Callable[[], T], what: str, sleep: Callable[[float], None] = time.sleep) -> T:
         """Run `operation`, retrying TransientError; then raise RegistryUnavailable naming `what`."""

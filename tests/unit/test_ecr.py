@@ -1,0 +1,59 @@
+"""ECR control plane: the destination repository, created with the rule's settings (moto)."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from workflow.ecr import ensure_repository, tag_mutability
+from workflow.exceptions import InvalidReference
+from workflow.models import RepositorySettings
+
+REGION = "eu-west-1"
+
+
+@mock_aws
+def test_missing_repository_is_created_with_the_settings() -> None:
+    # Given no repository, When ensured with immutable tags, scan on push and KMS
+    session = boto3.Session(region_name=REGION)
+    key = session.client("kms").create_key()["KeyMetadata"]["Arn"]
+    settings = RepositorySettings(
+        tag_mutability="IMMUTABLE", scan_on_push=True, encryption="KMS", kms_key=key
+    )
+    created = ensure_repository(session, REGION, "mirror/app", settings)
+    # Then it exists with exactly those settings
+    repository = session.client("ecr").describe_repositories(repositoryNames=["mirror/app"])["repositories"][
+        0
+    ]
+    assert created is True
+    assert repository["imageTagMutability"] == "IMMUTABLE"
+    assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
+    assert repository["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": key}
+    assert tag_mutability(session, REGION, "mirror/app") == "IMMUTABLE"
+
+
+@mock_aws
+def test_existing_repository_is_left_alone() -> None:
+    # Given a mutable repository, When ensured with other settings, Then nothing changes
+    session = boto3.Session(region_name=REGION)
+    session.client("ecr").create_repository(repositoryName="app")
+    created = ensure_repository(session, REGION, "app", RepositorySettings(tag_mutability="IMMUTABLE"))
+    assert created is False
+    assert tag_mutability(session, REGION, "app") == "MUTABLE"
+
+
+@mock_aws
+def test_absent_repository_has_no_mutability() -> None:
+    # Given no repository, Then its mutability is unknown (None)
+    assert tag_mutability(boto3.Session(region_name=REGION), REGION, "nope") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "settings"),
+    [("Bad/Name", RepositorySettings()), ("app", RepositorySettings(encryption="KMS"))],
+)
+def test_invalid_requests_raise_before_calling_ecr(name: str, settings: RepositorySettings) -> None:
+    # Given a bad name or KMS without a key, When ensured, Then InvalidReference (no AWS call needed)
+    with pytest.raises(InvalidReference):
+        ensure_repository(None, REGION, name, settings)
