@@ -84,6 +84,23 @@ class Execution:
             e["stateEnteredEventDetails"]["name"] for e in self.events if e["type"].endswith("StateEntered")
         ]
 
+    def state_outputs(self, name: str) -> list[Any]:
+        """The parsed output of every exit from the state `name`, in order."""
+        return [
+            json.loads(e["stateExitedEventDetails"]["output"])
+            for e in self.events
+            if e["type"].endswith("StateExited") and e["stateExitedEventDetails"]["name"] == name
+        ]
+
+    def errors(self) -> list[str]:
+        """The error names of every failed task, in order (retried attempts included)."""
+        return [
+            details["error"]
+            for e in self.events
+            for key in ("taskFailedEventDetails", "lambdaFunctionFailedEventDetails")
+            if (details := e.get(key))
+        ]
+
 
 def places_for(config: Mapping[str, Any]) -> list[Place]:
     """One place per account/Region in a config mapping: "source", then one per destination Region."""

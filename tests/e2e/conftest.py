@@ -1,0 +1,137 @@
+"""The local runtime for the e2e tests: loopback registries, moto, the real ASL and handlers.
+
+One runtime serves the whole session (each test uses its own tags); the failing-destination tests
+start their own, with one destination registry read-only.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from workflow.local.images import Image, build_image
+from workflow.local.runtime import Execution, LocalRuntime, Place, places_for
+
+SOURCE = {"account": "111111111111", "region": "us-east-1"}
+EU = {"account": "222222222222", "region": "eu-west-1"}
+US = {"account": "333333333333", "region": "us-west-2"}
+AP = {"account": "444444444444", "region": "ap-southeast-2"}
+PLATFORMS = ("linux/amd64", "linux/arm64")
+
+
+def destination(place: dict[str, str]) -> dict[str, Any]:
+    """A config destination for one account/Region."""
+    return {"account": place["account"], "regions": [place["region"]]}
+
+
+def make_config(destinations: list[dict[str, str]]) -> dict[str, Any]:
+    """`app` replicates release-* (excluding *-rc*) to the given destinations; email on failure only."""
+    return {
+        "source": SOURCE,
+        "rules": [
+            {
+                "name": "releases",
+                "repositories": ["app"],
+                "tags": {"include": ["release-*"], "exclude": ["*-rc*"]},
+                "destinations": [destination(place) for place in destinations],
+            }
+        ],
+        "notifications": {"emails": ["platform-team@example.com"], "on": "failure"},
+        "max_concurrency": 3,
+    }
+
+
+def skopeo_digest(host: str, repository: str, tag: str) -> str | None:
+    """The manifest digest skopeo reads for host/repository:tag, or None when the tag does not exist."""
+    result = subprocess.run(
+        [
+            "skopeo",
+            "inspect",
+            "--tls-verify=false",
+            "--format",
+            "{{.Digest}}",
+            f"docker://{host}/{repository}:{tag}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if result.returncode != 0:
+        assert "manifest unknown" in result.stderr, result.stderr
+        return None
+    return result.stdout.strip()
+
+
+@dataclass
+class E2E:
+    """A running runtime plus helpers that read like the test steps."""
+
+    runtime: LocalRuntime
+
+    def new_tag(self, prefix: str = "release") -> str:
+        """A tag no other test uses."""
+        return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+    def push(self, tag: str, image: Image | None = None, repository: str = "app") -> Image:
+        """Push an image (a new two-platform one by default) to the source."""
+        image = image or build_image(f"e2e {tag}", PLATFORMS, layer_sizes=(8 * 1024, 2 * 1024))
+        self.runtime.push(repository, tag, image)
+        return image
+
+    def run_event(self, tag: str, image: Image, repository: str = "app") -> list[Execution]:
+        """Send the push event through EventBridge; wait for every execution it started."""
+        self.runtime.put_push_event(repository, tag, image.digest)
+        return [self.runtime.wait(arn) for _, arn in self.runtime.deliver_events()]
+
+    def run_manual(self, payload: Any) -> Execution:
+        """Start an execution by hand and wait for it."""
+        return self.runtime.wait(self.runtime.start_execution(payload))
+
+    def digest_at(self, place: dict[str, str], tag: str, repository: str = "app") -> str | None:
+        """What skopeo finds at a destination."""
+        return skopeo_digest(
+            self.runtime.registry_of(place["account"], place["region"]).host, repository, tag
+        )
+
+    def builds(self) -> int:
+        """How many CodeBuild jobs ran so far."""
+        return len(self.runtime.codebuild.builds)
+
+
+def statuses(execution: Execution) -> dict[str, str]:
+    """`account/region -> action` from the summary lines of a finished execution."""
+    summary = execution.state_outputs("Summarize")[-1]["summary"]
+    return {line["destination"].split()[0]: line["action"] for line in summary["lines"]}
+
+
+@pytest.fixture(scope="session")
+def e2e() -> Iterator[E2E]:
+    """The session's runtime: source, eu-west-1 and us-west-2, all writable."""
+    with LocalRuntime(make_config([EU, US])) as runtime:
+        yield E2E(runtime)
+
+
+@pytest.fixture
+def runtime_with_readonly() -> Iterator[Callable[[int], E2E]]:
+    """Start a runtime with three destinations, the one at the given index read-only."""
+    with_stack: list[LocalRuntime] = []
+
+    def start(broken: int) -> E2E:
+        config = make_config([EU, US, AP])
+        places = places_for(config)
+        places[broken + 1] = Place(
+            places[broken + 1].name, places[broken + 1].account, places[broken + 1].region, True
+        )
+        runtime = LocalRuntime(config, places=places).__enter__()
+        with_stack.append(runtime)
+        return E2E(runtime)
+
+    yield start
+    for runtime in with_stack:
+        runtime.__exit__(None, None, None)
