@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "workflow.commands.pattern",
     "workflow.commands.copy",
     "workflow.commands.sync",
+    "workflow.commands.demo",
 )
 INPUT_ERRORS = (InvalidConfig, InvalidRequest, InvalidReference, DestinationNotAllowed)
 
