@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from functools import cache
 
-import boto3
-
 REPOSITORY_RE = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 ACCOUNT_RE = re.compile(r"\d{12}")
@@ -49,7 +47,9 @@ def account_problem(account: object) -> str | None:
 @cache
 def known_regions() -> frozenset[str]:
     """Every Region botocore's partition data lists for ECR, across all partitions."""
-    session = boto3.session.Session()
+    import botocore.session  # deferred: most commands never validate a Region
+
+    session = botocore.session.get_session()
     regions: set[str] = set()
     for partition in session.get_available_partitions():
         regions.update(session.get_available_regions("ecr", partition_name=partition))
