@@ -191,9 +191,18 @@ def _ascii(text: str) -> str:
     return cleaned.strip()
 
 
+def _subject_counts(totals: Totals) -> str:
+    if not totals.targets:
+        return "nothing to replicate"
+    if totals.failed:
+        plural = "s" if totals.targets != 1 else ""
+        return f"{totals.failed} of {totals.targets} destination{plural} failed"
+    return ", ".join(f"{getattr(totals, s)} {s}" for s in STATUS_ORDER if getattr(totals, s))
+
+
 def _subject(outcome: Outcome, image: str, totals: Totals, dry_run: bool) -> str:
     prefix = f"{'[dry run] ' if dry_run else ''}ECR replication {outcome}: "
-    counts = f" ({_counts_text(totals)})"
+    counts = f" ({_subject_counts(totals)})"
     room = SUBJECT_LIMIT - len(prefix) - len(counts)
     if len(image) > room:
         keep = max(room - 3, 8)

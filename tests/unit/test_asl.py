@@ -1,0 +1,512 @@
+"""statemachine.asl.json, statically: substitutions, Catch/Retry, error names, the Copy contract, payload size."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from workflow import exceptions
+from workflow.models import CopyResult, TargetResult
+from workflow.summary import FAILURE_ERROR
+
+ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
+SUBSTITUTIONS = {
+    "PlanFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-plan",
+    "PrecheckFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-precheck",
+    "SummarizeFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-summarize",
+    "CopyProjectName": "ecr-replication-copy",
+    "NotificationTopicArn": "arn:aws:sns:us-east-1:111111111111:ecr-replication",
+    "MaxConcurrency": "4",
+}
+STATES_ERRORS = {
+    "States.ALL",
+    "States.TaskFailed",
+    "States.Timeout",
+    "States.HeartbeatTimeout",
+    "States.Permissions",
+    "States.Runtime",
+    "States.DataLimitExceeded",
+}
+LAMBDA_ERRORS = {
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+}
+CODEBUILD_ERRORS = {
+    "CodeBuild.CodeBuildException",
+    "CodeBuild.AWSCodeBuildException",
+    "CodeBuild.AccountLimitExceededException",
+    "CodeBuild.ThrottlingException",
+}
+WORKFLOW_ERRORS = {
+    name
+    for name, value in inspect.getmembers(exceptions, inspect.isclass)
+    if issubclass(value, exceptions.ReplicationError)
+}
+RESULT_EXPRESSION = (
+    "States.StringToJson(States.ArrayGetItem("
+    "$.Build.ExportedEnvironmentVariables[?(@.Name == 'RESULT')].Value, 0))"
+)
+
+
+def substitute(template: str, values: dict[str, str]) -> str:
+    """Fn::Sub-style plain `${Name}` replacement."""
+    for name, value in values.items():
+        template = template.replace("${" + name + "}", value)
+    return template
+
+
+@pytest.fixture(scope="module")
+def definition() -> dict[str, Any]:
+    return json.loads(substitute(ASL.read_text(encoding="utf-8"), SUBSTITUTIONS))
+
+
+def all_states(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(name, state, the States object it belongs to), descending into Map processors."""
+    for name, state in states.items():
+        yield name, state, states
+        processor = state.get("ItemProcessor") or state.get("Iterator")
+        if processor:
+            yield from all_states(processor["States"])
+
+
+def inner(definition: dict[str, Any]) -> dict[str, Any]:
+    return definition["States"]["Replicate"]["ItemProcessor"]["States"]
+
+
+def test_the_template_uses_exactly_the_six_substitutions() -> None:
+    # Given the template text / Then its placeholders are exactly the six names CDK fills
+    text = ASL.read_text(encoding="utf-8")
+    assert set(re.findall(r"\$\{([^}]*)\}", text)) == set(SUBSTITUTIONS)
+    # And it is not JSON before substitution (MaxConcurrency is a bare number)
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)
+
+
+def test_valid_json_after_substitution_with_the_numeric_max_concurrency(definition: dict[str, Any]) -> None:
+    # Given the substituted definition / Then the Map's MaxConcurrency is the number from the config
+    assert definition["States"]["Replicate"]["MaxConcurrency"] == 4
+    assert definition["StartAt"] == "Plan"
+    assert "${" not in json.dumps(definition)
+
+
+def test_every_transition_targets_an_existing_state_and_every_state_is_reachable(
+    definition: dict[str, Any],
+) -> None:
+    # Given every States object (top level and the Map's) / Then Next/Default/Catch targets exist
+    def check(states: dict[str, Any], start: str) -> None:
+        targets: dict[str, set[str]] = {}
+        for name, state in states.items():
+            nexts = {state["Next"]} if "Next" in state else set()
+            nexts |= {choice["Next"] for choice in state.get("Choices", [])}
+            nexts |= {state["Default"]} if "Default" in state else set()
+            nexts |= {catcher["Next"] for catcher in state.get("Catch", [])}
+            assert nexts <= set(states), f"{name} transitions to a missing state: {nexts - set(states)}"
+            terminal = state.get("End") or state["Type"] in ("Succeed", "Fail")
+            assert terminal or nexts, f"{name} neither ends nor moves on"
+            targets[name] = nexts
+        seen, todo = set(), [start]
+        while todo:
+            name = todo.pop()
+            if name not in seen:
+                seen.add(name)
+                todo.extend(targets[name])
+        assert seen == set(states), f"unreachable: {set(states) - seen}"
+
+    check(definition["States"], definition["StartAt"])
+    check(inner(definition), definition["States"]["Replicate"]["ItemProcessor"]["StartAt"])
+
+
+def test_every_task_has_a_catch_ending_with_states_all(definition: dict[str, Any]) -> None:
+    # Given every Task state / Then it catches, and its last catcher takes every error
+    tasks = [(name, state) for name, state, _ in all_states(definition["States"]) if state["Type"] == "Task"]
+    assert {name for name, _ in tasks} == {"Plan", "Precheck", "Copy", "Summarize", "Notify"}
+    for name, state in tasks:
+        assert state.get("Catch"), f"{name} has no Catch"
+        assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
+
+
+def test_every_error_name_is_a_states_lambda_codebuild_or_workflow_error(definition: dict[str, Any]) -> None:
+    # Given every ErrorEquals in Retry and Catch / Then each name is known
+    allowed = STATES_ERRORS | LAMBDA_ERRORS | CODEBUILD_ERRORS | WORKFLOW_ERRORS
+    names = [
+        name
+        for _, state, _ in all_states(definition["States"])
+        for rule in [*state.get("Retry", []), *state.get("Catch", [])]
+        for name in rule["ErrorEquals"]
+    ]
+    assert names
+    assert set(names) <= allowed, f"unknown error names: {set(names) - allowed}"
+    assert {"RegistryUnavailable", "InvalidRequest", "DestinationNotAllowed"} <= set(names)
+
+
+def test_retries_are_short_with_backoff_and_full_jitter(definition: dict[str, Any]) -> None:
+    # Given the Copy's retrier / Then it retries CodeBuild throttling and limits as specified
+    copy = inner(definition)["Copy"]
+    assert copy["Retry"] == [
+        {
+            "ErrorEquals": sorted(CODEBUILD_ERRORS, key=list(copy["Retry"][0]["ErrorEquals"]).index),
+            "IntervalSeconds": 2,
+            "MaxAttempts": 4,
+            "BackoffRate": 2,
+            "JitterStrategy": "FULL",
+        }
+    ]
+    # And every retrier waits a few seconds at most before its first retry, with jitter
+    for name, state, _ in all_states(definition["States"]):
+        for retrier in state.get("Retry", []):
+            assert retrier["IntervalSeconds"] <= 3, name
+            assert retrier["JitterStrategy"] == "FULL", name
+            assert "States.ALL" not in retrier["ErrorEquals"], name
+    # And the Lambda tasks retry Lambda's transient errors
+    for name in ("Plan", "Summarize"):
+        assert set(definition["States"][name]["Retry"][0]["ErrorEquals"]) == LAMBDA_ERRORS
+    assert [set(r["ErrorEquals"]) for r in inner(definition)["Precheck"]["Retry"]] == [
+        LAMBDA_ERRORS,
+        {"RegistryUnavailable"},
+    ]
+
+
+def test_copy_starts_the_codebuild_project_with_exactly_the_five_plaintext_variables(
+    definition: dict[str, Any],
+) -> None:
+    # Given the Copy state / Then it is the .sync integration on the substituted project
+    copy = inner(definition)["Copy"]
+    assert copy["Resource"] == "arn:aws:states:::codebuild:startBuild.sync"
+    assert copy["Parameters"]["ProjectName"] == "ecr-replication-copy"
+    variables = copy["Parameters"]["EnvironmentVariablesOverride"]
+    assert [v["Name"] for v in variables] == [
+        "SOURCE_IMAGE",
+        "DESTINATION_IMAGE",
+        "DST_ROLE_ARN",
+        "DST_EXTERNAL_ID",
+        "INSECURE_REGISTRIES",
+    ]
+    assert {v["Type"] for v in variables} == {"PLAINTEXT"}
+    # And it keeps only the job's exported RESULT
+    assert copy["ResultSelector"] == {"result.$": RESULT_EXPRESSION}
+
+
+def test_lambda_tasks_use_the_substituted_functions_and_sns_the_topic(definition: dict[str, Any]) -> None:
+    # Given the Lambda and SNS tasks / Then they reference the substituted ARNs
+    states = definition["States"]
+    assert states["Plan"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["PlanFunctionArn"]
+    assert inner(definition)["Precheck"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["PrecheckFunctionArn"]
+    assert states["Summarize"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["SummarizeFunctionArn"]
+    assert states["Notify"]["Resource"] == "arn:aws:states:::sns:publish"
+    assert states["Notify"]["Parameters"]["TopicArn"] == SUBSTITUTIONS["NotificationTopicArn"]
+    # And the execution fails with the summary's error name when a target failed
+    assert states["ReplicationFailed"] == {
+        "Type": "Fail",
+        "Comment": states["ReplicationFailed"]["Comment"],
+        "Error": FAILURE_ERROR,
+        "CausePath": "$.summary.failure_cause",
+    }
+
+
+# The per-target record, computed the way the ASL computes it.
+
+
+def resolve(path: str, data: Any) -> Any:
+    """A JSONPath of the form `$`, `$.a.b.c`."""
+    assert re.fullmatch(r"\$(\.\w+)*", path), f"unsupported path {path}"
+    for key in path.split(".")[1:]:
+        data = data[key]
+    return data
+
+
+def evaluate(expression: str, data: Any) -> Any:
+    """A path, or the intrinsics the record states use: States.StringToJson(path), States.Format('..', paths)."""
+    if match := re.fullmatch(r"States\.StringToJson\((\$[\w.]*)\)", expression):
+        return json.loads(resolve(match[1], data))
+    if match := re.fullmatch(r"States\.Format\('([^']*)', (.*)\)", expression):
+        arguments = [resolve(argument.strip(), data) for argument in match[2].split(",")]
+        assert match[1].count("{}") == len(arguments)
+        return match[1].replace("{}", "%s") % tuple(arguments)
+    return resolve(expression, data)
+
+
+def apply_parameters(template: dict[str, Any], data: Any) -> dict[str, Any]:
+    """Parameters / ResultSelector: `key.$` values are evaluated, other values are literals."""
+    return {
+        key.removesuffix(".$"): evaluate(value, data) if key.endswith(".$") else value
+        for key, value in template.items()
+    }
+
+
+def run_pass_chain(states: dict[str, Any], name: str, data: Any) -> Any:
+    """Run Pass states from `name` until one ends; returns the last output."""
+    while True:
+        state = states[name]
+        assert state["Type"] == "Pass", name
+        if "Parameters" in state:
+            data = apply_parameters(state["Parameters"], data)
+        if state.get("End"):
+            return data
+        name = state["Next"]
+
+
+def copy_result_selector(selector: dict[str, str], build_output: dict[str, Any]) -> dict[str, Any]:
+    """The Copy ResultSelector, whose one expression this test knows how to evaluate."""
+    assert selector == {"result.$": RESULT_EXPRESSION}
+    values = [
+        v["Value"] for v in build_output["Build"]["ExportedEnvironmentVariables"] if v["Name"] == "RESULT"
+    ]
+    return {"result": json.loads(values[0])}
+
+
+BUILDSPEC = "version: 0.2\nenv:\n  exported-variables: [RESULT]\nphases:\n  build:\n    commands:\n" + (
+    '      - ecr-replicate copy "$SOURCE_IMAGE" "$DESTINATION_IMAGE" --dst-role-arn "$DST_ROLE_ARN" '
+    '--result-file result.json\n      - export RESULT="$(cat result.json)"\n' * 6
+)
+
+
+def realistic_build(index: int, status: str, result: CopyResult | None) -> dict[str, Any]:
+    """A Build as DescribeBuilds returns it (Step Functions capitalizes the keys)."""
+    build_id = f"ecr-replication-copy:{index:08d}-1111-2222-3333-444444444444"
+    phase_types = [
+        "SUBMITTED",
+        "QUEUED",
+        "PROVISIONING",
+        "DOWNLOAD_SOURCE",
+        "INSTALL",
+        "PRE_BUILD",
+        "BUILD",
+        "POST_BUILD",
+        "UPLOAD_ARTIFACTS",
+        "FINALIZING",
+        "COMPLETED",
+    ]
+    phases = [
+        {
+            "PhaseType": phase,
+            "PhaseStatus": status if phase == "BUILD" else "SUCCEEDED",
+            "StartTime": 1714560000.123,
+            "EndTime": 1714560003.456,
+            "DurationInSeconds": 3,
+            "Contexts": [{"StatusCode": "", "Message": ""}],
+        }
+        for phase in phase_types
+    ]
+    return {
+        "Arn": f"arn:aws:codebuild:us-east-1:111111111111:build/{build_id}",
+        "Id": build_id,
+        "BuildNumber": index,
+        "BuildStatus": status,
+        "BuildComplete": True,
+        "CurrentPhase": "COMPLETED",
+        "ProjectName": "ecr-replication-copy",
+        "Initiator": "states/ecr-replication",
+        "StartTime": 1714560000.0,
+        "EndTime": 1714560060.0,
+        "Phases": phases,
+        "Source": {"Type": "NO_SOURCE", "Buildspec": BUILDSPEC, "InsecureSsl": False},
+        "SecondarySources": [],
+        "SecondarySourceVersions": [],
+        "Artifacts": {"Location": ""},
+        "Cache": {"Type": "NO_CACHE"},
+        "Environment": {
+            "Type": "ARM_LAMBDA_CONTAINER",
+            "Image": "aws/codebuild/amazonlinux-aarch64-lambda-standard:python3.12",
+            "ComputeType": "BUILD_LAMBDA_1GB",
+            "EnvironmentVariables": [
+                {"Name": name, "Value": f"value-of-{name.lower()}-" + "x" * 60, "Type": "PLAINTEXT"}
+                for name in (
+                    "SOURCE_IMAGE",
+                    "DESTINATION_IMAGE",
+                    "DST_ROLE_ARN",
+                    "DST_EXTERNAL_ID",
+                    "INSECURE_REGISTRIES",
+                )
+            ],
+            "PrivilegedMode": False,
+            "ImagePullCredentialsType": "CODEBUILD",
+        },
+        "ServiceRole": "arn:aws:iam::111111111111:role/ecr-replication-copy-role",
+        "Logs": {
+            "GroupName": "/aws/codebuild/ecr-replication-copy",
+            "StreamName": build_id.split(":")[1],
+            "DeepLink": "https://console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/"
+            f"log-group/$252Faws$252Fcodebuild$252Fecr-replication-copy/log-events/{build_id.split(':')[1]}",
+            "CloudWatchLogsArn": "arn:aws:logs:us-east-1:111111111111:log-group:/aws/codebuild/"
+            f"ecr-replication-copy:log-stream:{build_id.split(':')[1]}",
+            "CloudWatchLogs": {"Status": "ENABLED"},
+            "S3Logs": {"Status": "DISABLED", "EncryptionDisabled": False},
+        },
+        "TimeoutInMinutes": 15,
+        "QueuedTimeoutInMinutes": 480,
+        "EncryptionKey": "arn:aws:kms:us-east-1:111111111111:alias/aws/s3",
+        "ExportedEnvironmentVariables": (
+            [{"Name": "RESULT", "Value": result.model_dump_json()}] if result is not None else []
+        ),
+    }
+
+
+def iteration_input(index: int) -> dict[str, Any]:
+    """What a Map iteration holds before Copy: its item (a Target) and the Precheck's result."""
+    account = f"{222222222222 + index:012d}"
+    target = {
+        "account": account,
+        "region": "eu-west-1",
+        "repository": "services/payments-api",
+        "tag": "release-2024.05.01-build.1234",
+        "rule": "production",
+        "source_registry": "111111111111.dkr.ecr.us-east-1.amazonaws.com",
+        "source_repository": "services/payments-api",
+        "source_reference": "release-2024.05.01-build.1234",
+        "registry": f"{account}.dkr.ecr.eu-west-1.amazonaws.com",
+        "role_arn": f"arn:aws:iam::{account}:role/ecr-replication-target",
+    }
+    digest = "sha256:" + f"{index:02d}" * 32
+    precheck = {
+        "copy_needed": True,
+        "record": {**{k: target[k] for k in ("account", "region", "repository", "tag")}, "status": "planned"},
+        "job": {"source_image": "x", "destination_image": "y", "role_arn": target["role_arn"]},
+    }
+    precheck["record"]["digest"] = digest
+    return {"execution": "push-1", "dry_run": False, "target": target, "precheck": precheck}
+
+
+def copied_record(index: int, definition: dict[str, Any]) -> dict[str, Any]:
+    state = iteration_input(index)
+    digest = state["precheck"]["record"]["digest"]
+    result = CopyResult(
+        action="copied",
+        source=f"111111111111.dkr.ecr.us-east-1.amazonaws.com/services/payments-api@{digest}",
+        destination=f"{state['target']['registry']}/services/payments-api:release-2024.05.01-build.1234",
+        source_digest=digest,
+        destination_digest=digest,
+        media_type="application/vnd.oci.image.index.v1+json",
+        platforms=["linux/amd64", "linux/arm64", "linux/arm/v7"],
+        blobs_copied=12,
+        blobs_skipped=3,
+        bytes_copied=734_003_200,
+        seconds=41.25,
+        referrers_copied=2,
+    )
+    states = inner(definition)
+    build_output = {"Build": realistic_build(index, "SUCCEEDED", result)}
+    state["copy"] = copy_result_selector(states["Copy"]["ResultSelector"], build_output)
+    assert states["Copy"]["ResultPath"] == "$.copy"
+    assert states["Copy"]["Next"] == "Copied"
+    return apply_parameters(states["Copied"]["Parameters"], state)
+
+
+def catcher_for(state: dict[str, Any], error: str) -> dict[str, Any]:
+    """The first catcher of a state that matches `error` (States.ALL matches anything)."""
+    return next(c for c in state["Catch"] if error in c["ErrorEquals"] or c["ErrorEquals"] == ["States.ALL"])
+
+
+def caught(state: dict[str, Any], data: dict[str, Any], error: str, cause: str) -> tuple[str, dict[str, Any]]:
+    """What a Catch hands its Next state: the input with the error at the catcher's ResultPath."""
+    catcher = catcher_for(state, error)
+    assert catcher["ResultPath"] == "$.error"
+    return catcher["Next"], {**data, "error": {"Error": error, "Cause": cause}}
+
+
+def failed_build_record(index: int, definition: dict[str, Any]) -> dict[str, Any]:
+    states = inner(definition)
+    cause = json.dumps(realistic_build(index, "FAILED", None))
+    name, data = caught(states["Copy"], iteration_input(index), "States.TaskFailed", cause)
+    return run_pass_chain(states, name, data)
+
+
+def lambda_error_cause(error_type: str, message: str) -> str:
+    """The Cause of a Lambda function error: the runtime's JSON payload, stack trace included."""
+    frames = [
+        f'  File "/var/task/workflow/registry/client.py", line {100 + i}, in head_manifest\n'
+        f"    response = self.request('HEAD', url, headers=headers, what=what)\n"
+        for i in range(25)
+    ]
+    return json.dumps(
+        {
+            "errorMessage": message,
+            "errorType": error_type,
+            "requestId": "6f1c2a4e-8f4b-4a43-9d61-8a2b4c7e9f10",
+            "stackTrace": frames,
+        }
+    )
+
+
+def failed_precheck_record(index: int, definition: dict[str, Any]) -> dict[str, Any]:
+    states = inner(definition)
+    data = {key: value for key, value in iteration_input(index).items() if key != "precheck"}
+    message = f"111111111111.dkr.ecr.us-east-1.amazonaws.com/services/payments-api:release-{index} not found"
+    name, data = caught(
+        states["Precheck"], data, "ImageNotFound", lambda_error_cause("ImageNotFound", message)
+    )
+    return run_pass_chain(states, name, data)
+
+
+def test_map_output_for_50_copied_targets_stays_well_under_64_kib(definition: dict[str, Any]) -> None:
+    # Given 50 targets each copied by a build returning a realistic Build object
+    records = [copied_record(index, definition) for index in range(50)]
+    # Then every record is a valid TargetResult, and the Map's output is small
+    assert [TargetResult.model_validate(r).status for r in records] == ["copied"] * 50
+    assert records[0]["bytes_copied"] == 734_003_200
+    size = len(json.dumps(records, separators=(",", ":")))
+    assert size < 64 * 1024, size
+    assert size < 20 * 1024, size
+
+
+def test_map_output_for_50_failed_builds_stays_under_the_256_kib_state_limit(
+    definition: dict[str, Any],
+) -> None:
+    # Given 50 targets whose builds all failed (each cause is a whole Build, as Step Functions reports it)
+    records = [failed_build_record(index, definition) for index in range(50)]
+    # Then each record is a CopyFailed naming the copy, and the Map's output stays small
+    parsed = [TargetResult.model_validate(r) for r in records]
+    assert {(r.status, r.error) for r in parsed} == {("failed", "CopyFailed")}
+    assert parsed[0].digest == "sha256:" + "00" * 32
+    assert parsed[0].cause is not None
+    assert parsed[0].cause.startswith("the copy build of x to y failed")
+    size = len(json.dumps(records, separators=(",", ":")))
+    assert size < 64 * 1024, size
+
+
+def test_map_output_for_50_failed_prechecks_keeps_messages_not_stack_traces(
+    definition: dict[str, Any],
+) -> None:
+    # Given 50 targets whose Precheck raised ImageNotFound (the cause is Lambda's JSON error payload)
+    records = [failed_precheck_record(index, definition) for index in range(50)]
+    # Then each record keeps the error name and message only, and the Map's output stays small
+    parsed = [TargetResult.model_validate(r) for r in records]
+    assert parsed[7].error == "ImageNotFound"
+    assert parsed[7].cause == (
+        "111111111111.dkr.ecr.us-east-1.amazonaws.com/services/payments-api:release-7 not found"
+    )
+    size = len(json.dumps(records, separators=(",", ":")))
+    assert size < 64 * 1024, size
+
+
+def test_only_typed_function_errors_have_their_cause_parsed(definition: dict[str, Any]) -> None:
+    # Given the Precheck's catchers / Then the JSON-parsing path takes exactly the workflow's error names
+    # (raised by the function, so their cause is the runtime's JSON payload); the rest keep the raw cause
+    catchers = inner(definition)["Precheck"]["Catch"]
+    assert set(catchers[0]["ErrorEquals"]) == WORKFLOW_ERRORS
+    assert catchers[0]["Next"] == "ReadPrecheckError"
+    assert catchers[1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "PrecheckFailed"}
+    assert [c["ErrorEquals"] for c in definition["States"]["Plan"]["Catch"]] == [
+        ["InvalidRequest", "DestinationNotAllowed", "InvalidConfig"],
+        ["States.ALL"],
+    ]
+
+
+def test_other_errors_keep_their_raw_cause(definition: dict[str, Any]) -> None:
+    # Given a Copy that failed with CodeBuild throttling after all retries
+    states = inner(definition)
+    name, data = caught(states["Copy"], iteration_input(3), "CodeBuild.ThrottlingException", "Rate exceeded")
+    # Then the record carries the error and cause as they are
+    record = TargetResult.model_validate(run_pass_chain(states, name, data))
+    assert (record.status, record.error, record.cause) == (
+        "failed",
+        "CodeBuild.ThrottlingException",
+        "Rate exceeded",
+    )

@@ -1,0 +1,110 @@
+"""lambdas.summarize: the Map's records -> the summary the Notify and Outcome? states read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lambdas import summarize
+from tests.unit.conftest import FakeLambdaContext, replication_config
+
+ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
+EXECUTION = "arn:aws:states:us-east-1:111111111111:execution:ecr-replication:push-9"
+DIGEST = "sha256:" + "e" * 64
+
+
+def records() -> list[dict[str, Any]]:
+    """One copied record (the Copied state's shape) and one failed record (PrecheckFailed's shape)."""
+    return [
+        {
+            "account": "222222222222",
+            "region": "eu-west-1",
+            "repository": "app",
+            "tag": "release-1.2.0",
+            "status": "copied",
+            "digest": DIGEST,
+            "bytes_copied": 2048,
+            "blobs_copied": 3,
+            "blobs_skipped": 0,
+            "seconds": 1.5,
+        },
+        {
+            "account": "222222222222",
+            "region": "us-west-2",
+            "repository": "app",
+            "tag": "release-1.2.0",
+            "status": "failed",
+            "error": "RegistryAuthError",
+            "cause": json.dumps({"errorType": "RegistryAuthError", "errorMessage": "cannot assume role"}),
+        },
+    ]
+
+
+def event(results: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "execution": "push-9",
+        "execution_id": EXECUTION,
+        "plan": {"repository": "app", "tag": "release-1.2.0", "dry_run": False},
+        "results": results,
+    }
+
+
+def emf_metrics(lines: list[str]) -> dict[str, float]:
+    metrics = {}
+    for line in lines:
+        if '"_aws"' in line:
+            document = json.loads(line)
+            for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
+                metrics[definition["Name"]] = document[definition["Name"]][0]
+    return metrics
+
+
+def test_partial_run_is_summarized_for_notify_and_outcome(
+    config_file: Callable[..., Path], lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given one copied and one failed destination
+    config_file()
+    # When the Summarize function runs
+    output = summarize.handler(event(records()), lambda_context)
+    # Then the fields the ASL reads are there: notify, subject, message, outcome, failure_cause
+    assert output["outcome"] == "PARTIAL"
+    assert output["notify"] is True
+    assert output["subject"] == "ECR replication PARTIAL: app:release-1.2.0 (1 of 2 destinations failed)"
+    assert "cause: cannot assume role" in output["message"]
+    assert "us-east-1.console.aws.amazon.com/states" in output["message"]
+    assert output["failure_cause"].startswith(output["subject"])
+    assert output["totals"]["bytes_copied"] == 2048
+    json.dumps(output)
+    # And the metrics are emitted as EMF
+    assert emf_metrics(capsys.readouterr().out.splitlines()) == {
+        "ImagesReplicated": 1.0,
+        "TargetsFailed": 1.0,
+        "BytesCopied": 2048.0,
+    }
+
+
+@pytest.mark.parametrize(("on", "notify"), [("failure", False), ("always", True)])
+def test_success_notifies_as_the_config_says(
+    config_file: Callable[..., Path], lambda_context: FakeLambdaContext, on: str, notify: bool
+) -> None:
+    # Given a successful run and notifications on failure or always
+    config_file(replication_config(notifications={"emails": [], "on": on}))
+    # When summarized / Then notify follows the config
+    output = summarize.handler(event(records()[:1]), lambda_context)
+    assert output["outcome"] == "SUCCEEDED"
+    assert output["notify"] is notify
+    assert output["failure_cause"] is None
+
+
+def test_a_record_of_the_wrong_shape_is_rejected(
+    config_file: Callable[..., Path], lambda_context: FakeLambdaContext
+) -> None:
+    # Given a record with an unknown status / When summarized / Then validation names the field
+    config_file()
+    bad = {**records()[0], "status": "maybe"}
+    with pytest.raises(ValueError, match="status"):
+        summarize.handler(event([bad]), lambda_context)

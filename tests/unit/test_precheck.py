@@ -1,0 +1,280 @@
+"""workflow.precheck: assume the destination role, ensure the repository, precheck (read-only in dry run)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from workflow import copy
+from workflow.exceptions import ImageNotFound, RegistryAuthError
+from workflow.models import PrecheckResult, RepositorySettings, Target
+from workflow.precheck import check_target, insecure_registries, is_ecr_destination
+
+SOURCE_DIGEST = "sha256:" + "1" * 64
+OTHER_DIGEST = "sha256:" + "2" * 64
+ECR_DESTINATION = "222222222222.dkr.ecr.eu-west-1.amazonaws.com"
+SOURCE_REGISTRY = "111111111111.dkr.ecr.us-east-1.amazonaws.com"
+
+
+def make_target(**fields: Any) -> Target:
+    base: dict[str, Any] = {
+        "account": "222222222222",
+        "region": "eu-west-1",
+        "repository": "mirror/app",
+        "tag": "release-1.2.0",
+        "rule": "releases",
+        "source_registry": SOURCE_REGISTRY,
+        "source_repository": "app",
+        "source_reference": "release-1.2.0",
+        "registry": ECR_DESTINATION,
+        "role_arn": "arn:aws:iam::222222222222:role/ecr-replication-target",
+        "create_repository": RepositorySettings(tag_mutability="IMMUTABLE", scan_on_push=True),
+    }
+    return Target.model_validate({**base, **fields})
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with mock_aws():
+        yield
+
+
+class SessionRecorder:
+    """session_factory that remembers the sessions it built."""
+
+    def __init__(self) -> None:
+        self.sessions: list[boto3.Session] = []
+        self.kwargs: list[dict[str, Any]] = []
+
+    def __call__(self, **kwargs: Any) -> boto3.Session:
+        session = boto3.Session(**kwargs)
+        self.sessions.append(session)
+        self.kwargs.append(kwargs)
+        return session
+
+
+class PrecheckRecorder:
+    """Stands in for the copy engine's precheck at its seam; records what it was asked."""
+
+    def __init__(self, result: PrecheckResult) -> None:
+        self.result = result
+        self.calls: list[tuple[tuple[Any, ...], dict[str, Any]]] = []
+
+    def __call__(self, *args: Any, **kwargs: Any) -> PrecheckResult:
+        self.calls.append((args, kwargs))
+        return self.result
+
+
+class ReadOnlyRegistry:
+    """A registry client offering only HEAD; any write would raise AttributeError."""
+
+    def __init__(self, manifests: dict[tuple[str, str], str]) -> None:
+        self.manifests = manifests
+        self.heads: list[tuple[str, str]] = []
+
+    def head_manifest(self, repository: str, reference: str) -> str | None:
+        self.heads.append((repository, reference))
+        return self.manifests.get((repository, reference))
+
+
+def repository_of(session: boto3.Session, name: str) -> dict[str, Any] | None:
+    ecr = session.client("ecr", region_name="eu-west-1")
+    try:
+        return ecr.describe_repositories(repositoryNames=[name])["repositories"][0]
+    except ecr.exceptions.RepositoryNotFoundException:
+        return None
+
+
+def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an ECR destination whose repository does not exist, and an image the destination lacks
+    engine = PrecheckRecorder(PrecheckResult(action="copy-needed", digest=SOURCE_DIGEST))
+    monkeypatch.setattr(copy, "precheck", engine)
+    sessions = SessionRecorder()
+    target = make_target()
+    # When prechecked
+    outcome = check_target(target, session_factory=sessions)
+    # Then the repository exists in the destination account, created with the rule's settings
+    destination = sessions.sessions[0]
+    created = repository_of(destination, "mirror/app")
+    assert created is not None
+    assert created["registryId"] == "222222222222"
+    assert created["imageTagMutability"] == "IMMUTABLE"
+    assert created["imageScanningConfiguration"] == {"scanOnPush": True}
+    # And the engine was asked with the assumed-role session, in the target's Region
+    (args, kwargs) = engine.calls[0]
+    assert args == (f"{SOURCE_REGISTRY}/app:release-1.2.0", f"{ECR_DESTINATION}/mirror/app:release-1.2.0")
+    assert kwargs["destination_session"] is destination
+    assert kwargs["insecure_registries"] == []
+    assert sessions.kwargs[0]["region_name"] == "eu-west-1"
+    assert sessions.kwargs[0]["aws_access_key_id"] != "testing"
+    # And the copy job copies exactly the digest the precheck saw
+    assert outcome.copy_needed is True
+    assert outcome.job.model_dump() == {
+        "source_image": f"{SOURCE_REGISTRY}/app@{SOURCE_DIGEST}",
+        "destination_image": f"{ECR_DESTINATION}/mirror/app:release-1.2.0",
+        "role_arn": "arn:aws:iam::222222222222:role/ecr-replication-target",
+        "external_id": "",
+        "insecure_registries": "",
+    }
+    assert outcome.record.status == "planned"
+    assert outcome.record.digest == SOURCE_DIGEST
+
+
+@pytest.mark.parametrize(("action", "status"), [("present", "present"), ("tagged", "tagged")])
+def test_present_and_tagged_finish_the_target_without_a_copy(
+    aws: None, monkeypatch: pytest.MonkeyPatch, action: str, status: str
+) -> None:
+    # Given the destination already has the digest
+    monkeypatch.setattr(
+        copy, "precheck", PrecheckRecorder(PrecheckResult(action=action, digest=SOURCE_DIGEST))
+    )
+    # When prechecked
+    outcome = check_target(make_target())
+    # Then no copy is needed and the record is final
+    assert outcome.copy_needed is False
+    assert outcome.record.model_dump(
+        include={"status", "digest", "account", "region", "repository", "tag"}
+    ) == {
+        "account": "222222222222",
+        "region": "eu-west-1",
+        "repository": "mirror/app",
+        "tag": "release-1.2.0",
+        "status": status,
+        "digest": SOURCE_DIGEST,
+    }
+
+
+def test_external_id_is_sent_when_assuming_the_role(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a destination with an ExternalId, and an STS client that expects exactly that request
+    monkeypatch.setattr(
+        copy, "precheck", PrecheckRecorder(PrecheckResult(action="present", digest=SOURCE_DIGEST))
+    )
+    sts = boto3.client("sts", region_name="us-east-1")
+    stubber = Stubber(sts)
+    stubber.add_response(
+        "assume_role",
+        {
+            "Credentials": {
+                "AccessKeyId": "ASIAEXAMPLEEXAMPLE01",
+                "SecretAccessKey": "secret",
+                "SessionToken": "token",
+                "Expiration": "2030-01-01T00:00:00Z",
+            }
+        },
+        {
+            "RoleArn": "arn:aws:iam::222222222222:role/ecr-replication-target",
+            "RoleSessionName": "ecr-replication-precheck",
+            "ExternalId": "dr-replication",
+        },
+    )
+    target = make_target(external_id="dr-replication", create_repository=None)
+    # When prechecked
+    with stubber:
+        outcome = check_target(target, sts_client=sts)
+    # Then the request matched (the Stubber checks the parameters) and the job carries the ExternalId
+    stubber.assert_no_pending_responses()
+    assert outcome.job.external_id == "dr-replication"
+
+
+def test_a_role_that_cannot_be_assumed_is_an_auth_error_naming_the_role(aws: None) -> None:
+    # Given STS refuses the role
+    sts = boto3.client("sts", region_name="us-east-1")
+    stubber = Stubber(sts)
+    stubber.add_client_error("assume_role", "AccessDenied", "not authorized to perform sts:AssumeRole")
+    # When prechecked / Then RegistryAuthError names the role, the destination and STS's message
+    with stubber, pytest.raises(RegistryAuthError) as raised:
+        check_target(make_target(), sts_client=sts)
+    assert str(raised.value) == (
+        "cannot assume arn:aws:iam::222222222222:role/ecr-replication-target for 222222222222/eu-west-1: "
+        "AccessDenied: not authorized to perform sts:AssumeRole"
+    )
+
+
+def test_dry_run_writes_nothing_and_reports_what_it_would_do(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the destination has the digest but not the tag, and its repository does not exist in ECR
+    registries = {
+        SOURCE_REGISTRY: ReadOnlyRegistry({("app", "release-1.2.0"): SOURCE_DIGEST}),
+        ECR_DESTINATION: ReadOnlyRegistry({("mirror/app", SOURCE_DIGEST): SOURCE_DIGEST}),
+    }
+    monkeypatch.setattr(copy, "make_client", lambda registry, **_: registries[registry])
+    monkeypatch.setattr(
+        copy, "precheck", PrecheckRecorder(PrecheckResult(action="tagged", digest=SOURCE_DIGEST))
+    )
+    sessions = SessionRecorder()
+    # When prechecked in a dry run
+    outcome = check_target(make_target(), dry_run=True, session_factory=sessions)
+    # Then it only read (HEADs), never called the writing precheck, never created the repository
+    assert registries[ECR_DESTINATION].heads == [
+        ("mirror/app", "release-1.2.0"),
+        ("mirror/app", SOURCE_DIGEST),
+    ]
+    assert repository_of(sessions.sessions[0], "mirror/app") is None
+    # And it reports that a real run would only tag, with no copy
+    assert outcome.action == "tagged"
+    assert outcome.dry_run is True
+    assert outcome.copy_needed is False
+    assert outcome.record.status == "planned"
+
+
+@pytest.mark.parametrize(
+    ("destination", "expected"),
+    [({}, "copy-needed"), ({("mirror/app", "release-1.2.0"): SOURCE_DIGEST}, "present")],
+)
+def test_dry_run_never_copies(
+    aws: None, monkeypatch: pytest.MonkeyPatch, destination: dict[tuple[str, str], str], expected: str
+) -> None:
+    # Given a destination without the image, or with it under the tag
+    registries = {
+        SOURCE_REGISTRY: ReadOnlyRegistry({("app", "release-1.2.0"): SOURCE_DIGEST}),
+        ECR_DESTINATION: ReadOnlyRegistry(destination),
+    }
+    monkeypatch.setattr(copy, "make_client", lambda registry, **_: registries[registry])
+    # When prechecked in a dry run
+    outcome = check_target(make_target(), dry_run=True)
+    # Then the answer is read-only and the Copy state is never asked to run
+    assert outcome.action == expected
+    assert outcome.copy_needed is False
+    assert outcome.record.status == ("present" if expected == "present" else "planned")
+
+
+def test_dry_run_of_a_missing_source_image_fails_with_image_not_found(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the source registry does not have the tag
+    registries = {SOURCE_REGISTRY: ReadOnlyRegistry({}), ECR_DESTINATION: ReadOnlyRegistry({})}
+    monkeypatch.setattr(copy, "make_client", lambda registry, **_: registries[registry])
+    # When prechecked in a dry run / Then ImageNotFound names the source image
+    with pytest.raises(ImageNotFound, match=f"{SOURCE_REGISTRY}/app:release-1.2.0 not found"):
+        check_target(make_target(), dry_run=True)
+
+
+def test_non_ecr_endpoints_get_no_repository_and_are_passed_as_insecure(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a destination on a plain-HTTP registry endpoint (local runtime), from a plain-HTTP source
+    engine = PrecheckRecorder(PrecheckResult(action="copy-needed", digest=SOURCE_DIGEST))
+    monkeypatch.setattr(copy, "precheck", engine)
+    target = make_target(
+        registry="127.0.0.1:5001", insecure=True, source_registry="127.0.0.1:5000", source_insecure=True
+    )
+    sessions = SessionRecorder()
+    # When prechecked
+    outcome = check_target(target, session_factory=sessions)
+    # Then no ECR repository was created, and both registries are insecure for the engine and the job
+    assert is_ecr_destination(target) is False
+    assert repository_of(sessions.sessions[0], "mirror/app") is None
+    assert engine.calls[0][1]["insecure_registries"] == ["127.0.0.1:5001", "127.0.0.1:5000"]
+    assert outcome.job.insecure_registries == "127.0.0.1:5001 127.0.0.1:5000"
+    assert insecure_registries(make_target()) == []
