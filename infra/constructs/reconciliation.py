@@ -1,0 +1,212 @@
+"""Scheduled reconciliation: an EventBridge Scheduler schedule invoking the reconcile Lambda.
+
+The Lambda lists the source repositories the rules select and each destination's images, then starts
+executions for what is missing (lost push events, new rules or destinations). Its role can read the
+source repositories, assume the destination roles, start and describe executions of the state machine,
+and publish to the topic; nothing else. The schedule invokes it through its own role.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_scheduler as scheduler
+from aws_cdk import aws_scheduler_targets as scheduler_targets
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra import naming
+from infra.constructs.functions import HandlerCode, acknowledge
+from workflow.config import ReplicationConfig
+from workflow.grammar import partition_of
+
+DEFAULT_SCHEDULE = "rate(1 day)"
+SOURCE_LIST_ACTIONS = ["ecr:DescribeRepositories"]
+SOURCE_READ_ACTIONS = ["ecr:DescribeImages"]
+
+
+def reconcile_role_name(config: ReplicationConfig) -> str:
+    """The reconcile Lambda role's name (destination roles must trust it to be assumed)."""
+    return f"ecr-replication-reconcile-{config.source.region}"
+
+
+def _machine_name(state_machine: sfn.IStateMachine) -> str:
+    """The state machine's name, from its ARN (works for imported machines and tokens alike)."""
+    name = cdk.Arn.split(state_machine.state_machine_arn, cdk.ArnFormat.COLON_RESOURCE_NAME).resource_name
+    assert name is not None
+    return name
+
+
+def _render(value: Any) -> str:
+    """A resolved CloudFormation value as cdk-nag prints it: `<LogicalId>`, `<LogicalId.Attr>`, else JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict) and "Ref" in value:
+        return f"<{value['Ref']}>"
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        return f"<{'.'.join(value['Fn::GetAtt'])}>"
+    if isinstance(value, dict) and "Fn::Join" in value:
+        separator, parts = value["Fn::Join"]
+        return str(separator).join(_render(part) for part in parts)
+    return json.dumps(value, separators=(",", ":"))
+
+
+def _nag_resource_id(scope: Construct, resource: str) -> str:
+    """The cdk-nag IAM5 finding id for a wildcard resource that may hold tokens."""
+    return f"AwsSolutions-IAM5[Resource::{_render(cdk.Stack.of(scope).resolve(resource))}]"
+
+
+class Reconciliation(Construct):
+    """The reconcile function and its schedule (`enabled=False` keeps the schedule, disabled)."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        config: ReplicationConfig,
+        state_machine: sfn.IStateMachine,
+        topic: sns.ITopic,
+        code: HandlerCode,
+        schedule_expression: str = DEFAULT_SCHEDULE,
+        enabled: bool = True,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function = code.function(
+            self,
+            "Function",
+            handler="lambdas.reconcile.handler",
+            description="Reconciliation: starts executions for images the destinations lack",
+            timeout=cdk.Duration.minutes(15),
+            memory_size=512,
+            role_name=reconcile_role_name(config),
+            environment={"STATE_MACHINE_ARN": state_machine.state_machine_arn, "TOPIC_ARN": topic.topic_arn},
+        )
+        role = self.function.role
+        assert role is not None
+        self._grant(role, config, state_machine, topic)
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=cdk.Duration.days(14),
+        )
+        acknowledge(
+            self.dead_letter_queue,
+            {"AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the schedule's target."},
+        )
+        self.schedule_role = iam.Role(
+            self,
+            "ScheduleRole",
+            assumed_by=iam.ServicePrincipal(
+                "scheduler.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            ),
+            description="EventBridge Scheduler: invoke the reconcile Lambda",
+        )
+        acknowledge(
+            self.schedule_role,
+            {
+                _nag_resource_id(self, f"{self.function.function_arn}:*"): (
+                    "CDK's grantInvoke adds the function's versions and aliases (<function ARN>:*); "
+                    "the role can invoke nothing else."
+                )
+            },
+        )
+        self.schedule = scheduler.Schedule(
+            self,
+            "Schedule",
+            description="Daily repair of images that live replication missed",
+            schedule=scheduler.ScheduleExpression.expression(schedule_expression),
+            target=scheduler_targets.LambdaInvoke(
+                self.function,
+                role=self.schedule_role,
+                input=scheduler.ScheduleTargetInput.from_object({"source": "schedule"}),
+                dead_letter_queue=self.dead_letter_queue,
+                retry_attempts=2,
+                max_event_age=cdk.Duration.hours(1),
+            ),
+            enabled=enabled,
+        )
+
+    def _grant(
+        self, role: iam.IRole, config: ReplicationConfig, state_machine: sfn.IStateMachine, topic: sns.ITopic
+    ) -> None:
+        source = config.source
+        partition = partition_of(source.region)
+        all_repositories = f"arn:{partition}:ecr:{source.region}:{source.account}:repository/*"
+        executions = cdk.Stack.of(self).format_arn(
+            service="states",
+            resource="execution",
+            resource_name=f"{_machine_name(state_machine)}:*",
+            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+        )
+        statements = [
+            iam.PolicyStatement(
+                sid="ListSourceRepositories", actions=SOURCE_LIST_ACTIONS, resources=[all_repositories]
+            ),
+            iam.PolicyStatement(
+                sid="ReadSourceImages",
+                actions=SOURCE_READ_ACTIONS,
+                resources=naming.source_repository_arns(config),
+            ),
+            iam.PolicyStatement(
+                sid="AssumeDestinationRoles",
+                actions=["sts:AssumeRole"],
+                resources=naming.destination_role_arns(config),
+            ),
+            iam.PolicyStatement(
+                sid="DescribeSyncExecutions",
+                actions=["states:DescribeExecution"],
+                resources=[executions],
+            ),
+        ]
+        for statement in statements:
+            role.add_to_principal_policy(statement)
+        state_machine.grant_start_execution(role)
+        topic.grant_publish(role)
+        acknowledge(
+            role,
+            {
+                f"AwsSolutions-IAM5[Resource::{all_repositories}]": (
+                    "DescribeRepositories without names lists the registry; it is read-only metadata and the "
+                    "Lambda keeps only the repositories the rules select."
+                ),
+                **{
+                    f"AwsSolutions-IAM5[Resource::{arn}]": (
+                        "Read-only DescribeImages on the repositories a rule's glob or pattern selects "
+                        "(IAM cannot express regex or semver; the rules filter exactly)."
+                    )
+                    for arn in naming.source_repository_arns(config)
+                    if "*" in arn and arn != all_repositories
+                },
+                _nag_resource_id(self, executions): (
+                    "Execution names are derived at run time; DescribeExecution is scoped to this state "
+                    "machine's executions."
+                ),
+                "AwsSolutions-IAM5[Action::kms:GenerateDataKey*]": (
+                    "Publishing to the KMS-encrypted topic needs GenerateDataKey*; CDK's topic grant scopes it "
+                    "to the topic's key."
+                ),
+            },
+        )
+
+
+def is_enabled(value: object) -> bool:
+    """Parse the `reconcile` context flag (true by default; false/no/off/0 disable the schedule)."""
+    if value is None:
+        return True
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "on", "1", ""):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise ValueError(f"context 'reconcile': {value!r} is not true or false")

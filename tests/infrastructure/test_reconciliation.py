@@ -1,0 +1,209 @@
+"""The Reconciliation construct in a small stack: schedule, function, least-privilege roles, cdk-nag clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
+
+import aws_cdk as cdk
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_stepfunctions as sfn
+from cdk_nag import AwsSolutionsChecks
+
+from infra.app import build_app
+from infra.constructs.functions import HandlerCode
+from infra.constructs.reconciliation import Reconciliation, is_enabled, reconcile_role_name
+from infra.settings import REPOSITORY_ROOT, settings_from_context
+from tests.infrastructure.conftest import resources
+from workflow.config import load_config
+
+pytestmark = pytest.mark.infrastructure
+
+CONFIG_PATH = REPOSITORY_ROOT / "examples" / "replication.yaml"
+MACHINE_ARN = "arn:aws:states:us-east-1:111111111111:stateMachine:replication"
+
+
+def synth(outdir: Path, **options: Any) -> dict[str, Any]:
+    """Synthesize a stack holding only the construct, a stand-in state machine and an encrypted topic."""
+    app = cdk.App(outdir=str(outdir))
+    stack = cdk.Stack(app, "ReconcileTest", env=cdk.Environment(account="111111111111", region="us-east-1"))
+    key = kms.Key(stack, "Key", enable_key_rotation=True)
+    topic = sns.Topic(stack, "Topic", master_key=key, enforce_ssl=True)
+    machine = sfn.StateMachine.from_state_machine_arn(stack, "Machine", MACHINE_ARN)
+    Reconciliation(
+        stack,
+        "Reconciliation",
+        config=load_config(CONFIG_PATH),
+        state_machine=machine,
+        topic=topic,
+        code=HandlerCode(stack, "Code", config_path=CONFIG_PATH),
+        **options,
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()
+    return dict(json.loads((outdir / "ReconcileTest.template.json").read_text()))
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The default construct (daily, enabled), cdk-nag enforcing at synth."""
+    return synth(tmp_path_factory.mktemp("reconcile"))
+
+
+def statements(template: dict[str, Any], role_name: str) -> list[dict[str, Any]]:
+    """Every policy statement attached to the role named `role_name`."""
+    role_id = next(
+        k
+        for k, v in resources(template, "AWS::IAM::Role").items()
+        if v["Properties"].get("RoleName") == role_name
+    )
+    found = []
+    for policy in resources(template, "AWS::IAM::Policy").values():
+        if {"Ref": role_id} in policy["Properties"]["Roles"]:
+            found.extend(policy["Properties"]["PolicyDocument"]["Statement"])
+    return found
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    """A statement's actions as a list."""
+    action = statement["Action"]
+    return action if isinstance(action, list) else [action]
+
+
+def test_daily_schedule_invokes_the_function_through_its_own_role(template: dict[str, Any]) -> None:
+    # Given the synthesized construct When reading the schedule
+    (schedule,) = resources(template, "AWS::Scheduler::Schedule").values()
+    properties = schedule["Properties"]
+    (function_id,) = [
+        k
+        for k, v in resources(template, "AWS::Lambda::Function").items()
+        if v["Properties"]["Handler"] == "lambdas.reconcile.handler"
+    ]
+
+    # Then it runs daily, enabled, invoking the reconcile function with retries and a dead-letter queue
+    assert properties["ScheduleExpression"] == "rate(1 day)"
+    assert properties["State"] == "ENABLED"
+    target = properties["Target"]
+    assert target["Arn"] == {"Fn::GetAtt": [function_id, "Arn"]}
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    assert "DeadLetterConfig" in target
+    # and the schedule's role may only invoke that function and dead-letter to its queue
+    role_id = target["RoleArn"]["Fn::GetAtt"][0]
+    policies = [
+        p
+        for p in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in p["Properties"]["Roles"]
+    ]
+    invoked = [s for p in policies for s in p["Properties"]["PolicyDocument"]["Statement"]]
+    assert {a for s in invoked for a in actions_of(s)} == {"lambda:InvokeFunction", "sqs:SendMessage"}
+    (send,) = [s for s in invoked if "sqs:SendMessage" in actions_of(s)]
+    assert send["Resource"] == target["DeadLetterConfig"]["Arn"]
+
+
+def test_function_role_is_least_privilege(template: dict[str, Any]) -> None:
+    # Given the reconcile role's statements
+    config = load_config(CONFIG_PATH)
+    found = statements(template, reconcile_role_name(config))
+    by_action = {a: s for s in found for a in actions_of(s)}
+
+    # Then it reads source images only in the configured repositories, assumes only destination roles,
+    # starts only this state machine and publishes only to the topic
+    assert by_action["ecr:DescribeImages"]["Resource"] == [
+        "arn:aws:ecr:us-east-1:111111111111:repository/app",
+        "arn:aws:ecr:us-east-1:111111111111:repository/services/*",
+    ]
+    assert (
+        by_action["ecr:DescribeRepositories"]["Resource"] == "arn:aws:ecr:us-east-1:111111111111:repository/*"
+    )
+    assert sorted(by_action["sts:AssumeRole"]["Resource"]) == [
+        "arn:aws:iam::222222222222:role/ecr-replication-target",
+        "arn:aws:iam::333333333333:role/ecr-replication-target",
+    ]
+    assert by_action["states:StartExecution"]["Resource"] == MACHINE_ARN
+    assert "sns:Publish" in by_action
+    assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(by_action)
+    write_actions = {
+        a for a in by_action if a.startswith("ecr:") and not a.startswith(("ecr:Describe", "ecr:List"))
+    }
+    assert write_actions == set()
+    assert all(
+        s["Resource"] != "*"
+        for s in found
+        if not set(actions_of(s)) <= {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+    )
+
+
+def test_function_environment_names_the_state_machine_and_topic(template: dict[str, Any]) -> None:
+    # Given the reconcile function When reading its environment Then both ARNs are there
+    (function,) = [
+        v
+        for v in resources(template, "AWS::Lambda::Function").values()
+        if v["Properties"]["Handler"] == "lambdas.reconcile.handler"
+    ]
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["STATE_MACHINE_ARN"] == MACHINE_ARN
+    assert "Ref" in variables["TOPIC_ARN"]
+    assert function["Properties"]["Timeout"] == 900
+
+
+def test_schedule_can_be_configured_and_disabled(tmp_path: Path) -> None:
+    # Given a custom expression and enabled=False When synthesizing
+    template = synth(tmp_path, schedule_expression="cron(0 3 * * ? *)", enabled=False)
+    (schedule,) = resources(template, "AWS::Scheduler::Schedule").values()
+    # Then the schedule exists, disabled, with that expression
+    assert schedule["Properties"]["ScheduleExpression"] == "cron(0 3 * * ? *)"
+    assert schedule["Properties"]["State"] == "DISABLED"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(None, True), ("false", False), ("off", False), (True, True), ("1", True)]
+)
+def test_enabled_flag_parses_context_values(value: object, expected: bool) -> None:
+    # Given a context value When parsing it Then true/false as documented
+    assert is_enabled(value) is expected
+
+
+def test_enabled_flag_rejects_nonsense() -> None:
+    # Given a value that is not a boolean When parsing Then the error names the context key
+    with pytest.raises(ValueError, match="context 'reconcile'"):
+        is_enabled("sometimes")
+
+
+def test_fits_the_source_stack_cdk_nag_and_cfn_lint_clean(tmp_path: Path) -> None:
+    # Given the real source stack with the construct added (as the stack will wire it)
+    app = cdk.App(outdir=str(tmp_path), context={"config": "examples/replication.yaml"})
+    settings = settings_from_context(app.node.try_get_context)
+    source, _ = build_app(app, settings)
+    Reconciliation(
+        source,
+        "Reconciliation",
+        config=settings.config,
+        state_machine=source.workflow.state_machine,
+        topic=source.topic,
+        code=source.handler_code,
+    )
+
+    # When synthesizing (cdk-nag enforcing) and linting the template
+    app.synth()
+    template = tmp_path / "EcrReplicationSource.template.json"
+    completed = subprocess.run(
+        [sys.executable, "-m", "cfnlint", "--format", "json", str(template)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # Then nag passed (synth did not raise), cfn-lint finds no error, and the schedule is there
+    errors = [f for f in json.loads(completed.stdout or "[]") if f["Level"] == "Error"]
+    assert errors == []
+    assert len(resources(json.loads(template.read_text()), "AWS::Scheduler::Schedule")) == 1
+    assert AwsSolutionsChecks().validate_scope(app).success
