@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from workflow.config import ReplicationConfig, load_config
 
@@ -81,6 +81,6 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
         config_path=config_path,
         config=config,
         emails=parse_emails(get("emails"), config.notifications.emails),
-        copy_compute=cast(CopyCompute, compute),
+        copy_compute=compute,
         organization_id=organization_id,
     )

@@ -9,7 +9,7 @@ import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from infra.bundling import CONFIG_FILE_NAME, lambda_asset_options
 from infra.settings import REPOSITORY_ROOT
@@ -22,7 +22,7 @@ XRAY_REASON = (
 )
 
 
-def acknowledge(scope: Construct, reasons: dict[str, str]) -> None:
+def acknowledge(scope: IConstruct, reasons: dict[str, str]) -> None:
     """Acknowledge cdk-nag findings on a construct, each with its reason."""
     cdk.Validations.of(scope).acknowledge(
         *(cdk.Acknowledgment(id=rule, reason=reason) for rule, reason in reasons.items())

@@ -1,0 +1,89 @@
+"""The buildspec's build phase, run with bash as the local runtime runs it, against a fake CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from infra.constructs.copy_project import load_buildspec
+
+pytestmark = pytest.mark.infrastructure
+
+FAKE_CLI = """#!/usr/bin/env bash
+# Records its arguments (one per line) and writes a result file like ecr-replicate copy does.
+printf '%s\\n' "$@" > "$ARGS_FILE"
+while [ "$#" -gt 0 ]; do
+  if [ "$1" = --result-file ]; then printf '{"action": "copied", "digest": "sha256:ab"}' > "$2"; fi
+  shift
+done
+"""
+
+
+def _run_build_phase(tmp_path: Path, **variables: str) -> tuple[list[str], str]:
+    spec = load_buildspec()
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    cli = bin_dir / "ecr-replicate"
+    cli.write_text(FAKE_CLI)
+    cli.chmod(cli.stat().st_mode | stat.S_IEXEC)
+    script = "set -eo pipefail\n" + "\n".join(spec["phases"]["build"]["commands"]) + '\nprintf %s "$RESULT"'
+    env = {
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "ARGS_FILE": str(tmp_path / "args"),
+        "SOURCE_IMAGE": "",
+        "DESTINATION_IMAGE": "",
+        "DST_ROLE_ARN": "",
+        "DST_EXTERNAL_ID": "",
+        "INSECURE_REGISTRIES": "",
+        **variables,
+    }
+    completed = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    return (tmp_path / "args").read_text().splitlines(), completed.stdout
+
+
+def test_buildspec_exports_result_and_never_needs_docker() -> None:
+    spec = load_buildspec()
+    assert spec["env"]["exported-variables"] == ["RESULT"]
+    assert "docker" not in json.dumps(spec).lower()
+
+
+def test_build_phase_passes_the_images_and_role_and_exports_the_result(tmp_path: Path) -> None:
+    # Given a target without external id or insecure registries
+    args, result = _run_build_phase(
+        tmp_path,
+        SOURCE_IMAGE="111111111111.dkr.ecr.us-east-1.amazonaws.com/app:release-1",
+        DESTINATION_IMAGE="222222222222.dkr.ecr.eu-west-1.amazonaws.com/app:release-1",
+        DST_ROLE_ARN="arn:aws:iam::222222222222:role/ecr-replication-target",
+    )
+    # Then the CLI gets exactly these arguments, and RESULT is the result file
+    assert args == [
+        "copy",
+        "111111111111.dkr.ecr.us-east-1.amazonaws.com/app:release-1",
+        "222222222222.dkr.ecr.eu-west-1.amazonaws.com/app:release-1",
+        "--dst-role-arn",
+        "arn:aws:iam::222222222222:role/ecr-replication-target",
+        "--result-file",
+        "result.json",
+    ]
+    assert json.loads(result) == {"action": "copied", "digest": "sha256:ab"}
+
+
+def test_build_phase_adds_external_id_and_each_insecure_registry(tmp_path: Path) -> None:
+    # Given an external id (with a space, to prove quoting) and two insecure registries
+    args, _ = _run_build_phase(
+        tmp_path,
+        SOURCE_IMAGE="127.0.0.1:5000/app:v1",
+        DESTINATION_IMAGE="127.0.0.1:5001/app:v1",
+        DST_ROLE_ARN="arn:aws:iam::333333333333:role/ecr-replication-target",
+        DST_EXTERNAL_ID="dr replication",
+        INSECURE_REGISTRIES="127.0.0.1:5000 127.0.0.1:5001",
+    )
+    assert args[args.index("--dst-external-id") + 1] == "dr replication"
+    registries = [args[i + 1] for i, a in enumerate(args) if a == "--insecure-registry"]
+    assert registries == ["127.0.0.1:5000", "127.0.0.1:5001"]

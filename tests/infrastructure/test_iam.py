@@ -1,0 +1,173 @@
+"""Least privilege across both stacks: write actions on repository ARNs, trust only the source roles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from infra import naming
+from tests.infrastructure.conftest import Synthesized, resources
+
+pytestmark = pytest.mark.infrastructure
+
+ECR_WRITE_ACTIONS = {
+    "ecr:InitiateLayerUpload",
+    "ecr:UploadLayerPart",
+    "ecr:CompleteLayerUpload",
+    "ecr:PutImage",
+    "ecr:CreateRepository",
+    "ecr:TagResource",
+    "ecr:BatchDeleteImage",
+    "ecr:DeleteRepository",
+    "ecr:SetRepositoryPolicy",
+}
+# Actions AWS only authorizes on Resource "*" (no resource-level permissions).
+STAR_ONLY_ACTIONS = {
+    "ecr:GetAuthorizationToken",
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def _role_statements(template: dict[str, Any], role_name: str) -> list[dict[str, Any]]:
+    (role_id,) = [
+        k
+        for k, v in resources(template, "AWS::IAM::Role").items()
+        if v["Properties"].get("RoleName") == role_name
+    ]
+    return [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+
+
+def test_no_wildcard_actions_and_star_resources_only_where_aws_requires_them(
+    synthesized: Synthesized,
+) -> None:
+    for name, template in synthesized.templates.items():
+        for statement in _statements(template):
+            actions = set(_as_list(statement["Action"]))
+            assert not any(a in ("*", "ecr:*") for a in actions), f"{name}: {statement}"
+            if "*" in _as_list(statement["Resource"]):
+                assert actions <= STAR_ONLY_ACTIONS, (
+                    f"{name}: Resource '*' with {actions - STAR_ONLY_ACTIONS}"
+                )
+
+
+def test_ecr_write_actions_are_scoped_to_repository_arns(synthesized: Synthesized) -> None:
+    writes = 0
+    for name, template in synthesized.templates.items():
+        for statement in _statements(template):
+            if not set(_as_list(statement["Action"])) & ECR_WRITE_ACTIONS:
+                continue
+            writes += 1
+            for resource in _as_list(statement["Resource"]):
+                assert isinstance(resource, str), f"{name}: {resource}"
+                assert resource.startswith("arn:aws:ecr:"), f"{name}: {resource}"
+                assert ":repository/" in resource, f"{name}: {resource}"
+                assert not resource.endswith(":repository/*"), f"{name}: {resource}"
+    assert writes  # the destination roles write
+
+
+def test_source_roles_read_only_the_rules_repositories_and_assume_only_configured_roles(
+    synthesized: Synthesized,
+) -> None:
+    config = synthesized.settings.config
+    template = synthesized.source_template
+    expected_reads = [
+        "arn:aws:ecr:us-east-1:111111111111:repository/app",
+        "arn:aws:ecr:us-east-1:111111111111:repository/services/*",
+    ]
+    expected_roles = [
+        "arn:aws:iam::222222222222:role/ecr-replication-target",
+        "arn:aws:iam::333333333333:role/ecr-replication-target",
+    ]
+    for role_name in (naming.copy_role_name(config), naming.precheck_role_name(config)):
+        statements = _role_statements(template, role_name)
+        reads = [s for s in statements if "ecr:BatchGetImage" in _as_list(s["Action"])]
+        assumes = [s for s in statements if "sts:AssumeRole" in _as_list(s["Action"])]
+        assert [sorted(_as_list(s["Resource"])) for s in reads] == [expected_reads]
+        assert [sorted(_as_list(s["Resource"])) for s in assumes] == [expected_roles]
+
+
+def test_destination_trust_policy_names_only_the_source_copy_and_precheck_roles(
+    synthesized: Synthesized,
+) -> None:
+    source_roles = {
+        v["Properties"]["RoleName"]
+        for v in resources(synthesized.source_template, "AWS::IAM::Role").values()
+        if "RoleName" in v["Properties"]
+    }
+    for destination in synthesized.destinations:
+        template = synthesized.template(destination.stack_name)
+        (role,) = resources(template, "AWS::IAM::Role").values()
+        (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+        principal = statement["Principal"]["AWS"]["Fn::Join"][1]
+        assert principal[-1] == ":iam::111111111111:root"
+        principal_arns = statement["Condition"]["ArnEquals"]["aws:PrincipalArn"]
+        # Then the trusted ARNs are exactly the two named roles the source stack creates
+        assert {arn.rsplit("/", 1)[1] for arn in principal_arns} == source_roles
+        assert all(arn.startswith("arn:aws:iam::111111111111:role/") for arn in principal_arns)
+        assert statement["Action"] == "sts:AssumeRole"
+
+
+def test_external_id_condition_follows_the_config(synthesized: Synthesized) -> None:
+    def condition(account: str) -> dict[str, Any]:
+        template = synthesized.template(naming.destination_stack_name(account))
+        (role,) = resources(template, "AWS::IAM::Role").values()
+        return role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+
+    assert "StringEquals" not in condition("222222222222")
+    assert condition("333333333333")["StringEquals"] == {"sts:ExternalId": ["dr-replication"]}
+
+
+def test_destination_role_writes_exactly_the_repositories_the_rules_can_produce(
+    synthesized: Synthesized,
+) -> None:
+    template = synthesized.template(naming.destination_stack_name("222222222222"))
+    statements = {s.get("Sid"): s for s in _statements(template)}
+    expected = sorted(
+        f"arn:aws:ecr:{region}:222222222222:repository/{name}"
+        for region in ("eu-west-1", "us-west-2")
+        for name in ("app", "services/*")
+    )
+    assert sorted(statements["PushAndVerify"]["Resource"]) == expected
+    assert sorted(statements["EnsureRepository"]["Resource"]) == expected
+    assert set(statements["PushAndVerify"]["Action"]) == {
+        "ecr:InitiateLayerUpload",
+        "ecr:UploadLayerPart",
+        "ecr:CompleteLayerUpload",
+        "ecr:PutImage",
+        "ecr:BatchGetImage",
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:DescribeImages",
+    }
+    mirror = synthesized.template(naming.destination_stack_name("333333333333"))
+    (push,) = [s for s in _statements(mirror) if s.get("Sid") == "PushAndVerify"]
+    assert push["Resource"] == "arn:aws:ecr:eu-central-1:333333333333:repository/mirror/app"
