@@ -24,26 +24,29 @@ COMMAND_MODULES = (
     "workflow.commands.pattern",
     "workflow.commands.copy",
     "workflow.commands.sync",
+    "workflow.commands.start",
     "workflow.commands.demo",
 )
 INPUT_ERRORS = (InvalidConfig, InvalidRequest, InvalidReference, DestinationNotAllowed)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser with every sub-command registered."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with `command`, only that sub-command is imported (fast start-up)."""
+    modules = [name for name in COMMAND_MODULES if name.rsplit(".", 1)[1] == command] or COMMAND_MODULES
     parser = argparse.ArgumentParser(
         prog="ecr-replicate",
         description="Replicate selected Amazon ECR images across accounts and Regions, digest-preserving.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
+    for name in modules:
         importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(arguments[0] if arguments else None).parse_args(arguments)
     try:
         return int(args.run(args))
     except INPUT_ERRORS as error:

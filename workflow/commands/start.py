@@ -1,0 +1,57 @@
+"""`ecr-replicate start --state-machine-arn ARN --repository R --tag T [--destination ACCOUNT:REGION ...]
+[--dry-run] [--wait]`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import boto3
+
+from workflow import executions
+from workflow.commands.plan import destination_argument
+
+
+def register(subparsers: Any) -> None:
+    """Add the `start` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "start", help="start a replication run (a state machine execution) by hand"
+    )
+    parser.add_argument("--state-machine-arn", required=True, help="the replication state machine")
+    parser.add_argument("--repository", required=True, help="source repository name")
+    parser.add_argument("--tag", required=True, help="image tag")
+    parser.add_argument(
+        "--destination",
+        action="append",
+        type=destination_argument,
+        metavar="ACCOUNT:REGION",
+        help="narrow to these configured destinations (repeatable)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="plan and precheck only; copy nothing")
+    parser.add_argument("--name", help="execution name (default: generated)")
+    parser.add_argument(
+        "--wait", action="store_true", help="wait for the end, print the summary, exit 1 unless it succeeded"
+    )
+    parser.add_argument(
+        "--poll-seconds", type=float, default=executions.DEFAULT_POLL_SECONDS, help=argparse.SUPPRESS
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start the execution; with --wait, print its summary and exit 0 only when it succeeded."""
+    payload = executions.manual_input(
+        args.repository, args.tag, destinations=args.destination, dry_run=args.dry_run
+    )
+    region = executions.region_of(args.state_machine_arn)
+    client = boto3.client("stepfunctions", region_name=region)
+    arn = executions.start(client, args.state_machine_arn, payload, name=args.name)
+    print(f"started {arn}")
+    print(f"console: {executions.link(arn)}")
+    if not args.wait:
+        return 0
+    sys.stdout.flush()
+    report = executions.wait(client, arn, poll_seconds=args.poll_seconds)
+    print(report.text(), end="")
+    return 0 if report.succeeded else 1
