@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from botocore.exceptions import ClientError
 
+from workflow import ecr
 from workflow.config import ReplicationConfig
 from workflow.exceptions import InvalidRequest, ReplicationError
 from workflow.inventory import (
@@ -337,6 +338,8 @@ class Syncer:
             return False
 
         since = self.options.since
+        if since is not None and since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
         for image in source.images(repository, accept):
             if since is not None and image.pushed_at is not None and image.pushed_at < since:
                 report.before_since += 1
@@ -419,6 +422,14 @@ class Syncer:
         session = None
         if ecr_host_parts(target.registry) is not None:
             session = self.clients.session_for(target.role_arn, target.external_id)
+            if target.create_repository is not None:
+                ecr.ensure_repository(
+                    session,
+                    target.region,
+                    target.repository,
+                    target.create_repository,
+                    registry_id=target.account,
+                )
         copy(
             target.source_image,
             target.destination_reference,
