@@ -6,6 +6,7 @@ Context (`cdk synth -c key=value` or cdk.json): `config` (default examples/repli
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -13,7 +14,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra import naming
 from infra.constructs.state_machine import DEFINITION_FILE
-from infra.settings import DeploySettings, settings_from_context
+from infra.settings import REPOSITORY_ROOT, DeploySettings, settings_from_context
 from infra.stacks.destination_stack import DestinationStack, destination_region
 from infra.stacks.source_stack import SourceStack
 
@@ -56,8 +57,8 @@ def build_app(
 
 
 def main() -> None:
-    """Synthesize the app."""
-    app = cdk.App()
+    """Synthesize the app into cdk.out (or where the CDK CLI says, through CDK_OUTDIR)."""
+    app = cdk.App(outdir=None if os.environ.get("CDK_OUTDIR") else str(REPOSITORY_ROOT / "cdk.out"))
     build_app(app)
     app.synth()
 
