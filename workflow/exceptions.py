@@ -53,3 +53,7 @@ class RegistryProtocolError(ReplicationError):
 
 class CopyFailed(ReplicationError):
     """A copy job failed; raised by the workflow when the build reports failure."""
+
+
+class ReplicationFailed(ReplicationError):
+    """At least one target failed; the error name of the state machine's final Fail state."""

@@ -9,12 +9,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from workflow.exceptions import ReplicationFailed
 from workflow.models import TargetResult
 
 Outcome = Literal["SUCCEEDED", "PARTIAL", "FAILED", "SKIPPED"]
 NotifyOn = Literal["failure", "always"]
 
-FAILURE_ERROR = "ReplicationFailed"
+FAILURE_ERROR = ReplicationFailed.__name__
 SUBJECT_LIMIT = 99
 CAUSE_LIMIT = 500
 FAILURE_CAUSE_LIMIT = 30_000
