@@ -490,7 +490,9 @@ def test_only_typed_function_errors_have_their_cause_parsed(definition: dict[str
     # Given the Precheck's catchers / Then the JSON-parsing path takes exactly the workflow's error names
     # (raised by the function, so their cause is the runtime's JSON payload); the rest keep the raw cause
     catchers = inner(definition)["Precheck"]["Catch"]
-    assert set(catchers[0]["ErrorEquals"]) == WORKFLOW_ERRORS
+    assert set(catchers[0]["ErrorEquals"]) == WORKFLOW_ERRORS - {
+        FAILURE_ERROR
+    }  # the Fail state's own name is never raised by a function
     assert catchers[0]["Next"] == "ReadPrecheckError"
     assert catchers[1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "PrecheckFailed"}
     assert [c["ErrorEquals"] for c in definition["States"]["Plan"]["Catch"]] == [
