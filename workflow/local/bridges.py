@@ -89,21 +89,31 @@ class LambdaContext:
         return 300_000
 
 
+def _error_payload(error_type: str, error: BaseException, context: LambdaContext) -> bytes:
+    payload = {
+        "errorType": error_type,
+        "errorMessage": str(error),
+        "requestId": context.aws_request_id,
+        "stackTrace": traceback.format_exception(error)[1:],
+    }
+    return json.dumps(payload).encode()
+
+
 def _invoke_handler(
-    handler: Handler, body: Any, context: LambdaContext, response_headers: dict[str, str]
+    handler_setting: str, body: Any, context: LambdaContext, response_headers: dict[str, str]
 ) -> bytes:
+    """Run a handler the way the Lambda runtime does: an import or handler error becomes an error payload."""
     event = json.loads(body) if body else {}
+    try:
+        handler = load_handler(handler_setting)
+    except Exception as error:  # reported to the interpreter as Lambda reports a broken package
+        response_headers["x-amz-function-error"] = "Unhandled"
+        return _error_payload("Runtime.ImportModuleError", error, context)
     try:
         result = handler(event, context)
     except Exception as error:  # every handler error is reported to the interpreter, as Lambda does
         response_headers["x-amz-function-error"] = "Unhandled"
-        payload = {
-            "errorType": type(error).__name__,
-            "errorMessage": str(error),
-            "requestId": context.aws_request_id,
-            "stackTrace": traceback.format_exception(error)[1:],
-        }
-        return json.dumps(payload).encode()
+        return _error_payload(type(error).__name__, error, context)
     return json.dumps(result).encode()
 
 
@@ -164,7 +174,7 @@ def _lambda_invoke(output: HandlerOutput) -> Callable[..., bytes]:
             aws_request_id=str(uuid.uuid4()),
         )
         with output.handler_running():
-            return _invoke_handler(load_handler(str(function.handler)), body, context, response_headers)
+            return _invoke_handler(str(function.handler), body, context, response_headers)
 
     return invoke
 

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 import traceback
@@ -279,9 +280,17 @@ class Demo:
             self.out(f"   | {line}")
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 def run_demo(out: Printer = print) -> int:
-    """Run the demo; 0 when everything held, 1 with a one-line reason otherwise."""
+    """Run the demo; 0 when everything held, 1 with a one-line reason otherwise.
+
+    Ctrl-C and SIGTERM unwind the runtime, so its registries and moto are stopped and its files removed.
+    """
     started = time.monotonic()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with LocalRuntime() as runtime:
             out(f"Started 3 registries, moto and the state machine in {time.monotonic() - started:.1f}s\n")
@@ -293,6 +302,8 @@ def run_demo(out: Printer = print) -> int:
         traceback.print_exc()
         out(f"\nDEMO FAILED: unexpected {type(error).__name__}: {error}")
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     out(
         f"\nDEMO PASSED in {time.monotonic() - started:.1f}s: {RELEASE_TAG} is at every destination with the same "
         f"digest and platforms, {DEV_TAG} nowhere, and the re-push copied nothing."
