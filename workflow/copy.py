@@ -331,8 +331,12 @@ def precheck(
     destination_session: Any = None,
     insecure_registries: Collection[str] = (),
     retry: RetryPolicy | None = None,
+    put_tag: bool = True,
 ) -> PrecheckResult:
-    """Resolve the source digest; "present", "tagged" (tag put, no blobs moved) or "copy-needed"."""
+    """Resolve the source digest; "present", "tagged" (tag put, no blobs moved) or "copy-needed".
+
+    With `put_tag=False` nothing is written: "tagged" then means a real run would only put the tag.
+    """
     src_ref, dst_ref, src, dst = _resolve(
         source, destination, source_session, destination_session, insecure_registries, retry, 4
     )
@@ -346,6 +350,8 @@ def precheck(
         return PrecheckResult(action="present", digest=digest, destination_digest=tag_digest)
     if dst.head_manifest(dst_ref.repository, digest) != digest:
         return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
+    if not put_tag:
+        return PrecheckResult(action="tagged", digest=digest, destination_digest=tag_digest)
     _check_mutable(dst_ref, destination_session, tag_digest, digest)
     manifest = dst.get_manifest(dst_ref.repository, digest)
     if manifest is None:

@@ -15,10 +15,9 @@ from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from workflow import copy, ecr
-from workflow.exceptions import ImageNotFound, RegistryAuthError
+from workflow.exceptions import RegistryAuthError
 from workflow.grammar import ecr_registry_host
 from workflow.models import PrecheckAction, PrecheckResult, Target, TargetResult
-from workflow.registry.reference import parse_reference
 
 ROLE_SESSION_NAME = "ecr-replication-precheck"
 SessionFactory = Callable[..., Any]
@@ -87,29 +86,6 @@ def assume_destination_role(
     )
 
 
-def inspect(target: Target, *, destination_session: Any) -> PrecheckResult:
-    """Read-only precheck (dry run): what the destination has, without putting any tag.
-
-    "tagged" here means "the digest is there, a real run would only put the tag".
-    """
-    insecure = insecure_registries(target)
-    source_ref = parse_reference(target.source_image)
-    destination_ref = parse_reference(target.destination_reference)
-    source = copy.make_client(source_ref.registry, insecure_registries=insecure)
-    destination = copy.make_client(
-        destination_ref.registry, session=destination_session, insecure_registries=insecure
-    )
-    digest = source.head_manifest(source_ref.repository, source_ref.reference)
-    if digest is None:
-        raise ImageNotFound(f"{source_ref} not found")
-    tag_digest = destination.head_manifest(destination_ref.repository, destination_ref.reference)
-    if tag_digest == digest:
-        return PrecheckResult(action="present", digest=digest, destination_digest=tag_digest)
-    if destination.head_manifest(destination_ref.repository, digest) == digest:
-        return PrecheckResult(action="tagged", digest=digest, destination_digest=tag_digest)
-    return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
-
-
 def check_target(
     target: Target,
     *,
@@ -120,23 +96,21 @@ def check_target(
     """Precheck one target and say whether it needs a copy (never in a dry run)."""
     session = assume_destination_role(target, sts_client=sts_client, session_factory=session_factory)
     insecure = insecure_registries(target)
-    if dry_run:
-        result = inspect(target, destination_session=session)
-    else:
-        if target.create_repository is not None and is_ecr_destination(target):
-            ecr.ensure_repository(
-                session,
-                target.region,
-                target.repository,
-                target.create_repository,
-                registry_id=target.account,
-            )
-        result = copy.precheck(
-            target.source_image,
-            target.destination_reference,
-            destination_session=session,
-            insecure_registries=insecure,
+    if not dry_run and target.create_repository is not None and is_ecr_destination(target):
+        ecr.ensure_repository(
+            session,
+            target.region,
+            target.repository,
+            target.create_repository,
+            registry_id=target.account,
         )
+    result = copy.precheck(
+        target.source_image,
+        target.destination_reference,
+        destination_session=session,
+        insecure_registries=insecure,
+        put_tag=not dry_run,
+    )
     return _outcome(target, result, dry_run=dry_run, insecure=insecure)
 
 

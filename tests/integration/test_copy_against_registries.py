@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from collections.abc import Callable
 
 import pytest
@@ -286,6 +287,27 @@ def test_precheck_reports_copy_needed_then_tags_then_present(
     assert (tagged.action, tagged.destination_digest) == ("tagged", pushed.digest)
     assert present.action == "present"
     assert skopeo_digest(f"{dst}:v1") == pushed.digest
+
+
+def test_read_only_precheck_says_tagged_but_puts_no_tag(
+    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
+) -> None:
+    # Given the digest is at the destination under another tag only
+    pushed = builder.image(repo, "v1")
+    insecure = _insecure(source_registry, dest_registry)
+    src, dst = f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}"
+    copy(src, f"{dst}:other", insecure_registries=insecure)
+    # When prechecking without putting the tag (a dry run)
+    result = precheck(src, f"{dst}:v1", insecure_registries=insecure, put_tag=False)
+    # Then a real run would only tag, and the tag is still missing (skopeo, independently)
+    assert (result.action, result.digest) == ("tagged", pushed.digest)
+    tags = subprocess.run(
+        ["skopeo", "list-tags", "--tls-verify=false", f"docker://{dst}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert json.loads(tags.stdout)["Tags"] == ["other"]
 
 
 def test_missing_source_raises_image_not_found(

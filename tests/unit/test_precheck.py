@@ -209,13 +209,10 @@ def test_dry_run_writes_nothing_and_reports_what_it_would_do(
         ECR_DESTINATION: ReadOnlyRegistry({("mirror/app", SOURCE_DIGEST): SOURCE_DIGEST}),
     }
     monkeypatch.setattr(copy, "make_client", lambda registry, **_: registries[registry])
-    monkeypatch.setattr(
-        copy, "precheck", PrecheckRecorder(PrecheckResult(action="tagged", digest=SOURCE_DIGEST))
-    )
     sessions = SessionRecorder()
     # When prechecked in a dry run
     outcome = check_target(make_target(), dry_run=True, session_factory=sessions)
-    # Then it only read (HEADs), never called the writing precheck, never created the repository
+    # Then it only read (HEADs: the read-only clients have no write method), never created the repository
     assert registries[ECR_DESTINATION].heads == [
         ("mirror/app", "release-1.2.0"),
         ("mirror/app", SOURCE_DIGEST),
