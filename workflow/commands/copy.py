@@ -33,6 +33,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument("destination", help="host[:port]/repo:tag")
     parser.add_argument("--src-role-arn", help="IAM role to assume for an ECR source")
     parser.add_argument("--dst-role-arn", help="IAM role to assume for an ECR destination")
+    parser.add_argument("--src-external-id", help="sts:ExternalId for --src-role-arn")
+    parser.add_argument("--dst-external-id", help="sts:ExternalId for --dst-role-arn")
     parser.add_argument(
         "--insecure-registry",
         action="append",
@@ -47,15 +49,16 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(run=run)
 
 
-def assume_role(role_arn: str | None) -> Any:
+def assume_role(role_arn: str | None, external_id: str | None = None, *, sts_client: Any = None) -> Any:
     """A boto3 session holding the credentials of `role_arn` (None: no session)."""
     if role_arn is None:
         return None
     import boto3
 
-    credentials = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME)[
-        "Credentials"
-    ]
+    request = {"RoleArn": role_arn, "RoleSessionName": ROLE_SESSION_NAME}
+    if external_id:
+        request["ExternalId"] = external_id
+    credentials = (sts_client or boto3.client("sts")).assume_role(**request)["Credentials"]
     return boto3.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],
@@ -116,7 +119,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 2
     try:
-        sessions = assume_role(args.src_role_arn), assume_role(args.dst_role_arn)
+        sessions = (
+            assume_role(args.src_role_arn, args.src_external_id),
+            assume_role(args.dst_role_arn, args.dst_external_id),
+        )
     except Exception as error:
         print(f"failed: could not assume the role: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
