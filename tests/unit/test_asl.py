@@ -512,3 +512,8 @@ def test_other_errors_keep_their_raw_cause(definition: dict[str, Any]) -> None:
         "CodeBuild.ThrottlingException",
         "Rate exceeded",
     )
+
+
+def test_execution_has_a_timeout_so_the_timed_out_alarm_can_fire(definition: dict[str, Any]) -> None:
+    # Given the definition / Then a stuck execution ends (and alarms) within 12 hours
+    assert 0 < definition["TimeoutSeconds"] <= 12 * 3600
