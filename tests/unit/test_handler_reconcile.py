@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from lambdas import reconcile
 from tests.unit.conftest import FakeLambdaContext
-from tests.unit.test_sync import PASS_MACHINE, push
+from tests.unit.test_sync import LEAKY_ENVIRONMENT, PASS_MACHINE, push
 from workflow.exceptions import InvalidConfig
 
 SOURCE = "111111111111"
@@ -22,6 +22,8 @@ SOURCE = "111111111111"
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """moto in the source account: app:release-1 and app:dev-1, a state machine, a topic with a queue."""
+    for name in LEAKY_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -14,6 +14,7 @@ from moto import mock_aws
 from workflow.inventory import AwsClients, EcrDestination, EcrSource, _next_link
 
 SOURCE_ACCOUNT = "123456789012"
+LEAKY_ENVIRONMENT = ("MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL", "AWS_PROFILE")
 DESTINATION_ROLE = "arn:aws:iam::222222222222:role/ecr-replication-target"
 
 
@@ -53,6 +54,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
+    for name in LEAKY_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
     with mock_aws():
         yield AwsClients(boto3.Session())
 

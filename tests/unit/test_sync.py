@@ -33,6 +33,8 @@ CONFIG: dict[str, Any] = {
         }
     ],
 }
+# Set by a local runtime left running elsewhere in the session; they would redirect or re-account moto.
+LEAKY_ENVIRONMENT = ("MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL", "AWS_PROFILE")
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 FAIL_MACHINE = json.dumps(
     {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "X", "Cause": "y"}}}
@@ -82,6 +84,8 @@ def _moto_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
+    for name in LEAKY_ENVIRONMENT:
+        monkeypatch.delenv(name, raising=False)
 
 
 def build_world(aws: AwsClients) -> AwsClients:
