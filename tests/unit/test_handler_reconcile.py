@@ -13,7 +13,7 @@ from moto import mock_aws
 
 from lambdas import reconcile
 from tests.unit.conftest import FakeLambdaContext
-from tests.unit.test_sync import LEAKY_ENVIRONMENT, PASS_MACHINE, push
+from tests.unit.test_sync import IDLE, LEAKY_ENVIRONMENT, PASS_MACHINE, push
 from workflow.exceptions import InvalidConfig
 
 SOURCE = "111111111111"
@@ -31,7 +31,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
         "MOTO_ACCOUNT_ID": SOURCE,
     }.items():
         monkeypatch.setenv(name, value)
-    with mock_aws():
+    with mock_aws(config=IDLE):
         ecr = boto3.client("ecr", region_name="us-east-1")
         ecr.create_repository(repositoryName="app")
         push(ecr, "app", "release-1", 10)

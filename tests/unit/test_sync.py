@@ -35,6 +35,8 @@ CONFIG: dict[str, Any] = {
 }
 # Set by a local runtime left running elsewhere in the session; they would redirect or re-account moto.
 LEAKY_ENVIRONMENT = ("MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL", "AWS_PROFILE")
+# moto starts executions without running them: they stay RUNNING.
+IDLE: Any = {"stepfunctions": {"execute_state_machine": False}}
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 FAIL_MACHINE = json.dumps(
     {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "X", "Cause": "y"}}}
@@ -119,9 +121,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
 
 @pytest.fixture
 def idle_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    """The world above in moto, whose executions stay RUNNING (moto's default)."""
+    """The world above in moto, whose executions stay RUNNING (said explicitly: moto's config is global)."""
     _moto_env(monkeypatch)
-    with mock_aws():
+    with mock_aws(config=IDLE):
         yield build_world(AwsClients(boto3.Session()))
 
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.unit.test_sync import CONFIG, LEAKY_ENVIRONMENT, PASS_MACHINE, SOURCE, build_world
+from tests.unit.test_sync import CONFIG, IDLE, LEAKY_ENVIRONMENT, PASS_MACHINE, SOURCE, build_world
 from workflow.cli import main
 from workflow.commands.sync import Progress
 from workflow.inventory import AwsClients
@@ -28,7 +28,7 @@ def moto_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
         monkeypatch.setenv(name, value)
     for name in LEAKY_ENVIRONMENT:
         monkeypatch.delenv(name, raising=False)
-    with mock_aws():
+    with mock_aws(config=IDLE):
         yield build_world(AwsClients(boto3.Session()))
 
 
