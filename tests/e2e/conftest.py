@@ -110,9 +110,9 @@ def statuses(execution: Execution) -> dict[str, str]:
     return {line["destination"].split()[0]: line["action"] for line in summary["lines"]}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def e2e() -> Iterator[E2E]:
-    """The session's runtime: source, eu-west-1 and us-west-2, all writable."""
+    """Runtime shared by the e2e suite (package scope: gone before other suites): source, eu-west-1, us-west-2."""
     with LocalRuntime(make_config([EU, US])) as runtime:
         yield E2E(runtime)
 
