@@ -24,12 +24,17 @@ def precheck_role_name(config: ReplicationConfig) -> str:
     return f"ecr-replication-precheck-{config.source.region}"
 
 
+def reconcile_role_name(config: ReplicationConfig) -> str:
+    """The reconciliation Lambda role's name."""
+    return f"ecr-replication-reconcile-{config.source.region}"
+
+
 def source_role_arns(config: ReplicationConfig) -> list[str]:
-    """The ARNs of the source roles that assume destination roles: copy and precheck."""
+    """The ARNs of the source roles that assume destination roles: copy, precheck and reconcile."""
     partition = partition_of(config.source.region)
     return [
         f"arn:{partition}:iam::{config.source.account}:role/{name}"
-        for name in (copy_role_name(config), precheck_role_name(config))
+        for name in (copy_role_name(config), precheck_role_name(config), reconcile_role_name(config))
     ]
 
 

@@ -15,6 +15,8 @@ CopyCompute = Literal["lambda", "ec2"]
 COPY_COMPUTES: tuple[CopyCompute, ...] = ("lambda", "ec2")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 ORGANIZATION_RE = re.compile(r"o-[a-z0-9]{10,32}")
+DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
+SCHEDULE_RE = re.compile(r"(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))")
 
 
 class SettingsError(ValueError):
@@ -30,6 +32,8 @@ class DeploySettings:
     emails: tuple[str, ...]
     copy_compute: CopyCompute = "lambda"
     organization_id: str | None = None
+    reconcile: bool = True
+    reconcile_schedule: str = DEFAULT_RECONCILE_SCHEDULE
 
     @property
     def notify_always(self) -> bool:
@@ -57,7 +61,9 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
 
     Keys: `config` (path, default examples/replication.yaml, relative to the repository root),
     `emails` (comma list, overrides notifications.emails), `copy_compute` (lambda | ec2),
-    `organization_id` (adds an aws:PrincipalOrgID condition to the destination trust policy).
+    `organization_id` (adds an aws:PrincipalOrgID condition to the destination trust policy),
+    `reconcile` (true | false: the daily reconciliation schedule is enabled) and
+    `reconcile_schedule` (an EventBridge Scheduler `rate(...)` or `cron(...)` expression).
     ExternalIds come from the config's destinations, because the workflow must send them.
     """
     config_path = Path(_text(get("config")) or DEFAULT_CONFIG)
@@ -77,10 +83,30 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
             "context 'external_id' is not supported: set external_id on the destination in the config, "
             "so that the workflow sends it when it assumes the destination role"
         )
+    schedule = _text(get("reconcile_schedule")) or DEFAULT_RECONCILE_SCHEDULE
+    if not SCHEDULE_RE.fullmatch(schedule):
+        raise SettingsError(
+            f"context 'reconcile_schedule': {schedule!r} is not a schedule expression "
+            "(e.g. 'rate(1 day)' or 'cron(0 3 * * ? *)')"
+        )
     return DeploySettings(
         config_path=config_path,
         config=config,
         emails=parse_emails(get("emails"), config.notifications.emails),
         copy_compute=compute,
         organization_id=organization_id,
+        reconcile=parse_flag("reconcile", get("reconcile")),
+        reconcile_schedule=schedule,
     )
+
+
+def parse_flag(key: str, value: Any) -> bool:
+    """A true/false context value (absent: true)."""
+    if value is None or isinstance(value, bool):
+        return value is not False
+    text = _text(value).lower()
+    if text in ("true", "yes", "on", "1"):
+        return True
+    if text in ("false", "no", "off", "0"):
+        return False
+    raise SettingsError(f"context {key!r}: {value!r} is not true or false")

@@ -26,32 +26,41 @@ class Alarms(Construct):
         topic: sns.ITopic,
     ) -> None:
         super().__init__(scope, construct_id)
-        signals = {
-            "ExecutionsFailed": (
-                state_machine.metric_failed(period=PERIOD, statistic="Sum"),
-                "A replication execution failed (a target failed or the workflow errored)",
-            ),
-            "ExecutionsTimedOut": (
-                state_machine.metric_timed_out(period=PERIOD, statistic="Sum"),
-                "A replication execution timed out",
-            ),
-            "DeadLetterQueue": (
-                dead_letter_queue.metric_approximate_number_of_messages_visible(
-                    period=PERIOD, statistic="Maximum"
-                ),
-                "ECR push events could not start the workflow and are in the dead-letter queue",
-            ),
-        }
+        self.topic = topic
         self.alarms: dict[str, cloudwatch.Alarm] = {}
-        for name, (metric, description) in signals.items():
-            alarm = metric.create_alarm(
-                self,
-                name,
-                alarm_description=description,
-                threshold=1,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-                treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-            )
-            alarm.add_alarm_action(actions.SnsAction(topic))
-            self.alarms[name] = alarm
+        self._add(
+            "ExecutionsFailed",
+            state_machine.metric_failed(period=PERIOD, statistic="Sum"),
+            "A replication execution failed (a target failed or the workflow errored)",
+        )
+        self._add(
+            "ExecutionsTimedOut",
+            state_machine.metric_timed_out(period=PERIOD, statistic="Sum"),
+            "A replication execution timed out",
+        )
+        self.watch_dead_letter_queue(
+            "DeadLetterQueue",
+            dead_letter_queue,
+            "ECR push events could not start the workflow and are in the dead-letter queue",
+        )
+
+    def watch_dead_letter_queue(self, name: str, queue: sqs.IQueue, description: str) -> None:
+        """Alarm, to the topic, as soon as a message sits in `queue`."""
+        self._add(
+            name,
+            queue.metric_approximate_number_of_messages_visible(period=PERIOD, statistic="Maximum"),
+            description,
+        )
+
+    def _add(self, name: str, metric: cloudwatch.Metric, description: str) -> None:
+        alarm = metric.create_alarm(
+            self,
+            name,
+            alarm_description=description,
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        alarm.add_alarm_action(actions.SnsAction(self.topic))
+        self.alarms[name] = alarm

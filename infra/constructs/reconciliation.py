@@ -30,11 +30,6 @@ SOURCE_LIST_ACTIONS = ["ecr:DescribeRepositories"]
 SOURCE_READ_ACTIONS = ["ecr:DescribeImages"]
 
 
-def reconcile_role_name(config: ReplicationConfig) -> str:
-    """The reconcile Lambda role's name (destination roles must trust it to be assumed)."""
-    return f"ecr-replication-reconcile-{config.source.region}"
-
-
 def _machine_name(state_machine: sfn.IStateMachine) -> str:
     """The state machine's name, from its ARN (works for imported machines and tokens alike)."""
     name = cdk.Arn.split(state_machine.state_machine_arn, cdk.ArnFormat.COLON_RESOURCE_NAME).resource_name
@@ -84,7 +79,7 @@ class Reconciliation(Construct):
             description="Reconciliation: starts executions for images the destinations lack",
             timeout=cdk.Duration.minutes(15),
             memory_size=512,
-            role_name=reconcile_role_name(config),
+            role_name=naming.reconcile_role_name(config),
             environment={"STATE_MACHINE_ARN": state_machine.state_machine_arn, "TOPIC_ARN": topic.topic_arn},
         )
         role = self.function.role
@@ -196,17 +191,3 @@ class Reconciliation(Construct):
                 ),
             },
         )
-
-
-def is_enabled(value: object) -> bool:
-    """Parse the `reconcile` context flag (true by default; false/no/off/0 disable the schedule)."""
-    if value is None:
-        return True
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("true", "yes", "on", "1", ""):
-        return True
-    if text in ("false", "no", "off", "0"):
-        return False
-    raise ValueError(f"context 'reconcile': {value!r} is not true or false")

@@ -14,6 +14,7 @@ from infra.constructs.alarms import Alarms
 from infra.constructs.copy_project import CopyProject
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
 from infra.constructs.notifications import Notifications
+from infra.constructs.reconciliation import Reconciliation
 from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMachine
 from infra.constructs.trigger import Trigger
 from infra.settings import DeploySettings
@@ -105,6 +106,21 @@ class SourceStack(cdk.Stack):
             state_machine=self.workflow.state_machine,
             dead_letter_queue=self.trigger.dead_letter_queue,
             topic=self.topic,
+        )
+        self.reconciliation = Reconciliation(
+            self,
+            "Reconciliation",
+            config=config,
+            state_machine=self.workflow.state_machine,
+            topic=self.topic,
+            code=self.handler_code,
+            schedule_expression=settings.reconcile_schedule,
+            enabled=settings.reconcile,
+        )
+        self.alarms.watch_dead_letter_queue(
+            "ReconciliationDeadLetterQueue",
+            self.reconciliation.dead_letter_queue,
+            "The reconciliation schedule could not invoke its Lambda; lost pushes are not being repaired",
         )
         precheck_role = self.functions.precheck.role
         assert precheck_role is not None

@@ -21,8 +21,9 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra.app import build_app
 from infra.constructs.functions import HandlerCode
-from infra.constructs.reconciliation import Reconciliation, is_enabled, reconcile_role_name
-from infra.settings import REPOSITORY_ROOT, settings_from_context
+from infra.constructs.reconciliation import Reconciliation
+from infra.naming import reconcile_role_name
+from infra.settings import REPOSITORY_ROOT, SettingsError, settings_from_context
 from tests.infrastructure.conftest import resources
 from workflow.config import load_config
 
@@ -165,32 +166,36 @@ def test_schedule_can_be_configured_and_disabled(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "expected"), [(None, True), ("false", False), ("off", False), (True, True), ("1", True)]
+    ("context", "enabled", "expression"),
+    [
+        ({}, True, "rate(1 day)"),
+        ({"reconcile": "false"}, False, "rate(1 day)"),
+        ({"reconcile": "off", "reconcile_schedule": "rate(6 hours)"}, False, "rate(6 hours)"),
+        ({"reconcile": True, "reconcile_schedule": "cron(0 3 * * ? *)"}, True, "cron(0 3 * * ? *)"),
+    ],
 )
-def test_enabled_flag_parses_context_values(value: object, expected: bool) -> None:
-    # Given a context value When parsing it Then true/false as documented
-    assert is_enabled(value) is expected
+def test_reconcile_context_values(context: dict[str, Any], enabled: bool, expression: str) -> None:
+    # Given context values When parsing the settings Then the flag and the schedule are as documented
+    settings = settings_from_context(context.get)
+    assert (settings.reconcile, settings.reconcile_schedule) == (enabled, expression)
 
 
-def test_enabled_flag_rejects_nonsense() -> None:
-    # Given a value that is not a boolean When parsing Then the error names the context key
-    with pytest.raises(ValueError, match="context 'reconcile'"):
-        is_enabled("sometimes")
+@pytest.mark.parametrize(
+    ("context", "key"),
+    [({"reconcile": "sometimes"}, "reconcile"), ({"reconcile_schedule": "daily"}, "reconcile_schedule")],
+)
+def test_reconcile_context_rejects_nonsense(context: dict[str, Any], key: str) -> None:
+    # Given a value that is not valid When parsing Then the error names the context key
+    with pytest.raises(SettingsError, match=f"context '{key}'"):
+        settings_from_context(context.get)
 
 
 def test_fits_the_source_stack_cdk_nag_and_cfn_lint_clean(tmp_path: Path) -> None:
-    # Given the real source stack with the construct added (as the stack will wire it)
+    # Given the real source stack, which wires the construct in
     app = cdk.App(outdir=str(tmp_path), context={"config": "examples/replication.yaml"})
     settings = settings_from_context(app.node.try_get_context)
     source, _ = build_app(app, settings)
-    Reconciliation(
-        source,
-        "Reconciliation",
-        config=settings.config,
-        state_machine=source.workflow.state_machine,
-        topic=source.topic,
-        code=source.handler_code,
-    )
+    assert isinstance(source.reconciliation, Reconciliation)
 
     # When synthesizing (cdk-nag enforcing) and linting the template
     app.synth()

@@ -44,7 +44,9 @@ def test_rule_targets_the_state_machine_with_retries_and_an_encrypted_dead_lette
     template = synthesized.source_template
     _, rule = _one(template, "AWS::Events::Rule")
     state_machine_id, _ = _one(template, "AWS::StepFunctions::StateMachine")
-    queue_id, queue = _one(template, "AWS::SQS::Queue")
+    queue_id, queue = next(
+        (k, v) for k, v in resources(template, "AWS::SQS::Queue").items() if k.startswith("Trigger")
+    )
     # When the target is read
     (target,) = rule["Properties"]["Targets"]
     # Then it starts the state machine, retries, and dead-letters to the queue
@@ -103,7 +105,12 @@ def test_state_machine_logs_everything_to_a_vended_log_group_with_retention_and_
 def test_functions_are_arm64_python_with_their_own_roles_and_log_retention(synthesized: Synthesized) -> None:
     template = synthesized.source_template
     functions = _functions_by_handler(template)
-    assert set(functions) == {"lambdas.plan.handler", "lambdas.precheck.handler", "lambdas.summarize.handler"}
+    assert set(functions) == {
+        "lambdas.plan.handler",
+        "lambdas.precheck.handler",
+        "lambdas.summarize.handler",
+        "lambdas.reconcile.handler",
+    }
     roles = set()
     for _, properties in functions.values():
         assert properties["Architectures"] == ["arm64"]
@@ -114,7 +121,7 @@ def test_functions_are_arm64_python_with_their_own_roles_and_log_retention(synth
         log_group = template["Resources"][properties["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
         assert log_group["RetentionInDays"] > 0
         roles.add(properties["Role"]["Fn::GetAtt"][0])
-    assert len(roles) == 3
+    assert len(roles) == 4
 
 
 def test_lambda_asset_holds_packages_dependencies_for_arm64_and_the_config(synthesized: Synthesized) -> None:
@@ -177,3 +184,11 @@ def test_alarms_on_failed_and_timed_out_executions_and_the_dead_letter_queue_not
         assert alarm["Threshold"] == 1
     assert alarms["ExecutionsFailed"]["Namespace"] == "AWS/States"
     assert alarms["ApproximateNumberOfMessagesVisible"]["Namespace"] == "AWS/SQS"
+    # And every dead-letter queue (push events, reconciliation schedule) has its own alarm
+    watched = {
+        dimension["Value"]["Fn::GetAtt"][0]
+        for alarm in resources(template, "AWS::CloudWatch::Alarm").values()
+        for dimension in alarm["Properties"].get("Dimensions", [])
+        if dimension["Name"] == "QueueName"
+    }
+    assert watched == set(resources(template, "AWS::SQS::Queue"))
