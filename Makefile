@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := docker-registry skopeo
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+# jsii refuses to stay quiet about an end-of-life Node unless its major version is listed here.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: setup apt-packages demo test test-unit test-integration test-infrastructure test-e2e lint synth bench clean
@@ -53,6 +55,7 @@ synth: setup
 
 bench: setup
 	$(BIN)/python bench/copy_vs_skopeo.py
+	$(BIN)/python bench/sync_dry_run.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache
