@@ -21,12 +21,8 @@ def destination_argument(value: str) -> dict[str, str]:
     return {"account": account, "region": region}
 
 
-def register(subparsers: Any) -> None:
-    """Add the `plan` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "plan", help="show where an image would replicate, or why it would not"
-    )
-    parser.add_argument("config", help="replication config (YAML or JSON)")
+def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--repository`, `--tag` and the repeatable `--destination ACCOUNT:REGION` of a manual run."""
     parser.add_argument("--repository", required=True, help="source repository name")
     parser.add_argument("--tag", required=True, help="image tag")
     parser.add_argument(
@@ -36,6 +32,15 @@ def register(subparsers: Any) -> None:
         metavar="ACCOUNT:REGION",
         help="narrow to these configured destinations (repeatable)",
     )
+
+
+def register(subparsers: Any) -> None:
+    """Add the `plan` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "plan", help="show where an image would replicate, or why it would not"
+    )
+    parser.add_argument("config", help="replication config (YAML or JSON)")
+    add_image_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(run=run)
 

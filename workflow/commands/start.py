@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 
 from workflow import executions
-from workflow.commands.plan import destination_argument
+from workflow.commands.plan import add_image_arguments
 
 
 def register(subparsers: Any) -> None:
@@ -19,15 +19,7 @@ def register(subparsers: Any) -> None:
         "start", help="start a replication run (a state machine execution) by hand"
     )
     parser.add_argument("--state-machine-arn", required=True, help="the replication state machine")
-    parser.add_argument("--repository", required=True, help="source repository name")
-    parser.add_argument("--tag", required=True, help="image tag")
-    parser.add_argument(
-        "--destination",
-        action="append",
-        type=destination_argument,
-        metavar="ACCOUNT:REGION",
-        help="narrow to these configured destinations (repeatable)",
-    )
+    add_image_arguments(parser)
     parser.add_argument("--dry-run", action="store_true", help="plan and precheck only; copy nothing")
     parser.add_argument("--name", help="execution name (default: generated)")
     parser.add_argument(
