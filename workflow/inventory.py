@@ -102,7 +102,7 @@ class AwsClients:
         client = self._clients.get(key)
         if client is None:
             session = self.session if role_arn is None else self._sessions[(role_arn, external_id)][0]
-            client = session.client(service, region_name=region, config=self.config)
+            client = session.client(service, region_name=region, config=self.config)  # type: ignore[call-overload]
             if self.on_client:
                 self.on_client(client)
             self._clients[key] = client

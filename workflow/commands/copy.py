@@ -55,10 +55,9 @@ def assume_role(role_arn: str | None, external_id: str | None = None, *, sts_cli
         return None
     import boto3
 
-    request = {"RoleArn": role_arn, "RoleSessionName": ROLE_SESSION_NAME}
-    if external_id:
-        request["ExternalId"] = external_id
-    credentials = (sts_client or boto3.client("sts")).assume_role(**request)["Credentials"]
+    sts: Any = sts_client or boto3.client("sts")
+    extra = {"ExternalId": external_id} if external_id else {}
+    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME, **extra)["Credentials"]
     return boto3.Session(
         aws_access_key_id=credentials["AccessKeyId"],
         aws_secret_access_key=credentials["SecretAccessKey"],

@@ -313,7 +313,9 @@ class CodeBuildSettings:
 
 def _start_build_parameters() -> set[str]:
     model = botocore.session.get_session().get_service_model("codebuild")
-    members = model.operation_model("StartBuild").input_shape.members
+    shape = model.operation_model("StartBuild").input_shape
+    assert shape is not None
+    members = shape.members
     return {name[0].upper() + name[1:] for name in members}
 
 

@@ -252,7 +252,7 @@ class LocalRuntime:
 
     def client(self, service: str) -> Any:
         """A boto3 client for moto."""
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url)
+        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     def _create_resources(self, config: Mapping[str, Any]) -> None:
         iam, sqs, sns = self.client("iam"), self.client("sqs"), self.client("sns")
