@@ -20,7 +20,7 @@ class _Body:
     def __init__(self, chunks: list[bytes]) -> None:
         self.chunks = chunks
 
-    def stream(self, amount: int, decode_content: bool) -> Iterator[bytes]:
+    def stream(self, amount: int) -> Iterator[bytes]:
         yield from self.chunks
 
 

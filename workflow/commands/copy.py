@@ -12,10 +12,9 @@ import re
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import Any, TextIO
 
-from workflow.copy import ProgressEvent, copy
+from workflow.copy import ProgressEvent, copy_image
 from workflow.exceptions import InvalidReference, ReplicationError
 from workflow.registry.reference import parse_reference
 
@@ -42,7 +41,7 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="registry spoken to over plain HTTP (loopback test registries); repeatable",
     )
-    parser.add_argument("--result-file", type=Path, help="also write the CopyResult JSON here")
+    parser.add_argument("--result-file", help="also write the CopyResult JSON here")
     parser.add_argument(
         "--max-parallel-blobs", type=int, default=8, help="blobs in flight at once (default 8)"
     )
@@ -126,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"failed: could not assume the role: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
     try:
-        result = copy(
+        result = copy_image(
             args.source,
             args.destination,
             source_session=sessions[0],
@@ -138,10 +137,11 @@ def run(args: argparse.Namespace) -> int:
     except ReplicationError as error:
         print(f"failed: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    text = result.model_dump_json()
+    text = result.to_json()
     print(text)
     if args.result_file:
-        args.result_file.write_text(text + "\n")
+        with open(args.result_file, "w", encoding="utf-8") as file:
+            file.write(text + "\n")
     print(
         f"{result.action}: {result.destination} {result.destination_digest} "
         f"({result.blobs_copied} blobs, {_human(result.bytes_copied)} in {result.seconds:.1f}s)",

@@ -24,10 +24,9 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import urllib3
-
 from workflow.exceptions import RegistryAuthError
 from workflow.registry.retry import TransientError
+from workflow.registry.transport import TRANSPORT_ERRORS, ConnectionPool
 
 AUTH_ENV = "ECR_REPLICATE_REGISTRY_AUTH"
 ECR_HOST_RE = re.compile(
@@ -128,7 +127,7 @@ class Authenticator:
     def __init__(
         self,
         registry: str,
-        pool: urllib3.PoolManager,
+        pool: ConnectionPool,
         *,
         credentials: Credentials | None = None,
         ecr: EcrTokenProvider | None = None,
@@ -186,10 +185,8 @@ class Authenticator:
         if self._basic:
             headers["Authorization"] = self._basic.basic_header()
         try:
-            response = self._pool.request(
-                "GET", f"{realm}?{urlencode(query)}", headers=headers, redirect=False, retries=False
-            )
-        except urllib3.exceptions.HTTPError as exc:
+            response = self._pool.request("GET", f"{realm}?{urlencode(query)}", headers=headers)
+        except TRANSPORT_ERRORS as exc:
             raise TransientError(
                 f"token endpoint for {self.registry} unreachable: {type(exc).__name__}"
             ) from exc
