@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -27,7 +26,7 @@ class _Body:
 def _copier() -> _Copier:
     client = RegistryClient("reg.example.com")
     ref = parse_reference("reg.example.com/app:v1")
-    return _Copier(client, client, ref, ref, None, ThreadPoolExecutor(1), "put")
+    return _Copier(client, client, ref, ref, None, 1, "put")
 
 
 def _blob(data: bytes) -> Descriptor:
