@@ -50,11 +50,14 @@ def install_ours(workdir: Path) -> Path:
     venv = workdir / "ours-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
-    subprocess.run(
+    installed = subprocess.run(
         [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(ROOT)],
-        check=True,
+        capture_output=True,
+        text=True,
         cwd=workdir,
     )
+    if installed.returncode != 0:
+        raise RuntimeError(f"pip install of {ROOT} failed: {installed.stderr[-2000:]}")
     return python
 
 
