@@ -174,7 +174,7 @@ def report(all_results: dict[int, dict[tuple[str, str], list[tuple[float, int, i
             ratios = [f"{o / t:.2f}" if t else "-" for o, t in zip(ours, theirs, strict=True)]
             inprocess = statistics.median(v[0] for v in results[("in-process", case)])
             lines.append(
-                f"| 8 x {layer_mb} MiB | {case} | {ours[0]:.2f} | {theirs[0]:.2f} | {ratios[0]} "
+                f"| 8 x {layer_mb} MiB | {case} | {ours[0]:.3f} | {theirs[0]:.3f} | {ratios[0]} "
                 f"| {ours[1] / 2**20:.1f} | {theirs[1] / 2**20:.1f} | {ratios[1]} "
                 f"| {ours[2] / 2**20:.1f} | {theirs[2] / 2**20:.1f} | {ratios[2]} | {inprocess:.3f} |"
             )
