@@ -18,13 +18,14 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
+import urllib3
+
 from workflow.exceptions import DestinationTagImmutable, DigestMismatch, ImageNotFound, InvalidReference
 from workflow.registry.auth import EcrTokenProvider, credentials_from_env, ecr_host_parts
 from workflow.registry.client import CHUNK_SIZE, RegistryClient, UploadMode
 from workflow.registry.media import OCI_INDEX, Descriptor, Manifest, new_hasher, parse_manifest, sha256_digest
 from workflow.registry.reference import ImageReference, parse_reference
 from workflow.registry.retry import RetryPolicy, TransientError
-from workflow.registry.transport import TRANSPORT_ERRORS
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -148,7 +149,7 @@ class _Copier:
         pending: bytes | None = None
         where = f"{self.src.registry}/{self.src_ref.repository}"
         try:
-            for chunk in response.stream(CHUNK_SIZE):
+            for chunk in response.stream(CHUNK_SIZE, decode_content=False):
                 if not chunk:
                     continue
                 hasher.update(chunk)
@@ -162,7 +163,7 @@ class _Copier:
                     counted[0] += len(pending)
                     self._emit("blob-bytes", blob.digest, len(pending))
                 pending = chunk
-        except TRANSPORT_ERRORS as exc:
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransientError(
                 f"reading blob {blob.digest} from {where} failed: {type(exc).__name__}"
             ) from exc

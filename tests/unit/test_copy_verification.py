@@ -19,7 +19,7 @@ class _Body:
     def __init__(self, chunks: list[bytes]) -> None:
         self.chunks = chunks
 
-    def stream(self, amount: int) -> Iterator[bytes]:
+    def stream(self, amount: int, decode_content: bool) -> Iterator[bytes]:
         yield from self.chunks
 
 

@@ -24,9 +24,10 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+import urllib3
+
 from workflow.exceptions import RegistryAuthError
 from workflow.registry.retry import TransientError
-from workflow.registry.transport import TRANSPORT_ERRORS, ConnectionPool
 
 AUTH_ENV = "ECR_REPLICATE_REGISTRY_AUTH"
 ECR_HOST_RE = re.compile(
@@ -127,7 +128,7 @@ class Authenticator:
     def __init__(
         self,
         registry: str,
-        pool: ConnectionPool,
+        pool: urllib3.PoolManager,
         *,
         credentials: Credentials | None = None,
         ecr: EcrTokenProvider | None = None,
@@ -185,8 +186,10 @@ class Authenticator:
         if self._basic:
             headers["Authorization"] = self._basic.basic_header()
         try:
-            response = self._pool.request("GET", f"{realm}?{urlencode(query)}", headers=headers)
-        except TRANSPORT_ERRORS as exc:
+            response = self._pool.request(
+                "GET", f"{realm}?{urlencode(query)}", headers=headers, redirect=False, retries=False
+            )
+        except urllib3.exceptions.HTTPError as exc:
             raise TransientError(
                 f"token endpoint for {self.registry} unreachable: {type(exc).__name__}"
             ) from exc

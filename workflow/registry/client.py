@@ -1,4 +1,4 @@
-"""OCI distribution client for one registry host, on keep-alive connection pools (`transport`).
+"""OCI distribution client for one registry host, on urllib3 (one connection pool per host).
 
 Manifests are fetched and put byte-exact and verified by digest. Blobs are streamed: GET follows
 redirects (ECR sends blob downloads to S3) and sends Authorization only to the registry's own origin;
@@ -11,6 +11,9 @@ import json
 from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import quote, urljoin, urlsplit
+
+import urllib3
+from urllib3.response import BaseHTTPResponse
 
 from workflow.exceptions import (
     DestinationTagImmutable,
@@ -28,15 +31,15 @@ from workflow.registry.media import (
     parse_manifest,
 )
 from workflow.registry.retry import RetryPolicy, TransientError, parse_retry_after
-from workflow.registry.transport import TRANSPORT_ERRORS, Body, ConnectionPool, Response
 
 CHUNK_SIZE = 1 << 20
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_REDIRECTS = 5
 UploadMode = Literal["put", "patch"]
+_TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 
 
-def _error_detail(response: Response) -> str:
+def _error_detail(response: BaseHTTPResponse) -> str:
     """`CODE: message` from a distribution error body, or an empty string."""
     try:
         errors = json.loads(response.data or b"{}").get("errors") or []
@@ -64,10 +67,11 @@ class RegistryClient:
         self.base = f"{'http' if insecure else 'https'}://{registry}"
         self.push = push
         self.retry = retry or RetryPolicy()
-        self.pool = ConnectionPool(
+        self.pool = urllib3.PoolManager(
+            num_pools=8,
             maxsize=pool_size,
-            connect_timeout=min(timeout, 15.0),
-            read_timeout=timeout,
+            retries=False,
+            timeout=urllib3.Timeout(connect=min(timeout, 15.0), read=timeout),
             headers={"User-Agent": "ecr-replicate"},
         )
         self.auth = Authenticator(registry, self.pool, credentials=credentials, ecr=ecr)
@@ -87,10 +91,10 @@ class RegistryClient:
         repository: str,
         *,
         headers: dict[str, str] | None = None,
-        body: Body = None,
+        body: bytes | Iterable[bytes] | None = None,
         stream: bool = False,
         follow_redirects: bool = False,
-    ) -> Response:
+    ) -> BaseHTTPResponse:
         """Send one request with auth (answering one 401 challenge); raise TransientError for 429/5xx/IO."""
         if url.startswith("/"):
             url = self.base + url
@@ -124,10 +128,10 @@ class RegistryClient:
         url: str,
         scope: str,
         headers: dict[str, str] | None,
-        body: Body,
+        body: bytes | Iterable[bytes] | None,
         stream: bool,
         follow_redirects: bool,
-    ) -> Response:
+    ) -> BaseHTTPResponse:
         all_headers = dict(headers or {})
         authorization = self.auth.header(scope)
         for _ in range(MAX_REDIRECTS + 1):
@@ -135,8 +139,16 @@ class RegistryClient:
             if authorization and self._same_origin(url):
                 send["Authorization"] = authorization
             try:
-                response = self.pool.request(method, url, headers=send, body=body, preload_content=not stream)
-            except TRANSPORT_ERRORS as exc:
+                response = self.pool.request(
+                    method,
+                    url,
+                    headers=send,
+                    body=body,
+                    preload_content=not stream,
+                    redirect=False,
+                    retries=False,
+                )
+            except _TRANSPORT_ERRORS as exc:
                 raise TransientError(
                     f"{self.registry}: {method} {urlsplit(url).path} failed: {type(exc).__name__}"
                 ) from exc
@@ -152,7 +164,7 @@ class RegistryClient:
             url = urljoin(url, location)
         raise RegistryProtocolError(f"{self.registry}: too many redirects for {method} {urlsplit(url).path}")
 
-    def _fail(self, response: Response, what: str) -> RegistryProtocolError | RegistryAuthError:
+    def _fail(self, response: BaseHTTPResponse, what: str) -> RegistryProtocolError | RegistryAuthError:
         detail = _error_detail(response)
         message = f"{self.registry}: {what}: HTTP {response.status}" + (f" ({detail})" if detail else "")
         if response.status == 403:
@@ -182,7 +194,7 @@ class RegistryClient:
                 raise RegistryProtocolError(
                     f"{self.registry}: manifest {repository}:{reference} exceeds 4 MiB"
                 )
-        except TRANSPORT_ERRORS as exc:
+        except _TRANSPORT_ERRORS as exc:
             raise TransientError(
                 f"{self.registry}: reading manifest {repository}:{reference}: {exc}"
             ) from exc
@@ -271,7 +283,7 @@ class RegistryClient:
 
         return self.retry.run(attempt, f"blob {digest} at {self.registry}/{repository}")
 
-    def open_blob(self, repository: str, digest: str) -> Response:
+    def open_blob(self, repository: str, digest: str) -> BaseHTTPResponse:
         """A streaming response for the blob (the caller closes it); no retry here."""
         response = self.request(
             "GET", f"/v2/{repository}/blobs/{digest}", repository, stream=True, follow_redirects=True
@@ -321,7 +333,7 @@ class RegistryClient:
         if returned and returned != digest:
             raise DigestMismatch(f"{self.registry}/{repository}: blob {digest} was stored as {returned}")
 
-    def _upload_error(self, response: Response, digest: str, repository: str) -> Exception:
+    def _upload_error(self, response: BaseHTTPResponse, digest: str, repository: str) -> Exception:
         detail = _error_detail(response)
         if "DIGEST_INVALID" in detail:
             return DigestMismatch(f"{self.registry}/{repository} rejected blob {digest}: {detail}")
@@ -372,7 +384,7 @@ class RegistryClient:
 
         return self.retry.run(attempt, f"tags of {self.registry}/{repository}")
 
-    def _next_link(self, response: Response, current: str) -> str:
+    def _next_link(self, response: BaseHTTPResponse, current: str) -> str:
         link = response.headers.get("Link") or ""
         if 'rel="next"' not in link or "<" not in link:
             return ""
