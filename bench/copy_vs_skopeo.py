@@ -7,9 +7,9 @@ Reports medians and the ratio ours/skopeo of wall time, bytes the destination re
 copier's peak RSS. Usage: `python bench/copy_vs_skopeo.py [--runs 3] [--sizes-mb 4 16]`.
 
 Ours runs as a process, `python -m workflow.commands.copy`, from a throwaway venv holding a regular
-(non-editable) `pip install --no-deps` of this checkout, as CodeBuild installs it (`pip install
-"$CODEBUILD_SRC_DIR"`): the copy path to a registry that is not ECR imports no dependency, and the
-editable install of the development venv would add its import hook to each start. The same copies are
+(non-editable) install of this checkout, as CodeBuild installs it (`pip install "$CODEBUILD_SRC_DIR"`),
+with the one dependency the copy path to a registry that is not ECR imports (urllib3, the version of this
+venv); the editable install of the development venv would add its import hook to each start. The same copies are
 also timed in-process (`copy_image()` in this process, as the precheck Lambda calls the engine), shown
 apart: the headline ratios compare process with process.
 """
@@ -17,6 +17,7 @@ apart: the headline ratios compare process with process.
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import statistics
 import subprocess
 import sys
@@ -46,12 +47,23 @@ def io_bytes(pid: int, field: str) -> int:
 
 
 def install_ours(workdir: Path) -> Path:
-    """A fresh venv with this checkout pip-installed (not editable); returns its python."""
+    """A fresh venv with this checkout pip-installed (not editable) and urllib3; returns its python."""
     venv = workdir / "ours-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     python = venv / "bin" / "python"
     installed = subprocess.run(
-        [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet", "--no-deps", str(ROOT)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-deps",
+            str(ROOT),
+            f"urllib3=={importlib.metadata.version('urllib3')}",
+        ],
         capture_output=True,
         text=True,
         cwd=workdir,
