@@ -45,6 +45,7 @@ CODEBUILD_ERRORS = {
     "CodeBuild.AccountLimitExceededException",
     "CodeBuild.ThrottlingException",
 }
+SNS_ERRORS = {"SNS.ThrottledException", "SNS.InternalErrorException", "SNS.KMSThrottlingException"}
 WORKFLOW_ERRORS = {
     name
     for name, value in inspect.getmembers(exceptions, inspect.isclass)
@@ -135,7 +136,7 @@ def test_every_task_has_a_catch_ending_with_states_all(definition: dict[str, Any
 
 def test_every_error_name_is_a_states_lambda_codebuild_or_workflow_error(definition: dict[str, Any]) -> None:
     # Given every ErrorEquals in Retry and Catch / Then each name is known
-    allowed = STATES_ERRORS | LAMBDA_ERRORS | CODEBUILD_ERRORS | WORKFLOW_ERRORS
+    allowed = STATES_ERRORS | LAMBDA_ERRORS | CODEBUILD_ERRORS | SNS_ERRORS | WORKFLOW_ERRORS
     names = [
         name
         for _, state, _ in all_states(definition["States"])
@@ -517,3 +518,12 @@ def test_other_errors_keep_their_raw_cause(definition: dict[str, Any]) -> None:
 def test_execution_has_a_timeout_so_the_timed_out_alarm_can_fire(definition: dict[str, Any]) -> None:
     # Given the definition / Then a stuck execution ends (and alarms) within 12 hours
     assert 0 < definition["TimeoutSeconds"] <= 12 * 3600
+
+
+def test_notify_retries_sns_throttling_before_giving_up(definition: dict[str, Any]) -> None:
+    # Given the Notify task / Then SNS throttling and internal errors are retried, with backoff and jitter
+    (retry,) = definition["States"]["Notify"]["Retry"]
+    assert set(retry["ErrorEquals"]) == SNS_ERRORS
+    assert retry["MaxAttempts"] >= 2
+    assert retry["BackoffRate"] > 1
+    assert retry["JitterStrategy"] == "FULL"
