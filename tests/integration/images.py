@@ -6,7 +6,6 @@ referrers. Every builder returns what it pushed, so tests can compare digests by
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -16,20 +15,14 @@ from typing import Any
 
 import httpx
 
-OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
-OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip"
+from workflow.local.images import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
+from workflow.local.images import sha256 as digest_of
+
 OCI_EMPTY = "application/vnd.oci.empty.v1+json"
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
 DOCKER_CONFIG = "application/vnd.docker.container.image.v1+json"
 DOCKER_LAYER = "application/vnd.docker.image.rootfs.diff.tar.gzip"
-
-
-def digest_of(data: bytes) -> str:
-    """sha256 digest of `data`."""
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 class TokenAuth(httpx.Auth):

@@ -9,9 +9,6 @@ import base64
 import datetime
 import hashlib
 import json
-import os
-import signal
-import socket
 import subprocess
 import threading
 import time
@@ -22,24 +19,24 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
-REGISTRY_BINARY = "/usr/bin/docker-registry"
+from workflow.local.registries import (
+    HtpasswdAuth,
+    RegistryAuth,
+    TokenServiceAuth,
+    free_port,
+    start_registry,
+    stop_process,
+)
+
 USERNAME = "replicator"
 PASSWORD = "s3cret-test-password"
 # bcrypt of PASSWORD (docker-registry only accepts bcrypt htpasswd entries).
 PASSWORD_BCRYPT = "$2b$05$oCem.457ghm/8AKxqtCLGO8eQ.wArijgNsWaI0pnn4wwgl9djT.iW"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _b64url(data: bytes) -> str:
@@ -159,62 +156,35 @@ class RegistryServer:
     def start(cls, directory: Path, auth: str = "none") -> RegistryServer:
         """Start a registry with `auth` none, htpasswd or token; wait until it answers."""
         directory.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        config: dict[str, Any] = {
-            "version": 0.1,
-            "log": {"level": "error", "accesslog": {"disabled": True}},
-            "storage": {
-                "filesystem": {"rootdirectory": str(directory / "storage")},
-                "delete": {"enabled": True},
-            },
-            "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
-        }
         issuer = None
+        config: RegistryAuth | None = None
         if auth == "htpasswd":
             (directory / "htpasswd").write_text(f"{USERNAME}:{PASSWORD_BCRYPT}\n")
-            config["auth"] = {"htpasswd": {"realm": "test-realm", "path": str(directory / "htpasswd")}}
+            config = HtpasswdAuth(directory / "htpasswd", "test-realm")
         elif auth == "token":
             issuer = TokenIssuer(directory)
-            config["auth"] = {
-                "token": {
-                    "realm": issuer.realm,
-                    "service": issuer.service,
-                    "issuer": issuer.issuer,
-                    "rootcertbundle": str(issuer.bundle),
-                }
-            }
+            config = TokenServiceAuth(issuer.realm, issuer.service, issuer.issuer, issuer.bundle)
         elif auth != "none":
             raise ValueError(auth)
-        (directory / "config.yml").write_text(json.dumps(config))
-        log = (directory / "registry.log").open("wb")
-        process = subprocess.Popen(
-            [REGISTRY_BINARY, "serve", str(directory / "config.yml")],
-            stdout=log,
-            stderr=log,
-            env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
-        )
-        server = cls(directory, port, auth, process, issuer)
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"docker-registry exited: {(directory / 'registry.log').read_text()}")
-            try:
-                if httpx.get(f"{server.url}/v2/", timeout=1).status_code in (200, 401):
-                    return server
-            except httpx.TransportError:
-                time.sleep(0.05)
-        server.stop()
-        raise RuntimeError("docker-registry did not start in 15 s")
+        port = free_port()
+        try:
+            process = start_registry(
+                port,
+                directory / "storage",
+                directory / "config.yml",
+                directory / "registry.log",
+                delete=True,
+                auth=config,
+            )
+        except BaseException:
+            if issuer:
+                issuer.stop()
+            raise
+        return cls(directory, port, auth, process, issuer)
 
     def stop(self) -> None:
         """Stop the registry (and its token issuer)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process)
         if self.issuer:
             self.issuer.stop()
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import subprocess
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,16 +45,55 @@ class LocalRegistry:
         return f"http://{self.host}"
 
 
-def _config(storage: Path, port: int, readonly: bool) -> str:
-    config = {
+@dataclass(frozen=True)
+class HtpasswdAuth:
+    """Basic auth against an htpasswd file (docker-registry accepts only bcrypt entries)."""
+
+    path: Path
+    realm: str
+
+    def config(self) -> dict[str, object]:
+        """The `auth` section of the registry configuration."""
+        return {"htpasswd": {"realm": self.realm, "path": str(self.path)}}
+
+
+@dataclass(frozen=True)
+class TokenServiceAuth:
+    """Bearer tokens from a token service; `rootcertbundle` holds the certificates that sign them."""
+
+    realm: str
+    service: str
+    issuer: str
+    rootcertbundle: Path
+
+    def config(self) -> dict[str, object]:
+        """The `auth` section of the registry configuration."""
+        return {
+            "token": {
+                "realm": self.realm,
+                "service": self.service,
+                "issuer": self.issuer,
+                "rootcertbundle": str(self.rootcertbundle),
+            }
+        }
+
+
+RegistryAuth = HtpasswdAuth | TokenServiceAuth
+
+
+def _config(storage: Path, port: int, readonly: bool, delete: bool, auth: RegistryAuth | None) -> str:
+    config: dict[str, object] = {
         "version": 0.1,
         "log": {"level": "error", "accesslog": {"disabled": True}},
         "storage": {
             "filesystem": {"rootdirectory": str(storage)},
+            "delete": {"enabled": delete},
             "maintenance": {"readonly": {"enabled": readonly}, "uploadpurging": {"enabled": False}},
         },
-        "http": {"addr": f"127.0.0.1:{port}"},
+        "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
     }
+    if auth is not None:
+        config["auth"] = auth.config()
     return json.dumps(config)  # JSON is YAML
 
 
@@ -62,17 +103,21 @@ def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
         if process.poll() is not None:
             raise RuntimeSetupError(f"docker-registry exited with {process.returncode}: {_tail(log)}")
         with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{url}/v2/", timeout=1.0).status_code == 200:
+            # 401: the registry is up and asks for credentials.
+            if httpx.get(f"{url}/v2/", timeout=1.0).status_code in (200, 401):
                 return
         time.sleep(0.05)
     raise RuntimeSetupError(
-        f"docker-registry at {url} did not answer /v2/ within {START_TIMEOUT_SECONDS:.0f}s"
+        f"docker-registry at {url} did not answer /v2/ within {START_TIMEOUT_SECONDS:.0f}s: {_tail(log)}"
     )
 
 
 def _tail(log: Path) -> str:
+    """The log's last line (its panic line, if it panicked), and where the whole log is."""
     lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
-    return lines[-1] if lines else "no output"
+    panics = [line for line in lines if line.startswith("panic:")]
+    last = (panics or lines or ["no output"])[-1]
+    return f"{last} (log: {log})"
 
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
@@ -87,32 +132,52 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=STOP_TIMEOUT_SECONDS)
 
 
-@contextlib.contextmanager
-def running_registry(name: str, root: Path, *, readonly: bool = False) -> Iterator[LocalRegistry]:
-    """Start one registry with storage under `root/name`; stopped when the context exits.
+def start_registry(
+    port: int,
+    storage: Path,
+    config_file: Path,
+    log: Path,
+    *,
+    readonly: bool = False,
+    delete: bool = False,
+    auth: RegistryAuth | None = None,
+) -> subprocess.Popen[bytes]:
+    """Start `docker-registry serve` on 127.0.0.1:`port` and wait until `/v2/` answers.
 
-    A read-only registry answers pulls but refuses pushes (used for the failing-destination tests).
+    Writes `config_file`, sends the output to `log`; the caller stops the process with `stop_process`.
     """
     if not Path(REGISTRY_BINARY).exists():
         raise RuntimeSetupError(
             f"{REGISTRY_BINARY} is missing: install Debian's docker-registry (make setup)"
         )
-    storage = root / name
-    storage.mkdir(parents=True)
-    port = free_port()
-    config_file = root / f"{name}.yml"
-    config_file.write_text(_config(storage, port, readonly))
-    log = root / f"{name}.log"
+    config_file.write_text(_config(storage, port, readonly, delete, auth))
     with log.open("wb") as log_stream:
         process = subprocess.Popen(
             [REGISTRY_BINARY, "serve", str(config_file)],
             stdin=subprocess.DEVNULL,
             stdout=log_stream,
             stderr=subprocess.STDOUT,
+            env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
         )
     try:
-        registry = LocalRegistry(name=name, host=f"127.0.0.1:{port}", storage=storage)
-        _wait_ready(process, registry.url, log)
-        yield registry
+        _wait_ready(process, f"http://127.0.0.1:{port}", log)
+    except BaseException:
+        stop_process(process)
+        raise
+    return process
+
+
+@contextlib.contextmanager
+def running_registry(name: str, root: Path, *, readonly: bool = False) -> Iterator[LocalRegistry]:
+    """Start one registry with storage under `root/name`; stopped when the context exits.
+
+    A read-only registry answers pulls but refuses pushes (used for the failing-destination tests).
+    """
+    storage = root / name
+    storage.mkdir(parents=True)
+    port = free_port()
+    process = start_registry(port, storage, root / f"{name}.yml", root / f"{name}.log", readonly=readonly)
+    try:
+        yield LocalRegistry(name=name, host=f"127.0.0.1:{port}", storage=storage)
     finally:
         stop_process(process)
