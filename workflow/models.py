@@ -118,6 +118,7 @@ class TargetResult(_Model):
     repository: str
     tag: str
     status: TargetStatus
+    planned_action: Literal["tag", "copy"] | None = None
     digest: str | None = None
     bytes_copied: int = 0
     blobs_copied: int = 0

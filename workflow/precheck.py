@@ -8,7 +8,7 @@ no repository is created and no tag is put; the answer says what a real run woul
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import boto3
 from botocore.exceptions import ClientError
@@ -114,6 +114,11 @@ def check_target(
     return _outcome(target, result, dry_run=dry_run, insecure=insecure)
 
 
+def _planned_action(result: PrecheckResult) -> Literal["tag", "copy"]:
+    """What a real run would do where a dry run only looked."""
+    return "tag" if result.action == "tagged" else "copy"
+
+
 def _outcome(
     target: Target, result: PrecheckResult, *, dry_run: bool, insecure: list[str]
 ) -> PrecheckOutcome:
@@ -131,6 +136,7 @@ def _outcome(
         repository=target.repository,
         tag=target.tag,
         status=status,
+        planned_action=_planned_action(result) if status == "planned" and dry_run else None,
         digest=result.digest,
     )
     job = CopyJob(

@@ -152,7 +152,7 @@ def _line(result: TargetResult) -> SummaryLine:
         region=result.region,
         repository=result.repository,
         tag=result.tag,
-        action=result.status,
+        action=f"would {result.planned_action}" if result.planned_action else result.status,
         digest=result.digest,
         bytes=result.bytes_copied,
         blobs_copied=result.blobs_copied,
@@ -272,7 +272,9 @@ def _message(
         f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
     ]
     if dry_run:
-        body.append("Nothing was copied, tagged or created; 'planned' destinations would be replicated.")
+        body.append(
+            "Nothing was copied, tagged or created: 'would copy' and 'would tag' say what a real run would do."
+        )
     if skipped_reason:
         body += ["", f"Nothing replicated: {skipped_reason}"]
     failed = [line for line in lines if line.action == "failed"]

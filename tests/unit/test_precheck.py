@@ -223,6 +223,7 @@ def test_dry_run_writes_nothing_and_reports_what_it_would_do(
     assert outcome.dry_run is True
     assert outcome.copy_needed is False
     assert outcome.record.status == "planned"
+    assert outcome.record.planned_action == "tag"
 
 
 @pytest.mark.parametrize(
@@ -244,6 +245,7 @@ def test_dry_run_never_copies(
     assert outcome.action == expected
     assert outcome.copy_needed is False
     assert outcome.record.status == ("present" if expected == "present" else "planned")
+    assert outcome.record.planned_action == (None if expected == "present" else "copy")
 
 
 def test_dry_run_of_a_missing_source_image_fails_with_image_not_found(

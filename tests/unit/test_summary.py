@@ -115,13 +115,20 @@ def test_success_notifies_only_when_configured_always() -> None:
 
 def test_dry_run_is_visible_in_subject_and_body() -> None:
     # Given a dry run that found one destination to replicate and one already present
-    results = [result("eu-west-1", "planned"), result("us-west-2", "present")]
+    results = [
+        result("eu-west-1", "planned", planned_action="copy"),
+        result("us-west-2", "present"),
+        result("eu-central-1", "planned", planned_action="tag"),
+    ]
     # When summarized
     summary = summarize(results, repository="app", tag="release-1.2.0", dry_run=True)
-    # Then subject and body say it was a dry run and what would happen
+    # Then subject and body say it was a dry run and what a real run would do at each destination
     assert summary.subject.startswith("[dry run] ECR replication SUCCEEDED: app:release-1.2.0")
-    assert summary.subject.endswith("(1 present, 1 planned)")
+    assert summary.subject.endswith("(1 present, 2 planned)")
     assert "Nothing was copied" in summary.message
+    assert [line.action for line in summary.lines] == ["would copy", "present", "would tag"]
+    assert "would copy" in summary.message
+    assert "would tag" in summary.message
 
 
 def test_subject_stays_under_100_ascii_characters_for_long_names() -> None:
