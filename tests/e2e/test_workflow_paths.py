@@ -179,3 +179,5 @@ def test_one_failing_destination_of_three_gives_partial(
     [notification] = e2e.runtime.notifications()
     assert "PARTIAL" in notification["subject"]
     assert f"{places[broken]['account']}/{places[broken]['region']}" in notification["message"]
+    # And the email carries the copier's own error (the registry refusing the upload), not just "build failed"
+    assert "RegistryProtocolError" in notification["message"]

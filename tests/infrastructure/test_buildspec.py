@@ -16,15 +16,24 @@ pytestmark = pytest.mark.infrastructure
 
 FAKE_CLI = """#!/usr/bin/env bash
 # Records its arguments (one per line) and writes a result file like ecr-replicate copy does.
+# FAKE_OUTCOME: copied (default), failed (error result, exit 1) or crashed (no result, exit 1).
 printf '%s\\n' "$@" > "$ARGS_FILE"
 while [ "$#" -gt 0 ]; do
-  if [ "$1" = --result-file ]; then printf '{"action": "copied", "digest": "sha256:ab"}' > "$2"; fi
+  if [ "$1" = --result-file ]; then
+    case "${FAKE_OUTCOME:-copied}" in
+      copied) printf '{"action": "copied", "digest": "sha256:ab"}' > "$2" ;;
+      failed) printf '{"error": "DigestMismatch", "message": "blob sha256:cd hashes to sha256:ef"}' > "$2" ;;
+    esac
+  fi
   shift
 done
+[ "${FAKE_OUTCOME:-copied}" = copied ]
 """
 
 
-def _run_build_phase(tmp_path: Path, **variables: str) -> tuple[list[str], str]:
+def _run_build_phase(
+    tmp_path: Path, *, expect_success: bool = True, **variables: str
+) -> tuple[list[str], str]:
     spec = load_buildspec()
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
@@ -43,7 +52,7 @@ def _run_build_phase(tmp_path: Path, **variables: str) -> tuple[list[str], str]:
         **variables,
     }
     completed = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
-    assert completed.returncode == 0, completed.stderr
+    assert (completed.returncode == 0) is expect_success, completed.stderr
     return (tmp_path / "args").read_text().splitlines(), completed.stdout
 
 
@@ -87,3 +96,15 @@ def test_build_phase_adds_external_id_and_each_insecure_registry(tmp_path: Path)
     assert args[args.index("--dst-external-id") + 1] == "dr replication"
     registries = [args[i + 1] for i, a in enumerate(args) if a == "--insecure-registry"]
     assert registries == ["127.0.0.1:5000", "127.0.0.1:5001"]
+
+
+def test_a_failed_copy_still_exports_its_error_for_the_state_machine(tmp_path: Path) -> None:
+    # Given a copy that fails and reports why in its result file
+    _, result = _run_build_phase(tmp_path, FAKE_OUTCOME="failed")
+    # Then the build phase succeeds and RESULT carries the copier's own error
+    assert json.loads(result) == {"error": "DigestMismatch", "message": "blob sha256:cd hashes to sha256:ef"}
+
+
+def test_a_copy_that_leaves_no_result_fails_the_build(tmp_path: Path) -> None:
+    # Given a copy command that dies without writing a result / Then the build phase fails
+    _run_build_phase(tmp_path, expect_success=False, FAKE_OUTCOME="crashed")

@@ -94,3 +94,36 @@ def test_cli_failed_copy_exits_1(
     assert out == ""
     assert err.startswith("failed: ImageNotFound:")
     assert err.count("\n") == 1
+
+
+def test_cli_failed_copy_writes_the_error_to_the_result_file(
+    source_registry: RegistryServer, dest_registry: RegistryServer, repo: str, tmp_path: Path
+) -> None:
+    # Given a source tag that does not exist and a result file (as the copy job passes)
+    result_file = tmp_path / "result.json"
+    # When the CLI copies it
+    code = main(
+        [
+            "copy",
+            f"{source_registry.host}/{repo}:missing",
+            f"{dest_registry.host}/{repo}:missing",
+            "--insecure-registry",
+            source_registry.host,
+            "--insecure-registry",
+            dest_registry.host,
+            "--result-file",
+            str(result_file),
+        ]
+    )
+    # Then it exits 1 and the result file names the error, for the state machine's summary
+    result = json.loads(result_file.read_text())
+    assert code == 1
+    assert result["error"] == "ImageNotFound"
+    assert f"{repo}:missing" in result["message"]
+
+
+def test_cli_bad_arguments_write_the_error_to_the_result_file(tmp_path: Path) -> None:
+    result_file = tmp_path / "result.json"
+    code = main(["copy", "Bad Repo:tag", "127.0.0.1:1/x:y", "--result-file", str(result_file)])
+    assert code == 2
+    assert json.loads(result_file.read_text())["error"] == "InvalidReference"

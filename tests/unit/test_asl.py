@@ -396,7 +396,9 @@ def copied_record(index: int, definition: dict[str, Any]) -> dict[str, Any]:
     build_output = {"Build": realistic_build(index, "SUCCEEDED", result)}
     state["copy"] = copy_result_selector(states["Copy"]["ResultSelector"], build_output)
     assert states["Copy"]["ResultPath"] == "$.copy"
-    assert states["Copy"]["Next"] == "Copied"
+    assert states["Copy"]["Next"] == "CopySucceeded?"
+    assert "error" not in state["copy"]["result"]
+    assert states["CopySucceeded?"]["Default"] == "Copied"
     return apply_parameters(states["Copied"]["Parameters"], state)
 
 
@@ -527,3 +529,18 @@ def test_notify_retries_sns_throttling_before_giving_up(definition: dict[str, An
     assert retry["MaxAttempts"] >= 2
     assert retry["BackoffRate"] > 1
     assert retry["JitterStrategy"] == "FULL"
+
+
+def test_a_copy_that_reports_its_own_failure_becomes_a_failed_record_with_its_error(
+    definition: dict[str, Any],
+) -> None:
+    # Given the job's RESULT is the copier's {error, message} (the build itself succeeded)
+    states = inner(definition)
+    assert states["Copy"]["Next"] == "CopySucceeded?"
+    [choice] = states["CopySucceeded?"]["Choices"]
+    assert choice == {"Variable": "$.copy.result.error", "IsPresent": True, "Next": "CopyReportedFailure"}
+    assert states["CopySucceeded?"]["Default"] == "Copied"
+    # Then the record is failed, with the copier's error name and message
+    record = states["CopyReportedFailure"]["Parameters"]
+    assert record["status"] == "failed"
+    assert (record["error.$"], record["cause.$"]) == ("$.copy.result.error", "$.copy.result.message")

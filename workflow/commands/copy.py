@@ -8,6 +8,7 @@ Non-ECR registry credentials: see `workflow.registry.auth` (ECR_REPLICATE_REGIST
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import threading
@@ -100,8 +101,17 @@ class ProgressPrinter:
                 print(f"manifest {short} put", file=self.stream)
 
 
+def _fail(args: argparse.Namespace, error_name: str, message: str, code: int) -> int:
+    """Report a failure on stderr and, with --result-file, as `{"error", "message"}` for the state machine."""
+    print(f"{'error' if code == 2 else 'failed'}: {error_name}: {message}", file=sys.stderr)
+    if args.result_file:
+        with open(args.result_file, "w", encoding="utf-8") as file:
+            file.write(json.dumps({"error": error_name, "message": message}) + "\n")
+    return code
+
+
 def run(args: argparse.Namespace) -> int:
-    """Copy SOURCE to DESTINATION; print the CopyResult JSON."""
+    """Copy SOURCE to DESTINATION; print the CopyResult JSON (on failure, the error goes to the result file)."""
     try:
         parse_reference(args.source)
         parse_reference(args.destination)
@@ -114,16 +124,16 @@ def run(args: argparse.Namespace) -> int:
         if args.max_parallel_blobs < 1:
             raise InvalidReference("--max-parallel-blobs must be at least 1")
     except InvalidReference as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return _fail(args, type(error).__name__, str(error), 2)
     try:
         sessions = (
             assume_role(args.src_role_arn, args.src_external_id),
             assume_role(args.dst_role_arn, args.dst_external_id),
         )
     except Exception as error:
-        print(f"failed: could not assume the role: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+        return _fail(
+            args, "RegistryAuthError", f"could not assume the role: {type(error).__name__}: {error}", 1
+        )
     try:
         result = copy_image(
             args.source,
@@ -135,8 +145,7 @@ def run(args: argparse.Namespace) -> int:
             max_parallel_blobs=args.max_parallel_blobs,
         )
     except ReplicationError as error:
-        print(f"failed: {type(error).__name__}: {error}", file=sys.stderr)
-        return 1
+        return _fail(args, type(error).__name__, str(error), 1)
     text = result.to_json()
     print(text)
     if args.result_file:
