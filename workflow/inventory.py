@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from workflow.exceptions import RegistryProtocolError
 from workflow.registry.client import RegistryClient
+from workflow.roles import assume_role
 
 Decision = Literal["present", "tagged", "missing"]
 BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="ecr-replicate-sync")
@@ -72,17 +73,13 @@ class AwsClients:
             cached = self._sessions.get(key)
             if cached and cached[1] - CREDENTIALS_MARGIN > self.clock():
                 return cached[0]
-            arguments: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": SESSION_NAME}
-            if external_id:
-                arguments["ExternalId"] = external_id
-            credentials = self._client("sts", None, None, None).assume_role(**arguments)["Credentials"]
-            session = boto3.Session(
-                aws_access_key_id=credentials["AccessKeyId"],
-                aws_secret_access_key=credentials["SecretAccessKey"],
-                aws_session_token=credentials["SessionToken"],
+            session, expiration = assume_role(
+                role_arn,
+                SESSION_NAME,
+                external_id=external_id,
+                sts_client=self._client("sts", None, None, None),
             )
-            expiration = credentials["Expiration"]
-            expiry = expiration.timestamp() if isinstance(expiration, datetime) else self.clock() + 3600
+            expiry = expiration.timestamp() if expiration else self.clock() + 3600
             self._sessions[key] = (session, expiry)
             for client_key in [k for k in self._clients if k[2:] == key]:
                 del self._clients[client_key]

@@ -7,20 +7,17 @@ no repository is created and no tag is put; the answer says what a real run woul
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 import boto3
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, ConfigDict
 
 from workflow import copy, ecr
-from workflow.exceptions import RegistryAuthError
 from workflow.grammar import ecr_registry_host
 from workflow.models import PrecheckAction, PrecheckResult, Target, TargetResult
+from workflow.roles import SessionFactory, assume_role
 
 ROLE_SESSION_NAME = "ecr-replication-precheck"
-SessionFactory = Callable[..., Any]
 
 
 class CopyJob(BaseModel):
@@ -66,24 +63,15 @@ def assume_destination_role(
     target: Target, *, sts_client: Any = None, session_factory: SessionFactory = boto3.Session
 ) -> Any:
     """A boto3 Session with the destination role's temporary credentials, in the target's Region."""
-    sts = sts_client or boto3.client("sts")
-    kwargs: dict[str, Any] = {"RoleArn": target.role_arn, "RoleSessionName": ROLE_SESSION_NAME}
-    if target.external_id:
-        kwargs["ExternalId"] = target.external_id
-    try:
-        credentials = sts.assume_role(**kwargs)["Credentials"]
-    except ClientError as error:
-        code = error.response.get("Error", {}).get("Code", "ClientError")
-        raise RegistryAuthError(
-            f"cannot assume {target.role_arn} for {target.account}/{target.region}: {code}: "
-            f"{error.response.get('Error', {}).get('Message', '')}"
-        ) from error
-    return session_factory(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-        region_name=target.region,
-    )
+    return assume_role(
+        target.role_arn,
+        ROLE_SESSION_NAME,
+        external_id=target.external_id,
+        region=target.region,
+        sts_client=sts_client,
+        session_factory=session_factory,
+        purpose=f"{target.account}/{target.region}",
+    ).session
 
 
 def check_target(

@@ -53,16 +53,9 @@ def assume_role(role_arn: str | None, external_id: str | None = None, *, sts_cli
     """A boto3 session holding the credentials of `role_arn` (None: no session)."""
     if role_arn is None:
         return None
-    import boto3
+    from workflow.roles import assume_role as assume  # deferred: boto3 only when a role is given
 
-    sts: Any = sts_client or boto3.client("sts")
-    extra = {"ExternalId": external_id} if external_id else {}
-    credentials = sts.assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION_NAME, **extra)["Credentials"]
-    return boto3.Session(
-        aws_access_key_id=credentials["AccessKeyId"],
-        aws_secret_access_key=credentials["SecretAccessKey"],
-        aws_session_token=credentials["SessionToken"],
-    )
+    return assume(role_arn, ROLE_SESSION_NAME, external_id=external_id, sts_client=sts_client).session
 
 
 def _human(nbytes: float) -> str:
@@ -130,11 +123,6 @@ def run(args: argparse.Namespace) -> int:
             assume_role(args.src_role_arn, args.src_external_id),
             assume_role(args.dst_role_arn, args.dst_external_id),
         )
-    except Exception as error:
-        return _fail(
-            args, "RegistryAuthError", f"could not assume the role: {type(error).__name__}: {error}", 1
-        )
-    try:
         result = copy_image(
             args.source,
             args.destination,
