@@ -16,12 +16,12 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
 from aws_cdk import aws_sns as sns
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import naming
 from infra.constructs.functions import HandlerCode, acknowledge
+from infra.constructs.queues import dead_letter_queue
 from workflow.config import ReplicationConfig
 from workflow.grammar import partition_of
 
@@ -85,17 +85,7 @@ class Reconciliation(Construct):
         role = self.function.role
         assert role is not None
         self._grant(role, config, state_machine, topic)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            {"AwsSolutions-SQS3": "This queue is itself the dead-letter queue of the schedule's target."},
-        )
+        self.dead_letter_queue = dead_letter_queue(self, of="the reconciliation schedule's target")
         self.schedule_role = iam.Role(
             self,
             "ScheduleRole",

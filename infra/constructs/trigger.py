@@ -7,11 +7,10 @@ from typing import Any
 import aws_cdk as cdk
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from infra.constructs.functions import acknowledge
+from infra.constructs.queues import dead_letter_queue
 
 
 class Trigger(Construct):
@@ -26,22 +25,7 @@ class Trigger(Construct):
         state_machine: sfn.IStateMachine,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.dead_letter_queue = sqs.Queue(
-            self,
-            "DeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=cdk.Duration.days(14),
-        )
-        acknowledge(
-            self.dead_letter_queue,
-            {
-                "AwsSolutions-SQS3": (
-                    "This queue is itself the dead-letter queue of the EventBridge target; a DLQ of a "
-                    "DLQ adds nothing, and an alarm watches its depth."
-                )
-            },
-        )
+        self.dead_letter_queue = dead_letter_queue(self, of="the EventBridge target")
         self.rule = events.Rule(
             self,
             "Rule",
