@@ -15,36 +15,34 @@ from tests.integration.registries import PASSWORD, USERNAME, RegistryServer
 from workflow.registry.auth import AUTH_ENV
 
 
+def _serve(factory: pytest.TempPathFactory, name: str, auth: str) -> Iterator[RegistryServer]:
+    server = RegistryServer.start(factory.mktemp(name), auth)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def source_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """An anonymous registry holding the images to copy."""
-    server = RegistryServer.start(tmp_path_factory.mktemp("source"), "none")
-    yield server
-    server.stop()
+    yield from _serve(tmp_path_factory, "source", "none")
 
 
 @pytest.fixture(scope="session")
 def dest_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """An anonymous destination registry."""
-    server = RegistryServer.start(tmp_path_factory.mktemp("dest"), "none")
-    yield server
-    server.stop()
+    yield from _serve(tmp_path_factory, "dest", "none")
 
 
 @pytest.fixture(scope="session")
 def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """A registry with htpasswd basic auth (USERNAME / PASSWORD)."""
-    server = RegistryServer.start(tmp_path_factory.mktemp("basic"), "htpasswd")
-    yield server
-    server.stop()
+    yield from _serve(tmp_path_factory, "basic", "htpasswd")
 
 
 @pytest.fixture(scope="session")
 def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """A registry with token auth; its issuer (server.issuer) checks USERNAME / PASSWORD."""
-    server = RegistryServer.start(tmp_path_factory.mktemp("token"), "token")
-    yield server
-    server.stop()
+    yield from _serve(tmp_path_factory, "token", "token")
 
 
 @pytest.fixture

@@ -71,33 +71,12 @@ def test_cli_bad_arguments_exit_2_with_one_line(argv: list[str], capsys: pytest.
     assert err.count("\n") == 1
 
 
-def test_cli_failed_copy_exits_1(
+def test_cli_failed_copy_exits_1_and_writes_the_error_to_the_result_file(
     source_registry: RegistryServer,
     dest_registry: RegistryServer,
     repo: str,
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:
-    # Given a source tag that does not exist, When the CLI copies it, Then exit 1 naming ImageNotFound
-    code = main(
-        [
-            "copy",
-            f"{source_registry.host}/{repo}:missing",
-            f"{dest_registry.host}/{repo}:missing",
-            "--insecure-registry",
-            source_registry.host,
-            "--insecure-registry",
-            dest_registry.host,
-        ]
-    )
-    out, err = capsys.readouterr()
-    assert code == 1
-    assert out == ""
-    assert err.startswith("failed: ImageNotFound:")
-    assert err.count("\n") == 1
-
-
-def test_cli_failed_copy_writes_the_error_to_the_result_file(
-    source_registry: RegistryServer, dest_registry: RegistryServer, repo: str, tmp_path: Path
 ) -> None:
     # Given a source tag that does not exist and a result file (as the copy job passes)
     result_file = tmp_path / "result.json"
@@ -115,9 +94,13 @@ def test_cli_failed_copy_writes_the_error_to_the_result_file(
             str(result_file),
         ]
     )
-    # Then it exits 1 and the result file names the error, for the state machine's summary
-    result = json.loads(result_file.read_text())
+    # Then exit 1 with one line naming ImageNotFound, and the result file names the error for the summary
+    out, err = capsys.readouterr()
     assert code == 1
+    assert out == ""
+    assert err.startswith("failed: ImageNotFound:")
+    assert err.count("\n") == 1
+    result = json.loads(result_file.read_text())
     assert result["error"] == "ImageNotFound"
     assert f"{repo}:missing" in result["message"]
 
