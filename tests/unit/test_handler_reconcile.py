@@ -13,7 +13,8 @@ from moto import mock_aws
 
 from lambdas import reconcile
 from tests.unit.conftest import FakeLambdaContext
-from tests.unit.test_sync import IDLE, LEAKY_ENVIRONMENT, PASS_MACHINE, push
+from tests.unit.fake_ecr import push, use_moto_environment
+from tests.unit.test_sync import IDLE, PASS_MACHINE
 from workflow.exceptions import InvalidConfig
 
 SOURCE = "111111111111"
@@ -22,15 +23,7 @@ SOURCE = "111111111111"
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """moto in the source account: app:release-1 and app:dev-1, a state machine, a topic with a queue."""
-    for name in LEAKY_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "MOTO_ACCOUNT_ID": SOURCE,
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_moto_environment(monkeypatch, MOTO_ACCOUNT_ID=SOURCE)
     with mock_aws(config=IDLE):
         ecr = boto3.client("ecr", region_name="us-east-1")
         ecr.create_repository(repositoryName="app")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -11,51 +10,17 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
+from tests.unit.fake_ecr import digest, push, use_moto_environment
 from workflow.inventory import AwsClients, EcrDestination, EcrSource, _next_link
 
 SOURCE_ACCOUNT = "123456789012"
-LEAKY_ENVIRONMENT = ("MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL", "AWS_PROFILE")
 DESTINATION_ROLE = "arn:aws:iam::222222222222:role/ecr-replication-target"
-
-
-def digest(n: int) -> str:
-    """A fake sha256 digest derived from n."""
-    return "sha256:" + f"{n:064x}"
-
-
-def push(client: object, repository: str, tag: str, n: int) -> str:
-    """Put a tiny manifest under `tag` with the digest `digest(n)`."""
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": digest(n),
-                "size": 2,
-            },
-            "layers": [
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(n + 1), "size": 3}
-            ],
-        }
-    )
-    client.put_image(  # type: ignore[attr-defined]
-        repositoryName=repository, imageManifest=manifest, imageTag=tag, imageDigest=digest(n)
-    )
-    return digest(n)
 
 
 @pytest.fixture
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
     """moto for every AWS call, and clients built on a plain session."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in LEAKY_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
+    use_moto_environment(monkeypatch)
     with mock_aws():
         yield AwsClients(boto3.Session())
 

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
+from tests.unit.fake_ecr import digest, push, use_moto_environment
 from workflow.config import ReplicationConfig, parse_config
 from workflow.exceptions import InvalidRequest
 from workflow.inventory import AwsClients
@@ -34,37 +35,12 @@ CONFIG: dict[str, Any] = {
     ],
 }
 # Set by a local runtime left running elsewhere in the session; they would redirect or re-account moto.
-LEAKY_ENVIRONMENT = ("MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL", "AWS_PROFILE")
 # moto starts executions without running them: they stay RUNNING.
 IDLE: Any = {"stepfunctions": {"execute_state_machine": False}}
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 FAIL_MACHINE = json.dumps(
     {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "X", "Cause": "y"}}}
 )
-
-
-def digest(n: int) -> str:
-    """A fake sha256 digest derived from n."""
-    return "sha256:" + f"{n:064x}"
-
-
-def push(client: Any, repository: str, tag: str, n: int) -> None:
-    """Put a tiny manifest under `tag` with the digest `digest(n)`."""
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": digest(n),
-                "size": 2,
-            },
-            "layers": [
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(n + 1), "size": 3}
-            ],
-        }
-    )
-    client.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag, imageDigest=digest(n))
 
 
 def tags_of(client: Any, repository: str) -> dict[str, str]:
@@ -77,17 +53,6 @@ def tags_of(client: Any, repository: str) -> dict[str, str]:
 def config() -> ReplicationConfig:
     """Release tags of app and services/* to 222222222222 in two Regions."""
     return parse_config(CONFIG)
-
-
-def _moto_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in LEAKY_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
 
 
 def build_world(aws: AwsClients) -> AwsClients:
@@ -114,7 +79,7 @@ def build_world(aws: AwsClients) -> AwsClients:
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
     """The world above in moto, whose Step Functions runs executions to their end."""
-    _moto_env(monkeypatch)
+    use_moto_environment(monkeypatch)
     with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         yield build_world(AwsClients(boto3.Session()))
 
@@ -122,7 +87,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
 @pytest.fixture
 def idle_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
     """The world above in moto, whose executions stay RUNNING (said explicitly: moto's config is global)."""
-    _moto_env(monkeypatch)
+    use_moto_environment(monkeypatch)
     with mock_aws(config=IDLE):
         yield build_world(AwsClients(boto3.Session()))
 

@@ -11,7 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.unit.test_sync import CONFIG, IDLE, LEAKY_ENVIRONMENT, PASS_MACHINE, SOURCE, build_world
+from tests.unit.fake_ecr import use_moto_environment
+from tests.unit.test_sync import CONFIG, IDLE, PASS_MACHINE, SOURCE, build_world
 from workflow.cli import main
 from workflow.commands.sync import Progress
 from workflow.inventory import AwsClients
@@ -20,14 +21,7 @@ from workflow.inventory import AwsClients
 @pytest.fixture
 def moto_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
     """The world of test_sync in moto (executions stay RUNNING)."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in LEAKY_ENVIRONMENT:
-        monkeypatch.delenv(name, raising=False)
+    use_moto_environment(monkeypatch)
     with mock_aws(config=IDLE):
         yield build_world(AwsClients(boto3.Session()))
 
