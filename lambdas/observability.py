@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from pathlib import Path
 
 from aws_lambda_powertools import Logger, Tracer
@@ -26,8 +27,22 @@ def config_path() -> Path:
 
 
 def load_handler_config() -> ReplicationConfig:
-    """Load and validate the packaged config; raises InvalidConfig naming the file and every problem."""
-    return load_config(config_path())
+    """The packaged config, validated once per warm container (again only if the file changes).
+
+    Raises InvalidConfig naming the file and every problem.
+    """
+    path = config_path()
+    try:
+        stat = path.stat()
+        version = (stat.st_mtime_ns, stat.st_size)
+    except OSError:
+        version = (0, 0)
+    return _load_config(path, version)
+
+
+@lru_cache(maxsize=4)
+def _load_config(path: Path, version: tuple[int, int]) -> ReplicationConfig:
+    return load_config(path)
 
 
 def emit_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:

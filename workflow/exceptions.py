@@ -52,7 +52,7 @@ class RegistryProtocolError(ReplicationError):
 
 
 class CopyFailed(ReplicationError):
-    """A copy job failed; raised by the workflow when the build reports failure."""
+    """A copy build failed without reporting a result (install failure, timeout): the record's error name."""
 
 
 class ReplicationFailed(ReplicationError):
