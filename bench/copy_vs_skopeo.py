@@ -12,19 +12,29 @@ with the one dependency the copy path to a registry that is not ECR imports (url
 venv); the editable install of the development venv would add its import hook to each start. The same copies are
 also timed in-process (`copy_image()` in this process, as the precheck Lambda calls the engine), shown
 apart: the headline ratios compare process with process.
+
+Two reference points are measured in the same alternating runs, so the ratios can be read against what
+bounds them on the machine at hand: `curl` = a plain parallel GET-then-PUT of the same blobs (one
+`curl | curl` pipe per blob, all at once, no verification, no manifests) into a fresh destination, the
+yardstick the cold target was derived from; and start-up = our interpreter importing the copy command
+and exiting, no request made, the floor under every process copy.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.metadata
+import shlex
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urljoin
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -34,7 +44,8 @@ from tests.integration.registries import RegistryServer  # noqa: E402
 from workflow.copy import copy_image  # noqa: E402
 
 CASES = ("cold", "warm", "retag")
-ENGINES = ("ours", "skopeo", "in-process")
+ENGINES = ("ours", "skopeo", "in-process", "curl")
+REFERENCE_ENGINES = ("curl",)  # cold only: a floor for copying the bytes, not a copier
 
 
 def io_bytes(pid: int, field: str) -> int:
@@ -126,27 +137,72 @@ def _sample_hwm(process: subprocess.Popen[bytes], peak: list[int]) -> None:
         time.sleep(0.005)
 
 
-def build_source(workdir: Path, layer_mb: int) -> tuple[RegistryServer, str]:
-    """A source registry holding bench/image:v1 (2 platforms x 8 layers of `layer_mb` MiB)."""
+def curl_blobs(source_host: str, destination_host: str, blobs: list[str]) -> float:
+    """The reference floor: every blob piped `curl GET | curl PUT` at once, unverified; returns wall seconds."""
+
+    def one(digest: str) -> None:
+        uploads = f"http://{destination_host}/v2/bench/image/blobs/uploads/"
+        started = subprocess.run(
+            ["curl", "-sSf", "-X", "POST", "-o", "/dev/null", "-w", "%header{location}", uploads],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        location = urljoin(uploads, started.stdout.strip())
+        separator = "&" if "?" in location else "?"
+        get = ["curl", "-sSf", f"http://{source_host}/v2/bench/image/blobs/{digest}"]
+        put = ["curl", "-sSf", "-X", "PUT", "-H", "Content-Type: application/octet-stream", "-T", "-"]
+        put.append(f"{location}{separator}digest={digest}")
+        pipe = f"{shlex.join(get)} | {shlex.join(put)}"
+        subprocess.run(["bash", "-o", "pipefail", "-c", pipe], check=True, capture_output=True)
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(len(blobs)) as pool:
+        list(pool.map(one, blobs))
+    return time.monotonic() - began
+
+
+def startup_seconds(python: Path) -> float:
+    """Wall time of our interpreter importing the copy command and exiting (no request made)."""
+    began = time.monotonic()
+    subprocess.run(
+        [str(python), "-c", "import workflow.commands.copy"], check=True, cwd=python.parent.parent.parent
+    )
+    return time.monotonic() - began
+
+
+def build_source(workdir: Path, layer_mb: int) -> tuple[RegistryServer, str, list[str]]:
+    """A source registry holding bench/image:v1 (2 platforms x 8 layers of `layer_mb` MiB); also its blobs."""
     source = RegistryServer.start(workdir / f"source-{layer_mb}", "none")
     builder = ImageBuilder(source.url)
-    builder.index("bench/image", "v1", layer_sizes=(layer_mb << 20,) * 8)
+    pushed = builder.index("bench/image", "v1", layer_sizes=(layer_mb << 20,) * 8)
     builder.close()
-    return source, f"{source.host}/bench/image:v1"
+    return source, f"{source.host}/bench/image:v1", sorted(set(pushed.blobs))
 
 
 def measure(
     workdir: Path, layer_mb: int, runs: int, python: Path
 ) -> dict[tuple[str, str], list[tuple[float, int, int]]]:
     """Alternating runs; results[(engine, case)] = [(wall, bytes read by destination, peak rss)]."""
-    source, image = build_source(workdir, layer_mb)
+    source, image, blobs = build_source(workdir, layer_mb)
     results: dict[tuple[str, str], list[tuple[float, int, int]]] = {}
     try:
         for run in range(runs):
             order = ENGINES[run % len(ENGINES) :] + ENGINES[: run % len(ENGINES)]
+            results.setdefault(("start-up", "warm"), []).append((startup_seconds(python), 0, 0))
             for engine in order:
                 dest = RegistryServer.start(workdir / f"dest-{layer_mb}-{engine}-{run}", "none")
                 try:
+                    if engine in REFERENCE_ENGINES:
+                        before = io_bytes(dest.process.pid, "rchar")
+                        wall = curl_blobs(source.host, dest.host, blobs)
+                        moved = io_bytes(dest.process.pid, "rchar") - before
+                        results.setdefault((engine, "cold"), []).append((wall, moved, 0))
+                        print(
+                            f"{layer_mb:>3} MiB layers  run {run}  {engine:<10} cold  {wall:6.2f} s",
+                            file=sys.stderr,
+                        )
+                        continue
                     for case in CASES:
                         tag = "v1" if case != "retag" else "retag"
                         before = io_bytes(dest.process.pid, "rchar")
@@ -190,6 +246,24 @@ def report(all_results: dict[int, dict[tuple[str, str], list[tuple[float, int, i
                 f"| {ours[1] / 2**20:.1f} | {theirs[1] / 2**20:.1f} | {ratios[1]} "
                 f"| {ours[2] / 2**20:.1f} | {theirs[2] / 2**20:.1f} | {ratios[2]} | {inprocess:.3f} |"
             )
+    lines += [
+        "",
+        "Reference points from the same runs: `curl` = plain parallel `curl GET | curl PUT` of every blob at once",
+        "(no verification, no manifests; the cold target's yardstick); start-up = our interpreter importing the",
+        "copy command and exiting (no request made).",
+        "",
+        "| layers | cold: ours / skopeo | cold: in-process / skopeo | cold: curl / skopeo | cold: curl (s) "
+        "| start-up alone (s) | warm: skopeo (s) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for layer_mb, results in all_results.items():
+        cold = {engine: statistics.median(v[0] for v in results[(engine, "cold")]) for engine in ENGINES}
+        startup = statistics.median(v[0] for v in results[("start-up", "warm")])
+        skopeo_warm = statistics.median(v[0] for v in results[("skopeo", "warm")])
+        lines.append(
+            f"| 8 x {layer_mb} MiB | {cold['ours'] / cold['skopeo']:.2f} | {cold['in-process'] / cold['skopeo']:.2f} "
+            f"| {cold['curl'] / cold['skopeo']:.2f} | {cold['curl']:.3f} | {startup:.3f} | {skopeo_warm:.3f} |"
+        )
     return "\n".join(lines)
 
 
@@ -199,6 +273,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--sizes-mb", type=int, nargs="+", default=[4, 16])
     args = parser.parse_args()
+    missing = [tool for tool in ("skopeo", "curl") if shutil.which(tool) is None]
+    if missing:
+        parser.error(f"needs {' and '.join(missing)} on PATH (make setup installs skopeo)")
     with tempfile.TemporaryDirectory(prefix="copy-bench-") as tmp:
         python = install_ours(Path(tmp))
         all_results = {size: measure(Path(tmp), size, args.runs, python) for size in args.sizes_mb}
