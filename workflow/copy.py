@@ -3,7 +3,8 @@
 `copy()` copies every platform of an image (Docker v2 schema 2 and OCI, single manifests and
 indexes), with several blobs in flight, skipping blobs the destination has, verifying every blob and
 manifest by digest, and putting each manifest only once all it references is present. Referrers
-(signatures, SBOMs) follow through the OCI referrers API, or the `sha256-<hex>[.*]` tag schema.
+(signatures, SBOMs, and their own referrers) follow through the OCI referrers API, or the
+`sha256-<hex>[.*]` tag schema.
 `precheck()` answers whether a copy is needed and puts the tag alone when the digest is there.
 `copy_image()` is the engine alone and returns a plain `CopyOutcome`, so the `copy` command never
 imports pydantic (a shorter start for each build); `copy()` returns the same as a `CopyResult`.
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from workflow.models import CopyResult, PrecheckResult
 
 DEFAULT_PARALLEL_BLOBS = 8
+MAX_REFERRER_DEPTH = 4  # image <- SBOM <- signature is 2; a bound keeps a cycle or a deep chain finite
 ProgressKind = Literal["blob-start", "blob-bytes", "blob-done", "blob-skipped", "manifest"]
 
 
@@ -135,6 +137,8 @@ class _Copier:
         self.lock = threading.Lock()
         self.blobs_copied = self.blobs_skipped = self.bytes_copied = 0
         self.inflight: dict[str, Future[None]] = {}
+        self.referrers_api = True
+        self.source_tags: list[str] | None = None
 
     def _emit(self, kind: ProgressKind, digest: str, nbytes: int) -> None:
         if self.progress:
@@ -276,41 +280,60 @@ class _Copier:
     # Referrers
 
     def copy_referrers(self, subjects: list[str]) -> int:
-        """Copy the referrers of each subject digest; returns how many manifests were put.
+        """Copy the referrers of each subject digest, then theirs (a signature on an SBOM), down to
+        MAX_REFERRER_DEPTH levels; returns how many manifests were put.
 
-        A source without the referrers API says so on the first subject; the others then go straight to
-        the tag schema (one request fewer per platform).
+        A referrer already at the destination is not copied again, but its own referrers are still
+        looked for. A source without the referrers API says so on the first subject; from then on the
+        tag schema is used, with the source's tag list fetched once.
         """
         copied = 0
-        tags: list[str] | None = None
-        repo = self.dst_ref.repository
-        api = True
-        for subject in subjects:
-            listed = self.src.referrers(self.src_ref.repository, subject) if api else None
-            api = listed is not None
-            if listed is not None:
-                for descriptor in listed:
-                    if self.dst.head_manifest(repo, descriptor.digest) == descriptor.digest:
-                        continue
-                    referrer = self.src.get_manifest(self.src_ref.repository, descriptor.digest)
-                    if referrer is None:
-                        continue
-                    self.copy_tree(referrer, referrer.digest)
-                    copied += 1
-                    self._update_fallback_index(subject, referrer)
+        seen = set(subjects)
+        level = subjects
+        for _ in range(MAX_REFERRER_DEPTH):
+            found: list[str] = []
+            for subject in level:
+                put, referrers = self._copy_referrers_of(subject)
+                copied += put
+                found.extend(d for d in referrers if d not in seen)
+                seen.update(referrers)
+            if not found:
+                break
+            level = found
+        return copied
+
+    def _copy_referrers_of(self, subject: str) -> tuple[int, list[str]]:
+        """Copy the direct referrers of `subject`; returns (manifests put, digests of all its referrers)."""
+        repo, src_repo = self.dst_ref.repository, self.src_ref.repository
+        copied = 0
+        listed = self.src.referrers(src_repo, subject) if self.referrers_api else None
+        if listed is not None:
+            for descriptor in listed:
+                if self.dst.head_manifest(repo, descriptor.digest) == descriptor.digest:
+                    continue
+                referrer = self.src.get_manifest(src_repo, descriptor.digest)
+                if referrer is None:
+                    continue
+                self.copy_tree(referrer, referrer.digest)
+                copied += 1
+                self._update_fallback_index(subject, referrer)
+            return copied, [d.digest for d in listed]
+        self.referrers_api = False
+        if self.source_tags is None:
+            self.source_tags = self.src.list_tags(src_repo)
+        prefix = subject.replace(":", "-")
+        found: list[str] = []
+        for tag in self.source_tags:
+            if tag != prefix and not tag.startswith(prefix + "."):
                 continue
-            if tags is None:
-                tags = self.src.list_tags(self.src_ref.repository)
-            prefix = subject.replace(":", "-")
-            for tag in tags:
-                if tag != prefix and not tag.startswith(prefix + "."):
-                    continue
-                referrer = self.src.get_manifest(self.src_ref.repository, tag)
-                if referrer is None or self.dst.head_manifest(repo, tag) == referrer.digest:
-                    continue
+            referrer = self.src.get_manifest(src_repo, tag)
+            if referrer is None:
+                continue
+            found += [referrer.digest, *(c.digest for c in referrer.children)]
+            if self.dst.head_manifest(repo, tag) != referrer.digest:
                 self.copy_tree(referrer, tag)
                 copied += 1
-        return copied
+        return copied, found
 
     def _update_fallback_index(self, subject: str, referrer: Manifest) -> None:
         """Record `referrer` in the destination's `sha256-<hex>` tag index (for registries without the API)."""

@@ -243,6 +243,55 @@ def test_referrers_api_copies_oci_referrer_and_writes_fallback_index(
     assert proxy.requests("GET", "/referrers/")
 
 
+def test_signature_of_a_signature_is_copied_through_the_tag_schema(
+    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
+) -> None:
+    # Given an image whose signature tag is itself signed (sha256-<image>.sig <- sha256-<signature>.sig)
+    pushed = builder.index(repo, "v1")
+    signature = builder.signature_tag(repo, pushed.digest)
+    countersignature = builder.signature_tag(repo, signature.digest)
+    # When the image is copied
+    result = copy(
+        f"{source_registry.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(source_registry, dest_registry),
+    )
+    # Then both levels arrive under their tags with the same digests
+    assert result.referrers_copied == 2
+    for subject, referrer in ((pushed, signature), (signature, countersignature)):
+        tag = subject.digest.replace(":", "-") + ".sig"
+        assert skopeo_digest(f"{dest_registry.host}/{repo}:{tag}") == referrer.digest
+
+
+def test_referrers_of_referrers_are_copied_even_when_the_first_level_is_already_there(
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
+    proxy_for: Callable[[RegistryServer], FaultProxy],
+) -> None:
+    # Given an image with an SBOM, already copied, through a source that serves the referrers API
+    pushed = builder.index(repo, "v1")
+    sbom = builder.referrer(repo, pushed)
+    proxy = proxy_for(source_registry)
+    proxy.referrers = {pushed.digest: [sbom.descriptor(artifactType="application/spdx+json")]}
+    source, destination = f"{proxy.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1"
+    insecure = _insecure(proxy, dest_registry)
+    assert copy(source, destination, insecure_registries=insecure).referrers_copied == 1
+    # And the SBOM is signed afterwards
+    signature = builder.referrer(repo, sbom, artifact_type="application/vnd.dev.cosign.artifact.sig.v1+json")
+    proxy.referrers[sbom.digest] = [
+        signature.descriptor(artifactType="application/vnd.dev.cosign.artifact.sig.v1+json")
+    ]
+    # When the image is copied again
+    result = copy(source, destination, insecure_registries=insecure)
+    # Then only the new signature is put, and it is listed in the SBOM's fallback index
+    assert (result.action, result.referrers_copied) == ("present", 1)
+    assert skopeo_digest(f"{dest_registry.host}/{repo}@{signature.digest}") == signature.digest
+    fallback = json.loads(skopeo_raw(f"{dest_registry.host}/{repo}:{sbom.digest.replace(':', '-')}") or b"{}")
+    assert [m["digest"] for m in fallback["manifests"]] == [signature.digest]
+
+
 def test_blob_redirect_to_storage_drops_authorization(
     builder_for: Callable[[RegistryServer], ImageBuilder],
     basic_registry: RegistryServer,
