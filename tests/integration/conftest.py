@@ -15,8 +15,10 @@ from tests.integration.registries import PASSWORD, USERNAME, RegistryServer
 from workflow.registry.auth import AUTH_ENV
 
 
-def _serve(factory: pytest.TempPathFactory, name: str, auth: str) -> Iterator[RegistryServer]:
-    server = RegistryServer.start(factory.mktemp(name), auth)
+def _serve(
+    factory: pytest.TempPathFactory, name: str, auth: str, *, tls: bool = False
+) -> Iterator[RegistryServer]:
+    server = RegistryServer.start(factory.mktemp(name), auth, tls=tls)
     yield server
     server.stop()
 
@@ -43,6 +45,12 @@ def basic_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registr
 def token_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
     """A registry with token auth; its issuer (server.issuer) checks USERNAME / PASSWORD."""
     yield from _serve(tmp_path_factory, "token", "token")
+
+
+@pytest.fixture(scope="session")
+def tls_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryServer]:
+    """An anonymous registry serving HTTPS with a certificate from a throwaway CA (server.tls.ca)."""
+    yield from _serve(tmp_path_factory, "tls", "none", tls=True)
 
 
 @pytest.fixture

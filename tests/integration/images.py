@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import ssl
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -75,8 +76,10 @@ class Pushed:
 class ImageBuilder:
     """Pushes blobs and manifests to one registry (`url` like http://127.0.0.1:5000)."""
 
-    def __init__(self, url: str, auth: httpx.Auth | None = None) -> None:
-        self.client = httpx.Client(base_url=url, auth=auth, timeout=60)
+    def __init__(
+        self, url: str, auth: httpx.Auth | None = None, verify: ssl.SSLContext | bool = True
+    ) -> None:
+        self.client = httpx.Client(base_url=url, auth=auth, timeout=60, verify=verify)
 
     def close(self) -> None:
         """Close the HTTP client."""

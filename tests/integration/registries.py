@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import datetime
 import hashlib
+import ipaddress
 import json
 import subprocess
 import threading
@@ -21,12 +22,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from workflow.local.registries import (
     HtpasswdAuth,
     RegistryAuth,
+    RegistryTls,
     TokenServiceAuth,
     free_port,
     start_registry,
@@ -37,6 +39,56 @@ USERNAME = "replicator"
 PASSWORD = "s3cret-test-password"
 # bcrypt of PASSWORD (docker-registry only accepts bcrypt htpasswd entries).
 PASSWORD_BCRYPT = "$2b$05$oCem.457ghm/8AKxqtCLGO8eQ.wArijgNsWaI0pnn4wwgl9djT.iW"
+
+
+def make_tls(directory: Path) -> RegistryTls:
+    """A throwaway CA (`ca.pem`) and a certificate for 127.0.0.1 it signed (`server.pem`, `server.key`)."""
+    now = datetime.datetime.now(datetime.UTC)
+    valid = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=2))
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ecr-replicate test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    server = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(valid[0])
+        .not_valid_after(valid[1])
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    tls = RegistryTls(directory / "server.pem", directory / "server.key", directory / "ca.pem")
+    tls.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    tls.certificate.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    tls.key.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return tls
 
 
 def _b64url(data: bytes) -> str:
@@ -135,6 +187,7 @@ class RegistryServer:
     auth: str
     process: subprocess.Popen[bytes]
     issuer: TokenIssuer | None = None
+    tls: RegistryTls | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -145,7 +198,7 @@ class RegistryServer:
     @property
     def url(self) -> str:
         """The base URL."""
-        return f"http://{self.host}"
+        return f"{'https' if self.tls else 'http'}://{self.host}"
 
     @property
     def storage(self) -> Path:
@@ -153,9 +206,10 @@ class RegistryServer:
         return self.root / "storage"
 
     @classmethod
-    def start(cls, directory: Path, auth: str = "none") -> RegistryServer:
-        """Start a registry with `auth` none, htpasswd or token; wait until it answers."""
+    def start(cls, directory: Path, auth: str = "none", *, tls: bool = False) -> RegistryServer:
+        """Start a registry with `auth` none, htpasswd or token (HTTPS with `tls`); wait until it answers."""
         directory.mkdir(parents=True, exist_ok=True)
+        https = make_tls(directory) if tls else None
         issuer = None
         config: RegistryAuth | None = None
         if auth == "htpasswd":
@@ -175,12 +229,13 @@ class RegistryServer:
                 directory / "registry.log",
                 delete=True,
                 auth=config,
+                tls=https,
             )
         except BaseException:
             if issuer:
                 issuer.stop()
             raise
-        return cls(directory, port, auth, process, issuer)
+        return cls(directory, port, auth, process, issuer, https)
 
     def stop(self) -> None:
         """Stop the registry (and its token issuer)."""

@@ -20,7 +20,12 @@ from tests.integration.registries import (
     skopeo_raw,
 )
 from workflow.copy import ProgressEvent, copy, precheck
-from workflow.exceptions import DestinationTagImmutable, ImageNotFound, RegistryAuthError
+from workflow.exceptions import (
+    DestinationTagImmutable,
+    ImageNotFound,
+    RegistryAuthError,
+    RegistryProtocolError,
+)
 from workflow.registry.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
@@ -134,6 +139,53 @@ def test_wrong_credentials_raise_registry_auth_error(
             retry=FAST,
         )
     assert "wrong-pw" not in str(caught.value)
+
+
+def test_tls_registries_are_copied_to_and_from_when_their_ca_is_trusted(
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    tls_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a registry serving HTTPS with a certificate from a CA named by SSL_CERT_FILE
+    assert tls_registry.tls is not None
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_registry.tls.ca))
+    pushed = builder.index(repo, "v1")
+    # When an image is copied into it (verified TLS: it is not an insecure registry) and out again
+    into = copy(
+        f"{source_registry.host}/{repo}:v1",
+        f"{tls_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(source_registry),
+    )
+    out = copy(
+        f"{tls_registry.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(dest_registry),
+    )
+    # Then both copies moved every blob and kept the digest
+    assert into.action == out.action == "copied"
+    assert into.blobs_copied == out.blobs_copied == len(set(pushed.blobs))
+    assert skopeo_digest(f"{tls_registry.host}/{repo}:v1") == pushed.digest
+    assert skopeo_digest(f"{dest_registry.host}/{repo}:v1") == pushed.digest
+
+
+def test_untrusted_tls_certificate_fails_at_once_and_says_so(
+    tls_registry: RegistryServer, dest_registry: RegistryServer, repo: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a registry whose certificate comes from a CA the client does not trust
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    # When copying from it, Then the failure names the certificate problem and is not retried
+    # (retries that run out end in RegistryUnavailable instead)
+    with pytest.raises(RegistryProtocolError, match="TLS certificate not trusted") as caught:
+        copy(
+            f"{tls_registry.host}/{repo}:v1",
+            f"{dest_registry.host}/{repo}:v1",
+            insecure_registries=_insecure(dest_registry),
+        )
+    assert tls_registry.host in str(caught.value)
+    assert "SSL_CERT_FILE" in str(caught.value)
 
 
 def test_present_then_tagged_then_partial_skip(

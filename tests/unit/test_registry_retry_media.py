@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import ssl
 
 import pytest
 
 from workflow.exceptions import RegistryProtocolError, RegistryUnavailable
 from workflow.registry.media import DOCKER_MANIFEST, OCI_INDEX, parse_manifest, sha256_digest
-from workflow.registry.retry import RetryPolicy, TransientError, parse_retry_after
+from workflow.registry.retry import RetryPolicy, TransientError, parse_retry_after, transport_fault
 
 
 def test_transient_errors_are_retried_then_reported() -> None:
@@ -56,6 +57,30 @@ def test_retry_after_parsing() -> None:
         None,
         None,
     )
+
+
+def test_a_wrapped_connection_failure_is_transient_and_keeps_its_reason() -> None:
+    # Given a client error wrapping a refused connection (as urllib3 wraps it)
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except OSError as refused:
+            raise RuntimeError("Failed to establish a new connection") from refused
+    except RuntimeError as wrapped:
+        # When classified, Then it is retried and the reason survives
+        fault = transport_fault(wrapped, "reg: GET /v2/")
+    assert isinstance(fault, TransientError)
+    assert str(fault) == "reg: GET /v2/ failed: RuntimeError (Connection refused)"
+
+
+def test_an_untrusted_certificate_is_final() -> None:
+    # Given a verification failure carried as the argument of a client error
+    refused = ssl.SSLCertVerificationError(1, "certificate verify failed")
+    refused.verify_message = "self-signed certificate"
+    # When classified, Then it is not retried and says what to do
+    fault = transport_fault(OSError(refused), "reg: GET /v2/")
+    assert isinstance(fault, RegistryProtocolError)
+    assert "TLS certificate not trusted (self-signed certificate)" in str(fault)
 
 
 def test_index_and_manifest_parse() -> None:

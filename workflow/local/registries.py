@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import socket
+import ssl
 import subprocess
 import time
 import uuid
@@ -81,7 +82,25 @@ class TokenServiceAuth:
 RegistryAuth = HtpasswdAuth | TokenServiceAuth
 
 
-def _config(storage: Path, port: int, readonly: bool, delete: bool, auth: RegistryAuth | None) -> str:
+@dataclass(frozen=True)
+class RegistryTls:
+    """Serve HTTPS with `certificate` and `key`; `ca` is what a client must trust to verify it."""
+
+    certificate: Path
+    key: Path
+    ca: Path
+
+    def config(self) -> dict[str, object]:
+        """The `http.tls` section of the registry configuration."""
+        return {"certificate": str(self.certificate), "key": str(self.key)}
+
+
+def _config(
+    storage: Path, port: int, readonly: bool, delete: bool, auth: RegistryAuth | None, tls: RegistryTls | None
+) -> str:
+    http: dict[str, object] = {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex}
+    if tls is not None:
+        http["tls"] = tls.config()
     config: dict[str, object] = {
         "version": 0.1,
         "log": {"level": "error", "accesslog": {"disabled": True}},
@@ -90,21 +109,23 @@ def _config(storage: Path, port: int, readonly: bool, delete: bool, auth: Regist
             "delete": {"enabled": delete},
             "maintenance": {"readonly": {"enabled": readonly}, "uploadpurging": {"enabled": False}},
         },
-        "http": {"addr": f"127.0.0.1:{port}", "secret": uuid.uuid4().hex},
+        "http": http,
     }
     if auth is not None:
         config["auth"] = auth.config()
     return json.dumps(config)  # JSON is YAML
 
 
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+def _wait_ready(
+    process: subprocess.Popen[bytes], url: str, log: Path, verify: ssl.SSLContext | bool = True
+) -> None:
     deadline = time.monotonic() + START_TIMEOUT_SECONDS
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeSetupError(f"docker-registry exited with {process.returncode}: {_tail(log)}")
         with contextlib.suppress(httpx.TransportError):
             # 401: the registry is up and asks for credentials.
-            if httpx.get(f"{url}/v2/", timeout=1.0).status_code in (200, 401):
+            if httpx.get(f"{url}/v2/", timeout=1.0, verify=verify).status_code in (200, 401):
                 return
         time.sleep(0.05)
     raise RuntimeSetupError(
@@ -141,8 +162,9 @@ def start_registry(
     readonly: bool = False,
     delete: bool = False,
     auth: RegistryAuth | None = None,
+    tls: RegistryTls | None = None,
 ) -> subprocess.Popen[bytes]:
-    """Start `docker-registry serve` on 127.0.0.1:`port` and wait until `/v2/` answers.
+    """Start `docker-registry serve` on 127.0.0.1:`port` (HTTPS with `tls`) and wait until `/v2/` answers.
 
     Writes `config_file`, sends the output to `log`; the caller stops the process with `stop_process`.
     """
@@ -150,7 +172,7 @@ def start_registry(
         raise RuntimeSetupError(
             f"{REGISTRY_BINARY} is missing: install Debian's docker-registry (make setup)"
         )
-    config_file.write_text(_config(storage, port, readonly, delete, auth))
+    config_file.write_text(_config(storage, port, readonly, delete, auth, tls))
     with log.open("wb") as log_stream:
         process = subprocess.Popen(
             [REGISTRY_BINARY, "serve", str(config_file)],
@@ -160,7 +182,12 @@ def start_registry(
             env={**os.environ, "OTEL_TRACES_EXPORTER": "none"},
         )
     try:
-        _wait_ready(process, f"http://127.0.0.1:{port}", log)
+        if tls is None:
+            _wait_ready(process, f"http://127.0.0.1:{port}", log)
+        else:
+            _wait_ready(
+                process, f"https://127.0.0.1:{port}", log, verify=ssl.create_default_context(cafile=tls.ca)
+            )
     except BaseException:
         stop_process(process)
         raise

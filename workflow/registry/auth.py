@@ -27,7 +27,7 @@ from urllib.parse import urlencode
 import urllib3
 
 from workflow.exceptions import RegistryAuthError
-from workflow.registry.retry import TransientError
+from workflow.registry.retry import TransientError, transport_fault
 
 AUTH_ENV = "ECR_REPLICATE_REGISTRY_AUTH"
 ECR_HOST_RE = re.compile(
@@ -190,9 +190,7 @@ class Authenticator:
                 "GET", f"{realm}?{urlencode(query)}", headers=headers, redirect=False, retries=False
             )
         except urllib3.exceptions.HTTPError as exc:
-            raise TransientError(
-                f"token endpoint for {self.registry} unreachable: {type(exc).__name__}"
-            ) from exc
+            raise transport_fault(exc, f"token endpoint for {self.registry}") from exc
         if response.status in (401, 403):
             raise RegistryAuthError(
                 f"{self.registry}: token endpoint refused the credentials (HTTP {response.status})"

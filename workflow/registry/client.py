@@ -30,7 +30,7 @@ from workflow.registry.media import (
     compute_digest,
     parse_manifest,
 )
-from workflow.registry.retry import RetryPolicy, TransientError, parse_retry_after
+from workflow.registry.retry import RetryPolicy, TransientError, parse_retry_after, transport_fault
 
 CHUNK_SIZE = 1 << 20
 MAX_MANIFEST_BYTES = 4 << 20
@@ -149,9 +149,7 @@ class RegistryClient:
                     retries=False,
                 )
             except _TRANSPORT_ERRORS as exc:
-                raise TransientError(
-                    f"{self.registry}: {method} {urlsplit(url).path} failed: {type(exc).__name__}"
-                ) from exc
+                raise transport_fault(exc, f"{self.registry}: {method} {urlsplit(url).path}") from exc
             if not (follow_redirects and response.status in (301, 302, 303, 307, 308)):
                 return response
             location = response.headers.get("Location")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from workflow.exceptions import RegistryUnavailable
+from workflow.exceptions import RegistryProtocolError, RegistryUnavailable
 
 T = TypeVar("T")
 
@@ -57,3 +58,23 @@ def parse_retry_after(value: str | None) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def transport_fault(error: BaseException, what: str) -> RegistryProtocolError | TransientError:
+    """The error for an exchange that failed below HTTP: an untrusted TLS certificate is final
+    (retrying cannot fix it); anything else (refused, reset, timed out) is transient."""
+    reason = ""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return RegistryProtocolError(
+                f"{what}: TLS certificate not trusted ({cause.verify_message}); "
+                "add the registry's CA to the trust store or point SSL_CERT_FILE at it"
+            )
+        if not reason and isinstance(cause, OSError) and cause.strerror:
+            reason = f" ({cause.strerror})"
+        wrapped = [a for a in cause.args if isinstance(a, BaseException)]
+        cause = wrapped[0] if wrapped else cause.__cause__ or cause.__context__
+    return TransientError(f"{what} failed: {type(error).__name__}{reason}")
