@@ -26,7 +26,7 @@ from workflow.registry.auth import EcrTokenProvider, credentials_from_env, ecr_h
 from workflow.registry.client import CHUNK_SIZE, RegistryClient, UploadMode
 from workflow.registry.media import OCI_INDEX, Descriptor, Manifest, new_hasher, parse_manifest, sha256_digest
 from workflow.registry.reference import ImageReference, parse_reference
-from workflow.registry.retry import RetryPolicy, TransientError
+from workflow.registry.retry import RetryPolicy, TransientError, transport_fault
 
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
@@ -112,6 +112,10 @@ def _platform_of_config(raw: bytes) -> str | None:
     return "/".join(str(p) for p in parts if p)
 
 
+class _Cancelled(Exception):
+    """A blob transfer stopped because the copy already failed or was interrupted."""
+
+
 class _Copier:
     """State of one copy: two clients, counters, a bounded pool of blob workers (started on first use).
 
@@ -139,6 +143,7 @@ class _Copier:
         self.inflight: dict[str, Future[None]] = {}
         self.referrers_api = True
         self.source_tags: list[str] | None = None
+        self.cancelled = threading.Event()
 
     def _emit(self, kind: ProgressKind, digest: str, nbytes: int) -> None:
         if self.progress:
@@ -154,6 +159,8 @@ class _Copier:
         where = f"{self.src.registry}/{self.src_ref.repository}"
         try:
             for chunk in response.stream(CHUNK_SIZE, decode_content=False):
+                if self.cancelled.is_set():
+                    raise _Cancelled(blob.digest)
                 if not chunk:
                     continue
                 hasher.update(chunk)
@@ -168,9 +175,7 @@ class _Copier:
                     self._emit("blob-bytes", blob.digest, len(pending))
                 pending = chunk
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise TransientError(
-                f"reading blob {blob.digest} from {where} failed: {type(exc).__name__}"
-            ) from exc
+            raise transport_fault(exc, f"reading blob {blob.digest} from {where}") from exc
         if seen < blob.size:
             raise TransientError(f"blob {blob.digest} from {where} ended after {seen} of {blob.size} bytes")
         actual = f"{hasher.name}:{hasher.hexdigest()}"
@@ -182,6 +187,8 @@ class _Copier:
             self._emit("blob-bytes", blob.digest, len(pending))
 
     def _copy_blob(self, blob: Descriptor) -> None:
+        if self.cancelled.is_set():
+            raise _Cancelled(blob.digest)
         repo = self.dst_ref.repository
         if self.dst.blob_exists(repo, blob.digest):
             with self.lock:
@@ -233,15 +240,16 @@ class _Copier:
                     future = self.executor.submit(self._copy_blob, blob)
                     self.inflight[blob.digest] = future
                 futures.append(future)
-        done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         for future in done:
-            if future.exception() is not None:
-                for other in pending:
-                    other.cancel()
-                raise future.exception()  # type: ignore[misc]
+            error = future.exception()
+            if error is not None:
+                self.cancelled.set()  # the other transfers stop at their next chunk
+                raise error
 
     def close(self) -> None:
-        """Stop the blob workers (waiting for those still running)."""
+        """Stop the blob workers: queued ones never start, running ones stop at their next chunk."""
+        self.cancelled.set()
         if self.executor is not None:
             self.executor.shutdown(cancel_futures=True)
 
@@ -285,7 +293,7 @@ class _Copier:
 
         A referrer already at the destination is not copied again, but its own referrers are still
         looked for. A source without the referrers API says so on the first subject; from then on the
-        tag schema is used, with the source's tag list fetched once.
+        API is not asked again; the source's tag list, for the tag schema, is fetched once.
         """
         copied = 0
         seen = set(subjects)
@@ -303,28 +311,32 @@ class _Copier:
         return copied
 
     def _copy_referrers_of(self, subject: str) -> tuple[int, list[str]]:
-        """Copy the direct referrers of `subject`; returns (manifests put, digests of all its referrers)."""
+        """Copy the direct referrers of `subject`; returns (manifests put, digests of all its referrers).
+
+        Both kinds are looked for: OCI 1.1 referrers through the API, and `sha256-<hex>.*` tags, which
+        cosign writes by default even to registries with the API. When the API answered, the bare
+        `sha256-<hex>` tag (a fallback index of what the API lists) is left to `_update_fallback_index`.
+        """
         repo, src_repo = self.dst_ref.repository, self.src_ref.repository
         copied = 0
+        found: list[str] = []
         listed = self.src.referrers(src_repo, subject) if self.referrers_api else None
-        if listed is not None:
-            for descriptor in listed:
-                if self.dst.head_manifest(repo, descriptor.digest) == descriptor.digest:
-                    continue
-                referrer = self.src.get_manifest(src_repo, descriptor.digest)
-                if referrer is None:
-                    continue
-                self.copy_tree(referrer, referrer.digest)
-                copied += 1
-                self._update_fallback_index(subject, referrer)
-            return copied, [d.digest for d in listed]
-        self.referrers_api = False
+        self.referrers_api = listed is not None
+        for descriptor in listed or []:
+            found.append(descriptor.digest)
+            if self.dst.head_manifest(repo, descriptor.digest) == descriptor.digest:
+                continue
+            referrer = self.src.get_manifest(src_repo, descriptor.digest)
+            if referrer is None:
+                continue
+            self.copy_tree(referrer, referrer.digest)
+            copied += 1
+            self._update_fallback_index(subject, referrer)
         if self.source_tags is None:
             self.source_tags = self.src.list_tags(src_repo)
         prefix = subject.replace(":", "-")
-        found: list[str] = []
         for tag in self.source_tags:
-            if tag != prefix and not tag.startswith(prefix + "."):
+            if not tag.startswith(prefix + ".") and (tag != prefix or listed is not None):
                 continue
             referrer = self.src.get_manifest(src_repo, tag)
             if referrer is None:
@@ -352,6 +364,14 @@ class _Copier:
         self.dst.put_manifest(self.dst_ref.repository, tag, index)
 
 
+def parse_destination(destination: str) -> ImageReference:
+    """A destination reference: a tag or a digest, not both (InvalidReference otherwise)."""
+    dst_ref = parse_reference(destination)
+    if dst_ref.digest and dst_ref.tag:
+        raise InvalidReference(f"destination {destination!r} must name a tag or a digest, not both")
+    return dst_ref
+
+
 def _resolve(
     source: str,
     destination: str,
@@ -361,9 +381,7 @@ def _resolve(
     retry: RetryPolicy | None,
     pool_size: int,
 ) -> tuple[ImageReference, ImageReference, RegistryClient, RegistryClient]:
-    src_ref, dst_ref = parse_reference(source), parse_reference(destination)
-    if dst_ref.digest and dst_ref.tag:
-        raise InvalidReference(f"destination {destination!r} must name a tag or a digest, not both")
+    src_ref, dst_ref = parse_reference(source), parse_destination(destination)
     src = make_client(
         src_ref.registry,
         session=source_session,
@@ -493,6 +511,7 @@ def copy_image(
         raise InvalidReference(
             f"destination digest {dst_ref.digest} differs from the source digest {top.digest}"
         )
+    platforms = _platforms(src, src_ref, top)  # before any write: a failure here leaves nothing half done
     copier = _Copier(src, dst, src_ref, dst_ref, progress, max_parallel_blobs, upload_mode)
     try:
         tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
@@ -509,7 +528,6 @@ def copy_image(
             action = "copied"
         subjects = [top.digest, *(c.digest for c in top.children)]
         referrers = copier.copy_referrers(subjects)
-        platforms = _platforms(src, src_ref, top)
     finally:
         copier.close()
     return CopyOutcome(
@@ -529,15 +547,23 @@ def copy_image(
 
 
 def _platforms(src: RegistryClient, src_ref: ImageReference, top: Manifest) -> list[str]:
-    """Platforms named by the index, or read from the config of a single image."""
+    """Platforms named by the index, or read from the config of a single image (retried like any read)."""
     if top.is_index:
         return [c.platform for c in top.children if c.platform and c.platform != "unknown/unknown"]
     config = top.blobs[0] if top.blobs else None
     if config is None or config.size > (1 << 20):
         return []
-    response = src.open_blob(src_ref.repository, config.digest)
-    try:
-        platform = _platform_of_config(response.read())
-    finally:
-        response.release_conn()
+    where = f"config {config.digest} from {src.registry}/{src_ref.repository}"
+
+    def attempt() -> bytes:
+        response = src.open_blob(src_ref.repository, config.digest)
+        try:
+            return bytes(response.read())
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            response.close()
+            raise transport_fault(exc, f"reading {where}") from exc
+        finally:
+            response.release_conn()
+
+    platform = _platform_of_config(src.retry.run(attempt, where))
     return [platform] if platform else []

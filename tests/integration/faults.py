@@ -58,13 +58,14 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
 
 
 class FaultProxy:
-    """Forwards to `upstream` (`host:port`); see `faults`, `referrers`, `redirect_blobs`."""
+    """Forwards to `upstream` (`host:port`); see `faults`, `referrers`, `redirect_blobs`, `storage_challenge`."""
 
     def __init__(self, upstream: str) -> None:
         self.upstream = upstream
         self.faults: list[Fault] = []
         self.referrers: dict[str, list[dict[str, Any]]] | None = None
         self.redirect_blobs = False
+        self.storage_challenge: str | None = None  # when set, storage answers 401 with this challenge
         self.log: list[tuple[str, str, int]] = []
         self.s3_log: list[tuple[str, bool]] = []
         self._presigned: dict[str, tuple[str, str | None]] = {}
@@ -208,7 +209,10 @@ class FaultProxy:
                 key = self.path.split("?")[0].rsplit("/", 1)[-1]
                 has_auth = "Authorization" in self.headers
                 proxy.s3_log.append((self.path, has_auth))
-                if has_auth or key not in proxy._presigned:
+                if proxy.storage_challenge:
+                    body = b""
+                    status, headers = 401, [("WWW-Authenticate", proxy.storage_challenge)]
+                elif has_auth or key not in proxy._presigned:
                     body = b"<Error><Code>InvalidArgument</Code><Message>Only one auth mechanism allowed</Message></Error>"
                     status, headers = 400, [("Content-Type", "application/xml")]
                 else:

@@ -295,6 +295,33 @@ def test_referrers_api_copies_oci_referrer_and_writes_fallback_index(
     assert proxy.requests("GET", "/referrers/")
 
 
+def test_tag_schema_signature_is_copied_from_a_source_with_the_referrers_api(
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
+    proxy_for: Callable[[RegistryServer], FaultProxy],
+) -> None:
+    # Given a source with the referrers API listing an SBOM, and a cosign signature kept as a tag
+    # (cosign's default even where the API exists)
+    pushed = builder.index(repo, "v1")
+    sbom = builder.referrer(repo, pushed)
+    signature = builder.signature_tag(repo, pushed.digest)
+    proxy = proxy_for(source_registry)
+    proxy.referrers = {pushed.digest: [sbom.descriptor(artifactType="application/spdx+json")]}
+    # When the image is copied
+    result = copy(
+        f"{proxy.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(proxy, dest_registry),
+    )
+    # Then both arrive: the SBOM by digest, the signature under its tag
+    assert result.referrers_copied == 2
+    assert skopeo_digest(f"{dest_registry.host}/{repo}@{sbom.digest}") == sbom.digest
+    sig_tag = pushed.digest.replace(":", "-") + ".sig"
+    assert skopeo_digest(f"{dest_registry.host}/{repo}:{sig_tag}") == signature.digest
+
+
 def test_signature_of_a_signature_is_copied_through_the_tag_schema(
     builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
 ) -> None:

@@ -59,8 +59,9 @@ def test_cli_copies_and_prints_the_result(
         ["copy", "127.0.0.1:1/x:y", "127.0.0.1:1/x:-bad"],
         ["copy", "127.0.0.1:1/x:y", "127.0.0.1:1/x:y", "--dst-role-arn", "not-an-arn"],
         ["copy", "127.0.0.1:1/x:y", "127.0.0.1:1/x:y", "--insecure-registry", "a b"],
+        ["copy", "127.0.0.1:1/x:y", "127.0.0.1:1/x:y@sha256:" + "0" * 64],
     ],
-    ids=["bad-source", "bad-tag", "bad-role", "bad-insecure"],
+    ids=["bad-source", "bad-tag", "bad-role", "bad-insecure", "tag-and-digest-destination"],
 )
 def test_cli_bad_arguments_exit_2_with_one_line(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     # Given malformed arguments, When the CLI runs, Then it exits 2 with a one-line reason

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -9,9 +10,16 @@ import pytest
 
 from tests.integration.faults import Fault, FaultProxy
 from tests.integration.images import ImageBuilder
-from tests.integration.registries import RegistryServer, blob_files, skopeo_digest, skopeo_raw
+from tests.integration.registries import (
+    PASSWORD,
+    USERNAME,
+    RegistryServer,
+    blob_files,
+    skopeo_digest,
+    skopeo_raw,
+)
 from workflow.copy import copy
-from workflow.exceptions import DigestMismatch, RegistryUnavailable
+from workflow.exceptions import DigestMismatch, RegistryAuthError, RegistryUnavailable
 from workflow.registry.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
@@ -131,3 +139,47 @@ def test_persistent_5xx_raises_registry_unavailable_naming_blob_and_registry(
     with pytest.raises(RegistryUnavailable, match=rf"blob sha256:[a-f0-9]{{64}} .* to {dst.host}/{repo}"):
         _copy(src, dst, repo, RetryPolicy(attempts=2, base_delay=0.01, max_delay=0.02))
     assert not dst.requests("PUT", r"/manifests/")
+
+
+@pytest.mark.parametrize("kind", ["status", "reset"])
+def test_a_fault_reading_a_single_image_config_is_retried(
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
+    proxy_for: Callable[[RegistryServer], FaultProxy],
+    kind: str,
+) -> None:
+    # Given a single-platform image already copied, whose config blob (read for the platform) then fails once
+    pushed = builder.image(repo, "v1", layer_sizes=(LAYER,))
+    src, dst = proxy_for(source_registry), proxy_for(dest_registry)
+    _copy(src, dst, repo)
+    fault = src.add(Fault("GET", rf"/blobs/{pushed.blobs[0]}$", kind, status=503))
+    # When the image is copied again
+    result = _copy(src, dst, repo)
+    # Then the read was retried and the copy reports the image present, with its platform
+    assert fault.hits == 1
+    assert (result.action, result.platforms) == ("present", ["linux/amd64"])
+
+
+def test_credentials_are_not_offered_to_a_redirect_target_that_asks_for_them(
+    builder_for: Callable[[RegistryServer], ImageBuilder],
+    basic_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
+    proxy_for: Callable[[RegistryServer], FaultProxy],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a registry with basic auth whose blob downloads redirect to storage answering 401
+    # with a bearer challenge of its own
+    builder_for(basic_registry).image(repo, "v1", layer_sizes=(LAYER,))
+    src = proxy_for(basic_registry)
+    src.redirect_blobs = True
+    src.storage_challenge = 'Bearer realm="http://127.0.0.1:9/token",service="storage"'
+    monkeypatch.setenv(
+        "ECR_REPLICATE_REGISTRY_AUTH",
+        json.dumps({src.host: {"username": USERNAME, "password": PASSWORD}}),
+    )
+    # When the image is copied, Then it fails on the redirect target without asking its realm for a token
+    with pytest.raises(RegistryAuthError, match=r"redirected to 127\.0\.0\.1:[0-9]+, which refused it"):
+        _copy(src, proxy_for(dest_registry), repo)

@@ -1,11 +1,17 @@
-"""`ecr-replicate copy`: role assumption for ECR sources and destinations."""
+"""`ecr-replicate copy`: role assumption for ECR sources and destinations, and what a defect reports."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
 import boto3
+import pytest
 from botocore.stub import Stubber
 
-from workflow.commands.copy import ROLE_SESSION_NAME, assume_role
+from workflow.commands import copy as copy_command
+from workflow.commands.copy import ROLE_SESSION_NAME, assume_role, main
 
 CREDENTIALS = {
     "Credentials": {
@@ -43,3 +49,25 @@ def test_no_external_id_and_no_role() -> None:
         assert assume_role(ROLE, "", sts_client=sts) is not None
     stubber.assert_no_pending_responses()
     assert assume_role(None, "ignored") is None
+
+
+def test_an_unexpected_error_still_exits_1_with_a_result_and_its_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a copy that fails with an exception the engine does not define (a defect)
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise KeyError("platform")
+
+    monkeypatch.setattr(copy_command, "copy_image", broken)
+    result_file = tmp_path / "result.json"
+    # When the command runs
+    code = main(["reg.example.com/app:v1", "reg.example.com/app:v1", "--result-file", str(result_file)])
+    # Then it exits 1, the result file says CopyFailed with the cause, and the traceback is on stderr
+    assert code == 1
+    assert json.loads(result_file.read_text()) == {
+        "error": "CopyFailed",
+        "message": "unexpected KeyError: 'platform'",
+    }
+    err = capsys.readouterr().err
+    assert "Traceback" in err
+    assert err.rstrip().endswith("failed: CopyFailed: unexpected KeyError: 'platform'")

@@ -13,7 +13,7 @@ def _digest(n: int) -> str:
 
 
 class _ChainRegistry(RegistryClient):
-    """A source and destination in one: `links[d]` refers to `d`; everything is already present."""
+    """A source and destination in one: `links[d]` refers to `d`; everything is already present, no tags."""
 
     def __init__(self, links: dict[str, list[str]]) -> None:
         super().__init__("reg.example.com")
@@ -28,6 +28,9 @@ class _ChainRegistry(RegistryClient):
 
     def head_manifest(self, repository: str, reference: str) -> str | None:
         return reference
+
+    def list_tags(self, repository: str) -> list[str]:
+        return []
 
 
 def _copier(registry: _ChainRegistry) -> _Copier:

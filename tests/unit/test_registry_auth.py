@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import boto3
 import pytest
+import urllib3
 from moto import mock_aws
 
 from workflow.exceptions import RegistryAuthError
 from workflow.registry.auth import (
     AUTH_ENV,
+    Authenticator,
     Credentials,
     EcrTokenProvider,
     credentials_from_env,
@@ -85,3 +88,27 @@ def test_ecr_token_is_cached_until_shortly_before_expiry() -> None:
     now[0] = 10**11
     provider.credentials()
     assert provider.calls == 2
+
+
+HTTP_REALM = 'Bearer realm="http://auth.example.com/token",service="reg"'
+
+
+def _authenticator(insecure: bool) -> Authenticator:
+    authenticator = Authenticator("reg.example.com", urllib3.PoolManager(), insecure=insecure)
+    authenticator._fetch_token = lambda scope: "token"  # type: ignore[method-assign]
+    return authenticator
+
+
+def test_a_plain_http_token_realm_is_refused_for_an_https_registry() -> None:
+    # Given an HTTPS registry that names a plain-HTTP token realm
+    authenticator = _authenticator(insecure=False)
+    # When it challenges, Then no token is asked for over plain HTTP
+    with pytest.raises(
+        RegistryAuthError, match=re.escape("realm 'http://auth.example.com/token' is not HTTPS")
+    ):
+        authenticator.challenge(HTTP_REALM, "repository:app:pull")
+
+
+def test_a_plain_http_token_realm_is_used_for_an_insecure_registry() -> None:
+    # Given a plain-HTTP (loopback test) registry, When it names a plain-HTTP realm, Then the token is fetched
+    assert _authenticator(insecure=True).challenge(HTTP_REALM, "repository:app:pull")

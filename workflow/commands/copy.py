@@ -13,9 +13,10 @@ import re
 import sys
 import threading
 import time
+import traceback
 from typing import Any, TextIO
 
-from workflow.copy import ProgressEvent, copy_image
+from workflow.copy import ProgressEvent, copy_image, parse_destination
 from workflow.exceptions import InvalidReference, ReplicationError
 from workflow.registry.reference import parse_reference
 
@@ -107,7 +108,7 @@ def run(args: argparse.Namespace) -> int:
     """Copy SOURCE to DESTINATION; print the CopyResult JSON (on failure, the error goes to the result file)."""
     try:
         parse_reference(args.source)
-        parse_reference(args.destination)
+        parse_destination(args.destination)
         for arn in (args.src_role_arn, args.dst_role_arn):
             if arn is not None and not ROLE_ARN_RE.match(arn):
                 raise InvalidReference(f"invalid role ARN {arn!r}")
@@ -134,6 +135,9 @@ def run(args: argparse.Namespace) -> int:
         )
     except ReplicationError as error:
         return _fail(args, type(error).__name__, str(error), 1)
+    except Exception as error:  # a defect, not a registry fault: keep the traceback, still report
+        traceback.print_exc()
+        return _fail(args, "CopyFailed", f"unexpected {type(error).__name__}: {error}", 1)
     text = result.to_json()
     print(text)
     if args.result_file:

@@ -132,9 +132,11 @@ class Authenticator:
         *,
         credentials: Credentials | None = None,
         ecr: EcrTokenProvider | None = None,
+        insecure: bool = False,
         clock: Any = time.time,
     ) -> None:
         self.registry = registry
+        self.insecure = insecure
         self._pool = pool
         self._basic = credentials
         self._ecr = ecr
@@ -166,6 +168,11 @@ class Authenticator:
             self._scheme = "basic"
             return True
         if scheme == "bearer" and params.get("realm"):
+            if not self.insecure and not params["realm"].lower().startswith("https://"):
+                raise RegistryAuthError(
+                    f"{self.registry}: token realm {params['realm']!r} is not HTTPS; "
+                    "refusing to ask it for a token"
+                )
             with self._lock:
                 had_token = scope in self._tokens
                 self._tokens.pop(scope, None)

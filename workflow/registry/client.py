@@ -74,7 +74,7 @@ class RegistryClient:
             timeout=urllib3.Timeout(connect=min(timeout, 15.0), read=timeout),
             headers={"User-Agent": "ecr-replicate"},
         )
-        self.auth = Authenticator(registry, self.pool, credentials=credentials, ecr=ecr)
+        self.auth = Authenticator(registry, self.pool, credentials=credentials, ecr=ecr, insecure=insecure)
 
     def scope(self, repository: str) -> str:
         """The token scope this client needs for `repository`."""
@@ -101,12 +101,18 @@ class RegistryClient:
         scope = self.scope(repository)
         replayable = body is None or isinstance(body, bytes)
         for _ in range(2):
-            response = self._send(method, url, scope, headers, body, stream, follow_redirects)
+            response, answered = self._send(method, url, scope, headers, body, stream, follow_redirects)
             if response.status != 401:
                 break
             challenge = response.headers.get("WWW-Authenticate")
             response.drain_conn()
             response.release_conn()
+            if not self._same_origin(answered):
+                # A redirect target (S3, a CDN) asking for credentials: never hand it the registry's.
+                raise RegistryAuthError(
+                    f"{self.registry}: {method} {urlsplit(url).path} was redirected to "
+                    f"{urlsplit(answered).netloc}, which refused it (HTTP 401)"
+                )
             if not self.auth.challenge(challenge, scope):
                 raise RegistryAuthError(f"{self.registry}: {method} {urlsplit(url).path} refused (HTTP 401)")
             if not replayable:
@@ -131,7 +137,8 @@ class RegistryClient:
         body: bytes | Iterable[bytes] | None,
         stream: bool,
         follow_redirects: bool,
-    ) -> BaseHTTPResponse:
+    ) -> tuple[BaseHTTPResponse, str]:
+        """The response and the URL that gave it (after any redirects)."""
         all_headers = dict(headers or {})
         authorization = self.auth.header(scope)
         for _ in range(MAX_REDIRECTS + 1):
@@ -151,7 +158,7 @@ class RegistryClient:
             except _TRANSPORT_ERRORS as exc:
                 raise transport_fault(exc, f"{self.registry}: {method} {urlsplit(url).path}") from exc
             if not (follow_redirects and response.status in (301, 302, 303, 307, 308)):
-                return response
+                return response, url
             location = response.headers.get("Location")
             response.drain_conn()
             response.release_conn()
@@ -183,12 +190,14 @@ class RegistryClient:
         response = self.request("GET", path, repository, headers={"Accept": ACCEPT}, stream=True)
         try:
             if response.status == 404:
+                response.drain_conn()
                 return None
             if response.status != 200:
                 response.read()
                 raise self._fail(response, f"GET manifest {repository}:{reference}")
             raw = response.read(MAX_MANIFEST_BYTES + 1)
             if len(raw) > MAX_MANIFEST_BYTES:
+                response.close()  # the rest is never read: the connection cannot be reused
                 raise RegistryProtocolError(
                     f"{self.registry}: manifest {repository}:{reference} exceeds 4 MiB"
                 )
@@ -328,7 +337,7 @@ class RegistryClient:
         if response.status not in (201, 204):
             raise self._upload_error(response, digest, repository)
         returned = response.headers.get("Docker-Content-Digest")
-        if returned and returned != digest:
+        if returned and returned.split(":")[0] == digest.split(":")[0] and returned != digest:
             raise DigestMismatch(f"{self.registry}/{repository}: blob {digest} was stored as {returned}")
 
     def _upload_error(self, response: BaseHTTPResponse, digest: str, repository: str) -> Exception:
