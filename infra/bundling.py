@@ -70,14 +70,19 @@ def _files(paths: Iterable[Path]) -> list[Path]:
     return found
 
 
-def content_hash(parts: Sequence[str], paths: Iterable[Path]) -> str:
-    """A sha256 over some strings and the relative names and contents of files."""
+def content_hash(parts: Sequence[str], copies: Sequence[tuple[Path, str]] = ()) -> str:
+    """A sha256 over some strings and what `copies` puts in the asset: each file's name there and bytes.
+
+    Names are those inside the asset, so a config kept outside this checkout hashes like one inside it.
+    """
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode() + b"\0")
-    for path in _files(paths):
-        digest.update(str(path.relative_to(REPOSITORY_ROOT)).encode() + b"\0")
-        digest.update(path.read_bytes())
+    for source, name in copies:
+        for path in _files([source]):
+            inside = name if path == source else f"{name}/{path.relative_to(source).as_posix()}"
+            digest.update(inside.encode() + b"\0")
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
@@ -105,7 +110,7 @@ class PipDependencies:
     @property
     def key(self) -> str:
         """The cache key: requirements, Python version and platform."""
-        return content_hash([*sorted(self.requirements), self.python_version, self.platform], [])[:24]
+        return content_hash([*sorted(self.requirements), self.python_version, self.platform])[:24]
 
     def install(self) -> Path:
         """The directory holding the installed dependencies (installing them on a cache miss)."""
@@ -168,18 +173,13 @@ def lambda_asset_options(config_path: Path, cache_dir: Path | None = None) -> di
     """Asset options for the Lambda code: packages, dependencies and the config file."""
     packages = [REPOSITORY_ROOT / "workflow", REPOSITORY_ROOT / "lambdas"]
     dependencies = PipDependencies(lambda_requirements(), cache_dir=cache_dir or default_cache_dir())
-    bundler = LocalBundling(
-        [*((p, p.name) for p in packages), (config_path, CONFIG_FILE_NAME)],
-        dependencies,
-    )
-    asset_hash = content_hash(["lambda", dependencies.key], [*packages, config_path])
-    return bundler.bundling_options(asset_hash)
+    copies = [*((p, p.name) for p in packages), (config_path, CONFIG_FILE_NAME)]
+    bundler = LocalBundling(copies, dependencies)
+    return bundler.bundling_options(content_hash(["lambda", dependencies.key], copies))
 
 
 def package_source_options() -> dict[str, Any]:
     """Asset options for the copy job: the package's source tree, installed by pip in CodeBuild."""
     files = [REPOSITORY_ROOT / n for n in ("pyproject.toml", "README.md")]
     copies = [(f, f.name) for f in files] + [(REPOSITORY_ROOT / "workflow", "workflow")]
-    return LocalBundling(copies).bundling_options(
-        content_hash(["package-source"], [*files, REPOSITORY_ROOT / "workflow"])
-    )
+    return LocalBundling(copies).bundling_options(content_hash(["package-source"], copies))

@@ -17,7 +17,7 @@ import aws_cdk as cdk
 from infra import naming
 from infra.app import build_app
 from infra.constructs.state_machine import DEFINITION_FILE
-from infra.settings import DeploySettings, settings_from_context
+from infra.settings import REPOSITORY_ROOT, DeploySettings, settings_from_context
 from infra.stacks.destination_stack import DestinationStack
 from infra.stacks.source_stack import SourceStack
 
@@ -70,10 +70,15 @@ def resources(template: dict[str, Any], resource_type: str) -> dict[str, dict[st
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """Synthesize both stacks from examples/replication.yaml, with cdk-nag enforcing at synth."""
+    """Synthesize both stacks from examples/replication.yaml, with cdk-nag enforcing at synth.
+
+    The config is copied outside this checkout first, where a platform team keeps theirs.
+    """
     outdir = tmp_path_factory.mktemp("cdk.out")
+    config = tmp_path_factory.mktemp("team-repo") / "replication.yaml"
+    config.write_bytes((REPOSITORY_ROOT / CONTEXT["config"]).read_bytes())
     definition_file = DEFINITION_FILE
-    app = cdk.App(outdir=str(outdir), context=CONTEXT)
+    app = cdk.App(outdir=str(outdir), context={**CONTEXT, "config": str(config)})
     settings = settings_from_context(app.node.try_get_context)
     source, destinations = build_app(app, settings, definition_file=definition_file)
     app.synth()
