@@ -42,5 +42,21 @@ class Notifications(Construct):
             master_key=self.key,
             enforce_ssl=True,
         )
+        # enforce_ssl gives the topic a resource policy, which replaces SNS's default one: without this
+        # statement the alarms' actions would be refused ("no resource-based policy allows SNS:Publish").
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowCloudWatchAlarmsToPublish",
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                actions=["sns:Publish"],
+                resources=[self.topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": stack.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:*"
+                    },
+                },
+            )
+        )
         for email in emails:
             self.topic.add_subscription(subscriptions.EmailSubscription(email))

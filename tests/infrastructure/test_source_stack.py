@@ -169,6 +169,29 @@ def test_topic_is_kms_encrypted_with_the_configured_email_subscriptions(synthesi
     assert all(s["Properties"]["TopicArn"] == {"Ref": topic_id} for s in subscriptions)
 
 
+def test_topic_policy_lets_only_this_accounts_alarms_publish_and_refuses_plain_http(
+    synthesized: Synthesized,
+) -> None:
+    # Given the topic's resource policy (which replaces SNS's default policy)
+    template = synthesized.source_template
+    topic_id, _ = _one(template, "AWS::SNS::Topic")
+    _, policy = _one(template, "AWS::SNS::TopicPolicy")
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    # When its statements are read
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    denies = [s for s in statements if s["Effect"] == "Deny"]
+    # Then CloudWatch may publish, only for alarms of this account, and plain HTTP is denied
+    (allow,) = allows
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Resource"] == {"Ref": topic_id}
+    assert allow["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": synthesized.settings.config.source.account
+    }
+    assert ":alarm:*" in json.dumps(allow["Condition"]["ArnLike"])
+    assert any(d["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for d in denies)
+
+
 def test_alarms_on_failed_and_timed_out_executions_and_the_dead_letter_queue_notify_the_topic(
     synthesized: Synthesized,
 ) -> None:
