@@ -460,6 +460,48 @@ def test_immutable_destination_tag_raises(
     # Given a destination that refuses to move the tag the way ECR does for an immutable tag
     builder.image(repo, "v1")
     proxy = proxy_for(dest_registry)
+    proxy.add(_immutable_tag_refusal(repo, times=10))
+    # When copying, Then DestinationTagImmutable names the destination
+    with pytest.raises(DestinationTagImmutable, match=f"{repo}:v1"):
+        copy(
+            f"{source_registry.host}/{repo}:v1",
+            f"{proxy.host}/{repo}:v1",
+            insecure_registries=_insecure(source_registry, proxy),
+        )
+
+
+def test_an_immutable_tag_another_run_just_put_at_the_same_digest_is_not_a_failure(
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
+    proxy_for: Callable[[RegistryServer], FaultProxy],
+) -> None:
+    # Given an image already at the destination, which ECR would refuse to tag again (immutable), and a
+    # race: this run's first look at the tag found nothing
+    pushed = builder.image(repo, "v1")
+    copy(
+        f"{source_registry.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(source_registry, dest_registry),
+    )
+    proxy = proxy_for(dest_registry)
+    proxy.add(Fault("HEAD", f"/v2/{repo}/manifests/v1$", "status", status=404))
+    refusal = proxy.add(_immutable_tag_refusal(repo, times=1))
+    # When copying again
+    result = copy(
+        f"{source_registry.host}/{repo}:v1",
+        f"{proxy.host}/{repo}:v1",
+        insecure_registries=_insecure(source_registry, proxy),
+    )
+    # Then the refusal was seen, and the tag already holding the same digest counts as done
+    assert refusal.hits == 1
+    assert result.action == "tagged"
+    assert skopeo_digest(f"{dest_registry.host}/{repo}:v1") == pushed.digest
+
+
+def _immutable_tag_refusal(repo: str, times: int) -> Fault:
+    """ECR's answer to a manifest PUT under an immutable tag that already exists."""
     body = json.dumps(
         {
             "errors": [
@@ -471,21 +513,12 @@ def test_immutable_destination_tag_raises(
             ]
         }
     )
-    proxy.add(
-        Fault(
-            "PUT",
-            f"/v2/{repo}/manifests/v1$",
-            "status",
-            times=10,
-            status=400,
-            body=body.encode(),
-            headers={"Content-Type": "application/json"},
-        )
+    return Fault(
+        "PUT",
+        f"/v2/{repo}/manifests/v1$",
+        "status",
+        times=times,
+        status=400,
+        body=body.encode(),
+        headers={"Content-Type": "application/json"},
     )
-    # When copying, Then DestinationTagImmutable names the destination
-    with pytest.raises(DestinationTagImmutable, match=f"{repo}:v1"):
-        copy(
-            f"{source_registry.host}/{repo}:v1",
-            f"{proxy.host}/{repo}:v1",
-            insecure_registries=_insecure(source_registry, proxy),
-        )

@@ -263,9 +263,14 @@ class RegistryClient:
                 return bool(response.headers.get("OCI-Subject"))
             detail = _error_detail(response)
             if response.status == 400 and "TAG_INVALID" in detail and "immutable" in detail.lower():
+                # ECR refuses even the same manifest again under an immutable tag: that is not a failure
+                # (a duplicate event, or two runs racing).
+                current = self.head_manifest(repository, reference)
+                if current == manifest.digest:
+                    return False
                 raise DestinationTagImmutable(
-                    f"{self.registry}/{repository}:{reference} is immutable and points at another digest "
-                    f"than {manifest.digest}"
+                    f"{self.registry}/{repository}:{reference} is immutable and points at "
+                    f"{current or 'another digest'}, not {manifest.digest}"
                 )
             raise self._fail(response, f"PUT manifest {repository}:{reference}")
 
