@@ -16,13 +16,15 @@ pytestmark = pytest.mark.infrastructure
 
 FAKE_CLI = """#!/usr/bin/env bash
 # Records its arguments (one per line) and writes a result file like ecr-replicate copy does.
-# FAKE_OUTCOME: copied (default), failed (error result, exit 1) or crashed (no result, exit 1).
+# FAKE_OUTCOME: copied (default), failed (error result, exit 1), crashed (no result, exit 1) or
+# truncated (half a result, exit 1).
 printf '%s\\n' "$@" > "$ARGS_FILE"
 while [ "$#" -gt 0 ]; do
   if [ "$1" = --result-file ]; then
     case "${FAKE_OUTCOME:-copied}" in
       copied) printf '{"action": "copied", "digest": "sha256:ab"}' > "$2" ;;
       failed) printf '{"error": "DigestMismatch", "message": "blob sha256:cd hashes to sha256:ef"}' > "$2" ;;
+      truncated) printf '{"error": "DigestMis' > "$2" ;;
     esac
   fi
   shift
@@ -105,6 +107,7 @@ def test_a_failed_copy_still_exports_its_error_for_the_state_machine(tmp_path: P
     assert json.loads(result) == {"error": "DigestMismatch", "message": "blob sha256:cd hashes to sha256:ef"}
 
 
-def test_a_copy_that_leaves_no_result_fails_the_build(tmp_path: Path) -> None:
-    # Given a copy command that dies without writing a result / Then the build phase fails
-    _run_build_phase(tmp_path, expect_success=False, FAKE_OUTCOME="crashed")
+@pytest.mark.parametrize("outcome", ["crashed", "truncated"])
+def test_a_copy_that_leaves_no_readable_result_fails_the_build(tmp_path: Path, outcome: str) -> None:
+    # Given a copy command that dies without a result, or with half of one / Then the build phase fails
+    _run_build_phase(tmp_path, expect_success=False, FAKE_OUTCOME=outcome)

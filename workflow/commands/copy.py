@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import threading
@@ -99,9 +100,16 @@ def _fail(args: argparse.Namespace, error_name: str, message: str, code: int) ->
     """Report a failure on stderr and, with --result-file, as `{"error", "message"}` for the state machine."""
     print(f"{'error' if code == 2 else 'failed'}: {error_name}: {message}", file=sys.stderr)
     if args.result_file:
-        with open(args.result_file, "w", encoding="utf-8") as file:
-            file.write(json.dumps({"error": error_name, "message": message}) + "\n")
+        _write_result(args.result_file, json.dumps({"error": error_name, "message": message}))
     return code
+
+
+def _write_result(path: str, text: str) -> None:
+    """Write the result whole or not at all (a temporary file renamed over it): the job reads it as JSON."""
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as file:
+        file.write(text + "\n")
+    os.replace(partial, path)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,8 +149,7 @@ def run(args: argparse.Namespace) -> int:
     text = result.to_json()
     print(text)
     if args.result_file:
-        with open(args.result_file, "w", encoding="utf-8") as file:
-            file.write(text + "\n")
+        _write_result(args.result_file, text)
     print(
         f"{result.action}: {result.destination} {result.destination_digest} "
         f"({result.blobs_copied} blobs, {_human(result.bytes_copied)} in {result.seconds:.1f}s)",
