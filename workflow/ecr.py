@@ -6,13 +6,36 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from workflow.exceptions import InvalidReference
+from workflow.exceptions import (
+    InvalidReference,
+    RegistryAuthError,
+    RegistryProtocolError,
+    RegistryUnavailable,
+    ReplicationError,
+)
 from workflow.models import RepositorySettings
 from workflow.registry.reference import validate_repository
+
+RETRYABLE_CODES = frozenset(
+    {"ThrottlingException", "LimitExceededException", "ServiceUnavailableException", "ServerException"}
+)
 
 
 def _error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def _named(exc: ClientError | BotoCoreError, what: str) -> ReplicationError:
+    """An ECR API failure as one of the workflow's named errors (so the state machine can retry or report it)."""
+    if isinstance(exc, BotoCoreError):
+        return RegistryUnavailable(f"{what}: {exc}")
+    code = _error_code(exc)
+    message = f"{what}: {code}: {exc.response.get('Error', {}).get('Message', '')}".rstrip(": ")
+    if code.startswith("AccessDenied") or code in ("UnrecognizedClientException", "ExpiredTokenException"):
+        return RegistryAuthError(message)
+    if code in RETRYABLE_CODES:
+        return RegistryUnavailable(message)
+    return RegistryProtocolError(message)
 
 
 def _describe(client: Any, repository: str, registry_id: str | None) -> dict[str, Any] | None:
@@ -41,8 +64,11 @@ def ensure_repository(
     if settings.encryption == "KMS" and not settings.kms_key:
         raise InvalidReference(f"repository {repository}: KMS encryption needs a kms_key")
     client = session.client("ecr", region_name=region)
-    if _describe(client, repository, registry_id) is not None:
-        return False
+    try:
+        if _describe(client, repository, registry_id) is not None:
+            return False
+    except (ClientError, BotoCoreError) as exc:
+        raise _named(exc, f"describing ECR repository {repository} in {region}") from exc
     encryption: dict[str, str] = {"encryptionType": settings.encryption}
     if settings.encryption == "KMS" and settings.kms_key:
         encryption["kmsKey"] = settings.kms_key
@@ -59,7 +85,9 @@ def ensure_repository(
     except ClientError as exc:
         if _error_code(exc) == "RepositoryAlreadyExistsException":
             return False
-        raise
+        raise _named(exc, f"creating ECR repository {repository} in {region}") from exc
+    except BotoCoreError as exc:
+        raise _named(exc, f"creating ECR repository {repository} in {region}") from exc
     return True
 
 

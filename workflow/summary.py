@@ -241,18 +241,21 @@ def _table(lines: Sequence[SummaryLine]) -> list[str]:
 
 
 def _rerun_hint(
-    repository: str, tag: str, failed: Sequence[SummaryLine], execution_arn: str | None
+    repository: str, tag: str, failed: Sequence[SummaryLine], execution_arn: str | None, *, dry_run: bool
 ) -> list[str]:
+    """The input (and CLI line) that re-runs only the failed destinations, as a dry run again if this was one."""
     destinations = [{"account": line.account, "region": line.region} for line in failed]
-    manual = json.dumps({"repository": repository, "tag": tag, "destinations": destinations})
+    request: dict[str, object] = {"repository": repository, "tag": tag, "destinations": destinations}
+    if dry_run:
+        request["dryRun"] = True
     cli_destinations = " ".join(f"--destination {line.account}:{line.region}" for line in failed)
     machine = state_machine_arn_of(execution_arn) if execution_arn else "STATE_MACHINE_ARN"
     return [
         "To retry only the failed destinations once the cause is fixed, start an execution with:",
-        f"  {manual}",
+        f"  {json.dumps(request)}",
         "or run:",
         f"  ecr-replicate start --state-machine-arn {machine} --repository {repository} --tag {tag} "
-        f"{cli_destinations} --wait",
+        f"{cli_destinations}{' --dry-run' if dry_run else ''} --wait",
     ]
 
 
@@ -295,7 +298,7 @@ def _message(
     if execution_arn:
         body += ["", f"Execution: {console_url(execution_arn)}"]
     if failed and repository and tag:
-        body += ["", *_rerun_hint(repository, tag, failed, execution_arn)]
+        body += ["", *_rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run)]
     return "\n".join(body) + "\n"
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from workflow.ecr import ensure_repository, tag_mutability
-from workflow.exceptions import InvalidReference
+from workflow.exceptions import InvalidReference, RegistryAuthError, RegistryUnavailable
 from workflow.models import RepositorySettings
 
 REGION = "eu-west-1"
@@ -57,3 +60,42 @@ def test_invalid_requests_raise_before_calling_ecr(name: str, settings: Reposito
     # Given a bad name or KMS without a key, When ensured, Then InvalidReference (no AWS call needed)
     with pytest.raises(InvalidReference):
         ensure_repository(None, REGION, name, settings)
+
+
+class _Session:
+    """A session handing out one (stubbed) client."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def client(self, service: str, region_name: str) -> Any:
+        return self._client
+
+
+def _stubbed_ecr() -> tuple[Any, Stubber]:
+    client = boto3.client("ecr", region_name=REGION, aws_access_key_id="a", aws_secret_access_key="b")
+    return client, Stubber(client)
+
+
+def test_access_denied_on_the_destination_is_a_named_auth_error() -> None:
+    # Given a destination role that may not describe repositories
+    client, stubber = _stubbed_ecr()
+    stubber.add_client_error("describe_repositories", "AccessDeniedException", "not authorized to describe")
+    # When the repository is ensured, Then RegistryAuthError names the repository, Region and ECR's reason
+    with (
+        stubber,
+        pytest.raises(
+            RegistryAuthError, match="mirror/app in eu-west-1: AccessDeniedException: not authorized"
+        ),
+    ):
+        ensure_repository(_Session(client), REGION, "mirror/app", RepositorySettings())
+
+
+def test_throttling_while_creating_is_a_named_retryable_error() -> None:
+    # Given a missing repository and a throttled CreateRepository
+    client, stubber = _stubbed_ecr()
+    stubber.add_client_error("describe_repositories", "RepositoryNotFoundException", "no such repository")
+    stubber.add_client_error("create_repository", "ThrottlingException", "rate exceeded")
+    # When the repository is ensured, Then it is RegistryUnavailable, which the state machine retries
+    with stubber, pytest.raises(RegistryUnavailable, match="creating ECR repository app"):
+        ensure_repository(_Session(client), REGION, "app", RepositorySettings())

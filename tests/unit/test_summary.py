@@ -131,6 +131,22 @@ def test_dry_run_is_visible_in_subject_and_body() -> None:
     assert "would tag" in summary.message
 
 
+def test_the_retry_hint_of_a_failed_dry_run_is_a_dry_run_too() -> None:
+    # Given a dry run in which one destination failed
+    results = [
+        result("eu-west-1", "planned", planned_action="copy"),
+        result("us-west-2", "failed", error="X"),
+    ]
+    # When summarized
+    summary = summarize(results, repository="app", tag="release-1.2.0", dry_run=True, execution_arn=EXECUTION)
+    # Then both ways to retry it keep it a dry run
+    assert (
+        '"destinations": [{"account": "222222222222", "region": "us-west-2"}], "dryRun": true}'
+        in summary.message
+    )
+    assert "--destination 222222222222:us-west-2 --dry-run --wait" in summary.message
+
+
 def test_subject_stays_under_100_ascii_characters_for_long_names() -> None:
     # Given a very long repository name and tag, with every status present
     repository = "team/" + "very-long-service-name-" * 8
