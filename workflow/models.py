@@ -69,6 +69,11 @@ class Target(_Model):
         return f"{self.registry}/{self.repository}:{self.tag}"
 
     @property
+    def source_tag_image(self) -> str:
+        """`registry/repository:tag` at the source: what the tag points at now, whatever the event said."""
+        return f"{self.source_registry}/{self.source_repository}:{self.tag}"
+
+    @property
     def source_image(self) -> str:
         """`registry/repository:tag` or `registry/repository@digest` at the source."""
         separator = "@" if self.source_reference.startswith("sha256:") else ":"

@@ -3,6 +3,10 @@
 The answer decides whether the Copy (a CodeBuild job) runs at all, so duplicate events and re-runs
 never start a build: "present" and "tagged" finish the target here. In a dry run nothing is written:
 no repository is created and no tag is put; the answer says what a real run would do.
+
+The source is resolved by its tag, not by the digest an event carried: a late or retried event for an
+earlier push of the same tag replicates what the tag points at now instead of rolling destinations back.
+The copy job is then pinned to the digest seen here.
 """
 
 from __future__ import annotations
@@ -93,7 +97,7 @@ def check_target(
             registry_id=target.account,
         )
     result = copy.precheck(
-        target.source_image,
+        target.source_tag_image,
         target.destination_reference,
         destination_session=session,
         insecure_registries=insecure,

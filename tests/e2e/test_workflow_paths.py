@@ -90,6 +90,23 @@ def test_a_new_tag_on_a_replicated_digest_is_only_retagged(e2e: E2E) -> None:
     assert e2e.digest_at(US, second_tag) == image.digest
 
 
+def test_a_late_event_for_an_earlier_push_never_rolls_a_destination_back(e2e: E2E) -> None:
+    # Given a tag pushed as A, then again as B, and B already replicated
+    tag = e2e.new_tag()
+    first = e2e.push(tag)
+    second = e2e.push(tag)
+    [current] = e2e.run_event(tag, second)
+    assert current.status == "SUCCEEDED", current.cause
+    builds = e2e.builds()
+    # When A's push event arrives late (EventBridge retries for hours)
+    [late] = e2e.run_event(tag, first)
+    # Then the destinations keep B, which they already have, and no build runs
+    assert late.status == "SUCCEEDED", late.cause
+    assert statuses(late) == {"222222222222/eu-west-1": "present", "333333333333/us-west-2": "present"}
+    assert e2e.builds() == builds
+    assert e2e.digest_at(EU, tag) == e2e.digest_at(US, tag) == second.digest != first.digest
+
+
 def test_a_throttled_codebuild_start_is_retried(e2e: E2E) -> None:
     # Given CodeBuild refuses the next StartBuild with a throttling error
     tag = e2e.new_tag()

@@ -130,6 +130,23 @@ def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
     assert outcome.record.digest == SOURCE_DIGEST
 
 
+def test_an_event_for_an_earlier_push_replicates_what_the_tag_points_at_now(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a target planned from a late event whose digest the tag no longer points at
+    now = "sha256:" + "cd" * 32
+    engine = PrecheckRecorder(PrecheckResult(action="copy-needed", digest=now))
+    monkeypatch.setattr(copy, "precheck", engine)
+    target = make_target(source_reference="sha256:" + "ab" * 32)
+    # When prechecked
+    outcome = check_target(target, session_factory=SessionRecorder())
+    # Then the source is resolved by its tag, and the copy is pinned to the tag's digest now
+    (args, _) = engine.calls[0]
+    assert args[0] == f"{SOURCE_REGISTRY}/app:release-1.2.0"
+    assert outcome.job.source_image == f"{SOURCE_REGISTRY}/app@{now}"
+    assert outcome.record.digest == now
+
+
 @pytest.mark.parametrize(("action", "status"), [("present", "present"), ("tagged", "tagged")])
 def test_present_and_tagged_finish_the_target_without_a_copy(
     aws: None, monkeypatch: pytest.MonkeyPatch, action: str, status: str
