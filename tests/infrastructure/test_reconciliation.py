@@ -110,6 +110,35 @@ def test_daily_schedule_invokes_the_function_through_its_own_role(template: dict
     assert send["Resource"] == target["DeadLetterConfig"]["Arn"]
 
 
+def test_failed_runs_are_not_retried_by_lambda_and_alarm_to_the_topic(template: dict[str, Any]) -> None:
+    # Given the synthesized construct
+    (function_id,) = [
+        k
+        for k, v in resources(template, "AWS::Lambda::Function").items()
+        if v["Properties"]["Handler"] == "lambdas.reconcile.handler"
+    ]
+    (topic_id,) = resources(template, "AWS::SNS::Topic")
+
+    # When reading the function's async invoke config and the alarms
+    (invoke_config,) = resources(template, "AWS::Lambda::EventInvokeConfig").values()
+    errors = [
+        v["Properties"]
+        for v in resources(template, "AWS::CloudWatch::Alarm").values()
+        if v["Properties"]["MetricName"] == "Errors"
+    ]
+
+    # Then Lambda does not retry the asynchronous invocation (the next schedule does)
+    assert invoke_config["Properties"]["FunctionName"] == {"Ref": function_id}
+    assert invoke_config["Properties"]["MaximumRetryAttempts"] == 0
+    # and one error in a period notifies the topic
+    (alarm,) = errors
+    assert alarm["Namespace"] == "AWS/Lambda"
+    assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function_id}}]
+    assert (alarm["Statistic"], alarm["Threshold"], alarm["EvaluationPeriods"]) == ("Sum", 1, 1)
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert alarm["AlarmActions"] == [{"Ref": topic_id}]
+
+
 def test_function_role_is_least_privilege(template: dict[str, Any]) -> None:
     # Given the reconcile role's statements
     config = load_config(CONFIG_PATH)

@@ -201,7 +201,12 @@ def test_alarms_on_failed_and_timed_out_executions_and_the_dead_letter_queue_not
         a["Properties"]["MetricName"]: a["Properties"]
         for a in resources(template, "AWS::CloudWatch::Alarm").values()
     }
-    assert set(alarms) == {"ExecutionsFailed", "ExecutionsTimedOut", "ApproximateNumberOfMessagesVisible"}
+    assert set(alarms) == {
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ApproximateNumberOfMessagesVisible",
+        "Errors",  # the reconcile function's
+    }
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["Threshold"] == 1
