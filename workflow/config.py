@@ -20,6 +20,7 @@ from workflow.rules import NameFilter, compile_pattern
 DEFAULT_ROLE_NAME = "ecr-replication-target"
 REPOSITORY_PLACEHOLDER = "{repository}"
 TEMPLATE_SAMPLE = "sample/repository"
+MAX_DESTINATIONS = 100  # targets one image can fan out to, over all rules
 
 
 class _Strict(BaseModel):
@@ -164,7 +165,12 @@ class ReplicationConfig(_Strict):
 
     @model_validator(mode="after")
     def _semantics(self) -> ReplicationConfig:
-        problems = [*self._duplicate_rule_names(), *self._duplicate_destinations(), *self._loops()]
+        problems = [
+            *self._duplicate_rule_names(),
+            *self._duplicate_destinations(),
+            *self._loops(),
+            *self._too_many_destinations(),
+        ]
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -192,6 +198,20 @@ class ReplicationConfig(_Strict):
                         )
                     seen.setdefault(key, d_index)
         return problems
+
+    def _too_many_destinations(self) -> list[str]:
+        targets = {
+            (d.account, region, d.repository)
+            for rule in self.rules
+            for d in rule.destinations
+            for region in d.regions
+        }
+        if len(targets) <= MAX_DESTINATIONS:
+            return []
+        return [
+            f"rules: {len(targets)} destinations (account, Region, repository) in all; at most "
+            f"{MAX_DESTINATIONS}, so that one execution's state stays under Step Functions' 256 KiB limit"
+        ]
 
     def _loops(self) -> list[str]:
         problems = []
@@ -258,7 +278,7 @@ def _problems(error: ValidationError) -> list[str]:
         elif item["type"] == "missing":
             message = "required field is missing"
         for line in message.split("\n"):
-            prefixed = line if line.startswith(("rules[", "source", "notifications")) else None
+            prefixed = line if line.startswith(("rules", "source", "notifications")) else None
             problems.append(prefixed or f"{_format_location(location)}: {line}")
     return problems
 

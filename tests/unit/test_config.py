@@ -128,6 +128,25 @@ def test_duplicate_destination_is_rejected() -> None:
     ]
 
 
+def _with_destination_accounts(count: int) -> dict[str, Any]:
+    """BASE fanning out to `count` accounts in its two Regions (2 x count destinations)."""
+    data = copy.deepcopy(BASE)
+    data["rules"][0]["destinations"] = [
+        {"account": f"{200000000000 + n:012d}", "regions": ["eu-west-1", "us-west-2"]} for n in range(count)
+    ]
+    return data
+
+
+def test_more_destinations_than_one_execution_can_hold_are_rejected() -> None:
+    # Given 51 accounts in 2 Regions (102 destinations), When parsed, Then the limit is named
+    assert problems_of(_with_destination_accounts(51)) == [
+        "rules: 102 destinations (account, Region, repository) in all; at most 100, "
+        "so that one execution's state stays under Step Functions' 256 KiB limit"
+    ]
+    # And 100 destinations are fine
+    assert len(parse_config(_with_destination_accounts(50)).rules[0].destinations) == 50
+
+
 def test_destination_equal_to_source_is_a_loop() -> None:
     data = copy.deepcopy(BASE)
     data["rules"][0]["destinations"].append({"account": "111111111111", "regions": ["us-east-1"]})
