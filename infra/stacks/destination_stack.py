@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -12,6 +13,7 @@ from infra import naming
 from infra.constructs.functions import acknowledge
 from infra.settings import DeploySettings, SettingsError
 from workflow.config import DestinationConfig
+from workflow.grammar import partition_dns_suffix, partition_of
 
 PUSH_ACTIONS = [
     "ecr:InitiateLayerUpload",
@@ -26,6 +28,10 @@ VERIFY_ACTIONS = [
     "ecr:DescribeImages",
 ]
 CREATE_ACTIONS = ["ecr:CreateRepository", "ecr:DescribeRepositories"]
+# CreateRepository with a customer-managed key: ECR describes the key and creates grants on it.
+KEY_ACTIONS = ["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"]
+KEY_ARN_RE = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
+KEY_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
 MAX_SESSION = cdk.Duration.hours(1)
 
 
@@ -46,6 +52,35 @@ def _external_ids(destinations: list[DestinationConfig], account: str, role_name
             "and some do not; the role's trust policy can require an ExternalId only of all of them"
         )
     return ids
+
+
+def _key_arn(kms_key: str, account: str, region: str, rule: str) -> str:
+    if KEY_ARN_RE.fullmatch(kms_key):
+        return kms_key
+    if KEY_ID_RE.fullmatch(kms_key):
+        return f"arn:{partition_of(region)}:kms:{region}:{account}:key/{kms_key}"
+    raise SettingsError(
+        f"rule {rule!r}: create_repository.kms_key {kms_key!r} is not a KMS key ARN or key id "
+        "(the destination role is granted on the key, which IAM cannot name by alias)"
+    )
+
+
+def _repository_keys(settings: DeploySettings, account: str, role_name: str) -> dict[str, list[str]]:
+    """The customer-managed key ARNs the role creates repositories with, by Region.
+
+    AES256 and KMS without a `kms_key` (ECR's AWS-managed key) need no KMS permission.
+    """
+    keys: dict[str, set[str]] = {}
+    for rule in settings.config.rules:
+        create = rule.create_repository
+        if create is None or create.encryption != "KMS" or not create.kms_key:
+            continue
+        for destination in rule.destinations:
+            if destination.account != account or destination.role_name != role_name:
+                continue
+            for region in destination.regions:
+                keys.setdefault(region, set()).add(_key_arn(create.kms_key, account, region, rule.name))
+    return {region: sorted(arns) for region, arns in sorted(keys.items())}
 
 
 class DestinationStack(cdk.Stack):
@@ -99,6 +134,17 @@ class DestinationStack(cdk.Stack):
         role.add_to_policy(
             iam.PolicyStatement(sid="EnsureRepository", actions=CREATE_ACTIONS, resources=repositories)
         )
+        for region, keys in _repository_keys(settings, account, role_name).items():
+            role.add_to_policy(
+                iam.PolicyStatement(
+                    sid="RepositoryKey" + "".join(part.capitalize() for part in region.split("-")),
+                    actions=KEY_ACTIONS,
+                    resources=keys,
+                    conditions={
+                        "StringEquals": {"kms:ViaService": f"ecr.{region}.{partition_dns_suffix(region)}"}
+                    },
+                )
+            )
         role.add_to_policy(
             iam.PolicyStatement(sid="EcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"])
         )

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
+from pathlib import Path
 from typing import Any
 
+import aws_cdk as cdk
 import pytest
+from cdk_nag import AwsSolutionsChecks
 
 from infra import naming
+from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError
+from infra.stacks.destination_stack import DestinationStack
 from tests.infrastructure.conftest import Synthesized, resources
+from workflow.config import parse_config
 
 pytestmark = pytest.mark.infrastructure
 
@@ -171,3 +179,66 @@ def test_destination_role_writes_exactly_the_repositories_the_rules_can_produce(
     mirror = synthesized.template(naming.destination_stack_name("333333333333"))
     (push,) = [s for s in _statements(mirror) if s.get("Sid") == "PushAndVerify"]
     assert push["Resource"] == "arn:aws:ecr:eu-central-1:333333333333:repository/mirror/app"
+
+
+KEY_ARN = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+
+def _kms_destination(outdir: Path, create_repository: dict[str, Any]) -> dict[str, Any]:
+    """The destination template of a rule creating repositories in eu-west-1 with `create_repository`."""
+    config = parse_config(
+        {
+            "source": {"account": "111111111111", "region": "us-east-1"},
+            "rules": [
+                {
+                    "name": "encrypted",
+                    "repositories": ["app"],
+                    "tags": {"include": ["v*"]},
+                    "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+                    "create_repository": create_repository,
+                }
+            ],
+        }
+    )
+    settings = DeploySettings(config_path=REPOSITORY_ROOT, config=config, emails=())
+    app = cdk.App(outdir=str(outdir))
+    DestinationStack(
+        app,
+        "Destination",
+        settings=settings,
+        account="222222222222",
+        env=cdk.Environment(account="222222222222", region="eu-west-1"),
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()
+    return dict(json.loads((outdir / "Destination.template.json").read_text()))
+
+
+@pytest.mark.parametrize("kms_key", [KEY_ARN, "1234abcd-12ab-34cd-56ef-1234567890ab"])
+def test_kms_repositories_grant_the_key_to_ecr_only(tmp_path: Path, kms_key: str) -> None:
+    # Given a rule creating KMS-encrypted repositories with a customer-managed key (ARN or id)
+    template = _kms_destination(tmp_path, {"encryption": "KMS", "kms_key": kms_key})
+    # When the destination role's statements are read (cdk-nag enforcing at synth)
+    keys = [s for s in _statements(template) if any(a.startswith("kms:") for a in _as_list(s["Action"]))]
+    # Then the role may create grants on exactly that key, and only through ECR in the Region
+    (statement,) = keys
+    assert sorted(statement["Action"]) == ["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"]
+    assert statement["Resource"] == KEY_ARN
+    assert statement["Condition"] == {"StringEquals": {"kms:ViaService": "ecr.eu-west-1.amazonaws.com"}}
+
+
+@pytest.mark.parametrize("create_repository", [{"encryption": "KMS"}, {"encryption": "AES256"}])
+def test_aws_managed_or_s3_encryption_needs_no_kms_permission(
+    tmp_path: Path, create_repository: dict[str, Any]
+) -> None:
+    # Given ECR's AWS-managed key or AES256 When synthesizing Then the role has no KMS action
+    template = _kms_destination(tmp_path, create_repository)
+    assert not [a for s in _statements(template) for a in _as_list(s["Action"]) if a.startswith("kms:")]
+
+
+def test_kms_key_alias_is_refused(tmp_path: Path) -> None:
+    # Given a key named by alias When synthesizing Then the error names the rule and the setting
+    with pytest.raises(
+        SettingsError, match=re.escape("rule 'encrypted': create_repository.kms_key 'alias/ecr'")
+    ):
+        _kms_destination(tmp_path, {"encryption": "KMS", "kms_key": "alias/ecr"})
