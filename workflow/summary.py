@@ -19,6 +19,7 @@ FAILURE_ERROR = ReplicationFailed.__name__
 SUBJECT_LIMIT = 99
 CAUSE_LIMIT = 500
 FAILURE_CAUSE_LIMIT = 30_000
+FAILURES_LIMIT = 40_000  # characters of failure details in a message; the table still lists every target
 STATUS_ORDER = ("copied", "tagged", "present", "planned", "failed")
 
 
@@ -283,11 +284,16 @@ def _message(
     failed = [line for line in lines if line.action == "failed"]
     if failed:
         body += ["", f"FAILED ({len(failed)}):"]
-        for line in failed:
-            body.append(f"- {line.destination}")
-            body.append(f"    error: {line.error or 'unknown'}")
+        room = FAILURES_LIMIT
+        for shown, line in enumerate(failed):
+            entry = [f"- {line.destination}", f"    error: {line.error or 'unknown'}"]
             if line.cause:
-                body.append(f"    cause: {line.cause}")
+                entry.append(f"    cause: {line.cause}")
+            room -= sum(len(text) + 1 for text in entry)
+            if room < 0:
+                body.append(f"- ... and {len(failed) - shown} more: see the table below and the execution")
+                break
+            body += entry
     if lines:
         body += ["", "Destinations:", *_table(lines)]
         body += [

@@ -12,8 +12,9 @@ from typing import Any
 import pytest
 
 from workflow import exceptions
+from workflow.config import MAX_DESTINATIONS
 from workflow.models import CopyResult, TargetResult
-from workflow.summary import FAILURE_ERROR
+from workflow.summary import CAUSE_LIMIT, FAILURE_ERROR, summarize
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
 SUBSTITUTIONS = {
@@ -487,6 +488,32 @@ def test_map_output_for_50_failed_prechecks_keeps_messages_not_stack_traces(
     )
     size = len(json.dumps(records, separators=(",", ":")))
     assert size < 64 * 1024, size
+
+
+def test_at_the_destination_limit_the_state_stays_under_256_kib_through_summarize(
+    definition: dict[str, Any],
+) -> None:
+    # Given as many destinations as a config may have, every one failed with the longest cause kept
+    records = [failed_precheck_record(index, definition) for index in range(MAX_DESTINATIONS)]
+    for record in records:
+        record["cause"] = "x" * CAUSE_LIMIT
+    plan = {"repository": "services/payments-api", "tag": "release-2024.05.01-build.1234", "dry_run": False}
+    targets = [iteration_input(index)["target"] for index in range(MAX_DESTINATIONS)]
+    # When the Map's records replace the targets, and Summarize returns its summary
+    after_map = {"plan": {**plan, "targets": targets}}
+    after_map["plan"]["targets"] = records
+    assert definition["States"]["Replicate"]["ResultPath"] == "$.plan.targets"
+    assert definition["States"]["Summarize"]["Parameters"]["Payload"]["results.$"] == "$.plan.targets"
+    summary = summarize(
+        [TargetResult.model_validate(r) for r in records],
+        repository=plan["repository"],
+        tag=plan["tag"],
+        execution_arn="arn:aws:states:us-east-1:111111111111:execution:ecr-replication:push-1",
+    )
+    after_summarize = {"summary": summary.model_dump()}
+    # Then both states fit Step Functions' 256 KiB limit, with room to spare
+    for state in (after_map, after_summarize):
+        assert len(json.dumps(state, separators=(",", ":"))) < 200 * 1024
 
 
 def test_only_typed_function_errors_have_their_cause_parsed(definition: dict[str, Any]) -> None:
