@@ -16,7 +16,8 @@ COPY_COMPUTES: tuple[CopyCompute, ...] = ("lambda", "ec2")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 ORGANIZATION_RE = re.compile(r"o-[a-z0-9]{10,32}")
 DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
-SCHEDULE_RE = re.compile(r"(rate\(\d+ (minute|minutes|hour|hours|day|days)\)|cron\([^()]+\))")
+RATE_RE = re.compile(r"rate\((\d+) (minute|hour|day)(s?)\)")
+CRON_RE = re.compile(r"cron\(([^()]+)\)")
 
 
 class SettingsError(ValueError):
@@ -84,10 +85,11 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
             "so that the workflow sends it when it assumes the destination role"
         )
     schedule = _text(get("reconcile_schedule")) or DEFAULT_RECONCILE_SCHEDULE
-    if not SCHEDULE_RE.fullmatch(schedule):
+    problem = schedule_problem(schedule)
+    if problem:
         raise SettingsError(
-            f"context 'reconcile_schedule': {schedule!r} is not a schedule expression "
-            "(e.g. 'rate(1 day)' or 'cron(0 3 * * ? *)')"
+            f"context 'reconcile_schedule': {schedule!r} is not a schedule expression: {problem} "
+            "(e.g. 'rate(1 day)', 'rate(6 hours)' or 'cron(0 3 * * ? *)')"
         )
     return DeploySettings(
         config_path=config_path,
@@ -98,6 +100,23 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
         reconcile=parse_flag("reconcile", get("reconcile")),
         reconcile_schedule=schedule,
     )
+
+
+def schedule_problem(expression: str) -> str | None:
+    """What EventBridge Scheduler would refuse in a `rate(...)` or `cron(...)` expression, if anything."""
+    rate = RATE_RE.fullmatch(expression)
+    if rate:
+        value, unit, plural = int(rate[1]), rate[2], rate[3]
+        if value < 1:
+            return "the rate must be at least 1"
+        if (value == 1) == bool(plural):
+            return f"write {value} {unit}{'' if value == 1 else 's'}"
+        return None
+    cron = CRON_RE.fullmatch(expression)
+    if cron:
+        fields = len(cron[1].split())
+        return None if fields == 6 else f"a cron expression has 6 fields, not {fields}"
+    return "expected rate(N minute|minutes|hour|hours|day|days) or cron(<6 fields>)"
 
 
 def parse_flag(key: str, value: Any) -> bool:

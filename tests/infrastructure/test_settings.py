@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -154,3 +155,30 @@ def test_mixed_external_ids_in_one_account_are_refused() -> None:
     )
     with pytest.raises(SettingsError, match="some set external_id and some do not"):
         DestinationStack(cdk.App(), "D", settings=_settings(config=config), account="222222222222")
+
+
+@pytest.mark.parametrize(
+    ("schedule", "problem"),
+    [
+        ("rate(1 minutes)", "write 1 minute"),
+        ("rate(2 hour)", "write 2 hours"),
+        ("rate(0 days)", "the rate must be at least 1"),
+        ("rate(1 week)", "expected rate(N minute|minutes|hour|hours|day|days) or cron(<6 fields>)"),
+        ("cron(0 3 * * *)", "a cron expression has 6 fields, not 5"),
+        ("cron(0 3 * * ? * 2030)", "a cron expression has 6 fields, not 7"),
+    ],
+)
+def test_reconcile_schedule_that_scheduler_would_refuse_is_rejected(schedule: str, problem: str) -> None:
+    # Given a schedule EventBridge Scheduler refuses only at deploy
+    # When parsing the context Then the error names the key, the value and what is wrong
+    message = f"context 'reconcile_schedule': '{schedule}' is not a schedule expression: {problem}"
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        settings_from_context(_context(reconcile_schedule=schedule))
+
+
+@pytest.mark.parametrize(
+    "schedule", ["rate(1 minute)", "rate(15 minutes)", "rate(1 hour)", "rate(2 days)", "cron(0 3 * * ? *)"]
+)
+def test_valid_reconcile_schedules_are_kept(schedule: str) -> None:
+    # Given a valid rate or 6-field cron When parsing Then it is kept as written
+    assert settings_from_context(_context(reconcile_schedule=schedule)).reconcile_schedule == schedule
