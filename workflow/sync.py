@@ -222,6 +222,16 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
+class _RenewingClient:
+    """A client that forwards each call to the provider's current one, so renewed credentials are used."""
+
+    def __init__(self, current: Callable[[], Any]) -> None:
+        self._current = current
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
+
+
 def _region_of_arn(arn: str) -> str:
     parts = arn.split(":")
     if len(parts) < 7 or parts[0] != "arn" or parts[2] != "states" or parts[5] != "stateMachine":
@@ -308,8 +318,11 @@ class Syncer:
         else:
             key = ("ecr", target.account, target.region, target.role_arn, target.external_id or "")
             if key not in self._destinations:
-                client = self.clients.client("ecr", target.region, target.role_arn, target.external_id)
-                self._destinations[key] = EcrDestination(client, target.account)
+                # The listings are cached for the run; the client is fetched per call (role sessions last 1 h).
+                renewing = _RenewingClient(
+                    lambda: self.clients.client("ecr", target.region, target.role_arn, target.external_id)
+                )
+                self._destinations[key] = EcrDestination(renewing, target.account)
         return self._destinations[key]
 
     def _repository_selected(self, repository: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,9 +16,11 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from tests.unit.fake_ecr import digest, push, use_moto_environment
+from workflow import inventory
 from workflow.config import ReplicationConfig, parse_config
 from workflow.exceptions import InvalidRequest
 from workflow.inventory import AwsClients
+from workflow.roles import AssumedRole, assume_role
 from workflow.sync import SyncOptions, execution_name, reconcile, sync
 
 SOURCE = "123456789012"
@@ -218,6 +221,42 @@ def test_a_rerun_never_starts_the_same_work_twice(idle_world: AwsClients, config
     assert (first.started, first.already_started) == (3, 0)
     assert (second.started, second.already_started, second.failed) == (0, 3, 0)
     assert len(executions(idle_world, arn)) == 3
+
+
+def test_a_run_longer_than_the_role_session_uses_renewed_credentials(
+    idle_world: AwsClients, config: ReplicationConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a clock that moves two hours (the role session lasts one) between inventory and repair
+    arn = state_machine(idle_world)
+    now = [time.time()]
+    idle_world.clock = lambda: now[0]
+
+    def one_hour_session(*args: Any, **kwargs: Any) -> AssumedRole:
+        session, _ = assume_role(*args, **kwargs)
+        return AssumedRole(session, datetime.fromtimestamp(now[0] + 3600, UTC))
+
+    monkeypatch.setattr(inventory, "assume_role", one_hour_session)
+    calls: list[tuple[str, Any]] = []
+
+    def record(client: Any) -> None:
+        client.meta.events.register("before-call.ecr", lambda model, **_: calls.append((model.name, client)))
+
+    idle_world.on_client = record
+
+    def later(phase: str, done: int, total: int) -> None:
+        if phase == "inventory" and done == total:
+            now[0] += 7200
+
+    # When syncing
+    report = sync(config, SyncOptions(state_machine_arn=arn, wait=False), clients=idle_world, progress=later)
+
+    # Then the tag was put through a client holding the renewed credentials, not the inventory's
+    assert report.tagged == 1
+    renewed = idle_world.client("ecr", "eu-west-1", ROLE)
+    listed = {id(client) for name, client in calls if name == "DescribeImages"}
+    tagging = {id(client) for name, client in calls if name in ("BatchGetImage", "PutImage")}
+    assert tagging == {id(renewed)}
+    assert id(renewed) not in listed
 
 
 def test_ended_executions_are_retried_under_new_names_up_to_a_limit(
