@@ -90,6 +90,15 @@ class DestinationConfig(_Strict):
             raise ValueError(f"{role_name!r} is not a valid IAM role name")
         return role_name
 
+    @field_validator("external_id")
+    @classmethod
+    def _external_id(cls, external_id: str | None) -> str | None:
+        if external_id is not None and not re.fullmatch(r"[\w+=,.@:/-]{2,1224}", external_id, re.ASCII):
+            raise ValueError(
+                f"{external_id!r} is not a valid ExternalId (2 to 1224 characters of letters, digits and _+=,.@:/-)"
+            )
+        return external_id
+
     @field_validator("repository")
     @classmethod
     def _template(cls, template: str) -> str:

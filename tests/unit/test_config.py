@@ -147,6 +147,23 @@ def test_more_destinations_than_one_execution_can_hold_are_rejected() -> None:
     assert len(parse_config(_with_destination_accounts(50)).rules[0].destinations) == 50
 
 
+@pytest.mark.parametrize("external_id", ["x", "a" * 1225, "has space", "naïve", "semi;colon"])
+def test_invalid_external_id_names_its_path(external_id: str) -> None:
+    # Given an ExternalId STS would refuse at every AssumeRole / When validated
+    problems = problems_of(with_changes(rules__0__destinations__0__external_id=external_id))
+    # Then the error names the path and the rule
+    assert problems == [
+        f"rules[0].destinations[0].external_id: {external_id!r} is not a valid ExternalId "
+        "(2 to 1224 characters of letters, digits and _+=,.@:/-)"
+    ]
+
+
+@pytest.mark.parametrize("external_id", ["dr", "a" * 1224, "Team_A+b=c,d.e@f:g/h-1"])
+def test_valid_external_id_is_kept(external_id: str) -> None:
+    config = parse_config(with_changes(rules__0__destinations__0__external_id=external_id))
+    assert config.rules[0].destinations[0].external_id == external_id
+
+
 def test_destination_equal_to_source_is_a_loop() -> None:
     data = copy.deepcopy(BASE)
     data["rules"][0]["destinations"].append({"account": "111111111111", "regions": ["us-east-1"]})
