@@ -150,21 +150,23 @@ def test_every_error_name_is_a_states_lambda_codebuild_or_workflow_error(definit
 
 
 def test_retries_are_short_with_backoff_and_full_jitter(definition: dict[str, Any]) -> None:
-    # Given the Copy's retrier / Then it retries CodeBuild throttling and limits as specified
+    # Given the Copy's retriers / Then CodeBuild throttling is retried briefly, and the account's build
+    # limit for long enough (~20 minutes) for running builds to finish
     copy = inner(definition)["Copy"]
-    assert copy["Retry"] == [
-        {
-            "ErrorEquals": sorted(CODEBUILD_ERRORS, key=list(copy["Retry"][0]["ErrorEquals"]).index),
-            "IntervalSeconds": 2,
-            "MaxAttempts": 4,
-            "BackoffRate": 2,
-            "JitterStrategy": "FULL",
-        }
+    throttling, limit = copy["Retry"]
+    assert set(throttling["ErrorEquals"]) | set(limit["ErrorEquals"]) == CODEBUILD_ERRORS
+    assert limit["ErrorEquals"] == ["CodeBuild.AccountLimitExceededException"]
+    assert (throttling["IntervalSeconds"], throttling["MaxAttempts"], throttling["BackoffRate"]) == (2, 4, 2)
+    waits = [
+        min(limit["IntervalSeconds"] * limit["BackoffRate"] ** n, limit["MaxDelaySeconds"])
+        for n in range(limit["MaxAttempts"])
     ]
+    assert 15 * 60 <= sum(waits) <= 30 * 60
     # And every retrier waits a few seconds at most before its first retry, with jitter
     for name, state, _ in all_states(definition["States"]):
         for retrier in state.get("Retry", []):
             assert retrier["IntervalSeconds"] <= 3, name
+            assert retrier.get("MaxDelaySeconds", 0) <= 300, name
             assert retrier["JitterStrategy"] == "FULL", name
             assert "States.ALL" not in retrier["ErrorEquals"], name
     # And the Lambda tasks retry Lambda's transient errors
