@@ -129,11 +129,12 @@ def test_a_throttled_codebuild_start_is_retried(e2e: E2E) -> None:
         ({"repository": "app"}, "tag: required field is missing"),
         ({"repository": "app", "tag": "release 1"}, "tag:"),
         ({"repository": "app", "tag": "release-1", "dryRun": "yes"}, "dryRun"),
+        ("app:release-1", "object"),
+        (["app", "release-1"], "object"),
     ],
+    ids=["no-tag", "bad-tag", "bad-dry-run", "a-string", "a-list"],
 )
-def test_bad_manual_input_fails_the_plan_with_a_named_error(
-    e2e: E2E, payload: dict[str, str], problem: str
-) -> None:
+def test_bad_manual_input_fails_the_plan_with_a_named_error(e2e: E2E, payload: object, problem: str) -> None:
     # Given a malformed manual input
     builds = e2e.builds()
     # When it is started from the console
