@@ -149,7 +149,7 @@ def test_mixed_external_ids_in_one_account_are_refused() -> None:
                     "tags": {"include": ["v*"]},
                     "destinations": [{"account": "222222222222", "regions": ["eu-west-1"], **extra}],
                 }
-                for name, repository, extra in [("a", "app", {"external_id": "x"}), ("b", "web", {})]
+                for name, repository, extra in [("a", "app", {"external_id": "team-a"}), ("b", "web", {})]
             ],
         }
     )
