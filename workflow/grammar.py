@@ -12,17 +12,21 @@ DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
 REPOSITORY_MIN, REPOSITORY_MAX = 2, 256
 
 
+def shown(value: object, limit: int = 140) -> str:
+    """`repr(value)`, cut to `limit` characters: an error message echoes what was wrong, not all of it."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
 def repository_problem(name: object) -> str | None:
     """Why `name` is not a valid ECR repository name, or None if it is."""
     if not isinstance(name, str):
         return f"{name!r} is not a string"
     if not REPOSITORY_MIN <= len(name) <= REPOSITORY_MAX:
-        return (
-            f"{name!r} is not a valid ECR repository name (length must be {REPOSITORY_MIN}-{REPOSITORY_MAX})"
-        )
+        return f"{shown(name)} is not a valid ECR repository name (length must be {REPOSITORY_MIN}-{REPOSITORY_MAX})"
     if not REPOSITORY_RE.fullmatch(name):
         return (
-            f"{name!r} is not a valid ECR repository name "
+            f"{shown(name)} is not a valid ECR repository name "
             "(lowercase letters, digits and . _ - separators, path components joined by /)"
         )
     return None
@@ -31,16 +35,16 @@ def repository_problem(name: object) -> str | None:
 def tag_problem(tag: object) -> str | None:
     """Why `tag` is not a valid image tag, or None if it is."""
     if not isinstance(tag, str):
-        return f"{tag!r} is not a string"
+        return f"{shown(tag)} is not a string"
     if not TAG_RE.fullmatch(tag):
-        return f"{tag!r} is not a valid image tag (1-128 of letters, digits, _ . -, not starting with . or -)"
+        return f"{shown(tag)} is not a valid image tag (1-128 of letters, digits, _ . -, not starting with . or -)"
     return None
 
 
 def account_problem(account: object) -> str | None:
     """Why `account` is not a 12-digit AWS account id, or None if it is."""
     if not isinstance(account, str) or not ACCOUNT_RE.fullmatch(account):
-        return f"{account!r} is not a 12-digit AWS account id"
+        return f"{shown(account)} is not a 12-digit AWS account id"
     return None
 
 

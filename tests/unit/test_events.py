@@ -130,3 +130,12 @@ def test_all_manual_input_problems_are_reported_together() -> None:
     assert "repository:" in message
     assert "tag:" in message
     assert "dryRun:" in message
+
+
+def test_a_huge_bad_tag_is_echoed_cut_short() -> None:
+    # Given a manual input whose tag is 40,000 characters long
+    tag = "x" * 40_000 + "!"
+    # When parsed, Then the error names the problem and shows only the start of the value
+    with pytest.raises(InvalidRequest, match="is not a valid image tag") as caught:
+        parse_request({"repository": "app", "tag": tag})
+    assert len(str(caught.value)) < 400
