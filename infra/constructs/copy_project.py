@@ -67,7 +67,10 @@ class CopyProject(Construct):
             self,
             "Role",
             role_name=role_name,
-            assumed_by=iam.ServicePrincipal("codebuild.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal(
+                "codebuild.amazonaws.com",
+                conditions={"StringEquals": {"aws:SourceAccount": cdk.Stack.of(self).account}},
+            ),
             description="ECR replication copy job: reads source images, assumes destination roles",
         )
         for statement in [*source_read, assume_destination]:

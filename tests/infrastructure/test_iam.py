@@ -181,6 +181,21 @@ def test_destination_role_writes_exactly_the_repositories_the_rules_can_produce(
     assert push["Resource"] == "arn:aws:ecr:eu-central-1:333333333333:repository/mirror/app"
 
 
+def test_copy_role_trusts_codebuild_only_for_this_account(synthesized: Synthesized) -> None:
+    # Given the source stack's copy role
+    config = synthesized.settings.config
+    (role,) = [
+        v
+        for v in resources(synthesized.source_template, "AWS::IAM::Role").values()
+        if v["Properties"].get("RoleName") == naming.copy_role_name(config)
+    ]
+    # When its trust policy is read
+    (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+    # Then only CodeBuild may assume it, and only on behalf of this account
+    assert statement["Principal"] == {"Service": "codebuild.amazonaws.com"}
+    assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": config.source.account}}
+
+
 KEY_ARN = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 
