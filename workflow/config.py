@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workflow.exceptions import InvalidConfig
-from workflow.grammar import account_problem, ecr_registry_host, region_problem, repository_problem
+from workflow.grammar import account_problem, ecr_registry_host, region_problem, repository_problem, shown
 from workflow.models import RepositorySettings
 from workflow.rules import NameFilter, compile_pattern
 
@@ -95,7 +95,8 @@ class DestinationConfig(_Strict):
     def _external_id(cls, external_id: str | None) -> str | None:
         if external_id is not None and not re.fullmatch(r"[\w+=,.@:/-]{2,1224}", external_id, re.ASCII):
             raise ValueError(
-                f"{external_id!r} is not a valid ExternalId (2 to 1224 characters of letters, digits and _+=,.@:/-)"
+                f"{shown(external_id)} is not a valid ExternalId "
+                "(2 to 1224 characters of letters, digits and _+=,.@:/-)"
             )
         return external_id
 

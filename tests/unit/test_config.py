@@ -12,6 +12,7 @@ import yaml
 
 from workflow.config import load_config, parse_config
 from workflow.exceptions import InvalidConfig
+from workflow.grammar import shown
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "replication.yaml"
 
@@ -153,7 +154,7 @@ def test_invalid_external_id_names_its_path(external_id: str) -> None:
     problems = problems_of(with_changes(rules__0__destinations__0__external_id=external_id))
     # Then the error names the path and the rule
     assert problems == [
-        f"rules[0].destinations[0].external_id: {external_id!r} is not a valid ExternalId "
+        f"rules[0].destinations[0].external_id: {shown(external_id)} is not a valid ExternalId "
         "(2 to 1224 characters of letters, digits and _+=,.@:/-)"
     ]
 
