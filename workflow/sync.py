@@ -7,8 +7,10 @@
    tag is not) or "missing". API calls grow with repositories x destinations, never with tags.
 2. Repair (skipped with `dry_run`). Put missing tags; for each image with missing destinations start one
    execution (input `{"repository", "tag", "destinations"}`, exactly the missing destinations) under a
-   name derived from repository, digest, tag and that destination set, so a re-run never starts the same
-   work twice; or, with `local`, copy directly with the copy engine. At most `max_in_flight` at once.
+   name derived from repository, digest, tag, that destination set and the UTC day of the run, so a
+   re-run never starts work that is still running, and work whose executions ended is retried (up to
+   `MAX_ATTEMPTS` a day, again on later days: Step Functions keeps names for 90 days); or, with `local`,
+   copy directly with the copy engine. At most `max_in_flight` at once.
 
 `reconcile()` is the scheduled form: start executions without waiting, and publish to SNS only when it
 repaired something or failed.
@@ -24,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, Literal
 
 from botocore.exceptions import ClientError
@@ -33,6 +35,7 @@ from workflow import ecr
 from workflow.config import ReplicationConfig
 from workflow.exceptions import InvalidRequest, ReplicationError
 from workflow.inventory import (
+    PAGE_SIZE,
     AwsClients,
     DestinationInventory,
     EcrDestination,
@@ -53,6 +56,10 @@ EXECUTION_NAME_MAX = 80
 EXECUTION_PREFIX = "sync-"
 HASH_LENGTH = 16
 MAX_ATTEMPTS = 3
+DAY_FORMAT = "%Y%m%d"
+# What follows the stem: "-<day>" and, from attempt 2, "-<attempt>".
+NAME_TAIL = re.compile(r"-\d{8}(?:-\d+)?$")
+NAME_TAIL_MAX = len("-YYYYMMDD") + len(f"-{MAX_ATTEMPTS}")
 ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 ProgressCallback = Callable[[str, int, int], None]
 LogCallback = Callable[[str], None]
@@ -195,19 +202,25 @@ class SyncReport:
 
 
 def execution_name(
-    repository: str, digest: str, tag: str, destinations: Iterable[str], attempt: int = 1
+    repository: str, digest: str, tag: str, destinations: Iterable[str], attempt: int = 1, *, day: date
 ) -> str:
-    """A Step Functions execution name (<= 80 of [A-Za-z0-9-_]) derived from the work it does.
+    """A Step Functions execution name (<= 80 of [A-Za-z0-9-_]) derived from the work it does and the day.
 
-    `destinations` are `account/region` strings (order does not matter); attempt 2 and later carry a
-    `-<attempt>` suffix, used only when an earlier attempt ended and the image is still missing.
+    `sync-<repository>-<hash of the work>-<YYYYMMDD>`: `destinations` are `account/region` strings (order
+    does not matter); attempt 2 and later carry a `-<attempt>` suffix, used only when an earlier attempt
+    of the day ended and the image is still missing.
     """
     key = "|".join([repository, digest, tag, ",".join(sorted(destinations))])
     digest_hex = hashlib.sha256(key.encode()).hexdigest()[:HASH_LENGTH]
-    suffix = f"-{attempt}" if attempt > 1 else ""
-    room = EXECUTION_NAME_MAX - len(EXECUTION_PREFIX) - 1 - HASH_LENGTH - len(suffix)
+    room = EXECUTION_NAME_MAX - len(EXECUTION_PREFIX) - 1 - HASH_LENGTH - NAME_TAIL_MAX
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", repository).strip("-")[:room].rstrip("-_") or "image"
-    return f"{EXECUTION_PREFIX}{slug}-{digest_hex}{suffix}"
+    suffix = f"-{attempt}" if attempt > 1 else ""
+    return f"{EXECUTION_PREFIX}{slug}-{digest_hex}-{day.strftime(DAY_FORMAT)}{suffix}"
+
+
+def execution_stem(name: str) -> str:
+    """The part of an execution name that names the work, whatever the day and attempt."""
+    return NAME_TAIL.sub("", name)
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -253,6 +266,7 @@ class Syncer:
         progress: ProgressCallback | None = None,
         log: LogCallback | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self.config = config
         self.options = options
@@ -260,6 +274,9 @@ class Syncer:
         self.progress = progress or (lambda _phase, _done, _total: None)
         self.log = log or (lambda _line: None)
         self.sleep = sleep
+        # One day per run, so a run that crosses midnight still names its work once.
+        self.day = now().astimezone(UTC).date()
+        self._running: dict[str, str] = {}
         self.insecure = tuple(sorted(e.registry for e in config.endpoints if e.insecure))
         self._check_options()
         self.repository_filter = (
@@ -383,7 +400,7 @@ class Syncer:
             )
         elif missing:
             destinations = [f"{t.account}/{t.region}" for t in missing]
-            name = execution_name(image.repository, image.digest, image.tag, destinations)
+            name = execution_name(image.repository, image.digest, image.tag, destinations, day=self.day)
             report.actions.append(
                 Action("start", image.repository, image.tag, image.digest, missing, name=name)
             )
@@ -395,6 +412,15 @@ class Syncer:
         actions = report.actions
         if not actions:
             return
+        starts = [action for action in actions if action.kind == "start"]
+        if starts:
+            try:
+                self._running = self._running_executions()
+            except ClientError as refused:
+                for action in starts:
+                    action.status, action.error = "failed", f"ClientError: {refused}"
+                    self.log(f"failed: {action.describe()}")
+        actions = [action for action in actions if action.status == "planned"]
         with ThreadPoolExecutor(max_workers=self.options.max_in_flight, thread_name_prefix="sync") as pool:
             futures = {pool.submit(self._run, action): action for action in actions}
             for done, future in enumerate(as_completed(futures), 1):
@@ -451,7 +477,22 @@ class Syncer:
         )
         action.status = "done"
 
+    def _running_executions(self) -> dict[str, str]:
+        """The state machine's RUNNING executions: stem -> name."""
+        arn = self.options.state_machine_arn
+        assert arn is not None
+        paginator = self.clients.client("stepfunctions", _region_of_arn(arn)).get_paginator("list_executions")
+        pages = paginator.paginate(
+            stateMachineArn=arn, statusFilter="RUNNING", PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        return {execution_stem(e["name"]): e["name"] for page in pages for e in page["executions"]}
+
     def _start(self, action: Action) -> None:
+        running = self._running.get(execution_stem(action.name))
+        if running is not None:
+            # Started by an earlier run (maybe an earlier day) and not ended yet.
+            action.name, action.status = running, "already-started"
+            return
         arn = self.options.state_machine_arn
         assert arn is not None
         client = self.clients.client("stepfunctions", _region_of_arn(arn))
@@ -463,7 +504,9 @@ class Syncer:
             }
         )
         for attempt in range(1, MAX_ATTEMPTS + 1):
-            name = execution_name(action.repository, action.digest, action.tag, action.destinations, attempt)
+            name = execution_name(
+                action.repository, action.digest, action.tag, action.destinations, attempt, day=self.day
+            )
             status = self._status(client, execution_arn(arn, name))
             if status is None:
                 try:
@@ -484,7 +527,10 @@ class Syncer:
                 return
             action.error = f"execution {name} ended {status}"
         action.status = "failed"
-        action.error = f"{MAX_ATTEMPTS} executions ended without the image arriving (last: {action.error})"
+        action.error = (
+            f"{MAX_ATTEMPTS} executions ended on {self.day} without the image arriving "
+            f"(last: {action.error}); a later day's run tries again"
+        )
 
     @staticmethod
     def _status(client: Any, arn: str) -> str | None:
@@ -526,9 +572,10 @@ def sync(
     progress: ProgressCallback | None = None,
     log: LogCallback | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> SyncReport:
     """Backfill: replicate every selected image the destinations lack; see the module docstring."""
-    return Syncer(config, options, clients=clients, progress=progress, log=log, sleep=sleep).run()
+    return Syncer(config, options, clients=clients, progress=progress, log=log, sleep=sleep, now=now).run()
 
 
 def reconcile(

@@ -21,7 +21,7 @@ from workflow.config import ReplicationConfig, parse_config
 from workflow.exceptions import InvalidRequest
 from workflow.inventory import AwsClients
 from workflow.roles import AssumedRole, assume_role
-from workflow.sync import SyncOptions, execution_name, reconcile, sync
+from workflow.sync import SyncOptions, SyncReport, execution_name, execution_stem, reconcile, sync
 
 SOURCE = "123456789012"
 DESTINATION = "222222222222"
@@ -40,6 +40,8 @@ CONFIG: dict[str, Any] = {
 # Set by a local runtime left running elsewhere in the session; they would redirect or re-account moto.
 # moto starts executions without running them: they stay RUNNING.
 IDLE: Any = {"stepfunctions": {"execute_state_machine": False}}
+NOON = datetime(2026, 1, 15, 12, 0, tzinfo=UTC)
+DAY = NOON.date()
 PASS_MACHINE = json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Pass", "End": True}}})
 FAIL_MACHINE = json.dumps(
     {"StartAt": "Boom", "States": {"Boom": {"Type": "Fail", "Error": "X", "Cause": "y"}}}
@@ -116,20 +118,25 @@ def executions(aws: AwsClients, arn: str) -> list[dict[str, Any]]:
 
 def test_execution_names_are_valid_stable_and_specific() -> None:
     # Given the same work described twice (destinations in another order), and variations of it
-    name = execution_name("services/api", digest(1), "release-1", ["2/eu-west-1", "2/us-west-2"])
-    same = execution_name("services/api", digest(1), "release-1", ["2/us-west-2", "2/eu-west-1"])
+    both = ["2/eu-west-1", "2/us-west-2"]
+    name = execution_name("services/api", digest(1), "release-1", both, day=DAY)
+    same = execution_name("services/api", digest(1), "release-1", list(reversed(both)), day=DAY)
     others = {
-        execution_name("services/api", digest(2), "release-1", ["2/eu-west-1", "2/us-west-2"]),
-        execution_name("services/api", digest(1), "release-2", ["2/eu-west-1", "2/us-west-2"]),
-        execution_name("services/api", digest(1), "release-1", ["2/eu-west-1"]),
-        execution_name("services/api", digest(1), "release-1", ["2/eu-west-1", "2/us-west-2"], attempt=2),
+        execution_name("services/api", digest(2), "release-1", both, day=DAY),
+        execution_name("services/api", digest(1), "release-2", both, day=DAY),
+        execution_name("services/api", digest(1), "release-1", ["2/eu-west-1"], day=DAY),
+        execution_name("services/api", digest(1), "release-1", both, attempt=2, day=DAY),
     }
+    tomorrow = execution_name("services/api", digest(1), "release-1", both, day=DAY + timedelta(days=1))
 
-    # Then the name is stable, readable, and differs whenever the work differs
+    # Then the name is stable, readable, and differs whenever the work or the day differs
     assert name == same
-    assert re.fullmatch(r"sync-services-api-[0-9a-f]{16}", name)
+    assert re.fullmatch(r"sync-services-api-[0-9a-f]{16}-20260115", name)
     assert name not in others
     assert len(others) == 4
+    # and the day and attempt do not change the stem, which names the work
+    assert tomorrow != name
+    assert {execution_stem(n) for n in (name, tomorrow, f"{name}-3")} == {name.removesuffix("-20260115")}
 
 
 @given(
@@ -138,9 +145,12 @@ def test_execution_names_are_valid_stable_and_specific() -> None:
 )
 def test_execution_names_fit_step_functions_limits(repository: str, attempt: int) -> None:
     # Given any repository name When naming its execution Then <= 80 characters of [A-Za-z0-9-_]
-    name = execution_name(repository, digest(7), "v1", ["1/eu-west-1"], attempt)
+    name = execution_name(repository, digest(7), "v1", ["1/eu-west-1"], attempt, day=DAY)
     assert len(name) <= 80
     assert re.fullmatch(r"[A-Za-z0-9_-]+", name)
+    assert execution_stem(name) == execution_stem(
+        execution_name(repository, digest(7), "v1", ["1/eu-west-1"], day=DAY)
+    )
 
 
 def test_dry_run_lists_filters_decides_and_changes_nothing(
@@ -201,7 +211,7 @@ def test_sync_starts_missing_work_once_and_tags_in_place(
         ],
     }
     assert started["app:release-1"]["name"] == execution_name(
-        "app", digest(10), "release-1", [f"{DESTINATION}/us-west-2"]
+        "app", digest(10), "release-1", [f"{DESTINATION}/us-west-2"], day=datetime.now(UTC).date()
     )
     assert all(e["status"] == "SUCCEEDED" for e in started.values())
     # and the digest already in eu-west-1 got its tag through PutImage
@@ -259,25 +269,55 @@ def test_a_run_longer_than_the_role_session_uses_renewed_credentials(
     assert id(renewed) not in listed
 
 
-def test_ended_executions_are_retried_under_new_names_up_to_a_limit(
+def test_ended_executions_are_retried_up_to_a_limit_a_day_then_again_the_next_day(
     world: AwsClients, config: ReplicationConfig
 ) -> None:
     # Given a state machine whose executions fail
     arn = state_machine(world, FAIL_MACHINE)
     options = SyncOptions(state_machine_arn=arn, poll_initial=0.01)
 
-    # When syncing four times
-    reports = [sync(config, options, clients=world, sleep=lambda _s: None) for _ in range(4)]
+    def run(day: datetime) -> SyncReport:
+        return sync(config, options, clients=world, sleep=lambda _s: None, now=lambda: day)
+
+    # When syncing four times on one day
+    reports = [run(NOON) for _ in range(4)]
 
     # Then each of the first three runs starts one attempt per image and reports it failed
-    names = sorted(e["name"] for e in executions(world, arn))
+    names = {e["name"] for e in executions(world, arn)}
     assert len(names) == 9
-    base = execution_name("app", digest(10), "release-1", [f"{DESTINATION}/us-west-2"])
-    assert {base, f"{base}-2", f"{base}-3"} <= set(names)
+    base = execution_name("app", digest(10), "release-1", [f"{DESTINATION}/us-west-2"], day=DAY)
+    assert {base, f"{base}-2", f"{base}-3"} <= names
     assert [r.failed for r in reports] == [3, 3, 3, 3]
     # and the fourth starts nothing, saying why
     last = [a for a in reports[3].actions if a.kind == "start"]
-    assert all(a.error and a.error.startswith("3 executions ended") for a in last)
+    assert all(a.error and a.error.startswith("3 executions ended on 2026-01-15") for a in last)
+
+    # When syncing on the next day
+    next_day = run(NOON + timedelta(days=1))
+
+    # Then it tries again, under the next day's names (and those executions fail too)
+    assert next_day.failed == 3
+    assert not any(a.error and a.error.startswith("3 executions") for a in next_day.actions)
+    assert len(executions(world, arn)) == 12
+    assert execution_name(
+        "app", digest(10), "release-1", [f"{DESTINATION}/us-west-2"], day=DAY + timedelta(days=1)
+    ) in {e["name"] for e in executions(world, arn)}
+
+
+def test_a_run_on_the_next_day_does_not_restart_work_still_running(
+    idle_world: AwsClients, config: ReplicationConfig
+) -> None:
+    # Given a run just before midnight that started executions which are still running
+    arn = state_machine(idle_world)
+    options = SyncOptions(state_machine_arn=arn, wait=False)
+    first = sync(config, options, clients=idle_world, now=lambda: NOON.replace(hour=23, minute=59))
+
+    # When the next run comes after midnight
+    second = sync(config, options, clients=idle_world, now=lambda: NOON + timedelta(hours=12))
+
+    # Then it finds the running executions by their stem and starts nothing
+    assert (first.started, second.started, second.already_started, second.failed) == (3, 0, 3, 0)
+    assert len(executions(idle_world, arn)) == 3
 
 
 def test_since_and_repository_narrow_the_sync(world: AwsClients, config: ReplicationConfig) -> None:
