@@ -7,7 +7,6 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.exceptions import (
-    InvalidReference,
     RegistryAuthError,
     RegistryProtocolError,
     RegistryUnavailable,
@@ -61,8 +60,6 @@ def ensure_repository(
 ) -> bool:
     """Create `repository` with `settings` unless it exists (existing ones are left as they are); True if created."""
     validate_repository(repository)
-    if settings.encryption == "KMS" and not settings.kms_key:
-        raise InvalidReference(f"repository {repository}: KMS encryption needs a kms_key")
     client = session.client("ecr", region_name=region)
     try:
         if _describe(client, repository, registry_id) is not None:
@@ -70,7 +67,7 @@ def ensure_repository(
     except (ClientError, BotoCoreError) as exc:
         raise _named(exc, f"describing ECR repository {repository} in {region}") from exc
     encryption: dict[str, str] = {"encryptionType": settings.encryption}
-    if settings.encryption == "KMS" and settings.kms_key:
+    if settings.encryption == "KMS" and settings.kms_key:  # without one, ECR uses its AWS-managed key
         encryption["kmsKey"] = settings.kms_key
     kwargs: dict[str, Any] = {
         "repositoryName": repository,

@@ -52,14 +52,30 @@ def test_absent_repository_has_no_mutability() -> None:
     assert tag_mutability(boto3.Session(region_name=REGION), REGION, "nope") is None
 
 
-@pytest.mark.parametrize(
-    ("name", "settings"),
-    [("Bad/Name", RepositorySettings()), ("app", RepositorySettings(encryption="KMS"))],
-)
-def test_invalid_requests_raise_before_calling_ecr(name: str, settings: RepositorySettings) -> None:
-    # Given a bad name or KMS without a key, When ensured, Then InvalidReference (no AWS call needed)
+def test_an_invalid_name_raises_before_calling_ecr() -> None:
+    # Given a bad name, When ensured, Then InvalidReference (no AWS call needed)
     with pytest.raises(InvalidReference):
-        ensure_repository(None, REGION, name, settings)
+        ensure_repository(None, REGION, "Bad/Name", RepositorySettings())
+
+
+def test_kms_without_a_key_asks_ecr_for_its_aws_managed_key() -> None:
+    # Given KMS encryption with no key named
+    client, stubber = _stubbed_ecr()
+    stubber.add_client_error("describe_repositories", "RepositoryNotFoundException", "no such repository")
+    stubber.add_response(
+        "create_repository",
+        {"repository": {"repositoryName": "app"}},
+        {
+            "repositoryName": "app",
+            "imageTagMutability": "MUTABLE",
+            "imageScanningConfiguration": {"scanOnPush": False},
+            "encryptionConfiguration": {"encryptionType": "KMS"},
+        },
+    )
+    # When ensured, Then CreateRepository asks for KMS without a key (ECR then uses aws/ecr)
+    with stubber:
+        assert ensure_repository(_Session(client), REGION, "app", RepositorySettings(encryption="KMS"))
+    stubber.assert_no_pending_responses()
 
 
 class _Session:
