@@ -53,14 +53,21 @@ class Alarms(Construct):
         )
 
     def _add(self, name: str, metric: cloudwatch.Metric, description: str) -> None:
-        alarm = metric.create_alarm(
-            self,
-            name,
-            alarm_description=description,
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
-        )
-        alarm.add_alarm_action(actions.SnsAction(self.topic))
-        self.alarms[name] = alarm
+        self.alarms[name] = notifying_alarm(self, name, metric, description, self.topic)
+
+
+def notifying_alarm(
+    scope: Construct, name: str, metric: cloudwatch.Metric, description: str, topic: sns.ITopic
+) -> cloudwatch.Alarm:
+    """An alarm that fires, to `topic`, as soon as `metric` reaches 1 in a period."""
+    alarm = metric.create_alarm(
+        scope,
+        name,
+        alarm_description=description,
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    )
+    alarm.add_alarm_action(actions.SnsAction(topic))
+    return alarm

@@ -14,8 +14,6 @@ import json
 from typing import Any
 
 import aws_cdk as cdk
-from aws_cdk import aws_cloudwatch as cloudwatch
-from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_scheduler as scheduler
 from aws_cdk import aws_scheduler_targets as scheduler_targets
@@ -24,7 +22,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import naming
-from infra.constructs.alarms import PERIOD
+from infra.constructs.alarms import PERIOD, notifying_alarm
 from infra.constructs.functions import HandlerCode, acknowledge
 from infra.constructs.queues import dead_letter_queue
 from workflow.config import ReplicationConfig
@@ -92,16 +90,13 @@ class Reconciliation(Construct):
         self._grant(role, config, state_machine, topic)
         # A failed 15-minute run is not worth repeating from scratch; the next schedule retries.
         self.function.configure_async_invoke(retry_attempts=0)
-        self.errors_alarm = self.function.metric_errors(period=PERIOD, statistic="Sum").create_alarm(
+        self.errors_alarm = notifying_alarm(
             self,
             "ErrorsAlarm",
-            alarm_description="A reconciliation run failed or timed out; lost pushes are not being repaired",
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            self.function.metric_errors(period=PERIOD, statistic="Sum"),
+            "A reconciliation run failed or timed out; lost pushes are not being repaired",
+            topic,
         )
-        self.errors_alarm.add_alarm_action(cloudwatch_actions.SnsAction(topic))
         self.dead_letter_queue = dead_letter_queue(self, of="the reconciliation schedule's target")
         self.schedule_role = iam.Role(
             self,
