@@ -36,4 +36,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.info("reconciled", extra={"counts": counts, "notified": result["notified"]})
     emit_metric("ReconcileRepairs", counts["tagged (targets)"] + counts["executions started"])
     emit_metric("ReconcileFailures", counts["failed"])
+    emit_metric("ReconcileDeferred", counts["deferred to the next run"])
     return result

@@ -10,7 +10,9 @@
    name derived from repository, digest, tag, that destination set and the UTC day of the run, so a
    re-run never starts work that is still running, and work whose executions ended is retried (up to
    `MAX_ATTEMPTS` a day, again on later days: Step Functions keeps names for 90 days); or, with `local`,
-   copy directly with the copy engine. At most `max_in_flight` at once.
+   copy directly with the copy engine. At most `max_in_flight` at once. Without `wait`, executions outlive
+   the run, so it tops the state machine's RUNNING executions up to `max_in_flight` (each runs CodeBuild
+   jobs, whose concurrency has an account quota) and defers the rest to the next run.
 
 `reconcile()` is the scheduled form: start executions without waiting, and publish to SNS only when it
 repaired something or failed.
@@ -22,6 +24,7 @@ import hashlib
 import json
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -51,7 +54,7 @@ from workflow.registry.auth import ecr_host_parts
 from workflow.rules import NameFilter, compile_pattern, tag_matches
 
 ActionKind = Literal["tag", "start", "copy"]
-ActionStatus = Literal["planned", "done", "already-started", "failed"]
+ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed"]
 EXECUTION_NAME_MAX = 80
 EXECUTION_PREFIX = "sync-"
 HASH_LENGTH = 16
@@ -106,6 +109,8 @@ class Action:
             "start": f"start execution {self.name} for {self.repository}:{self.tag} -> {where}",
             "copy": f"copy {self.targets[0].source_image} -> {self.targets[0].destination_reference}",
         }[self.kind]
+        if self.status == "deferred":
+            return what + ": deferred, left for the next run"
         return what + (f": {self.error}" if self.error else "")
 
 
@@ -146,6 +151,11 @@ class SyncReport:
         return self._count("start", "already-started")
 
     @property
+    def deferred(self) -> int:
+        """Executions not started because `max_in_flight` were running: left for the next run."""
+        return self._count("start", "deferred")
+
+    @property
     def failed(self) -> int:
         """Actions that failed."""
         return sum(1 for a in self.actions if a.status == "failed")
@@ -172,6 +182,7 @@ class SyncReport:
             (f"{verb}tag (targets)" if self.dry_run else "tagged (targets)", self.tagged),
             (f"{verb}{started}" if self.dry_run else started, self.started),
             ("already started", self.already_started),
+            ("deferred to the next run", self.deferred),
             ("failed", self.failed),
         ]
 
@@ -277,6 +288,9 @@ class Syncer:
         # One day per run, so a run that crosses midnight still names its work once.
         self.day = now().astimezone(UTC).date()
         self._running: dict[str, str] = {}
+        # Executions this run may still start (None: no limit beyond the pool's).
+        self._slots: int | None = None
+        self._slots_lock = threading.Lock()
         self.insecure = tuple(sorted(e.registry for e in config.endpoints if e.insecure))
         self._check_options()
         self.repository_filter = (
@@ -415,11 +429,16 @@ class Syncer:
         starts = [action for action in actions if action.kind == "start"]
         if starts:
             try:
-                self._running = self._running_executions()
+                running = self._running_executions()
             except ClientError as refused:
                 for action in starts:
                     action.status, action.error = "failed", f"ClientError: {refused}"
                     self.log(f"failed: {action.describe()}")
+            else:
+                self._running = {execution_stem(name): name for name in running}
+                if not self.options.wait:
+                    self._slots = max(0, self.options.max_in_flight - len(running))
+                    self.log(f"{len(running)} executions running; starting at most {self._slots}")
         actions = [action for action in actions if action.status == "planned"]
         with ThreadPoolExecutor(max_workers=self.options.max_in_flight, thread_name_prefix="sync") as pool:
             futures = {pool.submit(self._run, action): action for action in actions}
@@ -477,21 +496,34 @@ class Syncer:
         )
         action.status = "done"
 
-    def _running_executions(self) -> dict[str, str]:
-        """The state machine's RUNNING executions: stem -> name."""
+    def _running_executions(self) -> list[str]:
+        """The names of the state machine's RUNNING executions."""
         arn = self.options.state_machine_arn
         assert arn is not None
         paginator = self.clients.client("stepfunctions", _region_of_arn(arn)).get_paginator("list_executions")
         pages = paginator.paginate(
             stateMachineArn=arn, statusFilter="RUNNING", PaginationConfig={"PageSize": PAGE_SIZE}
         )
-        return {execution_stem(e["name"]): e["name"] for page in pages for e in page["executions"]}
+        return [execution["name"] for page in pages for execution in page["executions"]]
+
+    def _take_slot(self) -> bool:
+        """Claim one execution start; False when this run may start no more."""
+        with self._slots_lock:
+            if self._slots is None:
+                return True
+            if self._slots == 0:
+                return False
+            self._slots -= 1
+            return True
 
     def _start(self, action: Action) -> None:
         running = self._running.get(execution_stem(action.name))
         if running is not None:
             # Started by an earlier run (maybe an earlier day) and not ended yet.
             action.name, action.status = running, "already-started"
+            return
+        if self._slots == 0:
+            action.status = "deferred"
             return
         arn = self.options.state_machine_arn
         assert arn is not None
@@ -509,6 +541,9 @@ class Syncer:
             )
             status = self._status(client, execution_arn(arn, name))
             if status is None:
+                if not self._take_slot():
+                    action.status = "deferred"
+                    return
                 try:
                     started = client.start_execution(stateMachineArn=arn, name=name, input=payload)
                 except ClientError as error:
@@ -589,7 +624,8 @@ def reconcile(
 ) -> dict[str, Any]:
     """Scheduled repair: start executions for what is missing (without waiting), tag what lacks a tag.
 
-    Publishes to `topic_arn` only when it repaired something or failed; a failure is re-raised after
+    Starts no more than the running executions leave room for (`SyncOptions.max_in_flight`); the rest is
+    deferred to the next run. Publishes to `topic_arn` only when it repaired something or failed; a failure is re-raised after
     publishing, so the invocation fails too.
     """
     clients = clients or AwsClients()
@@ -609,7 +645,7 @@ def reconcile(
     result["notified"] = False
     if topic_arn and (report.repaired or report.failed):
         outcome = "FAILED" if report.failed else "repaired"
-        lines = [a.describe() for a in report.actions]
+        lines = [a.describe() for a in report.actions if a.status != "deferred"]
         body = "\n".join(
             [
                 f"Reconciliation {outcome} at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.",

@@ -320,6 +320,44 @@ def test_a_run_on_the_next_day_does_not_restart_work_still_running(
     assert len(executions(idle_world, arn)) == 3
 
 
+def test_without_waiting_a_run_tops_running_executions_up_to_max_in_flight(
+    idle_world: AwsClients, config: ReplicationConfig
+) -> None:
+    # Given a state machine with one execution already running (live replication)
+    arn = state_machine(idle_world)
+    sfn = idle_world.client("stepfunctions", "us-east-1")
+    sfn.start_execution(stateMachineArn=arn, name="live", input="{}")
+    lines: list[str] = []
+
+    # When syncing without waiting, at most 3 in flight
+    first = sync(
+        config,
+        SyncOptions(state_machine_arn=arn, wait=False, max_in_flight=3),
+        clients=idle_world,
+        log=lines.append,
+    )
+
+    # Then it starts 2 of the 3 missing images, defers the third (not a failure), and tags in place
+    assert (first.started, first.deferred, first.failed, first.tagged) == (2, 1, 0, 1)
+    assert len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]) == 3
+    assert "1 executions running; starting at most 2" in lines
+    assert any(line.endswith("deferred, left for the next run") for line in lines)
+    assert first.to_dict()["counts"]["deferred to the next run"] == 1
+
+    # When the next run finds 3 running
+    second = sync(config, SyncOptions(state_machine_arn=arn, wait=False, max_in_flight=3), clients=idle_world)
+
+    # Then it starts nothing and defers the same image again
+    assert (second.started, second.already_started, second.deferred) == (0, 2, 1)
+
+    # When a run has room
+    third = sync(config, SyncOptions(state_machine_arn=arn, wait=False, max_in_flight=4), clients=idle_world)
+
+    # Then it starts the deferred image
+    assert (third.started, third.already_started, third.deferred) == (1, 2, 0)
+    assert len(executions(idle_world, arn)) == 4
+
+
 def test_since_and_repository_narrow_the_sync(world: AwsClients, config: ReplicationConfig) -> None:
     # Given a state machine
     arn = state_machine(world)

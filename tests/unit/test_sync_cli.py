@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,6 +73,20 @@ def test_json_report_counts_started_executions(
     counts = json.loads(capsys.readouterr().out)["counts"]
     assert code == 0
     assert (counts["executions started"], counts["tagged (targets)"], counts["failed"]) == (3, 1, 0)
+
+
+def test_executions_beyond_max_in_flight_are_deferred_not_failed(
+    machine: str, config_file: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the world When running sync --no-wait --max-in-flight 2
+    code = main(["sync", config_file, "--no-wait", "--max-in-flight", "2", "--state-machine-arn", machine])
+
+    # Then exit 0, and the table says 2 started and 1 left for the next run
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"executions started +2\n", out)
+    assert re.search(r"deferred to the next run +1\n", out)
+    assert "FAILED" not in out
 
 
 def test_failures_exit_1(

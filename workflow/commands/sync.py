@@ -1,7 +1,8 @@
 """`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] (--state-machine-arn ARN | --local)`.
 
-Exit 0 when nothing failed, 1 when something failed, 2 on bad input. A progress bar goes to stderr when
-it is a terminal, plain log lines otherwise; the final table (or `--json`) goes to stdout.
+Exit 0 when nothing failed (executions deferred to the next run by `--max-in-flight` are not failures), 1
+when something failed, 2 on bad input. A progress bar goes to stderr when it is a terminal, plain log lines
+otherwise; the final table (or `--json`) goes to stdout.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ def register(subparsers: Any) -> None:
         type=positive_int,
         default=10,
         metavar="N",
-        help="executions or copies at once (default 10)",
+        help="executions or copies at once (default 10); with --no-wait, the most RUNNING executions "
+        "of the state machine this run tops up to, deferring the rest to the next run",
     )
     parser.add_argument(
         "--no-wait", action="store_true", help="start executions without waiting for them to end"
