@@ -3,8 +3,9 @@
 - The Lambda asset: the `workflow` and `lambdas` packages, their runtime dependencies installed by
   pip for the Lambda platform (manylinux aarch64 wheels), and the config as `replication.yaml` at
   the root. Dependencies are cached by a hash of the requirements, so repeated synths are fast.
-- The copy-job asset: the package source tree (pyproject.toml, README.md, workflow/), installed
-  with pip by the CodeBuild buildspec.
+- The copy-job asset: the `workflow` package and the pure-Python packages `ecr-replicate copy`
+  imports, pinned to the versions of this environment. The build runs it from the asset with
+  PYTHONPATH: nothing is downloaded while a copy job holds push credentials.
 
 Both assets carry a custom hash computed from the files they contain, so CDK skips bundling when
 the staged asset already exists.
@@ -13,6 +14,7 @@ the staged asset already exists.
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import os
 import shutil
 import subprocess
@@ -34,6 +36,11 @@ LAMBDA_PLATFORM = "manylinux2014_aarch64"
 CONFIG_FILE_NAME = "replication.yaml"
 # Provided by the Lambda runtime; a bundled copy would shadow the runtime's matching boto3.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+# What `ecr-replicate copy` imports beyond the standard library (boto3 for roles and ECR tokens), with
+# their dependencies. All pure Python (pip is asked for platform "any"), so one bundle runs on any
+# CodeBuild image's Python 3.11 or newer.
+COPY_JOB_DISTRIBUTIONS = ("urllib3", "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six")
+COPY_JOB_PYTHON_VERSION = "3.11"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
 CACHE_ENV = "ECR_REPLICATION_BUNDLE_CACHE"
 # Docker is never used: every bundler here succeeds locally or raises.
@@ -106,11 +113,13 @@ class PipDependencies:
     python_version: str = LAMBDA_PYTHON_VERSION
     platform: str = LAMBDA_PLATFORM
     cache_dir: Path = field(default_factory=default_cache_dir)
+    runtime_provided: Sequence[str] = RUNTIME_PROVIDED
 
     @property
     def key(self) -> str:
-        """The cache key: requirements, Python version and platform."""
-        return content_hash([*sorted(self.requirements), self.python_version, self.platform])[:24]
+        """The cache key: requirements, Python version, platform and what the runtime provides."""
+        parts = [*sorted(self.requirements), self.python_version, self.platform, *self.runtime_provided]
+        return content_hash(parts)[:24]
 
     def install(self) -> Path:
         """The directory holding the installed dependencies (installing them on a cache miss)."""
@@ -129,11 +138,11 @@ class PipDependencies:
         if completed.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise BundlingError(
-                f"pip could not install the Lambda dependencies for {self.platform} "
+                f"pip could not install the dependencies {', '.join(self.requirements)} for {self.platform} "
                 f"Python {self.python_version}:\n{completed.stderr.strip()}"
             )
         for entry in staging.iterdir():
-            if entry.name.split("-")[0].lower() in RUNTIME_PROVIDED and entry.is_dir():
+            if entry.name.split("-")[0].lower() in self.runtime_provided and entry.is_dir():
                 shutil.rmtree(entry)
         try:
             staging.rename(cached)
@@ -178,8 +187,20 @@ def lambda_asset_options(config_path: Path, cache_dir: Path | None = None) -> di
     return bundler.bundling_options(content_hash(["lambda", dependencies.key], copies))
 
 
-def package_source_options() -> dict[str, Any]:
-    """Asset options for the copy job: the package's source tree, installed by pip in CodeBuild."""
-    files = [REPOSITORY_ROOT / n for n in ("pyproject.toml", "README.md")]
-    copies = [(f, f.name) for f in files] + [(REPOSITORY_ROOT / "workflow", "workflow")]
-    return LocalBundling(copies).bundling_options(content_hash(["package-source"], copies))
+def copy_job_requirements() -> list[str]:
+    """The copy job's dependencies, pinned to this environment's versions (the ones the tests ran with)."""
+    return [f"{name}=={importlib.metadata.version(name)}" for name in COPY_JOB_DISTRIBUTIONS]
+
+
+def copy_job_options(cache_dir: Path | None = None) -> dict[str, Any]:
+    """Asset options for the copy job: the `workflow` package beside its pinned pure-Python dependencies."""
+    dependencies = PipDependencies(
+        copy_job_requirements(),
+        python_version=COPY_JOB_PYTHON_VERSION,
+        platform="any",
+        cache_dir=cache_dir or default_cache_dir(),
+        runtime_provided=(),
+    )
+    copies = [(REPOSITORY_ROOT / "workflow", "workflow")]
+    bundler = LocalBundling(copies, dependencies)
+    return bundler.bundling_options(content_hash(["copy-job", dependencies.key], copies))

@@ -15,7 +15,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3_assets as s3_assets
 from constructs import Construct
 
-from infra.bundling import package_source_options
+from infra.bundling import copy_job_options
 from infra.constructs.functions import LOG_RETENTION, acknowledge
 from infra.settings import REPOSITORY_ROOT, CopyCompute
 
@@ -60,9 +60,7 @@ class CopyProject(Construct):
         assume_destination: iam.PolicyStatement,
     ) -> None:
         super().__init__(scope, construct_id)
-        self.package = s3_assets.Asset(
-            self, "PackageSource", path=str(REPOSITORY_ROOT), **package_source_options()
-        )
+        self.package = s3_assets.Asset(self, "PackageSource", path=str(REPOSITORY_ROOT), **copy_job_options())
         self.role = iam.Role(
             self,
             "Role",

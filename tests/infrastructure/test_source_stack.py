@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from infra.bundling import CONFIG_FILE_NAME
+from infra.constructs.copy_project import load_buildspec
 from infra.constructs.state_machine import SUBSTITUTIONS
 from tests.infrastructure.conftest import Synthesized, resources
 from workflow.plan import event_pattern
@@ -138,7 +143,7 @@ def test_lambda_asset_holds_packages_dependencies_for_arm64_and_the_config(synth
     assert not (asset / "botocore").exists()  # the runtime's boto3/botocore pair is used
 
 
-def test_copy_project_is_lambda_compute_never_privileged_and_installs_the_package_from_s3(
+def test_copy_project_is_lambda_compute_never_privileged_and_runs_the_package_from_s3(
     synthesized: Synthesized,
 ) -> None:
     template = synthesized.source_template
@@ -153,9 +158,44 @@ def test_copy_project_is_lambda_compute_never_privileged_and_installs_the_packag
     assert template["Resources"][log_group_ref]["Properties"]["RetentionInDays"] > 0
     bucket_and_key = properties["Source"]["Location"]
     package = synthesized.asset_path("EcrReplicationSource", bucket_and_key.split("/", 1)[1])
-    assert (package / "pyproject.toml").is_file()
     assert (package / "workflow" / "cli.py").is_file()
     assert "ecr-replicate copy" in properties["Source"]["BuildSpec"]
+    assert "pip install" not in properties["Source"]["BuildSpec"]
+
+
+def test_copy_job_asset_runs_the_copy_command_with_nothing_installed(
+    synthesized: Synthesized, tmp_path: Path
+) -> None:
+    # Given the copy job's asset, and the buildspec's install phase run with bash as CodeBuild would
+    template = synthesized.source_template
+    _, project = _one(template, "AWS::CodeBuild::Project")
+    package = synthesized.asset_path(
+        "EcrReplicationSource", project["Properties"]["Source"]["Location"].split("/", 1)[1]
+    )
+    install = "\n".join(load_buildspec()["phases"]["install"]["commands"])
+    script = f"set -eo pipefail\n{install}\necr-replicate copy --help"
+    # When `ecr-replicate copy` runs from it with no site-packages at all (python3 -S)
+    shim = tmp_path / "bin"
+    shim.mkdir()
+    (shim / "python3").write_text(f'#!/bin/sh\nexec {sys.executable} -S "$@"\n')
+    (shim / "python3").chmod(0o755)
+    env = {"PATH": f"{shim}:/usr/bin:/bin", "CODEBUILD_SRC_DIR": str(package), "HOME": str(tmp_path)}
+    completed = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, check=False)
+    # Then it starts, and its pinned dependencies come from the asset, all pure Python
+    assert completed.returncode == 0, completed.stderr
+    assert "--insecure-registry" in completed.stdout
+    probe = "import boto3, urllib3, workflow.commands.copy, workflow.roles; print(urllib3.__file__, boto3.__version__)"
+    found = subprocess.run(
+        [sys.executable, "-S", "-c", probe],
+        env={"PYTHONPATH": str(package)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    urllib3_file, boto3_version = found.stdout.split()
+    assert Path(urllib3_file).is_relative_to(package)
+    assert boto3_version == importlib.metadata.version("boto3")
+    assert not [p for p in package.rglob("*") if p.suffix in (".so", ".pyd")]
 
 
 def test_topic_is_kms_encrypted_with_the_configured_email_subscriptions(synthesized: Synthesized) -> None:
