@@ -4,7 +4,9 @@
 1. Inventory. List the source repositories the rules (and `repository_glob`) select, then each one's
    tagged images; keep the tags the rules accept (`plan()`, exactly as live replication), then decide per
    target from ONE listing per destination repository: "present", "tagged" (the digest is there, the
-   tag is not) or "missing". API calls grow with repositories x destinations, never with tags.
+   tag is not) or "missing". API calls grow with repositories x destinations, never with tags. A
+   destination repository that cannot be listed (e.g. its role is not deployed yet) is one failed
+   "inventory" action; the other destinations are still repaired.
 2. Repair (skipped with `dry_run`). Put missing tags; for each image with missing destinations start one
    execution (input `{"repository", "tag", "destinations"}`, exactly the missing destinations) under a
    name derived from repository, digest, tag, that destination set and the UTC day of the run, so a
@@ -32,7 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow import ecr
 from workflow.config import ReplicationConfig
@@ -53,7 +55,7 @@ from workflow.plan import plan
 from workflow.registry.auth import ecr_host_parts
 from workflow.rules import NameFilter, compile_pattern, tag_matches
 
-ActionKind = Literal["tag", "start", "copy"]
+ActionKind = Literal["inventory", "tag", "start", "copy"]
 ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed"]
 EXECUTION_NAME_MAX = 80
 EXECUTION_PREFIX = "sync-"
@@ -85,7 +87,7 @@ class SyncOptions:
 
 @dataclass
 class Action:
-    """One repair: tag a target, start one execution, or copy one target (local)."""
+    """One repair: tag a target, start one execution, or copy one target (local); or a failed listing."""
 
     kind: ActionKind
     repository: str
@@ -105,6 +107,7 @@ class Action:
         """One human line."""
         where = ", ".join(self.destinations)
         what = {
+            "inventory": f"list {self.targets[0].repository} at {where}",
             "tag": f"tag {self.repository}:{self.tag} ({self.digest[:19]}) at {where}",
             "start": f"start execution {self.name} for {self.repository}:{self.tag} -> {where}",
             "copy": f"copy {self.targets[0].source_image} -> {self.targets[0].destination_reference}",
@@ -297,6 +300,8 @@ class Syncer:
             NameFilter.compile([options.repository_glob]) if options.repository_glob else None
         )
         self._destinations: dict[tuple[str, ...], DestinationInventory] = {}
+        # (account, region, repository) of destination repositories that could not be listed.
+        self._unlisted: set[tuple[str, str, str]] = set()
 
     def _check_options(self) -> None:
         options = self.options
@@ -399,7 +404,20 @@ class Syncer:
         missing: list[Target] = []
         to_tag: list[Target] = []
         for target in targets:
-            decision = self.destination(target).decide(target.repository, image.tag, image.digest)
+            where = (target.account, target.region, target.repository)
+            if where in self._unlisted:
+                continue
+            try:
+                decision = self.destination(target).decide(target.repository, image.tag, image.digest)
+            except (ReplicationError, ClientError, BotoCoreError) as error:
+                self._unlisted.add(where)
+                reason = f"{type(error).__name__}: {error}"
+                failed = Action(
+                    "inventory", image.repository, "", "", [target], status="failed", error=reason
+                )
+                report.actions.append(failed)
+                self.log(f"failed: {failed.describe()}")
+                continue
             if decision == "present":
                 report.present += 1
             elif decision == "tagged":

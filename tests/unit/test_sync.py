@@ -18,7 +18,7 @@ from moto import mock_aws
 from tests.unit.fake_ecr import digest, push, use_moto_environment
 from workflow import inventory
 from workflow.config import ReplicationConfig, parse_config
-from workflow.exceptions import InvalidRequest
+from workflow.exceptions import InvalidRequest, RegistryAuthError
 from workflow.inventory import AwsClients
 from workflow.roles import AssumedRole, assume_role
 from workflow.sync import SyncOptions, SyncReport, execution_name, execution_stem, reconcile, sync
@@ -356,6 +356,42 @@ def test_without_waiting_a_run_tops_running_executions_up_to_max_in_flight(
     # Then it starts the deferred image
     assert (third.started, third.already_started, third.deferred) == (1, 2, 0)
     assert len(executions(idle_world, arn)) == 4
+
+
+def refuse_role_of(account: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """AssumeRole into `account` fails as it does before its destination stack is deployed."""
+
+    def assume(role_arn: str, *args: Any, **kwargs: Any) -> AssumedRole:
+        if f":{account}:" in role_arn:
+            raise RegistryAuthError(f"cannot assume {role_arn}: AccessDenied: not authorized")
+        return assume_role(role_arn, *args, **kwargs)
+
+    monkeypatch.setattr(inventory, "assume_role", assume)
+
+
+def test_a_destination_that_cannot_be_listed_fails_alone(
+    idle_world: AwsClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a third destination whose role is not deployed yet
+    raw = json.loads(json.dumps(CONFIG))
+    raw["rules"][0]["destinations"].append({"account": "333333333333", "regions": ["eu-west-1"]})
+    refuse_role_of("333333333333", monkeypatch)
+    arn = state_machine(idle_world)
+
+    # When syncing
+    report = sync(parse_config(raw), SyncOptions(state_machine_arn=arn, wait=False), clients=idle_world)
+
+    # Then its listing fails once per repository, naming the error
+    failed = [a for a in report.actions if a.status == "failed"]
+    assert {(a.kind, a.repository, tuple(a.destinations)) for a in failed} == {
+        ("inventory", "app", ("333333333333/eu-west-1",)),
+        ("inventory", "services/api", ("333333333333/eu-west-1",)),
+    }
+    assert all(a.error and a.error.startswith("RegistryAuthError: cannot assume") for a in failed)
+    assert report.failed == 2
+    # and the other destinations are repaired as without it
+    assert (report.started, report.tagged) == (3, 1)
+    assert all("333333333333/eu-west-1" not in a.destinations for a in report.actions if a.kind == "start")
 
 
 def test_since_and_repository_narrow_the_sync(world: AwsClients, config: ReplicationConfig) -> None:

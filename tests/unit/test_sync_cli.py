@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from tests.unit.fake_ecr import use_moto_environment
-from tests.unit.test_sync import CONFIG, IDLE, PASS_MACHINE, SOURCE, build_world
+from tests.unit.test_sync import CONFIG, IDLE, PASS_MACHINE, SOURCE, build_world, refuse_role_of
 from workflow.cli import main
 from workflow.commands.sync import Progress
 from workflow.inventory import AwsClients
@@ -101,6 +101,26 @@ def test_failures_exit_1(
     assert code == 1
     assert out.count("FAILED start execution") == 3
     assert "StateMachineDoesNotExist" in out
+
+
+def test_a_destination_that_cannot_be_listed_exits_1_after_repairing_the_others(
+    machine: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a third destination whose role is not deployed yet
+    raw = json.loads(json.dumps(CONFIG))
+    raw["rules"][0]["destinations"].append({"account": "333333333333", "regions": ["eu-west-1"]})
+    path = tmp_path / "replication.json"
+    path.write_text(json.dumps(raw))
+    refuse_role_of("333333333333", monkeypatch)
+
+    # When syncing
+    code = main(["sync", str(path), "--no-wait", "--state-machine-arn", machine])
+
+    # Then exit 1, the listing named as failed, and the other destinations' work started
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "FAILED list app at 333333333333/eu-west-1: RegistryAuthError" in out
+    assert re.search(r"executions started +3\n", out)
 
 
 @pytest.mark.parametrize(

@@ -136,9 +136,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         for action in report.actions:
-            if args.dry_run:
-                print(f"would {action.describe()}")
-            elif action.status == "failed":
+            if action.status == "failed":
                 print(f"FAILED {action.describe()}")
+            elif args.dry_run:
+                print(f"would {action.describe()}")
         print(report.table())
     return 1 if report.failed else 0
