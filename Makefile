@@ -54,7 +54,7 @@ synth: setup
 	$(BIN)/python -m infra.app
 
 bench: setup
-	$(BIN)/python bench/copy_vs_skopeo.py
+	$(BIN)/python bench/copy_vs_skopeo.py --runs 5 --sizes-mb 16 32
 	$(BIN)/python bench/sync_dry_run.py
 
 clean:

@@ -1,7 +1,8 @@
 """Repository and tag matchers: glob (`release-*`), `re:` (full match) and `semver:` ranges.
 
 Patterns:
-- `release-*`: a glob; `*` matches any run of characters (including `/`), everything else is literal.
+- `release-*`: a glob; `*` matches any run of characters (including `/`); `?`, `[ ]` and `{ }` are
+  refused, everything else is literal.
 - `re:^v\\d+$`: a Python regular expression that must match the whole name.
 - `semver:>=2.0.0 <3`: an npm-style semver range; the tag may carry a leading `v`.
 """

@@ -134,6 +134,7 @@ class SourceStack(cdk.Stack):
             "TopicArn": self.topic.topic_arn,
             "CopyProjectName": self.copy.project.project_name,
             "DeadLetterQueueUrl": self.trigger.dead_letter_queue.queue_url,
+            "ReconcileFunctionName": self.reconciliation.function.function_name,
         }
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

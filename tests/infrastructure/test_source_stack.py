@@ -260,3 +260,23 @@ def test_alarms_on_failed_and_timed_out_executions_and_the_dead_letter_queue_not
         if dimension["Name"] == "QueueName"
     }
     assert watched == set(resources(template, "AWS::SQS::Queue"))
+
+
+def test_outputs_name_what_an_operator_starts_or_watches(synthesized: Synthesized) -> None:
+    # Given the source template / Then its outputs point at the state machine, topic, copy project, DLQ and
+    # the reconcile function (invoked on demand for a large backlog)
+    template = synthesized.source_template
+    outputs = template["Outputs"]
+    assert {
+        "StateMachineArn",
+        "TopicArn",
+        "CopyProjectName",
+        "DeadLetterQueueUrl",
+        "ReconcileFunctionName",
+    } <= set(outputs)
+    (reconcile_id,) = [
+        k
+        for k, v in resources(template, "AWS::Lambda::Function").items()
+        if v["Properties"]["Handler"] == "lambdas.reconcile.handler"
+    ]
+    assert outputs["ReconcileFunctionName"]["Value"] == {"Ref": reconcile_id}
