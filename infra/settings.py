@@ -16,6 +16,7 @@ COPY_COMPUTES: tuple[CopyCompute, ...] = ("lambda", "ec2")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 ORGANIZATION_RE = re.compile(r"o-[a-z0-9]{10,32}")
 DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
+DEFAULT_RECONCILE_MAX_IN_FLIGHT = 10
 RATE_RE = re.compile(r"rate\((\d+) (minute|hour|day)(s?)\)")
 CRON_RE = re.compile(r"cron\(([^()]+)\)")
 
@@ -35,6 +36,7 @@ class DeploySettings:
     organization_id: str | None = None
     reconcile: bool = True
     reconcile_schedule: str = DEFAULT_RECONCILE_SCHEDULE
+    reconcile_max_in_flight: int = DEFAULT_RECONCILE_MAX_IN_FLIGHT
 
     @property
     def notify_always(self) -> bool:
@@ -64,7 +66,8 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
     `emails` (comma list, overrides notifications.emails), `copy_compute` (lambda | ec2),
     `organization_id` (adds an aws:PrincipalOrgID condition to the destination trust policy),
     `reconcile` (true | false: the daily reconciliation schedule is enabled) and
-    `reconcile_schedule` (an EventBridge Scheduler `rate(...)` or `cron(...)` expression).
+    `reconcile_schedule` (an EventBridge Scheduler `rate(...)` or `cron(...)` expression) and
+    `reconcile_max_in_flight` (1-100: a run tops the RUNNING executions up to this many).
     ExternalIds come from the config's destinations, because the workflow must send them.
     """
     config_path = Path(_text(get("config")) or DEFAULT_CONFIG)
@@ -92,6 +95,9 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
             "(e.g. 'rate(1 day)', 'rate(6 hours)' or 'cron(0 3 * * ? *)')"
         )
     return DeploySettings(
+        reconcile_max_in_flight=_bounded_int(
+            "reconcile_max_in_flight", get("reconcile_max_in_flight"), DEFAULT_RECONCILE_MAX_IN_FLIGHT, 1, 100
+        ),
         config_path=config_path,
         config=config,
         emails=parse_emails(get("emails"), config.notifications.emails),
@@ -100,6 +106,15 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
         reconcile=parse_flag("reconcile", get("reconcile")),
         reconcile_schedule=schedule,
     )
+
+
+def _bounded_int(key: str, value: Any, default: int, low: int, high: int) -> int:
+    text = _text(value)
+    if not text:
+        return default
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise SettingsError(f"context {key!r}: {text!r} is not a whole number from {low} to {high}")
+    return int(text)
 
 
 def schedule_problem(expression: str) -> str | None:

@@ -1,7 +1,8 @@
 """Scheduled reconciliation: repair what live replication missed (lost events, new rules or destinations).
 
 Event: anything (EventBridge Scheduler sends `{}` or its configured input). Environment:
-`STATE_MACHINE_ARN` (required) and `TOPIC_ARN` (optional; notified only on a repair or a failure).
+`STATE_MACHINE_ARN` (required), `TOPIC_ARN` (optional; notified only on a repair or a failure) and
+`MAX_IN_FLIGHT` (optional, default 10: a run tops the RUNNING executions up to this many).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from workflow.sync import reconcile
 
 STATE_MACHINE_ENV = "STATE_MACHINE_ARN"
 TOPIC_ENV = "TOPIC_ARN"
+MAX_IN_FLIGHT_ENV = "MAX_IN_FLIGHT"
 
 
 @logger.inject_lambda_context(clear_state=True)
@@ -26,11 +28,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state_machine_arn = os.environ.get(STATE_MACHINE_ENV)
     if not state_machine_arn:
         raise InvalidConfig([f"environment {STATE_MACHINE_ENV}: required (the state machine to start)"])
+    max_in_flight = os.environ.get(MAX_IN_FLIGHT_ENV, "10")
+    if not max_in_flight.isdigit() or int(max_in_flight) < 1:
+        raise InvalidConfig(
+            [f"environment {MAX_IN_FLIGHT_ENV}: {max_in_flight!r} is not a whole number >= 1"]
+        )
     result = reconcile(
         load_handler_config(),
         state_machine_arn=state_machine_arn,
         topic_arn=os.environ.get(TOPIC_ENV) or None,
         log=logger.info,
+        max_in_flight=int(max_in_flight),
     )
     counts = result["counts"]
     logger.info("reconciled", extra={"counts": counts, "notified": result["notified"]})

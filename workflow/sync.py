@@ -639,6 +639,7 @@ def reconcile(
     clients: AwsClients | None = None,
     since: datetime | None = None,
     log: LogCallback | None = None,
+    max_in_flight: int = SyncOptions.max_in_flight,
 ) -> dict[str, Any]:
     """Scheduled repair: start executions for what is missing (without waiting), tag what lacks a tag.
 
@@ -647,7 +648,9 @@ def reconcile(
     publishing, so the invocation fails too.
     """
     clients = clients or AwsClients()
-    options = SyncOptions(state_machine_arn=state_machine_arn, since=since, wait=False)
+    options = SyncOptions(
+        state_machine_arn=state_machine_arn, since=since, wait=False, max_in_flight=max_in_flight
+    )
     try:
         report = sync(config, options, clients=clients, log=log)
     except Exception as error:

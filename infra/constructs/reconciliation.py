@@ -73,6 +73,7 @@ class Reconciliation(Construct):
         code: HandlerCode,
         schedule_expression: str = DEFAULT_SCHEDULE,
         enabled: bool = True,
+        max_in_flight: int = 10,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = code.function(
@@ -83,7 +84,11 @@ class Reconciliation(Construct):
             timeout=cdk.Duration.minutes(15),
             memory_size=512,
             role_name=naming.reconcile_role_name(config),
-            environment={"STATE_MACHINE_ARN": state_machine.state_machine_arn, "TOPIC_ARN": topic.topic_arn},
+            environment={
+                "STATE_MACHINE_ARN": state_machine.state_machine_arn,
+                "TOPIC_ARN": topic.topic_arn,
+                "MAX_IN_FLIGHT": str(max_in_flight),
+            },
         )
         role = self.function.role
         assert role is not None

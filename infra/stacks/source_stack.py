@@ -116,6 +116,7 @@ class SourceStack(cdk.Stack):
             code=self.handler_code,
             schedule_expression=settings.reconcile_schedule,
             enabled=settings.reconcile,
+            max_in_flight=settings.reconcile_max_in_flight,
         )
         self.alarms.watch_dead_letter_queue(
             "ReconciliationDeadLetterQueue",

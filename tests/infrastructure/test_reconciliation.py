@@ -241,3 +241,15 @@ def test_fits_the_source_stack_cdk_nag_and_cfn_lint_clean(tmp_path: Path) -> Non
     assert errors == []
     assert len(resources(json.loads(template.read_text()), "AWS::Scheduler::Schedule")) == 1
     assert AwsSolutionsChecks().validate_scope(app).success
+
+
+def test_max_in_flight_reaches_the_function(tmp_path: Path) -> None:
+    # Given the construct asked to keep up to 25 executions running
+    template = synth(tmp_path, max_in_flight=25)
+    # Then the function gets it in its environment
+    (function,) = [
+        v["Properties"]
+        for v in resources(template, "AWS::Lambda::Function").values()
+        if v["Properties"]["Handler"] == "lambdas.reconcile.handler"
+    ]
+    assert function["Environment"]["Variables"]["MAX_IN_FLIGHT"] == "25"

@@ -55,6 +55,14 @@ def test_context_emails_override_the_config() -> None:
         ),
         ({"organization_id": "org-1"}, "context 'organization_id': 'org-1' is not an organization id"),
         ({"external_id": "x"}, "context 'external_id' is not supported"),
+        (
+            {"reconcile_max_in_flight": "0"},
+            "context 'reconcile_max_in_flight': '0' is not a whole number from 1",
+        ),
+        (
+            {"reconcile_max_in_flight": "ten"},
+            "context 'reconcile_max_in_flight': 'ten' is not a whole number",
+        ),
     ],
 )
 def test_bad_context_is_rejected_with_the_key_named(context: dict[str, str], message: str) -> None:
@@ -182,3 +190,9 @@ def test_reconcile_schedule_that_scheduler_would_refuse_is_rejected(schedule: st
 def test_valid_reconcile_schedules_are_kept(schedule: str) -> None:
     # Given a valid rate or 6-field cron When parsing Then it is kept as written
     assert settings_from_context(_context(reconcile_schedule=schedule)).reconcile_schedule == schedule
+
+
+def test_reconcile_max_in_flight_defaults_to_10_and_can_be_widened() -> None:
+    # Given the default context and one asking for 25, Then the settings carry them
+    assert settings_from_context(_context()).reconcile_max_in_flight == 10
+    assert settings_from_context(_context(reconcile_max_in_flight="25")).reconcile_max_in_flight == 25

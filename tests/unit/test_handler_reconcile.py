@@ -95,3 +95,33 @@ def test_missing_state_machine_setting_is_named(
     monkeypatch.delenv("STATE_MACHINE_ARN", raising=False)
     with pytest.raises(InvalidConfig, match="STATE_MACHINE_ARN"):
         reconcile.handler({}, lambda_context)
+
+
+def test_max_in_flight_from_the_environment_bounds_what_a_run_starts(
+    aws: dict[str, str],
+    config_file: Callable[..., Path],
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a second missing release, and room for one execution only
+    config_file()
+    push(boto3.client("ecr", region_name="us-east-1"), "app", "release-2", 30)
+    monkeypatch.setenv("MAX_IN_FLIGHT", "1")
+    # When the function runs
+    result = reconcile.handler({}, lambda_context)
+    # Then it starts one and leaves the other for the next run
+    assert result["counts"]["executions started"] == 1
+    assert result["counts"]["deferred to the next run"] == 1
+
+
+def test_a_bad_max_in_flight_setting_is_named(
+    aws: dict[str, str],
+    config_file: Callable[..., Path],
+    lambda_context: FakeLambdaContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given MAX_IN_FLIGHT=0 When the function runs Then InvalidConfig names the variable and value
+    config_file()
+    monkeypatch.setenv("MAX_IN_FLIGHT", "0")
+    with pytest.raises(InvalidConfig, match="MAX_IN_FLIGHT: '0'"):
+        reconcile.handler({}, lambda_context)
