@@ -11,15 +11,19 @@ Run: `.venv/bin/python bench/sync_dry_run.py` (defaults: 50x100, 100x100, 100x20
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import boto3
 from moto import mock_aws
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.unit.fake_ecr import push
 from workflow.config import parse_config
 from workflow.inventory import AwsClients
 from workflow.sync import SyncOptions, sync
@@ -41,29 +45,6 @@ CONFIG = {
 }
 
 
-def manifest(n: int) -> str:
-    """A tiny, unique image manifest."""
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": digest(n),
-                "size": 2,
-            },
-            "layers": [
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest(n), "size": 3}
-            ],
-        }
-    )
-
-
-def digest(n: int) -> str:
-    """A fake sha256 digest derived from n."""
-    return "sha256:" + f"{n:064x}"
-
-
 def tag_of(index: int) -> str:
     """60% release-*, 40% dev-*."""
     return f"release-{index}" if index % 5 < 3 else f"dev-{index}"
@@ -78,23 +59,14 @@ def populate(repositories: int, tags: int) -> None:
         name = f"bench/repo-{r:03d}"
         source.create_repository(repositoryName=name)
         for t in range(tags):
-            n = r * 100_000 + t
-            source.put_image(
-                repositoryName=name, imageManifest=manifest(n), imageTag=tag_of(t), imageDigest=digest(n)
-            )
+            push(source, name, tag_of(t), r * 100_000 + t)
         if r % 2:
             continue
         for destination in destinations:
             destination.create_repository(repositoryName=name)
             for t in range(0, tags, 2):
                 if tag_of(t).startswith("release-"):
-                    n = r * 100_000 + t
-                    destination.put_image(
-                        repositoryName=name,
-                        imageManifest=manifest(n),
-                        imageTag=tag_of(t),
-                        imageDigest=digest(n),
-                    )
+                    push(destination, name, tag_of(t), r * 100_000 + t)
 
 
 def scenario(repositories: int, tags: int) -> dict[str, Any]:
