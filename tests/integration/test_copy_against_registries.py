@@ -42,6 +42,21 @@ def _assert_same_tree(pushed: Pushed, destination: str, repo: str, server: Regis
         assert skopeo_digest(f"{server.host}/{repo}@{child.digest}", server) == child.digest
 
 
+def _signature_tag(subject: Pushed) -> str:
+    """The cosign tag-schema signature tag of `subject`: `sha256-<hex>.sig`."""
+    return subject.digest.replace(":", "-") + ".sig"
+
+
+def _image_with_sbom_behind_the_api(
+    builder: ImageBuilder, proxy: FaultProxy, repo: str
+) -> tuple[Pushed, Pushed, FaultProxy]:
+    """An index `repo:v1` with an SPDX SBOM referrer, listed by `proxy`'s referrers API."""
+    pushed = builder.index(repo, "v1")
+    sbom = builder.referrer(repo, pushed)
+    proxy.referrers = {pushed.digest: [sbom.descriptor(artifactType="application/spdx+json")]}
+    return pushed, sbom, proxy
+
+
 def test_multiarch_oci_index_is_copied_byte_exact(
     builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
 ) -> None:
@@ -263,8 +278,7 @@ def test_signature_tag_schema_is_copied(
     )
     # Then the signature tag arrives with the same digest
     assert result.referrers_copied == 1
-    sig_tag = pushed.digest.replace(":", "-") + ".sig"
-    assert skopeo_digest(f"{dest_registry.host}/{repo}:{sig_tag}") == signature.digest
+    assert skopeo_digest(f"{dest_registry.host}/{repo}:{_signature_tag(pushed)}") == signature.digest
 
 
 def test_referrers_api_copies_oci_referrer_and_writes_fallback_index(
@@ -275,10 +289,7 @@ def test_referrers_api_copies_oci_referrer_and_writes_fallback_index(
     proxy_for: Callable[[RegistryServer], FaultProxy],
 ) -> None:
     # Given a source that serves the referrers API (a proxy standing in for an OCI 1.1 registry)
-    pushed = builder.index(repo, "v1")
-    sbom = builder.referrer(repo, pushed)
-    proxy = proxy_for(source_registry)
-    proxy.referrers = {pushed.digest: [sbom.descriptor(artifactType="application/spdx+json")]}
+    pushed, sbom, proxy = _image_with_sbom_behind_the_api(builder, proxy_for(source_registry), repo)
     # When the image is copied to a registry without the referrers API
     result = copy(
         f"{proxy.host}/{repo}:v1",
@@ -304,11 +315,8 @@ def test_tag_schema_signature_is_copied_from_a_source_with_the_referrers_api(
 ) -> None:
     # Given a source with the referrers API listing an SBOM, and a cosign signature kept as a tag
     # (cosign's default even where the API exists)
-    pushed = builder.index(repo, "v1")
-    sbom = builder.referrer(repo, pushed)
+    pushed, sbom, proxy = _image_with_sbom_behind_the_api(builder, proxy_for(source_registry), repo)
     signature = builder.signature_tag(repo, pushed.digest)
-    proxy = proxy_for(source_registry)
-    proxy.referrers = {pushed.digest: [sbom.descriptor(artifactType="application/spdx+json")]}
     # When the image is copied
     result = copy(
         f"{proxy.host}/{repo}:v1",
@@ -318,8 +326,7 @@ def test_tag_schema_signature_is_copied_from_a_source_with_the_referrers_api(
     # Then both arrive: the SBOM by digest, the signature under its tag
     assert result.referrers_copied == 2
     assert skopeo_digest(f"{dest_registry.host}/{repo}@{sbom.digest}") == sbom.digest
-    sig_tag = pushed.digest.replace(":", "-") + ".sig"
-    assert skopeo_digest(f"{dest_registry.host}/{repo}:{sig_tag}") == signature.digest
+    assert skopeo_digest(f"{dest_registry.host}/{repo}:{_signature_tag(pushed)}") == signature.digest
 
 
 def test_signature_of_a_signature_is_copied_through_the_tag_schema(
@@ -338,8 +345,7 @@ def test_signature_of_a_signature_is_copied_through_the_tag_schema(
     # Then both levels arrive under their tags with the same digests
     assert result.referrers_copied == 2
     for subject, referrer in ((pushed, signature), (signature, countersignature)):
-        tag = subject.digest.replace(":", "-") + ".sig"
-        assert skopeo_digest(f"{dest_registry.host}/{repo}:{tag}") == referrer.digest
+        assert skopeo_digest(f"{dest_registry.host}/{repo}:{_signature_tag(subject)}") == referrer.digest
 
 
 def test_referrers_of_referrers_are_copied_even_when_the_first_level_is_already_there(
@@ -350,10 +356,7 @@ def test_referrers_of_referrers_are_copied_even_when_the_first_level_is_already_
     proxy_for: Callable[[RegistryServer], FaultProxy],
 ) -> None:
     # Given an image with an SBOM, already copied, through a source that serves the referrers API
-    pushed = builder.index(repo, "v1")
-    sbom = builder.referrer(repo, pushed)
-    proxy = proxy_for(source_registry)
-    proxy.referrers = {pushed.digest: [sbom.descriptor(artifactType="application/spdx+json")]}
+    _, sbom, proxy = _image_with_sbom_behind_the_api(builder, proxy_for(source_registry), repo)
     source, destination = f"{proxy.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1"
     insecure = _insecure(proxy, dest_registry)
     assert copy(source, destination, insecure_registries=insecure).referrers_copied == 1
