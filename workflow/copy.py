@@ -547,23 +547,11 @@ def copy_image(
 
 
 def _platforms(src: RegistryClient, src_ref: ImageReference, top: Manifest) -> list[str]:
-    """Platforms named by the index, or read from the config of a single image (retried like any read)."""
+    """Platforms named by the index, or read from the config of a single image."""
     if top.is_index:
         return [c.platform for c in top.children if c.platform and c.platform != "unknown/unknown"]
     config = top.blobs[0] if top.blobs else None
     if config is None or config.size > (1 << 20):
         return []
-    where = f"config {config.digest} from {src.registry}/{src_ref.repository}"
-
-    def attempt() -> bytes:
-        response = src.open_blob(src_ref.repository, config.digest)
-        try:
-            return bytes(response.read())
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            response.close()
-            raise transport_fault(exc, f"reading {where}") from exc
-        finally:
-            response.release_conn()
-
-    platform = _platform_of_config(src.retry.run(attempt, where))
+    platform = _platform_of_config(src.read_blob(src_ref.repository, config.digest))
     return [platform] if platform else []

@@ -202,9 +202,7 @@ class RegistryClient:
                     f"{self.registry}: manifest {repository}:{reference} exceeds 4 MiB"
                 )
         except _TRANSPORT_ERRORS as exc:
-            raise TransientError(
-                f"{self.registry}: reading manifest {repository}:{reference}: {exc}"
-            ) from exc
+            raise transport_fault(exc, f"{self.registry}: reading manifest {repository}:{reference}") from exc
         finally:
             response.release_conn()
         expected = reference if reference.startswith(("sha256:", "sha512:")) else None
@@ -307,6 +305,21 @@ class RegistryClient:
         if response.status == 404:
             raise RegistryProtocolError(f"{self.registry}/{repository}: blob {digest} not found")
         raise self._fail(response, f"GET blob {digest} in {repository}")
+
+    def read_blob(self, repository: str, digest: str) -> bytes:
+        """A small blob (an image config) whole, retried like any read; the caller checks what it needs."""
+
+        def attempt() -> bytes:
+            response = self.open_blob(repository, digest)
+            try:
+                return bytes(response.read())
+            except _TRANSPORT_ERRORS as exc:
+                response.close()
+                raise transport_fault(exc, f"{self.registry}: reading blob {digest} in {repository}") from exc
+            finally:
+                response.release_conn()
+
+        return self.retry.run(attempt, f"blob {digest} at {self.registry}/{repository}")
 
     def upload_blob(
         self, repository: str, digest: str, size: int, body: Iterable[bytes], mode: UploadMode = "put"
