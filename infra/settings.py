@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workflow.config import ReplicationConfig, load_config
+from workflow.sync import SyncOptions
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = "examples/replication.yaml"
@@ -16,7 +17,7 @@ COPY_COMPUTES: tuple[CopyCompute, ...] = ("lambda", "ec2")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 ORGANIZATION_RE = re.compile(r"o-[a-z0-9]{10,32}")
 DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
-DEFAULT_RECONCILE_MAX_IN_FLIGHT = 10
+DEFAULT_RECONCILE_MAX_IN_FLIGHT = SyncOptions.max_in_flight
 RATE_RE = re.compile(r"rate\((\d+) (minute|hour|day)(s?)\)")
 CRON_RE = re.compile(r"cron\(([^()]+)\)")
 

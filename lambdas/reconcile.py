@@ -2,7 +2,7 @@
 
 Event: anything (EventBridge Scheduler sends `{}` or its configured input). Environment:
 `STATE_MACHINE_ARN` (required), `TOPIC_ARN` (optional; notified only on a repair or a failure) and
-`MAX_IN_FLIGHT` (optional, default 10: a run tops the RUNNING executions up to this many).
+`MAX_IN_FLIGHT` (optional, default `SyncOptions.max_in_flight`: a run tops the RUNNING executions up to this many).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import emit_metric, load_handler_config, logger, tracer
 from workflow.exceptions import InvalidConfig
-from workflow.sync import reconcile
+from workflow.sync import SyncOptions, reconcile
 
 STATE_MACHINE_ENV = "STATE_MACHINE_ARN"
 TOPIC_ENV = "TOPIC_ARN"
@@ -28,7 +28,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     state_machine_arn = os.environ.get(STATE_MACHINE_ENV)
     if not state_machine_arn:
         raise InvalidConfig([f"environment {STATE_MACHINE_ENV}: required (the state machine to start)"])
-    max_in_flight = os.environ.get(MAX_IN_FLIGHT_ENV, "10")
+    max_in_flight = os.environ.get(MAX_IN_FLIGHT_ENV, str(SyncOptions.max_in_flight))
     if not max_in_flight.isdigit() or int(max_in_flight) < 1:
         raise InvalidConfig(
             [f"environment {MAX_IN_FLIGHT_ENV}: {max_in_flight!r} is not a whole number >= 1"]

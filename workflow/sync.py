@@ -643,8 +643,8 @@ def reconcile(
 ) -> dict[str, Any]:
     """Scheduled repair: start executions for what is missing (without waiting), tag what lacks a tag.
 
-    Starts no more than the running executions leave room for (`SyncOptions.max_in_flight`); the rest is
-    deferred to the next run. Publishes to `topic_arn` only when it repaired something or failed; a failure is re-raised after
+    Starts executions only until `max_in_flight` are RUNNING; the rest is deferred to the next run.
+    Publishes to `topic_arn` only when it repaired something or failed; an exception is re-raised after
     publishing, so the invocation fails too.
     """
     clients = clients or AwsClients()

@@ -25,10 +25,10 @@ from infra import naming
 from infra.constructs.alarms import PERIOD, notifying_alarm
 from infra.constructs.functions import HandlerCode, acknowledge
 from infra.constructs.queues import dead_letter_queue
+from infra.settings import DEFAULT_RECONCILE_MAX_IN_FLIGHT, DEFAULT_RECONCILE_SCHEDULE
 from workflow.config import ReplicationConfig
 from workflow.grammar import partition_of
 
-DEFAULT_SCHEDULE = "rate(1 day)"
 SOURCE_LIST_ACTIONS = ["ecr:DescribeRepositories"]
 SOURCE_READ_ACTIONS = ["ecr:DescribeImages"]
 
@@ -71,9 +71,9 @@ class Reconciliation(Construct):
         state_machine: sfn.IStateMachine,
         topic: sns.ITopic,
         code: HandlerCode,
-        schedule_expression: str = DEFAULT_SCHEDULE,
+        schedule_expression: str = DEFAULT_RECONCILE_SCHEDULE,
         enabled: bool = True,
-        max_in_flight: int = 10,
+        max_in_flight: int = DEFAULT_RECONCILE_MAX_IN_FLIGHT,
     ) -> None:
         super().__init__(scope, construct_id)
         self.function = code.function(
