@@ -10,7 +10,7 @@ export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: setup apt-packages demo test test-unit test-integration test-infrastructure test-e2e lint synth bench clean
+.PHONY: setup apt-packages demo test test-unit test-integration test-infrastructure test-e2e lint synth bench soak clean
 
 setup: apt-packages $(VENV)/.installed
 
@@ -56,6 +56,10 @@ synth: setup
 bench: setup
 	$(BIN)/python bench/copy_vs_skopeo.py --runs 5 --sizes-mb 16 32
 	$(BIN)/python bench/sync_dry_run.py
+
+# A few minutes: many executions at once in the local runtime with random registry faults (not in `make test`).
+soak: setup
+	$(BIN)/python bench/soak.py
 
 clean:
 	rm -rf cdk.out .pytest_cache .mypy_cache .ruff_cache

@@ -8,6 +8,7 @@ import re
 import socket
 import struct
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,7 @@ from typing import Any
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
 REFERRERS_RE = re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[a-z0-9]+:[a-f0-9]+)$")
+SLOW_BYTES_PER_SECOND = 64 * 1024
 BLOB_GET_RE = re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>sha256:[a-f0-9]{64})$")
 
 
@@ -24,7 +26,8 @@ class Fault:
     """Answer up to `times` requests matching `method` and the `path` regex with a fault.
 
     kind: "status" (answer `status` with `headers`/`body`), "reset" (send half the body, then RST),
-    "truncate" (send half the body, then close) or "corrupt" (flip one byte of the body).
+    "truncate" (send half the body, then close), "corrupt" (flip one byte of the body) or "slow"
+    (send the whole body at about SLOW_BYTES_PER_SECOND).
     """
 
     method: str
@@ -177,6 +180,8 @@ class FaultProxy:
                 proxy.log.append((self.command, self.path, status))
                 if fault is None or not data:
                     self._reply(status, headers, data)
+                elif fault.kind == "slow":
+                    self._reply_slowly(status, headers, data)
                 elif fault.kind == "corrupt":
                     middle = len(data) // 2
                     self._reply(
@@ -191,6 +196,14 @@ class FaultProxy:
                         )
                     self.connection.close()
                     self.close_connection = True
+
+            def _reply_slowly(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+                self._reply(status, headers, body, send=0)
+                chunk = SLOW_BYTES_PER_SECOND // 10
+                for start in range(0, len(body) if self.command != "HEAD" else 0, chunk):
+                    time.sleep(0.1)
+                    self.wfile.write(body[start : start + chunk])
+                    self.wfile.flush()
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = handle_any
 
