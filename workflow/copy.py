@@ -2,9 +2,10 @@
 
 `copy()` copies every platform of an image (Docker v2 schema 2 and OCI, single manifests and
 indexes), with several blobs in flight, skipping blobs the destination has, verifying every blob and
-manifest by digest, and putting each manifest only once all it references is present. Referrers
-(signatures, SBOMs, and their own referrers) follow through the OCI referrers API, or the
-`sha256-<hex>[.*]` tag schema.
+manifest by digest, and putting each manifest only once all it references is present. Foreign layers
+(Windows base layers), which no registry holds, stay where their `urls` say: only the manifest naming
+them is copied. Referrers (signatures, SBOMs, and their own referrers) follow through the OCI
+referrers API, or the `sha256-<hex>[.*]` tag schema.
 `precheck()` answers whether a copy is needed and puts the tag alone when the digest is there.
 `copy_image()` is the engine alone and returns a plain `CopyOutcome`, so the `copy` command never
 imports pydantic (a shorter start for each build); `copy()` returns the same as a `CopyResult`.
@@ -276,7 +277,7 @@ class _Copier:
     def copy_tree(self, manifest: Manifest, reference: str) -> list[Manifest]:
         """Copy `manifest` with all it references, then put it under `reference` (a tag or its digest)."""
         tree = self.fetch_tree(manifest)
-        blobs = list({b.digest: b for m in tree for b in m.blobs}.values())
+        blobs = list({b.digest: b for m in tree for b in m.blobs if not b.foreign}.values())
         self.copy_blobs(blobs)
         for item in tree[:-1]:
             self.dst.put_manifest(self.dst_ref.repository, item.digest, item)

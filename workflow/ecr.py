@@ -1,8 +1,12 @@
-"""ECR control plane: make sure a destination repository exists, created with the rule's settings."""
+"""ECR control plane: make sure a destination repository exists, created with the rule's settings.
+
+The copy job imports this module (a moved tag asks for the repository's tag mutability), and its asset
+carries no pydantic: nothing here may import `workflow.models` at run time.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -12,8 +16,10 @@ from workflow.exceptions import (
     RegistryUnavailable,
     ReplicationError,
 )
-from workflow.models import RepositorySettings
 from workflow.registry.reference import validate_repository
+
+if TYPE_CHECKING:
+    from workflow.models import RepositorySettings
 
 RETRYABLE_CODES = frozenset(
     {"ThrottlingException", "LimitExceededException", "ServiceUnavailableException", "ServerException"}

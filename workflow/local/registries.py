@@ -110,6 +110,9 @@ def _config(
             "maintenance": {"readonly": {"enabled": readonly}, "uploadpurging": {"enabled": False}},
         },
         "http": http,
+        # Accept manifests naming foreign (Windows base) layers by URL, as ECR does; distribution 2.7+
+        # refuses every such URL unless an allow list is set (its configuration docs, `validation`).
+        "validation": {"manifests": {"urls": {"allow": ["^https?://"]}}},
     }
     if auth is not None:
         config["auth"] = auth.config()

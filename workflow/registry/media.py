@@ -18,6 +18,17 @@ INDEX_TYPES = frozenset({DOCKER_MANIFEST_LIST, OCI_INDEX})
 IMAGE_TYPES = frozenset({DOCKER_MANIFEST, OCI_MANIFEST})
 MANIFEST_TYPES = INDEX_TYPES | IMAGE_TYPES
 ACCEPT = ", ".join((OCI_INDEX, DOCKER_MANIFEST_LIST, OCI_MANIFEST, DOCKER_MANIFEST))
+# Layers a registry does not hold (Windows base layers): a client fetches them from the descriptor's
+# `urls`, and a registry accepts a manifest listing them without the blob. Docker's foreign layer and
+# the OCI image-spec's non-distributable layers (layer.md, "Non-distributable layers").
+FOREIGN_LAYER_TYPES = frozenset(
+    {
+        "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
+    }
+)
 
 
 def sha256_digest(data: bytes) -> str:
@@ -50,6 +61,11 @@ class Descriptor:
     platform: str | None = None
     artifact_type: str | None = None
     annotations: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def foreign(self) -> bool:
+        """True for a layer that registries do not hold (only its manifest is copied)."""
+        return self.media_type in FOREIGN_LAYER_TYPES
 
     def to_json(self) -> dict[str, Any]:
         """The descriptor as it appears in an index."""
