@@ -22,13 +22,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Summarize one execution."""
     plan = event["plan"]
     results = [TargetResult.model_validate(item) for item in event["results"]]
+    notifications = load_handler_config().notifications
     summary = summarize(
         results,
         repository=plan.get("repository"),
         tag=plan.get("tag"),
         dry_run=bool(plan.get("dry_run", False)),
         execution_arn=event.get("execution_id"),
-        notify_on=load_handler_config().notifications.on,
+        notify_on=notifications.on,
+        runbook_url=notifications.runbook_url,
     )
     logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
     if not summary.dry_run:

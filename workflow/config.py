@@ -145,6 +145,16 @@ class Notifications(_Strict):
 
     emails: list[str] = Field(default_factory=list)
     on: Literal["failure", "always"] = "failure"
+    # Where the team reads docs/runbook.md (e.g. its page in the team's Git host); the email links each
+    # failed line's section under it. Default: the runbook's path in the repository.
+    runbook_url: str | None = None
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https?://[^\s#]+", url):
+            raise ValueError(f"not an http(s) URL without a #fragment: {url[:140]!r}")
+        return url
 
     @field_validator("emails")
     @classmethod

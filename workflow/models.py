@@ -131,3 +131,4 @@ class TargetResult(_Model):
     seconds: float = 0.0
     error: str | None = None
     cause: str | None = None
+    build_arn: str | None = None

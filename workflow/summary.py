@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from workflow.exceptions import ReplicationFailed
 from workflow.models import TargetResult
+from workflow.runbook import section_url
 
 Outcome = Literal["SUCCEEDED", "PARTIAL", "FAILED", "SKIPPED"]
 NotifyOn = Literal["failure", "always"]
@@ -43,6 +44,8 @@ class SummaryLine(_Model):
     seconds: float = 0.0
     error: str | None = None
     cause: str | None = None
+    runbook: str | None = None
+    build_log: str | None = None
 
 
 class Totals(_Model):
@@ -86,16 +89,45 @@ def outcome_of(results: Sequence[TargetResult]) -> Outcome:
     return "PARTIAL" if failed else "SUCCEEDED"
 
 
+def console_domain(partition: str) -> str:
+    """The AWS console's host name in a partition."""
+    return {"aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}.get(
+        partition, "console.aws.amazon.com"
+    )
+
+
 def console_url(execution_arn: str) -> str:
     """The Step Functions console page of an execution, from its ARN."""
     parts = execution_arn.split(":")
     if len(parts) < 8 or parts[0] != "arn" or parts[5] != "execution":
         raise ValueError(f"{execution_arn!r} is not a Step Functions execution ARN")
     partition, region = parts[1], parts[3]
-    domain = {"aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}.get(
-        partition, "console.aws.amazon.com"
-    )
+    domain = console_domain(partition)
     return f"https://{region}.{domain}/states/home?region={region}#/v2/executions/details/{execution_arn}"
+
+
+def build_log_url(build_arn: str) -> str | None:
+    """The CodeBuild console page of a build's log, from its ARN; None for anything else."""
+    parts = build_arn.split(":")
+    if len(parts) != 7 or parts[0] != "arn" or parts[2] != "codebuild" or not parts[5].startswith("build/"):
+        return None
+    partition, region, account = parts[1], parts[3], parts[4]
+    project, build = parts[5].removeprefix("build/"), parts[6]
+    return (
+        f"https://{region}.{console_domain(partition)}/codesuite/codebuild/{account}/projects/{project}"
+        f"/build/{project}%3A{build}/log?region={region}"
+    )
+
+
+def _build_arn_in(cause: str | None) -> str | None:
+    """The `Arn` of a CodeBuild Build carried as a cause (a failed `.sync` build), if it is one."""
+    try:
+        data = json.loads(cause or "")
+    except ValueError:
+        return None
+    build = data.get("Build", data) if isinstance(data, dict) else None
+    arn = build.get("Arn") if isinstance(build, dict) else None
+    return arn if isinstance(arn, str) else None
 
 
 def state_machine_arn_of(execution_arn: str) -> str:
@@ -146,7 +178,8 @@ def _explain_build(build: dict[str, Any]) -> str:
     return text + (f"; logs: {link}" if link else "")
 
 
-def _line(result: TargetResult) -> SummaryLine:
+def _line(result: TargetResult, runbook_url: str | None) -> SummaryLine:
+    build_arn = result.build_arn or _build_arn_in(result.cause)
     return SummaryLine(
         destination=f"{result.account}/{result.region} {result.repository}:{result.tag}",
         account=result.account,
@@ -161,6 +194,8 @@ def _line(result: TargetResult) -> SummaryLine:
         seconds=result.seconds,
         error=result.error,
         cause=short_cause(result.cause),
+        runbook=section_url(result.error, runbook_url) if result.error else None,
+        build_log=build_log_url(build_arn) if build_arn else None,
     )
 
 
@@ -289,6 +324,10 @@ def _message(
             entry = [f"- {line.destination}", f"    error: {line.error or 'unknown'}"]
             if line.cause:
                 entry.append(f"    cause: {line.cause}")
+            if line.runbook:
+                entry.append(f"    runbook: {line.runbook}")
+            if line.build_log:
+                entry.append(f"    build log: {line.build_log}")
             room -= sum(len(text) + 1 for text in entry)
             if room < 0:
                 body.append(f"- ... and {len(failed) - shown} more: see the table below and the execution")
@@ -317,10 +356,15 @@ def summarize(
     skipped_reason: str | None = None,
     execution_arn: str | None = None,
     notify_on: NotifyOn = "failure",
+    runbook_url: str | None = None,
 ) -> Summary:
-    """Build the Summary of one execution from its per-target records."""
+    """Build the Summary of one execution from its per-target records.
+
+    Each failed line links its error's runbook section under `runbook_url` (default: the runbook's path
+    in the repository) and, for a copy build, the build's log.
+    """
     outcome = outcome_of(results)
-    lines = [_line(result) for result in results]
+    lines = [_line(result, runbook_url) for result in results]
     totals = _totals(results)
     image = f"{repository or '?'}:{tag or '?'}"
     subject = _subject(outcome, image, totals, dry_run)

@@ -108,3 +108,14 @@ def test_a_record_of_the_wrong_shape_is_rejected(
     bad = {**records()[0], "status": "maybe"}
     with pytest.raises(ValueError, match="status"):
         summarize.handler(event([bad]), lambda_context)
+
+
+def test_failed_lines_link_the_runbook_the_config_names(
+    config_file: Callable[..., Path], lambda_context: FakeLambdaContext
+) -> None:
+    # Given a config naming the team's copy of the runbook
+    url = "https://git.example.com/platform/ecr-filtered-replication/-/blob/main/docs/runbook.md"
+    config_file(replication_config(notifications={"emails": [], "runbook_url": url}))
+    # When a run with a failed destination is summarized / Then its line links its section there
+    output = summarize.handler(event(records()), lambda_context)
+    assert f"runbook: {url}#registryautherror" in output["message"]
