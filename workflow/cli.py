@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "workflow.commands.copy",
     "workflow.commands.sync",
     "workflow.commands.start",
+    "workflow.commands.status",
     "workflow.commands.demo",
 )
 INPUT_ERRORS = (InvalidConfig, InvalidRequest, InvalidReference, DestinationNotAllowed)

@@ -24,7 +24,10 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from workflow.config import ReplicationConfig
 from workflow.exceptions import RegistryProtocolError
+from workflow.models import Target
+from workflow.registry.auth import ecr_host_parts
 from workflow.registry.client import RegistryClient
 from workflow.roles import assume_role
 
@@ -33,6 +36,14 @@ BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, user_agen
 PAGE_SIZE = 1000
 CREDENTIALS_MARGIN = 300.0
 SESSION_NAME = "ecr-replicate-sync"
+
+
+@dataclass(frozen=True)
+class TagState:
+    """What a destination tag points at, and when that image was pushed there (ECR only)."""
+
+    digest: str
+    pushed_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,10 @@ class DestinationInventory(Protocol):
         """Decide "present" (same digest under the tag), "tagged" (digest there, tag not) or "missing"."""
         ...
 
+    def lookup(self, repository: str, tag: str) -> TagState | None:
+        """What `tag` points at in `repository` (None when the tag is not there)."""
+        ...
+
 
 class EcrSource:
     """An ECR registry as a source: one DescribeRepositories listing, one DescribeImages listing per repo."""
@@ -164,6 +179,7 @@ class EcrSource:
 class _RepositoryState:
     tags: dict[str, str] = field(default_factory=dict)
     digests: set[str] = field(default_factory=set)
+    pushed: dict[str, datetime] = field(default_factory=dict)
 
 
 class EcrDestination:
@@ -193,6 +209,8 @@ class EcrDestination:
             ):
                 for detail in page["imageDetails"]:
                     state.digests.add(detail["imageDigest"])
+                    if detail.get("imagePushedAt"):
+                        state.pushed[detail["imageDigest"]] = detail["imagePushedAt"]
                     for tag in detail.get("imageTags") or ():
                         state.tags[tag] = detail["imageDigest"]
         except ClientError as error:
@@ -206,6 +224,12 @@ class EcrDestination:
         if state.tags.get(tag) == digest:
             return "present"
         return "tagged" if digest in state.digests else "missing"
+
+    def lookup(self, repository: str, tag: str) -> TagState | None:
+        """From the cached listing of `repository`."""
+        state = self.state(repository)
+        digest = state.tags.get(tag)
+        return None if digest is None else TagState(digest, state.pushed.get(digest))
 
     def put_tag(self, repository: str, tag: str, digest: str) -> None:
         """Put `tag` on the image `digest` already in `repository` (PutImage with its own manifest)."""
@@ -290,3 +314,67 @@ class RegistryDestination:
         if self.client.head_manifest(repository, tag) == digest:
             return "present"
         return "tagged" if self.client.head_manifest(repository, digest) == digest else "missing"
+
+    def lookup(self, repository: str, tag: str) -> TagState | None:
+        """One HEAD of the tag (registries report no push time)."""
+        digest = self.client.head_manifest(repository, tag)
+        return None if digest is None else TagState(digest)
+
+
+class _RenewingClient:
+    """A client that forwards each call to the provider's current one, so renewed credentials are used."""
+
+    def __init__(self, current: Callable[[], Any]) -> None:
+        self._current = current
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._current(), name)
+
+
+class Inventories:
+    """The source inventory of a config, and one destination inventory per account/Region and role.
+
+    Destination listings are cached for the life of this object (one listing per repository); their ECR
+    client is fetched per call, so role sessions (1 h) are renewed.
+    """
+
+    def __init__(self, config: ReplicationConfig, clients: AwsClients) -> None:
+        self.config = config
+        self.clients = clients
+        self.insecure = tuple(sorted(e.registry for e in config.endpoints if e.insecure))
+        self._destinations: dict[tuple[str, ...], DestinationInventory] = {}
+
+    def source_is_registry(self) -> bool:
+        """True when the source is a plain distribution registry (an `endpoints` entry), not ECR."""
+        registry, _ = self.config.endpoint(self.config.source.account, self.config.source.region)
+        return ecr_host_parts(registry) is None
+
+    def source(self) -> SourceInventory:
+        """The source inventory: ECR through the base session, or a registry endpoint."""
+        source = self.config.source
+        registry, insecure = self.config.endpoint(source.account, source.region)
+        if ecr_host_parts(registry) is None:
+            from workflow.copy import make_client
+
+            return RegistrySource(
+                make_client(registry, insecure_registries=self.insecure if insecure else ())
+            )
+        return EcrSource(self.clients.client("ecr", source.region), source.account)
+
+    def destination(self, target: Target) -> DestinationInventory:
+        """The destination inventory of a target's account/Region, shared by every repository there."""
+        if ecr_host_parts(target.registry) is None:
+            key: tuple[str, ...] = ("registry", target.registry)
+            if key not in self._destinations:
+                from workflow.copy import make_client
+
+                client = make_client(target.registry, insecure_registries=self.insecure)
+                self._destinations[key] = RegistryDestination(client)
+        else:
+            key = ("ecr", target.account, target.region, target.role_arn, target.external_id or "")
+            if key not in self._destinations:
+                renewing = _RenewingClient(
+                    lambda: self.clients.client("ecr", target.region, target.role_arn, target.external_id)
+                )
+                self._destinations[key] = EcrDestination(renewing, target.account)
+        return self._destinations[key]

@@ -44,9 +44,7 @@ from workflow.inventory import (
     AwsClients,
     DestinationInventory,
     EcrDestination,
-    EcrSource,
-    RegistryDestination,
-    RegistrySource,
+    Inventories,
     SourceImage,
     SourceInventory,
 )
@@ -249,16 +247,6 @@ def _code(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Code", ""))
 
 
-class _RenewingClient:
-    """A client that forwards each call to the provider's current one, so renewed credentials are used."""
-
-    def __init__(self, current: Callable[[], Any]) -> None:
-        self._current = current
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._current(), name)
-
-
 def _region_of_arn(arn: str) -> str:
     parts = arn.split(":")
     if len(parts) < 7 or parts[0] != "arn" or parts[2] != "states" or parts[5] != "stateMachine":
@@ -294,12 +282,12 @@ class Syncer:
         # Executions this run may still start (None: no limit beyond the pool's).
         self._slots: int | None = None
         self._slots_lock = threading.Lock()
-        self.insecure = tuple(sorted(e.registry for e in config.endpoints if e.insecure))
+        self.inventories = Inventories(config, self.clients)
+        self.insecure = self.inventories.insecure
         self._check_options()
         self.repository_filter = (
             NameFilter.compile([options.repository_glob]) if options.repository_glob else None
         )
-        self._destinations: dict[tuple[str, ...], DestinationInventory] = {}
         # (account, region, repository) of destination repositories that could not be listed.
         self._unlisted: set[tuple[str, str, str]] = set()
 
@@ -318,7 +306,7 @@ class Syncer:
                 compile_pattern(options.repository_glob)
             except ValueError as error:
                 raise InvalidRequest(f"--repository: {error}") from None
-        if options.since is not None and self._source_is_registry():
+        if options.since is not None and self.inventories.source_is_registry():
             registry, _ = self.config.endpoint(self.config.source.account, self.config.source.region)
             raise InvalidRequest(
                 f"--since needs an ECR source: the registry {registry} does not report push times"
@@ -326,40 +314,13 @@ class Syncer:
 
     # Inventory
 
-    def _source_is_registry(self) -> bool:
-        registry, _ = self.config.endpoint(self.config.source.account, self.config.source.region)
-        return ecr_host_parts(registry) is None
-
     def source(self) -> SourceInventory:
-        """The source inventory: ECR through the base session, or a registry endpoint."""
-        source = self.config.source
-        registry, insecure = self.config.endpoint(source.account, source.region)
-        if ecr_host_parts(registry) is None:
-            from workflow.copy import make_client
-
-            return RegistrySource(
-                make_client(registry, insecure_registries=self.insecure if insecure else ())
-            )
-        return EcrSource(self.clients.client("ecr", source.region), source.account)
+        """The source inventory (see `Inventories.source`)."""
+        return self.inventories.source()
 
     def destination(self, target: Target) -> DestinationInventory:
-        """The destination inventory of a target's account/Region, shared by every repository there."""
-        if ecr_host_parts(target.registry) is None:
-            key: tuple[str, ...] = ("registry", target.registry)
-            if key not in self._destinations:
-                from workflow.copy import make_client
-
-                client = make_client(target.registry, insecure_registries=self.insecure)
-                self._destinations[key] = RegistryDestination(client)
-        else:
-            key = ("ecr", target.account, target.region, target.role_arn, target.external_id or "")
-            if key not in self._destinations:
-                # The listings are cached for the run; the client is fetched per call (role sessions last 1 h).
-                renewing = _RenewingClient(
-                    lambda: self.clients.client("ecr", target.region, target.role_arn, target.external_id)
-                )
-                self._destinations[key] = EcrDestination(renewing, target.account)
-        return self._destinations[key]
+        """The destination inventory of a target's account/Region (see `Inventories.destination`)."""
+        return self.inventories.destination(target)
 
     def _repository_selected(self, repository: str) -> bool:
         if self.repository_filter is not None and not self.repository_filter.matches(repository):

@@ -1,0 +1,58 @@
+"""`ecr-replicate status CONFIG REPOSITORY:TAG | REPOSITORY --all [--json]`: where an image is.
+
+For every destination the rules name: present (the source's digest), stale (another digest) or missing,
+with the destination digest and push time; unknown when the destination could not be read. Exit 0 when
+every destination has it, 1 when some lack it (or could not be read), 2 on bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from workflow.config import load_config
+from workflow.exceptions import InvalidRequest
+from workflow.grammar import repository_problem, tag_problem
+from workflow.status import image_status
+
+
+def parse_image(value: str, every_tag: bool) -> tuple[str, str | None]:
+    """`REPOSITORY:TAG` (or `REPOSITORY` with --all) -> (repository, tag), validated against ECR's grammar."""
+    repository, separator, tag = value.partition(":")
+    if every_tag and separator:
+        raise InvalidRequest(f"{value!r}: give REPOSITORY without a tag with --all")
+    if not every_tag and not (separator and tag):
+        raise InvalidRequest(f"{value!r} is not REPOSITORY:TAG (or give REPOSITORY --all)")
+    problem = repository_problem(repository) or (tag_problem(tag) if not every_tag else None)
+    if problem:
+        raise InvalidRequest(problem)
+    return repository, (None if every_tag else tag)
+
+
+def register(subparsers: Any) -> None:
+    """Add the `status` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "status", help="where an image is: present, stale or missing at each destination the rules name"
+    )
+    parser.add_argument("config", help="replication config (YAML or JSON)")
+    parser.add_argument("image", metavar="REPOSITORY:TAG", help="source image (REPOSITORY with --all)")
+    parser.add_argument("--all", action="store_true", help="every tag of REPOSITORY the rules accept")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the status; 0 when every destination has the image(s), else 1."""
+    repository, tag = parse_image(args.image, args.all)
+    config = load_config(args.config)
+    try:
+        report = image_status(config, repository, tag)
+    except (ClientError, BotoCoreError) as error:
+        print(f"failed: AWS: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
+    return 0 if report.complete else 1
