@@ -41,8 +41,9 @@ PASSWORD = "s3cret-test-password"
 PASSWORD_BCRYPT = "$2b$05$oCem.457ghm/8AKxqtCLGO8eQ.wArijgNsWaI0pnn4wwgl9djT.iW"
 
 
-def make_tls(directory: Path) -> RegistryTls:
-    """A throwaway CA (`ca.pem`) and a certificate for 127.0.0.1 it signed (`server.pem`, `server.key`)."""
+def make_tls(directory: Path, dns_names: tuple[str, ...] = ()) -> RegistryTls:
+    """A throwaway CA (`ca.pem`) and a certificate for 127.0.0.1 (and `dns_names`) it signed
+    (`server.pem`, `server.key`)."""
     now = datetime.datetime.now(datetime.UTC)
     valid = (now - datetime.timedelta(days=1), now + datetime.timedelta(days=2))
     ca_key = ec.generate_private_key(ec.SECP256R1())
@@ -72,7 +73,10 @@ def make_tls(directory: Path) -> RegistryTls:
         .not_valid_before(valid[0])
         .not_valid_after(valid[1])
         .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+            x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1")), *(x509.DNSName(n) for n in dns_names)]
+            ),
+            critical=False,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
@@ -206,10 +210,13 @@ class RegistryServer:
         return self.root / "storage"
 
     @classmethod
-    def start(cls, directory: Path, auth: str = "none", *, tls: bool = False) -> RegistryServer:
-        """Start a registry with `auth` none, htpasswd or token (HTTPS with `tls`); wait until it answers."""
+    def start(
+        cls, directory: Path, auth: str = "none", *, tls: bool = False, tls_names: tuple[str, ...] = ()
+    ) -> RegistryServer:
+        """Start a registry with `auth` none, htpasswd or token (HTTPS with `tls`, its certificate also
+        valid for `tls_names`); wait until it answers."""
         directory.mkdir(parents=True, exist_ok=True)
-        https = make_tls(directory) if tls else None
+        https = make_tls(directory, tls_names) if tls else None
         issuer = None
         config: RegistryAuth | None = None
         if auth == "htpasswd":
