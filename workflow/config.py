@@ -297,6 +297,10 @@ def _problems(error: ValidationError) -> list[str]:
             message = "unknown field"
         elif item["type"] == "missing":
             message = "required field is missing"
+        elif item["type"] == "string_type" and type(item.get("input")) in (int, float):
+            message += (
+                ' (YAML read a number here: quote it, e.g. "012345678901"; unquoted, leading zeros are lost)'
+            )
         for line in message.split("\n"):
             prefixed = line if line.startswith(("rules", "source", "notifications")) else None
             problems.append(prefixed or f"{_format_location(location)}: {line}")

@@ -10,8 +10,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
+from workflow.cli import main
 from workflow.commands import copy as copy_command
-from workflow.commands.copy import ROLE_SESSION_NAME, assume_role, main
+from workflow.commands.copy import ROLE_SESSION_NAME, assume_role
 
 CREDENTIALS = {
     "Credentials": {
@@ -51,8 +52,9 @@ def test_no_external_id_and_no_role() -> None:
     assert assume_role(None, "ignored") is None
 
 
-def test_an_unexpected_error_still_exits_1_with_a_result_and_its_traceback(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unexpected_error_exits_1_with_a_result_and_one_line(
+    debug: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a copy that fails with an exception the engine does not define (a defect)
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -60,14 +62,18 @@ def test_an_unexpected_error_still_exits_1_with_a_result_and_its_traceback(
 
     monkeypatch.setattr(copy_command, "copy_image", broken)
     result_file = tmp_path / "result.json"
-    # When the command runs
-    code = main(["reg.example.com/app:v1", "reg.example.com/app:v1", "--result-file", str(result_file)])
-    # Then it exits 1, the result file says CopyFailed with the cause, and the traceback is on stderr
+    # When the command runs (with or without --debug)
+    argv = ["copy", "reg.example.com/app:v1", "reg.example.com/app:v1", "--result-file", str(result_file)]
+    code = main([*argv, "--debug"] if debug else argv)
+    # Then it exits 1, the result file says CopyFailed with the cause, and stderr ends with one line
+    # naming it; the traceback is shown only with --debug
     assert code == 1
     assert json.loads(result_file.read_text()) == {
         "error": "CopyFailed",
         "message": "unexpected KeyError: 'platform'",
     }
     err = capsys.readouterr().err
-    assert "Traceback" in err
+    assert ("Traceback" in err) is debug
     assert err.rstrip().endswith("failed: CopyFailed: unexpected KeyError: 'platform'")
+    if not debug:
+        assert err.count("\n") == 1

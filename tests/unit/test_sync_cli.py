@@ -15,7 +15,7 @@ from moto import mock_aws
 from tests.unit.fake_ecr import use_moto_environment
 from tests.unit.test_sync import CONFIG, IDLE, PASS_MACHINE, SOURCE, build_world, refuse_role_of
 from workflow.cli import main
-from workflow.commands.sync import Progress
+from workflow.commands.progress import SyncProgress
 from workflow.inventory import AwsClients
 
 
@@ -147,11 +147,14 @@ def test_bad_input_exits_2(
         ["--local", "--max-in-flight", "0"],
     ],
 )
-def test_argument_errors_exit_2(config_file: str, arguments: list[str]) -> None:
-    # Given malformed arguments When parsing Then argparse exits 2
-    with pytest.raises(SystemExit) as exit_info:
-        main(["sync", config_file, *arguments])
-    assert exit_info.value.code == 2
+def test_argument_errors_exit_2(
+    config_file: str, arguments: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given malformed arguments When parsing Then exit 2 with argparse's reason in one line
+    assert main(["sync", config_file, *arguments]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ecr-replicate sync: ")
+    assert err.count("\n") == 1
 
 
 class _Terminal(io.StringIO):
@@ -162,7 +165,7 @@ class _Terminal(io.StringIO):
 def test_progress_draws_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
     # Given a terminal and a pipe
     terminal, pipe = _Terminal(), io.StringIO()
-    bar, lines = Progress(terminal), Progress(pipe)
+    bar, lines = SyncProgress(terminal), SyncProgress(pipe)
 
     # When reporting progress and log lines to both
     for progress in (bar, lines):
@@ -171,8 +174,12 @@ def test_progress_draws_a_bar_on_a_terminal_and_lines_elsewhere() -> None:
         progress.log("failed: copy app:v2")
         progress.close()
 
-    # Then the terminal shows a bar and only the failure; the pipe gets every line and no bar
-    assert "\rinventory [###############...............] 5/10" in terminal.getvalue()
-    assert "failed: copy app:v2\n" in terminal.getvalue()
-    assert "done: tag" not in terminal.getvalue()
+    # Then the terminal shows a rich bar with items done of total, and only the failure; the pipe gets
+    # every line and no bar
+    shown = terminal.getvalue()
+    assert "inventory" in shown
+    assert "5/10" in shown
+    assert "\u2501" in shown  # rich's bar glyph
+    assert "failed: copy app:v2" in shown
+    assert "done: tag" not in shown
     assert pipe.getvalue() == "done: tag app:v1\nfailed: copy app:v2\n"

@@ -12,13 +12,13 @@ import json
 import os
 import re
 import sys
-import threading
-import time
 import traceback
-from typing import Any, TextIO
+from typing import Any
 
-from workflow.copy import ProgressEvent, copy_image, parse_destination
-from workflow.exceptions import InvalidReference, ReplicationError
+from workflow.commands.common import Failure, add_json_argument, failure_of, positive_int, report
+from workflow.commands.progress import copy_progress, human
+from workflow.copy import copy_image, parse_destination
+from workflow.exceptions import InvalidReference
 from workflow.registry.reference import parse_reference
 
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
@@ -44,11 +44,28 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="registry spoken to over plain HTTP (loopback test registries); repeatable",
     )
-    parser.add_argument("--result-file", help="also write the CopyResult JSON here")
     parser.add_argument(
-        "--max-parallel-blobs", type=int, default=8, help="blobs in flight at once (default 8)"
+        "--result-file", type=writable_file, help="also write the CopyResult JSON (or the error) here"
     )
+    parser.add_argument(
+        "--max-parallel-blobs", type=positive_int, default=8, help="blobs in flight at once (default 8)"
+    )
+    add_json_argument(parser, "the result (always JSON)")
     parser.set_defaults(run=run)
+
+
+def writable_file(path: str) -> str:
+    """An argparse type: a file path that can be written, checked before the copy starts."""
+    probe = f"{path}.partial"
+    try:
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot write {path!r}: {error.strerror}") from None
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"cannot write {path!r}: it is a directory")
+    return path
 
 
 def assume_role(role_arn: str | None, external_id: str | None = None, *, sts_client: Any = None) -> Any:
@@ -60,48 +77,11 @@ def assume_role(role_arn: str | None, external_id: str | None = None, *, sts_cli
     return assume(role_arn, ROLE_SESSION_NAME, external_id=external_id, sts_client=sts_client).session
 
 
-def _human(nbytes: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(nbytes) < 1024 or unit == "GiB":
-            return f"{nbytes:.1f} {unit}" if unit != "B" else f"{int(nbytes)} B"
-        nbytes /= 1024
-    return f"{nbytes:.1f} GiB"
-
-
-class ProgressPrinter:
-    """Per-blob lines and an overall bytes/rate line (at most twice a second) on a stream."""
-
-    def __init__(self, stream: TextIO, interval: float = 0.5) -> None:
-        self.stream, self.interval = stream, interval
-        self.started = time.monotonic()
-        self.last = 0.0
-        self.moved = 0
-        self.lock = threading.Lock()
-
-    def __call__(self, event: ProgressEvent) -> None:
-        with self.lock:
-            short = event.digest[:19]
-            if event.kind == "blob-bytes":
-                self.moved += event.nbytes
-                now = time.monotonic()
-                if now - self.last >= self.interval:
-                    self.last = now
-                    rate = self.moved / max(now - self.started, 1e-6)
-                    print(f"  {_human(self.moved)} copied, {_human(rate)}/s", file=self.stream)
-            elif event.kind == "blob-done":
-                print(f"blob {short} {_human(event.nbytes)} copied", file=self.stream)
-            elif event.kind == "blob-skipped":
-                print(f"blob {short} {_human(event.nbytes)} already present", file=self.stream)
-            elif event.kind == "manifest":
-                print(f"manifest {short} put", file=self.stream)
-
-
-def _fail(args: argparse.Namespace, error_name: str, message: str, code: int) -> int:
+def _fail(args: argparse.Namespace, failure: Failure) -> int:
     """Report a failure on stderr and, with --result-file, as `{"error", "message"}` for the state machine."""
-    print(f"{'error' if code == 2 else 'failed'}: {error_name}: {message}", file=sys.stderr)
     if args.result_file:
-        _write_result(args.result_file, json.dumps({"error": error_name, "message": message}))
-    return code
+        _write_result(args.result_file, json.dumps({"error": failure.error, "message": failure.message}))
+    return report(failure, as_json=args.json)
 
 
 def _write_result(path: str, text: str) -> None:
@@ -123,10 +103,9 @@ def run(args: argparse.Namespace) -> int:
         for host in args.insecure_registry:
             if not HOST_PORT_RE.match(host):
                 raise InvalidReference(f"invalid --insecure-registry {host!r}: expected HOST:PORT")
-        if args.max_parallel_blobs < 1:
-            raise InvalidReference("--max-parallel-blobs must be at least 1")
     except InvalidReference as error:
-        return _fail(args, type(error).__name__, str(error), 2)
+        return _fail(args, failure_of(error))
+    progress = None if args.json else copy_progress(sys.stderr)
     try:
         sessions = (
             assume_role(args.src_role_arn, args.src_external_id),
@@ -138,33 +117,31 @@ def run(args: argparse.Namespace) -> int:
             source_session=sessions[0],
             destination_session=sessions[1],
             insecure_registries=tuple(args.insecure_registry),
-            progress=ProgressPrinter(sys.stderr),
+            progress=progress,
             max_parallel_blobs=args.max_parallel_blobs,
         )
-    except ReplicationError as error:
-        return _fail(args, type(error).__name__, str(error), 1)
-    except Exception as error:  # a defect, not a registry fault: keep the traceback, still report
-        traceback.print_exc()
-        return _fail(args, "CopyFailed", f"unexpected {type(error).__name__}: {error}", 1)
+    except Exception as error:  # a registry fault, AWS, or a defect: always a result for the state machine
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        failure = failure_of(error)  # once the copy has started, any failure is the operation's (1)
+        name = "CopyFailed" if failure.error == "InternalError" else failure.error
+        return _fail(args, Failure(name, failure.message, 1))
+    finally:
+        if progress is not None:
+            progress.close()
     text = result.to_json()
     print(text)
     if args.result_file:
-        _write_result(args.result_file, text)
-    print(
-        f"{result.action}: {result.destination} {result.destination_digest} "
-        f"({result.blobs_copied} blobs, {_human(result.bytes_copied)} in {result.seconds:.1f}s)",
-        file=sys.stderr,
-    )
+        try:
+            _write_result(args.result_file, text)
+        except OSError as error:
+            return report(
+                Failure(type(error).__name__, f"the copy succeeded but {error}", 1), as_json=args.json
+            )
+    if not args.json:
+        print(
+            f"{result.action}: {result.destination} {result.destination_digest} "
+            f"({result.blobs_copied} blobs, {human(result.bytes_copied)} in {result.seconds:.1f}s)",
+            file=sys.stderr,
+        )
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run `copy` alone, without loading the other sub-commands (a faster start for build jobs)."""
-    parser = argparse.ArgumentParser(prog="ecr-replicate-copy")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["copy", *(sys.argv[1:] if argv is None else argv)])
-    return int(args.run(args))
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-"""`ecr-replicate pattern CONFIG`: the EventBridge event pattern compiled from the rules."""
+"""`ecr-replicate pattern CONFIG [--json]`: the EventBridge event pattern compiled from the rules."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from workflow.commands.common import add_json_argument
 from workflow.config import load_config
 from workflow.plan import event_pattern
 
@@ -16,6 +17,7 @@ def register(subparsers: Any) -> None:
         "pattern", help="print the EventBridge event pattern compiled from the rules"
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
+    add_json_argument(parser, "the pattern (always JSON)")
     parser.set_defaults(run=run)
 
 

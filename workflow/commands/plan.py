@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from workflow.commands.common import add_json_argument
 from workflow.config import load_config
 from workflow.events import parse_manual_input
 from workflow.plan import plan
@@ -41,7 +42,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
     add_image_arguments(parser)
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    add_json_argument(parser, "the targets")
     parser.set_defaults(run=run)
 
 

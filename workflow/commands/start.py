@@ -1,15 +1,17 @@
 """`ecr-replicate start --state-machine-arn ARN --repository R --tag T [--destination ACCOUNT:REGION ...]
-[--dry-run] [--wait]`."""
+[--dry-run] [--wait] [--json]`."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from typing import Any
 
 import boto3
 
 from workflow import executions
+from workflow.commands.common import add_json_argument, positive_float
 from workflow.commands.plan import add_image_arguments
 
 
@@ -26,8 +28,9 @@ def register(subparsers: Any) -> None:
         "--wait", action="store_true", help="wait for the end, print the summary, exit 1 unless it succeeded"
     )
     parser.add_argument(
-        "--poll-seconds", type=float, default=executions.DEFAULT_POLL_SECONDS, help=argparse.SUPPRESS
+        "--poll-seconds", type=positive_float, default=executions.DEFAULT_POLL_SECONDS, help=argparse.SUPPRESS
     )
+    add_json_argument(parser, "the execution (and, with --wait, how it ended)")
     parser.set_defaults(run=run)
 
 
@@ -39,11 +42,24 @@ def run(args: argparse.Namespace) -> int:
     region = executions.region_of(args.state_machine_arn)
     client = boto3.client("stepfunctions", region_name=region)
     arn = executions.start(client, args.state_machine_arn, payload, name=args.name)
-    print(f"started {arn}")
-    print(f"console: {executions.link(arn)}")
+    started = {"executionArn": arn, "console": executions.link(arn)}
+    if not args.json:
+        print(f"started {arn}")
+        print(f"console: {started['console']}")
     if not args.wait:
+        if args.json:
+            print(json.dumps(started, indent=2))
         return 0
     sys.stdout.flush()
     report = executions.wait(client, arn, poll_seconds=args.poll_seconds)
-    print(report.text(), end="")
+    if args.json:
+        ended = {
+            "status": report.status,
+            "output": report.output,
+            "error": report.error,
+            "cause": report.cause,
+        }
+        print(json.dumps({**started, **ended}, indent=2))
+    else:
+        print(report.text(), end="")
     return 0 if report.succeeded else 1

@@ -10,16 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import threading
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from workflow.commands.common import add_json_argument, positive_int
+from workflow.commands.progress import SyncProgress
 from workflow.config import load_config
 from workflow.sync import SyncOptions, sync
-
-BAR_WIDTH = 30
 
 
 def since_argument(value: str) -> datetime:
@@ -31,53 +28,6 @@ def since_argument(value: str) -> datetime:
             f"{value!r} is not an ISO 8601 date or date-time (e.g. 2024-05-01 or 2024-05-01T12:00:00Z)"
         ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def positive_int(value: str) -> int:
-    """Parse an integer >= 1."""
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a positive integer")
-    return number
-
-
-class Progress:
-    """A minimal progress bar on a terminal; plain log lines on anything else."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.lock = threading.Lock()
-        self.drawn = False
-
-    def update(self, phase: str, done: int, total: int) -> None:
-        """Redraw the bar (terminal only)."""
-        if not self.tty:
-            return
-        filled = BAR_WIDTH * done // total if total else BAR_WIDTH
-        with self.lock:
-            self.stream.write(f"\r{phase:<9} [{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total}")
-            self.stream.flush()
-            self.drawn = True
-
-    def log(self, line: str) -> None:
-        """A log line: on a terminal only failures, above the bar; elsewhere every line."""
-        if self.tty and not line.startswith("failed"):
-            return
-        with self.lock:
-            if self.drawn:
-                self.stream.write("\r\033[K")
-            self.stream.write(line + "\n")
-            self.stream.flush()
-
-    def close(self) -> None:
-        """End the bar's line."""
-        if self.tty and self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
 
 
 def register(subparsers: Any) -> None:
@@ -108,7 +58,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-wait", action="store_true", help="start executions without waiting for them to end"
     )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_argument(parser, "the report")
     parser.set_defaults(run=run)
 
 
@@ -124,12 +74,9 @@ def run(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
         wait=not args.no_wait,
     )
-    progress = Progress(sys.stderr)
+    progress = SyncProgress(sys.stderr)
     try:
         report = sync(config, options, progress=progress.update, log=progress.log)
-    except (ClientError, BotoCoreError) as error:
-        print(f"failed: AWS: {error}", file=sys.stderr)
-        return 1
     finally:
         progress.close()
     if args.json:

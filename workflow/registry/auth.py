@@ -74,14 +74,17 @@ def credentials_from_env(host: str, environ: dict[str, str] | None = None) -> Cr
         raise RegistryAuthError(f"{AUTH_ENV}: the entry for {host} must be an object")
     if "auth" in entry:
         try:
-            username, _, password = base64.b64decode(entry["auth"]).decode().partition(":")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise RegistryAuthError(
-                f"{AUTH_ENV}: the 'auth' entry for {host} is not base64 user:password"
-            ) from exc
+            decoded = base64.b64decode(entry["auth"], validate=True).decode()
+        except (TypeError, ValueError, UnicodeDecodeError):
+            decoded = ""
+        username, colon, password = decoded.partition(":")
+        if not (username and colon and password):
+            raise RegistryAuthError(f"{AUTH_ENV}: the 'auth' entry for {host} is not base64 user:password")
         return Credentials(username, password)
-    if not isinstance(entry.get("username"), str) or not isinstance(entry.get("password"), str):
-        raise RegistryAuthError(f"{AUTH_ENV}: the entry for {host} needs 'username' and 'password' strings")
+    if not all(isinstance(entry.get(key), str) and entry[key] for key in ("username", "password")):
+        raise RegistryAuthError(
+            f"{AUTH_ENV}: the entry for {host} needs non-empty 'username' and 'password' strings"
+        )
     return Credentials(entry["username"], entry["password"])
 
 

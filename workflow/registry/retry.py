@@ -61,8 +61,8 @@ def parse_retry_after(value: str | None) -> float | None:
 
 
 def transport_fault(error: BaseException, what: str) -> RegistryProtocolError | TransientError:
-    """The error for an exchange that failed below HTTP: an untrusted TLS certificate is final
-    (retrying cannot fix it); anything else (refused, reset, timed out) is transient."""
+    """The error for an exchange that failed below HTTP: an untrusted TLS certificate, or a plain-HTTP
+    answer to TLS, is final (retrying cannot fix it); anything else (refused, reset, timed out) is transient."""
     reason = ""
     seen: set[int] = set()
     cause: BaseException | None = error
@@ -72,6 +72,11 @@ def transport_fault(error: BaseException, what: str) -> RegistryProtocolError | 
             return RegistryProtocolError(
                 f"{what}: TLS certificate not trusted ({cause.verify_message}); "
                 "add the registry's CA to the trust store or point SSL_CERT_FILE at it"
+            )
+        if isinstance(cause, ssl.SSLError) and cause.reason == "WRONG_VERSION_NUMBER":
+            return RegistryProtocolError(
+                f"{what}: the registry answered the TLS handshake in plain HTTP; if it serves plain HTTP, "
+                "name it with --insecure-registry HOST:PORT (or insecure: true on its config endpoint)"
             )
         if not reason and isinstance(cause, OSError) and cause.strerror:
             reason = f" ({cause.strerror})"
