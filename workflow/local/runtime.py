@@ -30,6 +30,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -46,10 +47,12 @@ from workflow.local.images import Image, push_image
 from workflow.local.registries import LocalRegistry, RuntimeSetupError, free_port, running_registry
 from workflow.plan import event_pattern
 
-ROOT = Path(__file__).resolve().parents[2]
-DEMO_CONFIG = Path(__file__).with_name("demo-config.yaml")
-STATE_MACHINE = ROOT / "statemachine.asl.json"
-BUILDSPEC = ROOT / "infra" / "buildspec.yml"
+# Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
+# and infra/buildspec.yml, and the wheel build copies what they link to.
+DATA = resources.files("workflow") / "_data"
+DEMO_CONFIG = Path(str(resources.files("workflow.local") / "demo-config.yaml"))
+STATE_MACHINE = Path(str(DATA / "statemachine.asl.json"))
+BUILDSPEC = Path(str(DATA / "buildspec.yml"))
 REGION = "us-east-1"
 PROJECT_NAME = "ecr-replication-copy"
 FUNCTIONS = {"Plan": "plan", "Precheck": "precheck", "Summarize": "summarize"}
