@@ -71,6 +71,7 @@ CONFIG_COMMANDS = {
     "plan": IMAGE,
     "pattern": [],
     "sync": ["--dry-run", "--local"],
+    "status": ["app:release-1"],
 }
 CONFIG_PROBLEMS = {
     "missing": "cannot read",
@@ -129,6 +130,7 @@ BAD_FLAGS = {
     "start-no-machine": ["start", *IMAGE],
     "start-bad-poll": ["start", "--state-machine-arn", MACHINE, *IMAGE, "--poll-seconds", "-1"],
     "demo-unknown-flag": ["demo", "--frob"],
+    "status-no-image": ["status", EXAMPLE],
 }
 
 
@@ -176,6 +178,7 @@ BAD_REQUESTS = {
     "plan-bad-tag": (["plan", EXAMPLE, "--repository", "app", "--tag", "-bad"], 2),
     "start-not-an-arn": (["start", "--state-machine-arn", "nonsense", *IMAGE], 2),
     "copy-bad-reference": (["copy", "Bad Repo:tag", "reg.example.com/app:v1"], 2),
+    "status-not-repository-tag": (["status", EXAMPLE, "app"], 2),
 }
 
 
@@ -193,8 +196,9 @@ def test_bad_requests_are_one_line_exit_2(name: str, capsys: pytest.CaptureFixtu
     [
         ["start", "--state-machine-arn", MACHINE, *IMAGE],
         ["sync", EXAMPLE, "--state-machine-arn", MACHINE, "--dry-run"],
+        ["status", EXAMPLE, "app:release-1"],
     ],
-    ids=["start", "sync"],
+    ids=["start", "sync", "status"],
 )
 @pytest.mark.parametrize("as_json", [False, True])
 def test_no_aws_credentials_is_one_line_exit_1(

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
+from workflow.commands.common import add_json_argument
 from workflow.config import load_config
 from workflow.exceptions import InvalidRequest
 from workflow.grammar import repository_problem, tag_problem
@@ -41,7 +39,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("image", metavar="REPOSITORY:TAG", help="source image (REPOSITORY with --all)")
     parser.add_argument("--all", action="store_true", help="every tag of REPOSITORY the rules accept")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    add_json_argument(parser, "the report")
     parser.set_defaults(run=run)
 
 
@@ -49,10 +47,6 @@ def run(args: argparse.Namespace) -> int:
     """Print the status; 0 when every destination has the image(s), else 1."""
     repository, tag = parse_image(args.image, args.all)
     config = load_config(args.config)
-    try:
-        report = image_status(config, repository, tag)
-    except (ClientError, BotoCoreError) as error:
-        print(f"failed: AWS: {error}", file=sys.stderr)
-        return 1
+    report = image_status(config, repository, tag)  # an AWS failure is reported by workflow.cli, in one line
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0 if report.complete else 1
