@@ -46,7 +46,9 @@ def test_the_schema_command_prints_the_committed_schema(capsys: pytest.CaptureFi
     # Given the model When `ecr-replicate schema` runs Then it prints exactly the committed file
     # (regenerate it with `ecr-replicate schema > schema/replication.schema.json`)
     assert main(["schema"]) == 0
-    assert capsys.readouterr().out == SCHEMA_FILE.read_text()
+    assert capsys.readouterr().out == SCHEMA_FILE.read_text(), (
+        "the config model changed: run `ecr-replicate schema > schema/replication.schema.json` and commit it"
+    )
 
 
 def test_the_schema_is_a_valid_draft_2020_12_schema(schema: dict[str, Any]) -> None:
