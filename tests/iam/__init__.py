@@ -1,0 +1,1 @@
+"""The IAM coverage test: every AWS call the components make, checked against the synthesized roles."""

@@ -1,0 +1,140 @@
+"""Recorded calls -> (principal, IAM action, resource ARNs, condition context), and the config to synthesize.
+
+A call signed with credentials from a recorded AssumeRole is made by the assumed role; any other call
+by the component's own role. moto answers calls made with the tests' base credentials as its default
+account (123456789012) unless told otherwise; that account stands for the source account here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from moto.core import DEFAULT_ACCOUNT_ID
+
+SOURCE = {"account": "111111111111", "region": "us-east-1"}
+# The components whose calls the suites must have recorded (Plan and Summarize make no AWS call).
+EXPECTED_COMPONENTS = ("Precheck", "Copy", "Reconcile", "Sync")
+
+
+@dataclass(frozen=True)
+class Call:
+    """One recorded call, attributed."""
+
+    component: str
+    assumed_role: str | None  # the role ARN whose credentials signed it, if assumed
+    action: str
+    resources: tuple[str, ...]
+    region: str
+    params: dict[str, Any]
+
+    @property
+    def caller_account(self) -> str:
+        """The account whose credentials signed the call."""
+        return self.assumed_role.split(":")[4] if self.assumed_role else SOURCE["account"]
+
+
+def _own(arn: str, call_account: str) -> str:
+    """`arn` with moto's default account replaced by the caller's (for base-credential calls)."""
+    parts = arn.split(":")
+    if len(parts) > 4 and parts[4] == DEFAULT_ACCOUNT_ID:
+        parts[4] = call_account
+    return ":".join(parts)
+
+
+def _ecr_resources(operation: str, params: dict[str, Any], region: str, account: str) -> list[str]:
+    if operation == "GetAuthorizationToken":
+        return ["*"]
+    registry = params.get("registryId") or account
+    if registry == DEFAULT_ACCOUNT_ID:
+        registry = account
+    names = params.get("repositoryNames") or (
+        [params["repositoryName"]] if "repositoryName" in params else ["*"]
+    )
+    return [f"arn:aws:ecr:{region}:{registry}:repository/{name}" for name in names]
+
+
+ARN_PARAMETERS = {
+    ("sts", "AssumeRole"): "RoleArn",
+    ("states", "StartExecution"): "stateMachineArn",
+    ("states", "ListExecutions"): "stateMachineArn",
+    ("states", "DescribeExecution"): "executionArn",
+    ("states", "StopExecution"): "executionArn",
+    ("sns", "Publish"): "TopicArn",
+}
+
+
+def resources_of(
+    signing_name: str, operation: str, params: dict[str, Any], region: str, account: str
+) -> list[str]:
+    """The ARNs IAM authorizes `signing_name:operation` on, from the call's parameters."""
+    if signing_name == "ecr":
+        return _ecr_resources(operation, params, region, account)
+    parameter = ARN_PARAMETERS.get((signing_name, operation))
+    if parameter is None:
+        raise LookupError(
+            f"{signing_name}:{operation}: this test does not know which resource IAM checks it on"
+        )
+    return [_own(str(params[parameter]), account)]
+
+
+def attributed(records: list[dict[str, Any]]) -> list[Call]:
+    """The calls a component made, with the role that made them."""
+    assumed = {r["access_key"]: r["role_arn"] for r in records if r["kind"] == "assumed"}
+    calls = []
+    for record in records:
+        if record["kind"] != "call" or not record["component"]:
+            continue
+        role = assumed.get(record["access_key"])
+        account = role.split(":")[4] if role else SOURCE["account"]
+        resources = resources_of(
+            record["signing_name"], record["operation"], record["params"], record["region"], account
+        )
+        calls.append(
+            Call(
+                component=record["component"],
+                assumed_role=role,
+                action=f"{record['signing_name']}:{record['operation']}",
+                resources=tuple(resources),
+                region=record["region"],
+                params=record["params"],
+            )
+        )
+    return calls
+
+
+def coverage_config(calls: list[Call]) -> dict[str, Any]:
+    """A config whose synthesized roles are the ones the recorded calls ran as.
+
+    One rule names every repository the calls touched (source and destination: the destination
+    template is `{repository}`), and has one destination per assumed role, in the Regions its calls went to.
+    """
+    repositories = sorted(
+        {r.rsplit("repository/", 1)[1] for c in calls for r in c.resources if ":repository/" in r} - {"*"}
+    )
+    destinations: dict[tuple[str, str], dict[str, Any]] = {}
+    for call in calls:
+        if call.action != "sts:AssumeRole":
+            continue
+        account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
+        destinations.setdefault((account, name), {"account": account, "role_name": name, "regions": set()})
+    for call in calls:
+        if call.assumed_role:
+            account, name = call.caller_account, call.assumed_role.rsplit("/", 1)[1]
+            destinations[(account, name)]["regions"].add(call.region)
+    return {
+        "source": SOURCE,
+        "rules": [
+            {
+                "name": "coverage",
+                "repositories": repositories or ["*"],
+                "tags": {"include": ["*"]},
+                "destinations": [
+                    {**d, "regions": sorted(d["regions"] or {SOURCE["region"]})}
+                    for _, d in sorted(destinations.items())
+                ],
+                "create_repository": {"tag_mutability": "IMMUTABLE", "scan_on_push": True},
+            }
+        ],
+        "notifications": {"emails": ["coverage@example.com"], "on": "failure"},
+    }

@@ -1,0 +1,142 @@
+"""Record every AWS API call made through botocore, with the component that made it, as JSON lines.
+
+`install(path)` hooks `botocore.session.Session.__init__`, so every session created afterwards (boto3's
+default session, the sessions `workflow.roles.assume_role` builds from STS credentials, moto's) gets
+two handlers: `before-parameter-build` keeps the API parameters in the request context and
+`before-call` writes one `call` record (service, operation, parameters, Region, access key,
+component). AssumeRole answers add an `assumed` record (access key -> role ARN), so a call signed
+with those credentials is attributed to the role that was assumed. The copy job runs as a subprocess
+in the local runtime: `tests/iam/site/sitecustomize.py` calls `install` there, from the environment.
+
+A call's component is the outermost entry point on its stack (e.g. `lambdas.precheck` or
+`workflow.commands.copy`), or the one of the thread that started the current thread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import threading
+from types import FrameType
+from typing import Any
+
+import botocore.session
+
+RECORD_ENV = "ECR_REPLICATE_IAM_RECORD"
+# Entry modules -> component; (module, function) entries cover unit tests that call the workflow directly.
+ENTRY_MODULES = {
+    "lambdas.plan": "Plan",
+    "lambdas.precheck": "Precheck",
+    "lambdas.summarize": "Summarize",
+    "lambdas.reconcile": "Reconcile",
+    "workflow.commands.copy": "Copy",
+    "workflow.commands.sync": "Sync",
+}
+ENTRY_FUNCTIONS = {
+    ("workflow.precheck", "check_target"): "Precheck",
+    ("workflow.sync", "reconcile"): "Reconcile",
+    ("workflow.sync", "sync"): "Sync",
+}
+MAX_TEXT = 300
+_installed: dict[str, Any] = {}
+_lock = threading.Lock()
+
+
+def component_of(frame: FrameType | None) -> str | None:
+    """The component whose entry point is outermost on the stack of `frame`, else the thread's."""
+    found = None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        name = ENTRY_MODULES.get(module) or ENTRY_FUNCTIONS.get((module, frame.f_code.co_name))
+        if name:
+            found = name
+        frame = frame.f_back
+    return found or getattr(threading.current_thread(), "_iam_component", None)
+
+
+def _small(value: Any) -> Any:
+    """A parameter value cut to what the check needs (ARNs, names, ids), JSON-safe."""
+    if isinstance(value, str):
+        return value[:MAX_TEXT]
+    if isinstance(value, bool | int | float) or value is None:
+        return value
+    if isinstance(value, list):
+        return [_small(item) for item in value[:10]]
+    if isinstance(value, dict):
+        return {str(k): _small(v) for k, v in list(value.items())[:20]}
+    return type(value).__name__
+
+
+def _write(record: dict[str, Any]) -> None:
+    line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
+    fd = os.open(_installed["path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, line)  # one O_APPEND write per record: processes and threads never interleave
+    finally:
+        os.close(fd)
+
+
+def _keep_params(params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    context["iam_record_params"] = params
+
+
+def _before_call(model: Any, request_signer: Any, context: dict[str, Any], **_: Any) -> None:
+    credentials = getattr(request_signer, "_credentials", None)
+    params = context.get("iam_record_params") or {}
+    _write(
+        {
+            "kind": "call",
+            "signing_name": model.service_model.signing_name,
+            "service": model.service_model.service_name,
+            "operation": model.name,
+            "params": _small(params),
+            "region": request_signer.region_name,
+            "access_key": getattr(credentials, "access_key", None),
+            "component": component_of(sys._getframe(1)),
+            "pid": os.getpid(),
+        }
+    )
+
+
+def _after_assume_role(parsed: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+    credentials = parsed.get("Credentials") or {}
+    params = context.get("iam_record_params") or {}
+    if credentials.get("AccessKeyId") and params.get("RoleArn"):
+        _write({"kind": "assumed", "access_key": credentials["AccessKeyId"], "role_arn": params["RoleArn"]})
+
+
+def _register(session: botocore.session.Session) -> None:
+    session.register("before-parameter-build", _keep_params, unique_id="iam-record-params")
+    session.register("before-call", _before_call, unique_id="iam-record-call")
+    session.register("after-call.sts.AssumeRole", _after_assume_role, unique_id="iam-record-assumed")
+
+
+def install(path: str) -> None:
+    """Record to `path` from now on, in this process (idempotent)."""
+    with _lock:
+        if _installed:
+            _installed["path"] = path
+            return
+        _installed["path"] = path
+        original_init = botocore.session.Session.__init__
+        original_thread_init = threading.Thread.__init__
+
+        def session_init(self: botocore.session.Session, *args: Any, **kwargs: Any) -> None:
+            original_init(self, *args, **kwargs)
+            _register(self)
+
+        def thread_init(self: threading.Thread, *args: Any, **kwargs: Any) -> None:
+            original_thread_init(self, *args, **kwargs)
+            self._iam_component = component_of(sys._getframe(1))  # type: ignore[attr-defined]
+
+        botocore.session.Session.__init__ = session_init  # type: ignore[method-assign]
+        threading.Thread.__init__ = thread_init  # type: ignore[method-assign]
+
+
+def read(path: str) -> list[dict[str, Any]]:
+    """The records written to `path` so far."""
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as file:
+        return [json.loads(line) for line in file if line.strip()]
