@@ -2,7 +2,7 @@
 
 The Lambda lists the source repositories the rules select and each destination's images, then starts
 executions for what is missing (lost push events, new rules or destinations). Its role can read the
-source repositories, assume the destination roles, start and describe executions of the state machine,
+source repositories, assume the destination roles, list, start and describe executions of the state machine,
 and publish to the topic; nothing else. The schedule invokes it through its own role. Scheduler invokes
 asynchronously, so Lambda does not retry a failed run (the next schedule does) and an alarm on the
 function's errors notifies the topic.
@@ -162,6 +162,14 @@ class Reconciliation(Construct):
                 sid="AssumeDestinationRoles",
                 actions=["sts:AssumeRole"],
                 resources=naming.destination_role_arns(config),
+            ),
+            # A run lists the RUNNING executions before it starts any (max_in_flight, no duplicates);
+            # ListExecutions is authorized on the state machine, not on its executions (Service Authorization
+            # Reference, "Actions, resources, and condition keys for AWS Step Functions").
+            iam.PolicyStatement(
+                sid="ListRunningExecutions",
+                actions=["states:ListExecutions"],
+                resources=[state_machine.state_machine_arn],
             ),
             iam.PolicyStatement(
                 sid="DescribeSyncExecutions",

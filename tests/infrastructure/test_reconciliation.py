@@ -146,7 +146,7 @@ def test_function_role_is_least_privilege(template: dict[str, Any]) -> None:
     by_action = {a: s for s in found for a in actions_of(s)}
 
     # Then it reads source images only in the configured repositories, assumes only destination roles,
-    # starts only this state machine and publishes only to the topic
+    # lists and starts only this state machine's executions and publishes only to the topic
     assert by_action["ecr:DescribeImages"]["Resource"] == [
         "arn:aws:ecr:us-east-1:111111111111:repository/app",
         "arn:aws:ecr:us-east-1:111111111111:repository/services/*",
@@ -159,6 +159,7 @@ def test_function_role_is_least_privilege(template: dict[str, Any]) -> None:
         "arn:aws:iam::333333333333:role/ecr-replication-target",
     ]
     assert by_action["states:StartExecution"]["Resource"] == MACHINE_ARN
+    assert by_action["states:ListExecutions"]["Resource"] == MACHINE_ARN
     assert "sns:Publish" in by_action
     assert {"kms:Decrypt", "kms:GenerateDataKey*"} <= set(by_action)
     write_actions = {
