@@ -10,9 +10,8 @@ from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from workflow.config import ReplicationConfig, load_config
+from workflow.metrics import NAMESPACE, SERVICE, SERVICE_DIMENSION, DataPoint, Metric
 
-SERVICE = "ecr-filtered-replication"
-NAMESPACE = "EcrFilteredReplication"
 CONFIG_ENV = "REPLICATION_CONFIG_FILE"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "replication.yaml"
 CORRELATION_ID_PATH = "execution"
@@ -45,14 +44,24 @@ def _load_config(path: Path, version: tuple[int, int]) -> ReplicationConfig:
     return load_config(path)
 
 
-def emit_metric(name: str, value: float, unit: MetricUnit = MetricUnit.Count, **dimensions: str) -> None:
-    """Emit one EMF metric now.
+def emit_metric(name: Metric, value: float, unit: str = "Count", **dimensions: str) -> None:
+    """Emit one EMF metric now (names and units from workflow.metrics, the list the dashboard reads).
 
     Each metric is flushed on its own (`single_metric`), so concurrent Map iterations running
     in-process (local runtime) never share a metric set.
     """
     with single_metric(
-        name=name, unit=unit, value=value, namespace=NAMESPACE, default_dimensions={"service": SERVICE}
+        name=name.value,
+        unit=MetricUnit(unit),
+        value=value,
+        namespace=NAMESPACE,
+        default_dimensions={SERVICE_DIMENSION: SERVICE},
     ) as metric:
         for key, dimension in dimensions.items():
             metric.add_dimension(name=key, value=dimension)
+
+
+def emit(points: list[DataPoint]) -> None:
+    """Emit each data point."""
+    for point in points:
+        emit_metric(point.metric, point.value, point.unit, **point.dimensions)

@@ -1,6 +1,7 @@
 """Plan state: the execution input (ECR event or manual input) -> the targets, or why nothing replicates.
 
-Event: `{"execution": <execution name>, "input": <raw execution input>}`.
+Event: `{"execution": <execution name>, "started_at": <the execution's start time>, "input": <raw input>}`.
+The plan's `pushed_at` (where the replication lag starts) is the ECR event's time, else `started_at`.
 """
 
 from __future__ import annotations
@@ -10,8 +11,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import CORRELATION_ID_PATH, emit_metric, load_handler_config, logger, tracer
-from workflow.events import parse_request
+from workflow.events import parse_request, parse_time
 from workflow.exceptions import InvalidRequest
+from workflow.metrics import Metric
 from workflow.plan import plan
 
 
@@ -21,7 +23,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Plan one execution; bad input raises InvalidRequest / DestinationNotAllowed with what is wrong."""
     if not isinstance(event, dict) or "input" not in event:
         raise InvalidRequest('the Plan function expects {"execution": NAME, "input": EXECUTION_INPUT}')
-    result = plan(parse_request(event["input"]), load_handler_config())
+    request = parse_request(event["input"])
+    if request.pushed_at is None:
+        request = request.model_copy(update={"pushed_at": parse_time(event.get("started_at"))})
+    result = plan(request, load_handler_config())
     logger.info(
         "planned",
         extra={
@@ -32,5 +37,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "dry_run": result.dry_run,
         },
     )
-    emit_metric("TargetsPlanned", len(result.targets))
+    emit_metric(Metric.TARGETS_PLANNED, len(result.targets))
     return {**result.model_dump(mode="json"), "target_count": len(result.targets)}

@@ -10,6 +10,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import CORRELATION_ID_PATH, emit_metric, logger, tracer
+from workflow.metrics import Metric
 from workflow.models import Target
 from workflow.precheck import check_target
 
@@ -30,5 +31,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "dry_run": outcome.dry_run,
         },
     )
-    emit_metric("Prechecks", 1, action=outcome.action)
+    emit_metric(Metric.PRECHECKS, 1, action=outcome.action)
     return outcome.model_dump(mode="json")

@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import emit_metric, load_handler_config, logger, tracer
 from workflow.exceptions import InvalidConfig
+from workflow.metrics import Metric
 from workflow.sync import SyncOptions, reconcile
 
 STATE_MACHINE_ENV = "STATE_MACHINE_ARN"
@@ -42,7 +43,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     counts = result["counts"]
     logger.info("reconciled", extra={"counts": counts, "notified": result["notified"]})
-    emit_metric("ReconcileRepairs", counts["tagged (targets)"] + counts["executions started"])
-    emit_metric("ReconcileFailures", counts["failed"])
-    emit_metric("ReconcileDeferred", counts["deferred to the next run"])
+    emit_metric(Metric.RECONCILE_REPAIRS, counts["tagged (targets)"] + counts["executions started"])
+    emit_metric(Metric.RECONCILE_FAILURES, counts["failed"])
+    emit_metric(Metric.RECONCILE_DEFERRED, counts["deferred to the next run"])
     return result

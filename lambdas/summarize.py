@@ -1,17 +1,18 @@
 """Summarize state: the Map's per-target records -> outcome, lines, totals and the email text.
 
-Event: `{"execution": <name>, "execution_id": <execution ARN>, "plan": {"repository", "tag", "dry_run"},
-"results": [<TargetResult>, ...]}`.
+Event: `{"execution": <name>, "execution_id": <execution ARN>, "plan": {"repository", "tag", "dry_run",
+"pushed_at"}, "results": [<TargetResult>, ...]}`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.observability import CORRELATION_ID_PATH, emit_metric, load_handler_config, logger, tracer
+from lambdas.observability import CORRELATION_ID_PATH, emit, load_handler_config, logger, tracer
+from workflow.events import parse_time
+from workflow.metrics import summary_metrics
 from workflow.models import TargetResult
 from workflow.summary import summarize
 
@@ -33,9 +34,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         runbook_url=notifications.runbook_url,
     )
     logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
-    if not summary.dry_run:
-        totals = summary.totals
-        emit_metric("ImagesReplicated", totals.copied + totals.tagged)
-        emit_metric("TargetsFailed", totals.failed)
-        emit_metric("BytesCopied", totals.bytes_copied, MetricUnit.Bytes)
+    emit(summary_metrics(summary, results, parse_time(plan.get("pushed_at"))))
     return summary.model_dump(mode="json")

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 import urllib3
@@ -67,6 +68,7 @@ class CopyOutcome:
     bytes_copied: int
     seconds: float
     referrers_copied: int
+    finished_at: str  # ISO 8601 UTC: when the destination tag was put
 
     def to_json(self) -> str:
         """Compact JSON, as `CopyResult.model_dump_json()` writes it."""
@@ -544,6 +546,7 @@ def copy_image(
         bytes_copied=copier.bytes_copied,
         seconds=round(time.monotonic() - started, 3),
         referrers_copied=referrers,
+        finished_at=datetime.now(UTC).isoformat(),
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from workflow.exceptions import InvalidRequest
@@ -63,7 +64,21 @@ def parse_ecr_event(event: Mapping[str, Any]) -> ReplicationRequest:
     digest = detail.get("image-digest")
     if digest is not None and not (isinstance(digest, str) and DIGEST_RE.fullmatch(digest)):
         raise InvalidRequest(f"event.detail.image-digest: {digest!r} is not a sha256 digest")
-    return ReplicationRequest(**common, tag=tag, digest=digest)
+    return ReplicationRequest(**common, tag=tag, digest=digest, pushed_at=parse_time(event.get("time")))
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An ISO 8601 time (an event's `time`, an execution's start time), or None when absent or invalid.
+
+    It only measures the replication lag, so an odd value never stops a replication.
+    """
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,6 +44,8 @@ class ReplicationRequest(_Model):
     dry_run: bool = False
     origin: Literal["event", "manual"] = "manual"
     skipped_reason: str | None = None
+    # When the image was pushed (the ECR event's time); for a manual run, when the execution started.
+    pushed_at: datetime | None = None
 
 
 class Target(_Model):
@@ -88,6 +91,7 @@ class Plan(_Model):
     dry_run: bool = False
     targets: list[Target] = Field(default_factory=list)
     skipped_reason: str | None = None
+    pushed_at: datetime | None = None
 
 
 class CopyResult(_Model):
@@ -105,6 +109,7 @@ class CopyResult(_Model):
     bytes_copied: int = 0
     seconds: float = 0.0
     referrers_copied: int = 0
+    finished_at: str | None = None  # ISO 8601 UTC, when the destination tag was put
 
 
 class PrecheckResult(_Model):
@@ -132,3 +137,5 @@ class TargetResult(_Model):
     error: str | None = None
     cause: str | None = None
     build_arn: str | None = None
+    # When the destination tag was put (copied, tagged): the end of the replication lag.
+    finished_at: datetime | None = None

@@ -17,7 +17,12 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     A manual run may narrow the destinations to a subset of the configured ones, never add any:
     a destination outside the config raises DestinationNotAllowed.
     """
-    base = {"repository": request.repository, "tag": request.tag, "dry_run": request.dry_run}
+    base = {
+        "repository": request.repository,
+        "tag": request.tag,
+        "dry_run": request.dry_run,
+        "pushed_at": request.pushed_at,
+    }
     if request.skipped_reason:
         return Plan(**base, skipped_reason=request.skipped_reason)
     if request.repository is None or request.tag is None:

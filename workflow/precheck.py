@@ -11,6 +11,7 @@ The copy job is then pinned to the digest seen here.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import boto3
@@ -130,6 +131,7 @@ def _outcome(
         status=status,
         planned_action=_planned_action(result) if status == "planned" and dry_run else None,
         digest=result.digest,
+        finished_at=datetime.now(UTC) if status == "tagged" else None,
     )
     job = CopyJob(
         source_image=pinned or target.source_image,

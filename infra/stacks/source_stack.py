@@ -12,6 +12,7 @@ from constructs import Construct
 from infra import naming
 from infra.constructs.alarms import Alarms
 from infra.constructs.copy_project import CopyProject
+from infra.constructs.dashboard import Dashboard
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
 from infra.constructs.notifications import Notifications
 from infra.constructs.reconciliation import Reconciliation
@@ -37,7 +38,8 @@ class SourceStack(cdk.Stack):
     """The workflow in the source account and Region.
 
     Attributes for later constructs: `topic`, `key`, `handler_code` (the shared Lambda asset,
-    with `.function(...)`), `functions`, `copy`, `workflow.state_machine`, `trigger`, `alarms`.
+    with `.function(...)`), `functions`, `copy`, `workflow.state_machine`, `trigger`, `alarms`,
+    `reconciliation`, `dashboard`.
     """
 
     def __init__(
@@ -123,6 +125,17 @@ class SourceStack(cdk.Stack):
             self.reconciliation.dead_letter_queue,
             "The reconciliation schedule could not invoke its Lambda; lost pushes are not being repaired",
         )
+        self.dashboard = Dashboard(
+            self,
+            "Dashboard",
+            state_machine=self.workflow.state_machine,
+            regions=sorted({r for rule in config.rules for d in rule.destinations for r in d.regions}),
+            dead_letter_queues={
+                "push events (trigger)": self.trigger.dead_letter_queue,
+                "reconciliation schedule": self.reconciliation.dead_letter_queue,
+            },
+            alarms=[*self.alarms.alarms.values(), self.reconciliation.errors_alarm],
+        )
         precheck_role = self.functions.precheck.role
         assert precheck_role is not None
         for role in (precheck_role, self.copy.role):
@@ -136,6 +149,7 @@ class SourceStack(cdk.Stack):
             "CopyProjectName": self.copy.project.project_name,
             "DeadLetterQueueUrl": self.trigger.dead_letter_queue.queue_url,
             "ReconcileFunctionName": self.reconciliation.function.function_name,
+            "DashboardUrl": self.dashboard.url(self),
         }
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

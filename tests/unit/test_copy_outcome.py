@@ -25,6 +25,7 @@ def _outcome() -> CopyOutcome:
         bytes_copied=1234,
         seconds=1.0,
         referrers_copied=0,
+        finished_at="2026-12-01T03:12:09.000123+00:00",
     )
 
 

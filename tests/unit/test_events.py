@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -139,3 +140,10 @@ def test_a_huge_bad_tag_is_echoed_cut_short() -> None:
     with pytest.raises(InvalidRequest, match="is not a valid image tag") as caught:
         parse_request({"repository": "app", "tag": tag})
     assert len(str(caught.value)) < 400
+
+
+def test_a_push_carries_the_event_time_where_the_lag_starts() -> None:
+    # Given the documented push event / Then its time is the request's push time; a bad one is none
+    assert parse_request(PUSH_EVENT).pushed_at == datetime(2019, 11, 16, 1, 54, 34, tzinfo=UTC)
+    assert parse_request({**PUSH_EVENT, "time": "yesterday"}).pushed_at is None
+    assert parse_request({"repository": "app", "tag": "v1"}).pushed_at is None

@@ -151,3 +151,18 @@ def test_the_default_config_path_is_replication_yaml_beside_the_package(
 
     monkeypatch.delenv("REPLICATION_CONFIG_FILE", raising=False)
     assert config_path() == Path(plan.__file__).resolve().parent.parent / "replication.yaml"
+
+
+def test_the_lag_starts_at_the_push_time_or_at_the_manual_start(
+    config_file: Callable[..., Path], lambda_context: FakeLambdaContext
+) -> None:
+    # Given the packaged config
+    config_file()
+    started = "2026-12-01T03:00:05.250Z"
+    # When planning an ECR push / Then the plan carries the event's time, not the execution's start
+    pushed = plan.handler({"execution": "p", "started_at": started, "input": PUSH_EVENT}, lambda_context)
+    assert pushed["pushed_at"] == "2024-05-01T12:00:00Z"
+    # When planning a manual run / Then it carries the execution's start time
+    manual = {"repository": "app", "tag": "release-1.2.0"}
+    planned = plan.handler({"execution": "m", "started_at": started, "input": manual}, lambda_context)
+    assert planned["pushed_at"] == "2026-12-01T03:00:05.250000Z"

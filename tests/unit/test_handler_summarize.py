@@ -11,6 +11,7 @@ import pytest
 
 from lambdas import summarize
 from tests.unit.conftest import FakeLambdaContext, replication_config
+from workflow.metrics import NAMESPACE, Metric, dimensions_of
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
 EXECUTION = "arn:aws:states:us-east-1:111111111111:execution:ecr-replication:push-9"
@@ -53,13 +54,20 @@ def event(results: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def emf_metrics(lines: list[str]) -> dict[str, float]:
+def emf_metrics(lines: list[str]) -> dict[tuple[str, str], float]:
+    """(name, "dimension=value" beyond service, or "") -> value of every EMF document printed."""
     metrics = {}
     for line in lines:
         if '"_aws"' in line:
             document = json.loads(line)
-            for definition in document["_aws"]["CloudWatchMetrics"][0]["Metrics"]:
-                metrics[definition["Name"]] = document[definition["Name"]][0]
+            directive = document["_aws"]["CloudWatchMetrics"][0]
+            assert directive["Namespace"] == NAMESPACE
+            (dimensions,) = directive["Dimensions"]
+            extra = ",".join(f"{name}={document[name]}" for name in dimensions if name != "service")
+            for definition in directive["Metrics"]:
+                # the dimensions the dashboard names for it (workflow.metrics, one list)
+                assert set(dimensions) == set(dimensions_of(Metric(definition["Name"])))
+                metrics[(definition["Name"], extra)] = document[definition["Name"]][0]
     return metrics
 
 
@@ -79,11 +87,16 @@ def test_partial_run_is_summarized_for_notify_and_outcome(
     assert output["failure_cause"].startswith(output["subject"])
     assert output["totals"]["bytes_copied"] == 2048
     json.dumps(output)
-    # And the metrics are emitted as EMF
+    # And the metrics are emitted as EMF, by outcome, status and error (no lag: no push time)
     assert emf_metrics(capsys.readouterr().out.splitlines()) == {
-        "ImagesReplicated": 1.0,
-        "TargetsFailed": 1.0,
-        "BytesCopied": 2048.0,
+        ("Executions", "outcome=PARTIAL"): 1.0,
+        ("ImagesReplicated", ""): 1.0,
+        ("TargetsFailed", ""): 1.0,
+        ("BytesCopied", ""): 2048.0,
+        ("Targets", "status=copied"): 1.0,
+        ("Targets", "status=failed"): 1.0,
+        ("FailuresByError", "error=RegistryAuthError"): 1.0,
+        ("CopySeconds", ""): 1.5,
     }
 
 
@@ -119,3 +132,24 @@ def test_failed_lines_link_the_runbook_the_config_names(
     # When a run with a failed destination is summarized / Then its line links its section there
     output = summarize.handler(event(records()), lambda_context)
     assert f"runbook: {url}#registryautherror" in output["message"]
+
+
+def test_the_lag_from_the_push_to_each_destination_tag_is_emitted_per_region(
+    config_file: Callable[..., Path], lambda_context: FakeLambdaContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a push at 03:00:00 and destinations tagged 42.5 s and 90 s later
+    config_file()
+    copied, failed = records()
+    tagged = {**copied, "region": "us-west-2", "status": "tagged", "finished_at": "2026-12-01T03:01:30Z"}
+    copied = {**copied, "finished_at": "2026-12-01T03:00:42.500000Z"}
+    payload = event([copied, tagged, failed])
+    payload["plan"]["pushed_at"] = "2026-12-01T03:00:00Z"
+    # When summarized
+    summarize.handler(payload, lambda_context)
+    # Then one lag per tagged destination, in seconds, by Region only
+    metrics = emf_metrics(capsys.readouterr().out.splitlines())
+    lags = {key: value for key, value in metrics.items() if key[0] == "ReplicationLag"}
+    assert lags == {
+        ("ReplicationLag", "region=eu-west-1"): 42.5,
+        ("ReplicationLag", "region=us-west-2"): 90.0,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -169,6 +170,12 @@ def test_present_and_tagged_finish_the_target_without_a_copy(
         "status": status,
         "digest": SOURCE_DIGEST,
     }
+    # and a tag put now ends the replication lag now; a present one measures none
+    if status == "tagged":
+        assert outcome.record.finished_at is not None
+        assert abs((datetime.now(UTC) - outcome.record.finished_at).total_seconds()) < 60
+    else:
+        assert outcome.record.finished_at is None
 
 
 def test_external_id_is_sent_when_assuming_the_role(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
