@@ -47,6 +47,10 @@ class RegistryUnavailable(ReplicationError):
     """A transient registry fault (429, 5xx, dropped connection) persisted after all retries."""
 
 
+class RegistryTimeout(ReplicationError):
+    """A registry exchange, a blob transfer or the whole copy overran its deadline; the message says what stalled."""
+
+
 class RegistryProtocolError(ReplicationError):
     """The registry answered with something the distribution spec does not allow."""
 

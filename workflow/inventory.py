@@ -11,14 +11,12 @@ and the benchmark counts calls through `on_client`.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
-from urllib.parse import urljoin
 
 import boto3
 from botocore.config import Config
@@ -260,13 +258,6 @@ class EcrDestination:
                 state.tags[tag] = digest
 
 
-def _next_link(link: str | None, current: str) -> str:
-    """The URL of the next page from an RFC 5988 `Link: <url>; rel="next"` header, or ""."""
-    if not link or 'rel="next"' not in link or "<" not in link:
-        return ""
-    return urljoin(current, link[link.index("<") + 1 : link.index(">")])
-
-
 class RegistrySource:
     """A distribution registry as a source: the catalog, tag lists, and a HEAD per accepted tag."""
 
@@ -274,24 +265,8 @@ class RegistrySource:
         self.client = client
 
     def repositories(self) -> Iterator[str]:
-        """Every repository in `/v2/_catalog` (following `Link` pagination)."""
-        yield from self.client.retry.run(self._catalog, f"catalog of {self.client.registry}")
-
-    def _catalog(self) -> list[str]:
-        names: list[str] = []
-        url = f"{self.client.base}/v2/_catalog?n={PAGE_SIZE}"
-        while url:
-            response = self.client.request("GET", url, "")
-            if response.status != 200:
-                raise RegistryProtocolError(
-                    f"{self.client.registry}: GET /v2/_catalog answered HTTP {response.status}"
-                )
-            try:
-                names.extend(json.loads(response.data).get("repositories") or [])
-            except (ValueError, AttributeError) as error:
-                raise RegistryProtocolError(f"{self.client.registry}: the catalog is not JSON") from error
-            url = _next_link(response.headers.get("Link"), url)
-        return names
+        """Every repository in `/v2/_catalog` (bounded `Link` pagination, each name checked)."""
+        yield from self.client.list_repositories(PAGE_SIZE)
 
     def images(self, repository: str, accept: Callable[[str], bool]) -> Iterator[SourceImage]:
         """Every accepted tag of `repository`, with the digest from a HEAD (no push time: registries lack it)."""

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 from tests.unit.fake_ecr import digest, push, use_moto_environment
-from workflow.inventory import AwsClients, EcrDestination, EcrSource, _next_link
+from workflow.inventory import AwsClients, EcrDestination, EcrSource
 
 SOURCE_ACCOUNT = "123456789012"
 DESTINATION_ROLE = "arn:aws:iam::222222222222:role/ecr-replication-target"
@@ -143,16 +143,3 @@ def test_clients_assume_the_destination_role_once_per_role(aws: AwsClients) -> N
     assert first.describe_repositories()["repositories"][0]["registryId"] == "222222222222"
     assert aws.client("ecr", "eu-west-1", DESTINATION_ROLE) is first
     assert calls == ["AssumeRole"]
-
-
-@pytest.mark.parametrize(
-    ("link", "expected"),
-    [
-        ('</v2/_catalog?last=b&n=2>; rel="next"', "http://r:5000/v2/_catalog?last=b&n=2"),
-        (None, ""),
-        ('</v2/_catalog?last=b>; rel="prev"', ""),
-    ],
-)
-def test_next_link_reads_rfc5988_headers(link: str | None, expected: str) -> None:
-    # Given a Link header (or none) When resolving it against the current page Then the next URL, or ""
-    assert _next_link(link, "http://r:5000/v2/_catalog?n=2") == expected

@@ -103,8 +103,18 @@ def test_index_and_manifest_parse() -> None:
         {
             "schemaVersion": 2,
             "mediaType": DOCKER_MANIFEST,
-            "config": {"mediaType": "c", "digest": "sha256:" + "2" * 64, "size": 3},
-            "layers": [{"mediaType": "l", "digest": "sha256:" + "3" * 64, "size": 4}],
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "digest": "sha256:" + "2" * 64,
+                "size": 3,
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+                    "digest": "sha256:" + "3" * 64,
+                    "size": 4,
+                }
+            ],
         }
     ).encode()
     # When parsed, Then children, platforms and blobs come out

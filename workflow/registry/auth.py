@@ -4,7 +4,9 @@ Basic credentials for registries other than ECR come from the environment variab
 `ECR_REPLICATE_REGISTRY_AUTH`, a JSON object keyed by `host[:port]`:
 `{"registry.example.com:5000": {"username": "u", "password": "p"}}` (an `"auth"` key holding
 base64 `user:password`, as in a docker config, is accepted too). They are sent as Basic auth when the
-registry challenges with Basic, and to the token endpoint when it challenges with Bearer.
+registry challenges with Basic, and to the token endpoint when it challenges with Bearer, only when that
+realm is on the registry's own host (any port) or is its known token service (Docker Hub's); a realm
+must be HTTPS unless the registry itself is spoken to over plain HTTP (`--insecure-registry`).
 
 ECR hosts (`<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`) use a token from
 `GetAuthorizationToken`, called through the boto3 session given (already holding assumed-role
@@ -22,11 +24,12 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
 from workflow.exceptions import RegistryAuthError
+from workflow.grammar import shown
 from workflow.registry.retry import TransientError, transport_fault
 
 AUTH_ENV = "ECR_REPLICATE_REGISTRY_AUTH"
@@ -34,6 +37,10 @@ ECR_HOST_RE = re.compile(
     r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$"
 )
 TOKEN_REFRESH_MARGIN = 300.0
+MAX_TOKEN_BODY = 64 << 10
+# Registries whose token service is on a host of its own (Docker Hub's); any other realm must be on the
+# registry's host (an ECR registry answers with a Basic challenge on its own host).
+KNOWN_TOKEN_HOSTS = {"registry-1.docker.io": ("auth.docker.io",), "docker.io": ("auth.docker.io",)}
 DEFAULT_TOKEN_LIFETIME = 60.0
 
 
@@ -171,11 +178,7 @@ class Authenticator:
             self._scheme = "basic"
             return True
         if scheme == "bearer" and params.get("realm"):
-            if not self.insecure and not params["realm"].lower().startswith("https://"):
-                raise RegistryAuthError(
-                    f"{self.registry}: token realm {params['realm']!r} is not HTTPS; "
-                    "refusing to ask it for a token"
-                )
+            self._check_realm(params["realm"])
             with self._lock:
                 had_token = scope in self._tokens
                 self._tokens.pop(scope, None)
@@ -187,6 +190,23 @@ class Authenticator:
             return True
         return False
 
+    def _check_realm(self, realm: str) -> None:
+        """Refuse a token realm over plain HTTP (unless this registry is insecure) and, when there are
+        credentials to send it, one on another host than the registry's or its known token service."""
+        parts = urlsplit(realm)
+        if parts.scheme.lower() != "https" and not (self.insecure and parts.scheme.lower() == "http"):
+            raise RegistryAuthError(
+                f"{self.registry}: token realm {shown(realm)} is not HTTPS; refusing to ask it for a token"
+            )
+        own = self.registry.rsplit(":", 1)[0] if not self.registry.endswith("]") else self.registry
+        host = (parts.hostname or "").lower()
+        allowed = {own.strip("[]").lower(), *KNOWN_TOKEN_HOSTS.get(own.lower(), ())}
+        if self._basic is not None and host not in allowed:
+            raise RegistryAuthError(
+                f"{self.registry}: token realm {shown(realm)} is on another host; "
+                "refusing to send it this registry's credentials"
+            )
+
     def _fetch_token(self, scope: str) -> str:
         realm = self._bearer["realm"]
         query = {"scope": scope}
@@ -197,9 +217,17 @@ class Authenticator:
             headers["Authorization"] = self._basic.basic_header()
         try:
             response = self._pool.request(
-                "GET", f"{realm}?{urlencode(query)}", headers=headers, redirect=False, retries=False
+                "GET",
+                f"{realm}?{urlencode(query)}",
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
             )
-        except urllib3.exceptions.HTTPError as exc:
+            data = response.read(MAX_TOKEN_BODY)
+            response.close()
+            response.release_conn()
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise transport_fault(exc, f"token endpoint for {self.registry}") from exc
         if response.status in (401, 403):
             raise RegistryAuthError(
@@ -208,7 +236,7 @@ class Authenticator:
         if response.status == 429 or response.status >= 500:
             raise TransientError(f"token endpoint for {self.registry} answered HTTP {response.status}")
         try:
-            body = json.loads(response.data)
+            body = json.loads(data)
             token = body.get("token") or body.get("access_token")
             lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
         except (ValueError, AttributeError) as exc:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workflow.exceptions import RegistryProtocolError
+from workflow.registry import paths
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"
 DOCKER_MANIFEST_LIST = "application/vnd.docker.distribution.manifest.list.v2+json"
@@ -109,21 +110,21 @@ class Manifest:
 def _descriptor(data: Any, where: str) -> Descriptor:
     if not isinstance(data, dict):
         raise RegistryProtocolError(f"{where}: descriptor is not an object")
-    try:
-        digest, size = str(data["digest"]), int(data["size"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RegistryProtocolError(f"{where}: descriptor without a valid digest/size") from exc
+    if "digest" not in data or "size" not in data:
+        raise RegistryProtocolError(f"{where}: descriptor without a digest and a size")
+    digest, size = paths.digest(data["digest"], where), paths.size(data["size"], where)
+    artifact_type = data.get("artifactType")
     platform = None
     if isinstance(data.get("platform"), dict):
         p = data["platform"]
         platform = "/".join(str(x) for x in (p.get("os"), p.get("architecture"), p.get("variant")) if x)
     annotations: dict[str, str] = data["annotations"] if isinstance(data.get("annotations"), dict) else {}
     return Descriptor(
-        media_type=str(data.get("mediaType", "")),
+        media_type=paths.media_type(data.get("mediaType", ""), where),
         digest=digest,
         size=size,
         platform=platform,
-        artifact_type=data.get("artifactType"),
+        artifact_type=None if artifact_type is None else paths.media_type(artifact_type, where),
         annotations=annotations,
     )
 
@@ -149,6 +150,8 @@ def parse_manifest(raw: bytes, content_type: str | None, digest: str, where: str
     subject = _descriptor(data["subject"], where) if "subject" in data else None
     annotations: dict[str, str] = data["annotations"] if isinstance(data.get("annotations"), dict) else {}
     artifact_type = data.get("artifactType")
+    if artifact_type is not None:
+        artifact_type = paths.media_type(artifact_type, where)
     if media_type in INDEX_TYPES:
         children = tuple(_descriptor(d, where) for d in data.get("manifests") or [])
         return Manifest(

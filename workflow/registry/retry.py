@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from workflow.exceptions import RegistryProtocolError, RegistryUnavailable
+from workflow.exceptions import RegistryProtocolError, RegistryTimeout, RegistryUnavailable
+from workflow.registry.deadline import overrun
 
 T = TypeVar("T")
 
@@ -38,15 +39,29 @@ class RetryPolicy:
         ceiling = min(self.max_delay, self.base_delay * (2 ** (attempt - 1)))
         return random.uniform(ceiling / 2, ceiling)  # noqa: S311 (jitter, not cryptography)
 
-    def run(self, operation: Callable[[], T], what: str, sleep: Callable[[float], None] = time.sleep) -> T:
-        """Run `operation`, retrying TransientError; then raise RegistryUnavailable naming `what`."""
+    def run(
+        self,
+        operation: Callable[[], T],
+        what: str,
+        sleep: Callable[[float], None] = time.sleep,
+        deadline: float | None = None,
+    ) -> T:
+        """Run `operation`, retrying TransientError; then raise RegistryUnavailable naming `what`.
+
+        With a `deadline` (a monotonic instant), a retry that would start after it is RegistryTimeout.
+        """
         for attempt in range(1, self.attempts + 1):
             try:
                 return operation()
             except TransientError as exc:
                 if attempt == self.attempts:
                     raise RegistryUnavailable(f"{what}: {exc} (gave up after {attempt} attempts)") from exc
-                sleep(self.delay(attempt, exc.retry_after))
+                delay = self.delay(attempt, exc.retry_after)
+                if deadline is not None and time.monotonic() + delay >= deadline:
+                    raise RegistryTimeout(
+                        f"{what}: {exc}; the copy's deadline leaves no time to retry"
+                    ) from exc
+                sleep(delay)
         raise AssertionError("unreachable")
 
 
@@ -60,9 +75,15 @@ def parse_retry_after(value: str | None) -> float | None:
         return None
 
 
-def transport_fault(error: BaseException, what: str) -> RegistryProtocolError | TransientError:
-    """The error for an exchange that failed below HTTP: an untrusted TLS certificate, or a plain-HTTP
-    answer to TLS, is final (retrying cannot fix it); anything else (refused, reset, timed out) is transient."""
+def transport_fault(
+    error: BaseException, what: str
+) -> RegistryProtocolError | RegistryTimeout | TransientError:
+    """The error for an exchange that failed below HTTP: an exchange cut by its deadline is RegistryTimeout;
+    an untrusted TLS certificate, or a plain-HTTP answer to TLS, is final (retrying cannot fix either);
+    anything else (refused, reset, timed out) is transient."""
+    timeout = overrun()
+    if timeout is not None:
+        return timeout
     reason = ""
     seen: set[int] = set()
     cause: BaseException | None = error
