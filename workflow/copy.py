@@ -14,42 +14,44 @@ imports pydantic (a shorter start for each build); `copy()` returns the same as 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable, Collection, Iterator
-from dataclasses import asdict, dataclass
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-import urllib3
-
-from workflow.exceptions import DestinationTagImmutable, DigestMismatch, ImageNotFound, InvalidReference
+from workflow.blobs import BlobCopier, ProgressCallback, ProgressEvent
+from workflow.exceptions import (
+    DestinationTagImmutable,
+    DigestMismatch,
+    ImageNotFound,
+    InvalidReference,
+    RegistryProtocolError,
+)
 from workflow.registry.auth import EcrTokenProvider, credentials_from_env, ecr_host_parts
-from workflow.registry.client import CHUNK_SIZE, RegistryClient, UploadMode
-from workflow.registry.media import OCI_INDEX, Descriptor, Manifest, new_hasher, parse_manifest, sha256_digest
+from workflow.registry.client import RegistryClient, UploadMode
+from workflow.registry.deadline import Bounds
+from workflow.registry.media import OCI_INDEX, Manifest, parse_manifest, sha256_digest
+from workflow.registry.pacing import ECR_PUT_IMAGE_RATE
 from workflow.registry.reference import ImageReference, parse_reference
-from workflow.registry.retry import RetryPolicy, TransientError, transport_fault
+from workflow.registry.retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     from workflow.models import CopyResult, PrecheckResult
+
+__all__ = [
+    "CopyOutcome",
+    "ProgressCallback",
+    "ProgressEvent",
+    "copy",
+    "copy_image",
+    "make_client",
+    "precheck",
+]
 
 DEFAULT_PARALLEL_BLOBS = 8
 MAX_REFERRER_DEPTH = 4  # image <- SBOM <- signature is 2; a bound keeps a cycle or a deep chain finite
-ProgressKind = Literal["blob-start", "blob-bytes", "blob-done", "blob-skipped", "manifest"]
-
-
-@dataclass(frozen=True)
-class ProgressEvent:
-    """One step of a copy: `nbytes` is the delta for blob-bytes, the blob size otherwise."""
-
-    kind: ProgressKind
-    digest: str
-    nbytes: int
-
-
-ProgressCallback = Callable[[ProgressEvent], None]
+MAX_MANIFEST_DEPTH = 4  # index -> image is 2; an index of indexes 3
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,11 @@ def make_client(
     push: bool = False,
     retry: RetryPolicy | None = None,
     pool_size: int = 16,
+    bounds: Bounds | None = None,
+    put_rate: float | None = None,
 ) -> RegistryClient:
-    """A client for `registry`: ECR token auth for ECR hosts, else basic/bearer/anonymous."""
+    """A client for `registry`: ECR token auth for ECR hosts (manifest PUTs paced to ECR's PutImage
+    quota unless `put_rate` says otherwise), else basic/bearer/anonymous."""
     parts = ecr_host_parts(registry)
     if parts:
         if session is None:
@@ -92,7 +97,13 @@ def make_client(
 
             session = boto3.Session()
         return RegistryClient(
-            registry, push=push, ecr=EcrTokenProvider(session, parts[1]), retry=retry, pool_size=pool_size
+            registry,
+            push=push,
+            ecr=EcrTokenProvider(session, parts[1]),
+            retry=retry,
+            pool_size=pool_size,
+            bounds=bounds,
+            put_rate=put_rate or ECR_PUT_IMAGE_RATE,
         )
     return RegistryClient(
         registry,
@@ -101,6 +112,8 @@ def make_client(
         credentials=credentials_from_env(registry),
         retry=retry,
         pool_size=pool_size,
+        bounds=bounds,
+        put_rate=put_rate,
     )
 
 
@@ -115,16 +128,8 @@ def _platform_of_config(raw: bytes) -> str | None:
     return "/".join(str(p) for p in parts if p)
 
 
-class _Cancelled(Exception):
-    """A blob transfer stopped because the copy already failed or was interrupted."""
-
-
 class _Copier:
-    """State of one copy: two clients, counters, a bounded pool of blob workers (started on first use).
-
-    concurrent.futures is imported only then: a warm copy or a retag moves no blob, and starts ~8 ms
-    sooner without it (and the logging module it loads).
-    """
+    """State of one copy: two clients, the blob workers and the referrer walk's memory."""
 
     def __init__(
         self,
@@ -137,131 +142,31 @@ class _Copier:
         upload_mode: UploadMode,
     ) -> None:
         self.src, self.dst, self.src_ref, self.dst_ref = src, dst, src_ref, dst_ref
-        self.progress = progress
-        self.max_parallel_blobs = max_parallel_blobs
-        self.executor: ThreadPoolExecutor | None = None
-        self.upload_mode = upload_mode
-        self.lock = threading.Lock()
-        self.blobs_copied = self.blobs_skipped = self.bytes_copied = 0
-        self.inflight: dict[str, Future[None]] = {}
+        self.blobs = BlobCopier(
+            src, dst, src_ref.repository, dst_ref.repository, progress, max_parallel_blobs, upload_mode
+        )
         self.referrers_api = True
         self.source_tags: list[str] | None = None
-        self.cancelled = threading.Event()
-
-    def _emit(self, kind: ProgressKind, digest: str, nbytes: int) -> None:
-        if self.progress:
-            self.progress(ProgressEvent(kind, digest, nbytes))
-
-    # Blobs
-
-    def _verified_chunks(self, response: Any, blob: Descriptor, counted: list[int]) -> Iterator[bytes]:
-        """The blob's bytes, hashed on the way; the last chunk is held back until the digest checks out."""
-        hasher = new_hasher(blob.digest)
-        seen = 0
-        pending: bytes | None = None
-        where = f"{self.src.registry}/{self.src_ref.repository}"
-        try:
-            for chunk in response.stream(CHUNK_SIZE, decode_content=False):
-                if self.cancelled.is_set():
-                    raise _Cancelled(blob.digest)
-                if not chunk:
-                    continue
-                hasher.update(chunk)
-                seen += len(chunk)
-                if seen > blob.size:
-                    raise DigestMismatch(
-                        f"blob {blob.digest} from {where} is longer than its {blob.size} bytes"
-                    )
-                if pending is not None:
-                    yield pending
-                    counted[0] += len(pending)
-                    self._emit("blob-bytes", blob.digest, len(pending))
-                pending = chunk
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise transport_fault(exc, f"reading blob {blob.digest} from {where}") from exc
-        if seen < blob.size:
-            raise TransientError(f"blob {blob.digest} from {where} ended after {seen} of {blob.size} bytes")
-        actual = f"{hasher.name}:{hasher.hexdigest()}"
-        if actual != blob.digest:
-            raise DigestMismatch(f"blob {blob.digest} from {where} hashes to {actual}")
-        if pending is not None:
-            yield pending
-            counted[0] += len(pending)
-            self._emit("blob-bytes", blob.digest, len(pending))
-
-    def _copy_blob(self, blob: Descriptor) -> None:
-        if self.cancelled.is_set():
-            raise _Cancelled(blob.digest)
-        repo = self.dst_ref.repository
-        if self.dst.blob_exists(repo, blob.digest):
-            with self.lock:
-                self.blobs_skipped += 1
-            self._emit("blob-skipped", blob.digest, blob.size)
-            return
-        self._emit("blob-start", blob.digest, blob.size)
-
-        def attempt() -> int:
-            counted = [0]
-            response = self.src.open_blob(self.src_ref.repository, blob.digest)
-            try:
-                self.dst.upload_blob(
-                    repo,
-                    blob.digest,
-                    blob.size,
-                    self._verified_chunks(response, blob, counted),
-                    self.upload_mode,
-                )
-            except BaseException:
-                self._emit("blob-bytes", blob.digest, -counted[0])
-                response.close()
-                raise
-            finally:
-                response.release_conn()
-            return counted[0]
-
-        moved = self.src.retry.run(
-            attempt,
-            f"blob {blob.digest} from {self.src.registry}/{self.src_ref.repository} "
-            f"to {self.dst.registry}/{repo}",
-        )
-        with self.lock:
-            self.blobs_copied += 1
-            self.bytes_copied += moved
-        self._emit("blob-done", blob.digest, blob.size)
-
-    def copy_blobs(self, blobs: list[Descriptor]) -> None:
-        """Make every blob present at the destination; several at once, each digest once."""
-        from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-
-        futures = []
-        with self.lock:
-            if self.executor is None:
-                self.executor = ThreadPoolExecutor(self.max_parallel_blobs, thread_name_prefix="blob")
-            for blob in blobs:
-                future = self.inflight.get(blob.digest)
-                if future is None:
-                    future = self.executor.submit(self._copy_blob, blob)
-                    self.inflight[blob.digest] = future
-                futures.append(future)
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        for future in done:
-            error = future.exception()
-            if error is not None:
-                self.cancelled.set()  # the other transfers stop at their next chunk
-                raise error
 
     def close(self) -> None:
-        """Stop the blob workers: queued ones never start, running ones stop at their next chunk."""
-        self.cancelled.set()
-        if self.executor is not None:
-            self.executor.shutdown(cancel_futures=True)
+        """Stop the blob workers."""
+        self.blobs.close()
 
     # Manifests
 
-    def fetch_tree(self, manifest: Manifest) -> list[Manifest]:
-        """`manifest` and every manifest below it, children before parents, each fetched and verified."""
+    def fetch_tree(self, manifest: Manifest, parents: tuple[str, ...] = ()) -> list[Manifest]:
+        """`manifest` and every manifest below it, children before parents, each fetched and verified;
+        RegistryProtocolError at once for nesting deeper than MAX_MANIFEST_DEPTH or a manifest under itself."""
+        where = f"{self.src.registry}/{self.src_ref.repository}"
+        parents = (*parents, manifest.digest)
+        if manifest.children and len(parents) >= MAX_MANIFEST_DEPTH:
+            raise RegistryProtocolError(
+                f"{where}: manifest {parents[0]} nests indexes deeper than {MAX_MANIFEST_DEPTH} levels"
+            )
         ordered: list[Manifest] = []
         for child in manifest.children:
+            if child.digest in parents:
+                raise RegistryProtocolError(f"{where}: manifest {child.digest} lists itself below it")
             fetched = self.src.get_manifest(self.src_ref.repository, child.digest)
             if fetched is None:
                 raise ImageNotFound(
@@ -272,7 +177,7 @@ class _Copier:
                 raise DigestMismatch(
                     f"manifest {child.digest} is {len(fetched.raw)} bytes, index says {child.size}"
                 )
-            ordered.extend(self.fetch_tree(fetched))
+            ordered.extend(self.fetch_tree(fetched, parents))
         ordered.append(manifest)
         return ordered
 
@@ -280,12 +185,12 @@ class _Copier:
         """Copy `manifest` with all it references, then put it under `reference` (a tag or its digest)."""
         tree = self.fetch_tree(manifest)
         blobs = list({b.digest: b for m in tree for b in m.blobs if not b.foreign}.values())
-        self.copy_blobs(blobs)
+        self.blobs.copy_blobs(blobs)
         for item in tree[:-1]:
             self.dst.put_manifest(self.dst_ref.repository, item.digest, item)
-            self._emit("manifest", item.digest, len(item.raw))
+            self.blobs.emit("manifest", item.digest, len(item.raw))
         self.dst.put_manifest(self.dst_ref.repository, reference, manifest)
-        self._emit("manifest", manifest.digest, len(manifest.raw))
+        self.blobs.emit("manifest", manifest.digest, len(manifest.raw))
         return tree
 
     # Referrers
@@ -383,6 +288,8 @@ def _resolve(
     insecure_registries: Collection[str],
     retry: RetryPolicy | None,
     pool_size: int,
+    bounds: Bounds | None = None,
+    put_rate: float | None = None,
 ) -> tuple[ImageReference, ImageReference, RegistryClient, RegistryClient]:
     src_ref, dst_ref = parse_reference(source), parse_destination(destination)
     src = make_client(
@@ -391,6 +298,7 @@ def _resolve(
         insecure_registries=insecure_registries,
         retry=retry,
         pool_size=pool_size,
+        bounds=bounds,
     )
     dst = make_client(
         dst_ref.registry,
@@ -399,6 +307,8 @@ def _resolve(
         push=True,
         retry=retry,
         pool_size=pool_size,
+        bounds=bounds,
+        put_rate=put_rate,
     )
     return src_ref, dst_ref, src, dst
 
@@ -464,6 +374,9 @@ def copy(
     max_parallel_blobs: int = DEFAULT_PARALLEL_BLOBS,
     retry: RetryPolicy | None = None,
     upload_mode: UploadMode = "put",
+    deadline: float | None = None,
+    bounds: Bounds | None = None,
+    put_rate: float | None = None,
 ) -> CopyResult:
     """Copy `source` to `destination` (references like `host:port/repo:tag` or `host/repo@sha256:...`)."""
     from workflow.models import CopyResult
@@ -478,6 +391,9 @@ def copy(
         max_parallel_blobs=max_parallel_blobs,
         retry=retry,
         upload_mode=upload_mode,
+        deadline=deadline,
+        bounds=bounds,
+        put_rate=put_rate,
     )
     return CopyResult(**asdict(outcome))
 
@@ -493,11 +409,22 @@ def copy_image(
     max_parallel_blobs: int = DEFAULT_PARALLEL_BLOBS,
     retry: RetryPolicy | None = None,
     upload_mode: UploadMode = "put",
+    deadline: float | None = None,
+    bounds: Bounds | None = None,
+    put_rate: float | None = None,
 ) -> CopyOutcome:
-    """`copy()` without pydantic: the same copy, its result as a `CopyOutcome`."""
+    """`copy()` without pydantic: the same copy, its result as a `CopyOutcome`.
+
+    `deadline`: seconds the whole copy may take (RegistryTimeout past it); `bounds`: the per-exchange and
+    per-blob bounds (`Bounds()` by default); `put_rate`: manifest PUTs a second at the destination
+    (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere).
+    """
     started = time.monotonic()
     if max_parallel_blobs < 1:
         raise ValueError("max_parallel_blobs must be at least 1")
+    bounds = bounds or Bounds()
+    if deadline is not None:
+        bounds = replace(bounds, deadline=started + deadline)
     src_ref, dst_ref, src, dst = _resolve(
         source,
         destination,
@@ -506,6 +433,8 @@ def copy_image(
         insecure_registries,
         retry,
         max_parallel_blobs + 4,
+        bounds,
+        put_rate,
     )
     top = src.get_manifest(src_ref.repository, src_ref.reference)
     if top is None:
@@ -541,9 +470,9 @@ def copy_image(
         destination_digest=top.digest,
         media_type=top.media_type,
         platforms=platforms,
-        blobs_copied=copier.blobs_copied,
-        blobs_skipped=copier.blobs_skipped,
-        bytes_copied=copier.bytes_copied,
+        blobs_copied=copier.blobs.copied,
+        blobs_skipped=copier.blobs.skipped,
+        bytes_copied=copier.blobs.bytes_copied,
         seconds=round(time.monotonic() - started, 3),
         referrers_copied=referrers,
         finished_at=datetime.now(UTC).isoformat(),

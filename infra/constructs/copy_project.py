@@ -21,6 +21,18 @@ from infra.settings import REPOSITORY_ROOT, CopyCompute
 
 BUILDSPEC = Path(__file__).resolve().parent.parent / "buildspec.yml"
 EC2_TIMEOUT = cdk.Duration.hours(2)
+# Lambda compute has no build timeout setting and ends a build at 15 minutes (CodeBuild user guide,
+# "Limitations of AWS Lambda compute": https://docs.aws.amazon.com/codebuild/latest/userguide/lambda.html).
+LAMBDA_TIMEOUT = cdk.Duration.minutes(15)
+RESULT_MARGIN = cdk.Duration.minutes(
+    2
+)  # install, then writing result.json after a copy stopped at its deadline
+
+
+def copy_deadline_seconds(compute: CopyCompute) -> int:
+    """How long one copy may take: the build's timeout less time to start and to write the result."""
+    timeout = EC2_TIMEOUT if compute == "ec2" else LAMBDA_TIMEOUT
+    return int(timeout.to_seconds() - RESULT_MARGIN.to_seconds())
 
 
 def load_buildspec(path: Path = BUILDSPEC) -> dict[str, Any]:
@@ -83,6 +95,11 @@ class CopyProject(Construct):
             source=codebuild.Source.s3(bucket=self.package.bucket, path=self.package.s3_object_key),
             build_spec=codebuild.BuildSpec.from_object_to_yaml(load_buildspec()),
             environment=_environment(compute),
+            environment_variables={
+                "ECR_REPLICATE_COPY_DEADLINE": codebuild.BuildEnvironmentVariable(
+                    value=str(copy_deadline_seconds(compute))
+                )
+            },
             role=self.role,
             encryption_key=key,
             timeout=EC2_TIMEOUT if compute == "ec2" else None,

@@ -26,8 +26,10 @@ class Fault:
     """Answer up to `times` requests matching `method` and the `path` regex with a fault.
 
     kind: "status" (answer `status` with `headers`/`body`), "reset" (send half the body, then RST),
-    "truncate" (send half the body, then close), "corrupt" (flip one byte of the body) or "slow"
-    (send the whole body at about SLOW_BYTES_PER_SECOND).
+    "truncate" (send half the body, then close), "corrupt" (flip one byte of the body), "slow"
+    (send the whole body at about SLOW_BYTES_PER_SECOND) or "forwarded-status" (forward the request,
+    then answer `status` with `headers`/`body` instead of the registry's answer: a write that happened
+    but was reported failed, as when another writer races it).
     """
 
     method: str
@@ -38,6 +40,38 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     hits: int = 0
+
+
+@dataclass
+class Throttle:
+    """ECR-style throttling: requests matching `method` and `path` beyond a token bucket of `rate` a second
+    (`burst` at once) are answered `status` with `body` and `Retry-After: retry_after`."""
+
+    method: str
+    path: str
+    rate: float
+    burst: int
+    status: int = 429
+    body: bytes = b'{"errors":[{"code":"TOOMANYREQUESTS","message":"Rate exceeded"}]}'
+    retry_after: str = "1"
+    throttled: int = 0
+    _tokens: float = -1.0
+    _at: float = 0.0
+
+    def admit(self, method: str, path: str) -> bool:
+        """True when the request may pass (a token is taken); False when it is throttled."""
+        if method != self.method or not re.search(self.path, path):
+            return True
+        now = time.monotonic()
+        if self._tokens < 0:
+            self._tokens, self._at = float(self.burst), now
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            return True
+        self.throttled += 1
+        return False
 
 
 class _Server(ThreadingHTTPServer):
@@ -69,6 +103,7 @@ class FaultProxy:
         self.referrers: dict[str, list[dict[str, Any]]] | None = None
         self.redirect_blobs = False
         self.storage_challenge: str | None = None  # when set, storage answers 401 with this challenge
+        self.throttle: Throttle | None = None
         self.log: list[tuple[str, str, int]] = []
         self.s3_log: list[tuple[str, bool]] = []
         self._presigned: dict[str, tuple[str, str | None]] = {}
@@ -161,7 +196,22 @@ class FaultProxy:
                     proxy.log.append((self.command, self.path, 200))
                     self._reply(200, [("Content-Type", OCI_INDEX)], index)
                     return
+                with proxy._lock:
+                    admitted = proxy.throttle is None or proxy.throttle.admit(self.command, self.path)
+                if not admitted and proxy.throttle is not None:
+                    proxy.log.append((self.command, self.path, proxy.throttle.status))
+                    headers = [
+                        ("Retry-After", proxy.throttle.retry_after),
+                        ("Content-Type", "application/json"),
+                    ]
+                    self._reply(proxy.throttle.status, headers, proxy.throttle.body)
+                    return
                 fault = proxy._match(self.command, self.path)
+                if fault and fault.kind == "forwarded-status":
+                    proxy._forward(self.command, self.path, self.headers, body)
+                    proxy.log.append((self.command, self.path, fault.status))
+                    self._reply(fault.status, list(fault.headers.items()), fault.body)
+                    return
                 if fault and fault.kind == "status":
                     proxy.log.append((self.command, self.path, fault.status))
                     self._reply(fault.status, list(fault.headers.items()), fault.body)

@@ -73,7 +73,7 @@ def test_a_failed_blob_stops_the_others_at_their_next_chunk() -> None:
     copier = _Copier(registry, registry, ref, ref, None, 4, "put")
     # When they are copied, Then the failure is raised
     with pytest.raises(RegistryProtocolError, match="not found"):
-        copier.copy_blobs(blobs)
+        copier.blobs.copy_blobs(blobs)
     copier.close()
     # And the slow transfers were stopped early rather than read to their end
     assert registry.bodies, "the slow transfers had started"

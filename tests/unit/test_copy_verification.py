@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from workflow.copy import _Copier
+from workflow.blobs import BlobCopier
 from workflow.exceptions import DigestMismatch
 from workflow.registry.client import RegistryClient
 from workflow.registry.media import Descriptor
-from workflow.registry.reference import parse_reference
 from workflow.registry.retry import TransientError
 
 
@@ -23,10 +22,9 @@ class _Body:
         yield from self.chunks
 
 
-def _copier() -> _Copier:
+def _copier() -> BlobCopier:
     client = RegistryClient("reg.example.com")
-    ref = parse_reference("reg.example.com/app:v1")
-    return _Copier(client, client, ref, ref, None, 1, "put")
+    return BlobCopier(client, client, "app", "app", None, 1, "put")
 
 
 def _blob(data: bytes) -> Descriptor:
@@ -37,7 +35,7 @@ def test_matching_bytes_stream_through_in_order() -> None:
     # Given a body whose bytes match the descriptor, When streamed, Then all chunks come out
     chunks = [b"a" * 10, b"b" * 10, b"c"]
     counted = [0]
-    assert list(_copier()._verified_chunks(_Body(chunks), _blob(b"".join(chunks)), counted)) == chunks
+    assert list(_copier().verified_chunks(_Body(chunks), _blob(b"".join(chunks)), counted)) == chunks
     assert counted == [21]
 
 
@@ -47,7 +45,7 @@ def test_corrupted_bytes_never_release_the_last_chunk() -> None:
     blob = _blob(b"".join(chunks))
     corrupted = [b"a" * 10, b"b" * 9 + b"X", b"c"]
     # When streamed, Then DigestMismatch is raised before the final chunk is handed to the upload
-    stream = _copier()._verified_chunks(_Body(corrupted), blob, [0])
+    stream = _copier().verified_chunks(_Body(corrupted), blob, [0])
     received = [next(stream), next(stream)]
     with pytest.raises(DigestMismatch, match=blob.digest):
         next(stream)
@@ -58,6 +56,6 @@ def test_short_body_is_transient_and_long_body_a_mismatch() -> None:
     # Given bodies shorter and longer than the descriptor, Then short retries and long is a mismatch
     blob = _blob(b"abcd")
     with pytest.raises(TransientError, match="ended after 3 of 4 bytes"):
-        list(_copier()._verified_chunks(_Body([b"abc"]), blob, [0]))
+        list(_copier().verified_chunks(_Body([b"abc"]), blob, [0]))
     with pytest.raises(DigestMismatch, match="longer"):
-        list(_copier()._verified_chunks(_Body([b"abcde"]), blob, [0]))
+        list(_copier().verified_chunks(_Body([b"abcde"]), blob, [0]))

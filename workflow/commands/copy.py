@@ -15,7 +15,14 @@ import sys
 import traceback
 from typing import Any
 
-from workflow.commands.common import Failure, add_json_argument, failure_of, positive_int, report
+from workflow.commands.common import (
+    Failure,
+    add_json_argument,
+    failure_of,
+    positive_float,
+    positive_int,
+    report,
+)
 from workflow.commands.progress import copy_progress, human
 from workflow.copy import copy_image, parse_destination
 from workflow.exceptions import InvalidReference
@@ -23,6 +30,7 @@ from workflow.registry.reference import parse_reference
 
 ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
 ROLE_SESSION_NAME = "ecr-replicate-copy"
+DEADLINE_ENV = "ECR_REPLICATE_COPY_DEADLINE"  # set by the copy project: its build timeout less a margin
 HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$")
 
 
@@ -49,6 +57,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--max-parallel-blobs", type=positive_int, default=8, help="blobs in flight at once (default 8)"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=positive_float,
+        metavar="SECONDS",
+        help=f"end the copy with RegistryTimeout after this long (default ${DEADLINE_ENV}, else no deadline)",
     )
     add_json_argument(parser, "the result (always JSON)")
     parser.set_defaults(run=run)
@@ -92,6 +106,18 @@ def _write_result(path: str, text: str) -> None:
     os.replace(partial, path)
 
 
+def _deadline(given: float | None) -> float | None:
+    """Seconds the copy may take: --deadline, else $ECR_REPLICATE_COPY_DEADLINE, else None."""
+    text = os.environ.get(DEADLINE_ENV, "")
+    try:
+        deadline = given if given is not None else float(text) if text.strip() else None
+    except ValueError:
+        raise InvalidReference(f"{DEADLINE_ENV}={text[:40]!r} is not a number of seconds") from None
+    if deadline is not None and not 0 < deadline < float("inf"):
+        raise InvalidReference(f"the copy deadline must be a positive number of seconds, not {deadline}")
+    return deadline
+
+
 def run(args: argparse.Namespace) -> int:
     """Copy SOURCE to DESTINATION; print the CopyResult JSON (on failure, the error goes to the result file)."""
     try:
@@ -103,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
         for host in args.insecure_registry:
             if not HOST_PORT_RE.match(host):
                 raise InvalidReference(f"invalid --insecure-registry {host!r}: expected HOST:PORT")
+        deadline = _deadline(args.deadline)
     except InvalidReference as error:
         return _fail(args, failure_of(error))
     progress = None if args.json else copy_progress(sys.stderr)
@@ -119,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
             insecure_registries=tuple(args.insecure_registry),
             progress=progress,
             max_parallel_blobs=args.max_parallel_blobs,
+            deadline=deadline,
         )
     except Exception as error:  # a registry fault, AWS, or a defect: always a result for the state machine
         if getattr(args, "debug", False):

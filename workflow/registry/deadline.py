@@ -136,7 +136,7 @@ def _active() -> list[Watch]:
 def watching(seconds: float, what: str, deadline: float | None = None) -> Iterator[Watch]:
     """Bound the block to `seconds` and to `deadline` (a monotonic instant); RegistryTimeout once past it."""
     now = time.monotonic()
-    until, reason = now + seconds, f"not done within {seconds:g} s"
+    until, reason = now + seconds, f"not done within {seconds:.1f} s"
     if deadline is not None and deadline <= until:
         until, reason = deadline, "the copy's deadline passed"
     watch = Watch(until, what, reason)
