@@ -23,7 +23,7 @@ from tests.integration.hostile import (
 )
 from tests.integration.images import ImageBuilder
 from tests.integration.registries import RegistryServer, skopeo_digest
-from workflow.commands.copy import main as copy_main
+from workflow.cli import main as cli_main
 from workflow.copy import MAX_MANIFEST_DEPTH, copy_image
 from workflow.exceptions import RegistryAuthError, RegistryProtocolError, RegistryTimeout
 from workflow.registry import client as client_module
@@ -313,8 +313,9 @@ def test_a_huge_error_body_becomes_a_short_message_in_the_result(
     destination.on("PUT", "/manifests/", answer(400, huge, {"Content-Type": "application/json"}))
     result = tmp_path / "result.json"
     # When the copy command runs
-    code = copy_main(
+    code = cli_main(
         [
+            "copy",
             f"{source_registry.host}/app:v1",
             f"{destination.host}/app:v1",
             "--insecure-registry",
