@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from workflow.exceptions import InvalidConfig
+from workflow.gates.policy import Gates
 from workflow.grammar import account_problem, ecr_registry_host, region_problem, repository_problem, shown
 from workflow.models import RepositorySettings
 from workflow.rules import NameFilter, compile_pattern
@@ -126,6 +127,7 @@ class Rule(_Strict):
     tags: TagRules
     destinations: list[DestinationConfig] = Field(min_length=1)
     create_repository: RepositorySettings | None = None
+    gates: Gates | None = None
 
     _patterns = field_validator("repositories")(_check_patterns)
 
