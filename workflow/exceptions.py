@@ -61,7 +61,3 @@ class CopyFailed(ReplicationError):
 
 class ReplicationFailed(ReplicationError):
     """At least one target failed; the error name of the state machine's final Fail state."""
-
-
-class SignatureRefused(ReplicationError):
-    """A signature does not verify, or does not sign this image, or its signer is not trusted; says which."""

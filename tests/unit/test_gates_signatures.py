@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from workflow.exceptions import DigestMismatch, SignatureRefused
+from workflow.exceptions import DigestMismatch
 from workflow.gates.cosign import ARTIFACT_TYPE as COSIGN_ARTIFACT
 from workflow.gates.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, verify_cosign
+from workflow.gates.decision import SignatureRefused
 from workflow.gates.discovery import FoundSignature, find_signatures
 from workflow.gates.notation import ARTIFACT_TYPE as NOTATION_ARTIFACT
 from workflow.gates.notation import COSE, JWS, verify_notation

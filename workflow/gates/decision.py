@@ -38,3 +38,7 @@ def combine(decisions: list[Decision]) -> Decision:
         if reasons:
             return Decision(verdict, "; ".join(reasons))
     return Decision.passed("; ".join(d.reason for d in decisions))
+
+
+class SignatureRefused(Exception):
+    """One signature does not count, and why. Caught within the signature gate: never a Step Functions error."""

@@ -24,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from workflow.exceptions import SignatureRefused
+from workflow.gates.decision import SignatureRefused
 
 ARTIFACT_TYPE = "application/vnd.cncf.notary.signature"
 JWS = "application/jose+json"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from workflow.exceptions import SignatureRefused
 from workflow.gates.cosign import verify_cosign
-from workflow.gates.decision import Decision
+from workflow.gates.decision import Decision, SignatureRefused
 from workflow.gates.discovery import FoundSignature
 from workflow.gates.notation import verify_notation
 from workflow.gates.policy import SignatureGate
