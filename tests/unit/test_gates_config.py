@@ -14,7 +14,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from workflow.config import parse_config
+from workflow.events import parse_request
 from workflow.exceptions import InvalidConfig
+from workflow.plan import plan
 
 DATA = Path(__file__).parent / "data" / "gates"
 COSIGN_KEY = (DATA / "cosign.pub").read_text()
@@ -154,3 +156,26 @@ def test_a_short_rsa_key_is_refused() -> None:
     # When validated / Then the problem says how many bits are needed
     (problem,) = problems_of({"signature": {"cosign_keys": [pem]}})
     assert "RSA key of 1024 bits; at least 2048 are needed" in problem
+
+
+def test_a_gated_rule_plans_nothing_until_the_workflow_enforces_gates() -> None:
+    # Given a gated rule and an ungated one for the same image, to different accounts
+    data = with_gates({"scan": {"block_at": "HIGH"}})
+    ungated = copy.deepcopy(data["rules"][0])
+    ungated.pop("gates")
+    ungated.update(name="mirror", destinations=[{"account": "333333333333", "regions": ["eu-west-1"]}])
+    data["rules"].append(ungated)
+    config = parse_config(data)
+    # When a matching push is planned
+    result = plan(parse_request({"repository": "app", "tag": "release-1"}), config)
+    # Then only the ungated rule's destination is planned: the gated one fails closed
+    assert [(t.account, t.rule) for t in result.targets] == [("333333333333", "mirror")]
+    # And with the gated rule alone, nothing is planned and the reason says why
+    alone = plan(
+        parse_request({"repository": "app", "tag": "release-1"}),
+        parse_config(with_gates({"scan": {"block_at": "HIGH"}})),
+    )
+    assert alone.targets == []
+    assert "rule 'production': has promotion gates, which this version does not enforce yet" in (
+        alone.skipped_reason or ""
+    )

@@ -11,21 +11,20 @@ import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
 from cryptography import x509
 
+from tests.unit.fake_signatures import FakeRegistry, cosign_manifest, index_of, signature_manifest
 from workflow.exceptions import DigestMismatch
-from workflow.gates.cosign import ARTIFACT_TYPE as COSIGN_ARTIFACT
-from workflow.gates.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING, verify_cosign
+from workflow.gates.cosign import SIMPLE_SIGNING, verify_cosign
 from workflow.gates.decision import SignatureRefused
 from workflow.gates.discovery import FoundSignature, find_signatures
 from workflow.gates.notation import ARTIFACT_TYPE as NOTATION_ARTIFACT
 from workflow.gates.notation import COSE, JWS, verify_notation
 from workflow.gates.policy import SignatureGate, parse_certificates, parse_public_key
 from workflow.gates.signature import evaluate_signatures
-from workflow.registry.media import OCI_INDEX, OCI_MANIFEST, Descriptor, parse_manifest, sha256_digest
+from workflow.registry.media import OCI_MANIFEST, sha256_digest
 
 DATA = Path(__file__).parent / "data" / "gates"
 COSIGN_PUB = (DATA / "cosign.pub").read_text()
@@ -168,73 +167,10 @@ def test_notation_cose_is_refused_as_unsupported() -> None:
 # Discovery and the gate's decision
 
 
-def _index(children: list[dict[str, Any]]) -> bytes:
-    return json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": children}).encode()
-
-
-def _signature_manifest(
-    layer_type: str, blob: bytes, annotations: dict[str, str], artifact_type: str
-) -> bytes:
-    config = {"mediaType": "application/vnd.oci.empty.v1+json", "digest": sha256_digest(b"{}"), "size": 2}
-    layer = {
-        "mediaType": layer_type,
-        "digest": sha256_digest(blob),
-        "size": len(blob),
-        "annotations": annotations,
-    }
-    return json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": OCI_MANIFEST,
-            "artifactType": artifact_type,
-            "config": config,
-            "layers": [layer],
-        }
-    ).encode()
-
-
-class FakeRegistry:
-    """Manifests and blobs of one repository, served through RegistryClient's read methods."""
-
-    registry = "registry.test"
-
-    def __init__(self, referrers_api: bool) -> None:
-        self.referrers_api = referrers_api
-        self.manifests: dict[str, bytes] = {}
-        self.blobs: dict[str, bytes] = {}
-        self.referrer_list: list[Descriptor] = []
-
-    def add(self, raw: bytes, *, tag: str = "", blob: bytes = b"", referrer: bool = False) -> str:
-        digest = sha256_digest(raw)
-        self.manifests[digest] = raw
-        if tag:
-            self.manifests[tag] = raw
-        if blob:
-            self.blobs[sha256_digest(blob)] = blob
-        if referrer:
-            artifact = json.loads(raw)["artifactType"]
-            self.referrer_list.append(Descriptor(OCI_MANIFEST, digest, len(raw), artifact_type=artifact))
-        return digest
-
-    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
-        return list(self.referrer_list) if self.referrers_api else None
-
-    def get_manifest(self, repository: str, reference: str) -> Any:
-        raw = self.manifests.get(reference)
-        return None if raw is None else parse_manifest(raw, None, sha256_digest(raw), "test")
-
-    def read_blob(self, repository: str, digest: str) -> bytes:
-        return self.blobs[digest]
-
-
-def _cosign_manifest() -> bytes:
-    return _signature_manifest(SIMPLE_SIGNING, PAYLOAD, {SIGNATURE_ANNOTATION: SIGNATURE}, COSIGN_ARTIFACT)
-
-
 def test_cosign_signature_under_the_sig_tag_is_found_and_passes() -> None:
     # Given a registry without the referrers API and cosign's signature under sha256-<hex>.sig
     registry = FakeRegistry(referrers_api=False)
-    registry.add(_cosign_manifest(), tag=COSIGN_DIGEST.replace(":", "-") + ".sig", blob=PAYLOAD)
+    registry.add(cosign_manifest(), tag=COSIGN_DIGEST.replace(":", "-") + ".sig", blob=PAYLOAD)
     # When the signatures are found and the gate evaluated
     found = find_signatures(registry, "app", COSIGN_DIGEST)  # type: ignore[arg-type]
     decision = evaluate_signatures(found, SignatureGate(cosign_keys=[COSIGN_PUB]), COSIGN_DIGEST)
@@ -247,7 +183,7 @@ def test_cosign_signature_under_the_sig_tag_is_found_and_passes() -> None:
 def test_notation_referrer_is_found_through_the_api_and_the_tag_schema() -> None:
     # Given the notation envelope pushed as a referrer, once with the API and once in the sha256-<hex> index
     body = envelope("notation-ca_valid_sig_env.json")
-    manifest = _signature_manifest(JWS, body, {}, NOTATION_ARTIFACT)
+    manifest = signature_manifest(JWS, body, {}, NOTATION_ARTIFACT)
     with_api = FakeRegistry(referrers_api=True)
     with_api.add(manifest, blob=body, referrer=True)
     tag_schema = FakeRegistry(referrers_api=False)
@@ -258,7 +194,7 @@ def test_notation_referrer_is_found_through_the_api_and_the_tag_schema() -> None
         "artifactType": NOTATION_ARTIFACT,
     }
     tag_schema.add(manifest, blob=body)
-    tag_schema.add(_index([entry]), tag=NOTATION_DIGEST.replace(":", "-"))
+    tag_schema.add(index_of([entry]), tag=NOTATION_DIGEST.replace(":", "-"))
     gate = SignatureGate(notation_trust_anchors=[ROOT_PEM])
     for registry in (with_api, tag_schema):
         # When found and evaluated
@@ -305,7 +241,7 @@ def test_a_cosign_signature_when_only_notation_is_trusted_is_blocked() -> None:
 def test_a_blob_that_does_not_hash_to_its_digest_is_refused() -> None:
     # Given a signature layer whose bytes were replaced in the registry
     registry = FakeRegistry(referrers_api=False)
-    manifest = _cosign_manifest()
+    manifest = cosign_manifest()
     registry.add(manifest, tag=COSIGN_DIGEST.replace(":", "-") + ".sig")
     registry.blobs[sha256_digest(PAYLOAD)] = PAYLOAD + b" "
     # When found / Then it fails by name
