@@ -90,7 +90,9 @@ def _targets(
             continue
         if rule.gates is not None:
             # Fail closed until the workflow's Gate step enforces them (issue 12): never copy ungated.
-            reasons.append(f"rule {rule.name!r}: has promotion gates, which this version does not enforce yet")
+            reasons.append(
+                f"rule {rule.name!r}: has promotion gates, which this version does not enforce yet"
+            )
             continue
         image = _SourceImage(repository, tag, digest, source_registry, source_insecure)
         for target in _rule_targets(rule, image, config):
