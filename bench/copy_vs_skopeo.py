@@ -6,7 +6,7 @@ cases: cold (fresh destination storage), warm (everything present), retag (diges
 Reports medians and the ratio ours/skopeo of wall time, bytes the destination registry read, and the
 copier's peak RSS. Usage: `python bench/copy_vs_skopeo.py [--runs 3] [--sizes-mb 4 16]`.
 
-Ours runs as a process, `python -m workflow.commands.copy`, from a throwaway venv holding a regular
+Ours runs as a process, `python -m workflow.cli copy` (as the copy job runs it), from a throwaway venv holding a regular
 (non-editable) install of this checkout, as CodeBuild installs it (`pip install "$CODEBUILD_SRC_DIR"`),
 with the one dependency the copy path to a registry that is not ECR imports (urllib3, the version of this
 venv); the editable install of the development venv would add its import hook to each start. The same copies are
@@ -93,7 +93,7 @@ def run_engine(
         copy_image(source, destination, insecure_registries=insecure)
         return time.monotonic() - started, 0
     if engine == "ours":
-        command = [str(python), "-m", "workflow.commands.copy", source, destination]
+        command = [str(python), "-m", "workflow.cli", "copy", source, destination]
         for host in insecure:
             command += ["--insecure-registry", host]
     else:
@@ -166,7 +166,9 @@ def startup_seconds(python: Path) -> float:
     """Wall time of our interpreter importing the copy command and exiting (no request made)."""
     began = time.monotonic()
     subprocess.run(
-        [str(python), "-c", "import workflow.commands.copy"], check=True, cwd=python.parent.parent.parent
+        [str(python), "-c", "import workflow.cli, workflow.commands.copy"],
+        check=True,
+        cwd=python.parent.parent.parent,
     )
     return time.monotonic() - began
 
@@ -229,7 +231,7 @@ def report(all_results: dict[int, dict[tuple[str, str], list[tuple[float, int, i
     lines = [
         f"Medians of {runs} alternating runs each. Image: 2 platforms x 8 layers of random data.",
         "Bytes = bytes the destination registry read (`rchar` of its process: uploads plus its own reads).",
-        "Peak RSS = VmHWM of the copier process, sampled every 5 ms. Ours runs as `python -m workflow.commands.copy`",
+        "Peak RSS = VmHWM of the copier process, sampled every 5 ms. Ours runs as `python -m workflow.cli copy`",
         "from a non-editable install; in-process = `copy_image()` called in the benchmark process (no interpreter start).",
         "",
         "| layers | case | wall ours (s) | wall skopeo (s) | ratio | bytes ours (MiB) | bytes skopeo (MiB) "

@@ -26,7 +26,7 @@ from tests.integration.registries import RegistryServer, skopeo_digest
 from workflow.cli import main as cli_main
 from workflow.copy import MAX_MANIFEST_DEPTH, copy_image
 from workflow.exceptions import RegistryAuthError, RegistryProtocolError, RegistryTimeout
-from workflow.registry import client as client_module
+from workflow.registry import listing as listing_module
 from workflow.registry.auth import AUTH_ENV
 from workflow.registry.client import RegistryClient
 from workflow.registry.deadline import Bounds
@@ -254,7 +254,7 @@ def test_endless_or_looping_pagination_ends_in_a_named_error(
     hostile: Callable[[], HostileRegistry], monkeypatch: pytest.MonkeyPatch, listing: str, loop: bool
 ) -> None:
     # Given a registry whose Link: rel="next" loops back, or never ends (a page cap of 20 for the test)
-    monkeypatch.setattr(client_module, "MAX_PAGES", 20)
+    monkeypatch.setattr(listing_module, "MAX_PAGES", 20)
     evil = hostile()
     digest = "sha256:" + "b" * 64
     path = {

@@ -1,4 +1,4 @@
-"""OCI distribution client for one registry host: manifests, blobs, tag, referrer and catalog listings.
+"""OCI distribution client for one registry host: manifests and blobs (listings: `workflow.registry.listing`).
 
 Manifests are fetched and put byte-exact and verified by digest; manifest PUTs are paced per registry
 (`put_rate`). Blobs are streamed; uploads are POST then one streaming PUT, or POST, one streaming PATCH,
@@ -8,9 +8,8 @@ Every value the registry returns is checked (`workflow.registry.paths`) before i
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, Literal
 from urllib.parse import quote
 
@@ -18,21 +17,20 @@ from urllib3.response import BaseHTTPResponse
 
 from workflow.exceptions import DestinationTagImmutable, DigestMismatch, RegistryProtocolError
 from workflow.registry import paths
-from workflow.registry.media import ACCEPT, OCI_INDEX, Descriptor, Manifest, compute_digest, parse_manifest
+from workflow.registry.listing import Listings
+from workflow.registry.media import ACCEPT, Manifest, compute_digest, parse_manifest
 from workflow.registry.pacing import TokenBucket, bucket_for
 from workflow.registry.retry import TransientError
-from workflow.registry.transport import Transport, discard
+from workflow.registry.transport import discard
 
 CHUNK_SIZE = 1 << 20
 MAX_MANIFEST_BYTES = 4 << 20
-MAX_LISTING_PAGE = 4 << 20
-MAX_PAGES = 1000  # 1,000 pages of up to 1,000 tags; ECR's ListImageReferrers gives at most 50 a page
 CONCURRENT_WRITER_RETRIES = 2  # a PUT answered "blob unknown" while every blob is present
 CONFIRM_DELAYS = (0.0, 0.5, 1.5)
 UploadMode = Literal["put", "patch"]
 
 
-class RegistryClient(Transport):
+class RegistryClient(Listings):
     """Talks the distribution API to one registry; thread-safe, safe to share between copies."""
 
     def __init__(self, registry: str, *, put_rate: float | None = None, **options: Any) -> None:
@@ -259,73 +257,3 @@ class RegistryClient(Transport):
             if self.blob_exists(repository, digest):
                 return True
         return False
-
-    # Listings
-
-    def referrers(self, repository: str, digest: str) -> list[Descriptor] | None:
-        """Referrers of `digest` through the OCI 1.1 referrers API; None when the registry lacks it."""
-        where = f"{self.registry}/{repository}"
-        first = paths.referrers(repository, digest, where)
-
-        def attempt() -> list[Descriptor] | None:
-            found: list[Descriptor] = []
-            supported = [True]
-
-            def page(response: BaseHTTPResponse) -> bool:
-                content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
-                if response.status in (404, 405) or (response.status == 200 and content_type != OCI_INDEX):
-                    discard(response)
-                    supported[0] = False
-                    return False
-                if response.status != 200:
-                    raise self.fail(response, f"GET referrers of {digest} in {repository}")
-                raw = self.read(response, MAX_LISTING_PAGE, f"referrers of {digest}")
-                found.extend(parse_manifest(raw, OCI_INDEX, "", where).children)
-                return True
-
-            self.paginate(first, repository, f"referrers of {digest} in {repository}", MAX_PAGES, page)
-            return found if supported[0] else None
-
-        return self.run(attempt, f"referrers of {digest} at {where}")
-
-    def list_tags(self, repository: str) -> list[str]:
-        """All tags of `repository` (following pagination); empty when the repository does not exist."""
-        where = f"{self.registry}/{repository}"
-        first = paths.tags(repository, where) + "?n=1000"
-        return self.run(
-            lambda: self._listing(first, repository, "tags", f"tags of {repository}", paths.tag),
-            f"tags of {where}",
-        )
-
-    def list_repositories(self, page_size: int = 1000) -> list[str]:
-        """Every repository in `/v2/_catalog` (following pagination)."""
-        first = f"{paths.CATALOG}?n={page_size}"
-        return self.run(
-            lambda: self._listing(first, "", "repositories", "the catalog", paths.repository),
-            f"catalog of {self.registry}",
-        )
-
-    def _listing(
-        self, first: str, repository: str, key: str, what: str, check: Callable[[object, str], str]
-    ) -> list[str]:
-        """The names under `key` of every page, each checked; empty when the repository does not exist."""
-        names: list[str] = []
-
-        def page(response: BaseHTTPResponse) -> bool:
-            if response.status == 404 and repository:
-                discard(response)
-                return False
-            if response.status != 200:
-                raise self.fail(response, f"GET {what}")
-            raw = self.read(response, MAX_LISTING_PAGE, what)
-            try:
-                listed = json.loads(raw).get(key) or []
-            except (ValueError, AttributeError) as exc:
-                raise RegistryProtocolError(f"{self.registry}: {what} is not JSON") from exc
-            if not isinstance(listed, list):
-                raise RegistryProtocolError(f"{self.registry}: {what}: '{key}' is not a list")
-            names.extend(check(name, f"{self.registry}: {what}") for name in listed)
-            return True
-
-        self.paginate(first, repository, what, MAX_PAGES, page)
-        return names
