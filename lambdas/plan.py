@@ -20,13 +20,17 @@ from workflow.plan import plan
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Plan one execution; bad input raises InvalidRequest / DestinationNotAllowed with what is wrong."""
+    """Plan one execution, with the config's max_concurrency for the Map.
+
+    Bad input raises InvalidRequest / DestinationNotAllowed with what is wrong.
+    """
     if not isinstance(event, dict) or "input" not in event:
         raise InvalidRequest('the Plan function expects {"execution": NAME, "input": EXECUTION_INPUT}')
     request = parse_request(event["input"])
     if request.pushed_at is None:
         request = request.model_copy(update={"pushed_at": parse_time(event.get("started_at"))})
-    result = plan(request, load_handler_config())
+    config = load_handler_config()
+    result = plan(request, config)
     logger.info(
         "planned",
         extra={
@@ -38,4 +42,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         },
     )
     emit_metric(Metric.TARGETS_PLANNED, len(result.targets))
-    return {**result.model_dump(mode="json"), "target_count": len(result.targets)}
+    # The Replicate Map reads its MaxConcurrencyPath here: the config's limit, from the same packaged file.
+    return {
+        **result.model_dump(mode="json"),
+        "target_count": len(result.targets),
+        "max_concurrency": config.max_concurrency,
+    }

@@ -59,5 +59,9 @@ class CopyFailed(ReplicationError):
     """A copy build failed without reporting a result (install failure, timeout): the record's error name."""
 
 
+class CopyResultInvalid(ReplicationError):
+    """A copy build succeeded but its exported RESULT is missing, empty, not JSON, too large or not a result."""
+
+
 class ReplicationFailed(ReplicationError):
     """At least one target failed; the error name of the state machine's final Fail state."""

@@ -1,4 +1,4 @@
-"""The workflow's Lambda functions (plan, precheck, summarize): one shared asset, one role each."""
+"""The workflow's Lambda functions (plan, precheck, record, summarize): one shared asset, one role each."""
 
 from __future__ import annotations
 
@@ -92,7 +92,7 @@ class HandlerCode(Construct):
 
 
 class WorkflowFunctions(Construct):
-    """Plan, Precheck and Summarize."""
+    """Plan, Precheck, Record and Summarize."""
 
     def __init__(
         self,
@@ -128,6 +128,14 @@ class WorkflowFunctions(Construct):
             description="Summarizes the target results into the outcome and the email text",
             timeout=cdk.Duration.seconds(30),
         )
+        # Record reads what the states hand it and calls no AWS API: its role only writes its logs.
+        self.record = code.function(
+            self,
+            "Record",
+            handler="lambdas.record.handler",
+            description="Reads a copy build's RESULT or a caught error into the destination's record",
+            timeout=cdk.Duration.seconds(30),
+        )
         precheck_role = self.precheck.role
         assert precheck_role is not None
         for statement in [*source_read, assume_destination]:
@@ -135,5 +143,5 @@ class WorkflowFunctions(Construct):
 
     @property
     def all(self) -> list[lambda_.Function]:
-        """The three functions."""
-        return [self.plan, self.precheck, self.summarize]
+        """The four functions."""
+        return [self.plan, self.precheck, self.record, self.summarize]

@@ -1,4 +1,8 @@
-"""The state machine, loaded from statemachine.asl.json with its ${Substitutions} filled by CDK."""
+"""The state machine, loaded from statemachine.asl.json with its ${Substitutions} filled by CDK.
+
+The file is valid JSON as committed: every placeholder sits inside a string, and the Map's concurrency
+comes from the Plan function's output (MaxConcurrencyPath), which reads the same packaged config.
+"""
 
 from __future__ import annotations
 
@@ -22,9 +26,9 @@ SUBSTITUTIONS = (
     "PlanFunctionArn",
     "PrecheckFunctionArn",
     "SummarizeFunctionArn",
+    "RecordFunctionArn",
     "CopyProjectName",
     "NotificationTopicArn",
-    "MaxConcurrency",
 )
 # The managed rule Step Functions creates for codebuild:startBuild.sync.
 SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
@@ -41,10 +45,10 @@ class ReplicationStateMachine(Construct):
         plan: lambda_.IFunction,
         precheck: lambda_.IFunction,
         summarize: lambda_.IFunction,
+        record: lambda_.IFunction,
         copy_project: codebuild.IProject,
         topic: sns.ITopic,
         key: kms.IKey,
-        max_concurrency: int,
         definition_file: Path = DEFINITION_FILE,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -68,9 +72,9 @@ class ReplicationStateMachine(Construct):
             "PlanFunctionArn": plan.function_arn,
             "PrecheckFunctionArn": precheck.function_arn,
             "SummarizeFunctionArn": summarize.function_arn,
+            "RecordFunctionArn": record.function_arn,
             "CopyProjectName": copy_project.project_name,
             "NotificationTopicArn": topic.topic_arn,
-            "MaxConcurrency": str(max_concurrency),
         }
         self.state_machine = sfn.StateMachine(
             self,
@@ -84,14 +88,12 @@ class ReplicationStateMachine(Construct):
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),
         )
-        self._grant(stack, plan, precheck, summarize, copy_project, topic, key)
+        self._grant(stack, [plan, precheck, summarize, record], copy_project, topic, key)
 
     def _grant(
         self,
         stack: cdk.Stack,
-        plan: lambda_.IFunction,
-        precheck: lambda_.IFunction,
-        summarize: lambda_.IFunction,
+        functions: list[lambda_.IFunction],
         copy_project: codebuild.IProject,
         topic: sns.ITopic,
         key: kms.IKey,
@@ -100,7 +102,7 @@ class ReplicationStateMachine(Construct):
             iam.PolicyStatement(
                 sid="InvokeWorkflowFunctions",
                 actions=["lambda:InvokeFunction"],
-                resources=[plan.function_arn, precheck.function_arn, summarize.function_arn],
+                resources=[function.function_arn for function in functions],
             ),
             iam.PolicyStatement(
                 sid="RunCopyBuilds",

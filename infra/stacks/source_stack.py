@@ -93,10 +93,10 @@ class SourceStack(cdk.Stack):
             plan=self.functions.plan,
             precheck=self.functions.precheck,
             summarize=self.functions.summarize,
+            record=self.functions.record,
             copy_project=self.copy.project,
             topic=self.topic,
             key=self.key,
-            max_concurrency=config.max_concurrency,
             definition_file=definition_file,
         )
         self.trigger = Trigger(

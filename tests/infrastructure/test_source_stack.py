@@ -82,13 +82,14 @@ def test_every_asl_substitution_is_filled_with_the_right_resource(synthesized: S
         ("PlanFunctionArn", "lambdas.plan.handler"),
         ("PrecheckFunctionArn", "lambdas.precheck.handler"),
         ("SummarizeFunctionArn", "lambdas.summarize.handler"),
+        ("RecordFunctionArn", "lambdas.record.handler"),
     ]:
         assert substitutions[name] == {"Fn::GetAtt": [functions[handler][0], "Arn"]}
     assert substitutions["CopyProjectName"] == {"Ref": _one(template, "AWS::CodeBuild::Project")[0]}
     assert substitutions["NotificationTopicArn"] == {"Ref": _one(template, "AWS::SNS::Topic")[0]}
-    assert substitutions["MaxConcurrency"] == str(synthesized.settings.config.max_concurrency)
-    # And the substituted document is JSON (as CloudFormation's Fn::Sub-style replacement yields)
-    filled = PLACEHOLDER.sub(lambda m: "4" if m[1] == "MaxConcurrency" else f"value-of-{m[1]}", text)
+    # And the document is JSON before and after substitution (CloudFormation's Fn::Sub-style replacement)
+    assert json.loads(text)["States"]["Replicate"]["MaxConcurrencyPath"] == "$.plan.max_concurrency"
+    filled = PLACEHOLDER.sub(lambda m: f"value-of-{m[1]}", text)
     assert json.loads(filled)["States"]
 
 
@@ -114,6 +115,7 @@ def test_functions_are_arm64_python_with_their_own_roles_and_log_retention(synth
         "lambdas.plan.handler",
         "lambdas.precheck.handler",
         "lambdas.summarize.handler",
+        "lambdas.record.handler",
         "lambdas.reconcile.handler",
     }
     roles = set()
@@ -126,7 +128,7 @@ def test_functions_are_arm64_python_with_their_own_roles_and_log_retention(synth
         log_group = template["Resources"][properties["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
         assert log_group["RetentionInDays"] > 0
         roles.add(properties["Role"]["Fn::GetAtt"][0])
-    assert len(roles) == 4
+    assert len(roles) == 5
 
 
 def test_lambda_asset_holds_packages_dependencies_for_arm64_and_the_config(synthesized: Synthesized) -> None:
@@ -280,3 +282,32 @@ def test_outputs_name_what_an_operator_starts_or_watches(synthesized: Synthesize
         if v["Properties"]["Handler"] == "lambdas.reconcile.handler"
     ]
     assert outputs["ReconcileFunctionName"]["Value"] == {"Ref": reconcile_id}
+
+
+def test_the_record_function_may_only_write_its_logs_and_traces(synthesized: Synthesized) -> None:
+    # Given the Record function (it reads what the states hand it and calls no AWS API)
+    template = synthesized.source_template
+    _, record = _functions_by_handler(template)["lambdas.record.handler"]
+    role = record["Role"]["Fn::GetAtt"][0]
+    # When its role's policies are read
+    statements = [
+        statement
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role} in policy["Properties"]["Roles"]
+        for statement in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    actions = {
+        action
+        for statement in statements
+        for action in (
+            statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        )
+    }
+    # Then it may write its own log group and X-Ray traces, nothing else
+    assert actions == {
+        "logs:CreateLogStream",
+        "logs:PutLogEvents",
+        "xray:PutTraceSegments",
+        "xray:PutTelemetryRecords",
+    }
+    assert "ManagedPolicyArns" not in template["Resources"][role]["Properties"]

@@ -1,10 +1,13 @@
-"""statemachine.asl.json, statically: substitutions, Catch/Retry, error names, the Copy contract, payload size."""
+"""statemachine.asl.json, statically: valid JSON, substitutions, Catch/Retry, error names, no parsing in the
+ASL, the Copy contract, and the size of the records the Record function makes from realistic states."""
 
 from __future__ import annotations
 
 import inspect
 import json
 import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,7 @@ import pytest
 from workflow import exceptions
 from workflow.config import MAX_DESTINATIONS
 from workflow.models import CopyResult, TargetResult
+from workflow.records import record
 from workflow.summary import CAUSE_LIMIT, FAILURE_ERROR, summarize
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
@@ -21,9 +25,9 @@ SUBSTITUTIONS = {
     "PlanFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-plan",
     "PrecheckFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-precheck",
     "SummarizeFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-summarize",
+    "RecordFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-record",
     "CopyProjectName": "ecr-replication-copy",
     "NotificationTopicArn": "arn:aws:sns:us-east-1:111111111111:ecr-replication",
-    "MaxConcurrency": "4",
 }
 STATES_ERRORS = {
     "States.ALL",
@@ -52,10 +56,7 @@ WORKFLOW_ERRORS = {
     for name, value in inspect.getmembers(exceptions, inspect.isclass)
     if issubclass(value, exceptions.ReplicationError)
 }
-RESULT_EXPRESSION = (
-    "States.StringToJson(States.ArrayGetItem("
-    "$.Build.ExportedEnvironmentVariables[?(@.Name == 'RESULT')].Value, 0))"
-)
+PLAIN_PATH = re.compile(r"\$\$?(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def substitute(template: str, values: dict[str, str]) -> str:
@@ -83,20 +84,65 @@ def inner(definition: dict[str, Any]) -> dict[str, Any]:
     return definition["States"]["Replicate"]["ItemProcessor"]["States"]
 
 
-def test_the_template_uses_exactly_the_six_substitutions() -> None:
+def test_the_file_is_valid_json_as_committed() -> None:
+    # Given the file as it stands in the repository / When json.tool reads it / Then it is JSON
+    checked = subprocess.run(
+        [sys.executable, "-m", "json.tool", str(ASL)], capture_output=True, text=True, check=False
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_the_template_uses_exactly_the_six_substitutions_each_inside_a_string() -> None:
     # Given the template text / Then its placeholders are exactly the six names CDK fills
     text = ASL.read_text(encoding="utf-8")
     assert set(re.findall(r"\$\{([^}]*)\}", text)) == set(SUBSTITUTIONS)
-    # And it is not JSON before substitution (MaxConcurrency is a bare number)
-    with pytest.raises(json.JSONDecodeError):
-        json.loads(text)
+    # And each one is a whole JSON string value, so substituting keeps the document's structure
+    strings = [value for _, value in _string_values(json.loads(text)) if "${" in value]
+    assert sorted(strings) == sorted(f"${{{name}}}" for name in re.findall(r"\$\{([^}]*)\}", text))
 
 
-def test_valid_json_after_substitution_with_the_numeric_max_concurrency(definition: dict[str, Any]) -> None:
-    # Given the substituted definition / Then the Map's MaxConcurrency is the number from the config
-    assert definition["States"]["Replicate"]["MaxConcurrency"] == 4
-    assert definition["StartAt"] == "Plan"
+def _string_values(node: Any, key: str = "") -> Iterator[tuple[str, str]]:
+    """(key, value) for every string value in a JSON document."""
+    if isinstance(node, dict):
+        for name, value in node.items():
+            yield from _string_values(value, name)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _string_values(value, key)
+    elif isinstance(node, str):
+        yield key, node
+
+
+def test_the_map_takes_its_concurrency_from_the_plan_output(definition: dict[str, Any]) -> None:
+    # Given the substituted definition / Then the Map reads MaxConcurrency from the Plan's output
+    replicate = definition["States"]["Replicate"]
+    assert "MaxConcurrency" not in replicate
+    assert replicate["MaxConcurrencyPath"] == "$.plan.max_concurrency"
+    assert definition["States"]["Plan"]["ResultSelector"] == {"plan.$": "$.Payload"}
     assert "${" not in json.dumps(definition)
+
+
+def test_no_state_parses_what_a_component_produced(definition: dict[str, Any]) -> None:
+    # Given every path and `.$` value of the definition
+    text = json.dumps(definition)
+    paths = [
+        (key, value)
+        for key, value in _string_values(definition)
+        if key.endswith(".$") or (key.endswith("Path") and value is not None)
+    ]
+    assert paths
+    # Then none is an intrinsic function (a bad argument raises the uncatchable States.Runtime) or a filter
+    assert "States.StringToJson" not in text
+    assert "States.ArrayGetItem" not in text
+    for key, value in paths:
+        assert PLAIN_PATH.fullmatch(value), f"{key}: {value} is not a plain path"
+    # And the Copy keeps the build's output whole: no path reaches into it
+    copy = inner(definition)["Copy"]
+    assert "ResultSelector" not in copy
+    assert copy["ResultPath"] == "$.copy"
+    # And the Record task hands the Record function the iteration's whole state
+    for state in (inner(definition)["Record"], definition["States"]["ReadPlanError"]):
+        assert state["Parameters"] == {"FunctionName": SUBSTITUTIONS["RecordFunctionArn"], "Payload.$": "$"}
 
 
 def test_every_transition_targets_an_existing_state_and_every_state_is_reachable(
@@ -129,7 +175,15 @@ def test_every_transition_targets_an_existing_state_and_every_state_is_reachable
 def test_every_task_has_a_catch_ending_with_states_all(definition: dict[str, Any]) -> None:
     # Given every Task state / Then it catches, and its last catcher takes every error
     tasks = [(name, state) for name, state, _ in all_states(definition["States"]) if state["Type"] == "Task"]
-    assert {name for name, _ in tasks} == {"Plan", "Precheck", "Copy", "Summarize", "Notify"}
+    assert {name for name, _ in tasks} == {
+        "Plan",
+        "ReadPlanError",
+        "Precheck",
+        "Copy",
+        "Record",
+        "Summarize",
+        "Notify",
+    }
     for name, state in tasks:
         assert state.get("Catch"), f"{name} has no Catch"
         assert state["Catch"][-1]["ErrorEquals"] == ["States.ALL"], name
@@ -170,8 +224,9 @@ def test_retries_are_short_with_backoff_and_full_jitter(definition: dict[str, An
             assert retrier["JitterStrategy"] == "FULL", name
             assert "States.ALL" not in retrier["ErrorEquals"], name
     # And the Lambda tasks retry Lambda's transient errors
-    for name in ("Plan", "Summarize"):
+    for name in ("Plan", "ReadPlanError", "Summarize"):
         assert set(definition["States"][name]["Retry"][0]["ErrorEquals"]) == LAMBDA_ERRORS
+    assert [set(r["ErrorEquals"]) for r in inner(definition)["Record"]["Retry"]] == [LAMBDA_ERRORS]
     assert [set(r["ErrorEquals"]) for r in inner(definition)["Precheck"]["Retry"]] == [
         LAMBDA_ERRORS,
         {"RegistryUnavailable"},
@@ -194,8 +249,9 @@ def test_copy_starts_the_codebuild_project_with_exactly_the_five_plaintext_varia
         "INSECURE_REGISTRIES",
     ]
     assert {v["Type"] for v in variables} == {"PLAINTEXT"}
-    # And it keeps only the job's exported RESULT
-    assert copy["ResultSelector"] == {"result.$": RESULT_EXPRESSION}
+    # And whatever the build ends with, the iteration goes on to Record
+    assert copy["Next"] == "Record"
+    assert copy["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Record"}]
 
 
 def test_lambda_tasks_use_the_substituted_functions_and_sns_the_topic(definition: dict[str, Any]) -> None:
@@ -204,6 +260,7 @@ def test_lambda_tasks_use_the_substituted_functions_and_sns_the_topic(definition
     assert states["Plan"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["PlanFunctionArn"]
     assert inner(definition)["Precheck"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["PrecheckFunctionArn"]
     assert states["Summarize"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["SummarizeFunctionArn"]
+    assert inner(definition)["Record"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["RecordFunctionArn"]
     assert states["Notify"]["Resource"] == "arn:aws:states:::sns:publish"
     assert states["Notify"]["Parameters"]["TopicArn"] == SUBSTITUTIONS["NotificationTopicArn"]
     # And the execution fails with the summary's error name when a target failed
@@ -215,55 +272,21 @@ def test_lambda_tasks_use_the_substituted_functions_and_sns_the_topic(definition
     }
 
 
-# The per-target record, computed the way the ASL computes it.
+# The per-target record, made the way the ASL makes it: the Record task runs workflow.records.record on
+# the iteration's whole state, and its output (OutputPath $.Payload) is the iteration's result.
 
 
-def resolve(path: str, data: Any) -> Any:
-    """A JSONPath of the form `$`, `$.a.b.c`."""
-    assert re.fullmatch(r"\$(\.\w+)*", path), f"unsupported path {path}"
-    for key in path.split(".")[1:]:
-        data = data[key]
-    return data
-
-
-def evaluate(expression: str, data: Any) -> Any:
-    """A path, or the intrinsics the record states use: States.StringToJson(path), States.Format('..', paths)."""
-    if match := re.fullmatch(r"States\.StringToJson\((\$[\w.]*)\)", expression):
-        return json.loads(resolve(match[1], data))
-    if match := re.fullmatch(r"States\.Format\('([^']*)', (.*)\)", expression):
-        arguments = [resolve(argument.strip(), data) for argument in match[2].split(",")]
-        assert match[1].count("{}") == len(arguments)
-        return match[1].replace("{}", "%s") % tuple(arguments)
-    return resolve(expression, data)
-
-
-def apply_parameters(template: dict[str, Any], data: Any) -> dict[str, Any]:
-    """Parameters / ResultSelector: `key.$` values are evaluated, other values are literals."""
-    return {
-        key.removesuffix(".$"): evaluate(value, data) if key.endswith(".$") else value
-        for key, value in template.items()
-    }
-
-
-def run_pass_chain(states: dict[str, Any], name: str, data: Any) -> Any:
-    """Run Pass states from `name` until one ends; returns the last output."""
-    while True:
-        state = states[name]
-        assert state["Type"] == "Pass", name
-        if "Parameters" in state:
-            data = apply_parameters(state["Parameters"], data)
-        if state.get("End"):
-            return data
-        name = state["Next"]
-
-
-def copy_result_selector(selector: dict[str, str], build_output: dict[str, Any]) -> dict[str, Any]:
-    """The Copy ResultSelector, whose one expression this test knows how to evaluate."""
-    assert selector == {"result.$": RESULT_EXPRESSION}
-    values = [
-        v["Value"] for v in build_output["Build"]["ExportedEnvironmentVariables"] if v["Name"] == "RESULT"
-    ]
-    return {"result": json.loads(values[0])}
+def record_task(states: dict[str, Any], name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """Follow the iteration from state `name` to the Record task; returns the record it outputs."""
+    assert name == "Record", name
+    task = states["Record"]
+    assert (task["Parameters"]["Payload.$"], task["ResultPath"], task["OutputPath"]) == (
+        "$",
+        "$",
+        "$.Payload",
+    )
+    assert task.get("End") is True
+    return record(data).model_dump(mode="json")
 
 
 BUILDSPEC = "version: 0.2\nenv:\n  exported-variables: [RESULT]\nphases:\n  build:\n    commands:\n" + (
@@ -396,13 +419,9 @@ def copied_record(index: int, definition: dict[str, Any]) -> dict[str, Any]:
         referrers_copied=2,
     )
     states = inner(definition)
-    build_output = {"Build": realistic_build(index, "SUCCEEDED", result)}
-    state["copy"] = copy_result_selector(states["Copy"]["ResultSelector"], build_output)
+    state["copy"] = {"Build": realistic_build(index, "SUCCEEDED", result)}
     assert states["Copy"]["ResultPath"] == "$.copy"
-    assert states["Copy"]["Next"] == "CopySucceeded?"
-    assert "error" not in state["copy"]["result"]
-    assert states["CopySucceeded?"]["Default"] == "Copied"
-    return apply_parameters(states["Copied"]["Parameters"], state)
+    return record_task(states, states["Copy"]["Next"], state)
 
 
 def catcher_for(state: dict[str, Any], error: str) -> dict[str, Any]:
@@ -421,7 +440,7 @@ def failed_build_record(index: int, definition: dict[str, Any]) -> dict[str, Any
     states = inner(definition)
     cause = json.dumps(realistic_build(index, "FAILED", None))
     name, data = caught(states["Copy"], iteration_input(index), "States.TaskFailed", cause)
-    return run_pass_chain(states, name, data)
+    return record_task(states, name, data)
 
 
 def lambda_error_cause(error_type: str, message: str) -> str:
@@ -448,7 +467,7 @@ def failed_precheck_record(index: int, definition: dict[str, Any]) -> dict[str, 
     name, data = caught(
         states["Precheck"], data, "ImageNotFound", lambda_error_cause("ImageNotFound", message)
     )
-    return run_pass_chain(states, name, data)
+    return record_task(states, name, data)
 
 
 def test_map_output_for_50_copied_targets_stays_well_under_64_kib(definition: dict[str, Any]) -> None:
@@ -472,7 +491,9 @@ def test_map_output_for_50_failed_builds_stays_under_the_256_kib_state_limit(
     assert {(r.status, r.error) for r in parsed} == {("failed", "CopyFailed")}
     assert parsed[0].digest == "sha256:" + "00" * 32
     assert parsed[0].cause is not None
-    assert parsed[0].cause.startswith("the copy build of x to y failed")
+    assert parsed[0].cause.startswith(
+        "copy build ecr-replication-copy:00000000-1111-2222-3333-444444444444 ended FAILED in phase BUILD"
+    )
     size = len(json.dumps(records, separators=(",", ":")))
     assert size < 64 * 1024, size
 
@@ -497,8 +518,8 @@ def test_at_the_destination_limit_the_state_stays_under_256_kib_through_summariz
 ) -> None:
     # Given as many destinations as a config may have, every one failed with the longest cause kept
     records = [failed_precheck_record(index, definition) for index in range(MAX_DESTINATIONS)]
-    for record in records:
-        record["cause"] = "x" * CAUSE_LIMIT
+    for failed in records:
+        failed["cause"] = "x" * CAUSE_LIMIT
     plan = {"repository": "services/payments-api", "tag": "release-2024.05.01-build.1234", "dry_run": False}
     targets = [iteration_input(index)["target"] for index in range(MAX_DESTINATIONS)]
     # When the Map's records replace the targets, and Summarize returns its summary
@@ -518,28 +539,51 @@ def test_at_the_destination_limit_the_state_stays_under_256_kib_through_summariz
         assert len(json.dumps(state, separators=(",", ":"))) < 200 * 1024
 
 
-def test_only_typed_function_errors_have_their_cause_parsed(definition: dict[str, Any]) -> None:
-    # Given the Precheck's catchers / Then the JSON-parsing path takes exactly the workflow's error names
-    # (raised by the function, so their cause is the runtime's JSON payload); the rest keep the raw cause
-    catchers = inner(definition)["Precheck"]["Catch"]
-    assert set(catchers[0]["ErrorEquals"]) == WORKFLOW_ERRORS - {
-        FAILURE_ERROR
-    }  # the Fail state's own name is never raised by a function
-    assert catchers[0]["Next"] == "ReadPrecheckError"
-    assert catchers[1] == {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "PrecheckFailed"}
-    assert [c["ErrorEquals"] for c in definition["States"]["Plan"]["Catch"]] == [
+def test_every_iteration_error_goes_to_record_and_plan_errors_are_read_by_it(
+    definition: dict[str, Any],
+) -> None:
+    # Given the iteration's tasks / Then every error they catch goes to Record, with the error beside the state
+    states = inner(definition)
+    for name in ("Precheck", "Copy"):
+        assert states[name]["Catch"] == [
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Record"}
+        ]
+    # And a failing Record function still leaves a failed record, from the target alone
+    assert states["Record"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.record_error", "Next": "RecordFailed"}
+    ]
+    fallback = states["RecordFailed"]["Parameters"]
+    assert (fallback["status"], fallback["error.$"]) == ("failed", "$.record_error.Error")
+    assert {key for key, value in fallback.items() if key.endswith(".$")} == {
+        "account.$",
+        "region.$",
+        "repository.$",
+        "tag.$",
+        "error.$",
+    }
+    # And a bad input or config is read by the same function; if that fails, the raw error ends it
+    top = definition["States"]
+    assert [c["ErrorEquals"] for c in top["Plan"]["Catch"]] == [
         ["InvalidRequest", "DestinationNotAllowed", "InvalidConfig"],
         ["States.ALL"],
     ]
+    assert top["Plan"]["Catch"][0]["Next"] == "ReadPlanError"
+    assert top["ReadPlanError"]["Catch"] == [
+        {"ErrorEquals": ["States.ALL"], "ResultPath": "$.read_error", "Next": "PlanFailed"}
+    ]
+    assert (top["InvalidInput"]["ErrorPath"], top["InvalidInput"]["CausePath"]) == (
+        "$.read.error",
+        "$.read.cause",
+    )
 
 
-def test_other_errors_keep_their_raw_cause(definition: dict[str, Any]) -> None:
+def test_other_errors_keep_their_name_and_cause(definition: dict[str, Any]) -> None:
     # Given a Copy that failed with CodeBuild throttling after all retries
     states = inner(definition)
     name, data = caught(states["Copy"], iteration_input(3), "CodeBuild.ThrottlingException", "Rate exceeded")
     # Then the record carries the error and cause as they are
-    record = TargetResult.model_validate(run_pass_chain(states, name, data))
-    assert (record.status, record.error, record.cause) == (
+    result = TargetResult.model_validate(record_task(states, name, data))
+    assert (result.status, result.error, result.cause) == (
         "failed",
         "CodeBuild.ThrottlingException",
         "Rate exceeded",
@@ -565,11 +609,15 @@ def test_a_copy_that_reports_its_own_failure_becomes_a_failed_record_with_its_er
 ) -> None:
     # Given the job's RESULT is the copier's {error, message} (the build itself succeeded)
     states = inner(definition)
-    assert states["Copy"]["Next"] == "CopySucceeded?"
-    [choice] = states["CopySucceeded?"]["Choices"]
-    assert choice == {"Variable": "$.copy.result.error", "IsPresent": True, "Next": "CopyReportedFailure"}
-    assert states["CopySucceeded?"]["Default"] == "Copied"
+    state = iteration_input(4)
+    build = realistic_build(4, "SUCCEEDED", None)
+    message = "registry 222222222226.dkr.ecr.eu-west-1.amazonaws.com refused the upload: 403"
+    build["ExportedEnvironmentVariables"] = [
+        {"Name": "RESULT", "Value": json.dumps({"error": "RegistryAuthError", "message": message})}
+    ]
+    state["copy"] = {"Build": build}
+    # When the iteration goes on from Copy
+    result = TargetResult.model_validate(record_task(states, states["Copy"]["Next"], state))
     # Then the record is failed, with the copier's error name and message
-    record = states["CopyReportedFailure"]["Parameters"]
-    assert record["status"] == "failed"
-    assert (record["error.$"], record["cause.$"]) == ("$.copy.result.error", "$.copy.result.message")
+    assert (result.status, result.error, result.cause) == ("failed", "RegistryAuthError", message)
+    assert result.digest == "sha256:" + "04" * 32

@@ -44,6 +44,7 @@ def test_push_event_plans_one_target_per_destination_with_the_pushed_digest(
     result = plan.handler({"execution": "push-1", "input": PUSH_EVENT}, lambda_context)
     # Then it returns both destinations, pinned to the pushed digest, and what the Map needs
     assert result["target_count"] == 2
+    assert result["max_concurrency"] == 4  # the config's default, read by the Map's MaxConcurrencyPath
     assert result["dry_run"] is False
     assert result["skipped_reason"] is None
     assert [(t["account"], t["region"]) for t in result["targets"]] == [

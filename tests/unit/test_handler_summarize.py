@@ -19,7 +19,7 @@ DIGEST = "sha256:" + "e" * 64
 
 
 def records() -> list[dict[str, Any]]:
-    """One copied record (the Copied state's shape) and one failed record (PrecheckFailed's shape)."""
+    """One copied record and one failed record, as the Record function makes them."""
     return [
         {
             "account": "222222222222",

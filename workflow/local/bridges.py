@@ -1,7 +1,7 @@
-"""The two bridges that let moto 5.2.5's Step Functions interpreter run the production state machine.
+"""The bridges that let moto 5.2.5's Step Functions interpreter run the production state machine as AWS does.
 
 moto's interpreter (`stepfunctions.execute_state_machine`) runs statemachine.asl.json for real, with
-two gaps, both found by trying:
+three gaps, all found by trying:
 
 1. Lambda tasks need Docker unless `lambda.use_docker` is off, and then moto answers every invoke with
    a canned payload. The Lambda bridge replaces `LambdaSimpleBackend.invoke` so that an invoke runs the
@@ -14,9 +14,17 @@ two gaps, both found by trying:
    fresh directory, with the StartBuild `EnvironmentVariablesOverride` applied, then returns a
    Build-shaped result whose `ExportedEnvironmentVariables` carry the buildspec's exported variables.
    A command exiting non-zero makes the build FAILED, and the task fails with States.TaskFailed and
-   the Build as the cause, as on AWS.
+   the Build as the cause, as on AWS. A Build larger than Step Functions' 256 KiB payload quota fails
+   the task with States.DataLimitExceeded, as AWS does ("Step Functions service quotas").
+3. moto lets `States.ALL` catch (and a retrier retry) every error. On AWS, `States.Runtime` (a failed
+   path or intrinsic function) and `States.DataLimitExceeded` are terminal: no Retry or Catch applies
+   and the execution fails (developer guide, "Handling errors in Step Functions workflows"). The
+   terminal-errors bridge makes them so here, or a test would pass where AWS kills the execution.
 
-Both are applied by `bridges(...)`, a context manager, and removed on exit. Nothing else is patched
+Tests can break one destination's build on purpose (`CodeBuildSettings.export_instead`,
+`CodeBuildSettings.copier_writes`) to check what the state machine makes of a bad build result.
+
+All are applied by `bridges(...)`, a context manager, and removed on exit. Nothing else is patched
 and the production ASL is never changed. moto runs in server mode in this process (see runtime.py),
 so the interpreter, the Lambda backend and these bridges share one process.
 """
@@ -46,6 +54,7 @@ import botocore.session
 import yaml
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (
     FailureEvent,
@@ -55,6 +64,8 @@ from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name
 from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (
     StatesErrorNameType,
 )
+from moto.stepfunctions.parser.asl.component.common.retry.retry_outcome import RetryOutcome
+from moto.stepfunctions.parser.asl.component.state.exec.execute_state import ExecutionState
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import state_task_factory
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.resource import ResourceCondition
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_callback import (
@@ -70,6 +81,11 @@ SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BUILD_TIMEOUT_SECONDS = 600
 # `.sync` needs the callback endpoint too, which moto sets up only for WaitForTaskToken-capable services.
 SYNC_PATTERNS: set[Any] = {ResourceCondition.Sync, ResourceCondition.WaitForTaskToken}
+# Step Functions service quotas: a state's input, output or a task's result is at most 256 KiB.
+PAYLOAD_LIMIT = 256 * 1024
+# Errors no Retry or Catch applies to on AWS (developer guide, "Handling errors in Step Functions workflows").
+TERMINAL_ERRORS = {StatesErrorNameType.StatesRuntime, StatesErrorNameType.StatesStatesDataLimitExceeded}
+COPY_COMMAND = "ecr-replicate"
 
 
 @dataclass(frozen=True)
@@ -233,12 +249,34 @@ class CodeBuildSettings:
     account: str
     builds: list[BuildRecord] = field(default_factory=list)
     _injected: deque[str] = field(default_factory=deque)
+    _exports: dict[str, str | None] = field(default_factory=dict)
+    _copier_output: dict[str, str | None] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next_start_builds(self, error: str, times: int = 1) -> None:
         """Make the next `times` StartBuild calls fail with `error` (e.g. a throttling error name)."""
         with self._lock:
             self._injected.extend([error] * times)
+
+    def export_instead(self, destination: str, result: str | None) -> None:
+        """The next build whose DESTINATION_IMAGE contains `destination` copies nothing and succeeds,
+        exporting `result` as RESULT (None: no RESULT at all), whatever the buildspec would export."""
+        with self._lock:
+            self._exports[destination] = result
+
+    def copier_writes(self, destination: str, result_file: str | None) -> None:
+        """In the next build whose DESTINATION_IMAGE contains `destination`, the copy command copies
+        nothing, writes `result_file` to its --result-file (None: writes no file) and exits 0; the rest
+        of the buildspec runs as written."""
+        with self._lock:
+            self._copier_output[destination] = result_file
+
+    def _take(self, overrides: dict[str, str | None], destination: str) -> tuple[bool, str | None]:
+        with self._lock:
+            for key in list(overrides):
+                if key in destination:
+                    return True, overrides.pop(key)
+        return False, None
 
     def _take_injected(self) -> str | None:
         with self._lock:
@@ -251,13 +289,24 @@ class CodeBuildSettings:
     def run_build(self, overrides: Mapping[str, str]) -> dict[str, Any]:
         """Run the buildspec's build phase; returns the Build as GetBuild describes it."""
         build_id = f"{self.project_name}:{uuid.uuid4()}"
+        destination = overrides.get("DESTINATION_IMAGE", "")
+        exported_instead, result = self._take(self._exports, destination)
+        if exported_instead:
+            now = time.time()
+            exported = {} if result is None else {name: result for name in self.buildspec.exported}
+            self._record(BuildRecord(build_id, dict(overrides), "SUCCEEDED", exported, None, 0.0))
+            return self._build_document(build_id, "SUCCEEDED", overrides, exported, None, now, now)
+        stand_in, result_file = self._take(self._copier_output, destination)
         environment = {**self.environment, **self.buildspec.variables, **overrides}
         started = time.time()
         with tempfile.TemporaryDirectory(prefix="codebuild-") as work:
             exports_file = Path(work) / ".exported-variables"
             env = {**environment, "CODEBUILD_BUILD_ID": build_id, "CODEBUILD_SRC_DIR": work}
+            script = self.buildspec.script(exports_file)
+            if stand_in:
+                script = _copier_stand_in(Path(work), result_file) + script
             process = subprocess.run(
-                ["bash", "-c", self.buildspec.script(exports_file)],
+                ["bash", "-c", script],
                 cwd=work,
                 env=env,
                 capture_output=True,
@@ -309,6 +358,19 @@ class CodeBuildSettings:
                 {"Name": name, "Value": value} for name, value in exported.items()
             ],
         }
+
+
+def _copier_stand_in(work: Path, result_file: str | None) -> str:
+    """A bash function shadowing the copy command: it writes `result_file` to --result-file, or nothing."""
+    write = ":"
+    if result_file is not None:
+        source = work / ".stand-in-result"
+        source.write_text(result_file, encoding="utf-8")
+        write = f'cat "{source}" > "$out"'
+    return (
+        f"{COPY_COMMAND}() {{ local out=''; while [ $# -gt 0 ]; do "
+        f'[ "$1" = --result-file ] && out="$2"; shift; done; {write}; }}\n'
+    )
 
 
 def _start_build_parameters() -> set[str]:
@@ -383,6 +445,11 @@ class CodeBuildBridge(StateTaskServiceCallback):
         output = env.stack.pop()
 
         def resolve() -> Any:
+            size = len(json.dumps(output, separators=(",", ":")).encode())
+            if size > PAYLOAD_LIMIT:
+                limit = StatesErrorNameType.StatesStatesDataLimitExceeded
+                cause = f"the Build is {size} bytes, over the {PAYLOAD_LIMIT}-byte payload quota"
+                raise self._task_failure(env, StatesErrorName(typ=limit), limit.to_name(), cause)
             if output["Build"]["BuildStatus"] == "SUCCEEDED":
                 return output
             error = StatesErrorName(typ=StatesErrorNameType.StatesTaskFailed)
@@ -404,6 +471,28 @@ def _service_for(settings: CodeBuildSettings) -> Callable[[str], Any]:
     return service_for
 
 
+def _terminal(failure_event: FailureEvent) -> bool:
+    name = failure_event.error_name
+    return isinstance(name, StatesErrorName) and name.typ in TERMINAL_ERRORS
+
+
+def _retry_unless_terminal(original: Callable[..., Any]) -> Callable[..., Any]:
+    def handle_retry(state: ExecutionState, env: Any, failure_event: FailureEvent) -> Any:
+        return RetryOutcome.CannotRetry if _terminal(failure_event) else original(state, env, failure_event)
+
+    return handle_retry
+
+
+def _catch_unless_terminal(original: Callable[..., Any]) -> Callable[..., Any]:
+    def handle_catch(state: ExecutionState, env: Any, failure_event: FailureEvent) -> None:
+        if _terminal(failure_event):
+            env.stack.append(CatchOutcome.NotCaught)
+            return
+        original(state, env, failure_event)
+
+    return handle_catch
+
+
 @contextlib.contextmanager
 def bridges(codebuild: CodeBuildSettings, lambda_log: Path) -> Iterator[None]:
     """Apply both bridges for the duration of the context.
@@ -417,5 +506,11 @@ def bridges(codebuild: CodeBuildSettings, lambda_log: Path) -> Iterator[None]:
             mock.patch.object(sys, "stdout", output),
             mock.patch.object(LambdaSimpleBackend, "invoke", _lambda_invoke(output)),
             mock.patch.object(state_task_factory, "state_task_service_for", _service_for(codebuild)),
+            mock.patch.object(
+                ExecutionState, "_handle_retry", _retry_unless_terminal(ExecutionState._handle_retry)
+            ),
+            mock.patch.object(
+                ExecutionState, "_handle_catch", _catch_unless_terminal(ExecutionState._handle_catch)
+            ),
         ):
             yield

@@ -55,7 +55,7 @@ STATE_MACHINE = Path(str(DATA / "statemachine.asl.json"))
 BUILDSPEC = Path(str(DATA / "buildspec.yml"))
 REGION = "us-east-1"
 PROJECT_NAME = "ecr-replication-copy"
-FUNCTIONS = {"Plan": "plan", "Precheck": "precheck", "Summarize": "summarize"}
+FUNCTIONS = {"Plan": "plan", "Precheck": "precheck", "Record": "record", "Summarize": "summarize"}
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -291,7 +291,6 @@ class LocalRuntime:
             **arns,
             "CopyProjectName": PROJECT_NAME,
             "NotificationTopicArn": self.topic_arn,
-            "MaxConcurrency": str(config.get("max_concurrency", 4)),
         }
         definition = _substitute(self.state_machine_file.read_text(encoding="utf-8"), substitutions)
         json.loads(definition)
