@@ -49,7 +49,7 @@ def copy_record(state: Mapping[str, Any]) -> TargetResult:
     try:
         result = _result(build)
     except CopyResultInvalid as error:
-        return _failed(target, digest, type(error).__name__, f"{error} ({_build_name(build)})")
+        return _failed(target, digest, type(error).__name__, f"{error} ({_build_name(build)})", build)
     if "error" in result:
         name = result["error"]
         if not isinstance(name, str) or not name.isidentifier() or len(name) > ERROR_NAME_LIMIT:
@@ -58,8 +58,9 @@ def copy_record(state: Mapping[str, Any]) -> TargetResult:
                 digest,
                 CopyResultInvalid.__name__,
                 f"RESULT names an error that is not an error name: {shown(name)} ({_build_name(build)})",
+                build,
             )
-        return _failed(target, digest, name, short_cause(str(result.get("message", ""))) or name)
+        return _failed(target, digest, name, short_cause(str(result.get("message", ""))) or name, build)
     try:
         copied = CopyResult.model_validate(result)
     except ValidationError as error:
@@ -72,6 +73,7 @@ def copy_record(state: Mapping[str, Any]) -> TargetResult:
             digest,
             CopyResultInvalid.__name__,
             f"RESULT is not a copy result: {problems} ({_build_name(build)})",
+            build,
         )
     return TargetResult(
         **_where(target),
@@ -89,10 +91,12 @@ def failure_record(state: Mapping[str, Any]) -> TargetResult:
     target = Target.model_validate(state["target"])
     error = _error(state["error"])
     name, cause = error["Error"], error["Cause"]
+    build: dict[str, Any] = {}
     if name == BUILD_TASK_FAILED and "copy" not in state and "precheck" in state:
         # The build failed before exporting a result (install, timeout, a crash): a copy failure.
         name = CopyFailed.__name__
-    return _failed(target, _prechecked_digest(state), name, short_cause(cause) or name)
+        build = _build_in(cause)
+    return _failed(target, _prechecked_digest(state), name, short_cause(cause) or name, build)
 
 
 def execution_error(state: Mapping[str, Any]) -> dict[str, str]:
@@ -118,6 +122,20 @@ def _error(value: Any) -> dict[str, str]:
 def _build(output: Any) -> dict[str, Any]:
     build = output.get("Build") if isinstance(output, Mapping) else None
     return build if isinstance(build, dict) else {}
+
+
+def _build_in(cause: str) -> dict[str, Any]:
+    """The Build a failed `.sync` task carries as its cause, or {} (a cause cut short is not JSON)."""
+    try:
+        data = json.loads(cause)
+    except ValueError:
+        return {}
+    return _build(data) or (data if isinstance(data, dict) and "BuildStatus" in data else {})
+
+
+def _build_arn(build: Mapping[str, Any]) -> str | None:
+    arn = build.get("Arn")
+    return arn if isinstance(arn, str) else None
 
 
 def _build_name(build: Mapping[str, Any]) -> str:
@@ -167,9 +185,16 @@ def _where(target: Target) -> dict[str, str]:
     }
 
 
-def _failed(target: Target, digest: str | None, error: str, cause: str) -> TargetResult:
+def _failed(
+    target: Target, digest: str | None, error: str, cause: str, build: Mapping[str, Any]
+) -> TargetResult:
     return TargetResult(
-        **_where(target), status="failed", digest=digest, error=error, cause=_cut(cause, CAUSE_LIMIT)
+        **_where(target),
+        status="failed",
+        digest=digest,
+        error=error,
+        cause=_cut(cause, CAUSE_LIMIT),
+        build_arn=_build_arn(build),
     )
 
 

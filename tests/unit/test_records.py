@@ -47,7 +47,12 @@ COPIED = {
 
 def after_copy(exported: Any, build_id: str = "copy:1") -> dict[str, Any]:
     """An iteration's state after a Copy whose Build exported `exported` (a list, or anything)."""
-    build = {"Id": build_id, "BuildStatus": "SUCCEEDED", "ExportedEnvironmentVariables": exported}
+    build = {
+        "Arn": f"arn:aws:codebuild:us-east-1:111111111111:build/{build_id}",
+        "Id": build_id,
+        "BuildStatus": "SUCCEEDED",
+        "ExportedEnvironmentVariables": exported,
+    }
     return {"execution": "push-1", "target": TARGET, "precheck": PRECHECK, "copy": {"Build": build}}
 
 
@@ -126,6 +131,7 @@ def test_a_bad_result_is_a_failed_record_named_copy_result_invalid(exported: Any
     assert "ecr-replication-copy:42" in outcome.cause
     assert len(outcome.cause) <= CAUSE_LIMIT
     assert outcome.digest == DIGEST
+    assert outcome.build_arn == "arn:aws:codebuild:us-east-1:111111111111:build/ecr-replication-copy:42"
 
 
 def test_a_caught_precheck_error_keeps_the_message_not_the_stack_trace() -> None:
@@ -167,6 +173,7 @@ def test_any_caught_cause_is_recorded_bounded(cause: str, expected: str) -> None
 def test_a_failed_build_is_copy_failed_explained_from_the_build() -> None:
     # Given the Copy task failed with States.TaskFailed (its cause is the Build)
     build = {
+        "Arn": "arn:aws:codebuild:us-east-1:111111111111:build/ecr-replication-copy:7",
         "Id": "ecr-replication-copy:7",
         "BuildStatus": "FAILED",
         "Phases": [
@@ -182,6 +189,8 @@ def test_a_failed_build_is_copy_failed_explained_from_the_build() -> None:
     outcome = record(state)
     assert (outcome.error, outcome.digest) == ("CopyFailed", DIGEST)
     assert outcome.cause == "copy build ecr-replication-copy:7 ended FAILED in phase INSTALL: exit status 1"
+    # And it keeps the build's ARN, so the email links the build's log
+    assert outcome.build_arn == build["Arn"]
 
 
 @pytest.mark.parametrize(
