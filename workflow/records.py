@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workflow.events import parse_time
 from workflow.exceptions import CopyFailed, CopyResultInvalid
 from workflow.grammar import shown
 from workflow.models import CopyResult, Target, TargetResult
@@ -83,6 +84,7 @@ def copy_record(state: Mapping[str, Any]) -> TargetResult:
         blobs_copied=copied.blobs_copied,
         blobs_skipped=copied.blobs_skipped,
         seconds=copied.seconds,
+        finished_at=parse_time(copied.finished_at),
     )
 
 

@@ -28,6 +28,7 @@ RECORD_ENV = "ECR_REPLICATE_IAM_RECORD"
 ENTRY_MODULES = {
     "lambdas.plan": "Plan",
     "lambdas.precheck": "Precheck",
+    "lambdas.record": "Record",
     "lambdas.summarize": "Summarize",
     "lambdas.reconcile": "Reconcile",
     "workflow.commands.copy": "Copy",

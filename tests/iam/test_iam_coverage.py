@@ -30,6 +30,7 @@ from tests.iam.templates import Stack
 LAMBDA_HANDLERS = {
     "Plan": "lambdas.plan.handler",
     "Precheck": "lambdas.precheck.handler",
+    "Record": "lambdas.record.handler",
     "Summarize": "lambdas.summarize.handler",
     "Reconcile": "lambdas.reconcile.handler",
 }

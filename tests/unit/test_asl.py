@@ -260,6 +260,9 @@ def test_lambda_tasks_use_the_substituted_functions_and_sns_the_topic(definition
     assert states["Plan"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["PlanFunctionArn"]
     assert inner(definition)["Precheck"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["PrecheckFunctionArn"]
     assert states["Summarize"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["SummarizeFunctionArn"]
+    # And the replication lag's ends reach the functions: the start time to Plan, the push time to Summarize
+    assert states["Plan"]["Parameters"]["Payload"]["started_at.$"] == "$$.Execution.StartTime"
+    assert states["Summarize"]["Parameters"]["Payload"]["plan"]["pushed_at.$"] == "$.plan.pushed_at"
     assert inner(definition)["Record"]["Parameters"]["FunctionName"] == SUBSTITUTIONS["RecordFunctionArn"]
     assert states["Notify"]["Resource"] == "arn:aws:states:::sns:publish"
     assert states["Notify"]["Parameters"]["TopicArn"] == SUBSTITUTIONS["NotificationTopicArn"]

@@ -42,6 +42,7 @@ COPIED = {
     "bytes_copied": 4096,
     "seconds": 2.5,
     "referrers_copied": 0,
+    "finished_at": "2026-12-01T10:00:05+00:00",
 }
 
 
@@ -71,6 +72,9 @@ def test_a_copy_result_becomes_the_copied_record() -> None:
         3,
     )
     assert (outcome.account, outcome.region, outcome.error) == ("222222222222", "eu-west-1", None)
+    # And when the tag was put, where the replication lag ends
+    assert outcome.finished_at is not None
+    assert outcome.finished_at.isoformat() == "2026-12-01T10:00:05+00:00"
 
 
 def test_the_copiers_own_error_is_kept_with_its_message() -> None:
