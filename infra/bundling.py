@@ -32,7 +32,10 @@ import jsii
 from infra.settings import REPOSITORY_ROOT
 
 LAMBDA_PYTHON_VERSION = "3.14"
-LAMBDA_PLATFORM = "manylinux2014_aarch64"
+# The python3.14 runtime runs Amazon Linux 2023 (glibc 2.34; Lambda runtimes page,
+# https://docs.aws.amazon.com/lambda/latest/dg/lambda-runtimes.html): manylinux 2.28 wheels run there,
+# and some dependencies (google-re2) publish no manylinux2014 wheel for it.
+LAMBDA_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 CONFIG_FILE_NAME = "replication.yaml"
 # Provided by the Lambda runtime; a bundled copy would shadow the runtime's matching boto3.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
@@ -111,14 +114,14 @@ class PipDependencies:
 
     requirements: Sequence[str]
     python_version: str = LAMBDA_PYTHON_VERSION
-    platform: str = LAMBDA_PLATFORM
+    platforms: Sequence[str] = LAMBDA_PLATFORMS
     cache_dir: Path = field(default_factory=default_cache_dir)
     runtime_provided: Sequence[str] = RUNTIME_PROVIDED
 
     @property
     def key(self) -> str:
-        """The cache key: requirements, Python version, platform and what the runtime provides."""
-        parts = [*sorted(self.requirements), self.python_version, self.platform, *self.runtime_provided]
+        """The cache key: requirements, Python version, platforms and what the runtime provides."""
+        parts = [*sorted(self.requirements), self.python_version, *self.platforms, *self.runtime_provided]
         return content_hash(parts)[:24]
 
     def install(self) -> Path:
@@ -130,7 +133,7 @@ class PipDependencies:
         staging = Path(tempfile.mkdtemp(prefix="deps-", dir=self.cache_dir))
         command = [
             sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-            "--no-compile", "--platform", self.platform, "--implementation", "cp",
+            "--no-compile", *(f"--platform={platform}" for platform in self.platforms), "--implementation", "cp",
             "--python-version", self.python_version, "--only-binary=:all:",
             "--target", str(staging), *self.requirements,
         ]  # fmt: skip
@@ -138,7 +141,7 @@ class PipDependencies:
         if completed.returncode != 0:
             shutil.rmtree(staging, ignore_errors=True)
             raise BundlingError(
-                f"pip could not install the dependencies {', '.join(self.requirements)} for {self.platform} "
+                f"pip could not install the dependencies {', '.join(self.requirements)} for {', '.join(self.platforms)} "
                 f"Python {self.python_version}:\n{completed.stderr.strip()}"
             )
         for entry in staging.iterdir():
@@ -197,7 +200,7 @@ def copy_job_options(cache_dir: Path | None = None) -> dict[str, Any]:
     dependencies = PipDependencies(
         copy_job_requirements(),
         python_version=COPY_JOB_PYTHON_VERSION,
-        platform="any",
+        platforms=("any",),
         cache_dir=cache_dir or default_cache_dir(),
         runtime_provided=(),
     )

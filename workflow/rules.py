@@ -3,7 +3,9 @@
 Patterns:
 - `release-*`: a glob; `*` matches any run of characters (including `/`); `?`, `[ ]` and `{ }` are
   refused, everything else is literal.
-- `re:^v\\d+$`: a Python regular expression that must match the whole name.
+- `re:^v\\d+$`: an RE2 regular expression that must match the whole name. RE2 runs in time linear in
+  the name's length, so no pattern can stall planning; it has no backreferences or lookarounds, and a
+  pattern using them is refused with RE2's reason. `\\d`, `\\w` and `\\s` are ASCII-only.
 - `semver:>=2.0.0 <3`: an npm-style semver range; the tag may carry a leading `v`.
 """
 
@@ -12,14 +14,34 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
+import re2
 import semantic_version
 
-from workflow.grammar import tag_problem
+from workflow.grammar import cut, shown, tag_problem
 
 GLOB_SPECIALS = re.compile(r"[?\[\]{}]")
 PatternKind = Literal["glob", "regex", "semver"]
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the reason is raised, not also logged to stderr
+
+
+class CompiledRegex(Protocol):
+    """What a Matcher needs of a compiled RE2 expression."""
+
+    def fullmatch(self, text: str) -> object | None: ...
+
+
+def _re2(expression: str) -> CompiledRegex:
+    """Compile with RE2 (linear-time matching); raises ValueError with RE2's reason."""
+    try:
+        return re2.compile(expression, _RE2_OPTIONS)
+    except re2.error as error:
+        reason = error.args[0] if error.args else "cannot compile"
+        raise ValueError(
+            reason.decode(errors="replace") if isinstance(reason, bytes) else str(reason)
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -28,7 +50,7 @@ class Matcher:
 
     source: str
     kind: PatternKind
-    regex: re.Pattern[str] | None = None
+    regex: CompiledRegex | None = None
     semver_range: semantic_version.NpmSpec | None = None
 
     def matches(self, value: str) -> bool:
@@ -59,25 +81,25 @@ def parse_semver(tag: str) -> semantic_version.Version | None:
 def compile_pattern(pattern: str) -> Matcher:
     """Compile one pattern, raising ValueError with a message that says what is wrong."""
     if not isinstance(pattern, str) or not pattern:
-        raise ValueError(f"{pattern!r} is not a pattern (expected a non-empty string)")
+        raise ValueError(f"{shown(pattern)} is not a pattern (expected a non-empty string)")
     if pattern.startswith("re:"):
-        expression = pattern[3:]
         try:
-            return Matcher(pattern, "regex", regex=re.compile(expression))
-        except re.error as error:
-            raise ValueError(f"{pattern!r} is not a valid regular expression: {error}") from None
+            return Matcher(pattern, "regex", regex=_re2(pattern[3:]))
+        except ValueError as error:
+            raise ValueError(
+                f"{shown(pattern)} is not a valid regular expression for RE2: {cut(str(error))}"
+            ) from None
     if pattern.startswith("semver:"):
         try:
             spec = semantic_version.NpmSpec(pattern[7:].strip())
         except ValueError as error:
-            raise ValueError(f"{pattern!r} is not a valid semver range: {error}") from None
+            raise ValueError(f"{shown(pattern)} is not a valid semver range: {cut(str(error))}") from None
         return Matcher(pattern, "semver", semver_range=spec)
     if GLOB_SPECIALS.search(pattern):
         raise ValueError(
-            f"{pattern!r} is not a valid glob: only '*' is a wildcard (use 're:' for a regular expression)"
+            f"{shown(pattern)} is not a valid glob: only '*' is a wildcard (use 're:' for a regular expression)"
         )
-    expression = ".*".join(re.escape(part) for part in pattern.split("*"))
-    return Matcher(pattern, "glob", regex=re.compile(expression))
+    return Matcher(pattern, "glob", regex=_re2(".*".join(re2.escape(part) for part in pattern.split("*"))))
 
 
 @dataclass(frozen=True)

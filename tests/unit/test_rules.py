@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 
@@ -93,7 +94,7 @@ def test_tags_are_checked_against_the_grammar_first(tag: str) -> None:
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [
-        ("re:(", "is not a valid regular expression"),
+        ("re:(", "is not a valid regular expression for RE2: missing ): ("),
         ("semver:>>1", "is not a valid semver range"),
         ("rel?ase", "only '*' is a wildcard"),
         ("", "is not a pattern"),
@@ -108,3 +109,47 @@ def test_literal_prefix_is_known_for_globs_only() -> None:
     assert compile_pattern("release-*").literal_prefix == "release-"
     assert compile_pattern("re:release-.*").literal_prefix is None
     assert compile_pattern("semver:>=1").literal_prefix is None
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [
+        (r"re:(a)\1", "invalid escape sequence: \\1"),
+        ("re:(?=v)v.*", "invalid perl operator: (?="),
+        ("re:(?<!x)y", "invalid perl operator: (?<"),
+    ],
+)
+def test_patterns_re2_cannot_run_are_refused_with_the_reason(pattern: str, reason: str) -> None:
+    # Given a backreference or a lookaround / When compiled / Then it is refused, saying why
+    with pytest.raises(ValueError, match="is not a valid regular expression for RE2") as caught:
+        compile_pattern(pattern)
+    assert reason in str(caught.value)
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    ("pattern", "value"),
+    [("re:(a+)+b", "a" * 40), ("re:(a|aa)*c", "a" * 128), ("*a*a*a*a*a*a*a*a*a*a*b", "a" * 128)],
+)
+def test_backtracking_patterns_run_in_linear_time(pattern: str, value: str) -> None:
+    # Given a pattern that backtracks exponentially (or polynomially) in Python's re
+    matcher = compile_pattern(pattern)
+    # When matched 100 times against a value it does not match
+    started = time.monotonic()
+    results = {matcher.matches(value) for _ in range(100)}
+    # Then every match returns False at once
+    assert results == {False}
+    assert time.monotonic() - started < 1.0
+
+
+def test_regex_keeps_full_match_semantics() -> None:
+    assert compile_pattern(r"re:v\d+").matches("v12")
+    assert not compile_pattern(r"re:v\d+").matches("v12-rc")
+    assert not compile_pattern(r"re:\d+").matches("\u0661\u0662")  # RE2's \d is ASCII-only
+    assert compile_pattern("re:(?i)release-.*").matches("RELEASE-1")
+
+
+def test_long_pattern_is_echoed_cut_short() -> None:
+    with pytest.raises(ValueError, match="is not a valid glob") as caught:
+        compile_pattern("x" * 100_000 + "?")
+    assert len(str(caught.value)) < 300
