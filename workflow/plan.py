@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 from workflow.config import ReplicationConfig, Rule
 from workflow.exceptions import DestinationNotAllowed, InvalidRequest
-from workflow.grammar import partition_of
+from workflow.grammar import partition_of, shown
 from workflow.models import DestinationRef, Plan, ReplicationRequest, Target
 from workflow.rules import Matcher, NameFilter, tag_matches
+
+# EventBridge quotas, "Event pattern size": 2,048 characters (adjustable), counted on the JSON text
+# (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html).
+EVENT_PATTERN_MAX_CHARACTERS = 2048
 
 
 def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
@@ -45,11 +51,11 @@ def _check_source(request: ReplicationRequest, config: ReplicationConfig) -> Non
     source = config.source
     if request.source_account and request.source_account != source.account:
         raise InvalidRequest(
-            f"event is from account {request.source_account}, the config's source is {source.account}"
+            f"event is from account {shown(request.source_account)}, the config's source is {source.account}"
         )
     if request.source_region and request.source_region != source.region:
         raise InvalidRequest(
-            f"event is from Region {request.source_region}, the config's source is {source.region}"
+            f"event is from Region {shown(request.source_region)}, the config's source is {source.region}"
         )
 
 
@@ -156,30 +162,110 @@ def _field_filters(matchers: tuple[Matcher, ...]) -> list[Any] | None:
     return filters
 
 
-def _rule_clause(rule: Rule) -> dict[str, Any]:
+def _clause(repositories: list[Any] | None, tags: list[Any] | None) -> dict[str, Any]:
     clause: dict[str, Any] = {}
-    repositories = _field_filters(rule.repository_filter.include)
     if repositories is not None:
         clause["repository-name"] = repositories
-    tags = _field_filters(NameFilter.compile(rule.tags.include).include)
     clause["image-tag"] = tags if tags is not None else [{"exists": True}]
     return clause
 
 
-def event_pattern(config: ReplicationConfig) -> dict[str, Any]:
-    """The EventBridge pattern for ECR pushes the rules may accept.
+def _union(field_filters: list[list[Any] | None]) -> list[Any] | None:
+    """Filters accepting what any of `field_filters` accepts (None: anything)."""
+    merged: list[Any] = []
+    for filters in field_filters:
+        if filters is None:
+            return None
+        merged.extend(f for f in filters if f not in merged)
+    return merged
 
-    It never rejects a push the rules accept (excludes, regex and semver are left to the Plan
-    Lambda, which stays the exact filter), and it drops most pushes that no rule accepts.
-    """
-    clauses: list[dict[str, Any]] = []
-    for rule in config.rules:
-        clause = _rule_clause(rule)
-        if clause not in clauses:
-            clauses.append(clause)
+
+def _literal_start(item: Any) -> str:
+    """The text every value the filter item accepts starts with."""
+    if isinstance(item, str):
+        return item
+    return str(item.get("prefix", item.get("wildcard", "").split("*", 1)[0]))
+
+
+def _shortened(filters: list[Any], length: int) -> list[Any] | None:
+    """Exact names and prefixes of at most `length` characters accepting at least what `filters` accepts."""
+    items: list[Any] = []
+    for item in filters:
+        start = _literal_start(item)
+        if isinstance(item, str) and len(item) <= length:
+            items.append(item)
+        elif not start:
+            return None
+        else:
+            items.append({"prefix": start[:length]})
+    prefixes = {i["prefix"] for i in items if isinstance(i, dict)}
+    kept: list[Any] = []
+    for item in items:
+        start = _literal_start(item)
+        covered = any(start.startswith(p) and (p != start or isinstance(item, str)) for p in prefixes)
+        if not covered and item not in kept:
+            kept.append(item)
+    return kept
+
+
+def _widenings(config: ReplicationConfig) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """Candidate $or clauses, from the exact filter on, each accepting at least what the one before does."""
+    repositories = [_field_filters(rule.repository_filter.include) for rule in config.rules]
+    tags = [_field_filters(NameFilter.compile(rule.tags.include).include) for rule in config.rules]
+    exact: list[dict[str, Any]] = []
+    for clause in map(_clause, repositories, tags):
+        if clause not in exact:
+            exact.append(clause)
+    yield "exact", exact
+    all_repositories = _union(repositories)
+    yield "rules merged", [_clause(all_repositories, _union(tags))]
+    yield "tag filters dropped", [_clause(all_repositories, None)]
+    if all_repositories:
+        longest = max(len(_literal_start(item)) for item in all_repositories)
+        for length in range(longest, 0, -1):
+            yield (
+                f"repository prefixes of {length} characters",
+                [_clause(_shortened(all_repositories, length), None)],
+            )
+
+
+def pattern_text(pattern: dict[str, Any]) -> str:
+    """The pattern as compact JSON, the form whose characters EventBridge counts against its limit."""
+    return json.dumps(pattern, separators=(",", ":"))
+
+
+class CompiledPattern(NamedTuple):
+    """The event pattern and which widening step it is ("exact" when nothing was widened)."""
+
+    pattern: dict[str, Any]
+    step: str
+
+
+def _pattern(clauses: list[dict[str, Any]]) -> dict[str, Any]:
     detail: dict[str, Any] = {"action-type": ["PUSH"], "result": ["SUCCESS"]}
     if len(clauses) == 1:
         detail.update(clauses[0])
     else:
         detail["$or"] = clauses
     return {"source": ["aws.ecr"], "detail-type": ["ECR Image Action"], "detail": detail}
+
+
+def compile_event_pattern(config: ReplicationConfig) -> CompiledPattern:
+    """The narrowest pattern for the rules that fits EventBridge's size limit.
+
+    The exact pattern never rejects a push the rules accept (excludes, regex and semver are left to
+    the Plan Lambda, which stays the exact filter). When it is over EVENT_PATTERN_MAX_CHARACTERS, it
+    is widened step by step: the rules merged into one clause, then the tag filters dropped, then
+    the repository filters cut to shorter prefixes, finally any tagged push in the account (a
+    pattern with no text from the config, so it always fits).
+    """
+    candidates = (CompiledPattern(_pattern(clauses), step) for step, clauses in _widenings(config))
+    widest = CompiledPattern(_pattern([_clause(None, None)]), "any tagged push")
+    return next(
+        (c for c in candidates if len(pattern_text(c.pattern)) <= EVENT_PATTERN_MAX_CHARACTERS), widest
+    )
+
+
+def event_pattern(config: ReplicationConfig) -> dict[str, Any]:
+    """The EventBridge pattern for ECR pushes the rules may accept, within EventBridge's size limit."""
+    return compile_event_pattern(config).pattern

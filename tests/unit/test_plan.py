@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import copy
 import json
+import time
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
 from workflow.config import parse_config
 from workflow.events import parse_request
 from workflow.exceptions import DestinationNotAllowed, InvalidRequest
-from workflow.plan import event_pattern, plan
+from workflow.plan import (
+    EVENT_PATTERN_MAX_CHARACTERS,
+    compile_event_pattern,
+    event_pattern,
+    pattern_text,
+    plan,
+)
 
 CONFIG: dict[str, Any] = {
     "source": {"account": "111111111111", "region": "us-east-1"},
@@ -279,3 +286,128 @@ def test_pattern_accepts_every_push_the_rules_accept(
         # When the rules accept the push / Then the EventBridge pattern (as moto evaluates it) matches it
         if plan(request, config).targets:
             assert matcher.matches_event(event), (repository, tag, event_pattern(config))
+
+
+# Within EventBridge's 2,048-character limit, however big the config.
+def ten_team_rules() -> dict[str, Any]:
+    """10 rules of 5 repository globs and 3 tag globs each: 2,760 characters as an exact pattern."""
+    rules = [
+        {
+            "name": f"team-{i}",
+            "repositories": [f"team-{i}/service-{j}-*" for j in range(5)],
+            "tags": {"include": [f"release-{i}.*", f"hotfix-{i}-*", f"*-stable-{i}"]},
+            "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+        }
+        for i in range(10)
+    ]
+    return {"source": {"account": "111111111111", "region": "us-east-1"}, "rules": rules}
+
+
+def test_a_small_config_keeps_its_exact_pattern() -> None:
+    # Given the two-rule config / When compiled / Then nothing is widened
+    assert compile_event_pattern(parse_config(CONFIG)).step == "exact"
+
+
+def test_ten_rules_widen_to_repository_filters_within_the_limit() -> None:
+    # Given 10 rules whose exact pattern is over 2,048 characters
+    config = parse_config(ten_team_rules())
+    # When compiled
+    compiled = compile_event_pattern(config)
+    text = pattern_text(compiled.pattern)
+    # Then the tag filters are dropped, the 50 repository prefixes kept, and it fits
+    assert compiled.step == "tag filters dropped"
+    assert len(text) <= EVENT_PATTERN_MAX_CHARACTERS
+    assert len(compiled.pattern["detail"]["repository-name"]) == 50
+    matcher = EventPattern.load(text)
+    assert matcher.matches_event(ecr_event("team-3/service-4-api", "release-3.1"))
+    assert not matcher.matches_event(ecr_event("team-3/other", "release-3.1"))
+
+
+def test_long_repository_names_widen_to_shorter_prefixes() -> None:
+    # Given one rule naming 40 repositories of 100 characters each
+    config = copy.deepcopy(CONFIG)
+    names = [f"group-{i % 4}/" + "x" * 90 + f"{i:03d}" for i in range(40)]
+    config["rules"] = [{**config["rules"][1], "repositories": names}]
+    # When compiled
+    compiled = compile_event_pattern(parse_config(config))
+    # Then the names are cut to prefixes that still cover every one of them, within the limit
+    assert compiled.step.startswith("repository prefixes of ")
+    assert len(pattern_text(compiled.pattern)) <= EVENT_PATTERN_MAX_CHARACTERS
+    matcher = EventPattern.load(pattern_text(compiled.pattern))
+    assert all(matcher.matches_event(ecr_event(name, "release-1")) for name in names)
+    assert not matcher.matches_event(ecr_event("elsewhere", "release-1"))
+
+
+WORD = st.text(alphabet="abc01", min_size=2, max_size=30)
+LONG_REPO = st.lists(WORD, min_size=1, max_size=4).map("/".join)
+BIG_REPO_PATTERN = st.one_of(LONG_REPO, LONG_REPO.map(lambda r: r + "*"), LONG_REPO.map(lambda r: "*" + r))
+TAG_GLOB = st.lists(st.one_of(WORD, st.just("*")), min_size=1, max_size=4).map("".join)
+BIG_TAG_PATTERN = st.one_of(TAG_GLOB, TAG_GLOB, TAG_GLOB, TAG_PATTERN)
+
+
+@st.composite
+def big_rules_and_pushes(draw: st.DrawFn) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+    big = draw(st.booleans())
+    rules = []
+    for index in range(draw(st.integers(8, 15) if big else st.integers(1, 4))):
+        rules.append(
+            {
+                "name": f"r{index}",
+                "repositories": draw(st.lists(BIG_REPO_PATTERN, min_size=4 if big else 1, max_size=12)),
+                "tags": {"include": draw(st.lists(BIG_TAG_PATTERN, min_size=1, max_size=5))},
+                "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+            }
+        )
+    pushes = [
+        (
+            pattern.replace("*", draw(WORD)),
+            tag.replace("*", draw(WORD))
+            if not tag.startswith(("re:", "semver:"))
+            else draw(st.sampled_from(["v1", "a-1", "1.0.0", "0.2.5", "2.3.4"])),
+        )
+        for rule in rules
+        for pattern in rule["repositories"]
+        for tag in rule["tags"]["include"]
+    ]
+    return {"source": {"account": "111111111111", "region": "us-east-1"}, "rules": rules}, pushes
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
+@given(big_rules_and_pushes())
+def test_any_config_fits_and_every_accepted_push_matches(
+    case: tuple[dict[str, Any], list[tuple[str, str]]],
+) -> None:
+    # Given a random valid config, up to 15 rules of 12 long repository patterns and 5 tag patterns
+    raw_config, pushes = case
+    config = parse_config(raw_config)
+    # When its pattern is compiled
+    compiled = compile_event_pattern(config)
+    text = pattern_text(compiled.pattern)
+    event(compiled.step.split(" of ")[0])
+    # Then it is within EventBridge's limit
+    assert len(text) <= EVENT_PATTERN_MAX_CHARACTERS
+    # And every push the rules accept matches it, as moto's EventBridge evaluates it
+    matcher = EventPattern.load(text)
+    for repository, tag in pushes:
+        push = ecr_event(repository, tag)
+        try:
+            request = parse_request(push)
+        except InvalidRequest:
+            continue
+        if plan(request, config).targets:
+            assert matcher.matches_event(push), (repository, tag, compiled.step)
+
+
+@pytest.mark.timeout(10)
+def test_a_backtracking_tag_pattern_plans_at_once() -> None:
+    # Given a rule whose tag pattern backtracks exponentially in Python's re
+    config = copy.deepcopy(CONFIG)
+    config["rules"] = [{**config["rules"][1], "tags": {"include": ["re:(a+)+b"]}}]
+    # When a 40-character tag of a's is planned / Then it is skipped, and at once
+    started = time.monotonic()
+    result = make_plan({"repository": "app", "tag": "a" * 40}, config)
+    assert result.targets == []
+    assert "matches none of 're:(a+)+b'" in (result.skipped_reason or "")
+    assert time.monotonic() - started < 1.0

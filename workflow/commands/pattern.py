@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
 from workflow.commands.common import add_json_argument
 from workflow.config import load_config
-from workflow.plan import event_pattern
+from workflow.plan import event_pattern, pattern_text
 
 
 def register(subparsers: Any) -> None:
@@ -22,6 +21,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the pattern as JSON."""
-    print(json.dumps(event_pattern(load_config(args.config)), indent=2))
+    """Print the pattern as the compact JSON whose length EventBridge limits."""
+    print(pattern_text(event_pattern(load_config(args.config))))
     return 0
