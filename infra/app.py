@@ -2,11 +2,13 @@
 
 Context (`cdk synth -c key=value` or cdk.json): `config` (default examples/replication.yaml),
 `emails` (comma list), `copy_compute` (lambda | ec2), `organization_id`.
+A config or context error is one line on stderr, exit status 2, the same text `ecr-replicate validate` prints.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import aws_cdk as cdk
@@ -14,9 +16,10 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra import naming
 from infra.constructs.state_machine import DEFINITION_FILE
-from infra.settings import REPOSITORY_ROOT, DeploySettings, settings_from_context
+from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError, settings_from_context
 from infra.stacks.destination_stack import DestinationStack, destination_region
 from infra.stacks.source_stack import SourceStack
+from workflow.exceptions import InvalidConfig
 
 
 def build_app(
@@ -56,12 +59,20 @@ def build_app(
     return source, destinations
 
 
-def main() -> None:
-    """Synthesize the app into cdk.out (or where the CDK CLI says, through CDK_OUTDIR)."""
+def main() -> int:
+    """Synthesize the app into cdk.out (or where the CDK CLI says, through CDK_OUTDIR); returns the exit status."""
     app = cdk.App(outdir=None if os.environ.get("CDK_OUTDIR") else str(REPOSITORY_ROOT / "cdk.out"))
-    build_app(app)
+    try:
+        build_app(app)
+    except InvalidConfig as error:
+        print(f"error: invalid replication config: {'; '.join(error.problems)}", file=sys.stderr)
+        return 2
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     app.synth()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,6 +20,20 @@ DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
 DEFAULT_RECONCILE_MAX_IN_FLIGHT = SyncOptions.max_in_flight
 RATE_RE = re.compile(r"rate\((\d+) (minute|hour|day)(s?)\)")
 CRON_RE = re.compile(r"cron\(([^()]+)\)")
+# CodeBuild user guide, "Which regions support AWS Lambda compute in CodeBuild?"
+# (https://docs.aws.amazon.com/codebuild/latest/userguide/lambda.html#lambda.regions).
+LAMBDA_COMPUTE_REGIONS = (
+    "ap-northeast-1",
+    "ap-south-1",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "eu-central-1",
+    "eu-west-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-west-2",
+)
 
 
 class SettingsError(ValueError):
@@ -38,6 +52,14 @@ class DeploySettings:
     reconcile: bool = True
     reconcile_schedule: str = DEFAULT_RECONCILE_SCHEDULE
     reconcile_max_in_flight: int = DEFAULT_RECONCILE_MAX_IN_FLIGHT
+
+    def __post_init__(self) -> None:
+        region = self.config.source.region
+        if self.copy_compute == "lambda" and region not in LAMBDA_COMPUTE_REGIONS:
+            raise SettingsError(
+                f"context 'copy_compute': CodeBuild Lambda compute is not offered in the source Region {region} "
+                f"(only in {', '.join(LAMBDA_COMPUTE_REGIONS)}); deploy with -c copy_compute=ec2"
+            )
 
     @property
     def notify_always(self) -> bool:
@@ -113,7 +135,7 @@ def _bounded_int(key: str, value: Any, default: int, low: int, high: int) -> int
     text = _text(value)
     if not text:
         return default
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not (text.isascii() and text.isdigit()) or not low <= int(text) <= high:
         raise SettingsError(f"context {key!r}: {text!r} is not a whole number from {low} to {high}")
     return int(text)
 

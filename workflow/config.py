@@ -14,7 +14,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from workflow.exceptions import InvalidConfig
 from workflow.gates.policy import Gates
-from workflow.grammar import account_problem, ecr_registry_host, region_problem, repository_problem, shown
+from workflow.grammar import (
+    account_problem,
+    cut,
+    ecr_registry_host,
+    region_problem,
+    repository_problem,
+    shown,
+)
 from workflow.models import RepositorySettings
 from workflow.rules import NameFilter, compile_pattern
 
@@ -22,10 +29,19 @@ DEFAULT_ROLE_NAME = "ecr-replication-target"
 REPOSITORY_PLACEHOLDER = "{repository}"
 TEMPLATE_SAMPLE = "sample/repository"
 MAX_DESTINATIONS = 100  # targets one image can fan out to, over all rules
+# A customer-managed key is named by ARN or key id: the destination role is granted on it, and IAM
+# cannot name a key by alias.
+KEY_ARN_RE = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+")
+KEY_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
+# host[:port]: a DNS name, an IPv4 address or a bracketed IPv6 address, then an optional port.
+REGISTRY_RE = re.compile(
+    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
+)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 def _check(problem: str | None, value: Any) -> Any:
@@ -87,8 +103,8 @@ class DestinationConfig(_Strict):
     @field_validator("role_name")
     @classmethod
     def _role_name(cls, role_name: str) -> str:
-        if not re.fullmatch(r"[\w+=,.@-]{1,64}", role_name):
-            raise ValueError(f"{role_name!r} is not a valid IAM role name")
+        if not re.fullmatch(r"[\w+=,.@-]{1,64}", role_name, re.ASCII):
+            raise ValueError(f"{shown(role_name)} is not a valid IAM role name")
         return role_name
 
     @field_validator("external_id")
@@ -108,10 +124,10 @@ class DestinationConfig(_Strict):
             rendered = template.format(repository=TEMPLATE_SAMPLE)
         except (KeyError, IndexError, ValueError):
             raise ValueError(
-                f"{template!r} is not a valid repository template (the only placeholder is {{repository}})"
+                f"{shown(template)} is not a valid repository template (the only placeholder is {{repository}})"
             ) from None
         if repository_problem(rendered):
-            raise ValueError(f"{template!r} does not render to a valid ECR repository name")
+            raise ValueError(f"{shown(template)} does not render to a valid ECR repository name")
         return template
 
     def render_repository(self, source_repository: str) -> str:
@@ -163,7 +179,7 @@ class Notifications(_Strict):
     def _emails(cls, emails: list[str]) -> list[str]:
         bad = [e for e in emails if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", e)]
         if bad:
-            raise ValueError(f"not an email address: {', '.join(map(repr, bad))}")
+            raise ValueError(f"not an email address: {cut(', '.join(map(repr, bad)))}")
         return emails
 
 
@@ -174,6 +190,17 @@ class Endpoint(_Strict):
     region: str
     registry: str
     insecure: bool = False
+
+    _account = field_validator("account")(lambda v: _check(account_problem(v), v))
+    _region = field_validator("region")(lambda v: _check(region_problem(v), v))
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, registry: str) -> str:
+        match = REGISTRY_RE.fullmatch(registry)
+        if not match or not 1 <= int(match["port"] or 443) <= 65535:
+            raise ValueError(f"{shown(registry)} is not a registry host[:port] (port 1-65535)")
+        return registry
 
 
 class ReplicationConfig(_Strict):
@@ -192,6 +219,8 @@ class ReplicationConfig(_Strict):
             *self._duplicate_destinations(),
             *self._loops(),
             *self._too_many_destinations(),
+            *self._external_id_disagreements(),
+            *self._kms_keys(),
         ]
         if problems:
             raise ValueError("\n".join(problems))
@@ -235,6 +264,34 @@ class ReplicationConfig(_Strict):
             f"{MAX_DESTINATIONS}, so that one execution's state stays under Step Functions' 256 KiB limit"
         ]
 
+    def _external_id_disagreements(self) -> list[str]:
+        """A destination role's trust policy requires an ExternalId of every assumer, or of none."""
+        first: dict[tuple[str, str], tuple[str, DestinationConfig]] = {}
+        problems = []
+        for index, rule in enumerate(self.rules):
+            for d_index, destination in enumerate(rule.destinations):
+                path = f"rules[{index}].destinations[{d_index}]"
+                key = (destination.account, destination.role_name)
+                first_path, other = first.setdefault(key, (path, destination))
+                if (destination.external_id is None) != (other.external_id is None):
+                    problems.append(
+                        f"{path}.external_id: {'missing' if destination.external_id is None else 'set'} here "
+                        f"but {'set' if destination.external_id is None else 'missing'} in {first_path}, which "
+                        f"uses the same role {destination.role_name!r} in account {destination.account}; its "
+                        "trust policy can require an ExternalId only of every destination or of none"
+                    )
+        return problems
+
+    def _kms_keys(self) -> list[str]:
+        return [
+            f"rules[{index}].create_repository.kms_key: {shown(create.kms_key)} is not a KMS key ARN or "
+            "key id (the destination role is granted on the key, which IAM cannot name by alias)"
+            for index, rule in enumerate(self.rules)
+            if (create := rule.create_repository) is not None
+            and create.kms_key is not None
+            and not (KEY_ARN_RE.fullmatch(create.kms_key) or KEY_ID_RE.fullmatch(create.kms_key))
+        ]
+
     def _loops(self) -> list[str]:
         problems = []
         for index, rule in enumerate(self.rules):
@@ -267,17 +324,41 @@ class ReplicationConfig(_Strict):
         )
 
 
-class _Yaml12BoolLoader(yaml.SafeLoader):
-    """YAML 1.1 reads `on`, `off`, `yes` and `no` as booleans; keep them strings (as in YAML 1.2)."""
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML as the config reads it: `on`, `off`, `yes` and `no` stay strings (as in YAML 1.2), and a
+    key given twice in one mapping is an error naming both lines."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {shown(key)} on line {line} (first on line {seen[key]})", None
+                )
+            if isinstance(key, str | int | float | bool):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
-_Yaml12BoolLoader.yaml_implicit_resolvers = {
+_ConfigLoader.yaml_implicit_resolvers = {
     key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
     for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Yaml12BoolLoader.add_implicit_resolver(
+_ConfigLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
 )
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members; a key given twice is an error."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"duplicate key {shown(key)}")
+        data[key] = value
+    return data
 
 
 def _format_location(location: tuple[int | str, ...]) -> str:
@@ -286,7 +367,8 @@ def _format_location(location: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            name = cut(str(part), 64)
+            path += f".{name}" if path else name
     return path or "(root)"
 
 
@@ -314,7 +396,7 @@ def parse_config(data: Mapping[str, Any]) -> ReplicationConfig:
     if not isinstance(data, Mapping):
         raise InvalidConfig([f"(root): expected a mapping, got {type(data).__name__}"])
     try:
-        return ReplicationConfig.model_validate(data)
+        return ReplicationConfig.model_validate(data, strict=True)
     except ValidationError as error:
         raise InvalidConfig(_problems(error)) from None
 
@@ -322,14 +404,22 @@ def parse_config(data: Mapping[str, Any]) -> ReplicationConfig:
 def load_config(path: str | Path) -> ReplicationConfig:
     """Load and validate a YAML or JSON config file; raises InvalidConfig."""
     path = Path(path)
+    kind = "JSON" if path.suffix == ".json" else "YAML"
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_bytes().decode("utf-8")
     except OSError as error:
         raise InvalidConfig([f"{path}: cannot read: {error.strerror}"]) from None
+    except UnicodeDecodeError as error:
+        raise InvalidConfig([f"{path}: not UTF-8 text (byte {error.start}: {error.reason})"]) from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.load(text, Loader=_Yaml12BoolLoader)  # noqa: S506 - a SafeLoader subclass
-    except (json.JSONDecodeError, yaml.YAMLError) as error:
-        raise InvalidConfig(
-            [f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {error}"]
-        ) from None
+        data = _parse_text(text, kind)
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError, RecursionError) as error:
+        reason = "nested too deeply to parse" if isinstance(error, RecursionError) else error
+        raise InvalidConfig([f"{path}: not valid {kind}: {cut(str(reason), 400)}"]) from None
     return parse_config(data)
+
+
+def _parse_text(text: str, kind: str) -> Any:
+    if kind == "JSON":
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass

@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from workflow.exceptions import InvalidRequest
-from workflow.grammar import DIGEST_RE, account_problem, region_problem, repository_problem, tag_problem
+from workflow.grammar import (
+    DIGEST_RE,
+    account_problem,
+    region_problem,
+    repository_problem,
+    shown,
+    tag_problem,
+)
 from workflow.models import DestinationRef, ReplicationRequest
 
 ECR_DETAIL_TYPE = "ECR Image Action"
@@ -33,7 +40,7 @@ def parse_ecr_event(event: Mapping[str, Any]) -> ReplicationRequest:
     detail = event.get("detail")
     if event.get("source") != "aws.ecr" or event.get("detail-type") != ECR_DETAIL_TYPE:
         raise InvalidRequest(
-            f"unsupported event: source {event.get('source')!r}, detail-type {event.get('detail-type')!r} "
+            f"unsupported event: source {shown(event.get('source'))}, detail-type {shown(event.get('detail-type'))} "
             f"(expected aws.ecr / {ECR_DETAIL_TYPE!r})"
         )
     if not isinstance(detail, Mapping):
@@ -47,11 +54,11 @@ def parse_ecr_event(event: Mapping[str, Any]) -> ReplicationRequest:
     }
     if detail.get("action-type") != "PUSH":
         return ReplicationRequest(
-            **common, skipped_reason=f"action {detail.get('action-type')!r} is not a PUSH"
+            **common, skipped_reason=f"action {shown(detail.get('action-type'))} is not a PUSH"
         )
     if detail.get("result") != "SUCCESS":
         return ReplicationRequest(
-            **common, skipped_reason=f"push result is {detail.get('result')!r}, not SUCCESS"
+            **common, skipped_reason=f"push result is {shown(detail.get('result'))}, not SUCCESS"
         )
     tag = detail.get("image-tag")
     if not tag:
@@ -63,7 +70,7 @@ def parse_ecr_event(event: Mapping[str, Any]) -> ReplicationRequest:
         raise InvalidRequest(f"event.detail: {problem}")
     digest = detail.get("image-digest")
     if digest is not None and not (isinstance(digest, str) and DIGEST_RE.fullmatch(digest)):
-        raise InvalidRequest(f"event.detail.image-digest: {digest!r} is not a sha256 digest")
+        raise InvalidRequest(f"event.detail.image-digest: {shown(digest)} is not a sha256 digest")
     return ReplicationRequest(**common, tag=tag, digest=digest, pushed_at=parse_time(event.get("time")))
 
 
@@ -86,9 +93,7 @@ def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
     problems = []
     unknown = sorted(set(payload) - MANUAL_FIELDS)
     if unknown:
-        problems.append(
-            f"unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(MANUAL_FIELDS))})"
-        )
+        problems.append(f"unknown field(s) {shown(unknown)} (allowed: {', '.join(sorted(MANUAL_FIELDS))})")
     repository, tag, digest = payload.get("repository"), payload.get("tag"), payload.get("digest")
     if repository is None:
         problems.append("repository: required field is missing")
@@ -99,10 +104,10 @@ def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
     elif problem := tag_problem(tag):
         problems.append(f"tag: {problem}")
     if digest is not None and not (isinstance(digest, str) and DIGEST_RE.fullmatch(digest)):
-        problems.append(f"digest: {digest!r} is not a sha256 digest")
+        problems.append(f"digest: {shown(digest)} is not a sha256 digest")
     dry_run = payload.get("dryRun", False)
     if not isinstance(dry_run, bool):
-        problems.append(f"dryRun: {dry_run!r} is not true or false")
+        problems.append(f"dryRun: {shown(dry_run)} is not true or false")
     destinations = _parse_destinations(payload.get("destinations"), problems)
     if problems:
         raise InvalidRequest("invalid input: " + "; ".join(problems))

@@ -7,21 +7,28 @@ from functools import cache
 
 REPOSITORY_RE = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-ACCOUNT_RE = re.compile(r"\d{12}")
+ACCOUNT_RE = re.compile(r"[0-9]{12}")
 DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
 REPOSITORY_MIN, REPOSITORY_MAX = 2, 256
 
 
-def shown(value: object, limit: int = 140) -> str:
-    """`repr(value)`, cut to `limit` characters: an error message echoes what was wrong, not all of it."""
-    text = repr(value)
+ECHO_LIMIT = 140
+
+
+def cut(text: str, limit: int = ECHO_LIMIT) -> str:
+    """`text` cut to `limit` characters, ending in `...` when cut: a message echoes outside input, not all of it."""
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def shown(value: object, limit: int = ECHO_LIMIT) -> str:
+    """`repr(value)`, cut to `limit` characters: an error message echoes what was wrong, not all of it."""
+    return cut(repr(value), limit)
 
 
 def repository_problem(name: object) -> str | None:
     """Why `name` is not a valid ECR repository name, or None if it is."""
     if not isinstance(name, str):
-        return f"{name!r} is not a string"
+        return f"{shown(name)} is not a string"
     if not REPOSITORY_MIN <= len(name) <= REPOSITORY_MAX:
         return f"{shown(name)} is not a valid ECR repository name (length must be {REPOSITORY_MIN}-{REPOSITORY_MAX})"
     if not REPOSITORY_RE.fullmatch(name):
@@ -63,7 +70,7 @@ def known_regions() -> frozenset[str]:
 def region_problem(region: object) -> str | None:
     """Why `region` is not a known AWS Region for ECR, or None if it is."""
     if not isinstance(region, str) or region not in known_regions():
-        return f"{region!r} is not an AWS Region where ECR is available"
+        return f"{shown(region)} is not an AWS Region where ECR is available"
     return None
 
 

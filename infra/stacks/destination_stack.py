@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import aws_cdk as cdk
@@ -12,7 +11,7 @@ from constructs import Construct
 from infra import naming
 from infra.constructs.functions import acknowledge
 from infra.settings import DeploySettings, SettingsError
-from workflow.config import DestinationConfig
+from workflow.config import KEY_ARN_RE, DestinationConfig
 from workflow.grammar import partition_dns_suffix, partition_of
 
 PUSH_ACTIONS = [
@@ -30,8 +29,6 @@ VERIFY_ACTIONS = [
 CREATE_ACTIONS = ["ecr:CreateRepository", "ecr:DescribeRepositories"]
 # CreateRepository with a customer-managed key: ECR describes the key and creates grants on it.
 KEY_ACTIONS = ["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"]
-KEY_ARN_RE = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+")
-KEY_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
 MAX_SESSION = cdk.Duration.hours(1)
 
 
@@ -44,25 +41,16 @@ def _destinations(settings: DeploySettings, account: str) -> list[DestinationCon
     return [d for rule in settings.config.rules for d in rule.destinations if d.account == account]
 
 
-def _external_ids(destinations: list[DestinationConfig], account: str, role_name: str) -> list[str]:
-    ids = sorted({d.external_id for d in destinations if d.external_id})
-    if ids and any(d.external_id is None for d in destinations):
-        raise SettingsError(
-            f"destinations in account {account} using role {role_name!r} disagree: some set external_id "
-            "and some do not; the role's trust policy can require an ExternalId only of all of them"
-        )
-    return ids
+def _external_ids(destinations: list[DestinationConfig]) -> list[str]:
+    """The ExternalIds the role requires (the config refuses a role some destinations set one for and some not)."""
+    return sorted({d.external_id for d in destinations if d.external_id})
 
 
-def _key_arn(kms_key: str, account: str, region: str, rule: str) -> str:
+def _key_arn(kms_key: str, account: str, region: str) -> str:
+    """The ARN of a key the config names by ARN or by key id."""
     if KEY_ARN_RE.fullmatch(kms_key):
         return kms_key
-    if KEY_ID_RE.fullmatch(kms_key):
-        return f"arn:{partition_of(region)}:kms:{region}:{account}:key/{kms_key}"
-    raise SettingsError(
-        f"rule {rule!r}: create_repository.kms_key {kms_key!r} is not a KMS key ARN or key id "
-        "(the destination role is granted on the key, which IAM cannot name by alias)"
-    )
+    return f"arn:{partition_of(region)}:kms:{region}:{account}:key/{kms_key}"
 
 
 def _repository_keys(settings: DeploySettings, account: str, role_name: str) -> dict[str, list[str]]:
@@ -79,7 +67,7 @@ def _repository_keys(settings: DeploySettings, account: str, role_name: str) -> 
             if destination.account != account or destination.role_name != role_name:
                 continue
             for region in destination.regions:
-                keys.setdefault(region, set()).add(_key_arn(create.kms_key, account, region, rule.name))
+                keys.setdefault(region, set()).add(_key_arn(create.kms_key, account, region))
     return {region: sorted(arns) for region, arns in sorted(keys.items())}
 
 
@@ -110,7 +98,7 @@ class DestinationStack(cdk.Stack):
         config = settings.config
         conditions: dict[str, Any] = {"ArnEquals": {"aws:PrincipalArn": naming.source_role_arns(config)}}
         string_equals: dict[str, Any] = {}
-        external_ids = _external_ids(destinations, account, role_name)
+        external_ids = _external_ids(destinations)
         if external_ids:
             string_equals["sts:ExternalId"] = external_ids
         if settings.organization_id:

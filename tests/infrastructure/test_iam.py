@@ -12,10 +12,11 @@ import pytest
 from cdk_nag import AwsSolutionsChecks
 
 from infra import naming
-from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError
+from infra.settings import REPOSITORY_ROOT, DeploySettings
 from infra.stacks.destination_stack import DestinationStack
 from tests.infrastructure.conftest import Synthesized, resources
 from workflow.config import parse_config
+from workflow.exceptions import InvalidConfig
 
 pytestmark = pytest.mark.infrastructure
 
@@ -252,8 +253,6 @@ def test_aws_managed_or_s3_encryption_needs_no_kms_permission(
 
 
 def test_kms_key_alias_is_refused(tmp_path: Path) -> None:
-    # Given a key named by alias When synthesizing Then the error names the rule and the setting
-    with pytest.raises(
-        SettingsError, match=re.escape("rule 'encrypted': create_repository.kms_key 'alias/ecr'")
-    ):
+    # Given a key named by alias When loading the config (validate and synth alike) Then the setting is named
+    with pytest.raises(InvalidConfig, match=re.escape("rules[0].create_repository.kms_key: 'alias/ecr'")):
         _kms_destination(tmp_path, {"encryption": "KMS", "kms_key": "alias/ecr"})

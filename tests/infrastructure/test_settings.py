@@ -2,24 +2,50 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
 import pytest
+import yaml
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk.assertions import Template
 
 from infra import naming
 from infra.constructs.copy_project import CopyProject
-from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError, settings_from_context
+from infra.settings import (
+    LAMBDA_COMPUTE_REGIONS,
+    REPOSITORY_ROOT,
+    DeploySettings,
+    SettingsError,
+    settings_from_context,
+)
 from infra.stacks.destination_stack import DestinationStack
-from workflow.config import load_config, parse_config
+from workflow.config import SourceConfig, load_config, parse_config
+from workflow.exceptions import InvalidConfig
+from workflow.grammar import region_problem
 
 pytestmark = pytest.mark.infrastructure
 
 EXAMPLE = REPOSITORY_ROOT / "examples" / "replication.yaml"
+MIXED_EXTERNAL_IDS: dict[str, Any] = {
+    "source": {"account": "111111111111", "region": "us-east-1"},
+    "rules": [
+        {
+            "name": name,
+            "repositories": [repository],
+            "tags": {"include": ["v*"]},
+            "destinations": [{"account": "222222222222", "regions": ["eu-west-1"], **extra}],
+        }
+        for name, repository, extra in [("a", "app", {"external_id": "team-a"}), ("b", "web", {})]
+    ],
+}
 
 
 def _context(**values: str) -> Any:
@@ -146,23 +172,72 @@ def test_ec2_compute_is_a_small_unprivileged_build_with_a_timeout() -> None:
     assert project["Properties"]["TimeoutInMinutes"] > 15
 
 
-def test_mixed_external_ids_in_one_account_are_refused() -> None:
-    config = parse_config(
-        {
-            "source": {"account": "111111111111", "region": "us-east-1"},
-            "rules": [
-                {
-                    "name": name,
-                    "repositories": [repository],
-                    "tags": {"include": ["v*"]},
-                    "destinations": [{"account": "222222222222", "regions": ["eu-west-1"], **extra}],
-                }
-                for name, repository, extra in [("a", "app", {"external_id": "team-a"}), ("b", "web", {})]
-            ],
-        }
+def test_synth_prints_a_config_error_on_one_line(tmp_path: Path) -> None:
+    # Given a config `validate` refuses (one role, with and without external_id)
+    config = tmp_path / "mixed.yaml"
+    config.write_text(yaml.safe_dump(MIXED_EXTERNAL_IDS))
+    # When the CDK app is run on it
+    completed = _synth({"config": str(config)}, tmp_path)
+    # Then it exits 2 with the same message and path as `validate`, on one line, no traceback
+    assert completed.returncode == 2
+    assert completed.stderr.splitlines() == [
+        "error: invalid replication config: " + "; ".join(_problems(MIXED_EXTERNAL_IDS))
+    ]
+    assert "rules[1].destinations[0].external_id: missing here" in completed.stderr
+
+
+def test_synth_prints_a_settings_error_on_one_line(tmp_path: Path) -> None:
+    completed = _synth({"copy_compute": "gpu"}, tmp_path)
+    assert completed.returncode == 2
+    assert completed.stderr == "error: context 'copy_compute': 'gpu' is not one of lambda, ec2\n"
+
+
+def _synth(context: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    environment = {**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": str(tmp_path / "out")}
+    return subprocess.run(
+        [sys.executable, "-m", "infra.app"],
+        cwd=REPOSITORY_ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
-    with pytest.raises(SettingsError, match="some set external_id and some do not"):
-        DestinationStack(cdk.App(), "D", settings=_settings(config=config), account="222222222222")
+
+
+def _problems(data: dict[str, Any]) -> list[str]:
+    with pytest.raises(InvalidConfig) as caught:
+        parse_config(data)
+    return caught.value.problems
+
+
+@pytest.mark.parametrize("region", ["eu-west-3", "ap-east-1", "us-gov-west-1", "cn-north-1"])
+def test_lambda_compute_is_refused_where_codebuild_does_not_offer_it(region: str) -> None:
+    # Given a source Region without CodeBuild Lambda compute
+    config = load_config(EXAMPLE).model_copy(
+        update={"source": SourceConfig(account="111111111111", region=region)}
+    )
+    # When deploying with the default compute / Then the Regions with it and the alternative are named
+    with pytest.raises(SettingsError) as caught:
+        _settings(config=config)
+    message = str(caught.value)
+    assert f"CodeBuild Lambda compute is not offered in the source Region {region}" in message
+    assert "us-east-1" in message
+    assert "eu-central-1" in message
+    assert "-c copy_compute=ec2" in message
+    # And EC2 compute is accepted there
+    assert _settings(config=config, copy_compute="ec2").copy_compute == "ec2"
+
+
+def test_lambda_compute_regions_are_the_documented_ten() -> None:
+    assert len(LAMBDA_COMPUTE_REGIONS) == 10
+    assert all(region_problem(region) is None for region in LAMBDA_COMPUTE_REGIONS)
+
+
+@pytest.mark.parametrize("value", ["\u00b2", "\u0661\u0660", "True"])
+def test_reconcile_max_in_flight_is_ascii_digits(value: str) -> None:
+    with pytest.raises(SettingsError, match="is not a whole number from 1 to 100"):
+        settings_from_context(_context(reconcile_max_in_flight=value))
 
 
 @pytest.mark.parametrize(

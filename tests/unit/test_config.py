@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
+from workflow.cli import main
 from workflow.config import load_config, parse_config
 from workflow.exceptions import InvalidConfig
 from workflow.grammar import shown
@@ -108,7 +109,7 @@ def test_bad_repository_template(template: str, message: str) -> None:
 @pytest.mark.parametrize(
     ("pattern", "message"),
     [
-        ("re:(", "is not a valid regular expression"),
+        ("re:(", "is not a valid regular expression for RE2: missing ): ("),
         ("semver:>=banana", "is not a valid semver range"),
         ("release-[0-9]", "only '*' is a wildcard"),
         ("", "is not a pattern"),
@@ -232,3 +233,154 @@ def test_endpoint_override_and_default_ecr_host() -> None:
         False,
     )
     assert config.endpoint("222222222222", "cn-north-1")[0].endswith(".amazonaws.com.cn")
+
+
+def write(tmp_path: Path, name: str, text: str | bytes) -> Path:
+    path = tmp_path / name
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+MIXED_EXTERNAL_IDS: dict[str, Any] = {
+    "source": {"account": "111111111111", "region": "us-east-1"},
+    "rules": [
+        {
+            "name": name,
+            "repositories": [repository],
+            "tags": {"include": ["v*"]},
+            "destinations": [{"account": "222222222222", "regions": ["eu-west-1"], **extra}],
+        }
+        for name, repository, extra in [("a", "app", {"external_id": "team-a"}), ("b", "web", {})]
+    ],
+}
+
+
+def test_one_role_with_and_without_external_id_names_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given two rules sending to one account's role, one with external_id and one without
+    path = write(tmp_path, "mixed.yaml", yaml.safe_dump(MIXED_EXTERNAL_IDS))
+    # When validated / Then the second destination's external_id is named, and `validate` exits 2
+    assert problems_of(MIXED_EXTERNAL_IDS) == [
+        "rules[1].destinations[0].external_id: missing here but set in rules[0].destinations[0], which uses "
+        "the same role 'ecr-replication-target' in account 222222222222; its trust policy can require an "
+        "ExternalId only of every destination or of none"
+    ]
+    assert main(["validate", str(path)]) == 2
+    assert "rules[1].destinations[0].external_id: missing here" in capsys.readouterr().err
+
+
+def test_different_roles_in_one_account_may_differ_in_external_id() -> None:
+    data = copy.deepcopy(MIXED_EXTERNAL_IDS)
+    data["rules"][1]["destinations"][0]["role_name"] = "other-target"
+    assert len(parse_config(data).rules) == 2
+
+
+def test_kms_key_named_by_alias_is_refused() -> None:
+    # Given a customer-managed key named by alias, which IAM cannot grant on
+    data = with_changes(rules__0__create_repository={"encryption": "KMS", "kms_key": "alias/ecr"})
+    # Then the config names the setting (synth refused it before; validate passed it)
+    assert problems_of(data) == [
+        "rules[0].create_repository.kms_key: 'alias/ecr' is not a KMS key ARN or key id (the destination "
+        "role is granted on the key, which IAM cannot name by alias)"
+    ]
+
+
+def test_duplicate_yaml_keys_name_both_lines(tmp_path: Path) -> None:
+    # Given a second `source:` in one file
+    text = yaml.safe_dump(BASE) + "source: {account: '333333333333', region: us-east-1}\n"
+    lines = text.splitlines()
+    second = len(lines)
+    first = next(i for i, line in enumerate(lines, 1) if line.startswith("source:"))
+    path = write(tmp_path, "dup.yaml", text)
+    # When loaded / Then it is refused, naming both lines
+    with pytest.raises(
+        InvalidConfig, match=f"duplicate key 'source' on line {second} \\(first on line {first}\\)"
+    ):
+        load_config(path)
+
+
+def test_duplicate_json_keys_are_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "dup.json", '{"source": {}, "rules": [], "source": {}}')
+    with pytest.raises(InvalidConfig, match="duplicate key 'source'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "path"),
+    [
+        ({"max_concurrency": True}, "max_concurrency"),
+        ({"max_concurrency": "4"}, "max_concurrency"),
+        ({"max_concurrency": 4.0}, "max_concurrency"),
+        ({"notifications": {"on": "failure", "emails": "a@example.com"}}, "notifications.emails"),
+    ],
+)
+def test_types_are_strict(changes: dict[str, Any], path: str) -> None:
+    # Given a bool (or a string, or a float) where an int is expected / Then it is refused, not coerced
+    problems = problems_of({**copy.deepcopy(BASE), **changes})
+    assert [p.split(":")[0] for p in problems] == [path]
+
+
+def test_create_repository_flags_are_strict() -> None:
+    data = with_changes(rules__0__create_repository={"scan_on_push": "yes"})
+    assert [p.split(":")[0] for p in problems_of(data)] == ["rules[0].create_repository.scan_on_push"]
+
+
+@pytest.mark.parametrize("account", ["\u0661" * 12, "\uff11" * 12, "11111111111\u00b2"])
+def test_account_ids_are_ascii_digits(account: str) -> None:
+    assert problems_of(with_changes(rules__0__destinations__0__account=account)) == [
+        f"rules[0].destinations[0].account: {account!r} is not a 12-digit AWS account id"
+    ]
+
+
+@pytest.mark.parametrize(
+    "registry", ["localhost:5000; rm -rf /", "$(id)", "host:0", "host:70000", "host:", "a..b", "http://host"]
+)
+def test_endpoint_registry_must_be_host_and_port(registry: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["endpoints"] = [{"account": "222222222222", "region": "eu-west-1", "registry": registry}]
+    assert problems_of(data) == [
+        f"endpoints[0].registry: {registry!r} is not a registry host[:port] (port 1-65535)"
+    ]
+
+
+@pytest.mark.parametrize("registry", ["127.0.0.1:5001", "localhost", "[::1]:65535", "registry.example.com:1"])
+def test_endpoint_registry_host_and_port_are_kept(registry: str) -> None:
+    data = copy.deepcopy(BASE)
+    data["endpoints"] = [{"account": "222222222222", "region": "eu-west-1", "registry": registry}]
+    assert parse_config(data).endpoints[0].registry == registry
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("deep.yaml", "a: " + "[" * 5000 + "]" * 5000, "not valid YAML: nested too deeply to parse"),
+        ("deep.json", "[" * 100_000 + "]" * 100_000, "not valid JSON: nested too deeply to parse"),
+        (
+            "latin1.yaml",
+            "source: caf\xe9\n".encode("latin-1"),
+            "not UTF-8 text (byte 11: invalid continuation byte)",
+        ),
+    ],
+)
+def test_deep_nesting_and_bad_encoding_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str, text: str | bytes, message: str
+) -> None:
+    # Given a file nested thousands of levels deep, or not UTF-8
+    path = write(tmp_path, name, text)
+    # When validated / Then one line names the file and the problem, exit status 2, no traceback
+    with pytest.raises(InvalidConfig) as caught:
+        load_config(path)
+    assert caught.value.problems == [f"{path}: {message}"]
+    assert main(["validate", str(path)]) == 2
+    assert capsys.readouterr().err.count("\n") == 2  # "invalid replication config:" and the problem
+
+
+def test_a_huge_unknown_key_is_echoed_cut_short() -> None:
+    data = {**copy.deepcopy(BASE), "k" * 100_000: 1}
+    (problem,) = problems_of(data)
+    assert problem.endswith(": unknown field")
+    assert len(problem) < 200

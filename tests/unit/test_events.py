@@ -114,7 +114,7 @@ def test_manual_input_minimal_and_full() -> None:
             {"repository": "app", "tag": "v1", "destinations": [{"account": "1", "region": "eu-west-1"}]},
             "destinations[0]: '1' is not a 12-digit AWS account id",
         ),
-        ({"repository": "app", "tag": "v1", "repo": "x"}, "unknown field(s) repo"),
+        ({"repository": "app", "tag": "v1", "repo": "x"}, "unknown field(s) ['repo']"),
         ([1, 2], "input must be a JSON object"),
     ],
 )
@@ -147,3 +147,31 @@ def test_a_push_carries_the_event_time_where_the_lag_starts() -> None:
     assert parse_request(PUSH_EVENT).pushed_at == datetime(2019, 11, 16, 1, 54, 34, tzinfo=UTC)
     assert parse_request({**PUSH_EVENT, "time": "yesterday"}).pushed_at is None
     assert parse_request({"repository": "app", "tag": "v1"}).pushed_at is None
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"repository": "app", "tag": "v1", "k" * 100_000: 1},
+        {"repository": "app", "tag": "v1", **{f"extra-{i}": 1 for i in range(5_000)}},
+        {"repository": "app", "tag": "v1", "digest": "sha256:" + "z" * 100_000},
+        {"repository": "app", "tag": "v1", "dryRun": "y" * 100_000},
+    ],
+    ids=["100 KB key", "5000 keys", "100 KB digest", "100 KB dryRun"],
+)
+def test_huge_manual_input_is_echoed_cut_short(payload: dict[str, Any]) -> None:
+    # Given a manual input with 100 KB of outside text in one field or key
+    # When parsed, Then the error (the execution's Cause) shows only a cut start of it, with a marker
+    with pytest.raises(InvalidRequest) as caught:
+        parse_request(payload)
+    assert len(str(caught.value)) < 400
+    assert "..." in str(caught.value)
+
+
+def test_an_event_from_elsewhere_is_echoed_cut_short() -> None:
+    # Given an event-shaped input whose source is 100 KB
+    event = {**copy.deepcopy(PUSH_EVENT), "source": "s" * 100_000}
+    # When parsed, Then the error is short
+    with pytest.raises(InvalidRequest, match="unsupported event") as caught:
+        parse_request(event)
+    assert len(str(caught.value)) < 400
