@@ -5,14 +5,13 @@ listing per repository) or a plain distribution registry (the config's `endpoint
 runtime): `/v2/_catalog` and `/v2/<name>/tags/list` with `Link` pagination, and a HEAD per manifest.
 
 Clients are injected: `AwsClients` makes boto3 clients per Region and role (assuming destination roles
-through STS, cached until shortly before the credentials expire), so tests pass moto-backed sessions
+through STS once per run: their credentials renew themselves), so tests pass moto-backed sessions
 and the benchmark counts calls through `on_client`.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,7 +31,6 @@ from workflow.roles import assume_role
 Decision = Literal["present", "tagged", "missing"]
 BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="ecr-replicate-sync")
 PAGE_SIZE = 1000
-CREDENTIALS_MARGIN = 300.0
 SESSION_NAME = "ecr-replicate-sync"
 
 
@@ -63,35 +61,29 @@ class AwsClients:
         *,
         config: Config = BOTO_CONFIG,
         on_client: Callable[[Any], None] | None = None,
-        clock: Callable[[], float] = time.time,
     ) -> None:
         self.session = session or boto3.Session()
         self.config = config
         self.on_client = on_client
-        self.clock = clock
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str, str | None, str | None], Any] = {}
-        self._sessions: dict[tuple[str, str | None], tuple[Any, float]] = {}
+        self._sessions: dict[tuple[str, str | None], Any] = {}
 
     def session_for(self, role_arn: str | None = None, external_id: str | None = None) -> Any:
-        """The base session, or a session holding the role's credentials (renewed near expiry)."""
+        """The base session, or a session holding the role's credentials (they renew themselves)."""
         if role_arn is None:
             return self.session
         key = (role_arn, external_id)
         with self._lock:
-            cached = self._sessions.get(key)
-            if cached and cached[1] - CREDENTIALS_MARGIN > self.clock():
-                return cached[0]
-            session, expiration = assume_role(
-                role_arn,
-                SESSION_NAME,
-                external_id=external_id,
-                sts_client=self._client("sts", None, None, None),
-            )
-            expiry = expiration.timestamp() if expiration else self.clock() + 3600
-            self._sessions[key] = (session, expiry)
-            for client_key in [k for k in self._clients if k[2:] == key]:
-                del self._clients[client_key]
+            session = self._sessions.get(key)
+            if session is None:
+                session = assume_role(
+                    role_arn,
+                    SESSION_NAME,
+                    external_id=external_id,
+                    sts_client=self._client("sts", None, None, None),
+                )
+                self._sessions[key] = session
             return session
 
     def client(
@@ -107,7 +99,7 @@ class AwsClients:
         key = (service, region or "", role_arn, external_id)
         client = self._clients.get(key)
         if client is None:
-            session = self.session if role_arn is None else self._sessions[(role_arn, external_id)][0]
+            session = self.session if role_arn is None else self._sessions[(role_arn, external_id)]
             client = session.client(service, region_name=region, config=self.config)  # type: ignore[call-overload]
             if self.on_client:
                 self.on_client(client)
@@ -296,21 +288,11 @@ class RegistryDestination:
         return None if digest is None else TagState(digest)
 
 
-class _RenewingClient:
-    """A client that forwards each call to the provider's current one, so renewed credentials are used."""
-
-    def __init__(self, current: Callable[[], Any]) -> None:
-        self._current = current
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._current(), name)
-
-
 class Inventories:
     """The source inventory of a config, and one destination inventory per account/Region and role.
 
     Destination listings are cached for the life of this object (one listing per repository); their ECR
-    client is fetched per call, so role sessions (1 h) are renewed.
+    clients' role credentials renew themselves (see `workflow.roles`).
     """
 
     def __init__(self, config: ReplicationConfig, clients: AwsClients) -> None:
@@ -348,8 +330,6 @@ class Inventories:
         else:
             key = ("ecr", target.account, target.region, target.role_arn, target.external_id or "")
             if key not in self._destinations:
-                renewing = _RenewingClient(
-                    lambda: self.clients.client("ecr", target.region, target.role_arn, target.external_id)
-                )
-                self._destinations[key] = EcrDestination(renewing, target.account)
+                client = self.clients.client("ecr", target.region, target.role_arn, target.external_id)
+                self._destinations[key] = EcrDestination(client, target.account)
         return self._destinations[key]

@@ -67,7 +67,7 @@ def is_ecr_destination(target: Target) -> bool:
 def assume_destination_role(
     target: Target, *, sts_client: Any = None, session_factory: SessionFactory = boto3.Session
 ) -> Any:
-    """A boto3 Session with the destination role's temporary credentials, in the target's Region."""
+    """A boto3 Session with the destination role's credentials (renewed before expiry), in the target's Region."""
     return assume_role(
         target.role_arn,
         ROLE_SESSION_NAME,
@@ -76,7 +76,7 @@ def assume_destination_role(
         sts_client=sts_client,
         session_factory=session_factory,
         purpose=f"{target.account}/{target.region}",
-    ).session
+    )
 
 
 def check_target(

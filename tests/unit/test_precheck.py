@@ -117,7 +117,7 @@ def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
     assert kwargs["destination_session"] is destination
     assert kwargs["insecure_registries"] == []
     assert sessions.kwargs[0]["region_name"] == "eu-west-1"
-    assert sessions.kwargs[0]["aws_access_key_id"] != "testing"
+    assert destination.get_credentials().access_key != "testing"
     # And the copy job copies exactly the digest the precheck saw
     assert outcome.copy_needed is True
     assert outcome.job.model_dump() == {

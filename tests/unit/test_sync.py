@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -20,7 +19,7 @@ from workflow import inventory
 from workflow.config import ReplicationConfig, parse_config
 from workflow.exceptions import InvalidRequest, RegistryAuthError
 from workflow.inventory import AwsClients
-from workflow.roles import AssumedRole, assume_role
+from workflow.roles import assume_role
 from workflow.sync import SyncOptions, SyncReport, execution_name, execution_stem, reconcile, sync
 
 SOURCE = "123456789012"
@@ -233,40 +232,57 @@ def test_a_rerun_never_starts_the_same_work_twice(idle_world: AwsClients, config
     assert len(executions(idle_world, arn)) == 3
 
 
-def test_a_run_longer_than_the_role_session_uses_renewed_credentials(
+def test_a_run_longer_than_the_role_session_signs_with_renewed_credentials(
     idle_world: AwsClients, config: ReplicationConfig, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a clock that moves two hours (the role session lasts one) between inventory and repair
+    # Given STS issuing one-hour role sessions, and a clock that moves two hours between inventory and repair
     arn = state_machine(idle_world)
-    now = [time.time()]
-    idle_world.clock = lambda: now[0]
+    now = [datetime.now(UTC)]
+    issued: list[str] = []
 
-    def one_hour_session(*args: Any, **kwargs: Any) -> AssumedRole:
-        session, _ = assume_role(*args, **kwargs)
-        return AssumedRole(session, datetime.fromtimestamp(now[0] + 3600, UTC))
+    def one_hour_sessions(role_arn: str, session_name: str, **kwargs: Any) -> Any:
+        sts = kwargs.pop("sts_client")
 
-    monkeypatch.setattr(inventory, "assume_role", one_hour_session)
-    calls: list[tuple[str, Any]] = []
+        class OneHourSts:
+            def assume_role(self, **request: Any) -> Any:
+                response = sts.assume_role(**request)
+                response["Credentials"]["Expiration"] = now[0] + timedelta(hours=1)
+                issued.append(response["Credentials"]["AccessKeyId"])
+                return response
+
+        return assume_role(role_arn, session_name, sts_client=OneHourSts(), clock=lambda: now[0], **kwargs)
+
+    monkeypatch.setattr(inventory, "assume_role", one_hour_sessions)
+    clients = AwsClients(idle_world.session)  # the world's own role session is already cached
+    signed: list[tuple[str, str]] = []
 
     def record(client: Any) -> None:
-        client.meta.events.register("before-call.ecr", lambda model, **_: calls.append((model.name, client)))
+        def sent(request: Any, **_: Any) -> None:
+            target = request.headers["X-Amz-Target"]
+            operation = (target.decode() if isinstance(target, bytes) else target).rsplit(".", 1)[1]
+            authorization = request.headers["Authorization"]
+            authorization = authorization.decode() if isinstance(authorization, bytes) else authorization
+            signed.append((operation, re.search(r"Credential=([^/]+)/", authorization)[1]))
 
-    idle_world.on_client = record
+        client.meta.events.register("before-send.ecr", sent)
+
+    clients.on_client = record
 
     def later(phase: str, done: int, total: int) -> None:
         if phase == "inventory" and done == total:
-            now[0] += 7200
+            now[0] += timedelta(hours=2)
 
     # When syncing
-    report = sync(config, SyncOptions(state_machine_arn=arn, wait=False), clients=idle_world, progress=later)
+    report = sync(config, SyncOptions(state_machine_arn=arn, wait=False), clients=clients, progress=later)
 
-    # Then the tag was put through a client holding the renewed credentials, not the inventory's
+    # Then the role was assumed again when its session ran out, and the tag was put with the new credentials
+    # by the same client that listed with the first ones
     assert report.tagged == 1
-    renewed = idle_world.client("ecr", "eu-west-1", ROLE)
-    listed = {id(client) for name, client in calls if name == "DescribeImages"}
-    tagging = {id(client) for name, client in calls if name in ("BatchGetImage", "PutImage")}
-    assert tagging == {id(renewed)}
-    assert id(renewed) not in listed
+    assert len(issued) == 2
+    listing = {key for operation, key in signed if operation == "DescribeImages"}
+    tagging = {key for operation, key in signed if operation in ("BatchGetImage", "PutImage")}
+    assert issued[0] in listing
+    assert tagging == {issued[1]}
 
 
 def test_ended_executions_are_retried_up_to_a_limit_a_day_then_again_the_next_day(
@@ -361,7 +377,7 @@ def test_without_waiting_a_run_tops_running_executions_up_to_max_in_flight(
 def refuse_role_of(account: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """AssumeRole into `account` fails as it does before its destination stack is deployed."""
 
-    def assume(role_arn: str, *args: Any, **kwargs: Any) -> AssumedRole:
+    def assume(role_arn: str, *args: Any, **kwargs: Any) -> Any:
         if f":{account}:" in role_arn:
             raise RegistryAuthError(f"cannot assume {role_arn}: AccessDenied: not authorized")
         return assume_role(role_arn, *args, **kwargs)

@@ -83,12 +83,12 @@ def writable_file(path: str) -> str:
 
 
 def assume_role(role_arn: str | None, external_id: str | None = None, *, sts_client: Any = None) -> Any:
-    """A boto3 session holding the credentials of `role_arn` (None: no session)."""
+    """A boto3 session holding the credentials of `role_arn`, renewed before expiry (None: no session)."""
     if role_arn is None:
         return None
     from workflow.roles import assume_role as assume  # deferred: boto3 only when a role is given
 
-    return assume(role_arn, ROLE_SESSION_NAME, external_id=external_id, sts_client=sts_client).session
+    return assume(role_arn, ROLE_SESSION_NAME, external_id=external_id, sts_client=sts_client)
 
 
 def _fail(args: argparse.Namespace, failure: Failure) -> int:

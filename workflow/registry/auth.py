@@ -9,8 +9,8 @@ realm is on the registry's own host (any port) or is its known token service (Do
 must be HTTPS unless the registry itself is spoken to over plain HTTP (`--insecure-registry`).
 
 ECR hosts (`<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`) use a token from
-`GetAuthorizationToken`, called through the boto3 session given (already holding assumed-role
-credentials), cached until five minutes before it expires.
+`GetAuthorizationToken`, called through the boto3 session given (holding assumed-role credentials that
+renew themselves), cached until five minutes before it expires (12 h) or until ECR refuses it.
 """
 
 from __future__ import annotations
@@ -122,6 +122,12 @@ class EcrTokenProvider:
             self._cached = (Credentials(username, password), expiry)
             return self._cached[0]
 
+    def invalidate(self) -> bool:
+        """Drop the cached token (the registry refused it); True when there was one to drop."""
+        with self._lock:
+            dropped, self._cached = self._cached is not None, None
+            return dropped
+
 
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     """Split a WWW-Authenticate header into its scheme (lower case) and parameters."""
@@ -173,7 +179,11 @@ class Authenticator:
         """Learn from a 401 challenge; True when a retry with new credentials can help."""
         scheme, params = parse_challenge(www_authenticate or "")
         if scheme == "basic":
-            if self._scheme == "basic" or not (self._basic or self._ecr):
+            if self._ecr is not None:
+                # ECR refused a token before its expiresAt (the role session it came from ended, the
+                # role changed): the next request gets a new one through the renewed role credentials.
+                return self._ecr.invalidate()
+            if self._scheme == "basic" or not self._basic:
                 return False
             self._scheme = "basic"
             return True
