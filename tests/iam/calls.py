@@ -14,7 +14,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 # The components whose calls the suites must have recorded (Plan, Record and Summarize make no AWS call).
-EXPECTED_COMPONENTS = ("Precheck", "Copy", "Reconcile", "Sync")
+EXPECTED_COMPONENTS = ("Precheck", "Copy", "Reconcile", "Sync", "Status")
 
 
 @dataclass(frozen=True)

@@ -33,11 +33,13 @@ ENTRY_MODULES = {
     "lambdas.reconcile": "Reconcile",
     "workflow.commands.copy": "Copy",
     "workflow.commands.sync": "Sync",
+    "workflow.commands.status": "Status",
 }
 ENTRY_FUNCTIONS = {
     ("workflow.precheck", "check_target"): "Precheck",
     ("workflow.sync", "reconcile"): "Reconcile",
     ("workflow.sync", "sync"): "Sync",
+    ("workflow.status", "image_status"): "Status",
 }
 MAX_TEXT = 300
 _installed: dict[str, Any] = {}

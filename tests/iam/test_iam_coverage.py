@@ -34,9 +34,9 @@ LAMBDA_HANDLERS = {
     "Summarize": "lambdas.summarize.handler",
     "Reconcile": "lambdas.reconcile.handler",
 }
-# `sync` runs the reconcile function's logic; by hand it needs credentials the destination roles trust
-# (README, "Backfill and reconciliation"), and the reconcile role is the one the product grants for it.
-RUNS_AS = {"Sync": "Reconcile"}
+# `sync` runs the reconcile function's logic, and `status` reads what it reads; by hand they need credentials
+# the destination roles trust (README, "Backfill and reconciliation"): the reconcile role grants them.
+RUNS_AS = {"Sync": "Reconcile", "Status": "Reconcile"}
 SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
 
 
