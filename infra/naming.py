@@ -10,6 +10,10 @@ from workflow.config import ReplicationConfig, Rule
 from workflow.grammar import partition_of
 from workflow.rules import compile_pattern
 
+# IAM quotas: a managed policy is at most 6,144 characters; CDK moves the statements that overflow a
+# role's inline policy (10,240) into managed policies whole, so one statement's resources must fit in one
+# with room for its actions (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html).
+STATEMENT_RESOURCES_MAX_CHARACTERS = 5000
 SOURCE_STACK_NAME = "EcrReplicationSource"
 DESTINATION_STACK_PREFIX = "EcrReplicationDestination-"
 
@@ -77,7 +81,7 @@ def source_repository_arns(config: ReplicationConfig) -> list[str]:
     """The ARNs (or ARN patterns) of every source repository a rule can read, sorted."""
     source = config.source
     prefix = f"arn:{partition_of(source.region)}:ecr:{source.region}:{source.account}:repository/"
-    return sorted({prefix + p for rule in config.rules for p in repository_resource_patterns(rule)})
+    return fit_statement({prefix + p for rule in config.rules for p in repository_resource_patterns(rule)})
 
 
 def destination_repository_arns(config: ReplicationConfig, account: str, role_name: str) -> list[str]:
@@ -92,7 +96,35 @@ def destination_repository_arns(config: ReplicationConfig, account: str, role_na
                 arns.update(
                     prefix + destination.render_repository(p) for p in repository_resource_patterns(rule)
                 )
-    return sorted(arns)
+    return fit_statement(arns)
+
+
+def _characters(arns: set[str]) -> int:
+    return sum(len(arn) + 3 for arn in arns)  # quotes and comma
+
+
+def fit_statement(arns: set[str]) -> list[str]:
+    """Repository ARN patterns, sorted; when their text is over STATEMENT_RESOURCES_MAX_CHARACTERS, the
+    repository parts are cut to shorter prefixes (`team-0/*`), down to `repository/*` per Region."""
+    if _characters(arns) <= STATEMENT_RESOURCES_MAX_CHARACTERS:
+        return sorted(arns)
+    parts = [arn.split(":repository/", 1) for arn in arns]
+    widened: set[str] = set()
+    for length in range(max(len(repository) for _, repository in parts), -1, -1):
+        cut = {
+            (head, repository if "*" not in repository and len(repository) <= length else
+             repository.split("*", 1)[0][:length] + "*")
+            for head, repository in parts
+        }  # fmt: skip
+        prefixes = {(head, repository[:-1]) for head, repository in cut if repository.endswith("*")}
+        widened = {
+            f"{head}:repository/{repository}"
+            for head, repository in cut
+            if not any(h == head and repository.startswith(p) and repository != p + "*" for h, p in prefixes)
+        }
+        if _characters(widened) <= STATEMENT_RESOURCES_MAX_CHARACTERS:
+            break
+    return sorted(widened)
 
 
 def widened_rules(config: ReplicationConfig) -> list[str]:

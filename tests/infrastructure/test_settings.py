@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -271,3 +272,41 @@ def test_reconcile_max_in_flight_defaults_to_10_and_can_be_widened() -> None:
     # Given the default context and one asking for 25, Then the settings carry them
     assert settings_from_context(_context()).reconcile_max_in_flight == 10
     assert settings_from_context(_context(reconcile_max_in_flight="25")).reconcile_max_in_flight == 25
+
+
+def test_many_repositories_fit_one_iam_statement() -> None:
+    # Given 10 rules of 5 repository globs, sent to 3 Regions of one account: 150 ARNs, 10,500 characters
+    rules = [
+        {
+            "name": f"team-{i}",
+            "repositories": [f"team-{i}/service-{j}-*" for j in range(5)],
+            "tags": {"include": ["release-*"]},
+            "destinations": [
+                {"account": "222222222222", "regions": ["eu-west-1", "us-west-2", "eu-central-1"]}
+            ],
+        }
+        for i in range(10)
+    ]
+    config = parse_config({"source": {"account": "111111111111", "region": "us-east-1"}, "rules": rules})
+    # When the destination role's resources are derived
+    arns = naming.destination_repository_arns(config, "222222222222", "ecr-replication-target")
+    # Then they fit one managed policy's statement (IAM: 6,144 characters), as shorter prefixes
+    assert sum(len(arn) + 3 for arn in arns) <= naming.STATEMENT_RESOURCES_MAX_CHARACTERS
+    assert "arn:aws:ecr:us-west-2:222222222222:repository/team-3/service-*" in arns
+    # And every repository a rule writes is still covered, in its Region only
+    for region in ("eu-west-1", "us-west-2", "eu-central-1"):
+        for i in range(10):
+            name = f"arn:aws:ecr:{region}:222222222222:repository/team-{i}/service-4-api"
+            assert any(fnmatch.fnmatchcase(name, arn) for arn in arns), name
+    assert not any(
+        fnmatch.fnmatchcase("arn:aws:ecr:us-east-2:222222222222:repository/team-0/service-1", a) for a in arns
+    )
+
+
+def test_few_repositories_keep_their_exact_arns() -> None:
+    config = load_config(EXAMPLE)
+    assert naming.destination_repository_arns(config, "222222222222", "ecr-replication-target") == sorted(
+        f"arn:aws:ecr:{region}:222222222222:repository/{name}"
+        for region in ("eu-west-1", "us-west-2")
+        for name in ("app", "services/*")
+    )
