@@ -54,8 +54,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 def asl_payload_fields(state: str) -> set[str]:
     """The `$.Payload.<field>` names a state's ResultSelector reads."""
-    text = ASL.read_text(encoding="utf-8").replace("${MaxConcurrency}", "1")
-    states = json.loads(text)["States"]["Replicate"]["ItemProcessor"]["States"]
+    states = json.loads(ASL.read_text(encoding="utf-8"))["States"]["Replicate"]["ItemProcessor"]["States"]
     selector = states[state]["ResultSelector"]
     return {re.fullmatch(r"\$\.Payload\.(\w+)", path)[1] for path in selector.values()}  # type: ignore[index]
 

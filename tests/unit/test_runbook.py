@@ -24,7 +24,7 @@ TEAM_RUNBOOK = "https://git.example.com/platform/ecr-filtered-replication/-/blob
 
 
 def definition() -> dict[str, Any]:
-    """The real state machine definition, every ${Placeholder} filled (the numeric one needs a number)."""
+    """The real state machine definition, every ${Placeholder} filled."""
     return json.loads(re.sub(r"\$\{[A-Za-z]+\}", "1", ASL.read_text(encoding="utf-8")))
 
 
