@@ -50,8 +50,13 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# make synth [CONFIG=path/to/replication.yaml] [OUT=cdk.out]: the templates of exactly the stacks this config
+# produces (templates of destinations no longer configured are removed first; bundled assets stay cached).
+CONFIG ?= examples/replication.yaml
+OUT ?= cdk.out
 synth: setup
-	$(BIN)/python -m infra.app
+	rm -f $(OUT)/*.template.json $(OUT)/*.assets.json $(OUT)/*.metadata.json
+	CDK_OUTDIR='$(abspath $(OUT))' CDK_CONTEXT_JSON='{"config": "$(abspath $(CONFIG))"}' $(BIN)/python -m infra.app
 
 bench: setup
 	$(BIN)/python bench/copy_vs_skopeo.py --runs 5 --sizes-mb 16 32
