@@ -75,6 +75,7 @@ CONFIG_COMMANDS = {
 }
 CONFIG_PROBLEMS = {
     "missing": "cannot read",
+    "not-utf8": "UTF-8",
     "not-yaml": "not valid YAML",
     "wrong-types": "source: Input should be",
     "number-account": "quote it",
@@ -269,9 +270,9 @@ def test_version_comes_from_the_package_metadata(flag: str) -> None:
 
 
 def test_the_console_script_reports_a_broken_config_in_one_line(files: dict[str, str]) -> None:
-    # Given the real entry point (a fresh interpreter) When it reads a config of the wrong shape
+    # Given the real entry point (a fresh interpreter) When it reads a file that is not UTF-8
     completed = subprocess.run(
-        [str(Path(sys.executable).with_name("ecr-replicate")), "validate", files["wrong-types"]],
+        [str(Path(sys.executable).with_name("ecr-replicate")), "validate", files["not-utf8"]],
         capture_output=True,
         text=True,
         check=False,
@@ -279,4 +280,4 @@ def test_the_console_script_reports_a_broken_config_in_one_line(files: dict[str,
     )
     # Then exit 2, one line, no traceback
     assert completed.returncode == 2
-    assert_one_line(completed.stderr, contains="source: Input should be")
+    assert_one_line(completed.stderr, contains="UTF-8")
