@@ -36,8 +36,8 @@ T = TypeVar("T")
 
 def discard(response: BaseHTTPResponse) -> None:
     """Release a response whose body is not wanted: drained when short, else the connection is dropped."""
-    length = response.headers.get("Content-Length")
-    if length is not None and length.isdigit() and int(length) <= MAX_DRAIN:
+    remaining = getattr(response, "length_remaining", None)  # 0 for a HEAD, None when unknown
+    if remaining is not None and remaining <= MAX_DRAIN:
         response.drain_conn()
     else:
         response.close()
