@@ -1,7 +1,8 @@
 """Summarize state: the Map's per-target records -> outcome, lines, totals and the email text.
 
 Event: `{"execution": <name>, "execution_id": <execution ARN>, "plan": {"repository", "tag", "dry_run",
-"pushed_at"}, "results": [<TargetResult>, ...]}`.
+"pushed_at"}, "results": [<TargetResult>, ...]}`. Returns the Summary and `events`: the replication events'
+PutEvents batches (workflow.replication_events), which the state machine puts on the default bus.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from lambdas.observability import CORRELATION_ID_PATH, emit, load_handler_config
 from workflow.events import parse_time
 from workflow.metrics import summary_metrics
 from workflow.models import TargetResult
+from workflow.replication_events import batches
 from workflow.summary import summarize
 
 
@@ -35,4 +37,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
     emit(summary_metrics(summary, results, parse_time(plan.get("pushed_at"))))
-    return summary.model_dump(mode="json")
+    return {**summary.model_dump(mode="json"), "events": batches(summary)}

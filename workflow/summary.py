@@ -19,6 +19,10 @@ NotifyOn = Literal["failure", "always"]
 FAILURE_ERROR = ReplicationFailed.__name__
 SUBJECT_LIMIT = 99
 CAUSE_LIMIT = 500
+# All lines' causes together: with many failures each is cut shorter (never below CAUSE_MIN), so the
+# summary and the replication events beside it stay well inside Step Functions' 256 KiB state.
+CAUSES_LIMIT = 25_000
+CAUSE_MIN = 200
 FAILURE_CAUSE_LIMIT = 30_000
 FAILURES_LIMIT = 40_000  # characters of failure details in a message; the table still lists every target
 STATUS_ORDER = ("copied", "tagged", "present", "planned", "failed")
@@ -178,7 +182,7 @@ def _explain_build(build: dict[str, Any]) -> str:
     return text + (f"; logs: {link}" if link else "")
 
 
-def _line(result: TargetResult, runbook_url: str | None) -> SummaryLine:
+def _line(result: TargetResult, runbook_url: str | None, cause_limit: int = CAUSE_LIMIT) -> SummaryLine:
     build_arn = result.build_arn or _build_arn_in(result.cause)
     return SummaryLine(
         destination=f"{result.account}/{result.region} {result.repository}:{result.tag}",
@@ -193,7 +197,7 @@ def _line(result: TargetResult, runbook_url: str | None) -> SummaryLine:
         blobs_skipped=result.blobs_skipped,
         seconds=result.seconds,
         error=result.error,
-        cause=short_cause(result.cause),
+        cause=short_cause(result.cause, cause_limit),
         runbook=section_url(result.error, runbook_url) if result.error else None,
         build_log=build_log_url(build_arn) if build_arn else None,
     )
@@ -364,7 +368,9 @@ def summarize(
     in the repository) and, for a copy build, the build's log.
     """
     outcome = outcome_of(results)
-    lines = [_line(result, runbook_url) for result in results]
+    failed = sum(1 for result in results if result.cause)
+    cause_limit = max(CAUSE_MIN, min(CAUSE_LIMIT, CAUSES_LIMIT // max(failed, 1)))
+    lines = [_line(result, runbook_url, cause_limit) for result in results]
     totals = _totals(results)
     image = f"{repository or '?'}:{tag or '?'}"
     subject = _subject(outcome, image, totals, dry_run)

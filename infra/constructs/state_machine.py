@@ -20,6 +20,7 @@ from constructs import Construct
 
 from infra.constructs.functions import LOG_RETENTION, acknowledge
 from infra.settings import REPOSITORY_ROOT
+from workflow.replication_events import BUS as EVENT_BUS
 
 DEFINITION_FILE = REPOSITORY_ROOT / "statemachine.asl.json"
 SUBSTITUTIONS = (
@@ -115,6 +116,11 @@ class ReplicationStateMachine(Construct):
                 resources=[stack.format_arn(service="events", resource="rule", resource_name=SYNC_RULE)],
             ),
             iam.PolicyStatement(sid="PublishSummary", actions=["sns:Publish"], resources=[topic.topic_arn]),
+            iam.PolicyStatement(
+                sid="PutReplicationEvents",
+                actions=["events:PutEvents"],
+                resources=[stack.format_arn(service="events", resource="event-bus", resource_name=EVENT_BUS)],
+            ),
             iam.PolicyStatement(
                 sid="EncryptSummary",
                 actions=["kms:GenerateDataKey", "kms:Decrypt"],

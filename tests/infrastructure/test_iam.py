@@ -256,3 +256,28 @@ def test_kms_key_alias_is_refused(tmp_path: Path) -> None:
     # Given a key named by alias When loading the config (validate and synth alike) Then the setting is named
     with pytest.raises(InvalidConfig, match=re.escape("rules[0].create_repository.kms_key: 'alias/ecr'")):
         _kms_destination(tmp_path, {"encryption": "KMS", "kms_key": "alias/ecr"})
+
+
+def test_the_state_machine_may_put_events_on_the_default_bus_only(synthesized: Synthesized) -> None:
+    # Given the state machine role's statements
+    template = synthesized.source_template
+    (role_id,) = [
+        k
+        for k, v in resources(template, "AWS::IAM::Role").items()
+        if v["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"].get("Service")
+        == "states.amazonaws.com"
+    ]
+    statements = [
+        s
+        for policy in resources(template, "AWS::IAM::Policy").values()
+        if {"Ref": role_id} in policy["Properties"]["Roles"]
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+    ]
+    # Then events:PutEvents is granted once, on this account's default event bus, and no other events write
+    put = [s for s in statements if "events:PutEvents" in _as_list(s["Action"])]
+    assert len(put) == 1
+    assert _as_list(put[0]["Action"]) == ["events:PutEvents"]
+    (resource,) = _as_list(put[0]["Resource"])
+    pseudo = {"AWS::Partition": "aws", "AWS::Region": "us-east-1", "AWS::AccountId": "111111111111"}
+    arn = "".join(p if isinstance(p, str) else pseudo[p["Ref"]] for p in resource["Fn::Join"][1])
+    assert re.fullmatch(r"arn:aws:events:[a-z]{2}(-[a-z]+)+-\d:\d{12}:event-bus/default", arn), arn

@@ -86,6 +86,12 @@ def test_partial_run_is_summarized_for_notify_and_outcome(
     assert "us-east-1.console.aws.amazon.com/states" in output["message"]
     assert output["failure_cause"].startswith(output["subject"])
     assert output["totals"]["bytes_copied"] == 2048
+    # and the replication events to put, one per destination, in one PutEvents batch
+    [batch] = output["events"]
+    assert [entry["DetailType"] for entry in batch] == [
+        "ECR Image Replicated",
+        "ECR Image Replication Failed",
+    ]
     json.dumps(output)
     # And the metrics are emitted as EMF, by outcome, status and error (no lag: no push time)
     assert emf_metrics(capsys.readouterr().out.splitlines()) == {
