@@ -448,18 +448,22 @@ def copy_image(
     try:
         tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
         action: Literal["copied", "tagged", "present"]
+        subjects = [top.digest, *(c.digest for c in top.children)]
         if tag_digest == top.digest:
             action = "present"
-        elif dst.head_manifest(dst_ref.repository, top.digest) == top.digest:
-            _check_mutable(dst_ref, destination_session, tag_digest, top.digest)
-            dst.put_manifest(dst_ref.repository, dst_ref.reference, top)
-            action = "tagged"
+            referrers = copier.copy_referrers(subjects)
         else:
             _check_mutable(dst_ref, destination_session, tag_digest, top.digest)
-            copier.copy_tree(top, dst_ref.reference)
-            action = "copied"
-        subjects = [top.digest, *(c.digest for c in top.children)]
-        referrers = copier.copy_referrers(subjects)
+            if dst.head_manifest(dst_ref.repository, top.digest) == top.digest:
+                action = "tagged"
+            else:
+                copier.copy_tree(top, top.digest)
+                action = "copied"
+            # The tag is the last write: a tag at the destination means the image and its referrers are all
+            # there, which is what a later precheck's "present" relies on.
+            referrers = copier.copy_referrers(subjects)
+            if dst_ref.tag:
+                dst.put_manifest(dst_ref.repository, dst_ref.reference, top)
     finally:
         copier.close()
     return CopyOutcome(

@@ -183,3 +183,20 @@ def test_credentials_are_not_offered_to_a_redirect_target_that_asks_for_them(
     # When the image is copied, Then it fails on the redirect target without asking its realm for a token
     with pytest.raises(RegistryAuthError, match=r"redirected to 127\.0\.0\.1:[0-9]+, which refused it"):
         _copy(src, proxy_for(dest_registry), repo)
+
+
+def test_a_copy_whose_referrers_fail_puts_no_tag(setup: tuple[FaultProxy, FaultProxy, str, str]) -> None:
+    # Given a source whose referrer lookups (the referrers API and the tag schema's tag list) keep failing
+    src, dst, repo, digest = setup
+    src.add(Fault("GET", r"/referrers/|/tags/list", "status", times=100, status=503))
+    # When the image is copied
+    with pytest.raises(RegistryUnavailable):
+        _copy(src, dst, repo)
+    # Then the destination holds the image by digest but not the tag: the tag is the copy's last write, so
+    # a later precheck cannot take the half-done copy for "present" and skip its signatures
+    assert skopeo_digest(f"{dst.upstream}/{repo}@{digest}") == digest
+    assert skopeo_digest(f"{dst.upstream}/{repo}:v1") is None
+    # And with the faults gone, a re-run completes it
+    src.faults.clear()
+    assert _copy(src, dst, repo).action == "tagged"  # type: ignore[attr-defined]
+    assert skopeo_digest(f"{dst.upstream}/{repo}:v1") == digest
