@@ -179,6 +179,7 @@ BAD_REQUESTS = {
     "plan-bad-tag": (["plan", EXAMPLE, "--repository", "app", "--tag", "-bad"], 2),
     "start-not-an-arn": (["start", "--state-machine-arn", "nonsense", *IMAGE], 2),
     "copy-bad-reference": (["copy", "Bad Repo:tag", "reg.example.com/app:v1"], 2),
+    "copy-port-out-of-range": (["copy", "127.0.0.1:70000/repo:tag", "reg.example.com/app:v1"], 2),
     "status-not-repository-tag": (["status", EXAMPLE, "app"], 2),
 }
 

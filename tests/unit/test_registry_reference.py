@@ -48,6 +48,9 @@ def test_valid_references_parse(text: str, expected: ImageReference) -> None:
         "reg_ex!.com/app:v1",
         "reg.example.com/app:v 1",
         "reg.example.com/" + "a" * 257,
+        "127.0.0.1:70000/repo:tag",
+        "127.0.0.1:0/repo:tag",
+        "[::1]:65536/repo:tag",
     ],
 )
 def test_invalid_references_raise(text: str) -> None:

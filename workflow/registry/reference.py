@@ -15,7 +15,7 @@ TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 DIGEST_RE = re.compile(r"^(?:sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128})$")
 _HOST_RE = re.compile(
     r"^(?:\[[0-9a-fA-F:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*)"
-    r"(?::[0-9]{1,5})?$"
+    r"(?::(?P<port>[0-9]{1,5}))?$"
 )
 MAX_REPOSITORY_LENGTH = 256
 
@@ -84,8 +84,11 @@ def parse_reference(text: str) -> ImageReference:
     first, sep, rest = remainder.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost" or first.startswith("[")):
         registry = first
-        if not _HOST_RE.match(registry):
+        host = _HOST_RE.match(registry)
+        if not host:
             raise InvalidReference(f"invalid registry host {registry!r} in {text!r}")
+        if host["port"] is not None and not 1 <= int(host["port"]) <= 65535:
+            raise InvalidReference(f"invalid registry port {host['port']} in {text!r}: ports are 1-65535")
         path = rest
     else:
         registry, path = DEFAULT_REGISTRY, remainder
