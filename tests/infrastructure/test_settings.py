@@ -28,6 +28,7 @@ from infra.settings import (
     settings_from_context,
 )
 from infra.stacks.destination_stack import DestinationStack
+from tests.unit.test_config import MIXED_EXTERNAL_IDS
 from workflow.config import SourceConfig, load_config, parse_config
 from workflow.exceptions import InvalidConfig
 from workflow.grammar import region_problem
@@ -35,18 +36,6 @@ from workflow.grammar import region_problem
 pytestmark = pytest.mark.infrastructure
 
 EXAMPLE = REPOSITORY_ROOT / "examples" / "replication.yaml"
-MIXED_EXTERNAL_IDS: dict[str, Any] = {
-    "source": {"account": "111111111111", "region": "us-east-1"},
-    "rules": [
-        {
-            "name": name,
-            "repositories": [repository],
-            "tags": {"include": ["v*"]},
-            "destinations": [{"account": "222222222222", "regions": ["eu-west-1"], **extra}],
-        }
-        for name, repository, extra in [("a", "app", {"external_id": "team-a"}), ("b", "web", {})]
-    ],
-}
 
 
 def _context(**values: str) -> Any:
