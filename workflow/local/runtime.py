@@ -8,7 +8,8 @@
   the real handlers and the buildspec's copy command (bridges.py);
 - EventBridge as moto emulates it: a rule with `workflow.plan.event_pattern(config)` and an SQS target.
   moto delivers matches to SQS, not to Step Functions, so `deliver_events` turns each delivered event
-  into a StartExecution, and only those.
+  into a StartExecution, and only those;
+- scan results: `runtime.scans` (scans.py) answers ECR's DescribeImageScanFindings.
 
 `LocalRuntime` is a context manager: everything it starts is stopped and its temporary directory
 removed on exit, including on an exception or Ctrl-C.
@@ -45,6 +46,7 @@ from workflow.config import parse_config
 from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
 from workflow.local.images import Image, push_image
 from workflow.local.registries import LocalRegistry, RuntimeSetupError, free_port, running_registry
+from workflow.local.scans import ScanResults, applied
 from workflow.plan import event_pattern
 
 # Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
@@ -162,6 +164,7 @@ class LocalRuntime:
         self.topic_arn = ""
         self._events_queue = ""
         self._notifications_queue = ""
+        self.scans = ScanResults()
 
     def __enter__(self) -> LocalRuntime:
         try:
@@ -207,6 +210,7 @@ class LocalRuntime:
             account=source["account"],
         )
         self._stack.enter_context(bridges(self.codebuild, self.lambda_log))
+        self._stack.enter_context(applied(self.scans))
         self._create_resources(config)
 
     def _endpoints(self) -> list[dict[str, Any]]:
