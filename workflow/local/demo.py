@@ -5,7 +5,11 @@
 3. start executions for what matched, and only that;
 4. print each state as it runs, then the summary email;
 5. check the result independently with skopeo;
-6. push `release-1.0.0` again: the second run finds it present and copies nothing.
+6. push `release-1.0.0` again: the second run finds it present and copies nothing;
+7. restart one destination's registry read-only and replicate `release-1.1.0`: the run is PARTIAL, its
+   email links the failed destination's runbook section, and `ecr-replicate status` says where it is missing;
+8. repair: the registry accepts pushes again, `ecr-replicate sync` starts one execution for the missing
+   destination, and `status` shows the image everywhere.
 """
 
 from __future__ import annotations
@@ -22,11 +26,15 @@ from typing import Any
 from workflow.config import parse_config
 from workflow.local.images import Image, build_image, sha256
 from workflow.local.registries import RuntimeSetupError
-from workflow.local.runtime import Execution, LocalRuntime
+from workflow.local.runtime import STATE_MACHINE, Execution, LocalRuntime
 from workflow.plan import event_pattern
+from workflow.runbook import recordable_error_names, section_url
+from workflow.status import StatusReport, image_status
+from workflow.sync import SyncOptions, sync
 
 REPOSITORY = "app"
 RELEASE_TAG = "release-1.0.0"
+REPAIR_TAG = "release-1.1.0"
 DEV_TAG = "dev-42"
 PLATFORMS = ("linux/amd64", "linux/arm64")
 Printer = Callable[[str], None]
@@ -78,7 +86,9 @@ class StatePrinter:
             self.out(f"  {clock} execution {'SUCCEEDED' if kind == 'ExecutionSucceeded' else 'FAILED'}")
 
     def _line(self, clock: str, name: str, data: Any, result: str | None) -> None:
-        target = data.get("target") if isinstance(data, dict) else None
+        target = None
+        if isinstance(data, dict):  # a Map iteration's state, or the record it ends with
+            target = data.get("target") or (data if {"status", "account", "region"} <= data.keys() else None)
         label = f"{target['account']}/{target['region']}  " if isinstance(target, dict) else ""
         indent = "    " if label else ""
         text = f"  -> {result}" if result else name
@@ -101,11 +111,12 @@ class StatePrinter:
             if precheck.get("copy_needed"):
                 return "not at the destination yet: copy needed"
             return f"{precheck.get('record', {}).get('status')}: no copy needed"
-        if state == "Copy" and isinstance(output.get("copy"), dict):
-            result = output["copy"].get("result", {})
+        if state == "Record" and output.get("status") in ("copied", "failed"):
+            if output["status"] == "failed":
+                return f"copy failed: {output.get('error')}: {output.get('cause')}"
             return (
-                f"CodeBuild job: {result.get('action')}, {result.get('blobs_copied')} blob(s), "
-                f"{_size(int(result.get('bytes_copied', 0)))} in {result.get('seconds')} s"
+                f"CodeBuild job: {output.get('status')}, {output.get('blobs_copied')} blob(s), "
+                f"{_size(int(output.get('bytes_copied', 0)))} in {output.get('seconds')} s"
             )
         if state == "Summarize" and isinstance(output.get("summary"), dict):
             return f"outcome {output['summary'].get('outcome')}"
@@ -210,6 +221,8 @@ class Demo:
             raise DemoFailure(
                 f"the second run ended {again.status} with {statuses}, expected every destination present"
             )
+        if len(self.runtime.notifications()) != 1:
+            raise DemoFailure("the second run did not publish exactly one summary")
         if len(self.runtime.codebuild.builds) != builds_before:
             raise DemoFailure(
                 "the second run started a CodeBuild copy although the image was already present"
@@ -217,6 +230,7 @@ class Demo:
         self.out(
             f"  ok  every destination: present, no CodeBuild job started ({builds_before} job(s) in total)"
         )
+        RepairScene(self).run(build_image("demo release 1.1.0", PLATFORMS))
 
     def describe(self) -> None:
         """What runs where."""
@@ -269,7 +283,7 @@ class Demo:
         self.out(f"  execution {arn.rsplit(':', 1)[-1]}:")
         return self.runtime.wait(arn, on_event=StatePrinter(self.out))
 
-    def print_email(self) -> None:
+    def print_email(self) -> dict[str, str]:
         """The summary the SNS topic would email, as received by a queue subscribed to the topic."""
         notifications = self.runtime.notifications()
         if len(notifications) != 1:
@@ -278,6 +292,91 @@ class Demo:
         self.out(f"   Subject: {notifications[0]['subject']}")
         for line in notifications[0]["message"].rstrip().splitlines():
             self.out(f"   | {line}")
+        return notifications[0]
+
+    def status(self, tag: str) -> StatusReport:
+        """`ecr-replicate status CONFIG app:TAG` against the local runtime, printed as the command prints it."""
+        report = image_status(parse_config(json.loads(self.runtime.config_file.read_text())), REPOSITORY, tag)
+        self.out(f"\n  $ ecr-replicate status {self.runtime.config_file.name} {REPOSITORY}:{tag}")
+        for line in report.table().splitlines():
+            self.out(f"  {line}")
+        self.out(f"  (exit {0 if report.complete else 1})")
+        return report
+
+
+class RepairScene:
+    """Steps 7-8: a destination refuses the push (PARTIAL, with the runbook link); `status`; repair; `status`."""
+
+    def __init__(self, demo: Demo) -> None:
+        self.demo = demo
+        self.out = demo.out
+        self.broken = demo.destinations[-1]
+
+    def run(self, image: Image) -> None:
+        """Break one destination, replicate, check the email and status, repair with `sync`, check again."""
+        account, region = self.broken
+        runtime = self.demo.runtime
+        self.demo.step(7, f"{account}/{region} refuses pushes: the run of {REPAIR_TAG} is PARTIAL")
+        runtime.refuse_pushes(account, region, True)
+        self.out(f"  the {account}/{region} registry restarted read-only: it serves pulls, refuses pushes")
+        runtime.push(REPOSITORY, REPAIR_TAG, image)
+        [arn] = self.demo.send_events([(REPAIR_TAG, image)], expect=[REPAIR_TAG], step=None)
+        execution = self.demo.watch(arn)
+        failed = self.check_partial(execution)
+        email = self.demo.print_email()
+        link = section_url(failed)
+        if "PARTIAL" not in email["subject"] or f"runbook: {link}" not in email["message"]:
+            raise DemoFailure(f"the email is not a PARTIAL one linking {link}: {email['subject']!r}")
+        self.out(f"  ok  PARTIAL email; the failed line links its runbook section {link}")
+        self.expect_status(REPAIR_TAG, {"present": [self.demo.destinations[0]], "missing": [self.broken]})
+
+        self.demo.step(
+            8, f"Repair: {account}/{region} accepts pushes again; `ecr-replicate sync` fills the gap"
+        )
+        runtime.refuse_pushes(account, region, False)
+        self.out(
+            f"\n  $ ecr-replicate sync {runtime.config_file.name} --state-machine-arn {runtime.state_machine_arn}"
+        )
+        config = parse_config(json.loads(runtime.config_file.read_text()))
+        report = sync(config, SyncOptions(state_machine_arn=runtime.state_machine_arn, poll_initial=0.5))
+        for action in report.actions:
+            self.out(f"  {action.status}: {action.describe()}")
+        for line in report.table().splitlines():
+            self.out(f"  {line}")
+        repairs = [(a.kind, a.tag, a.destinations, a.status) for a in report.actions]
+        if repairs != [("start", REPAIR_TAG, [f"{account}/{region}"], "done")]:
+            raise DemoFailure(
+                f"sync made {repairs}, expected one execution for {REPAIR_TAG} to {account}/{region}"
+            )
+        self.demo.print_email()
+        self.expect_status(REPAIR_TAG, {"present": self.demo.destinations})
+        verify_present(runtime.registry_of(account, region).host, REPOSITORY, REPAIR_TAG, image)
+        self.out(
+            f"  ok  {account}/{region} repaired: skopeo reads {REPOSITORY}:{REPAIR_TAG} = {image.digest}"
+        )
+
+    def check_partial(self, execution: Execution) -> str:
+        """The run failed at the broken destination only, with an error the runbook has; returns the error."""
+        summaries = execution.state_outputs("Summarize")
+        lines = summaries[-1]["summary"]["lines"] if summaries else []
+        actions = {(line["account"], line["region"]): line["action"] for line in lines}
+        expected = {where: "copied" for where in self.demo.destinations} | {self.broken: "failed"}
+        if execution.status != "FAILED" or actions != expected:
+            raise DemoFailure(f"the run ended {execution.status} with {actions}, expected {expected}")
+        [error] = [line["error"] for line in lines if line["action"] == "failed"]
+        names = recordable_error_names(json.loads(STATE_MACHINE.read_text(encoding="utf-8")))
+        if error not in names:
+            raise DemoFailure(f"the failed destination's error {error!r} has no runbook section")
+        return str(error)
+
+    def expect_status(self, tag: str, expected: dict[str, list[tuple[str, str]]]) -> None:
+        """Print `status` and check each destination's state and the exit code."""
+        report = self.demo.status(tag)
+        found = {(e.account, e.region): e.state for e in report.entries}
+        wanted = {where: state for state, places in expected.items() for where in places}
+        if found != wanted:
+            raise DemoFailure(f"status says {found}, expected {wanted}")
+        self.out(f"  ok  status: {', '.join(f'{a}/{r} {s}' for (a, r), s in found.items())}")
 
 
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
@@ -306,6 +405,7 @@ def run_demo(out: Printer = print) -> int:
         signal.signal(signal.SIGTERM, previous)
     out(
         f"\nDEMO PASSED in {time.monotonic() - started:.1f}s: {RELEASE_TAG} is at every destination with the same "
-        f"digest and platforms, {DEV_TAG} nowhere, and the re-push copied nothing."
+        f"digest and platforms, {DEV_TAG} nowhere, the re-push copied nothing; a refused push made {REPAIR_TAG} "
+        "PARTIAL with its runbook link, and sync repaired it (status before and after)."
     )
     return 0

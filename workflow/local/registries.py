@@ -197,17 +197,52 @@ def start_registry(
     return process
 
 
-@contextlib.contextmanager
-def running_registry(name: str, root: Path, *, readonly: bool = False) -> Iterator[LocalRegistry]:
-    """Start one registry with storage under `root/name`; stopped when the context exits.
+class RegistryProcess:
+    """One registry with storage under `root/name` on a port that stays its own across restarts.
 
-    A read-only registry answers pulls but refuses pushes (used for the failing-destination tests).
+    A read-only registry answers pulls but refuses pushes (the failing-destination tests and the demo);
+    `restart(readonly=False)` is the repair: the same host and storage, accepting pushes again.
     """
-    storage = root / name
-    storage.mkdir(parents=True)
-    port = free_port()
-    process = start_registry(port, storage, root / f"{name}.yml", root / f"{name}.log", readonly=readonly)
+
+    def __init__(self, name: str, root: Path, *, readonly: bool = False) -> None:
+        storage = root / name
+        storage.mkdir(parents=True)
+        self.root = root
+        self.port = free_port()
+        self.registry = LocalRegistry(name=name, host=f"127.0.0.1:{self.port}", storage=storage)
+        self.readonly = readonly
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        """Start the process and wait until `/v2/` answers."""
+        name = self.registry.name
+        self.process = start_registry(
+            self.port,
+            self.registry.storage,
+            self.root / f"{name}.yml",
+            self.root / f"{name}.log",
+            readonly=self.readonly,
+        )
+
+    def stop(self) -> None:
+        """Stop the process (if running)."""
+        if self.process is not None:
+            stop_process(self.process)
+            self.process = None
+
+    def restart(self, *, readonly: bool) -> None:
+        """Stop, then start again read-only or accepting pushes, on the same port and storage."""
+        self.stop()
+        self.readonly = readonly
+        self.start()
+
+
+@contextlib.contextmanager
+def running_registry(name: str, root: Path, *, readonly: bool = False) -> Iterator[RegistryProcess]:
+    """Start one registry with storage under `root/name`; stopped when the context exits."""
+    registry = RegistryProcess(name, root, readonly=readonly)
+    registry.start()
     try:
-        yield LocalRegistry(name=name, host=f"127.0.0.1:{port}", storage=storage)
+        yield registry
     finally:
-        stop_process(process)
+        registry.stop()

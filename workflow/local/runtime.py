@@ -45,7 +45,13 @@ from moto.server import ThreadedMotoServer
 from workflow.config import parse_config
 from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
 from workflow.local.images import Image, push_image
-from workflow.local.registries import LocalRegistry, RuntimeSetupError, free_port, running_registry
+from workflow.local.registries import (
+    LocalRegistry,
+    RegistryProcess,
+    RuntimeSetupError,
+    free_port,
+    running_registry,
+)
 from workflow.local.scans import ScanResults, applied
 from workflow.plan import event_pattern
 
@@ -155,9 +161,11 @@ class LocalRuntime:
         self.state_machine_file = state_machine
         self.buildspec_file = buildspec
         self.registries: dict[str, LocalRegistry] = {}
+        self._processes: dict[str, RegistryProcess] = {}
         self._stack = contextlib.ExitStack()
         self.workdir = Path()
         self.lambda_log = Path()
+        self.config_file = Path()
         self.endpoint_url = ""
         self.codebuild: CodeBuildSettings
         self.state_machine_arn = ""
@@ -184,13 +192,14 @@ class LocalRuntime:
         self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
         self.lambda_log = self.workdir / "lambda.log"
         for place in self.places:
-            registry = self._stack.enter_context(
+            process = self._stack.enter_context(
                 running_registry(place.name, self.workdir, readonly=place.readonly)
             )
-            self.registries[place.name] = registry
+            self._processes[place.name] = process
+            self.registries[place.name] = process.registry
         config = {**self.config_data, "endpoints": self._endpoints()}
         parse_config(config)
-        config_file = self.workdir / "replication.json"
+        config_file = self.config_file = self.workdir / "replication.json"
         config_file.write_text(json.dumps(config, indent=2))
         port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{port}"
@@ -323,6 +332,14 @@ class LocalRuntime:
         for place in self.places:
             if (place.account, place.region) == (account, region):
                 return self.registries[place.name]
+        raise KeyError(f"no registry for {account}/{region}")
+
+    def refuse_pushes(self, account: str, region: str, refuse: bool) -> None:
+        """Restart the registry of an account/Region read-only (it refuses pushes) or accepting them again."""
+        for place in self.places:
+            if (place.account, place.region) == (account, region):
+                self._processes[place.name].restart(readonly=refuse)
+                return
         raise KeyError(f"no registry for {account}/{region}")
 
     def push(self, repository: str, tag: str, image: Image) -> str:
