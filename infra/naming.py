@@ -7,7 +7,7 @@ names them. The names here are the contract between the two stacks.
 from __future__ import annotations
 
 from workflow.config import ReplicationConfig, Rule
-from workflow.grammar import partition_of
+from workflow.partitions import partition_of
 from workflow.rules import compile_pattern
 
 # IAM quotas: a managed policy is at most 6,144 characters; CDK moves the statements that overflow a
@@ -37,7 +37,7 @@ def source_role_arns(config: ReplicationConfig) -> list[str]:
     """The ARNs of the source roles that assume destination roles: copy, precheck and reconcile."""
     partition = partition_of(config.source.region)
     return [
-        f"arn:{partition}:iam::{config.source.account}:role/{name}"
+        partition.role_arn(config.source.account, name)
         for name in (copy_role_name(config), precheck_role_name(config), reconcile_role_name(config))
     ]
 
@@ -55,7 +55,7 @@ def destination_accounts(config: ReplicationConfig) -> list[str]:
 def destination_role_arns(config: ReplicationConfig) -> list[str]:
     """Every destination role the source roles may assume, sorted."""
     arns = {
-        f"arn:{partition_of(region)}:iam::{destination.account}:role/{destination.role_name}"
+        partition_of(region).role_arn(destination.account, destination.role_name)
         for rule in config.rules
         for destination in rule.destinations
         for region in destination.regions
@@ -80,7 +80,7 @@ def repository_resource_patterns(rule: Rule) -> list[str]:
 def source_repository_arns(config: ReplicationConfig) -> list[str]:
     """The ARNs (or ARN patterns) of every source repository a rule can read, sorted."""
     source = config.source
-    prefix = f"arn:{partition_of(source.region)}:ecr:{source.region}:{source.account}:repository/"
+    prefix = partition_of(source.region).arn("ecr", source.region, source.account, "repository/")
     return fit_statement({prefix + p for rule in config.rules for p in repository_resource_patterns(rule)})
 
 
@@ -92,7 +92,7 @@ def destination_repository_arns(config: ReplicationConfig, account: str, role_na
             if destination.account != account or destination.role_name != role_name:
                 continue
             for region in destination.regions:
-                prefix = f"arn:{partition_of(region)}:ecr:{region}:{account}:repository/"
+                prefix = partition_of(region).arn("ecr", region, account, "repository/")
                 arns.update(
                     prefix + destination.render_repository(p) for p in repository_resource_patterns(rule)
                 )

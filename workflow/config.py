@@ -17,12 +17,12 @@ from workflow.gates.policy import Gates
 from workflow.grammar import (
     account_problem,
     cut,
-    ecr_registry_host,
     region_problem,
     repository_problem,
     shown,
 )
 from workflow.models import RepositorySettings
+from workflow.partitions import SUPPORTED, partition_of
 from workflow.rules import NameFilter, compile_pattern
 
 DEFAULT_ROLE_NAME = "ecr-replication-target"
@@ -31,7 +31,7 @@ TEMPLATE_SAMPLE = "sample/repository"
 MAX_DESTINATIONS = 100  # targets one image can fan out to, over all rules
 # A customer-managed key is named by ARN or key id: the destination role is granted on it, and IAM
 # cannot name a key by alias.
-KEY_ARN_RE = re.compile(r"arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+")
+KEY_ARN_RE = re.compile(rf"arn:(?:{'|'.join(SUPPORTED)}):kms:[a-z0-9-]+:[0-9]{{12}}:key/[A-Za-z0-9-]+")
 KEY_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
 # host[:port]: a DNS name, an IPv4 address or a bracketed IPv6 address, then an optional port.
 REGISTRY_RE = re.compile(
@@ -81,16 +81,99 @@ class TagRules(_Strict):
     _patterns = field_validator("include", "exclude")(_check_patterns)
 
 
+# Secrets Manager secret names: 1-512 of letters, digits and /_+=.@- (CreateSecret `Name`,
+# https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
+SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+USER_ARN_RE = re.compile(
+    r"arn:(?P<partition>[a-z-]+):iam::(?P<account>[0-9]{12}):user/[\w+=,.@/-]{1,512}", re.ASCII
+)
+
+
+class PartitionCredentials(_Strict):
+    """Credentials for a destination in another partition, where no role of the source can be assumed.
+
+    `secret` (an ARN, or a name in the source Region) is a Secrets Manager secret in the source account
+    whose value is `{"AccessKeyId": ..., "SecretAccessKey": ...}`: an access key pair of the IAM user
+    `principal` in the destination's partition, which assumes the destination role there. `kms_key` is the
+    secret's customer-managed key, if it has one (ARN or key id, in the source account).
+    """
+
+    secret: str
+    principal: str
+    kms_key: str | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, secret: str) -> str:
+        if secret.startswith("arn:"):
+            parts = secret.split(":", 6)
+            if len(parts) != 7 or parts[2] != "secretsmanager" or parts[5] != "secret" or not parts[6]:
+                raise ValueError(
+                    f"{shown(secret)} is not a Secrets Manager secret ARN "
+                    "(arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)"
+                )
+        elif not SECRET_NAME_RE.fullmatch(secret):
+            raise ValueError(
+                f"{shown(secret)} is not a secret ARN or name (1-512 of letters, digits and /_+=.@-)"
+            )
+        return secret
+
+    @field_validator("principal")
+    @classmethod
+    def _principal(cls, principal: str) -> str:
+        if not USER_ARN_RE.fullmatch(principal):
+            raise ValueError(
+                f"{shown(principal)} is not an IAM user ARN (arn:<partition>:iam::<account>:user/<name>): "
+                "the secret holds that user's access key pair"
+            )
+        return principal
+
+    @field_validator("kms_key")
+    @classmethod
+    def _kms_key(cls, kms_key: str | None) -> str | None:
+        if kms_key is not None and not (KEY_ARN_RE.fullmatch(kms_key) or KEY_ID_RE.fullmatch(kms_key)):
+            raise ValueError(
+                f"{shown(kms_key)} is not a KMS key ARN or key id (IAM cannot name a key by alias)"
+            )
+        return kms_key
+
+    def secret_arn(self, source: SourceConfig) -> str:
+        """The secret's ARN as IAM names it: the given ARN, or the name with the six characters Secrets
+        Manager appends to it (`-??????`; Secrets Manager user guide, "Secret names and ARNs")."""
+        if self.secret.startswith("arn:"):
+            return self.secret
+        return partition_of(source.region).arn(
+            "secretsmanager", source.region, source.account, f"secret:{self.secret}-??????"
+        )
+
+    def secret_region(self, source: SourceConfig) -> str:
+        """The Region the secret is read in: its ARN's, else the source's."""
+        return self.secret.split(":")[3] if self.secret.startswith("arn:") else source.region
+
+    def key_arn(self, source: SourceConfig) -> str | None:
+        """The ARN of the secret's customer-managed key, if it has one."""
+        if self.kms_key is None or KEY_ARN_RE.fullmatch(self.kms_key):
+            return self.kms_key
+        region = self.secret_region(source)
+        return partition_of(region).arn("kms", region, source.account, f"key/{self.kms_key}")
+
+
 class DestinationConfig(_Strict):
-    """One destination account, in one or more Regions."""
+    """One destination account, in one or more Regions (another partition's with `credentials`)."""
 
     account: str
     regions: list[str] = Field(min_length=1)
     role_name: str = DEFAULT_ROLE_NAME
     repository: str = REPOSITORY_PLACEHOLDER
     external_id: str | None = None
+    credentials: PartitionCredentials | None = None
 
     _account = field_validator("account")(lambda v: _check(account_problem(v), v))
+
+    @property
+    def partition(self) -> str:
+        """The partition of the destination's Regions (the config refuses Regions of several)."""
+        return partition_of(self.regions[0]).name
 
     @field_validator("regions")
     @classmethod
@@ -221,6 +304,7 @@ class ReplicationConfig(_Strict):
             *self._too_many_destinations(),
             *self._external_id_disagreements(),
             *self._kms_keys(),
+            *self._partitions(),
         ]
         if problems:
             raise ValueError("\n".join(problems))
@@ -292,6 +376,79 @@ class ReplicationConfig(_Strict):
             and not (KEY_ARN_RE.fullmatch(create.kms_key) or KEY_ID_RE.fullmatch(create.kms_key))
         ]
 
+    def _partitions(self) -> list[str]:
+        """Partition, Region and account agree: one partition per account, credentials where (and only
+        where) the destination's partition is not the source's, secrets and keys in the source account."""
+        source = partition_of(self.source.region).name
+        problems: list[str] = []
+        accounts: dict[str, tuple[str, str]] = {}
+        for index, rule in enumerate(self.rules):
+            for d_index, destination in enumerate(rule.destinations):
+                path = f"rules[{index}].destinations[{d_index}]"
+                partitions = sorted({partition_of(region).name for region in destination.regions})
+                if len(partitions) > 1:
+                    problems.append(
+                        f"{path}.regions: Regions of {' and '.join(partitions)} in one destination; an account "
+                        "belongs to one partition"
+                    )
+                    continue
+                partition = partitions[0]
+                first_path, first = accounts.setdefault(destination.account, (path, partition))
+                if first != partition:
+                    problems.append(
+                        f"{path}.regions: account {destination.account} in {partition} here but in {first} in "
+                        f"{first_path}; an account belongs to one partition"
+                    )
+                problems.extend(self._credentials_problems(path, destination, partition, source))
+        return problems
+
+    def _credentials_problems(
+        self, path: str, destination: DestinationConfig, partition: str, source: str
+    ) -> list[str]:
+        credentials = destination.credentials
+        if credentials is None:
+            if partition == source:
+                return []
+            return [
+                f"{path}: {destination.account}/{destination.regions[0]} is in partition {partition}, the "
+                f"source in {source}; no IAM role can be assumed across partitions, so it needs credentials "
+                "(secret and principal, see docs/deploy.md)"
+            ]
+        if partition == source:
+            return [
+                f"{path}.credentials: {destination.account} is in the source's partition ({source}), where "
+                "the source roles assume the destination role; a stored access key would only add risk"
+            ]
+        problems = []
+        principal = USER_ARN_RE.fullmatch(credentials.principal)
+        if principal and principal["partition"] != partition:
+            problems.append(
+                f"{path}.credentials.principal: {shown(credentials.principal)} is in partition "
+                f"{principal['partition']}, the destination in {partition}"
+            )
+        if credentials.secret.startswith("arn:"):
+            _, arn_partition, _, region, account, *_ = credentials.secret.split(":")
+            if (arn_partition, account) != (source, self.source.account) or region_problem(region):
+                problems.append(
+                    f"{path}.credentials.secret: {shown(credentials.secret)} is not a secret of the source "
+                    f"account ({source}, {self.source.account}, a Region of {source})"
+                )
+            elif partition_of(region).name != source:
+                problems.append(f"{path}.credentials.secret: Region {region} is not in {source}")
+        if credentials.kms_key and KEY_ARN_RE.fullmatch(credentials.kms_key):
+            _, key_partition, _, key_region, key_account, _ = credentials.kms_key.split(":")
+            if (key_partition, key_account, key_region) != (
+                source,
+                self.source.account,
+                credentials.secret_region(self.source),
+            ):
+                problems.append(
+                    f"{path}.credentials.kms_key: {shown(credentials.kms_key)} is not a key of the source "
+                    f"account in the secret's Region ({source}, {self.source.account}, "
+                    f"{credentials.secret_region(self.source)})"
+                )
+        return problems
+
     def _loops(self) -> list[str]:
         problems = []
         for index, rule in enumerate(self.rules):
@@ -311,7 +468,7 @@ class ReplicationConfig(_Strict):
         for endpoint in self.endpoints:
             if endpoint.account == account and endpoint.region == region:
                 return endpoint.registry, endpoint.insecure
-        return ecr_registry_host(account, region), False
+        return partition_of(region).ecr_registry(account, region), False
 
     def summary_line(self) -> str:
         """One line: rules, destinations, Regions."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from functools import cache
 
+from workflow.partitions import UnsupportedPartition, partition_of
+
 REPOSITORY_RE = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*")
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 ACCOUNT_RE = re.compile(r"[0-9]{12}")
@@ -68,26 +70,11 @@ def known_regions() -> frozenset[str]:
 
 
 def region_problem(region: object) -> str | None:
-    """Why `region` is not a known AWS Region for ECR, or None if it is."""
+    """Why `region` is not a known AWS Region for ECR in a supported partition, or None if it is."""
     if not isinstance(region, str) or region not in known_regions():
         return f"{shown(region)} is not an AWS Region where ECR is available"
+    try:
+        partition_of(region)
+    except UnsupportedPartition as error:
+        return str(error)
     return None
-
-
-def partition_dns_suffix(region: str) -> str:
-    """The DNS suffix of the partition a Region belongs to."""
-    return "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
-
-
-def partition_of(region: str) -> str:
-    """The ARN partition of a Region."""
-    if region.startswith("cn-"):
-        return "aws-cn"
-    if region.startswith("us-gov-"):
-        return "aws-us-gov"
-    return "aws"
-
-
-def ecr_registry_host(account: str, region: str) -> str:
-    """The ECR registry host name of an account in a Region."""
-    return f"{account}.dkr.ecr.{region}.{partition_dns_suffix(region)}"

@@ -8,8 +8,9 @@ from typing import Any, NamedTuple
 
 from workflow.config import ReplicationConfig, Rule
 from workflow.exceptions import DestinationNotAllowed, InvalidRequest
-from workflow.grammar import partition_of, shown
+from workflow.grammar import shown
 from workflow.models import DestinationRef, Plan, ReplicationRequest, Target
+from workflow.partitions import partition_of
 from workflow.rules import Matcher, NameFilter, tag_matches
 
 # EventBridge quotas, "Event pattern size": 2,048 characters (adjustable), counted on the JSON text
@@ -134,7 +135,7 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     source_repository=image.repository,
                     source_reference=image.digest or image.tag,
                     registry=registry,
-                    role_arn=f"arn:{partition_of(region)}:iam::{destination.account}:role/{destination.role_name}",
+                    role_arn=partition_of(region).role_arn(destination.account, destination.role_name),
                     external_id=destination.external_id,
                     insecure=insecure,
                     source_insecure=image.insecure,

@@ -18,8 +18,8 @@ import boto3
 from pydantic import BaseModel, ConfigDict
 
 from workflow import copy, ecr
-from workflow.grammar import ecr_registry_host
 from workflow.models import PrecheckAction, PrecheckResult, Target, TargetResult
+from workflow.partitions import partition_of
 from workflow.roles import SessionFactory, assume_role
 
 ROLE_SESSION_NAME = "ecr-replication-precheck"
@@ -61,7 +61,7 @@ def insecure_registries(target: Target) -> list[str]:
 
 def is_ecr_destination(target: Target) -> bool:
     """True when the destination registry is the ECR registry of the target's account/Region."""
-    return target.registry.lower() == ecr_registry_host(target.account, target.region)
+    return target.registry.lower() == partition_of(target.region).ecr_registry(target.account, target.region)
 
 
 def assume_destination_role(

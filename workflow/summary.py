@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from workflow.exceptions import ReplicationFailed
 from workflow.models import TargetResult
+from workflow.partitions import SUPPORTED, partition_named
 from workflow.runbook import section_url
 
 Outcome = Literal["SUCCEEDED", "PARTIAL", "FAILED", "SKIPPED"]
@@ -93,33 +94,32 @@ def outcome_of(results: Sequence[TargetResult]) -> Outcome:
     return "PARTIAL" if failed else "SUCCEEDED"
 
 
-def console_domain(partition: str) -> str:
-    """The AWS console's host name in a partition."""
-    return {"aws-cn": "console.amazonaws.cn", "aws-us-gov": "console.amazonaws-us-gov.com"}.get(
-        partition, "console.aws.amazon.com"
-    )
-
-
 def console_url(execution_arn: str) -> str:
     """The Step Functions console page of an execution, from its ARN."""
     parts = execution_arn.split(":")
     if len(parts) < 8 or parts[0] != "arn" or parts[5] != "execution":
         raise ValueError(f"{execution_arn!r} is not a Step Functions execution ARN")
     partition, region = parts[1], parts[3]
-    domain = console_domain(partition)
-    return f"https://{region}.{domain}/states/home?region={region}#/v2/executions/details/{execution_arn}"
+    return partition_named(partition).console_url(
+        region, f"states/home?region={region}#/v2/executions/details/{execution_arn}"
+    )
 
 
 def build_log_url(build_arn: str) -> str | None:
     """The CodeBuild console page of a build's log, from its ARN; None for anything else."""
     parts = build_arn.split(":")
-    if len(parts) != 7 or parts[0] != "arn" or parts[2] != "codebuild" or not parts[5].startswith("build/"):
+    if (
+        len(parts) != 7
+        or parts[:3] != ["arn", parts[1], "codebuild"]
+        or parts[1] not in SUPPORTED
+        or not parts[5].startswith("build/")
+    ):
         return None
     partition, region, account = parts[1], parts[3], parts[4]
     project, build = parts[5].removeprefix("build/"), parts[6]
-    return (
-        f"https://{region}.{console_domain(partition)}/codesuite/codebuild/{account}/projects/{project}"
-        f"/build/{project}%3A{build}/log?region={region}"
+    return partition_named(partition).console_url(
+        region,
+        f"codesuite/codebuild/{account}/projects/{project}/build/{project}%3A{build}/log?region={region}",
     )
 
 

@@ -23,7 +23,8 @@ from workflow.metrics import (
     dimensions_of,
 )
 from workflow.models import PrecheckAction, TargetStatus
-from workflow.summary import Outcome, console_domain
+from workflow.partitions import SUPPORTED, partition_named
+from workflow.summary import Outcome
 
 PERIOD = cdk.Duration.minutes(5)
 LAG_PERCENTILES = ("p50", "p90", "p99")
@@ -151,7 +152,7 @@ class Dashboard(Construct):
         mapping = cdk.CfnMapping(
             scope,
             "ConsoleDomain",
-            mapping={p: {"Domain": console_domain(p)} for p in ("aws", "aws-cn", "aws-us-gov")},
+            mapping={p: {"Domain": partition_named(p).console_domain} for p in SUPPORTED},
         )
         return cdk.Fn.sub(
             "https://${AWS::Region}.${Domain}/cloudwatch/home?region=${AWS::Region}#dashboards/dashboard/${Name}",

@@ -27,7 +27,7 @@ from infra.constructs.functions import HandlerCode, acknowledge
 from infra.constructs.queues import dead_letter_queue
 from infra.settings import DEFAULT_RECONCILE_MAX_IN_FLIGHT, DEFAULT_RECONCILE_SCHEDULE
 from workflow.config import ReplicationConfig
-from workflow.grammar import partition_of
+from workflow.partitions import partition_of
 
 SOURCE_LIST_ACTIONS = ["ecr:DescribeRepositories"]
 SOURCE_READ_ACTIONS = ["ecr:DescribeImages"]
@@ -141,8 +141,9 @@ class Reconciliation(Construct):
         self, role: iam.IRole, config: ReplicationConfig, state_machine: sfn.IStateMachine, topic: sns.ITopic
     ) -> None:
         source = config.source
-        partition = partition_of(source.region)
-        all_repositories = f"arn:{partition}:ecr:{source.region}:{source.account}:repository/*"
+        all_repositories = partition_of(source.region).arn(
+            "ecr", source.region, source.account, "repository/*"
+        )
         executions = cdk.Stack.of(self).format_arn(
             service="states",
             resource="execution",

@@ -12,7 +12,7 @@ from infra import naming
 from infra.constructs.functions import acknowledge
 from infra.settings import DeploySettings, SettingsError
 from workflow.config import KEY_ARN_RE, DestinationConfig
-from workflow.grammar import partition_dns_suffix, partition_of
+from workflow.partitions import partition_of
 
 PUSH_ACTIONS = [
     "ecr:InitiateLayerUpload",
@@ -50,7 +50,7 @@ def _key_arn(kms_key: str, account: str, region: str) -> str:
     """The ARN of a key the config names by ARN or by key id."""
     if KEY_ARN_RE.fullmatch(kms_key):
         return kms_key
-    return f"arn:{partition_of(region)}:kms:{region}:{account}:key/{kms_key}"
+    return partition_of(region).arn("kms", region, account, f"key/{kms_key}")
 
 
 def _repository_keys(settings: DeploySettings, account: str, role_name: str) -> dict[str, list[str]]:
@@ -128,9 +128,7 @@ class DestinationStack(cdk.Stack):
                     sid="RepositoryKey" + "".join(part.capitalize() for part in region.split("-")),
                     actions=KEY_ACTIONS,
                     resources=keys,
-                    conditions={
-                        "StringEquals": {"kms:ViaService": f"ecr.{region}.{partition_dns_suffix(region)}"}
-                    },
+                    conditions={"StringEquals": {"kms:ViaService": partition_of(region).host("ecr", region)}},
                 )
             )
         role.add_to_policy(

@@ -26,9 +26,10 @@ from workflow.commands.common import (
 from workflow.commands.progress import copy_progress, human
 from workflow.copy import copy_image, parse_destination
 from workflow.exceptions import InvalidReference
+from workflow.partitions import SUPPORTED
 from workflow.registry.reference import parse_reference
 
-ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$")
+ROLE_ARN_RE = re.compile(rf"^arn:(?:{'|'.join(SUPPORTED)}):iam::[0-9]{{12}}:role/[\w+=,.@/-]{{1,512}}$")
 ROLE_SESSION_NAME = "ecr-replicate-copy"
 DEADLINE_ENV = "ECR_REPLICATE_COPY_DEADLINE"  # set by the copy project: its build timeout less a margin
 HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$")

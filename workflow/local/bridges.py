@@ -76,6 +76,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
+from workflow.partitions import partition_of
+
 Handler = Callable[[Any, Any], Any]
 SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 BUILD_TIMEOUT_SECONDS = 600
@@ -340,7 +342,7 @@ class CodeBuildSettings:
             build_phase["Contexts"] = [{"StatusCode": "COMMAND_EXECUTION_ERROR", "Message": failure}]
         return {
             "Id": build_id,
-            "Arn": f"arn:aws:codebuild:{self.region}:{self.account}:build/{build_id}",
+            "Arn": partition_of(self.region).arn("codebuild", self.region, self.account, f"build/{build_id}"),
             "ProjectName": self.project_name,
             "BuildStatus": status,
             "BuildComplete": True,
