@@ -6,7 +6,10 @@ manifest by digest, and putting each manifest only once all it references is pre
 (Windows base layers), which no registry holds, stay where their `urls` say: only the manifest naming
 them is copied. Referrers (signatures, SBOMs, and their own referrers) follow through the OCI
 referrers API, or the `sha256-<hex>[.*]` tag schema.
-`precheck()` answers whether a copy is needed and puts the tag alone when the digest is there.
+`probe_destination()` answers whether a copy is needed and puts the tag alone when the digest is there.
+Either puts the destination tag only while the source tag still points at the digest copied: when a newer
+push has moved it on, the newer push's own run replicates that, and this one is `superseded` (manifests
+put by digest only), so the newest push of a tag always wins, whichever run ends last.
 `copy_image()` is the engine alone and returns a plain `CopyOutcome`, so the `copy` command never
 imports pydantic (a shorter start for each build); `copy()` returns the same as a `CopyResult`.
 """
@@ -46,7 +49,7 @@ __all__ = [
     "copy",
     "copy_image",
     "make_client",
-    "precheck",
+    "probe_destination",
 ]
 
 DEFAULT_PARALLEL_BLOBS = 8
@@ -58,7 +61,7 @@ MAX_MANIFEST_DEPTH = 4  # index -> image is 2; an index of indexes 3
 class CopyOutcome:
     """What one copy did: the fields of `workflow.models.CopyResult`, without pydantic."""
 
-    action: Literal["copied", "tagged", "present"]
+    action: Literal["copied", "tagged", "present", "superseded"]
     source: str
     destination: str
     source_digest: str
@@ -324,7 +327,12 @@ def _check_mutable(dst_ref: ImageReference, session: Any, tag_digest: str | None
         raise DestinationTagImmutable(f"{dst_ref} is immutable and points at {tag_digest}, not {digest}")
 
 
-def precheck(
+def _moved_on(src: RegistryClient, src_ref: ImageReference, digest: str) -> bool:
+    """True when the source names a tag that no longer points at `digest` (pushed again, or removed)."""
+    return bool(src_ref.tag) and src.head_manifest(src_ref.repository, src_ref.tag or "") != digest
+
+
+def probe_destination(
     source: str,
     destination: str,
     *,
@@ -334,7 +342,8 @@ def precheck(
     retry: RetryPolicy | None = None,
     put_tag: bool = True,
 ) -> PrecheckResult:
-    """Resolve the source digest; "present", "tagged" (tag put, no blobs moved) or "copy-needed".
+    """Resolve the source digest; "present", "tagged" (tag put, no blobs moved), "superseded" (the digest
+    is there but the source tag moved on before the tag was put: no tag put) or "copy-needed".
 
     With `put_tag=False` nothing is written: "tagged" then means a real run would only put the tag.
     """
@@ -359,6 +368,8 @@ def precheck(
     manifest = dst.get_manifest(dst_ref.repository, digest)
     if manifest is None:
         return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
+    if _moved_on(src, src_ref, digest):
+        return PrecheckResult(action="superseded", digest=digest, destination_digest=tag_digest)
     dst.put_manifest(dst_ref.repository, dst_ref.reference, manifest)
     return PrecheckResult(action="tagged", digest=digest, destination_digest=digest)
 
@@ -415,6 +426,9 @@ def copy_image(
 ) -> CopyOutcome:
     """`copy()` without pydantic: the same copy, its result as a `CopyOutcome`.
 
+    A source naming a tag (`repo:tag`, or `repo:tag@digest` to copy that digest) is looked up again right
+    before the destination tag is put: if the tag has moved on, the tag is not put ("superseded").
+
     `deadline`: seconds the whole copy may take (RegistryTimeout past it); `bounds`: the per-exchange and
     per-blob bounds (`Bounds()` by default); `put_rate`: manifest PUTs a second at the destination
     (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere).
@@ -447,7 +461,7 @@ def copy_image(
     copier = _Copier(src, dst, src_ref, dst_ref, progress, max_parallel_blobs, upload_mode)
     try:
         tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
-        action: Literal["copied", "tagged", "present"]
+        action: Literal["copied", "tagged", "present", "superseded"]
         subjects = [top.digest, *(c.digest for c in top.children)]
         if tag_digest == top.digest:
             action = "present"
@@ -462,7 +476,9 @@ def copy_image(
             # The tag is the last write: a tag at the destination means the image and its referrers are all
             # there, which is what a later precheck's "present" relies on.
             referrers = copier.copy_referrers(subjects)
-            if dst_ref.tag:
+            if dst_ref.tag and _moved_on(src, src_ref, top.digest):
+                action = "superseded"  # a newer push of the tag is replicated by its own run
+            elif dst_ref.tag:
                 dst.put_manifest(dst_ref.repository, dst_ref.reference, top)
     finally:
         copier.close()

@@ -7,9 +7,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-CopyAction = Literal["copied", "tagged", "present"]
-PrecheckAction = Literal["present", "tagged", "copy-needed"]
-TargetStatus = Literal["copied", "tagged", "present", "planned", "failed"]
+# superseded: the source tag moved on (a newer push) before the destination tag was put, so it was not.
+CopyAction = Literal["copied", "tagged", "present", "superseded"]
+PrecheckAction = Literal["present", "tagged", "superseded", "copy-needed"]
+TargetStatus = Literal["copied", "tagged", "present", "superseded", "planned", "failed"]
 
 
 class _Model(BaseModel):

@@ -6,7 +6,9 @@ no repository is created and no tag is put; the answer says what a real run woul
 
 The source is resolved by its tag, not by the digest an event carried: a late or retried event for an
 earlier push of the same tag replicates what the tag points at now instead of rolling destinations back.
-The copy job is then pinned to the digest seen here.
+The copy job is then pinned to the digest seen here, with the tag (`repo:tag@digest`): right before it puts
+the destination tag it looks the source tag up again, and when a newer push has moved it on it leaves the
+tag to that push's run (`superseded`), so the newest push wins whichever execution ends last.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import boto3
 from pydantic import BaseModel, ConfigDict
 
 from workflow import copy, ecr
-from workflow.models import PrecheckAction, PrecheckResult, Target, TargetResult
+from workflow.models import PrecheckAction, PrecheckResult, Target, TargetResult, TargetStatus
 from workflow.partitions import partition_of
 from workflow.roles import SessionFactory, assume_role
 
@@ -97,7 +99,7 @@ def check_target(
             target.create_repository,
             registry_id=target.account,
         )
-    result = copy.precheck(
+    result = copy.probe_destination(
         target.source_tag_image,
         target.destination_reference,
         destination_session=session,
@@ -116,13 +118,15 @@ def _outcome(
     target: Target, result: PrecheckResult, *, dry_run: bool, insecure: list[str]
 ) -> PrecheckOutcome:
     copy_needed = result.action == "copy-needed" and not dry_run
-    if result.action == "present":
-        status = "present"
+    status: TargetStatus
+    if result.action in ("present", "superseded"):
+        status = "present" if result.action == "present" else "superseded"
     elif dry_run:
         status = "planned"
     else:
         status = "tagged" if result.action == "tagged" else "planned"
-    pinned = f"{target.source_registry}/{target.source_repository}@{result.digest}" if result.digest else None
+    source = f"{target.source_registry}/{target.source_repository}:{target.tag}"
+    pinned = f"{source}@{result.digest}" if result.digest else None
     record = TargetResult(
         account=target.account,
         region=target.region,
@@ -131,7 +135,7 @@ def _outcome(
         status=status,
         planned_action=_planned_action(result) if status == "planned" and dry_run else None,
         digest=result.digest,
-        finished_at=datetime.now(UTC) if status == "tagged" else None,
+        finished_at=datetime.now(UTC) if status in ("tagged", "superseded") else None,
     )
     job = CopyJob(
         source_image=pinned or target.source_image,

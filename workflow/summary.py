@@ -26,7 +26,11 @@ CAUSES_LIMIT = 25_000
 CAUSE_MIN = 200
 FAILURE_CAUSE_LIMIT = 30_000
 FAILURES_LIMIT = 40_000  # characters of failure details in a message; the table still lists every target
-STATUS_ORDER = ("copied", "tagged", "present", "planned", "failed")
+STATUS_ORDER = ("copied", "tagged", "present", "superseded", "planned", "failed")
+SUPERSEDED_TEXT = (
+    "Superseded: the source tag was pushed again before this run put it, so the image was copied by digest "
+    "and the tag left to the newer push's own run (the newest push wins)."
+)
 
 
 class _Model(BaseModel):
@@ -60,6 +64,7 @@ class Totals(_Model):
     copied: int = 0
     tagged: int = 0
     present: int = 0
+    superseded: int = 0
     planned: int = 0
     failed: int = 0
     bytes_copied: int = 0
@@ -210,6 +215,7 @@ def _totals(results: Sequence[TargetResult]) -> Totals:
         copied=counts["copied"],
         tagged=counts["tagged"],
         present=counts["present"],
+        superseded=counts["superseded"],
         planned=counts["planned"],
         failed=counts["failed"],
         bytes_copied=sum(r.bytes_copied for r in results),
@@ -320,6 +326,8 @@ def _message(
         )
     if skipped_reason:
         body += ["", f"Nothing replicated: {skipped_reason}"]
+    if totals.superseded:
+        body += ["", SUPERSEDED_TEXT]
     failed = [line for line in lines if line.action == "failed"]
     if failed:
         body += ["", f"FAILED ({len(failed)}):"]

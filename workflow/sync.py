@@ -438,14 +438,14 @@ class Syncer:
             self._start(action)
 
     def _tag(self, action: Action) -> None:
-        from workflow.copy import precheck
+        from workflow.copy import probe_destination
 
         for target in action.targets:
             destination = self.destination(target)
             if isinstance(destination, EcrDestination):
                 destination.put_tag(target.repository, target.tag, action.digest)
                 continue
-            result = precheck(
+            result = probe_destination(
                 target.source_image, target.destination_reference, insecure_registries=self.insecure
             )
             if result.action == "copy-needed":

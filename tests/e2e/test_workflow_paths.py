@@ -4,11 +4,14 @@ the real handlers in-process, the buildspec's `ecr-replicate copy` against loopb
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+import httpx
 import pytest
 
 from tests.e2e.conftest import AP, E2E, EU, US, statuses
 from workflow.local.images import build_image
+from workflow.registry.media import OCI_INDEX
 
 pytestmark = pytest.mark.e2e
 
@@ -105,6 +108,32 @@ def test_a_late_event_for_an_earlier_push_never_rolls_a_destination_back(e2e: E2
     assert statuses(late) == {"222222222222/eu-west-1": "present", "333333333333/us-west-2": "present"}
     assert e2e.builds() == builds
     assert e2e.digest_at(EU, tag) == e2e.digest_at(US, tag) == second.digest != first.digest
+
+
+def test_the_newest_push_wins_when_the_older_push_finishes_last(e2e: E2E) -> None:
+    # Given a tag pushed as A, whose copy to eu-west-1 is held at the start of its build until the tag is
+    # pushed again as B and B's own run has replicated B (so A's execution is forced to finish last)
+    tag = e2e.new_tag()
+    first = e2e.push(tag)
+    newer: dict[str, Any] = {}
+
+    def push_again_and_replicate() -> None:
+        newer["image"] = e2e.push(tag)
+        newer["run"] = e2e.run_manual({"repository": "app", "tag": tag, "destinations": [EU]})
+
+    eu = e2e.runtime.registry_of(EU["account"], EU["region"]).host
+    e2e.runtime.codebuild.before_build(f"{eu}/app:{tag}", push_again_and_replicate)
+    # When A's run ends, after B's
+    older = e2e.run_manual({"repository": "app", "tag": tag, "destinations": [EU]})
+    # Then B's run copied B; A's copied A by digest but left the tag to B (superseded): eu-west-1 keeps B
+    assert newer["run"].status == older.status == "SUCCEEDED", (newer["run"].cause, older.cause)
+    assert statuses(newer["run"]) == {"222222222222/eu-west-1": "copied"}
+    assert statuses(older) == {"222222222222/eu-west-1": "superseded"}
+    assert e2e.digest_at(EU, tag) == newer["image"].digest != first.digest
+    [line] = older.state_outputs("Summarize")[-1]["summary"]["lines"]
+    assert line["digest"] == first.digest
+    found = httpx.head(f"http://{eu}/v2/app/manifests/{first.digest}", headers={"Accept": OCI_INDEX})
+    assert found.status_code == 200
 
 
 def test_a_throttled_codebuild_start_is_retried(e2e: E2E) -> None:

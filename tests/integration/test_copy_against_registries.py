@@ -19,7 +19,7 @@ from tests.integration.registries import (
     skopeo_digest,
     skopeo_raw,
 )
-from workflow.copy import ProgressEvent, copy, precheck
+from workflow.copy import ProgressEvent, copy, probe_destination
 from workflow.exceptions import (
     DestinationTagImmutable,
     ImageNotFound,
@@ -409,10 +409,10 @@ def test_precheck_reports_copy_needed_then_tags_then_present(
     insecure = _insecure(source_registry, dest_registry)
     src, dst = f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}"
     # When prechecking before a copy, after a copy under another tag, and once more
-    needed = precheck(src, f"{dst}:v1", insecure_registries=insecure)
+    needed = probe_destination(src, f"{dst}:v1", insecure_registries=insecure)
     copy(src, f"{dst}:other", insecure_registries=insecure)
-    tagged = precheck(src, f"{dst}:v1", insecure_registries=insecure)
-    present = precheck(src, f"{dst}:v1", insecure_registries=insecure)
+    tagged = probe_destination(src, f"{dst}:v1", insecure_registries=insecure)
+    present = probe_destination(src, f"{dst}:v1", insecure_registries=insecure)
     # Then it is copy-needed, then tagged (the tag is put), then present
     assert (needed.action, needed.digest) == ("copy-needed", pushed.digest)
     assert (tagged.action, tagged.destination_digest) == ("tagged", pushed.digest)
@@ -429,7 +429,7 @@ def test_read_only_precheck_says_tagged_but_puts_no_tag(
     src, dst = f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}"
     copy(src, f"{dst}:other", insecure_registries=insecure)
     # When prechecking without putting the tag (a dry run)
-    result = precheck(src, f"{dst}:v1", insecure_registries=insecure, put_tag=False)
+    result = probe_destination(src, f"{dst}:v1", insecure_registries=insecure, put_tag=False)
     # Then a real run would only tag, and the tag is still missing (skopeo, independently)
     assert (result.action, result.digest) == ("tagged", pushed.digest)
     tags = subprocess.run(
@@ -439,6 +439,52 @@ def test_read_only_precheck_says_tagged_but_puts_no_tag(
         text=True,
     )
     assert json.loads(tags.stdout)["Tags"] == ["other"]
+
+
+def test_a_copy_whose_source_tag_is_pushed_again_mid_copy_leaves_the_tag_to_the_newer_push(
+    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
+) -> None:
+    # Given v1 pushed as A, and a copy of it under way that sees v1 pushed again as B after A's manifest
+    first = builder.image(repo, "v1")
+    newer: list[Pushed] = []
+
+    def push_again(event: ProgressEvent) -> None:
+        if event.kind == "manifest" and not newer:
+            newer.append(builder.image(repo, "v1"))
+
+    # When the copy of v1 reaches its tag
+    result = copy(
+        f"{source_registry.host}/{repo}:v1",
+        f"{dest_registry.host}/{repo}:v1",
+        insecure_registries=_insecure(source_registry, dest_registry),
+        progress=push_again,
+    )
+    # Then A is at the destination by digest only: the tag is left for B's own copy, and it says superseded
+    [second] = newer
+    assert second.digest != first.digest
+    assert (result.action, result.destination_digest) == ("superseded", first.digest)
+    assert skopeo_digest(f"{dest_registry.host}/{repo}@{first.digest}", dest_registry) == first.digest
+    assert skopeo_digest(f"{dest_registry.host}/{repo}:v1", dest_registry) is None
+
+
+def test_a_pinned_copy_or_tag_put_for_an_older_push_never_moves_the_tag_back(
+    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
+) -> None:
+    # Given v1 pushed as A (its copy job pinned to v1@A), then as B, and B already replicated
+    first = builder.image(repo, "v1")
+    second = builder.image(repo, "v1")
+    insecure = _insecure(source_registry, dest_registry)
+    src, dst = f"{source_registry.host}/{repo}", f"{dest_registry.host}/{repo}"
+    copy(f"{src}:v1", f"{dst}:v1", insecure_registries=insecure)
+    copy(f"{src}@{first.digest}", f"{dst}:other", insecure_registries=insecure)
+    # When A's copy runs late, and a precheck finds A's digest there without the tag
+    late = copy(f"{src}:v1@{first.digest}", f"{dst}:v1", insecure_registries=insecure)
+    probed = probe_destination(f"{src}:v1@{first.digest}", f"{dst}:v2", insecure_registries=insecure)
+    # Then neither puts the tag: both are superseded, and the destination keeps B
+    assert (late.action, late.source_digest) == ("superseded", first.digest)
+    assert (probed.action, probed.digest, probed.destination_digest) == ("superseded", first.digest, None)
+    assert skopeo_digest(f"{dst}:v1", dest_registry) == second.digest
+    assert skopeo_digest(f"{dst}:v2", dest_registry) is None
 
 
 def test_missing_source_raises_image_not_found(

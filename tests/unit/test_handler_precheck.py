@@ -79,14 +79,19 @@ def test_precheck_output_has_what_the_asl_reads_and_a_valid_record(
     handler_logs: Callable[[], list[dict[str, Any]]],
 ) -> None:
     # Given an image the destination lacks
-    monkeypatch.setattr(copy, "precheck", lambda *a, **k: PrecheckResult(action="copy-needed", digest=DIGEST))
+    monkeypatch.setattr(
+        copy, "probe_destination", lambda *a, **k: PrecheckResult(action="copy-needed", digest=DIGEST)
+    )
     event = {"execution": "push-7", "dry_run": False, "target": TARGET}
     # When the Precheck function runs
     output = precheck.handler(event, lambda_context)
     # Then its output carries every field the ASL selects, and says to copy the pinned digest
     assert asl_payload_fields("Precheck") <= set(output)
     assert output["copy_needed"] is True
-    assert output["job"]["source_image"] == f"111111111111.dkr.ecr.us-east-1.amazonaws.com/app@{DIGEST}"
+    assert (
+        output["job"]["source_image"]
+        == f"111111111111.dkr.ecr.us-east-1.amazonaws.com/app:{TARGET['tag']}@{DIGEST}"
+    )
     assert output["record"]["status"] == "planned"
     json.dumps(output)
     # And the destination repository now exists in the destination account
@@ -106,7 +111,7 @@ def test_engine_errors_propagate_under_their_class_name(
     def immutable(*args: Any, **kwargs: Any) -> PrecheckResult:
         raise DestinationTagImmutable("app:release-1.2.0 is immutable and points at sha256:other")
 
-    monkeypatch.setattr(copy, "precheck", immutable)
+    monkeypatch.setattr(copy, "probe_destination", immutable)
     # When the Precheck function runs / Then the typed error propagates (the ASL's Catch records it)
     with pytest.raises(DestinationTagImmutable, match="immutable"):
         precheck.handler({"execution": "x", "dry_run": False, "target": TARGET}, lambda_context)

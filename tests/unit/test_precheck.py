@@ -99,7 +99,7 @@ def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
 ) -> None:
     # Given an ECR destination whose repository does not exist, and an image the destination lacks
     engine = PrecheckRecorder(PrecheckResult(action="copy-needed", digest=SOURCE_DIGEST))
-    monkeypatch.setattr(copy, "precheck", engine)
+    monkeypatch.setattr(copy, "probe_destination", engine)
     sessions = SessionRecorder()
     target = make_target()
     # When prechecked
@@ -121,7 +121,7 @@ def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
     # And the copy job copies exactly the digest the precheck saw
     assert outcome.copy_needed is True
     assert outcome.job.model_dump() == {
-        "source_image": f"{SOURCE_REGISTRY}/app@{SOURCE_DIGEST}",
+        "source_image": f"{SOURCE_REGISTRY}/app:release-1.2.0@{SOURCE_DIGEST}",
         "destination_image": f"{ECR_DESTINATION}/mirror/app:release-1.2.0",
         "role_arn": "arn:aws:iam::222222222222:role/ecr-replication-target",
         "external_id": "",
@@ -137,24 +137,26 @@ def test_an_event_for_an_earlier_push_replicates_what_the_tag_points_at_now(
     # Given a target planned from a late event whose digest the tag no longer points at
     now = "sha256:" + "cd" * 32
     engine = PrecheckRecorder(PrecheckResult(action="copy-needed", digest=now))
-    monkeypatch.setattr(copy, "precheck", engine)
+    monkeypatch.setattr(copy, "probe_destination", engine)
     target = make_target(source_reference="sha256:" + "ab" * 32)
     # When prechecked
     outcome = check_target(target, session_factory=SessionRecorder())
     # Then the source is resolved by its tag, and the copy is pinned to the tag's digest now
     (args, _) = engine.calls[0]
     assert args[0] == f"{SOURCE_REGISTRY}/app:release-1.2.0"
-    assert outcome.job.source_image == f"{SOURCE_REGISTRY}/app@{now}"
+    assert outcome.job.source_image == f"{SOURCE_REGISTRY}/app:release-1.2.0@{now}"
     assert outcome.record.digest == now
 
 
-@pytest.mark.parametrize(("action", "status"), [("present", "present"), ("tagged", "tagged")])
-def test_present_and_tagged_finish_the_target_without_a_copy(
+@pytest.mark.parametrize(
+    ("action", "status"), [("present", "present"), ("tagged", "tagged"), ("superseded", "superseded")]
+)
+def test_present_tagged_and_superseded_finish_the_target_without_a_copy(
     aws: None, monkeypatch: pytest.MonkeyPatch, action: str, status: str
 ) -> None:
     # Given the destination already has the digest
     monkeypatch.setattr(
-        copy, "precheck", PrecheckRecorder(PrecheckResult(action=action, digest=SOURCE_DIGEST))
+        copy, "probe_destination", PrecheckRecorder(PrecheckResult(action=action, digest=SOURCE_DIGEST))
     )
     # When prechecked
     outcome = check_target(make_target())
@@ -170,8 +172,8 @@ def test_present_and_tagged_finish_the_target_without_a_copy(
         "status": status,
         "digest": SOURCE_DIGEST,
     }
-    # and a tag put now ends the replication lag now; a present one measures none
-    if status == "tagged":
+    # and a tag put (or left to a newer push) ends the target now; a present one measures no lag
+    if status in ("tagged", "superseded"):
         assert outcome.record.finished_at is not None
         assert abs((datetime.now(UTC) - outcome.record.finished_at).total_seconds()) < 60
     else:
@@ -181,7 +183,7 @@ def test_present_and_tagged_finish_the_target_without_a_copy(
 def test_external_id_is_sent_when_assuming_the_role(aws: None, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a destination with an ExternalId, and an STS client that expects exactly that request
     monkeypatch.setattr(
-        copy, "precheck", PrecheckRecorder(PrecheckResult(action="present", digest=SOURCE_DIGEST))
+        copy, "probe_destination", PrecheckRecorder(PrecheckResult(action="present", digest=SOURCE_DIGEST))
     )
     sts = boto3.client("sts", region_name="us-east-1")
     stubber = Stubber(sts)
@@ -288,7 +290,7 @@ def test_non_ecr_endpoints_get_no_repository_and_are_passed_as_insecure(
 ) -> None:
     # Given a destination on a plain-HTTP registry endpoint (local runtime), from a plain-HTTP source
     engine = PrecheckRecorder(PrecheckResult(action="copy-needed", digest=SOURCE_DIGEST))
-    monkeypatch.setattr(copy, "precheck", engine)
+    monkeypatch.setattr(copy, "probe_destination", engine)
     target = make_target(
         registry="127.0.0.1:5001", insecure=True, source_registry="127.0.0.1:5000", source_insecure=True
     )

@@ -53,6 +53,19 @@ def test_outcome_follows_the_failed_targets(statuses: list[str], expected: str) 
     assert outcome_of(results) == expected
 
 
+def test_a_superseded_destination_is_counted_and_explained_but_is_no_failure() -> None:
+    # Given one destination copied and one whose tag was left to a newer push
+    results = [result("eu-west-1"), result("us-west-2", "superseded", digest=DIGEST)]
+    # When summarized
+    summary = summarize(results, repository="app", tag="release-1.2.0", execution_arn=EXECUTION)
+    # Then the execution succeeded, the totals count it, and the email says what superseded means
+    assert summary.outcome == "SUCCEEDED"
+    assert (summary.totals.copied, summary.totals.superseded) == (1, 1)
+    assert [line.action for line in summary.lines] == ["copied", "superseded"]
+    assert "2 destinations: 1 copied, 1 superseded" in summary.message
+    assert "tag left to the newer push" in summary.message
+
+
 def test_partial_summary_names_what_failed_where_and_why_with_the_console_link() -> None:
     # Given one copied destination and one that failed with ImageNotFound
     results = [
@@ -86,6 +99,7 @@ def test_partial_summary_names_what_failed_where_and_why_with_the_console_link()
         "copied": 1,
         "tagged": 0,
         "present": 0,
+        "superseded": 0,
         "planned": 0,
         "failed": 1,
         "bytes_copied": 3 * 1024 * 1024,

@@ -32,6 +32,7 @@ from workflow.registry.reference import parse_reference
 ROLE_ARN_RE = re.compile(rf"^arn:(?:{'|'.join(SUPPORTED)}):iam::[0-9]{{12}}:role/[\w+=,.@/-]{{1,512}}$")
 ROLE_SESSION_NAME = "ecr-replicate-copy"
 DEADLINE_ENV = "ECR_REPLICATE_COPY_DEADLINE"  # set by the copy project: its build timeout less a margin
+SUPERSEDED_NOTE = "; the source tag moved on, so the destination tag is left to its newer push"
 HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$")
 
 
@@ -170,7 +171,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(
             f"{result.action}: {result.destination} {result.destination_digest} "
-            f"({result.blobs_copied} blobs, {human(result.bytes_copied)} in {result.seconds:.1f}s)",
+            f"({result.blobs_copied} blobs, {human(result.bytes_copied)} in {result.seconds:.1f}s)"
+            + (SUPERSEDED_NOTE if result.action == "superseded" else ""),
             file=sys.stderr,
         )
     return 0

@@ -253,6 +253,7 @@ class CodeBuildSettings:
     _injected: deque[str] = field(default_factory=deque)
     _exports: dict[str, str | None] = field(default_factory=dict)
     _copier_output: dict[str, str | None] = field(default_factory=dict)
+    _before: dict[str, Callable[[], None]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next_start_builds(self, error: str, times: int = 1) -> None:
@@ -273,6 +274,17 @@ class CodeBuildSettings:
         with self._lock:
             self._copier_output[destination] = result_file
 
+    def before_build(self, destination: str, hook: Callable[[], None]) -> None:
+        """Call `hook()` (test-only) just before the next build whose DESTINATION_IMAGE contains
+        `destination` runs, in that build's thread: e.g. a newer push replicated while this copy waits."""
+        with self._lock:
+            self._before[destination] = hook
+
+    def _take_hook(self, destination: str) -> Callable[[], None] | None:
+        with self._lock:
+            key = next((key for key in self._before if key in destination), None)
+            return self._before.pop(key) if key is not None else None
+
     def _take(self, overrides: dict[str, str | None], destination: str) -> tuple[bool, str | None]:
         with self._lock:
             for key in list(overrides):
@@ -292,6 +304,9 @@ class CodeBuildSettings:
         """Run the buildspec's build phase; returns the Build as GetBuild describes it."""
         build_id = f"{self.project_name}:{uuid.uuid4()}"
         destination = overrides.get("DESTINATION_IMAGE", "")
+        hook = self._take_hook(destination)
+        if hook is not None:
+            hook()
         exported_instead, result = self._take(self._exports, destination)
         if exported_instead:
             now = time.time()
