@@ -317,13 +317,15 @@ def _resolve(
 
 
 def _check_mutable(dst_ref: ImageReference, session: Any, tag_digest: str | None, digest: str) -> None:
-    """Raise DestinationTagImmutable early when ECR says the tag is immutable and points elsewhere."""
+    """Raise DestinationTagImmutable early when ECR says the tag is immutable (by the repository's mode and
+    its exclusion filters) and points elsewhere."""
     parts = ecr_host_parts(dst_ref.registry)
     if not parts or tag_digest is None or tag_digest == digest or not dst_ref.tag:
         return
     from workflow.ecr import tag_mutability
 
-    if tag_mutability(session, parts[1], dst_ref.repository, registry_id=parts[0]) == "IMMUTABLE":
+    mutability = tag_mutability(session, parts[1], dst_ref.repository, registry_id=parts[0])
+    if mutability is not None and mutability.immutable(dst_ref.tag):
         raise DestinationTagImmutable(f"{dst_ref} is immutable and points at {tag_digest}, not {digest}")
 
 

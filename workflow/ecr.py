@@ -6,6 +6,8 @@ carries no pydantic: nothing here may import `workflow.models` at run time.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -81,6 +83,11 @@ def ensure_repository(
         "imageScanningConfiguration": {"scanOnPush": settings.scan_on_push},
         "encryptionConfiguration": encryption,
     }
+    if settings.tag_mutability_exclusion_filters:
+        kwargs["imageTagMutabilityExclusionFilters"] = [
+            {"filter": item.filter, "filterType": item.filter_type}
+            for item in settings.tag_mutability_exclusion_filters
+        ]
     if registry_id:
         kwargs["registryId"] = registry_id
     try:
@@ -94,10 +101,30 @@ def ensure_repository(
     return True
 
 
+@dataclass(frozen=True)
+class TagMutability:
+    """A repository's imageTagMutability and its WILDCARD exclusion filters (ECR user guide, "Image tag
+    mutability"): IMMUTABLE_WITH_EXCLUSION leaves the tags a filter matches mutable, MUTABLE_WITH_EXCLUSION
+    makes them immutable."""
+
+    mode: str
+    exclusions: tuple[str, ...] = ()
+
+    def immutable(self, tag: str) -> bool:
+        """Whether ECR refuses to move `tag` in this repository."""
+        # ECR's filter values are [0-9a-zA-Z._*-] only, so fnmatch's `*` is the one wildcard in play.
+        excluded = any(fnmatchcase(tag, pattern) for pattern in self.exclusions)
+        if self.mode == "IMMUTABLE_WITH_EXCLUSION":
+            return not excluded
+        if self.mode == "MUTABLE_WITH_EXCLUSION":
+            return excluded
+        return self.mode == "IMMUTABLE"
+
+
 def tag_mutability(
     session: Any, region: str, repository: str, *, registry_id: str | None = None
-) -> str | None:
-    """The repository's imageTagMutability (MUTABLE, IMMUTABLE, ...); None when unknown or absent."""
+) -> TagMutability | None:
+    """The repository's tag mutability with its exclusions; None when unknown or absent."""
     if session is None:
         import boto3
 
@@ -106,4 +133,10 @@ def tag_mutability(
         described = _describe(session.client("ecr", region_name=region), repository, registry_id)
     except (ClientError, BotoCoreError):
         return None
-    return str(described.get("imageTagMutability", "MUTABLE")) if described else None
+    if described is None:
+        return None
+    filters = described.get("imageTagMutabilityExclusionFilters") or []
+    return TagMutability(
+        str(described.get("imageTagMutability", "MUTABLE")),
+        tuple(str(f.get("filter", "")) for f in filters if f.get("filterType", "WILDCARD") == "WILDCARD"),
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # superseded: the source tag moved on (a newer push) before the destination tag was put, so it was not.
 CopyAction = Literal["copied", "tagged", "present", "superseded"]
@@ -17,13 +17,52 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class RepositorySettings(_Model):
-    """How a destination repository is created when it does not exist."""
+# CreateRepository's imageTagMutabilityExclusionFilters: 1 to 5 filters, each of type WILDCARD and a value
+# of 1 to 128 of [0-9a-zA-Z._*-] (ECR API reference, CreateRepository and ImageTagMutabilityExclusionFilter:
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageTagMutabilityExclusionFilter.html).
+MAX_EXCLUSION_FILTERS = 5
+EXCLUSION_FILTER_PATTERN = r"^[0-9a-zA-Z._*-]{1,128}$"
+WITH_EXCLUSION = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 
-    tag_mutability: Literal["MUTABLE", "IMMUTABLE"] = "MUTABLE"
+
+class ExclusionFilter(_Model):
+    """One tag mutability exclusion: tags matching `filter` (`*` matches any run of characters)."""
+
+    filter: str = Field(pattern=EXCLUSION_FILTER_PATTERN)
+    filter_type: Literal["WILDCARD"] = "WILDCARD"
+
+
+class RepositorySettings(_Model):
+    """How a destination repository is created when it does not exist.
+
+    `IMMUTABLE_WITH_EXCLUSION`: every tag immutable except those an exclusion filter matches;
+    `MUTABLE_WITH_EXCLUSION`: every tag mutable except those. Both need 1 to 5 filters, the others none.
+    """
+
+    tag_mutability: Literal["MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"] = (
+        "MUTABLE"
+    )
+    tag_mutability_exclusion_filters: list[ExclusionFilter] | None = Field(
+        default=None, min_length=1, max_length=MAX_EXCLUSION_FILTERS
+    )
     scan_on_push: bool = False
     encryption: Literal["AES256", "KMS"] = "AES256"
     kms_key: str | None = None
+
+    @model_validator(mode="after")
+    def _filters_match_the_mode(self) -> RepositorySettings:
+        filters = self.tag_mutability_exclusion_filters
+        if self.tag_mutability in WITH_EXCLUSION and not filters:
+            raise ValueError(
+                f"tag_mutability {self.tag_mutability} needs tag_mutability_exclusion_filters "
+                f"(1 to {MAX_EXCLUSION_FILTERS})"
+            )
+        if self.tag_mutability not in WITH_EXCLUSION and filters:
+            raise ValueError(
+                "tag_mutability_exclusion_filters apply only to tag_mutability "
+                f"IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION, not {self.tag_mutability}"
+            )
+        return self
 
 
 class DestinationRef(_Model):

@@ -289,6 +289,79 @@ def test_kms_key_named_by_alias_is_refused() -> None:
     ]
 
 
+def test_tag_mutability_with_exclusions_takes_its_wildcard_filters() -> None:
+    # Given immutable tags except dev-* and test-* (filter_type defaults to WILDCARD, ECR's only type)
+    create = {
+        "tag_mutability": "IMMUTABLE_WITH_EXCLUSION",
+        "tag_mutability_exclusion_filters": [
+            {"filter": "dev-*"},
+            {"filter": "test-*", "filter_type": "WILDCARD"},
+        ],
+    }
+    # When parsed / Then both filters are kept as WILDCARD
+    settings = parse_config(with_changes(rules__0__create_repository=create)).rules[0].create_repository
+    assert settings is not None
+    assert [(f.filter, f.filter_type) for f in settings.tag_mutability_exclusion_filters or []] == [
+        ("dev-*", "WILDCARD"),
+        ("test-*", "WILDCARD"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("create", "problem"),
+    [
+        ({"tag_mutability": "IMMUTABLE_WITH_EXCLUSION"}, "needs tag_mutability_exclusion_filters (1 to 5)"),
+        (
+            {"tag_mutability": "MUTABLE", "tag_mutability_exclusion_filters": [{"filter": "dev-*"}]},
+            "apply only to tag_mutability IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION, not MUTABLE",
+        ),
+        (
+            {"tag_mutability": "MUTABLE_WITH_EXCLUSION", "tag_mutability_exclusion_filters": []},
+            "tag_mutability_exclusion_filters: List should have at least 1 item",
+        ),
+        (
+            {
+                "tag_mutability": "MUTABLE_WITH_EXCLUSION",
+                "tag_mutability_exclusion_filters": [{"filter": f"r{i}-*"} for i in range(6)],
+            },
+            "tag_mutability_exclusion_filters: List should have at most 5 items",
+        ),
+        (
+            {
+                "tag_mutability": "MUTABLE_WITH_EXCLUSION",
+                "tag_mutability_exclusion_filters": [{"filter": "dev/*"}],
+            },
+            "tag_mutability_exclusion_filters[0].filter: String should match pattern",
+        ),
+        (
+            {
+                "tag_mutability": "MUTABLE_WITH_EXCLUSION",
+                "tag_mutability_exclusion_filters": [{"filter": "a" * 129}],
+            },
+            "tag_mutability_exclusion_filters[0].filter: String should match pattern",
+        ),
+        (
+            {
+                "tag_mutability": "MUTABLE_WITH_EXCLUSION",
+                "tag_mutability_exclusion_filters": [{"filter": "dev-*", "filter_type": "REGEX"}],
+            },
+            "tag_mutability_exclusion_filters[0].filter_type: Input should be 'WILDCARD'",
+        ),
+        ({"tag_mutability": "SOMETIMES"}, "tag_mutability: Input should be 'MUTABLE', 'IMMUTABLE', "),
+    ],
+    ids=["mode-without-filters", "filters-without-mode", "empty", "six", "charset", "length", "type", "mode"],
+)
+def test_tag_mutability_exclusions_are_checked_as_ecr_checks_them(
+    create: dict[str, Any], problem: str
+) -> None:
+    # Given create_repository settings ECR's CreateRepository would refuse
+    data = with_changes(rules__0__create_repository=create)
+    # When validated / Then one problem names the setting under rules[0].create_repository
+    [found] = problems_of(data)
+    assert found.startswith("rules[0].create_repository"), found
+    assert problem in found
+
+
 def test_duplicate_yaml_keys_name_both_lines(tmp_path: Path) -> None:
     # Given a second `source:` in one file
     text = yaml.safe_dump(BASE) + "source: {account: '333333333333', region: us-east-1}\n"

@@ -9,8 +9,14 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from workflow.ecr import ensure_repository, tag_mutability
-from workflow.exceptions import InvalidReference, RegistryAuthError, RegistryUnavailable
+from workflow.copy import _check_mutable, parse_destination
+from workflow.ecr import TagMutability, ensure_repository, tag_mutability
+from workflow.exceptions import (
+    DestinationTagImmutable,
+    InvalidReference,
+    RegistryAuthError,
+    RegistryUnavailable,
+)
 from workflow.models import RepositorySettings
 
 REGION = "eu-west-1"
@@ -33,7 +39,7 @@ def test_missing_repository_is_created_with_the_settings() -> None:
     assert repository["imageTagMutability"] == "IMMUTABLE"
     assert repository["imageScanningConfiguration"] == {"scanOnPush": True}
     assert repository["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": key}
-    assert tag_mutability(session, REGION, "mirror/app") == "IMMUTABLE"
+    assert tag_mutability(session, REGION, "mirror/app") == TagMutability("IMMUTABLE")
 
 
 @mock_aws
@@ -43,7 +49,49 @@ def test_existing_repository_is_left_alone() -> None:
     session.client("ecr").create_repository(repositoryName="app")
     created = ensure_repository(session, REGION, "app", RepositorySettings(tag_mutability="IMMUTABLE"))
     assert created is False
-    assert tag_mutability(session, REGION, "app") == "MUTABLE"
+    assert tag_mutability(session, REGION, "app") == TagMutability("MUTABLE")
+
+
+@mock_aws
+@pytest.mark.parametrize(
+    ("mode", "mutable", "immutable"),
+    [
+        ("IMMUTABLE_WITH_EXCLUSION", ["dev-1", "test-a.b", "dev-"], ["release-1", "xdev-1", "DEV-1"]),
+        ("MUTABLE_WITH_EXCLUSION", ["release-1", "xdev-1", "DEV-1"], ["dev-1", "test-a.b", "dev-"]),
+    ],
+)
+def test_a_repository_created_with_exclusions_gets_them_and_each_tag_its_mutability(
+    mode: str, mutable: list[str], immutable: list[str]
+) -> None:
+    # Given a missing repository, When ensured with a mode with exclusions dev-* and test-*
+    session = boto3.Session(region_name=REGION)
+    filters = [{"filter": "dev-*"}, {"filter": "test-*"}]
+    settings = RepositorySettings.model_validate(
+        {"tag_mutability": mode, "tag_mutability_exclusion_filters": filters}
+    )
+    assert ensure_repository(session, REGION, "app", settings) is True
+    # Then CreateRepository got the mode and the filters (moto keeps them as ECR does)
+    [repository] = session.client("ecr").describe_repositories(repositoryNames=["app"])["repositories"]
+    assert repository["imageTagMutability"] == mode
+    assert repository["imageTagMutabilityExclusionFilters"] == [
+        {"filter": "dev-*", "filterType": "WILDCARD"},
+        {"filter": "test-*", "filterType": "WILDCARD"},
+    ]
+    # And each tag is mutable or immutable as the filters say
+    mutability = tag_mutability(session, REGION, "app")
+    assert mutability is not None
+    assert mutability == TagMutability(mode, ("dev-*", "test-*"))
+    assert [tag for tag in mutable + immutable if mutability.immutable(tag)] == immutable
+    # And the copy's early check refuses to move exactly the immutable tags (precheck and copy share it)
+    host = f"123456789012.dkr.ecr.{REGION}.amazonaws.com"
+    old, new = "sha256:" + "1" * 64, "sha256:" + "2" * 64
+    refused = []
+    for tag in mutable + immutable:
+        try:
+            _check_mutable(parse_destination(f"{host}/app:{tag}"), session, old, new)
+        except DestinationTagImmutable:
+            refused.append(tag)
+    assert refused == immutable
 
 
 @mock_aws
