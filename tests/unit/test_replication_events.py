@@ -55,6 +55,17 @@ def test_every_target_has_one_event_with_the_documented_detail() -> None:
     assert (failed["action"], failed["error"]) == ("failed", "RegistryAuthError")
 
 
+def test_a_superseded_target_is_a_replicated_event_that_says_superseded() -> None:
+    # Given a destination whose tag was left to a newer push (its digest copied, the tag not put)
+    [result] = results(1)
+    superseded = TargetResult.model_validate({**result.model_dump(), "status": "superseded"})
+    summary = summarize([superseded], repository="app", tag="release-1.2.0", execution_arn=EXECUTION)
+    # When turned into events / Then it is no failure, and its action tells a pipeline not to act on it
+    [[event]] = batches(summary)
+    assert event["DetailType"] == REPLICATED
+    assert json.loads(event["Detail"])["action"] == "superseded"
+
+
 def test_batches_hold_at_most_10_entries_and_a_dry_run_has_none() -> None:
     # Given 25 targets / Then 3 PutEvents calls of 10, 10 and 5 entries, in order
     summary = summarize(results(25), repository="app", tag="release-1.2.0")
