@@ -84,10 +84,17 @@ def source_repository_arns(config: ReplicationConfig) -> list[str]:
     return fit_statement({prefix + p for rule in config.rules for p in repository_resource_patterns(rule)})
 
 
-def destination_repository_arns(config: ReplicationConfig, account: str, role_name: str) -> list[str]:
-    """The repository ARN patterns the destination role `role_name` in `account` can write, sorted."""
+def destination_repository_arns(
+    config: ReplicationConfig, account: str, role_name: str, *, deletes: bool = False
+) -> list[str]:
+    """The repository ARN patterns the destination role `role_name` in `account` can write, sorted.
+
+    With `deletes`, only those of the rules with `propagate_deletes` (where it may remove tags).
+    """
     arns: set[str] = set()
     for rule in config.rules:
+        if deletes and not rule.propagate_deletes:
+            continue
         for destination in rule.destinations:
             if destination.account != account or destination.role_name != role_name:
                 continue

@@ -1,7 +1,7 @@
 """Summarize state: the Map's per-target records -> outcome, lines, totals and the email text.
 
 Event: `{"execution": <name>, "execution_id": <execution ARN>, "plan": {"repository", "tag", "dry_run",
-"pushed_at"}, "results": [<TargetResult>, ...]}`. Returns the Summary and `events`: the replication events'
+"action", "pushed_at"}, "results": [<TargetResult>, ...]}`. Returns the Summary and `events`: the replication events'
 PutEvents batches (workflow.replication_events), which the state machine puts on the default bus.
 """
 
@@ -34,6 +34,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         execution_arn=event.get("execution_id"),
         notify_on=notifications.on,
         runbook_url=notifications.runbook_url,
+        action=plan.get("action", "replicate"),
     )
     logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
     emit(summary_metrics(summary, results, parse_time(plan.get("pushed_at"))))

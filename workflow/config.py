@@ -227,6 +227,8 @@ class Rule(_Strict):
     destinations: list[DestinationConfig] = Field(min_length=1)
     create_repository: RepositorySettings | None = None
     gates: Gates | None = None
+    # A tag deleted at the source is removed at the destinations, where it still points at the same digest.
+    propagate_deletes: bool = False
 
     _patterns = field_validator("repositories")(_check_patterns)
 

@@ -17,6 +17,7 @@ from workflow.exceptions import (
     RegistryProtocolError,
     RegistryUnavailable,
     ReplicationError,
+    TagDeleteRefused,
 )
 from workflow.registry.reference import validate_repository
 
@@ -135,8 +136,50 @@ def tag_mutability(
         return None
     if described is None:
         return None
+    return _mutability(described)
+
+
+def _mutability(described: dict[str, Any]) -> TagMutability:
     filters = described.get("imageTagMutabilityExclusionFilters") or []
     return TagMutability(
         str(described.get("imageTagMutability", "MUTABLE")),
         tuple(str(f.get("filter", "")) for f in filters if f.get("filterType", "WILDCARD") == "WILDCARD"),
     )
+
+
+def delete_tag(
+    session: Any, region: str, repository: str, tag: str, *, registry_id: str | None = None
+) -> bool:
+    """Remove `tag` from `repository` (BatchDeleteImage by imageTag only); True if removed, False if absent.
+
+    By tag, ECR only untags an image that other tags still name, and deletes it with its last tag
+    (API reference, BatchDeleteImage); a digest is never sent, which would delete the image with every
+    tag. An immutable tag (by the repository's mode and exclusion filters) is refused before asking, and any
+    failure ECR reports other than ImageNotFound raises TagDeleteRefused: never retried.
+    """
+    validate_repository(repository)
+    client = session.client("ecr", region_name=region)
+    where = f"{registry_id + '/' if registry_id else ''}{region} {repository}:{tag}"
+    try:
+        described = _describe(client, repository, registry_id)
+    except (ClientError, BotoCoreError) as exc:
+        raise _named(exc, f"describing ECR repository {repository} in {region}") from exc
+    if described is None:
+        return False
+    mutability = _mutability(described)
+    if mutability.immutable(tag):
+        raise TagDeleteRefused(f"{where}: the tag is immutable ({mutability.mode}); ECR does not remove it")
+    kwargs: dict[str, Any] = {"repositoryName": repository, "imageIds": [{"imageTag": tag}]}
+    if registry_id:
+        kwargs["registryId"] = registry_id
+    try:
+        answer = client.batch_delete_image(**kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise _named(exc, f"deleting {where}") from exc
+    failures = answer.get("failures") or []
+    if any(f.get("failureCode") == "ImageNotFound" for f in failures):
+        return False
+    if failures:
+        reasons = "; ".join(f"{f.get('failureCode')}: {f.get('failureReason')}" for f in failures)
+        raise TagDeleteRefused(f"{where}: BatchDeleteImage refused it ({reasons})")
+    return True

@@ -18,7 +18,12 @@ from workflow.grammar import (
 from workflow.models import DestinationRef, ReplicationRequest
 
 ECR_DETAIL_TYPE = "ECR Image Action"
-MANUAL_FIELDS = {"repository", "tag", "digest", "destinations", "dryRun"}
+MANUAL_FIELDS = {"repository", "tag", "digest", "destinations", "dryRun", "action"}
+MANUAL_ACTIONS = ("replicate", "delete")
+# The ECR actions the workflow acts on: a completed push, and an image (tag) deletion ("Amazon ECR events
+# and EventBridge", https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html: both are
+# "ECR Image Action" events with action-type PUSH or DELETE, result, repository-name, image-digest, image-tag).
+EVENT_ACTIONS = {"PUSH": "replicate", "DELETE": "delete"}
 
 
 def is_ecr_event(payload: Mapping[str, Any]) -> bool:
@@ -36,7 +41,11 @@ def parse_request(payload: Any) -> ReplicationRequest:
 
 
 def parse_ecr_event(event: Mapping[str, Any]) -> ReplicationRequest:
-    """Parse an "ECR Image Action" event; non-pushes, failures and untagged pushes are skipped."""
+    """Parse an "ECR Image Action" event; other actions, failures and untagged images are skipped.
+
+    A DELETE asks to remove the tag at the destinations of rules with `propagate_deletes`; it must carry
+    the digest the tag had (a destination tag pointing elsewhere is kept), or it is skipped.
+    """
     detail = event.get("detail")
     if event.get("source") != "aws.ecr" or event.get("detail-type") != ECR_DETAIL_TYPE:
         raise InvalidRequest(
@@ -52,18 +61,22 @@ def parse_ecr_event(event: Mapping[str, Any]) -> ReplicationRequest:
         "source_account": event.get("account"),
         "source_region": event.get("region"),
     }
-    if detail.get("action-type") != "PUSH":
+    action = EVENT_ACTIONS.get(detail.get("action-type"))  # type: ignore[arg-type]
+    if action is None:
         return ReplicationRequest(
-            **common, skipped_reason=f"action {shown(detail.get('action-type'))} is not a PUSH"
+            **common, skipped_reason=f"action {shown(detail.get('action-type'))} is not a PUSH or DELETE"
         )
+    what = "push" if action == "replicate" else "delete"
     if detail.get("result") != "SUCCESS":
         return ReplicationRequest(
-            **common, skipped_reason=f"push result is {shown(detail.get('result'))}, not SUCCESS"
+            **common,
+            action=action,
+            skipped_reason=f"{what} result is {shown(detail.get('result'))}, not SUCCESS",
         )
     tag = detail.get("image-tag")
     if not tag:
         return ReplicationRequest(
-            **common, skipped_reason="push has no tag (untagged images are not replicated)"
+            **common, action=action, skipped_reason=f"{what} has no tag (untagged images are not replicated)"
         )
     problem = repository_problem(repository) or tag_problem(tag)
     if problem:
@@ -71,7 +84,16 @@ def parse_ecr_event(event: Mapping[str, Any]) -> ReplicationRequest:
     digest = detail.get("image-digest")
     if digest is not None and not (isinstance(digest, str) and DIGEST_RE.fullmatch(digest)):
         raise InvalidRequest(f"event.detail.image-digest: {shown(digest)} is not a sha256 digest")
-    return ReplicationRequest(**common, tag=tag, digest=digest, pushed_at=parse_time(event.get("time")))
+    if action == "delete" and digest is None:
+        return ReplicationRequest(
+            **common,
+            action=action,
+            tag=tag,
+            skipped_reason="delete has no image-digest to check destinations against",
+        )
+    return ReplicationRequest(
+        **common, action=action, tag=tag, digest=digest, pushed_at=parse_time(event.get("time"))
+    )
 
 
 def parse_time(value: Any) -> datetime | None:
@@ -89,7 +111,11 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
-    """Parse the console/CLI input `{"repository", "tag", "destinations"?, "dryRun"?}`."""
+    """Parse the console/CLI input `{"repository", "tag", "digest"?, "destinations"?, "dryRun"?, "action"?}`.
+
+    `"action": "delete"` removes the tag at the destinations under the checks a DELETE event gets, so it
+    needs the `digest` the tag pointed at.
+    """
     problems = []
     unknown = sorted(set(payload) - MANUAL_FIELDS)
     if unknown:
@@ -105,6 +131,11 @@ def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
         problems.append(f"tag: {problem}")
     if digest is not None and not (isinstance(digest, str) and DIGEST_RE.fullmatch(digest)):
         problems.append(f"digest: {shown(digest)} is not a sha256 digest")
+    action = payload.get("action", "replicate")
+    if action not in MANUAL_ACTIONS:
+        problems.append(f"action: {shown(action)} is not one of {', '.join(MANUAL_ACTIONS)}")
+    elif action == "delete" and digest is None:
+        problems.append("digest: required with action delete (the digest the tag pointed at)")
     dry_run = payload.get("dryRun", False)
     if not isinstance(dry_run, bool):
         problems.append(f"dryRun: {shown(dry_run)} is not true or false")
@@ -118,6 +149,7 @@ def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
         digest=digest,
         destinations=destinations,
         dry_run=dry_run,
+        action=action,
     )
 
 

@@ -39,6 +39,10 @@ class DestinationTagImmutable(ReplicationError):
     """The destination tag is immutable and already points at a different digest."""
 
 
+class TagDeleteRefused(ReplicationError):
+    """A destination would not remove a deleted tag (ECR: an immutable tag, or a BatchDeleteImage failure)."""
+
+
 class RegistryAuthError(ReplicationError):
     """The registry refused the credentials (401/403) or the token could not be obtained."""
 

@@ -9,8 +9,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # superseded: the source tag moved on (a newer push) before the destination tag was put, so it was not.
 CopyAction = Literal["copied", "tagged", "present", "superseded"]
-PrecheckAction = Literal["present", "tagged", "superseded", "copy-needed"]
-TargetStatus = Literal["copied", "tagged", "present", "superseded", "planned", "failed"]
+# A delete target's outcomes: the tag removed, left alone (moved since, or in the source again), or not there.
+DeleteAction = Literal["deleted", "kept", "absent"]
+PrecheckAction = Literal["present", "tagged", "superseded", "copy-needed", "deleted", "kept", "absent"]
+TargetStatus = Literal[
+    "copied", "tagged", "present", "superseded", "planned", "failed", "deleted", "kept", "absent"
+]
+# What a request asks for: replicate a pushed tag, or remove a deleted one (rules with propagate_deletes).
+RequestAction = Literal["replicate", "delete"]
 
 
 class _Model(BaseModel):
@@ -83,6 +89,7 @@ class ReplicationRequest(_Model):
     destinations: list[DestinationRef] | None = None
     dry_run: bool = False
     origin: Literal["event", "manual"] = "manual"
+    action: RequestAction = "replicate"
     skipped_reason: str | None = None
     # When the image was pushed (the ECR event's time); for a manual run, when the execution started.
     pushed_at: datetime | None = None
@@ -105,6 +112,8 @@ class Target(_Model):
     insecure: bool = False
     source_insecure: bool = False
     create_repository: RepositorySettings | None = None
+    # "delete": remove the tag where it still points at `source_reference`, the digest the source tag had.
+    action: RequestAction = "replicate"
 
     @property
     def destination_reference(self) -> str:
@@ -129,6 +138,7 @@ class Plan(_Model):
     repository: str | None = None
     tag: str | None = None
     dry_run: bool = False
+    action: RequestAction = "replicate"
     targets: list[Target] = Field(default_factory=list)
     skipped_reason: str | None = None
     pushed_at: datetime | None = None
@@ -168,7 +178,9 @@ class TargetResult(_Model):
     repository: str
     tag: str
     status: TargetStatus
-    planned_action: Literal["tag", "copy"] | None = None
+    planned_action: Literal["tag", "copy", "delete"] | None = None
+    # Why a delete left the tag ("moved since": it points at another digest now; "in the source": re-pushed).
+    kept_reason: str | None = None
     digest: str | None = None
     bytes_copied: int = 0
     blobs_copied: int = 0

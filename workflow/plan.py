@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from workflow.config import ReplicationConfig, Rule
 from workflow.exceptions import DestinationNotAllowed, InvalidRequest
 from workflow.grammar import shown
-from workflow.models import DestinationRef, Plan, ReplicationRequest, Target
+from workflow.models import DestinationRef, Plan, ReplicationRequest, RequestAction, Target
 from workflow.partitions import partition_of
 from workflow.rules import Matcher, NameFilter, tag_matches
 
@@ -28,6 +28,7 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
         "repository": request.repository,
         "tag": request.tag,
         "dry_run": request.dry_run,
+        "action": request.action,
         "pushed_at": request.pushed_at,
     }
     if request.skipped_reason:
@@ -38,7 +39,7 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     allowed = _configured_destinations(request.repository, config)
     if request.destinations is not None:
         _check_narrowing(request.destinations, allowed)
-    targets, reasons = _targets(request.repository, request.tag, request.digest, config)
+    targets, reasons = _targets(request.repository, request.tag, request.digest, config, request.action)
     if request.destinations is not None:
         wanted = {(d.account, d.region) for d in request.destinations}
         targets = [t for t in targets if (t.account, t.region) in wanted]
@@ -81,7 +82,11 @@ def _check_narrowing(requested: list[DestinationRef], allowed: set[tuple[str, st
 
 
 def _targets(
-    repository: str, tag: str, digest: str | None, config: ReplicationConfig
+    repository: str,
+    tag: str,
+    digest: str | None,
+    config: ReplicationConfig,
+    action: RequestAction = "replicate",
 ) -> tuple[list[Target], list[str]]:
     source = config.source
     source_registry, source_insecure = config.endpoint(source.account, source.region)
@@ -95,13 +100,16 @@ def _targets(
         if not accepted:
             reasons.append(f"rule {rule.name!r}: {reason}")
             continue
-        if rule.gates is not None:
+        if action == "delete" and not rule.propagate_deletes:
+            reasons.append(f"rule {rule.name!r}: does not propagate deletes (propagate_deletes is off)")
+            continue
+        if rule.gates is not None and action == "replicate":
             # Fail closed until the workflow's Gate step enforces them (issue 12): never copy ungated.
             reasons.append(
                 f"rule {rule.name!r}: has promotion gates, which this version does not enforce yet"
             )
             continue
-        image = _SourceImage(repository, tag, digest, source_registry, source_insecure)
+        image = _SourceImage(repository, tag, digest, source_registry, source_insecure, action)
         for target in _rule_targets(rule, image, config):
             key = (target.account, target.region, target.repository)
             if key == (source.account, source.region, repository):
@@ -117,6 +125,7 @@ class _SourceImage(NamedTuple):
     digest: str | None
     registry: str
     insecure: bool
+    action: RequestAction
 
 
 def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:
@@ -139,7 +148,8 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     external_id=destination.external_id,
                     insecure=insecure,
                     source_insecure=image.insecure,
-                    create_repository=rule.create_repository,
+                    create_repository=rule.create_repository if image.action == "replicate" else None,
+                    action=image.action,
                 )
             )
     return targets
@@ -163,8 +173,12 @@ def _field_filters(matchers: tuple[Matcher, ...]) -> list[Any] | None:
     return filters
 
 
-def _clause(repositories: list[Any] | None, tags: list[Any] | None) -> dict[str, Any]:
+def _clause(
+    repositories: list[Any] | None, tags: list[Any] | None, actions: list[str] | None = None
+) -> dict[str, Any]:
     clause: dict[str, Any] = {}
+    if actions is not None:
+        clause["action-type"] = actions
     if repositories is not None:
         clause["repository-name"] = repositories
     clause["image-tag"] = tags if tags is not None else [{"exists": True}]
@@ -209,24 +223,31 @@ def _shortened(filters: list[Any], length: int) -> list[Any] | None:
     return kept
 
 
+def _actions(config: ReplicationConfig) -> list[str] | None:
+    """The action-type filter each clause carries when some rule propagates deletes (else None: PUSH, once)."""
+    return ["PUSH", "DELETE"] if any(rule.propagate_deletes for rule in config.rules) else None
+
+
 def _widenings(config: ReplicationConfig) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Candidate $or clauses, from the exact filter on, each accepting at least what the one before does."""
     repositories = [_field_filters(rule.repository_filter.include) for rule in config.rules]
     tags = [_field_filters(NameFilter.compile(rule.tags.include).include) for rule in config.rules]
+    every = _actions(config)
+    actions = [every and (every if rule.propagate_deletes else ["PUSH"]) for rule in config.rules]
     exact: list[dict[str, Any]] = []
-    for clause in map(_clause, repositories, tags):
+    for clause in map(_clause, repositories, tags, actions):
         if clause not in exact:
             exact.append(clause)
     yield "exact", exact
     all_repositories = _union(repositories)
-    yield "rules merged", [_clause(all_repositories, _union(tags))]
-    yield "tag filters dropped", [_clause(all_repositories, None)]
+    yield "rules merged", [_clause(all_repositories, _union(tags), every)]
+    yield "tag filters dropped", [_clause(all_repositories, None, every)]
     if all_repositories:
         longest = max(len(_literal_start(item)) for item in all_repositories)
         for length in range(longest, 0, -1):
             yield (
                 f"repository prefixes of {length} characters",
-                [_clause(_shortened(all_repositories, length), None)],
+                [_clause(_shortened(all_repositories, length), None, every)],
             )
 
 
@@ -243,7 +264,9 @@ class CompiledPattern(NamedTuple):
 
 
 def _pattern(clauses: list[dict[str, Any]]) -> dict[str, Any]:
-    detail: dict[str, Any] = {"action-type": ["PUSH"], "result": ["SUCCESS"]}
+    detail: dict[str, Any] = {"result": ["SUCCESS"]}
+    if "action-type" not in clauses[0]:  # no rule propagates deletes: pushes only
+        detail = {"action-type": ["PUSH"], **detail}
     if len(clauses) == 1:
         detail.update(clauses[0])
     else:
@@ -254,6 +277,9 @@ def _pattern(clauses: list[dict[str, Any]]) -> dict[str, Any]:
 def compile_event_pattern(config: ReplicationConfig) -> CompiledPattern:
     """The narrowest pattern for the rules that fits EventBridge's size limit.
 
+    When a rule has `propagate_deletes`, the pattern also matches DELETE actions (ECR's image deletion
+    event): each clause names its action-type, PUSH only for the rules without it in the exact pattern.
+
     The exact pattern never rejects a push the rules accept (excludes, regex and semver are left to
     the Plan Lambda, which stays the exact filter). When it is over EVENT_PATTERN_MAX_CHARACTERS, it
     is widened step by step: the rules merged into one clause, then the tag filters dropped, then
@@ -261,7 +287,7 @@ def compile_event_pattern(config: ReplicationConfig) -> CompiledPattern:
     pattern with no text from the config, so it always fits).
     """
     candidates = (CompiledPattern(_pattern(clauses), step) for step, clauses in _widenings(config))
-    widest = CompiledPattern(_pattern([_clause(None, None)]), "any tagged push")
+    widest = CompiledPattern(_pattern([_clause(None, None, _actions(config))]), "any tagged push")
     return next(
         (c for c in candidates if len(pattern_text(c.pattern)) <= EVENT_PATTERN_MAX_CHARACTERS), widest
     )

@@ -9,6 +9,9 @@ earlier push of the same tag replicates what the tag points at now instead of ro
 The copy job is then pinned to the digest seen here, with the tag (`repo:tag@digest`): right before it puts
 the destination tag it looks the source tag up again, and when a newer push has moved it on it leaves the
 tag to that push's run (`superseded`), so the newest push wins whichever execution ends last.
+
+A delete target (rules with `propagate_deletes`) is finished here too: `workflow.deletes` removes the tag
+where it is safe, and the answer is "deleted", "kept" or "absent" (never a copy).
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import Any, Literal
 import boto3
 from pydantic import BaseModel, ConfigDict
 
-from workflow import copy, ecr
+from workflow import copy, deletes, ecr
 from workflow.models import PrecheckAction, PrecheckResult, Target, TargetResult, TargetStatus
 from workflow.partitions import partition_of
 from workflow.roles import SessionFactory, assume_role
@@ -91,6 +94,9 @@ def check_target(
     """Precheck one target and say whether it needs a copy (never in a dry run)."""
     session = assume_destination_role(target, sts_client=sts_client, session_factory=session_factory)
     insecure = insecure_registries(target)
+    if target.action == "delete":
+        removed = deletes.delete_tag(target, session, dry_run=dry_run, insecure_registries=insecure)
+        return _delete_outcome(target, removed, dry_run=dry_run, insecure=insecure)
     if not dry_run and target.create_repository is not None and is_ecr_destination(target):
         ecr.ensure_repository(
             session,
@@ -109,6 +115,42 @@ def check_target(
     return _outcome(target, result, dry_run=dry_run, insecure=insecure)
 
 
+def _delete_outcome(
+    target: Target, result: deletes.DeleteResult, *, dry_run: bool, insecure: list[str]
+) -> PrecheckOutcome:
+    planned = dry_run and result.action == "deleted"
+    record = TargetResult(
+        account=target.account,
+        region=target.region,
+        repository=target.repository,
+        tag=target.tag,
+        status="planned" if planned else result.action,
+        planned_action="delete" if planned else None,
+        digest=target.source_reference,
+        kept_reason=result.reason,
+        finished_at=datetime.now(UTC) if result.action == "deleted" and not dry_run else None,
+    )
+    return PrecheckOutcome(
+        action=result.action,
+        copy_needed=False,
+        dry_run=dry_run,
+        record=record,
+        job=_job(target, None, insecure),
+    )
+
+
+def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
+    source = f"{target.source_registry}/{target.source_repository}:{target.tag}"
+    pinned = f"{source}@{digest}" if digest else None
+    return CopyJob(
+        source_image=pinned or target.source_image,
+        destination_image=target.destination_reference,
+        role_arn=target.role_arn,
+        external_id=target.external_id or "",
+        insecure_registries=" ".join(insecure),
+    )
+
+
 def _planned_action(result: PrecheckResult) -> Literal["tag", "copy"]:
     """What a real run would do where a dry run only looked."""
     return "tag" if result.action == "tagged" else "copy"
@@ -125,8 +167,6 @@ def _outcome(
         status = "planned"
     else:
         status = "tagged" if result.action == "tagged" else "planned"
-    source = f"{target.source_registry}/{target.source_repository}:{target.tag}"
-    pinned = f"{source}@{result.digest}" if result.digest else None
     record = TargetResult(
         account=target.account,
         region=target.region,
@@ -137,13 +177,10 @@ def _outcome(
         digest=result.digest,
         finished_at=datetime.now(UTC) if status in ("tagged", "superseded") else None,
     )
-    job = CopyJob(
-        source_image=pinned or target.source_image,
-        destination_image=target.destination_reference,
-        role_arn=target.role_arn,
-        external_id=target.external_id or "",
-        insecure_registries=" ".join(insecure),
-    )
     return PrecheckOutcome(
-        action=result.action, copy_needed=copy_needed, dry_run=dry_run, record=record, job=job
+        action=result.action,
+        copy_needed=copy_needed,
+        dry_run=dry_run,
+        record=record,
+        job=_job(target, result.digest, insecure),
     )

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from workflow.exceptions import ReplicationFailed
-from workflow.models import TargetResult
+from workflow.models import RequestAction, TargetResult
 from workflow.partitions import SUPPORTED, partition_named
 from workflow.runbook import section_url
 
@@ -26,7 +26,7 @@ CAUSES_LIMIT = 25_000
 CAUSE_MIN = 200
 FAILURE_CAUSE_LIMIT = 30_000
 FAILURES_LIMIT = 40_000  # characters of failure details in a message; the table still lists every target
-STATUS_ORDER = ("copied", "tagged", "present", "superseded", "planned", "failed")
+STATUS_ORDER = ("copied", "tagged", "present", "superseded", "deleted", "kept", "absent", "planned", "failed")
 SUPERSEDED_TEXT = (
     "Superseded: the source tag was pushed again before this run put it, so the image was copied by digest "
     "and the tag left to the newer push's own run (the newest push wins)."
@@ -65,6 +65,9 @@ class Totals(_Model):
     tagged: int = 0
     present: int = 0
     superseded: int = 0
+    deleted: int = 0
+    kept: int = 0
+    absent: int = 0
     planned: int = 0
     failed: int = 0
     bytes_copied: int = 0
@@ -80,6 +83,7 @@ class Summary(_Model):
     repository: str | None
     tag: str | None
     dry_run: bool = False
+    action: RequestAction = "replicate"
     subject: str
     message: str
     notify: bool
@@ -187,6 +191,13 @@ def _explain_build(build: dict[str, Any]) -> str:
     return text + (f"; logs: {link}" if link else "")
 
 
+def _action_text(result: TargetResult) -> str:
+    """`copied`, `would tag`, `kept (moved since)`: what happened at one destination."""
+    if result.planned_action:
+        return f"would {result.planned_action}"
+    return f"{result.status} ({result.kept_reason})" if result.kept_reason else result.status
+
+
 def _line(result: TargetResult, runbook_url: str | None, cause_limit: int = CAUSE_LIMIT) -> SummaryLine:
     build_arn = result.build_arn or _build_arn_in(result.cause)
     return SummaryLine(
@@ -195,7 +206,7 @@ def _line(result: TargetResult, runbook_url: str | None, cause_limit: int = CAUS
         region=result.region,
         repository=result.repository,
         tag=result.tag,
-        action=f"would {result.planned_action}" if result.planned_action else result.status,
+        action=_action_text(result),
         digest=result.digest,
         bytes=result.bytes_copied,
         blobs_copied=result.blobs_copied,
@@ -216,6 +227,9 @@ def _totals(results: Sequence[TargetResult]) -> Totals:
         tagged=counts["tagged"],
         present=counts["present"],
         superseded=counts["superseded"],
+        deleted=counts["deleted"],
+        kept=counts["kept"],
+        absent=counts["absent"],
         planned=counts["planned"],
         failed=counts["failed"],
         bytes_copied=sum(r.bytes_copied for r in results),
@@ -287,13 +301,28 @@ def _table(lines: Sequence[SummaryLine]) -> list[str]:
 
 
 def _rerun_hint(
-    repository: str, tag: str, failed: Sequence[SummaryLine], execution_arn: str | None, *, dry_run: bool
+    repository: str,
+    tag: str,
+    failed: Sequence[SummaryLine],
+    execution_arn: str | None,
+    *,
+    dry_run: bool,
+    action: RequestAction = "replicate",
 ) -> list[str]:
-    """The input (and CLI line) that re-runs only the failed destinations, as a dry run again if this was one."""
+    """The input (and CLI line) that re-runs only the failed destinations, as a dry run again if this was one.
+
+    A delete is re-run by its input only (with the digest the tag had), under the same checks.
+    """
     destinations = [{"account": line.account, "region": line.region} for line in failed]
     request: dict[str, object] = {"repository": repository, "tag": tag, "destinations": destinations}
     if dry_run:
         request["dryRun"] = True
+    if action == "delete":
+        request = {**request, "action": "delete", "digest": failed[0].digest}
+        return [
+            "To retry the delete at the failed destinations once the cause is fixed, start an execution with:",
+            f"  {json.dumps(request)}",
+        ]
     cli_destinations = " ".join(f"--destination {line.account}:{line.region}" for line in failed)
     machine = state_machine_arn_of(execution_arn) if execution_arn else "STATE_MACHINE_ARN"
     return [
@@ -316,6 +345,7 @@ def _message(
     execution_arn: str | None,
     repository: str | None,
     tag: str | None,
+    action: RequestAction = "replicate",
 ) -> str:
     body = [
         f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
@@ -355,7 +385,7 @@ def _message(
     if execution_arn:
         body += ["", f"Execution: {console_url(execution_arn)}"]
     if failed and repository and tag:
-        body += ["", *_rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run)]
+        body += ["", *_rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run, action=action)]
     return "\n".join(body) + "\n"
 
 
@@ -369,6 +399,7 @@ def summarize(
     execution_arn: str | None = None,
     notify_on: NotifyOn = "failure",
     runbook_url: str | None = None,
+    action: RequestAction = "replicate",
 ) -> Summary:
     """Build the Summary of one execution from its per-target records.
 
@@ -392,6 +423,7 @@ def summarize(
         execution_arn=execution_arn,
         repository=repository,
         tag=tag,
+        action=action,
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):
@@ -403,6 +435,7 @@ def summarize(
         repository=repository,
         tag=tag,
         dry_run=dry_run,
+        action=action,
         subject=subject,
         message=message,
         notify=outcome in ("FAILED", "PARTIAL") or notify_on == "always",

@@ -27,6 +27,8 @@ VERIFY_ACTIONS = [
     "ecr:DescribeImages",
 ]
 CREATE_ACTIONS = ["ecr:CreateRepository", "ecr:DescribeRepositories"]
+# Deletions that follow: BatchDeleteImage by tag, granted only on the repositories of rules that opt in.
+DELETE_ACTIONS = ["ecr:BatchDeleteImage"]
 # CreateRepository with a customer-managed key: ECR describes the key and creates grants on it.
 KEY_ACTIONS = ["kms:CreateGrant", "kms:DescribeKey", "kms:RetireGrant"]
 MAX_SESSION = cdk.Duration.hours(1)
@@ -122,6 +124,11 @@ class DestinationStack(cdk.Stack):
         role.add_to_policy(
             iam.PolicyStatement(sid="EnsureRepository", actions=CREATE_ACTIONS, resources=repositories)
         )
+        deleting = naming.destination_repository_arns(config, account, role_name, deletes=True)
+        if deleting:
+            role.add_to_policy(
+                iam.PolicyStatement(sid="PropagateDeletes", actions=DELETE_ACTIONS, resources=deleting)
+            )
         for region, keys in _repository_keys(settings, account, role_name).items():
             role.add_to_policy(
                 iam.PolicyStatement(
@@ -140,13 +147,14 @@ class DestinationStack(cdk.Stack):
                 "Resource '*'); every push, read and create action is scoped to repository ARNs."
             )
         }
-        for arn in repositories:
+        for arn in sorted({*repositories, *deleting}):
             if "*" in arn:
                 reasons[f"AwsSolutions-IAM5[Resource::{arn}]"] = (
                     "The rules write every repository under this prefix: the destination repository "
                     "template rendered with the rule's repository glob (or '*' for a regex/semver "
                     "rule). IAM's '*' matches exactly those names; CreateRepository is needed because "
-                    "the workflow creates missing destination repositories."
+                    "the workflow creates missing destination repositories. BatchDeleteImage, where "
+                    "granted, is on the prefixes of rules with propagate_deletes only."
                 )
         acknowledge(role, reasons)
         return role

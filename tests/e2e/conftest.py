@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from workflow.local.images import Image, build_image
+from workflow.local.images import Image, build_image, push_image
 from workflow.local.runtime import Execution, LocalRuntime, Place, places_for
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
@@ -30,17 +30,18 @@ def destination(place: dict[str, str]) -> dict[str, Any]:
 
 
 def make_config(destinations: list[dict[str, str]]) -> dict[str, Any]:
-    """`app` replicates release-* (excluding *-rc*) to the given destinations; email on failure only."""
+    """`app` replicates release-* (excluding *-rc*) to the given destinations; `web` too, and its deleted
+    tags follow (propagate_deletes); email on failure only."""
+    releases = {
+        "name": "releases",
+        "repositories": ["app"],
+        "tags": {"include": ["release-*"], "exclude": ["*-rc*"]},
+        "destinations": [destination(place) for place in destinations],
+    }
+    withdrawals = {**releases, "name": "withdrawals", "repositories": ["web"], "propagate_deletes": True}
     return {
         "source": SOURCE,
-        "rules": [
-            {
-                "name": "releases",
-                "repositories": ["app"],
-                "tags": {"include": ["release-*"], "exclude": ["*-rc*"]},
-                "destinations": [destination(place) for place in destinations],
-            }
-        ],
+        "rules": [releases, withdrawals],
         "notifications": {"emails": ["platform-team@example.com"], "on": "failure"},
         "max_concurrency": 3,
     }
@@ -88,6 +89,20 @@ class E2E:
         """Send the push event through EventBridge; wait for every execution it started."""
         self.runtime.put_push_event(repository, tag, image.digest)
         return [self.runtime.wait(arn) for _, arn in self.runtime.deliver_events()]
+
+    def run_delete_event(self, tag: str, digest: str, repository: str = "web") -> list[Execution]:
+        """Untag at the source, send ECR's DELETE event through EventBridge; wait for what it started."""
+        assert self.runtime.untag(repository, tag)
+        self.runtime.put_push_event(repository, tag, digest, action="DELETE")
+        return [self.runtime.wait(arn) for _, arn in self.runtime.deliver_events()]
+
+    def seed(self, tag: str, image: Image, places: list[dict[str, str]], repository: str = "web") -> None:
+        """Put the image under `tag` at the source and at `places` directly (as a replication would)."""
+        self.push(tag, image, repository)
+        for place in places:
+            push_image(
+                self.runtime.registry_of(place["account"], place["region"]).url, repository, tag, image
+            )
 
     def run_manual(self, payload: Any) -> Execution:
         """Start an execution by hand and wait for it."""

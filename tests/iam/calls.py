@@ -134,6 +134,8 @@ def coverage_config(calls: list[Call]) -> dict[str, Any]:
                     for _, d in sorted(destinations.items())
                 ],
                 "create_repository": {"tag_mutability": "IMMUTABLE", "scan_on_push": True},
+                # The suites delete tags too (tests/unit/test_deletes.py), which only opted-in rules may.
+                "propagate_deletes": True,
             }
         ],
         "notifications": {"emails": ["coverage@example.com"], "on": "failure"},

@@ -197,6 +197,61 @@ def test_copy_role_trusts_codebuild_only_for_this_account(synthesized: Synthesiz
     assert statement["Condition"] == {"StringEquals": {"aws:SourceAccount": config.source.account}}
 
 
+def _deletes_destination(outdir: Path, opted: list[bool]) -> list[dict[str, Any]]:
+    """The destination role's statements for rules `team-<i>` (repositories `team-<i>/*`) to 222222222222,
+    rule i with propagate_deletes `opted[i]` (cdk-nag enforcing at synth)."""
+    config = parse_config(
+        {
+            "source": {"account": "111111111111", "region": "us-east-1"},
+            "rules": [
+                {
+                    "name": f"team-{index}",
+                    "repositories": [f"team-{index}/*"],
+                    "tags": {"include": ["v*"]},
+                    "destinations": [{"account": "222222222222", "regions": ["eu-west-1", "us-west-2"]}],
+                    "propagate_deletes": deletes,
+                }
+                for index, deletes in enumerate(opted)
+            ],
+        }
+    )
+    settings = DeploySettings(config_path=REPOSITORY_ROOT, config=config, emails=())
+    app = cdk.App(outdir=str(outdir))
+    DestinationStack(
+        app,
+        "Destination",
+        settings=settings,
+        account="222222222222",
+        env=cdk.Environment(account="222222222222", region="eu-west-1"),
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    app.synth()
+    return _statements(json.loads((outdir / "Destination.template.json").read_text()))
+
+
+def _granting(statements: list[dict[str, Any]], action: str) -> list[dict[str, Any]]:
+    return [s for s in statements if action in _as_list(s["Action"])]
+
+
+def test_batch_delete_image_is_granted_only_on_the_repositories_of_rules_that_opt_in(tmp_path: Path) -> None:
+    # Given two rules to one account, only team-1 propagating deletes / When synthesized
+    statements = _deletes_destination(tmp_path, [False, True])
+    # Then one statement grants BatchDeleteImage (and nothing else), on team-1's repositories only
+    (grant,) = _granting(statements, "ecr:BatchDeleteImage")
+    assert grant["Action"] == "ecr:BatchDeleteImage"
+    assert sorted(_as_list(grant["Resource"])) == [
+        f"arn:aws:ecr:{region}:222222222222:repository/team-1/*" for region in ("eu-west-1", "us-west-2")
+    ]
+
+
+def test_without_propagate_deletes_no_role_may_delete(tmp_path: Path, synthesized: Synthesized) -> None:
+    # Given rules that do not opt in (a synthesized example app, and a small config) / When synthesized
+    # Then no statement of any stack grants BatchDeleteImage
+    assert not _granting(_deletes_destination(tmp_path, [False, False]), "ecr:BatchDeleteImage")
+    for template in synthesized.templates.values():
+        assert not _granting(_statements(template), "ecr:BatchDeleteImage")
+
+
 KEY_ARN = "arn:aws:kms:eu-west-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 
 

@@ -61,14 +61,47 @@ def test_push_event_becomes_a_request() -> None:
     ("detail", "reason"),
     [
         ({"image_tag": None}, "push has no tag"),
-        ({"action_type": "DELETE"}, "action 'DELETE' is not a PUSH"),
+        ({"action_type": "SCAN"}, "action 'SCAN' is not a PUSH or DELETE"),
         ({"result": "FAILURE"}, "push result is 'FAILURE', not SUCCESS"),
+        ({"action_type": "DELETE", "result": "FAILURE"}, "delete result is 'FAILURE', not SUCCESS"),
+        ({"action_type": "DELETE", "image_digest": None}, "delete has no image-digest"),
     ],
 )
 def test_ignored_events_are_skipped_with_a_reason(detail: dict[str, Any], reason: str) -> None:
     request = parse_request(event_with(**detail))
     assert request.skipped_reason is not None
     assert reason in request.skipped_reason
+
+
+def test_delete_event_becomes_a_delete_request_with_the_digest_the_tag_had() -> None:
+    # Given ECR's event for a deleted tag / When parsed
+    request = parse_request(event_with(action_type="DELETE"))
+    # Then it asks to delete that tag where it still points at the event's digest
+    assert (request.action, request.repository, request.tag, request.digest) == (
+        "delete",
+        "app",
+        "release-1.2.0",
+        DIGEST,
+    )
+    assert request.skipped_reason is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"action": "delete"}, "digest: required with action delete"),
+        ({"action": "remove", "digest": DIGEST}, "action: 'remove' is not one of replicate, delete"),
+    ],
+)
+def test_a_manual_delete_needs_the_digest_and_a_known_action(extra: dict[str, Any], problem: str) -> None:
+    # Given a manual delete without the digest, or an unknown action / When parsed / Then refused, saying why
+    with pytest.raises(InvalidRequest, match=problem):
+        parse_request({"repository": "app", "tag": "release-1", **extra})
+
+
+def test_a_manual_delete_with_the_digest_is_a_delete_request() -> None:
+    request = parse_request({"repository": "app", "tag": "release-1", "action": "delete", "digest": DIGEST})
+    assert (request.action, request.digest, request.origin) == ("delete", DIGEST, "manual")
 
 
 def test_event_from_another_source_is_an_error() -> None:

@@ -58,7 +58,7 @@ def make_plan(payload: dict[str, Any], config: dict[str, Any] = CONFIG) -> Any:
     return plan(parse_request(payload), parse_config(config))
 
 
-def ecr_event(repository: str, tag: str) -> dict[str, Any]:
+def ecr_event(repository: str, tag: str, action: str = "PUSH") -> dict[str, Any]:
     return {
         "version": "0",
         "id": "1",
@@ -72,7 +72,7 @@ def ecr_event(repository: str, tag: str) -> dict[str, Any]:
             "result": "SUCCESS",
             "repository-name": repository,
             "image-digest": "sha256:" + "b" * 64,
-            "action-type": "PUSH",
+            "action-type": action,
             "image-tag": tag,
         },
     }
@@ -356,6 +356,7 @@ def big_rules_and_pushes(draw: st.DrawFn) -> tuple[dict[str, Any], list[tuple[st
                 "repositories": draw(st.lists(BIG_REPO_PATTERN, min_size=4 if big else 1, max_size=12)),
                 "tags": {"include": draw(st.lists(BIG_TAG_PATTERN, min_size=1, max_size=5))},
                 "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+                "propagate_deletes": draw(st.booleans()),
             }
         )
     pushes = [
@@ -388,16 +389,18 @@ def test_any_config_fits_and_every_accepted_push_matches(
     event(compiled.step.split(" of ")[0])
     # Then it is within EventBridge's limit
     assert len(text) <= EVENT_PATTERN_MAX_CHARACTERS
-    # And every push the rules accept matches it, as moto's EventBridge evaluates it
+    # And every push (and delete, for rules that propagate them) the rules accept matches it, as moto's
+    # EventBridge evaluates it
     matcher = EventPattern.load(text)
     for repository, tag in pushes:
-        push = ecr_event(repository, tag)
-        try:
-            request = parse_request(push)
-        except InvalidRequest:
-            continue
-        if plan(request, config).targets:
-            assert matcher.matches_event(push), (repository, tag, compiled.step)
+        for action in ("PUSH", "DELETE"):
+            push = ecr_event(repository, tag, action)
+            try:
+                request = parse_request(push)
+            except InvalidRequest:
+                continue
+            if plan(request, config).targets:
+                assert matcher.matches_event(push), (repository, tag, action, compiled.step)
 
 
 @pytest.mark.timeout(10)
@@ -411,3 +414,64 @@ def test_a_backtracking_tag_pattern_plans_at_once() -> None:
     assert result.targets == []
     assert "matches none of 're:(a+)+b'" in (result.skipped_reason or "")
     assert time.monotonic() - started < 1.0
+
+
+# Deletions follow, for the rules that opt in (propagate_deletes).
+def with_deletes(config: dict[str, Any] = CONFIG) -> dict[str, Any]:
+    """CONFIG with deletes propagated by the "dr" rule only."""
+    changed = copy.deepcopy(config)
+    changed["rules"][1]["propagate_deletes"] = True
+    return changed
+
+
+def test_without_opt_in_the_pattern_matches_pushes_only() -> None:
+    # Given the config with no rule propagating deletes / When compiled
+    matcher = EventPattern.load(pattern_text(event_pattern(parse_config(CONFIG))))
+    # Then a deleted release tag matches nothing
+    assert matcher.matches_event(ecr_event("app", "release-9"))
+    assert not matcher.matches_event(ecr_event("app", "release-9", "DELETE"))
+
+
+def test_the_pattern_matches_deletes_for_the_rules_that_opt_in_only() -> None:
+    # Given "dr" (app, release-*) propagating deletes and "production" (app, services/*) not
+    compiled = compile_event_pattern(parse_config(with_deletes()))
+    matcher = EventPattern.load(pattern_text(compiled.pattern))
+    # Then a delete in dr's repository matches, one only production accepts does not, and pushes still do
+    assert compiled.step == "exact"
+    assert matcher.matches_event(ecr_event("app", "release-9", "DELETE"))
+    assert not matcher.matches_event(ecr_event("services/api", "release-9", "DELETE"))
+    assert matcher.matches_event(ecr_event("services/api", "release-9"))
+    assert not matcher.matches_event(ecr_event("app", "release-9", "SCAN"))
+
+
+def test_widened_patterns_with_deletes_still_fit_and_match_them() -> None:
+    # Given ten rules (over the limit as an exact pattern), one of them propagating deletes
+    raw = ten_team_rules()
+    raw["rules"][3]["propagate_deletes"] = True
+    compiled = compile_event_pattern(parse_config(raw))
+    text = pattern_text(compiled.pattern)
+    # Then the widened pattern fits and matches that rule's deletes and every rule's pushes
+    assert compiled.step != "exact"
+    assert len(text) <= EVENT_PATTERN_MAX_CHARACTERS
+    matcher = EventPattern.load(text)
+    assert matcher.matches_event(ecr_event("team-3/service-4-api", "release-3.1", "DELETE"))
+    assert matcher.matches_event(ecr_event("team-5/service-1-x", "release-5.1"))
+
+
+def test_a_delete_plans_targets_of_the_opted_in_rules_pinned_to_the_event_digest() -> None:
+    # Given a delete event for app:release-9, which both rules accept and only dr propagates
+    result = make_plan(ecr_event("app", "release-9", "DELETE"), with_deletes())
+    # Then only dr's destination is a target: a delete of that tag, checked against the event's digest
+    assert result.action == "delete"
+    assert [(t.account, t.repository, t.action) for t in result.targets] == [
+        ("333333333333", "mirror/app", "delete")
+    ]
+    assert result.targets[0].source_reference == "sha256:" + "b" * 64
+    assert result.targets[0].create_repository is None
+
+
+def test_a_delete_no_rule_propagates_plans_nothing_and_says_why() -> None:
+    # Given a delete event and no rule propagating deletes / When planned / Then nothing, with each reason
+    result = make_plan(ecr_event("app", "release-9", "DELETE"))
+    assert result.targets == []
+    assert "does not propagate deletes" in (result.skipped_reason or "")

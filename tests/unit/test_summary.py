@@ -100,6 +100,9 @@ def test_partial_summary_names_what_failed_where_and_why_with_the_console_link()
         "tagged": 0,
         "present": 0,
         "superseded": 0,
+        "deleted": 0,
+        "kept": 0,
+        "absent": 0,
         "planned": 0,
         "failed": 1,
         "bytes_copied": 3 * 1024 * 1024,
@@ -111,6 +114,37 @@ def test_partial_summary_names_what_failed_where_and_why_with_the_console_link()
     assert summary.failure_cause.startswith(summary.subject + "\n\n")
     assert [line.action for line in summary.lines] == ["copied", "failed"]
     assert summary.lines[1].cause == "src/app gone"
+
+
+def test_delete_outcomes_read_deleted_kept_moved_since_and_absent() -> None:
+    # Given a delete's three outcomes and one destination that refused
+    digest = "sha256:" + "d" * 64
+    results = [
+        result("eu-west-1", "deleted", digest=digest),
+        result("us-west-2", "kept", digest=digest, kept_reason="moved since"),
+        result("eu-central-1", "absent", digest=digest),
+        result("ap-south-1", "failed", digest=digest, error="TagDeleteRefused", cause="IMMUTABLE"),
+    ]
+    # When summarized as a delete
+    summary = summarize(
+        results, repository="app", tag="release-2.4.1", action="delete", execution_arn=EXECUTION
+    )
+    # Then each line says what happened there, the totals count them, and the subject too
+    assert [line.action for line in summary.lines] == ["deleted", "kept (moved since)", "absent", "failed"]
+    assert (summary.totals.deleted, summary.totals.kept, summary.totals.absent) == (1, 1, 1)
+    assert summary.outcome == "PARTIAL"
+    assert "4 destinations: 1 deleted, 1 kept, 1 absent, 1 failed" in summary.message
+    assert "kept (moved since)" in summary.message
+    # And the retry input is a delete of the same digest at the failed destination only
+    retry = {
+        "repository": "app",
+        "tag": "release-2.4.1",
+        "destinations": [{"account": "222222222222", "region": "ap-south-1"}],
+        "action": "delete",
+        "digest": digest,
+    }
+    assert json.dumps(retry) in summary.message
+    assert "ecr-replicate start" not in summary.message
 
 
 def test_success_notifies_only_when_configured_always() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import socket
 import ssl
 import subprocess
@@ -117,6 +118,18 @@ def _config(
     if auth is not None:
         config["auth"] = auth.config()
     return json.dumps(config)  # JSON is YAML
+
+
+def remove_tag_link(storage: Path, repository: str, tag: str) -> bool:
+    """Untag in a registry's filesystem storage, as distribution 3 does for a DELETE by tag; False if absent.
+
+    The tag's link goes; the manifest, its other tags and its blobs stay (distribution 2.8 has no such API).
+    """
+    link = storage / "docker/registry/v2/repositories" / repository / "_manifests/tags" / tag
+    if not link.is_dir():
+        return False
+    shutil.rmtree(link)
+    return True
 
 
 def _wait_ready(

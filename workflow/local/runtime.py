@@ -50,6 +50,7 @@ from workflow.local.registries import (
     RegistryProcess,
     RuntimeSetupError,
     free_port,
+    remove_tag_link,
     running_registry,
 )
 from workflow.local.scans import ScanResults, applied
@@ -218,7 +219,12 @@ class LocalRuntime:
             region=REGION,
             account=source["account"],
         )
-        self._stack.enter_context(bridges(self.codebuild, self.lambda_log))
+        tag_stores = {
+            r.host: r.storage
+            for p, r in zip(self.places, self.registries.values(), strict=True)
+            if not p.readonly
+        }
+        self._stack.enter_context(bridges(self.codebuild, self.lambda_log, tag_stores))
         self._stack.enter_context(applied(self.scans))
         self._create_resources(config)
 
@@ -346,13 +352,18 @@ class LocalRuntime:
         """Push an image to the source registry; returns its digest."""
         return push_image(self.registries["source"].url, repository, tag, image)
 
-    def put_push_event(self, repository: str, tag: str, digest: str) -> None:
-        """Send the "ECR Image Action" event ECR emits for a successful push, through EventBridge."""
+    def untag(self, repository: str, tag: str, registry: str = "source") -> bool:
+        """Remove a tag (only the tag) from a local registry, as `BatchDeleteImage` by tag does in ECR."""
+        return remove_tag_link(self.registries[registry].storage, repository, tag)
+
+    def put_push_event(self, repository: str, tag: str, digest: str, action: str = "PUSH") -> None:
+        """Send the "ECR Image Action" event ECR emits for a successful push (or, with DELETE, a deleted
+        tag), through EventBridge."""
         detail = {
             "result": "SUCCESS",
             "repository-name": repository,
             "image-digest": digest,
-            "action-type": "PUSH",
+            "action-type": action,
             "image-tag": tag,
         }
         entries = self.client("events").put_events(

@@ -15,7 +15,12 @@ from urllib.parse import quote
 
 from urllib3.response import BaseHTTPResponse
 
-from workflow.exceptions import DestinationTagImmutable, DigestMismatch, RegistryProtocolError
+from workflow.exceptions import (
+    DestinationTagImmutable,
+    DigestMismatch,
+    RegistryProtocolError,
+    TagDeleteRefused,
+)
 from workflow.registry import paths
 from workflow.registry.listing import Listings
 from workflow.registry.media import ACCEPT, Manifest, compute_digest, parse_manifest
@@ -88,6 +93,31 @@ class RegistryClient(Listings):
             manifest = self.get_manifest(repository, reference)
             return manifest.digest if manifest else None
         return digest
+
+    def delete_tag(self, repository: str, tag: str) -> bool:
+        """Remove `tag` alone (the distribution spec's DELETE of a manifest by tag); False when absent.
+
+        A registry that deletes manifests only by digest (distribution 2.x answers 400 or 405) raises
+        TagDeleteRefused: a digest is never deleted, which would take every tag of the image with it.
+        """
+        where = f"{self.registry}/{repository}"
+        path = paths.manifest(repository, paths.tag(tag, where), where)
+
+        def attempt() -> bool:
+            with self.exchange(f"DELETE tag {repository}:{tag}"):
+                response = self.request("DELETE", path, repository)
+                if response.status in (200, 202, 404):
+                    discard(response)
+                    return response.status != 404
+                if response.status in (400, 405):
+                    detail = self.error_detail(response)
+                    raise TagDeleteRefused(
+                        f"{where}:{tag}: the registry does not delete tags (HTTP {response.status}"
+                        + (f": {detail})" if detail else ")")
+                    )
+                raise self.fail(response, f"DELETE tag {repository}:{tag}")
+
+        return self.run(attempt, f"tag {repository}:{tag} at {self.registry}")
 
     def put_manifest(self, repository: str, reference: str, manifest: Manifest) -> bool:
         """Put `manifest` byte-exact under a tag or its digest; True when the registry reports OCI-Subject."""

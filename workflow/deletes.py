@@ -1,0 +1,73 @@
+"""Deletions that follow: remove a tag deleted at the source from one destination, only where that is safe.
+
+A delete target (a DELETE event or `"action": "delete"`, for a rule with `propagate_deletes`) carries the
+digest the source tag had. The destination tag is removed only when it still points at that digest and
+the source has not been given the tag again:
+- "absent": the destination has no such tag;
+- "kept" (moved since): the destination tag points at another digest now, so someone moved it there;
+- "kept" (in the source): the source has the tag again (re-pushed after the delete);
+- "deleted": the tag was removed. Only the tag: ECR by BatchDeleteImage with the imageTag alone (an
+  image other tags still name keeps them; ECR deletes an image with its last tag, and refuses to delete
+  one an index still references), another registry by the distribution spec's DELETE by tag. A digest is
+  never deleted.
+A destination that refuses (an immutable tag) raises TagDeleteRefused, which no state retries. The check
+and the removal are two requests: a tag moved between them, within a second, is still removed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any, NamedTuple
+
+from workflow import ecr
+from workflow.copy import make_client
+from workflow.models import DeleteAction, Target
+from workflow.registry.auth import ecr_host_parts
+
+KEPT_MOVED = "moved since"
+KEPT_IN_SOURCE = "in the source"
+
+
+class DeleteResult(NamedTuple):
+    """What a delete target found (and did, unless `dry_run`); `reason` says why a tag was kept."""
+
+    action: DeleteAction
+    destination_digest: str | None
+    reason: str | None = None
+
+
+def delete_tag(
+    target: Target,
+    destination_session: Any,
+    *,
+    dry_run: bool = False,
+    source_session: Any = None,
+    insecure_registries: Collection[str] = (),
+) -> DeleteResult:
+    """Remove the target's tag at its destination where it still points at `target.source_reference`."""
+    expected = target.source_reference
+    source = make_client(
+        target.source_registry, session=source_session, insecure_registries=insecure_registries
+    )
+    if source.head_manifest(target.source_repository, target.tag) is not None:
+        return DeleteResult("kept", None, KEPT_IN_SOURCE)
+    destination = make_client(
+        target.registry, session=destination_session, insecure_registries=insecure_registries, push=True
+    )
+    current = destination.head_manifest(target.repository, target.tag)
+    if current is None:
+        return DeleteResult("absent", None)
+    if current != expected:
+        return DeleteResult("kept", current, KEPT_MOVED)
+    if dry_run:
+        return DeleteResult("deleted", current)
+    if not _remove(target, destination_session, destination):
+        return DeleteResult("absent", None)
+    return DeleteResult("deleted", current)
+
+
+def _remove(target: Target, session: Any, destination: Any) -> bool:
+    parts = ecr_host_parts(target.registry)
+    if parts:
+        return ecr.delete_tag(session, parts[1], target.repository, target.tag, registry_id=parts[0])
+    return bool(destination.delete_tag(target.repository, target.tag))
