@@ -1,7 +1,7 @@
 """Summarize state: the Map's per-target records -> outcome, lines, totals and the email text.
 
 Event: `{"execution": <name>, "execution_id": <execution ARN>, "plan": {"repository", "tag", "dry_run",
-"action", "pushed_at"}, "results": [<TargetResult>, ...]}`. Returns the Summary and `events`: the replication events'
+"action", "pushed_at", "override"}, "results": [<TargetResult>, ...], "blocked": [<TargetResult>, ...]}`. Returns the Summary and `events`: the replication events'
 PutEvents batches (workflow.replication_events), which the state machine puts on the default bus.
 """
 
@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.observability import CORRELATION_ID_PATH, emit, load_handler_config, logger, tracer
 from workflow.events import parse_time
 from workflow.metrics import summary_metrics
-from workflow.models import TargetResult
+from workflow.models import Override, TargetResult
 from workflow.replication_events import batches
 from workflow.summary import summarize
 
@@ -24,7 +24,10 @@ from workflow.summary import summarize
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Summarize one execution."""
     plan = event["plan"]
-    results = [TargetResult.model_validate(item) for item in event["results"]]
+    # The Map's records, then the Gate step's (blocked, or failed before any destination was touched).
+    records = [*event["results"], *(event.get("blocked") or [])]
+    results = [TargetResult.model_validate(item) for item in records]
+    override = plan.get("override")
     notifications = load_handler_config().notifications
     summary = summarize(
         results,
@@ -35,6 +38,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         notify_on=notifications.on,
         runbook_url=notifications.runbook_url,
         action=plan.get("action", "replicate"),
+        override=Override.model_validate(override) if override else None,
     )
     logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
     emit(summary_metrics(summary, results, parse_time(plan.get("pushed_at"))))

@@ -15,15 +15,17 @@ from workflow.grammar import (
     shown,
     tag_problem,
 )
-from workflow.models import DestinationRef, ReplicationRequest
+from workflow.models import DestinationRef, Override, ReplicationRequest
 
 ECR_DETAIL_TYPE = "ECR Image Action"
-MANUAL_FIELDS = {"repository", "tag", "digest", "destinations", "dryRun", "action"}
+MANUAL_FIELDS = {"repository", "tag", "digest", "destinations", "dryRun", "action", "override"}
 MANUAL_ACTIONS = ("replicate", "delete")
 # The ECR actions the workflow acts on: a completed push, and an image (tag) deletion ("Amazon ECR events
 # and EventBridge", https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html: both are
 # "ECR Image Action" events with action-type PUSH or DELETE, result, repository-name, image-digest, image-tag).
 EVENT_ACTIONS = {"PUSH": "replicate", "DELETE": "delete"}
+OVERRIDE_FIELDS = {"reason", "requestedBy"}
+OVERRIDE_REASON_MAX = 1024
 
 
 def is_ecr_event(payload: Mapping[str, Any]) -> bool:
@@ -111,10 +113,10 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
-    """Parse the console/CLI input `{"repository", "tag", "digest"?, "destinations"?, "dryRun"?, "action"?}`.
+    """Parse the console/CLI input `{"repository", "tag", "digest"?, "destinations"?, "dryRun"?, "action"?, "override"?}`.
 
     `"action": "delete"` removes the tag at the destinations under the checks a DELETE event gets, so it
-    needs the `digest` the tag pointed at.
+    needs the `digest` the tag pointed at. `override` is a break-glass override of promotion gates.
     """
     problems = []
     unknown = sorted(set(payload) - MANUAL_FIELDS)
@@ -140,6 +142,7 @@ def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
     if not isinstance(dry_run, bool):
         problems.append(f"dryRun: {shown(dry_run)} is not true or false")
     destinations = _parse_destinations(payload.get("destinations"), problems)
+    override = _parse_override(payload.get("override"), problems)
     if problems:
         raise InvalidRequest("invalid input: " + "; ".join(problems))
     return ReplicationRequest(
@@ -150,7 +153,28 @@ def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
         destinations=destinations,
         dry_run=dry_run,
         action=action,
+        override=override,
     )
+
+
+def _parse_override(raw: Any, problems: list[str]) -> Override | None:
+    """`{"reason": "...", "requestedBy"?: "..."}`: a break-glass override of the rules' promotion gates."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not set(raw) <= OVERRIDE_FIELDS:
+        problems.append('override: must be an object {"reason": TEXT, "requestedBy"?: TEXT}')
+        return None
+    reason, requested_by = raw.get("reason"), raw.get("requestedBy")
+    if not isinstance(reason, str) or not reason.strip():
+        problems.append("override.reason: required: say why the gates are overridden")
+        return None
+    if len(reason) > OVERRIDE_REASON_MAX:
+        problems.append(f"override.reason: at most {OVERRIDE_REASON_MAX} characters, got {len(reason)}")
+        return None
+    if requested_by is not None and (not isinstance(requested_by, str) or not requested_by.strip()):
+        problems.append(f"override.requestedBy: {shown(requested_by)} is not a non-empty text")
+        return None
+    return Override(reason=reason.strip(), requested_by=requested_by)
 
 
 def _parse_destinations(raw: Any, problems: list[str]) -> list[DestinationRef] | None:

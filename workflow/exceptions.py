@@ -69,3 +69,11 @@ class CopyResultInvalid(ReplicationError):
 
 class ReplicationFailed(ReplicationError):
     """At least one target failed; the error name of the state machine's final Fail state."""
+
+
+class ImageBlocked(ReplicationError):
+    """A promotion gate (scan findings, signature) refused the image for a destination: the record's error name."""
+
+
+class GateCheckFailed(ReplicationError):
+    """A promotion gate could not read the image's scan or signatures (an AWS API error): not copied."""

@@ -54,13 +54,23 @@ def manual_input(
     *,
     destinations: list[dict[str, str]] | None = None,
     dry_run: bool = False,
+    override_reason: str | None = None,
+    requested_by: str | None = None,
 ) -> dict[str, Any]:
-    """The console input for a manual run, validated as the Plan state will validate it."""
+    """The console input for a manual run, validated as the Plan state will validate it.
+
+    `override_reason` asks for a break-glass override of the promotion gates (rules with
+    `allow_override: true` only), with `requested_by` (the caller) recorded beside it.
+    """
     payload: dict[str, Any] = {"repository": repository, "tag": tag}
     if destinations:
         payload["destinations"] = destinations
     if dry_run:
         payload["dryRun"] = True
+    if override_reason is not None:
+        payload["override"] = {"reason": override_reason}
+        if requested_by:
+            payload["override"]["requestedBy"] = requested_by
     parse_manual_input(payload)
     return payload
 

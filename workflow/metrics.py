@@ -38,6 +38,7 @@ class Metric(StrEnum):
     TARGETS = "Targets"  # Summarize: targets by status
     IMAGES_REPLICATED = "ImagesReplicated"  # Summarize: targets copied or tagged
     TARGETS_FAILED = "TargetsFailed"  # Summarize: failed targets
+    TARGETS_BLOCKED = "TargetsBlocked"  # Summarize: targets a promotion gate refused
     FAILURES_BY_ERROR = "FailuresByError"  # Summarize: failed targets by error name
     REPLICATION_LAG = "ReplicationLag"  # Summarize: push -> destination tag put, seconds, by Region
     COPY_SECONDS = "CopySeconds"  # Summarize: one per copied target
@@ -97,6 +98,7 @@ def summary_metrics(
         DataPoint(Metric.EXECUTIONS, 1, dimensions={OUTCOME: summary.outcome}),
         DataPoint(Metric.IMAGES_REPLICATED, totals.copied + totals.tagged),
         DataPoint(Metric.TARGETS_FAILED, totals.failed),
+        DataPoint(Metric.TARGETS_BLOCKED, totals.blocked),
         DataPoint(Metric.BYTES_COPIED, totals.bytes_copied, "Bytes"),
     ]
     for status, count in sorted(Counter(r.status for r in results).items()):

@@ -13,7 +13,7 @@ CopyAction = Literal["copied", "tagged", "present", "superseded"]
 DeleteAction = Literal["deleted", "kept", "absent"]
 PrecheckAction = Literal["present", "tagged", "superseded", "copy-needed", "deleted", "kept", "absent"]
 TargetStatus = Literal[
-    "copied", "tagged", "present", "superseded", "planned", "failed", "deleted", "kept", "absent"
+    "copied", "tagged", "present", "superseded", "planned", "failed", "deleted", "kept", "absent", "blocked"
 ]
 # What a request asks for: replicate a pushed tag, or remove a deleted one (rules with propagate_deletes).
 RequestAction = Literal["replicate", "delete"]
@@ -78,6 +78,17 @@ class DestinationRef(_Model):
     region: str
 
 
+class Override(_Model):
+    """A break-glass override of promotion gates, from a manual input; only rules with `allow_override` take it.
+
+    `requested_by` is what the starter recorded (`ecr-replicate start` puts its caller identity ARN there);
+    Step Functions does not tell a state who started the execution: CloudTrail's StartExecution event does.
+    """
+
+    reason: str = Field(min_length=1, max_length=1024)
+    requested_by: str | None = Field(default=None, max_length=2048)
+
+
 class ReplicationRequest(_Model):
     """One image to replicate, from an ECR push event or a manual input."""
 
@@ -93,6 +104,7 @@ class ReplicationRequest(_Model):
     skipped_reason: str | None = None
     # When the image was pushed (the ECR event's time); for a manual run, when the execution started.
     pushed_at: datetime | None = None
+    override: Override | None = None
 
 
 class Target(_Model):
@@ -114,6 +126,10 @@ class Target(_Model):
     create_repository: RepositorySettings | None = None
     # "delete": remove the tag where it still points at `source_reference`, the digest the source tag had.
     action: RequestAction = "replicate"
+    # Every rule selecting this destination (`rule` is the first); it replicates if one of them lets it.
+    rules: list[str] = Field(default_factory=list)
+    # The digest the Gate step passed: the copy is pinned to it, never to what the tag points at later.
+    gated_digest: str | None = None
 
     @property
     def destination_reference(self) -> str:
@@ -126,22 +142,23 @@ class Target(_Model):
         return f"{self.source_registry}/{self.source_repository}:{self.tag}"
 
     @property
+    def selecting_rules(self) -> list[str]:
+        """The rules selecting this destination."""
+        return self.rules or [self.rule]
+
+    @property
+    def source_to_check(self) -> str:
+        """What the Precheck resolves: the gated digest (with its tag, for the newest-push check) when the Gate
+        step passed one, else the tag now."""
+        if self.gated_digest:
+            return f"{self.source_tag_image}@{self.gated_digest}"
+        return self.source_tag_image
+
+    @property
     def source_image(self) -> str:
         """`registry/repository:tag` or `registry/repository@digest` at the source."""
         separator = "@" if self.source_reference.startswith("sha256:") else ":"
         return f"{self.source_registry}/{self.source_repository}{separator}{self.source_reference}"
-
-
-class Plan(_Model):
-    """The Plan state's output: what to copy where, or why nothing replicates."""
-
-    repository: str | None = None
-    tag: str | None = None
-    dry_run: bool = False
-    action: RequestAction = "replicate"
-    targets: list[Target] = Field(default_factory=list)
-    skipped_reason: str | None = None
-    pushed_at: datetime | None = None
 
 
 class CopyResult(_Model):
@@ -191,3 +208,20 @@ class TargetResult(_Model):
     build_arn: str | None = None
     # When the destination tag was put (copied, tagged): the end of the replication lag.
     finished_at: datetime | None = None
+
+
+class Plan(_Model):
+    """The Plan state's output: what to copy where, or why nothing replicates."""
+
+    repository: str | None = None
+    tag: str | None = None
+    dry_run: bool = False
+    action: RequestAction = "replicate"
+    targets: list[Target] = Field(default_factory=list)
+    skipped_reason: str | None = None
+    pushed_at: datetime | None = None
+    # True when a target's rule has promotion gates: the Gate step runs before any destination is touched.
+    gated: bool = False
+    # Targets the Gate step blocked (or could not gate): their records, beside the Map's.
+    blocked: list[TargetResult] = Field(default_factory=list)
+    override: Override | None = None

@@ -30,6 +30,7 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
         "dry_run": request.dry_run,
         "action": request.action,
         "pushed_at": request.pushed_at,
+        "override": request.override,
     }
     if request.skipped_reason:
         return Plan(**base, skipped_reason=request.skipped_reason)
@@ -46,7 +47,10 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     if not targets:
         reason = "; ".join(reasons) or "no destination selected"
         return Plan(**base, skipped_reason=f"{request.repository}:{request.tag} does not replicate: {reason}")
-    return Plan(**base, targets=targets)
+    # Promotion gates guard what is copied; a delete copies nothing, so it is not gated.
+    gated = {rule.name for rule in config.rules if rule.gates is not None}
+    is_gated = request.action == "replicate" and any(gated & set(t.selecting_rules) for t in targets)
+    return Plan(**base, targets=targets, gated=is_gated)
 
 
 def _check_source(request: ReplicationRequest, config: ReplicationConfig) -> None:
@@ -103,19 +107,15 @@ def _targets(
         if action == "delete" and not rule.propagate_deletes:
             reasons.append(f"rule {rule.name!r}: does not propagate deletes (propagate_deletes is off)")
             continue
-        if rule.gates is not None and action == "replicate":
-            # Fail closed until the workflow's Gate step enforces them (issue 12): never copy ungated.
-            reasons.append(
-                f"rule {rule.name!r}: has promotion gates, which this version does not enforce yet"
-            )
-            continue
         image = _SourceImage(repository, tag, digest, source_registry, source_insecure, action)
         for target in _rule_targets(rule, image, config):
             key = (target.account, target.region, target.repository)
             if key == (source.account, source.region, repository):
                 reasons.append(f"rule {rule.name!r}: {target.account}/{target.region} is the source itself")
                 continue
-            targets.setdefault(key, target)
+            first = targets.setdefault(key, target)
+            if rule.name not in first.selecting_rules:
+                targets[key] = first.model_copy(update={"rules": [*first.selecting_rules, rule.name]})
     return list(targets.values()), reasons
 
 
@@ -150,6 +150,7 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     source_insecure=image.insecure,
                     create_repository=rule.create_repository if image.action == "replicate" else None,
                     action=image.action,
+                    rules=[rule.name],
                 )
             )
     return targets

@@ -12,6 +12,8 @@ tag to that push's run (`superseded`), so the newest push wins whichever executi
 
 A delete target (rules with `propagate_deletes`) is finished here too: `workflow.deletes` removes the tag
 where it is safe, and the answer is "deleted", "kept" or "absent" (never a copy).
+A target the Gate step passed is resolved by the digest it gated (`gated_digest`, as `repo:tag@digest`):
+what is copied is always what the gates checked.
 """
 
 from __future__ import annotations
@@ -106,7 +108,7 @@ def check_target(
             registry_id=target.account,
         )
     result = copy.probe_destination(
-        target.source_tag_image,
+        target.source_to_check,
         target.destination_reference,
         destination_session=session,
         insecure_registries=insecure,

@@ -18,6 +18,7 @@ SOURCE = "ecr-filtered-replication"
 BUS = "default"
 REPLICATED = "ECR Image Replicated"
 FAILED = "ECR Image Replication Failed"
+BLOCKED = "ECR Image Replication Blocked"  # a promotion gate refused the image for that destination
 # PutEvents takes at most 10 entries per request, whose total size must stay under 256 KB (EventBridge
 # user guide, "Amazon EventBridge quotas" and "Calculating PutEvents event entry size").
 MAX_ENTRIES = 10
@@ -29,7 +30,7 @@ RESOURCES_ALLOWANCE = 2 * 2048
 
 def detail_type(line: SummaryLine) -> str:
     """The detail-type of one target's event."""
-    return FAILED if line.action == "failed" else REPLICATED
+    return {"failed": FAILED, "blocked": BLOCKED}.get(line.action, REPLICATED)
 
 
 def entry(summary: Summary, line: SummaryLine) -> dict[str, Any]:
@@ -42,6 +43,8 @@ def entry(summary: Summary, line: SummaryLine) -> dict[str, Any]:
         "action": line.action,
         "error": line.error,
     }
+    if line.action == "blocked":
+        detail["reason"] = line.cause  # which gate refused it, and why
     return {
         "Source": SOURCE,
         "DetailType": detail_type(line),

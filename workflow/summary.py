@@ -10,11 +10,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from workflow.exceptions import ReplicationFailed
-from workflow.models import RequestAction, TargetResult
+from workflow.models import Override, RequestAction, TargetResult
 from workflow.partitions import SUPPORTED, partition_named
 from workflow.runbook import section_url
 
-Outcome = Literal["SUCCEEDED", "PARTIAL", "FAILED", "SKIPPED"]
+Outcome = Literal["SUCCEEDED", "PARTIAL", "FAILED", "SKIPPED", "BLOCKED"]
 NotifyOn = Literal["failure", "always"]
 
 FAILURE_ERROR = ReplicationFailed.__name__
@@ -26,7 +26,7 @@ CAUSES_LIMIT = 25_000
 CAUSE_MIN = 200
 FAILURE_CAUSE_LIMIT = 30_000
 FAILURES_LIMIT = 40_000  # characters of failure details in a message; the table still lists every target
-STATUS_ORDER = ("copied", "tagged", "present", "superseded", "deleted", "kept", "absent", "planned", "failed")
+STATUS_ORDER = ("copied", "tagged", "present", "superseded", "deleted", "kept", "absent", "planned", "failed", "blocked")
 SUPERSEDED_TEXT = (
     "Superseded: the source tag was pushed again before this run put it, so the image was copied by digest "
     "and the tag left to the newer push's own run (the newest push wins)."
@@ -70,6 +70,7 @@ class Totals(_Model):
     absent: int = 0
     planned: int = 0
     failed: int = 0
+    blocked: int = 0
     bytes_copied: int = 0
     blobs_copied: int = 0
     blobs_skipped: int = 0
@@ -91,14 +92,19 @@ class Summary(_Model):
     totals: Totals
     execution_url: str | None = None
     failure_cause: str | None = None
+    override: Override | None = None
 
 
 def outcome_of(results: Sequence[TargetResult]) -> Outcome:
-    """SKIPPED without targets, FAILED when all failed, PARTIAL when some failed, else SUCCEEDED."""
+    """SKIPPED without targets, BLOCKED when a gate refused all; of the others: FAILED when all failed,
+    PARTIAL when some failed, else SUCCEEDED (a run partly blocked says so in its subject)."""
     if not results:
         return "SKIPPED"
-    failed = sum(1 for result in results if result.status == "failed")
-    if failed == len(results):
+    rest = [result for result in results if result.status != "blocked"]
+    if not rest:
+        return "BLOCKED"
+    failed = sum(1 for result in rest if result.status == "failed")
+    if failed == len(rest):
         return "FAILED"
     return "PARTIAL" if failed else "SUCCEEDED"
 
@@ -232,6 +238,7 @@ def _totals(results: Sequence[TargetResult]) -> Totals:
         absent=counts["absent"],
         planned=counts["planned"],
         failed=counts["failed"],
+        blocked=counts["blocked"],
         bytes_copied=sum(r.bytes_copied for r in results),
         blobs_copied=sum(r.blobs_copied for r in results),
         blobs_skipped=sum(r.blobs_skipped for r in results),
@@ -257,12 +264,14 @@ def _subject_counts(totals: Totals) -> str:
         return "nothing to replicate"
     if totals.failed:
         plural = "s" if totals.targets != 1 else ""
-        return f"{totals.failed} of {totals.targets} destination{plural} failed"
+        blocked = f", {totals.blocked} blocked" if totals.blocked else ""
+        return f"{totals.failed} of {totals.targets} destination{plural} failed{blocked}"
     return ", ".join(f"{getattr(totals, s)} {s}" for s in STATUS_ORDER if getattr(totals, s))
 
 
 def _subject(outcome: Outcome, image: str, totals: Totals, dry_run: bool) -> str:
-    prefix = f"{'[dry run] ' if dry_run else ''}ECR replication {outcome}: "
+    partly = ", PARTLY BLOCKED" if totals.blocked and outcome != "BLOCKED" else ""
+    prefix = f"{'[dry run] ' if dry_run else ''}ECR replication {outcome}{partly}: "
     counts = f" ({_subject_counts(totals)})"
     room = SUBJECT_LIMIT - len(prefix) - len(counts)
     if len(image) > room:
@@ -334,6 +343,30 @@ def _rerun_hint(
     ]
 
 
+def _override_section(override: Override | None) -> list[str]:
+    if override is None:
+        return []
+    who = override.requested_by or "not recorded in the input"
+    return [
+        "",
+        "BREAK-GLASS OVERRIDE requested for the promotion gates (applied only by rules with allow_override: true):",
+        f"  reason: {override.reason}",
+        f"  requested by: {who} (as the starter recorded it; CloudTrail's StartExecution event names the caller)",
+    ]
+
+
+def _blocked_section(lines: Sequence[SummaryLine]) -> list[str]:
+    blocked = [line for line in lines if line.action == "blocked"]
+    if not blocked:
+        return []
+    section = ["", f"BLOCKED by promotion gates ({len(blocked)}), not copied:"]
+    for line in blocked:
+        section += [f"- {line.destination}", f"    reason: {line.cause or 'unknown'}"]
+        if line.runbook:
+            section.append(f"    runbook: {line.runbook}")
+    return section
+
+
 def _message(
     outcome: Outcome,
     image: str,
@@ -346,6 +379,7 @@ def _message(
     repository: str | None,
     tag: str | None,
     action: RequestAction = "replicate",
+    override: Override | None = None,
 ) -> str:
     body = [
         f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
@@ -358,6 +392,7 @@ def _message(
         body += ["", f"Nothing replicated: {skipped_reason}"]
     if totals.superseded:
         body += ["", SUPERSEDED_TEXT]
+    body += _override_section(override) + _blocked_section(lines)
     failed = [line for line in lines if line.action == "failed"]
     if failed:
         body += ["", f"FAILED ({len(failed)}):"]
@@ -400,6 +435,7 @@ def summarize(
     notify_on: NotifyOn = "failure",
     runbook_url: str | None = None,
     action: RequestAction = "replicate",
+    override: Override | None = None,
 ) -> Summary:
     """Build the Summary of one execution from its per-target records.
 
@@ -424,6 +460,7 @@ def summarize(
         repository=repository,
         tag=tag,
         action=action,
+        override=override,
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):
@@ -438,9 +475,11 @@ def summarize(
         action=action,
         subject=subject,
         message=message,
-        notify=outcome in ("FAILED", "PARTIAL") or notify_on == "always",
+        # A blocked release is always emailed, whatever notifications.on says.
+        notify=outcome in ("FAILED", "PARTIAL") or notify_on == "always" or totals.blocked > 0,
         lines=lines,
         totals=totals,
         execution_url=console_url(execution_arn) if execution_arn else None,
         failure_cause=failure_cause,
+        override=override,
     )

@@ -38,7 +38,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow import ecr
 from workflow.config import ReplicationConfig
-from workflow.exceptions import InvalidRequest, ReplicationError
+from workflow.exceptions import GateCheckFailed, InvalidRequest, ReplicationError
+from workflow.gates.step import GateStep
 from workflow.inventory import (
     PAGE_SIZE,
     AwsClients,
@@ -53,8 +54,8 @@ from workflow.plan import plan
 from workflow.registry.auth import ecr_host_parts
 from workflow.rules import NameFilter, compile_pattern, tag_matches
 
-ActionKind = Literal["inventory", "tag", "start", "copy"]
-ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed"]
+ActionKind = Literal["inventory", "gate", "tag", "start", "copy"]
+ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed", "blocked"]
 EXECUTION_NAME_MAX = 80
 EXECUTION_PREFIX = "sync-"
 HASH_LENGTH = 16
@@ -85,7 +86,8 @@ class SyncOptions:
 
 @dataclass
 class Action:
-    """One repair: tag a target, start one execution, or copy one target (local); or a failed listing."""
+    """One repair: tag a target, start one execution, or copy one target (local); a failed listing; or the
+    targets of one image that promotion gates refused (`gate`, blocked) or could not decide yet (deferred)."""
 
     kind: ActionKind
     repository: str
@@ -106,6 +108,7 @@ class Action:
         where = ", ".join(self.destinations)
         what = {
             "inventory": f"list {self.targets[0].repository} at {where}",
+            "gate": f"gates refused {self.repository}:{self.tag} ({self.digest[:19]}) for {where}",
             "tag": f"tag {self.repository}:{self.tag} ({self.digest[:19]}) at {where}",
             "start": f"start execution {self.name} for {self.repository}:{self.tag} -> {where}",
             "copy": f"copy {self.targets[0].source_image} -> {self.targets[0].destination_reference}",
@@ -153,8 +156,14 @@ class SyncReport:
 
     @property
     def deferred(self) -> int:
-        """Executions not started because `max_in_flight` were running: left for the next run."""
-        return self._count("start", "deferred")
+        """Executions not started because `max_in_flight` were running, and images whose scan a gate
+        waits for: left for the next run."""
+        return self._count("start", "deferred") + self._count("gate", "deferred")
+
+    @property
+    def blocked(self) -> int:
+        """Targets not repaired because a promotion gate refused the image."""
+        return sum(len(a.targets) for a in self.actions if a.kind == "gate" and a.status == "blocked")
 
     @property
     def failed(self) -> int:
@@ -183,6 +192,7 @@ class SyncReport:
             (f"{verb}tag (targets)" if self.dry_run else "tagged (targets)", self.tagged),
             (f"{verb}{started}" if self.dry_run else started, self.started),
             ("already started", self.already_started),
+            ("blocked by promotion gates (targets)", self.blocked),
             ("deferred to the next run", self.deferred),
             ("failed", self.failed),
         ]
@@ -290,6 +300,7 @@ class Syncer:
         )
         # (account, region, repository) of destination repositories that could not be listed.
         self._unlisted: set[tuple[str, str, str]] = set()
+        self._gate: GateStep | None = None
 
     def _check_options(self) -> None:
         options = self.options
@@ -385,6 +396,9 @@ class Syncer:
                 to_tag.append(target)
             else:
                 missing.append(target)
+        allowed = self._gated(image, [*to_tag, *missing], report)
+        to_tag = [t for t in to_tag if id(t) in allowed]
+        missing = [t for t in missing if id(t) in allowed]
         if to_tag:
             report.actions.append(Action("tag", image.repository, image.tag, image.digest, to_tag))
         if missing and self.options.local:
@@ -397,6 +411,47 @@ class Syncer:
             report.actions.append(
                 Action("start", image.repository, image.tag, image.digest, missing, name=name)
             )
+
+    def _gate_step(self) -> GateStep:
+        if self._gate is None:
+            from workflow.copy import make_client
+
+            source = self.config.source
+            registry, insecure = self.config.endpoint(source.account, source.region)
+            self._gate = GateStep(
+                self.config,
+                ecr=self.clients.client("ecr", source.region),
+                registry=make_client(registry, insecure_registries=self.insecure if insecure else ()),
+            )
+        return self._gate
+
+    def _gated(self, image: SourceImage, targets: list[Target], report: SyncReport) -> set[int]:
+        """The ids of the targets the rules' promotion gates let through; the others become one `gate` action
+        (blocked, or deferred while a scan a gate waits for is not complete; no override here)."""
+        if not targets or not self._gate_step().used_rules(targets):
+            return {id(t) for t in targets}
+        try:
+            decisions = self._gate_step().target_decisions(image.repository, image.digest, targets)
+        except (ReplicationError, ClientError, BotoCoreError) as error:
+            name = type(error).__name__ if isinstance(error, ReplicationError) else GateCheckFailed.__name__
+            failed = Action("gate", image.repository, image.tag, image.digest, targets, status="failed")
+            failed.error = f"{name}: the gates could not be checked: {error}"
+            report.actions.append(failed)
+            self.log(f"failed: {failed.describe()}")
+            return set()
+        refused = [(t, d) for t, d in zip(targets, decisions, strict=True) if d.verdict != "pass"]
+        outcomes: tuple[tuple[str, ActionStatus], ...] = (("block", "blocked"), ("wait", "deferred"))
+        for verdict, status in outcomes:
+            group = [(t, d) for t, d in refused if d.verdict == verdict]
+            if group:
+                reasons = "; ".join(dict.fromkeys(d.reason for _, d in group))
+                action = Action(
+                    "gate", image.repository, image.tag, image.digest, [t for t, _ in group], status=status
+                )
+                action.error = reasons
+                report.actions.append(action)
+                self.log(f"{status}: {action.describe()}")
+        return {id(t) for t, d in zip(targets, decisions, strict=True) if d.verdict == "pass"}
 
     # Repair
 

@@ -105,6 +105,7 @@ class Dashboard(Construct):
                     product_metric(Metric.TARGETS_PLANNED, label="planned by Plan"),
                     product_metric(Metric.IMAGES_REPLICATED, label="copied or tagged"),
                     product_metric(Metric.TARGETS_FAILED, label="failed"),
+                    product_metric(Metric.TARGETS_BLOCKED, label="blocked by a promotion gate"),
                 ],
             ),
             self._graph("Targets failed by error", [by_error(Metric.FAILURES_BY_ERROR)]),

@@ -25,6 +25,7 @@ from workflow.replication_events import BUS as EVENT_BUS
 DEFINITION_FILE = REPOSITORY_ROOT / "statemachine.asl.json"
 SUBSTITUTIONS = (
     "PlanFunctionArn",
+    "GateFunctionArn",
     "PrecheckFunctionArn",
     "SummarizeFunctionArn",
     "RecordFunctionArn",
@@ -44,6 +45,7 @@ class ReplicationStateMachine(Construct):
         construct_id: str,
         *,
         plan: lambda_.IFunction,
+        gate: lambda_.IFunction,
         precheck: lambda_.IFunction,
         summarize: lambda_.IFunction,
         record: lambda_.IFunction,
@@ -71,6 +73,7 @@ class ReplicationStateMachine(Construct):
         )
         substitutions = {
             "PlanFunctionArn": plan.function_arn,
+            "GateFunctionArn": gate.function_arn,
             "PrecheckFunctionArn": precheck.function_arn,
             "SummarizeFunctionArn": summarize.function_arn,
             "RecordFunctionArn": record.function_arn,
@@ -89,7 +92,7 @@ class ReplicationStateMachine(Construct):
                 destination=self.log_group, level=sfn.LogLevel.ALL, include_execution_data=True
             ),
         )
-        self._grant(stack, [plan, precheck, summarize, record], copy_project, topic, key)
+        self._grant(stack, [plan, gate, precheck, summarize, record], copy_project, topic, key)
 
     def _grant(
         self,

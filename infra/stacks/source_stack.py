@@ -14,6 +14,7 @@ from infra.constructs.alarms import Alarms
 from infra.constructs.copy_project import CopyProject
 from infra.constructs.dashboard import Dashboard
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
+from infra.constructs.gates import GateFunction, gate_statements
 from infra.constructs.notifications import Notifications
 from infra.constructs.reconciliation import Reconciliation
 from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMachine
@@ -38,7 +39,7 @@ class SourceStack(cdk.Stack):
     """The workflow in the source account and Region.
 
     Attributes for later constructs: `topic`, `key`, `handler_code` (the shared Lambda asset,
-    with `.function(...)`), `functions`, `copy`, `workflow.state_machine`, `trigger`, `alarms`,
+    with `.function(...)`), `functions`, `gate` (the Gate Lambda), `copy`, `workflow.state_machine`, `trigger`, `alarms`,
     `reconciliation`, `dashboard`.
     """
 
@@ -78,6 +79,7 @@ class SourceStack(cdk.Stack):
             source_read=source_read,
             assume_destination=assume_destination,
         )
+        self.gate = GateFunction(self, "Gates", code=self.handler_code, config=config)
         self.copy = CopyProject(
             self,
             "Copy",
@@ -91,6 +93,7 @@ class SourceStack(cdk.Stack):
             self,
             "Workflow",
             plan=self.functions.plan,
+            gate=self.gate.function,
             precheck=self.functions.precheck,
             summarize=self.functions.summarize,
             record=self.functions.record,
@@ -136,10 +139,18 @@ class SourceStack(cdk.Stack):
             },
             alarms=[*self.alarms.alarms.values(), self.reconciliation.errors_alarm],
         )
-        precheck_role = self.functions.precheck.role
+        precheck_role, gate_role = self.functions.precheck.role, self.gate.function.role
+        reconcile_role = self.reconciliation.function.role
         assert precheck_role is not None
-        for role in (precheck_role, self.copy.role):
+        assert gate_role is not None
+        assert reconcile_role is not None
+        for role in (precheck_role, self.copy.role, gate_role):
             acknowledge(role, _source_read_reasons(settings))
+        # `sync` and the daily reconciliation apply the same gates (workflow/sync.py), as this role.
+        for statement in gate_statements(config):
+            reconcile_role.add_to_principal_policy(statement)
+        if gate_statements(config):
+            acknowledge(reconcile_role, _source_read_reasons(settings))
         self._outputs()
 
     def _outputs(self) -> None:

@@ -14,7 +14,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 # The components whose calls the suites must have recorded (Plan, Record and Summarize make no AWS call).
-EXPECTED_COMPONENTS = ("Precheck", "Copy", "Reconcile", "Sync", "Status")
+EXPECTED_COMPONENTS = ("Precheck", "Gate", "Copy", "Reconcile", "Sync", "Status")
 
 
 @dataclass(frozen=True)
@@ -136,6 +136,8 @@ def coverage_config(calls: list[Call]) -> dict[str, Any]:
                 "create_repository": {"tag_mutability": "IMMUTABLE", "scan_on_push": True},
                 # The suites delete tags too (tests/unit/test_deletes.py), which only opted-in rules may.
                 "propagate_deletes": True,
+                # The Gate function's (and sync's) reads are granted only to gated rules' repositories.
+                "gates": {"scan": {"block_at": "CRITICAL"}},
             }
         ],
         "notifications": {"emails": ["coverage@example.com"], "on": "failure"},

@@ -27,6 +27,7 @@ RECORD_ENV = "ECR_REPLICATE_IAM_RECORD"
 # Entry modules -> component; (module, function) entries cover unit tests that call the workflow directly.
 ENTRY_MODULES = {
     "lambdas.plan": "Plan",
+    "lambdas.gate": "Gate",
     "lambdas.precheck": "Precheck",
     "lambdas.record": "Record",
     "lambdas.summarize": "Summarize",
@@ -37,6 +38,7 @@ ENTRY_MODULES = {
 }
 ENTRY_FUNCTIONS = {
     ("workflow.precheck", "check_target"): "Precheck",
+    ("workflow.gates.step", "run"): "Gate",
     ("workflow.sync", "reconcile"): "Reconcile",
     ("workflow.sync", "sync"): "Sync",
     ("workflow.status", "image_status"): "Status",

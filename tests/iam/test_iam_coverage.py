@@ -30,6 +30,7 @@ from workflow.replication_events import BUS as EVENT_BUS
 
 LAMBDA_HANDLERS = {
     "Plan": "lambdas.plan.handler",
+    "Gate": "lambdas.gate.handler",
     "Precheck": "lambdas.precheck.handler",
     "Record": "lambdas.record.handler",
     "Summarize": "lambdas.summarize.handler",

@@ -113,6 +113,7 @@ def test_functions_are_arm64_python_with_their_own_roles_and_log_retention(synth
     functions = _functions_by_handler(template)
     assert set(functions) == {
         "lambdas.plan.handler",
+        "lambdas.gate.handler",
         "lambdas.precheck.handler",
         "lambdas.summarize.handler",
         "lambdas.record.handler",
@@ -128,7 +129,7 @@ def test_functions_are_arm64_python_with_their_own_roles_and_log_retention(synth
         log_group = template["Resources"][properties["LoggingConfig"]["LogGroup"]["Ref"]]["Properties"]
         assert log_group["RetentionInDays"] > 0
         roles.add(properties["Role"]["Fn::GetAtt"][0])
-    assert len(roles) == 5
+    assert len(roles) == 6
 
 
 def test_lambda_asset_holds_packages_dependencies_for_arm64_and_the_config(synthesized: Synthesized) -> None:

@@ -24,6 +24,7 @@ from workflow.summary import CAUSE_LIMIT, FAILURE_ERROR, summarize
 ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
 SUBSTITUTIONS = {
     "PlanFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-plan",
+    "GateFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-gate",
     "PrecheckFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-precheck",
     "SummarizeFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-summarize",
     "RecordFunctionArn": "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-record",
@@ -95,7 +96,7 @@ def test_the_file_is_valid_json_as_committed() -> None:
     assert checked.returncode == 0, checked.stderr
 
 
-def test_the_template_uses_exactly_the_six_substitutions_each_inside_a_string() -> None:
+def test_the_template_uses_exactly_the_seven_substitutions_each_inside_a_string() -> None:
     # Given the template text / Then its placeholders are exactly the six names CDK fills
     text = ASL.read_text(encoding="utf-8")
     assert set(re.findall(r"\$\{([^}]*)\}", text)) == set(SUBSTITUTIONS)
@@ -181,6 +182,7 @@ def test_every_task_has_a_catch_ending_with_states_all(definition: dict[str, Any
     assert {name for name, _ in tasks} == {
         "Plan",
         "ReadPlanError",
+        "Gate",
         "Precheck",
         "Copy",
         "Record",

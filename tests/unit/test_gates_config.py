@@ -158,24 +158,27 @@ def test_a_short_rsa_key_is_refused() -> None:
     assert "RSA key of 1024 bits; at least 2048 are needed" in problem
 
 
-def test_a_gated_rule_plans_nothing_until_the_workflow_enforces_gates() -> None:
-    # Given a gated rule and an ungated one for the same image, to different accounts
+def test_a_gated_rule_plans_its_targets_for_the_gate_step() -> None:
+    # Given a gated rule and an ungated one for the same image, to different accounts, and a third rule
+    # to the gated rule's destination
     data = with_gates({"scan": {"block_at": "HIGH"}})
     ungated = copy.deepcopy(data["rules"][0])
     ungated.pop("gates")
     ungated.update(name="mirror", destinations=[{"account": "333333333333", "regions": ["eu-west-1"]}])
-    data["rules"].append(ungated)
+    same = copy.deepcopy(ungated)
+    same.update(name="also", destinations=data["rules"][0]["destinations"])
+    data["rules"] += [ungated, same]
     config = parse_config(data)
     # When a matching push is planned
     result = plan(parse_request({"repository": "app", "tag": "release-1"}), config)
-    # Then only the ungated rule's destination is planned: the gated one fails closed
-    assert [(t.account, t.rule) for t in result.targets] == [("333333333333", "mirror")]
-    # And with the gated rule alone, nothing is planned and the reason says why
-    alone = plan(
-        parse_request({"repository": "app", "tag": "release-1"}),
-        parse_config(with_gates({"scan": {"block_at": "HIGH"}})),
+    # Then every destination is planned, each naming every rule that selects it, and the plan is gated
+    assert result.gated is True
+    assert sorted((t.account, tuple(t.selecting_rules)) for t in result.targets) == [
+        ("222222222222", ("production", "also")),
+        ("333333333333", ("mirror",)),
+    ]
+    # And without gates the plan is not gated (no Gate step runs)
+    ungated_only = plan(
+        parse_request({"repository": "app", "tag": "release-1"}), parse_config({**data, "rules": [ungated]})
     )
-    assert alone.targets == []
-    assert "rule 'production': has promotion gates, which this version does not enforce yet" in (
-        alone.skipped_reason or ""
-    )
+    assert ungated_only.gated is False

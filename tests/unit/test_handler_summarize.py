@@ -98,6 +98,7 @@ def test_partial_run_is_summarized_for_notify_and_outcome(
         ("Executions", "outcome=PARTIAL"): 1.0,
         ("ImagesReplicated", ""): 1.0,
         ("TargetsFailed", ""): 1.0,
+        ("TargetsBlocked", ""): 0.0,
         ("BytesCopied", ""): 2048.0,
         ("Targets", "status=copied"): 1.0,
         ("Targets", "status=failed"): 1.0,

@@ -105,6 +105,7 @@ def test_partial_summary_names_what_failed_where_and_why_with_the_console_link()
         "absent": 0,
         "planned": 0,
         "failed": 1,
+        "blocked": 0,
         "bytes_copied": 3 * 1024 * 1024,
         "blobs_copied": 4,
         "blobs_skipped": 1,

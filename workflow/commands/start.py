@@ -1,5 +1,5 @@
 """`ecr-replicate start --state-machine-arn ARN --repository R --tag T [--destination ACCOUNT:REGION ...]
-[--dry-run] [--wait] [--json]`."""
+[--dry-run] [--override-reason TEXT] [--wait] [--json]`."""
 
 from __future__ import annotations
 
@@ -25,6 +25,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dry-run", action="store_true", help="plan and precheck only; copy nothing")
     parser.add_argument("--name", help="execution name (default: generated)")
     parser.add_argument(
+        "--override-reason",
+        metavar="TEXT",
+        help="break-glass: let the image past the promotion gates of rules with allow_override: true; "
+        "the reason and your caller identity (sts:GetCallerIdentity) go into the input and the summary",
+    )
+    parser.add_argument(
         "--wait", action="store_true", help="wait for the end, print the summary, exit 1 unless it succeeded"
     )
     parser.add_argument(
@@ -36,10 +42,19 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the execution; with --wait, print its summary and exit 0 only when it succeeded."""
-    payload = executions.manual_input(
-        args.repository, args.tag, destinations=args.destination, dry_run=args.dry_run
-    )
     region = executions.region_of(args.state_machine_arn)
+    requested_by = None
+    if args.override_reason is not None:
+        # Who asks, as this caller's credentials say: recorded in the input (CloudTrail has it too).
+        requested_by = boto3.client("sts", region_name=region).get_caller_identity()["Arn"]
+    payload = executions.manual_input(
+        args.repository,
+        args.tag,
+        destinations=args.destination,
+        dry_run=args.dry_run,
+        override_reason=args.override_reason,
+        requested_by=requested_by,
+    )
     client = boto3.client("stepfunctions", region_name=region)
     arn = executions.start(client, args.state_machine_arn, payload, name=args.name)
     started = {"executionArn": arn, "console": executions.link(arn)}

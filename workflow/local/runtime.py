@@ -64,7 +64,15 @@ STATE_MACHINE = Path(str(DATA / "statemachine.asl.json"))
 BUILDSPEC = Path(str(DATA / "buildspec.yml"))
 REGION = "us-east-1"
 PROJECT_NAME = "ecr-replication-copy"
-FUNCTIONS = {"Plan": "plan", "Precheck": "precheck", "Record": "record", "Summarize": "summarize"}
+FUNCTIONS = {
+    "Plan": "plan",
+    "Gate": "gate",
+    "Precheck": "precheck",
+    "Record": "record",
+    "Summarize": "summarize",
+}
+# The Gate function's look-again interval (30 s deployed): a scan completing between looks takes a second here.
+GATE_POLL_SECONDS = "1"
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -252,6 +260,7 @@ class LocalRuntime:
             "MOTO_ACCOUNT_ID": account,
             "REPLICATION_CONFIG_FILE": str(config_file),
             "POWERTOOLS_TRACE_DISABLED": "true",
+            "GATE_POLL_SECONDS": GATE_POLL_SECONDS,
         }
         return environment
 

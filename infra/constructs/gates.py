@@ -1,0 +1,66 @@
+"""The Gate Lambda (promotion gates, issue 12) and the permissions gates need, granted only when a rule has gates.
+
+What the gates read, on the source repositories of the gated rules only:
+- `ecr:DescribeImageScanFindings` (rules with a scan gate);
+- `ecr:BatchGetImage` (the tag's manifest, signature manifests, and the OCI referrers API, which ECR
+  authorizes as BatchGetImage: API reference, ListImageReferrers) and `ecr:GetDownloadUrlForLayer` (the
+  signature payloads and envelopes are blobs), with `ecr:GetAuthorizationToken` (Resource "*") for the
+  registry token.
+Without gated rules the Gate function exists (the state machine names it) but its role only writes logs:
+the state machine never invokes it, as the Plan marks no plan gated.
+"""
+
+from __future__ import annotations
+
+import aws_cdk as cdk
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from constructs import Construct
+
+from infra import naming
+from infra.constructs.functions import HandlerCode
+from workflow.config import ReplicationConfig
+
+GATE_READ_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+POLL_SECONDS = "30"
+
+
+def gate_statements(config: ReplicationConfig) -> list[iam.PolicyStatement]:
+    """What reading the gates needs; none when no rule has gates."""
+    gated = naming.gated_repository_arns(config)
+    if not gated:
+        return []
+    statements = [
+        iam.PolicyStatement(sid="ReadGatedImages", actions=GATE_READ_ACTIONS, resources=gated),
+        iam.PolicyStatement(sid="GateEcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
+    ]
+    scanned = naming.gated_repository_arns(config, scan=True)
+    if scanned:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadScanFindings", actions=["ecr:DescribeImageScanFindings"], resources=scanned
+            )
+        )
+    return statements
+
+
+class GateFunction(Construct):
+    """The Gate Lambda with its own role: the gate statements of the config, nothing else."""
+
+    def __init__(
+        self, scope: Construct, construct_id: str, *, code: HandlerCode, config: ReplicationConfig
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.function: lambda_.Function = code.function(
+            self,
+            "Gate",
+            handler="lambdas.gate.handler",
+            description="Promotion gates: scan findings and signatures decide which targets may replicate",
+            timeout=cdk.Duration.minutes(2),
+            memory_size=512,
+            environment={"GATE_POLL_SECONDS": POLL_SECONDS},
+        )
+        role = self.function.role
+        assert role is not None
+        for statement in gate_statements(config):
+            role.add_to_principal_policy(statement)

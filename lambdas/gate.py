@@ -1,0 +1,48 @@
+"""Gate state: the plan -> the plan with only the targets the rules' promotion gates let through.
+
+Event: `{"execution": <execution name>, "plan": <the plan, with `gate` from the previous look if any>}`.
+Returns the plan (workflow.gates.step): `gate.verdict` "wait" sends the state machine to its Wait state
+for `gate.wait_seconds`, then here again. GATE_POLL_SECONDS sets that interval (default 30 s).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import boto3
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logger, tracer
+from workflow.copy import make_client
+from workflow.gates.step import DEFAULT_POLL_SECONDS, GateStep
+from workflow.models import Target
+
+POLL_ENV = "GATE_POLL_SECONDS"
+
+
+@logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Gate one image; an error reading its scan or signatures fails the gated targets, by name."""
+    plan = event["plan"]
+    config = load_handler_config()
+    first = Target.model_validate(plan["targets"][0])
+    registry = make_client(
+        first.source_registry, insecure_registries=[first.source_registry] if first.source_insecure else []
+    )
+    ecr = boto3.client("ecr", region_name=config.source.region)
+    poll_seconds = int(os.environ.get(POLL_ENV, DEFAULT_POLL_SECONDS))
+    result = GateStep(config, ecr=ecr, registry=registry, poll_seconds=poll_seconds).run(plan)
+    gate = result["gate"]
+    logger.info(
+        "gated",
+        extra={
+            "verdict": gate["verdict"],
+            "looks": gate["looks"],
+            "digest": gate.get("digest"),
+            "passed": len(result["targets"]) if gate["verdict"] == "done" else None,
+            "blocked": [(b["account"], b["region"], b["status"]) for b in result.get("blocked") or []],
+        },
+    )
+    return result

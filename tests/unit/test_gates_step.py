@@ -1,0 +1,173 @@
+"""The Gate step over a plan: the Wait loop's bound, rules sharing a destination, overrides, failing closed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from workflow.config import parse_config
+from workflow.events import parse_request
+from workflow.gates.step import GateStep
+from workflow.plan import plan
+
+DIGEST = "sha256:" + "12" * 32
+START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+CLEAN = {"imageScanStatus": {"status": "COMPLETE"}, "imageScanFindings": {"findings": []}}
+RUNNING = {"imageScanStatus": {"status": "IN_PROGRESS"}}
+CRITICAL = {
+    "imageScanStatus": {"status": "COMPLETE"},
+    "imageScanFindings": {"findings": [{"name": "CVE-2026-1234", "severity": "CRITICAL"}]},
+}
+
+
+class Ecr:
+    """DescribeImageScanFindings answering one response (or raising one error)."""
+
+    def __init__(self, answer: dict[str, Any] | Exception) -> None:
+        self.answer = answer
+        self.calls = 0
+
+    def describe_image_scan_findings(self, **_: Any) -> dict[str, Any]:
+        self.calls += 1
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+class Registry:
+    """The source: the tag resolves to DIGEST; no signatures."""
+
+    registry = "registry.test"
+
+    def head_manifest(self, repository: str, reference: str) -> str | None:
+        return DIGEST
+
+    def referrers(self, repository: str, digest: str) -> list[Any]:
+        return []
+
+    def get_manifest(self, repository: str, reference: str) -> None:
+        return None
+
+
+def config(**prod_gates: Any) -> Any:
+    rule = {"repositories": ["app"], "tags": {"include": ["release-*"]}}
+    return parse_config(
+        {
+            "source": {"account": "111111111111", "region": "us-east-1"},
+            "rules": [
+                {
+                    **rule,
+                    "name": "prod",
+                    "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+                    "gates": {"scan": {"block_at": "CRITICAL", "wait_minutes": 5}, **prod_gates},
+                },
+                {
+                    **rule,
+                    "name": "shared",
+                    "destinations": [{"account": "333333333333", "regions": ["us-west-2"]}],
+                },
+                {
+                    **rule,
+                    "name": "also-eu",
+                    "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+                    "gates": {"scan": {"block_at": "CRITICAL", "wait_minutes": 5}},
+                },
+            ],
+            "notifications": {"emails": ["team@example.com"]},
+        }
+    )
+
+
+def planned(cfg: Any, **manual: Any) -> dict[str, Any]:
+    result = plan(parse_request({"repository": "app", "tag": "release-1", **manual}), cfg)
+    return {**result.model_dump(mode="json"), "target_count": len(result.targets), "max_concurrency": 2}
+
+
+def step(cfg: Any, ecr: Ecr, now: datetime) -> GateStep:
+    return GateStep(cfg, ecr=ecr, registry=Registry(), now=now, poll_seconds=30)  # type: ignore[arg-type]
+
+
+def test_a_scan_that_never_completes_waits_until_the_rule_s_wait_then_blocks() -> None:
+    # Given a scan IN_PROGRESS at every look, and rules waiting 5 minutes for it
+    cfg, ecr = config(), Ecr(RUNNING)
+    state = planned(cfg)
+    # When the Gate looks at the start and then every time it was asked to wait again
+    now, looks = START, []
+    while True:
+        state = step(cfg, ecr, now).run(state)
+        looks.append((now - START).total_seconds())
+        if state["gate"]["verdict"] == "done":
+            break
+        now += timedelta(seconds=state["gate"]["wait_seconds"])
+        assert len(looks) < 50, "the loop is not bounded"
+    # Then it waited in 30-second steps to the 5 minutes and no longer, then blocked the gated destination
+    assert looks == [30.0 * i for i in range(11)]
+    assert [b["account"] for b in state["blocked"]] == ["222222222222"]
+    assert state["blocked"][0]["cause"] == (
+        "rule 'prod': scan still IN_PROGRESS after waiting 5 min; blocked (on_missing: block); "
+        "rule 'also-eu': scan still IN_PROGRESS after waiting 5 min; blocked (on_missing: block)"
+    )
+    # And the ungated destination went on, unpinned (its rule has no gates)
+    assert [(t["account"], t["gated_digest"]) for t in state["targets"]] == [("333333333333", None)]
+    assert state["target_count"] == 1
+
+
+def test_while_waiting_the_plan_is_unchanged() -> None:
+    # Given a scan IN_PROGRESS / When the Gate looks once
+    cfg = config()
+    before = planned(cfg)
+    after = step(cfg, Ecr(RUNNING), START).run(before)
+    # Then only its progress is added: the targets are all still there for the next look
+    assert {k: v for k, v in after.items() if k != "gate"} == before
+    assert after["gate"]["verdict"] == "wait"
+    assert after["gate"]["wait_seconds"] == 30
+
+
+def test_a_clean_scan_passes_and_pins_the_gated_digest() -> None:
+    # Given a clean scan / When gated
+    state = step(config(), Ecr(CLEAN), START).run(planned(config()))
+    # Then every target goes on; those of gated rules pinned to the digest the gates checked
+    assert state["blocked"] == []
+    assert {t["account"]: t["gated_digest"] for t in state["targets"]} == {
+        "222222222222": DIGEST,
+        "333333333333": None,
+    }
+
+
+def test_an_override_passes_only_rules_that_allow_it() -> None:
+    # Given a CRITICAL finding, prod allowing overrides and also-eu not, both selecting eu-west-1
+    cfg = config(allow_override=True)
+    override = {"reason": "INC-42 hotfix", "requestedBy": "alice"}
+    # When a manual run overrides
+    state = step(cfg, Ecr(CRITICAL), START).run(planned(cfg, override=override))
+    # Then eu-west-1 replicates (prod let it through) and no destination is blocked
+    assert state["blocked"] == []
+    assert sorted(t["account"] for t in state["targets"]) == ["222222222222", "333333333333"]
+    # And without allow_override anywhere, the override is refused in the reason
+    refused = step(config(), Ecr(CRITICAL), START).run(planned(config(), override=override))
+    assert refused["blocked"][0]["cause"].endswith("override refused: the rule does not allow_override")
+
+
+@pytest.mark.parametrize(
+    ("answer", "error"),
+    [
+        (
+            ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "Describe"),
+            "GateCheckFailed",
+        ),
+        (
+            ClientError({"Error": {"Code": "ImageNotFoundException", "Message": "gone"}}, "Describe"),
+            "ImageNotFound",
+        ),
+    ],
+)
+def test_a_gate_that_cannot_be_read_fails_its_destinations_closed(answer: Exception, error: str) -> None:
+    # Given DescribeImageScanFindings failing / When gated
+    state = step(config(), Ecr(answer), START).run(planned(config()))
+    # Then the gated destination is a failed record with a named error, and only the ungated one goes on
+    [failed] = state["blocked"]
+    assert (failed["account"], failed["status"], failed["error"]) == ("222222222222", "failed", error)
+    assert [t["account"] for t in state["targets"]] == ["333333333333"]
