@@ -16,12 +16,16 @@ import pytest
 
 from workflow.local.images import Image, build_image, push_image
 from workflow.local.runtime import Execution, LocalRuntime, Place, places_for
+from workflow.local.signing import new_key, public_pem
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 EU = {"account": "222222222222", "region": "eu-west-1"}
 US = {"account": "333333333333", "region": "us-west-2"}
 AP = {"account": "444444444444", "region": "ap-southeast-2"}
 PLATFORMS = ("linux/amd64", "linux/arm64")
+# The cosign key the gated rules trust (tests/e2e/test_gates.py signs with it).
+SIGNING_KEY = new_key()
+ACCEPTED_FINDING = "CVE-2026-0001"
 
 
 def destination(place: dict[str, str]) -> dict[str, Any]:
@@ -45,6 +49,38 @@ def make_config(destinations: list[dict[str, str]]) -> dict[str, Any]:
         "notifications": {"emails": ["platform-team@example.com"], "on": "failure"},
         "max_concurrency": 3,
     }
+
+
+def gated_rules() -> list[dict[str, Any]]:
+    """Promotion-gated rules for the `gated` and `quick` repositories (tests/e2e/test_gates.py).
+
+    `prod` (eu-west-1): scan at CRITICAL with one accepted finding, a signature by SIGNING_KEY, override
+    allowed; `mirror` (us-west-2): scan at CRITICAL only, no override; `quick` (eu-west-1): scan at HIGH
+    without waiting.
+    """
+    scan = {"block_at": "CRITICAL", "wait_minutes": 1}
+    rule = {"repositories": ["gated"], "tags": {"include": ["release-*"]}}
+    accepted = {"id": ACCEPTED_FINDING, "reason": "not reachable: no zlib use"}
+    return [
+        {
+            **rule,
+            "name": "prod",
+            "destinations": [destination(EU)],
+            "gates": {
+                "scan": {**scan, "ignore": [accepted]},
+                "signature": {"cosign_keys": [public_pem(SIGNING_KEY)]},
+                "allow_override": True,
+            },
+        },
+        {**rule, "name": "mirror", "destinations": [destination(US)], "gates": {"scan": scan}},
+        {
+            "name": "quick",
+            "repositories": ["quick"],
+            "tags": {"include": ["release-*"]},
+            "destinations": [destination(EU)],
+            "gates": {"scan": {"block_at": "HIGH", "wait_minutes": 0}},
+        },
+    ]
 
 
 def skopeo_digest(host: str, repository: str, tag: str) -> str | None:
@@ -127,8 +163,12 @@ def statuses(execution: Execution) -> dict[str, str]:
 
 @pytest.fixture(scope="package")
 def e2e() -> Iterator[E2E]:
-    """Runtime shared by the e2e suite (package scope: gone before other suites): source, eu-west-1, us-west-2."""
-    with LocalRuntime(make_config([EU, US])) as runtime:
+    """Runtime shared by the e2e suite (package scope: gone before other suites): source, eu-west-1, us-west-2;
+    `app` replicates ungated, `gated` and `quick` through promotion gates (one moto per process: a second
+    runtime at the same time would reset this one's AWS resources)."""
+    config = make_config([EU, US])
+    config["rules"] += gated_rules()
+    with LocalRuntime(config) as runtime:
         yield E2E(runtime)
 
 

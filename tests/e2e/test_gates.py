@@ -1,81 +1,39 @@
 """Promotion gates through the whole workflow: the Gate step, its Wait loop, blocked records, the email.
 
-One runtime for every case. Two rules replicate `app`: `prod` (to eu-west-1: scan at CRITICAL, an ignored
-finding, a cosign key made here, override allowed) and `mirror` (to us-west-2: scan at CRITICAL, no
-override). `quick` gates the `quick` repository without waiting for scans. Scan results come from the
-runtime's scan fake (workflow/local/scans.py); signatures are real cosign-format signatures pushed to the
-source registry (workflow/local/signing.py) and verified by the product.
+The e2e suite's runtime (tests/e2e/conftest.py, `gated_rules`): `prod` and `mirror` replicate `gated`
+(prod to eu-west-1: scan at CRITICAL, an ignored finding, a trusted cosign key made at start, override
+allowed; mirror to us-west-2: scan at CRITICAL, no override); `quick` gates `quick` without waiting. Scan
+results come from the runtime's scan fake (workflow/local/scans.py); signatures are real cosign-format
+signatures pushed to the source registry (workflow/local/signing.py) and verified by the product.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.e2e.conftest import E2E, EU, PLATFORMS, SOURCE, US, destination, statuses
+from tests.e2e.conftest import ACCEPTED_FINDING, E2E, EU, PLATFORMS, SIGNING_KEY, US, statuses
 from workflow.config import parse_config
 from workflow.local.images import Image, build_image
-from workflow.local.runtime import LocalRuntime
 from workflow.local.scans import complete, finding, in_progress
-from workflow.local.signing import new_key, public_pem, push_signature
+from workflow.local.signing import new_key, push_signature
 from workflow.sync import SyncOptions, sync
 
 pytestmark = pytest.mark.e2e
 
-KEY = new_key()
+KEY = SIGNING_KEY
 CRITICAL = finding("CVE-2026-1234", "CRITICAL", "openssl", "3.0.2")
-ACCEPTED = finding("CVE-2026-0001", "CRITICAL", "zlib", "1.2.13")
-
-
-def gated_config() -> dict[str, Any]:
-    """`prod` and `mirror` gate app:release-*; `quick` gates quick:release-* without waiting."""
-    scan = {"block_at": "CRITICAL", "wait_minutes": 1}
-    rule = {"repositories": ["app"], "tags": {"include": ["release-*"]}}
-    return {
-        "source": SOURCE,
-        "rules": [
-            {
-                **rule,
-                "name": "prod",
-                "destinations": [destination(EU)],
-                "gates": {
-                    "scan": {
-                        **scan,
-                        "ignore": [{"id": ACCEPTED["name"], "reason": "not reachable: no zlib use"}],
-                    },
-                    "signature": {"cosign_keys": [public_pem(KEY)]},
-                    "allow_override": True,
-                },
-            },
-            {**rule, "name": "mirror", "destinations": [destination(US)], "gates": {"scan": scan}},
-            {
-                "name": "quick",
-                "repositories": ["quick"],
-                "tags": {"include": ["release-*"]},
-                "destinations": [destination(EU)],
-                "gates": {"scan": {"block_at": "HIGH", "wait_minutes": 0}},
-            },
-        ],
-        "notifications": {"emails": ["platform-team@example.com"], "on": "failure"},
-        "max_concurrency": 2,
-    }
-
-
-@pytest.fixture(scope="module")
-def gated() -> Iterator[E2E]:
-    with LocalRuntime(gated_config()) as runtime:
-        yield E2E(runtime)
+ACCEPTED = finding(ACCEPTED_FINDING, "CRITICAL", "zlib", "1.2.13")
 
 
 def release(
     e2e: E2E,
     *scans: dict[str, Any],
     key: ec.EllipticCurvePrivateKey | None = KEY,
-    repository: str = "app",
+    repository: str = "gated",
 ) -> tuple[str, Image]:
     """Push a new release image with these scan results, signed with `key` (None: unsigned)."""
     tag = e2e.new_tag()
@@ -96,84 +54,84 @@ def causes(execution: Any) -> dict[str, str]:
     return {line["destination"].split()[0]: line["cause"] for line in summary_of(execution)["lines"]}
 
 
-def test_critical_findings_block_every_rule_and_the_email_says_why(gated: E2E) -> None:
+def test_critical_findings_block_every_rule_and_the_email_says_why(e2e: E2E) -> None:
     # Given a signed release image whose scan has a CRITICAL finding
-    tag, image = release(gated, complete([CRITICAL]))
+    tag, image = release(e2e, complete([CRITICAL]))
     # When its push event runs the workflow
-    [execution] = gated.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image)
     # Then both destinations are blocked, nothing is copied, and the execution succeeds as BLOCKED
     assert execution.status == "SUCCEEDED", execution.cause
     assert summary_of(execution)["outcome"] == "BLOCKED"
     assert statuses(execution) == {"222222222222/eu-west-1": "blocked", "333333333333/us-west-2": "blocked"}
     assert "Copy" not in execution.states_entered()
     assert "Precheck" not in execution.states_entered()
-    assert gated.digest_at(EU, tag) is None
-    assert gated.digest_at(US, tag) is None
+    assert e2e.digest_at(EU, tag) is None
+    assert e2e.digest_at(US, tag) is None
     reason = causes(execution)["222222222222/eu-west-1"]
     assert reason.startswith(
         "rule 'prod': 1 CRITICAL finding: CVE-2026-1234 (openssl 3.0.2); scan completed "
     )
     # And although notifications.on is "failure", the blocked release is emailed with the reason
-    [email] = gated.runtime.notifications()
-    assert email["subject"].startswith("ECR replication BLOCKED: app:" + tag)
+    [email] = e2e.runtime.notifications()
+    assert email["subject"].startswith("ECR replication BLOCKED: gated:" + tag)
     assert "BLOCKED by promotion gates (2), not copied:" in email["message"]
     assert "CVE-2026-1234 (openssl 3.0.2)" in email["message"]
     assert "runbook: docs/runbook.md#imageblocked" in email["message"]
 
 
-def test_an_untrusted_signature_blocks_one_rule_while_the_other_replicates(gated: E2E) -> None:
+def test_an_untrusted_signature_blocks_one_rule_while_the_other_replicates(e2e: E2E) -> None:
     # Given a clean image signed with a key no rule trusts
-    tag, image = release(gated, complete([]), key=new_key())
+    tag, image = release(e2e, complete([]), key=new_key())
     # When its push event runs the workflow
-    [execution] = gated.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image)
     # Then prod (signature gate) blocks eu-west-1, mirror (scan only) copies to us-west-2
     assert execution.status == "SUCCEEDED", execution.cause
     assert statuses(execution) == {"222222222222/eu-west-1": "blocked", "333333333333/us-west-2": "copied"}
     assert (
         "no signature by a trusted identity; found 1 signature" in causes(execution)["222222222222/eu-west-1"]
     )
-    assert gated.digest_at(EU, tag) is None
-    assert gated.digest_at(US, tag) == image.digest
+    assert e2e.digest_at(EU, tag) is None
+    assert e2e.digest_at(US, tag) == image.digest
     # And the partly blocked run says so in its subject
-    [email] = gated.runtime.notifications()
+    [email] = e2e.runtime.notifications()
     assert email["subject"].startswith("ECR replication SUCCEEDED, PARTLY BLOCKED: ")
     assert email["subject"].endswith("(1 copied, 1 blocked)")
 
 
-def test_a_signed_clean_image_passes_every_gate(gated: E2E) -> None:
+def test_a_signed_clean_image_passes_every_gate(e2e: E2E) -> None:
     # Given a clean image signed with the trusted key
-    tag, image = release(gated, complete([]))
+    tag, image = release(e2e, complete([]))
     # When its push event runs the workflow
-    [execution] = gated.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image)
     # Then both destinations get it, pinned to the gated digest, and no email is sent (on: failure)
     assert execution.status == "SUCCEEDED", execution.cause
     assert statuses(execution) == {"222222222222/eu-west-1": "copied", "333333333333/us-west-2": "copied"}
-    assert gated.digest_at(EU, tag) == image.digest
-    assert gated.digest_at(US, tag) == image.digest
+    assert e2e.digest_at(EU, tag) == image.digest
+    assert e2e.digest_at(US, tag) == image.digest
     [gate] = execution.state_outputs("Gate")
     assert {t["gated_digest"] for t in gate["plan"]["targets"]} == {image.digest}
-    assert gated.runtime.notifications() == []
+    assert e2e.runtime.notifications() == []
 
 
-def test_a_scan_in_progress_is_waited_for_in_a_wait_state(gated: E2E) -> None:
+def test_a_scan_in_progress_is_waited_for_in_a_wait_state(e2e: E2E) -> None:
     # Given a signed image whose scan is IN_PROGRESS at the first two looks, then complete and clean
-    tag, image = release(gated, in_progress(), in_progress(), complete([]))
+    tag, image = release(e2e, in_progress(), in_progress(), complete([]))
     # When its push event runs the workflow
-    [execution] = gated.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image)
     # Then the Gate looked three times with a Wait state between looks, and both destinations get it
     assert execution.status == "SUCCEEDED", execution.cause
     entered = execution.states_entered()
     assert entered.count("Gate") == 3
     assert entered.count("GateWait") == 2
-    assert gated.runtime.scans.calls("app", image.digest) == 3
+    assert e2e.runtime.scans.calls("gated", image.digest) == 3
     assert statuses(execution) == {"222222222222/eu-west-1": "copied", "333333333333/us-west-2": "copied"}
 
 
-def test_a_scan_that_does_not_complete_within_the_wait_blocks(gated: E2E) -> None:
+def test_a_scan_that_does_not_complete_within_the_wait_blocks(e2e: E2E) -> None:
     # Given an image of the `quick` rule (wait_minutes: 0) whose scan never completes
-    tag, image = release(gated, in_progress(), key=None, repository="quick")
+    tag, image = release(e2e, in_progress(), key=None, repository="quick")
     # When its push event runs the workflow
-    [execution] = gated.run_event(tag, image, repository="quick")
+    [execution] = e2e.run_event(tag, image, repository="quick")
     # Then it is blocked at the first look, without waiting, saying the scan did not complete
     assert execution.status == "SUCCEEDED", execution.cause
     assert statuses(execution) == {"222222222222/eu-west-1": "blocked"}
@@ -181,52 +139,52 @@ def test_a_scan_that_does_not_complete_within_the_wait_blocks(gated: E2E) -> Non
     assert causes(execution)["222222222222/eu-west-1"] == (
         "rule 'quick': scan still IN_PROGRESS after waiting 0 min; blocked (on_missing: block)"
     )
-    gated.runtime.notifications()
+    e2e.runtime.notifications()
 
 
-def test_an_ignored_finding_passes_the_rule_that_ignores_it_only(gated: E2E) -> None:
+def test_an_ignored_finding_passes_the_rule_that_ignores_it_only(e2e: E2E) -> None:
     # Given a signed image whose only CRITICAL finding prod accepts (ignored) and mirror does not
-    tag, image = release(gated, complete([ACCEPTED]))
+    tag, image = release(e2e, complete([ACCEPTED]))
     # When its push event runs the workflow
-    [execution] = gated.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image)
     # Then prod copies to eu-west-1 and mirror blocks us-west-2 on that finding
     assert execution.status == "SUCCEEDED", execution.cause
     assert statuses(execution) == {"222222222222/eu-west-1": "copied", "333333333333/us-west-2": "blocked"}
     assert "CVE-2026-0001 (zlib 1.2.13)" in causes(execution)["333333333333/us-west-2"]
-    assert gated.digest_at(EU, tag) == image.digest
-    assert gated.digest_at(US, tag) is None
-    gated.runtime.notifications()
+    assert e2e.digest_at(EU, tag) == image.digest
+    assert e2e.digest_at(US, tag) is None
+    e2e.runtime.notifications()
 
 
-def test_an_override_applies_where_the_rule_allows_it_and_is_refused_elsewhere(gated: E2E) -> None:
+def test_an_override_applies_where_the_rule_allows_it_and_is_refused_elsewhere(e2e: E2E) -> None:
     # Given a signed image with a CRITICAL finding
-    tag, image = release(gated, complete([CRITICAL]))
+    tag, image = release(e2e, complete([CRITICAL]))
     who = "arn:aws:sts::111111111111:assumed-role/release-manager/alice"
     override = {"reason": "hotfix for INC-42; CVE-2026-1234 not reachable", "requestedBy": who}
     # When a manual run asks for a break-glass override
-    execution = gated.run_manual({"repository": "app", "tag": tag, "override": override})
+    execution = e2e.run_manual({"repository": "gated", "tag": tag, "override": override})
     # Then prod (allow_override) copies and mirror (no allow_override) still blocks, saying it refused
     assert execution.status == "SUCCEEDED", execution.cause
     assert statuses(execution) == {"222222222222/eu-west-1": "copied", "333333333333/us-west-2": "blocked"}
     assert causes(execution)["333333333333/us-west-2"].endswith(
         "override refused: the rule does not allow_override"
     )
-    assert gated.digest_at(EU, tag) == image.digest
-    assert gated.digest_at(US, tag) is None
+    assert e2e.digest_at(EU, tag) == image.digest
+    assert e2e.digest_at(US, tag) is None
     # And the summary and the email carry the reason and who asked for it
     assert summary_of(execution)["override"] == {"reason": override["reason"], "requested_by": who}
-    [email] = gated.runtime.notifications()
+    [email] = e2e.runtime.notifications()
     assert f"reason: {override['reason']}" in email["message"]
     assert f"requested by: {who}" in email["message"]
 
 
-def test_sync_applies_the_same_gates(gated: E2E) -> None:
+def test_sync_applies_the_same_gates(e2e: E2E) -> None:
     # Given a signed image with a CRITICAL finding that no push event replicated
-    tag, _image = release(gated, complete([CRITICAL]))
-    runtime = gated.runtime
+    tag, _image = release(e2e, complete([CRITICAL]))
+    runtime = e2e.runtime
     config = parse_config(json.loads((runtime.workdir / "replication.json").read_text()))
     # When `sync` runs, copying locally
-    report = sync(config, SyncOptions(local=True, repository_glob="app"))
+    report = sync(config, SyncOptions(local=True, repository_glob="gated"))
     # Then it reports the image blocked at both destinations and copies nothing
     blocked = [a for a in report.actions if a.tag == tag]
     assert [(a.kind, a.status, a.destinations) for a in blocked] == [
@@ -234,5 +192,5 @@ def test_sync_applies_the_same_gates(gated: E2E) -> None:
     ]
     assert "CVE-2026-1234" in (blocked[0].error or "")
     assert report.blocked >= 2  # and earlier tests' images it refuses too
-    assert gated.digest_at(EU, tag) is None
-    assert gated.digest_at(US, tag) is None
+    assert e2e.digest_at(EU, tag) is None
+    assert e2e.digest_at(US, tag) is None
