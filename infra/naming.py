@@ -142,6 +142,6 @@ def widened_rules(config: ReplicationConfig) -> list[str]:
 def gated_repository_arns(config: ReplicationConfig, *, scan: bool = False) -> list[str]:
     """The ARN patterns of the source repositories of rules with promotion gates (a scan gate, if `scan`)."""
     source = config.source
-    prefix = f"arn:{partition_of(source.region)}:ecr:{source.region}:{source.account}:repository/"
+    prefix = partition_of(source.region).arn("ecr", source.region, source.account, "repository/")
     rules = [r for r in config.rules if r.gates is not None and (r.gates.scan is not None or not scan)]
     return fit_statement({prefix + p for rule in rules for p in repository_resource_patterns(rule)})

@@ -26,7 +26,18 @@ CAUSES_LIMIT = 25_000
 CAUSE_MIN = 200
 FAILURE_CAUSE_LIMIT = 30_000
 FAILURES_LIMIT = 40_000  # characters of failure details in a message; the table still lists every target
-STATUS_ORDER = ("copied", "tagged", "present", "superseded", "deleted", "kept", "absent", "planned", "failed", "blocked")
+STATUS_ORDER = (
+    "copied",
+    "tagged",
+    "present",
+    "superseded",
+    "deleted",
+    "kept",
+    "absent",
+    "planned",
+    "failed",
+    "blocked",
+)
 SUPERSEDED_TEXT = (
     "Superseded: the source tag was pushed again before this run put it, so the image was copied by digest "
     "and the tag left to the newer push's own run (the newest push wins)."
