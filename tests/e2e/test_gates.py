@@ -58,15 +58,15 @@ def test_critical_findings_block_every_rule_and_the_email_says_why(e2e: E2E) -> 
     # Given a signed release image whose scan has a CRITICAL finding
     tag, image = release(e2e, complete([CRITICAL]))
     # When its push event runs the workflow
-    [execution] = e2e.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image, repository="gated")
     # Then both destinations are blocked, nothing is copied, and the execution succeeds as BLOCKED
     assert execution.status == "SUCCEEDED", execution.cause
     assert summary_of(execution)["outcome"] == "BLOCKED"
     assert statuses(execution) == {"222222222222/eu-west-1": "blocked", "333333333333/us-west-2": "blocked"}
     assert "Copy" not in execution.states_entered()
     assert "Precheck" not in execution.states_entered()
-    assert e2e.digest_at(EU, tag) is None
-    assert e2e.digest_at(US, tag) is None
+    assert e2e.digest_at(EU, tag, "gated") is None
+    assert e2e.digest_at(US, tag, "gated") is None
     reason = causes(execution)["222222222222/eu-west-1"]
     assert reason.startswith(
         "rule 'prod': 1 CRITICAL finding: CVE-2026-1234 (openssl 3.0.2); scan completed "
@@ -83,15 +83,15 @@ def test_an_untrusted_signature_blocks_one_rule_while_the_other_replicates(e2e: 
     # Given a clean image signed with a key no rule trusts
     tag, image = release(e2e, complete([]), key=new_key())
     # When its push event runs the workflow
-    [execution] = e2e.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image, repository="gated")
     # Then prod (signature gate) blocks eu-west-1, mirror (scan only) copies to us-west-2
     assert execution.status == "SUCCEEDED", execution.cause
     assert statuses(execution) == {"222222222222/eu-west-1": "blocked", "333333333333/us-west-2": "copied"}
     assert (
         "no signature by a trusted identity; found 1 signature" in causes(execution)["222222222222/eu-west-1"]
     )
-    assert e2e.digest_at(EU, tag) is None
-    assert e2e.digest_at(US, tag) == image.digest
+    assert e2e.digest_at(EU, tag, "gated") is None
+    assert e2e.digest_at(US, tag, "gated") == image.digest
     # And the partly blocked run says so in its subject
     [email] = e2e.runtime.notifications()
     assert email["subject"].startswith("ECR replication SUCCEEDED, PARTLY BLOCKED: ")
@@ -102,12 +102,12 @@ def test_a_signed_clean_image_passes_every_gate(e2e: E2E) -> None:
     # Given a clean image signed with the trusted key
     tag, image = release(e2e, complete([]))
     # When its push event runs the workflow
-    [execution] = e2e.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image, repository="gated")
     # Then both destinations get it, pinned to the gated digest, and no email is sent (on: failure)
     assert execution.status == "SUCCEEDED", execution.cause
     assert statuses(execution) == {"222222222222/eu-west-1": "copied", "333333333333/us-west-2": "copied"}
-    assert e2e.digest_at(EU, tag) == image.digest
-    assert e2e.digest_at(US, tag) == image.digest
+    assert e2e.digest_at(EU, tag, "gated") == image.digest
+    assert e2e.digest_at(US, tag, "gated") == image.digest
     [gate] = execution.state_outputs("Gate")
     assert {t["gated_digest"] for t in gate["plan"]["targets"]} == {image.digest}
     assert e2e.runtime.notifications() == []
@@ -117,7 +117,7 @@ def test_a_scan_in_progress_is_waited_for_in_a_wait_state(e2e: E2E) -> None:
     # Given a signed image whose scan is IN_PROGRESS at the first two looks, then complete and clean
     tag, image = release(e2e, in_progress(), in_progress(), complete([]))
     # When its push event runs the workflow
-    [execution] = e2e.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image, repository="gated")
     # Then the Gate looked three times with a Wait state between looks, and both destinations get it
     assert execution.status == "SUCCEEDED", execution.cause
     entered = execution.states_entered()
@@ -146,13 +146,13 @@ def test_an_ignored_finding_passes_the_rule_that_ignores_it_only(e2e: E2E) -> No
     # Given a signed image whose only CRITICAL finding prod accepts (ignored) and mirror does not
     tag, image = release(e2e, complete([ACCEPTED]))
     # When its push event runs the workflow
-    [execution] = e2e.run_event(tag, image)
+    [execution] = e2e.run_event(tag, image, repository="gated")
     # Then prod copies to eu-west-1 and mirror blocks us-west-2 on that finding
     assert execution.status == "SUCCEEDED", execution.cause
     assert statuses(execution) == {"222222222222/eu-west-1": "copied", "333333333333/us-west-2": "blocked"}
     assert "CVE-2026-0001 (zlib 1.2.13)" in causes(execution)["333333333333/us-west-2"]
-    assert e2e.digest_at(EU, tag) == image.digest
-    assert e2e.digest_at(US, tag) is None
+    assert e2e.digest_at(EU, tag, "gated") == image.digest
+    assert e2e.digest_at(US, tag, "gated") is None
     e2e.runtime.notifications()
 
 
@@ -169,8 +169,8 @@ def test_an_override_applies_where_the_rule_allows_it_and_is_refused_elsewhere(e
     assert causes(execution)["333333333333/us-west-2"].endswith(
         "override refused: the rule does not allow_override"
     )
-    assert e2e.digest_at(EU, tag) == image.digest
-    assert e2e.digest_at(US, tag) is None
+    assert e2e.digest_at(EU, tag, "gated") == image.digest
+    assert e2e.digest_at(US, tag, "gated") is None
     # And the summary and the email carry the reason and who asked for it
     assert summary_of(execution)["override"] == {"reason": override["reason"], "requested_by": who}
     [email] = e2e.runtime.notifications()
@@ -192,5 +192,5 @@ def test_sync_applies_the_same_gates(e2e: E2E) -> None:
     ]
     assert "CVE-2026-1234" in (blocked[0].error or "")
     assert report.blocked >= 2  # and earlier tests' images it refuses too
-    assert e2e.digest_at(EU, tag) is None
-    assert e2e.digest_at(US, tag) is None
+    assert e2e.digest_at(EU, tag, "gated") is None
+    assert e2e.digest_at(US, tag, "gated") is None
