@@ -1,14 +1,19 @@
-"""Where an image is: for each destination the rules name, present, stale or missing.
+"""Where an image is: for each destination the rules name, present, stale, missing or blocked by a gate.
 
 `image_status()` reads what `sync` reads (workflow.inventory): one listing of the source repository,
 then ONE listing per destination repository (ECR; a HEAD per tag for a plain registry), so its API
 calls grow with destinations, not with tags. A destination that cannot be listed (its role is not
 deployed, say) is reported as "unknown" with the error; the others are still read.
+
+When a rule has `gates:`, each source image is gated once (`gate_image`: its scan findings and
+signatures read once, whatever the number of destinations). A destination lacking the image (missing
+or stale) whose rule's gates block it is "blocked", with the reason; a gate still waiting (a scan in
+progress) or failing for an image already there is named in `gate` without changing the state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -17,13 +22,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.config import ReplicationConfig
 from workflow.exceptions import ImageNotFound, InvalidRequest, ReplicationError
+from workflow.gates.decision import Decision
+from workflow.gates.image import gate_image
 from workflow.inventory import AwsClients, Inventories, SourceImage
 from workflow.models import ReplicationRequest, Target
 from workflow.plan import plan
+from workflow.registry.client import RegistryClient
 from workflow.rules import tag_matches
 
-State = Literal["present", "stale", "missing", "unknown"]
-STATES: tuple[State, ...] = ("present", "stale", "missing", "unknown")
+State = Literal["present", "stale", "missing", "blocked", "unknown"]
+STATES: tuple[State, ...] = ("present", "stale", "missing", "blocked", "unknown")
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,7 @@ class DestinationStatus:
     digest: str | None = None
     pushed_at: datetime | None = None
     error: str | None = None
+    gate: str | None = None  # why the rule's gates do not let the image through now
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, camelCase like the other reports."""
@@ -54,6 +63,7 @@ class DestinationStatus:
             "digest": self.digest,
             "pushedAt": self.pushed_at.isoformat() if self.pushed_at else None,
             "error": self.error,
+            "gate": self.gate,
         }
 
 
@@ -94,6 +104,8 @@ class StatusReport:
             "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in (header, *rows)
         ]
         lines += [f"{e.account}/{e.region}: {e.error}" for e in self.entries if e.error]
+        gated = {f"{e.repository}:{e.tag}": e.gate for e in self.entries if e.gate}
+        lines += [f"{image}: {reason}" for image, reason in gated.items()]
         return "\n".join(lines)
 
 
@@ -103,6 +115,8 @@ class _Reader:
         self.inventories = Inventories(config, clients)
         # (account, region, repository) -> why it could not be listed
         self.unlisted: dict[tuple[str, str, str], str] = {}
+        self.gates = {rule.name: rule.gates for rule in config.rules if rule.gates is not None}
+        self._source_registry: RegistryClient | None = None
 
     def images(self, repository: str, tag: str | None) -> list[SourceImage]:
         rules = [rule for rule in self.config.rules if rule.repository_filter.matches(repository)]
@@ -126,21 +140,57 @@ class _Reader:
             raise InvalidRequest(
                 f"no rule replicates {image.repository}:{image.tag}: its tag is not accepted"
             )
+        decisions = self._gate(image, targets)
         return [
-            self._look(
-                DestinationStatus(
-                    image.repository,
-                    image.tag,
-                    image.digest,
-                    target.account,
-                    target.region,
-                    target.repository,
-                    "unknown",
+            _gated(
+                self._look(
+                    DestinationStatus(
+                        image.repository,
+                        image.tag,
+                        image.digest,
+                        target.account,
+                        target.region,
+                        target.repository,
+                        "unknown",
+                    ),
+                    target,
                 ),
-                target,
+                target.selecting_rules,
+                decisions,
             )
             for target in targets
         ]
+
+    def _gate(self, image: SourceImage, targets: list[Target]) -> Mapping[str, Decision | str]:
+        """Rule -> decision (or why there is none) for the image's gated rules, read once for all targets."""
+        used = sorted({rule for target in targets for rule in target.selecting_rules if rule in self.gates})
+        if not used:
+            return {}
+        source = self.config.source
+        try:
+            return gate_image(
+                {rule: self.gates[rule] for rule in used},
+                image.repository,
+                image.digest,
+                ecr=self.inventories.clients.client("ecr", source.region),
+                registry=self._registry(),
+                registry_id=source.account,
+            )
+        except (ReplicationError, ClientError, BotoCoreError) as error:
+            return dict.fromkeys(used, f"the gates could not be checked: {type(error).__name__}: {error}")
+
+    def _registry(self) -> RegistryClient:
+        if self._source_registry is None:
+            from workflow.copy import make_client  # the copy engine only for gated rules
+
+            source = self.config.source
+            registry, insecure = self.config.endpoint(source.account, source.region)
+            self._source_registry = make_client(
+                registry,
+                session=self.inventories.clients.session,
+                insecure_registries=self.inventories.insecure if insecure else (),
+            )
+        return self._source_registry
 
     def _look(self, entry: DestinationStatus, target: Target) -> DestinationStatus:
         where = (target.account, target.region, target.repository)
@@ -155,6 +205,27 @@ class _Reader:
             return replace(entry, state="missing")
         state: State = "present" if found.digest == entry.source_digest else "stale"
         return replace(entry, state=state, digest=found.digest, pushed_at=found.pushed_at)
+
+
+def _gated(
+    entry: DestinationStatus, rules: list[str], decisions: Mapping[str, Decision | str]
+) -> DestinationStatus:
+    """The entry as the gates leave it, decided as the Gate step decides (workflow.gates.step): a
+    destination replicates when one rule selecting it passes or has no gates; it is blocked when every
+    one blocks and it lacks the image (missing or stale)."""
+    own = [(rule, decisions.get(rule)) for rule in rules]
+    if any(d is None or (isinstance(d, Decision) and d.verdict == "pass") for _, d in own):
+        return entry
+    reason = "; ".join(
+        f"rule {rule!r} {'blocks' if d.verdict == 'block' else 'waits'}: {d.reason}"
+        if isinstance(d, Decision)
+        else f"rule {rule!r}: {d}"
+        for rule, d in own
+    )
+    blocked = all(isinstance(d, Decision) and d.verdict == "block" for _, d in own)
+    if blocked and entry.state in ("missing", "stale"):
+        return replace(entry, state="blocked", gate=reason)
+    return replace(entry, gate=reason)
 
 
 def image_status(

@@ -13,6 +13,7 @@ from tests.integration.registries import RegistryServer
 from workflow.cli import main
 from workflow.config import parse_config
 from workflow.copy import copy
+from workflow.local.signing import new_key, public_pem, push_signature
 from workflow.registry.client import RegistryClient
 from workflow.status import image_status
 
@@ -88,7 +89,41 @@ def test_status_reads_each_destination_registry(
     path.write_text(json.dumps(raw))
     assert main(["status", str(path), f"{app}:release-1", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
-    assert document["counts"] == {"present": 1, "stale": 0, "missing": 1, "unknown": 0}
+    assert document["counts"] == {"present": 1, "stale": 0, "missing": 1, "blocked": 0, "unknown": 0}
     copy(f"{src}:release-1", f"{dest_registry.host}/mirror/{app}:release-1", insecure_registries=insecure)
     assert main(["status", str(path), f"{app}:release-1"]) == 0
     assert "present" in capsys.readouterr().out
+
+
+def test_status_blocks_an_image_without_a_trusted_signature(
+    source_registry: RegistryServer, dest_registry: RegistryServer, builder: ImageBuilder, repo: str
+) -> None:
+    # Given release-1 signed in cosign's format with the key a rule's signature gate trusts, release-2 unsigned
+    key = new_key()
+    signed = builder.image(repo, "release-1", layer_sizes=(64,)).digest
+    builder.image(repo, "release-2", layer_sizes=(64,))
+    push_signature(source_registry.url, source_registry.host, repo, signed, key)
+    raw: dict[str, Any] = {
+        "source": {"account": SOURCE, "region": "us-east-1"},
+        "rules": [
+            {
+                "name": "releases",
+                "repositories": [repo],
+                "tags": {"include": ["release-*"]},
+                "destinations": [{"account": FIRST, "regions": ["eu-west-1"]}],
+                "gates": {"signature": {"cosign_keys": [public_pem(key)]}},
+            }
+        ],
+        "endpoints": [
+            {"account": SOURCE, "region": "us-east-1", "registry": source_registry.host, "insecure": True},
+            {"account": FIRST, "region": "eu-west-1", "registry": dest_registry.host, "insecure": True},
+        ],
+    }
+    # When asking the status of every accepted tag (the signatures read from the source registry)
+    report = image_status(parse_config(raw), repo)
+    # Then the signed image is missing (it may replicate), the unsigned one blocked with the reason
+    assert {e.tag: e.state for e in report.entries} == {"release-1": "missing", "release-2": "blocked"}
+    gates = {e.tag: e.gate for e in report.entries}
+    assert gates["release-1"] is None
+    assert gates["release-2"] is not None
+    assert gates["release-2"].startswith("rule 'releases' blocks: no signature found for sha256:")

@@ -18,6 +18,7 @@ from workflow.cli import main
 from workflow.config import parse_config
 from workflow.exceptions import ImageNotFound, InvalidRequest
 from workflow.inventory import AwsClients
+from workflow.local.scans import ScanResults, applied, in_progress
 from workflow.status import image_status
 from workflow.sync import SyncOptions, sync
 
@@ -170,7 +171,7 @@ def test_cli_exit_codes_table_and_json(
     assert main(["status", config_file, "app", "--all", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["complete"] is False
-    assert document["counts"] == {"present": 1, "stale": 0, "missing": 3, "unknown": 0}
+    assert document["counts"] == {"present": 1, "stale": 0, "missing": 3, "blocked": 0, "unknown": 0}
     assert {d["tag"] for d in document["destinations"]} == {"release-1", "release-2"}
     # and a tag no rule replicates is bad input
     assert main(["status", config_file, "app:dev-1"]) == 2
@@ -198,3 +199,106 @@ def test_cli_bad_input_exits_2(
     # Given a malformed image argument / Then exit 2 with one line naming it, before any AWS call
     assert main(["status", config_file, *arguments]) == 2
     assert message in capsys.readouterr().err
+
+
+def gated_config(block_at: str) -> dict[str, Any]:
+    """CONFIG with a scan gate on its rule."""
+    return {**CONFIG, "rules": [{**CONFIG["rules"][0], "gates": {"scan": {"block_at": block_at}}}]}
+
+
+def test_a_gated_rule_blocks_where_the_image_is_missing_and_reads_each_scan_once(
+    world: AwsClients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a rule gated at HIGH, app:release-1 scanned with one HIGH finding (moto's scan result) and
+    # app:release-2 never scanned (no result: blocked by default); release-1 is at eu-west-1 only, and
+    # eu-west-1 holds release-2 under another digest (stale)
+    world.client("ecr", "us-east-1").start_image_scan(repositoryName="app", imageId={"imageTag": "release-1"})
+    push(world.client("ecr", "eu-west-1", ROLE), "app", "release-2", 99)
+    config = parse_config(gated_config("HIGH"))
+
+    # When asking the status of every accepted tag, counting ECR calls
+    calls = ecr_calls(world)
+    report = image_status(config, "app", clients=world)
+
+    # Then where the image is missing (or stale) it is blocked, and where it already is it stays present
+    assert states(report) == {
+        ("release-1", EU): ("present", digest(10)),
+        ("release-1", US): ("blocked", None),
+        ("release-2", EU): ("blocked", digest(99)),
+        ("release-2", US): ("blocked", None),
+    }
+    # with the gate's reason on every entry, the one a person can act on
+    gate = {(e.tag, f"{e.account}/{e.region}"): e.gate for e in report.entries}
+    assert gate[("release-1", US)] == gate[("release-1", EU)]
+    assert gate[("release-1", US)] is not None
+    assert gate[("release-1", US)].startswith(
+        "rule 'production' blocks: 1 HIGH finding: CVE-9999-9999 (moto_fake 9.9.9)"
+    )
+    assert gate[("release-2", US)] == (
+        "rule 'production' blocks: no scan result: NO_SCAN (the image has no scan); blocked (on_missing: block)"
+    )
+    # and each image's scan was read once, not once per destination
+    assert calls["DescribeImageScanFindings"] == 2
+    assert report.complete is False
+
+    # And the CLI exits 1, counts them, and prints each image's reason once
+    path = tmp_path / "gated.json"
+    path.write_text(json.dumps(gated_config("HIGH")))
+    assert main(["status", str(path), "app:release-1"]) == 1
+    out = capsys.readouterr().out
+    assert f"app:release-1  {US} app  blocked  -" in out
+    assert out.count("app:release-1: rule 'production' blocks: 1 HIGH finding") == 1
+    assert main(["status", str(path), "app", "--all", "--json"]) == 1
+    document = json.loads(capsys.readouterr().out)
+    assert document["counts"] == {"present": 1, "stale": 0, "missing": 0, "blocked": 3, "unknown": 0}
+
+
+def test_an_image_the_gates_pass_is_reported_as_without_gates(world: AwsClients) -> None:
+    # Given a rule gated at CRITICAL and app:release-1 scanned with only a HIGH finding
+    world.client("ecr", "us-east-1").start_image_scan(repositoryName="app", imageId={"imageTag": "release-1"})
+    # When asking its status
+    report = image_status(parse_config(gated_config("CRITICAL")), "app", "release-1", clients=world)
+    # Then present and missing as without gates, and no gate reason
+    assert states(report) == {
+        ("release-1", EU): ("present", digest(10)),
+        ("release-1", US): ("missing", None),
+    }
+    assert [e.gate for e in report.entries] == [None, None]
+
+
+def test_a_destination_another_ungated_rule_selects_is_not_blocked(world: AwsClients) -> None:
+    # Given the gated rule blocking app:release-1 (never scanned), and an ungated rule also sending it to us-west-2
+    raw = gated_config("HIGH")
+    raw["rules"].append(
+        {
+            "name": "mirror",
+            "repositories": ["app"],
+            "tags": {"include": ["release-1"]},
+            "destinations": [{"account": DESTINATION, "regions": ["us-west-2"]}],
+        }
+    )
+    # When asking its status
+    report = image_status(parse_config(raw), "app", "release-1", clients=world)
+    # Then us-west-2 is missing (the ungated rule replicates it there), not blocked; eu-west-1 keeps its copy
+    assert states(report) == {
+        ("release-1", EU): ("present", digest(10)),
+        ("release-1", US): ("missing", None),
+    }
+    gates = {f"{e.account}/{e.region}": e.gate for e in report.entries}
+    assert gates[US] is None
+    assert gates[EU] is not None
+    assert gates[EU].startswith("rule 'production' blocks: no scan result")
+
+
+def test_a_scan_in_progress_is_named_but_does_not_block(world: AwsClients) -> None:
+    # Given a gated rule and app:release-1's scan still IN_PROGRESS (the runtime's scan fake)
+    with applied(ScanResults()) as scans:
+        scans.set("app", digest(10), in_progress())
+        # When asking its status
+        report = image_status(parse_config(gated_config("HIGH")), "app", "release-1", clients=world)
+    # Then missing stays missing (the workflow would wait for the scan), and the gate says it waits
+    assert states(report)[("release-1", US)] == ("missing", None)
+    gates = {f"{e.account}/{e.region}": e.gate for e in report.entries}
+    assert gates[US] == gates[EU]
+    assert gates[US] is not None
+    assert gates[US].startswith("rule 'production' waits: scan IN_PROGRESS")

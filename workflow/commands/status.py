@@ -1,8 +1,9 @@
 """`ecr-replicate status CONFIG REPOSITORY:TAG | REPOSITORY --all [--json]`: where an image is.
 
-For every destination the rules name: present (the source's digest), stale (another digest) or missing,
-with the destination digest and push time; unknown when the destination could not be read. Exit 0 when
-every destination has it, 1 when some lack it (or could not be read), 2 on bad input.
+For every destination the rules name: present (the source's digest), stale (another digest), missing, or
+blocked (its rule's gates refuse the image, with the reason), with the destination digest and push time;
+unknown when the destination could not be read. Exit 0 when every destination has it, 1 when some lack it
+(or could not be read), 2 on bad input.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def parse_image(value: str, every_tag: bool) -> tuple[str, str | None]:
 def register(subparsers: Any) -> None:
     """Add the `status` sub-command."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "status", help="where an image is: present, stale or missing at each destination the rules name"
+        "status",
+        help="where an image is: present, stale, missing or blocked by a gate at each destination the rules name",
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("image", metavar="REPOSITORY:TAG", help="source image (REPOSITORY with --all)")
