@@ -23,10 +23,15 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import yaml
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from workflow.config import parse_config
 from workflow.local.images import Image, build_image, sha256
 from workflow.local.registries import RuntimeSetupError
-from workflow.local.runtime import STATE_MACHINE, Execution, LocalRuntime
+from workflow.local.runtime import DEMO_CONFIG, STATE_MACHINE, Execution, LocalRuntime
+from workflow.local.scans import complete, finding
+from workflow.local.signing import new_key, public_pem, push_signature
 from workflow.plan import event_pattern
 from workflow.runbook import recordable_error_names, section_url
 from workflow.status import StatusReport, image_status
@@ -35,6 +40,8 @@ from workflow.sync import SyncOptions, sync
 REPOSITORY = "app"
 RELEASE_TAG = "release-1.0.0"
 REPAIR_TAG = "release-1.1.0"
+BLOCKED_TAG = "release-1.2.0"
+CRITICAL = finding("CVE-2026-1234", "CRITICAL", "openssl", "3.0.2")
 DEV_TAG = "dev-42"
 PLATFORMS = ("linux/amd64", "linux/arm64")
 Printer = Callable[[str], None]
@@ -106,6 +113,14 @@ class StatePrinter:
                 if targets
                 else plan.get("skipped_reason")
             )
+        if state == "Gate" and isinstance(output.get("plan"), dict):
+            gated = output["plan"]
+            if gated.get("gate", {}).get("verdict") == "wait":
+                return f"a scan is not complete: look again in {gated['gate'].get('wait_seconds')} s"
+            blocked = [f"{b['account']}/{b['region']}: {b.get('cause')}" for b in gated.get("blocked", [])]
+            return f"{len(gated.get('targets', []))} destination(s) pass" + "".join(
+                f"\n{' ' * 13}blocked {line}" for line in blocked
+            )
         if state == "Precheck" and isinstance(output.get("precheck"), dict):
             precheck = output["precheck"]
             if precheck.get("copy_needed"):
@@ -161,7 +176,7 @@ def verify_absent(host: str, repository: str, tag: str) -> None:
     """Check with skopeo that `host/repository:tag` does not exist (and that the registry answered)."""
     result = _skopeo("inspect", "--raw", "--tls-verify=false", f"docker://{host}/{repository}:{tag}")
     if result.returncode == 0:
-        raise DemoFailure(f"{host}/{repository}:{tag} exists, but {tag} should have been filtered out")
+        raise DemoFailure(f"{host}/{repository}:{tag} exists, but {tag} should not be there")
     if "manifest unknown" not in result.stderr and "not found" not in result.stderr:
         raise DemoFailure(f"skopeo could not check {host}/{repository}:{tag}: {result.stderr.strip()}")
 
@@ -169,9 +184,10 @@ def verify_absent(host: str, repository: str, tag: str) -> None:
 class Demo:
     """The demo's steps on one running LocalRuntime."""
 
-    def __init__(self, runtime: LocalRuntime, out: Printer) -> None:
+    def __init__(self, runtime: LocalRuntime, out: Printer, key: ec.EllipticCurvePrivateKey) -> None:
         self.runtime = runtime
         self.out = out
+        self.key = key
         self.config = parse_config(runtime.config_data)
         self.destinations = [
             (d.account, region)
@@ -185,23 +201,25 @@ class Demo:
         release = build_image("demo release", PLATFORMS)
         dev = build_image("demo dev build", ("linux/amd64",))
         self.describe()
-        self.step(1, "Push two images to the source registry")
-        for tag, image in ((RELEASE_TAG, release), (DEV_TAG, dev)):
-            self.runtime.push(REPOSITORY, tag, image)
-            self.out(
-                f"  {REPOSITORY}:{tag:<14} {', '.join(image.platforms):<24} {image.digest}  {_size(image.size)}"
-            )
+        self.step(1, "Push two images to the source registry; sign the release, its scan is clean")
+        self.push(RELEASE_TAG, release, signed=True)
+        self.push(DEV_TAG, dev, signed=False)
         executions = self.send_events([(RELEASE_TAG, release), (DEV_TAG, dev)], expect=[RELEASE_TAG])
         self.step(4, "Run the state machine (moto's interpreter, the real ASL and handlers)")
         self.out(
-            "  Plan (Lambda) -> Replicate: for each destination, Precheck (Lambda) -> Copy (CodeBuild job"
+            "  Plan (Lambda) -> Gate (Lambda: scan findings and signatures) -> Replicate: for each destination,"
         )
-        self.out("  running `ecr-replicate copy`) -> Summarize (Lambda) -> Notify (SNS). States as they run:")
+        self.out(
+            "  Precheck (Lambda) -> Copy (CodeBuild job running `ecr-replicate copy`) -> Summarize (Lambda) ->"
+        )
+        self.out("  Notify (SNS). States as they run:")
         execution = self.watch(executions[0])
         if execution.status != "SUCCEEDED":
             raise DemoFailure(
                 f"the execution for {RELEASE_TAG} ended {execution.status}: {execution.error} {execution.cause}"
             )
+        if "Gate" not in execution.states_entered():
+            raise DemoFailure(f"{RELEASE_TAG} replicated without passing the Gate step")
         self.print_email()
         self.step(5, "Check the destinations independently with skopeo")
         for account, region in self.destinations:
@@ -231,6 +249,23 @@ class Demo:
             f"  ok  every destination: present, no CodeBuild job started ({builds_before} job(s) in total)"
         )
         RepairScene(self).run(build_image("demo release 1.1.0", PLATFORMS))
+        GateScene(self).run(build_image("demo release 1.2.0", PLATFORMS))
+
+    def push(
+        self, tag: str, image: Image, *, signed: bool, findings: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Push to the source; sign it with the demo's key if `signed`; its scan completes with `findings`."""
+        self.runtime.push(REPOSITORY, tag, image)
+        self.out(
+            f"  {REPOSITORY}:{tag:<14} {', '.join(image.platforms):<24} {image.digest}  {_size(image.size)}"
+        )
+        source = self.runtime.registry("source")
+        if signed:
+            signature = push_signature(source.url, source.host, REPOSITORY, image.digest, self.key)
+            self.out(f"  {'':<18} signed with the demo's cosign key: {REPOSITORY}:{signature}")
+        self.runtime.scans.set(REPOSITORY, image.digest, complete(findings))
+        shown = ", ".join(f"{f['name']} {f['severity']}" for f in findings or []) or "no findings"
+        self.out(f"  {'':<18} scan complete: {shown}")
 
     def describe(self) -> None:
         """What runs where."""
@@ -248,6 +283,14 @@ class Demo:
                 f"  rule {rule.name!r}: repositories {rule.repositories}, tags {rule.tags.include}"
                 f" excluding {rule.tags.exclude}, max {self.config.max_concurrency} copies at a time"
             )
+            if rule.gates is not None:
+                scan = (
+                    f"scan findings at or above {rule.gates.scan.block_at} block" if rule.gates.scan else ""
+                )
+                keys = len(rule.gates.signature.cosign_keys) if rule.gates.signature else 0
+                self.out(
+                    f"    gates: {scan}; a cosign signature by {keys} trusted key(s) (the demo's, made at start)"
+                )
 
     def step(self, number: int, title: str) -> None:
         """A numbered heading."""
@@ -319,7 +362,7 @@ class RepairScene:
         self.demo.step(7, f"{account}/{region} refuses pushes: the run of {REPAIR_TAG} is PARTIAL")
         runtime.refuse_pushes(account, region, True)
         self.out(f"  the {account}/{region} registry restarted read-only: it serves pulls, refuses pushes")
-        runtime.push(REPOSITORY, REPAIR_TAG, image)
+        self.demo.push(REPAIR_TAG, image, signed=True)
         [arn] = self.demo.send_events([(REPAIR_TAG, image)], expect=[REPAIR_TAG], step=None)
         execution = self.demo.watch(arn)
         failed = self.check_partial(execution)
@@ -379,6 +422,61 @@ class RepairScene:
         self.out(f"  ok  status: {', '.join(f'{a}/{r} {s}' for (a, r), s in found.items())}")
 
 
+class GateScene:
+    """Step 9: an unsigned image with a CRITICAL finding is blocked: at no destination, the email says why."""
+
+    def __init__(self, demo: Demo) -> None:
+        self.demo = demo
+        self.out = demo.out
+
+    def run(self, image: Image) -> None:
+        """Push it, replicate, check the outcome, the destinations, the email and `status`."""
+        runtime = self.demo.runtime
+        self.demo.step(9, f"Push {BLOCKED_TAG} unsigned and with a CRITICAL finding: the gates block it")
+        builds_before = len(runtime.codebuild.builds)
+        self.demo.push(BLOCKED_TAG, image, signed=False, findings=[CRITICAL])
+        [arn] = self.demo.send_events([(BLOCKED_TAG, image)], expect=[BLOCKED_TAG], step=None)
+        execution = self.demo.watch(arn)
+        summaries = execution.state_outputs("Summarize")
+        summary = summaries[-1]["summary"] if summaries else {}
+        actions = {(line["account"], line["region"]): line["action"] for line in summary.get("lines", [])}
+        expected = dict.fromkeys(self.demo.destinations, "blocked")
+        if execution.status != "SUCCEEDED" or summary.get("outcome") != "BLOCKED" or actions != expected:
+            raise DemoFailure(
+                f"the run of {BLOCKED_TAG} ended {execution.status} ({summary.get('outcome')}) with {actions}, "
+                f"expected BLOCKED at {expected}"
+            )
+        if len(runtime.codebuild.builds) != builds_before or "Precheck" in execution.states_entered():
+            raise DemoFailure(f"a destination was touched for the blocked {BLOCKED_TAG}")
+        email = self.demo.print_email()
+        wanted = (
+            "CVE-2026-1234 (openssl 3.0.2)",
+            "no signature found",
+            "runbook: docs/runbook.md#imageblocked",
+        )
+        missing = [text for text in wanted if text not in email["message"]]
+        if not email["subject"].startswith(f"ECR replication BLOCKED: {REPOSITORY}:{BLOCKED_TAG}") or missing:
+            raise DemoFailure(f"the BLOCKED email lacks {missing or 'its subject'}: {email['subject']!r}")
+        self.out("  ok  BLOCKED email: the finding, the missing signature and the runbook link")
+        for account, region in self.demo.destinations:
+            verify_absent(runtime.registry_of(account, region).host, REPOSITORY, BLOCKED_TAG)
+            self.out(f"  ok  {account}/{region}: {REPOSITORY}:{BLOCKED_TAG} is not there (skopeo)")
+        report = self.demo.status(BLOCKED_TAG)
+        found = {(e.account, e.region): e.state for e in report.entries}
+        if found != expected:
+            raise DemoFailure(f"status says {found}, expected every destination blocked")
+        self.out("  ok  status: blocked by a gate at every destination, with the reason")
+
+
+def demo_config(cosign_key: str) -> dict[str, Any]:
+    """demo-config.yaml, its gated rules trusting `cosign_key` (the public half of the key made at start)."""
+    config: dict[str, Any] = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
+    for rule in config["rules"]:
+        if "gates" in rule:
+            rule["gates"]["signature"] = {"cosign_keys": [cosign_key]}
+    return config
+
+
 def _exit_on_sigterm(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
@@ -391,9 +489,10 @@ def run_demo(out: Printer = print) -> int:
     started = time.monotonic()
     previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        with LocalRuntime() as runtime:
+        key = new_key()
+        with LocalRuntime(demo_config(public_pem(key))) as runtime:
             out(f"Started 3 registries, moto and the state machine in {time.monotonic() - started:.1f}s\n")
-            Demo(runtime, out).run()
+            Demo(runtime, out, key).run()
     except (DemoFailure, RuntimeSetupError) as failure:
         out(f"\nDEMO FAILED: {failure}")
         return 1
@@ -406,6 +505,7 @@ def run_demo(out: Printer = print) -> int:
     out(
         f"\nDEMO PASSED in {time.monotonic() - started:.1f}s: {RELEASE_TAG} is at every destination with the same "
         f"digest and platforms, {DEV_TAG} nowhere, the re-push copied nothing; a refused push made {REPAIR_TAG} "
-        "PARTIAL with its runbook link, and sync repaired it (status before and after)."
+        f"PARTIAL with its runbook link, and sync repaired it (status before and after); the unsigned "
+        f"{BLOCKED_TAG} with a CRITICAL finding was blocked, is at no destination, and the email says why."
     )
     return 0
