@@ -30,6 +30,8 @@ from workflow.gates.policy import Gates
 from workflow.models import Override, Target, TargetResult
 from workflow.registry.client import RegistryClient
 
+# Looking every 30 s for at most MAX_WAIT_MINUTES (60) is ~120 Gate/Wait rounds of a few history events each,
+# far inside the 25,000 events of one execution's history ("Step Functions service quotas").
 DEFAULT_POLL_SECONDS = 30
 # A blocked record's reasons: enough for every rule's verdict, short enough that 100 blocked destinations
 # stay far inside Step Functions' 256 KiB state ("Step Functions service quotas").
