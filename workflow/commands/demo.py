@@ -15,7 +15,9 @@ def register(subparsers: Any) -> None:
             "Starts three local registries and moto, pushes app:release-1.0.0 (two platforms) and app:dev-42, "
             "sends the ECR push events through EventBridge, runs the state machine for what matched, and checks "
             "the destinations with skopeo; then makes one destination refuse pushes (a PARTIAL run, its email "
-            "and runbook link, `status`) and repairs it with `sync`. Exits 0 only if everything held."
+            "and runbook link, `status`) and repairs it with `sync`; the release images are signed with a key made "
+            "at start, and an unsigned one with a CRITICAL finding is blocked by the rule's gates. Exits 0 only "
+            "if everything held."
         ),
     )
     parser.set_defaults(run=run)

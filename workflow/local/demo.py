@@ -1,6 +1,10 @@
 """`ecr-replicate demo`: the real workflow replicating a filtered image on this machine, no AWS account.
 
-1. build and push a two-platform `app:release-1.0.0` and a one-platform `app:dev-42` to the source;
+The demo's rule is gated (scan at CRITICAL, and a cosign key the demo makes at start; scans come from the
+runtime's scan fake).
+
+1. build and push a two-platform `app:release-1.0.0`, signed and scanned clean, and a one-platform
+   `app:dev-42` to the source;
 2. send both ECR push events through EventBridge (moto), with the rule pattern the CDK app synthesizes;
 3. start executions for what matched, and only that;
 4. print each state as it runs, then the summary email;
@@ -9,7 +13,9 @@
 7. restart one destination's registry read-only and replicate `release-1.1.0`: the run is PARTIAL, its
    email links the failed destination's runbook section, and `ecr-replicate status` says where it is missing;
 8. repair: the registry accepts pushes again, `ecr-replicate sync` starts one execution for the missing
-   destination, and `status` shows the image everywhere.
+   destination, and `status` shows the image everywhere;
+9. push `release-1.2.0` unsigned and with a CRITICAL finding: the Gate step blocks it before any destination
+   is touched, the BLOCKED email says why, it is at no destination and `status` says blocked.
 """
 
 from __future__ import annotations
