@@ -43,31 +43,39 @@ def delete_tag(
     dry_run: bool = False,
     source_session: Any = None,
     insecure_registries: Collection[str] = (),
+    check_source: bool = True,
 ) -> DeleteResult:
-    """Remove the target's tag at its destination where it still points at `target.source_reference`."""
+    """Remove the target's tag at its destination where it still points at `target.source_reference`.
+
+    `check_source=False` leaves out the source HEAD, for a caller that has just listed the source (sync).
+    """
     expected = target.source_reference
-    source = make_client(
-        target.source_registry, session=source_session, insecure_registries=insecure_registries
-    )
-    if source.head_manifest(target.source_repository, target.tag) is not None:
-        return DeleteResult("kept", None, KEPT_IN_SOURCE)
-    destination = make_client(
-        target.registry, session=destination_session, insecure_registries=insecure_registries, push=True
-    )
-    current = destination.head_manifest(target.repository, target.tag)
+    if check_source:
+        source = make_client(
+            target.source_registry, session=source_session, insecure_registries=insecure_registries
+        )
+        if source.head_manifest(target.source_repository, target.tag) is not None:
+            return DeleteResult("kept", None, KEPT_IN_SOURCE)
+    parts = ecr_host_parts(target.registry)
+    registry = None
+    if parts:  # ECR by its API, as the destination role: DescribeImages, then BatchDeleteImage
+        current = ecr.tag_digest(
+            destination_session, parts[1], target.repository, target.tag, registry_id=parts[0]
+        )
+    else:
+        registry = make_client(target.registry, insecure_registries=insecure_registries, push=True)
+        current = registry.head_manifest(target.repository, target.tag)
     if current is None:
         return DeleteResult("absent", None)
     if current != expected:
         return DeleteResult("kept", current, KEPT_MOVED)
     if dry_run:
         return DeleteResult("deleted", current)
-    if not _remove(target, destination_session, destination):
-        return DeleteResult("absent", None)
-    return DeleteResult("deleted", current)
-
-
-def _remove(target: Target, session: Any, destination: Any) -> bool:
-    parts = ecr_host_parts(target.registry)
     if parts:
-        return ecr.delete_tag(session, parts[1], target.repository, target.tag, registry_id=parts[0])
-    return bool(destination.delete_tag(target.repository, target.tag))
+        removed = ecr.delete_tag(
+            destination_session, parts[1], target.repository, target.tag, registry_id=parts[0]
+        )
+    else:
+        assert registry is not None
+        removed = registry.delete_tag(target.repository, target.tag)
+    return DeleteResult("deleted", current) if removed else DeleteResult("absent", None)

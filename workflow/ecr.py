@@ -147,6 +147,24 @@ def _mutability(described: dict[str, Any]) -> TagMutability:
     )
 
 
+def tag_digest(
+    session: Any, region: str, repository: str, tag: str, *, registry_id: str | None = None
+) -> str | None:
+    """The digest `tag` points at in `repository` (DescribeImages by tag); None when the tag or repository is absent."""
+    kwargs: dict[str, Any] = {"repositoryName": repository, "imageIds": [{"imageTag": tag}]}
+    if registry_id:
+        kwargs["registryId"] = registry_id
+    try:
+        details = session.client("ecr", region_name=region).describe_images(**kwargs)["imageDetails"]
+    except ClientError as exc:
+        if _error_code(exc) in ("ImageNotFoundException", "RepositoryNotFoundException"):
+            return None
+        raise _named(exc, f"describing {repository}:{tag} in {region}") from exc
+    except BotoCoreError as exc:
+        raise _named(exc, f"describing {repository}:{tag} in {region}") from exc
+    return str(details[0]["imageDigest"]) if details else None
+
+
 def delete_tag(
     session: Any, region: str, repository: str, tag: str, *, registry_id: str | None = None
 ) -> bool:

@@ -134,6 +134,10 @@ class DestinationInventory(Protocol):
         """What `tag` points at in `repository` (None when the tag is not there)."""
         ...
 
+    def tags(self, repository: str) -> dict[str, str]:
+        """Every tag of `repository` and the digest it points at (empty when the repository does not exist)."""
+        ...
+
 
 class EcrSource:
     """An ECR registry as a source: one DescribeRepositories listing, one DescribeImages listing per repo."""
@@ -221,6 +225,10 @@ class EcrDestination:
         digest = state.tags.get(tag)
         return None if digest is None else TagState(digest, state.pushed.get(digest))
 
+    def tags(self, repository: str) -> dict[str, str]:
+        """From the cached listing of `repository`."""
+        return dict(self.state(repository).tags)
+
     def put_tag(self, repository: str, tag: str, digest: str) -> None:
         """Put `tag` on the image `digest` already in `repository` (PutImage with its own manifest)."""
         response = self.client.batch_get_image(
@@ -286,6 +294,13 @@ class RegistryDestination:
         """One HEAD of the tag (registries report no push time)."""
         digest = self.client.head_manifest(repository, tag)
         return None if digest is None else TagState(digest)
+
+    def tags(self, repository: str) -> dict[str, str]:
+        """The tag list, then a HEAD per tag."""
+        listed = {
+            tag: self.client.head_manifest(repository, tag) for tag in self.client.list_tags(repository)
+        }
+        return {tag: digest for tag, digest in listed.items() if digest is not None}
 
 
 class Inventories:

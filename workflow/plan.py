@@ -128,6 +128,14 @@ class _SourceImage(NamedTuple):
     action: RequestAction
 
 
+def rule_targets(
+    rule: Rule, repository: str, tag: str, config: ReplicationConfig, action: RequestAction = "replicate"
+) -> list[Target]:
+    """Every target of one rule for `repository:tag`, whatever its tag filters (sync's listings use it)."""
+    registry, insecure = config.endpoint(config.source.account, config.source.region)
+    return _rule_targets(rule, _SourceImage(repository, tag, None, registry, insecure, action), config)
+
+
 def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:
     targets = []
     for destination in rule.destinations:

@@ -22,49 +22,37 @@ repaired something or failed.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import random
-import re
-import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any, Literal
+from datetime import UTC, datetime
+from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from workflow import ecr
 from workflow.config import ReplicationConfig
 from workflow.exceptions import GateCheckFailed, InvalidRequest, ReplicationError
 from workflow.gates.step import GateStep
 from workflow.inventory import (
-    PAGE_SIZE,
     AwsClients,
     DestinationInventory,
-    EcrDestination,
     Inventories,
     SourceImage,
     SourceInventory,
 )
 from workflow.models import ReplicationRequest, Target
 from workflow.plan import plan
-from workflow.registry.auth import ecr_host_parts
 from workflow.rules import NameFilter, compile_pattern, tag_matches
+from workflow.sync_actions import Action, ActionKind, ActionStatus
+from workflow.sync_deletes import StaleTags
+from workflow.sync_executions import (
+    ExecutionStarter,
+    execution_name,
+    region_of_arn,
+)
+from workflow.sync_repairs import DirectRepairs
 
-ActionKind = Literal["inventory", "gate", "tag", "start", "copy"]
-ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed", "blocked"]
-EXECUTION_NAME_MAX = 80
-EXECUTION_PREFIX = "sync-"
-HASH_LENGTH = 16
-MAX_ATTEMPTS = 3
-DAY_FORMAT = "%Y%m%d"
-# What follows the stem: "-<day>" and, from attempt 2, "-<attempt>".
-NAME_TAIL = re.compile(r"-\d{8}(?:-\d+)?$")
-NAME_TAIL_MAX = len("-YYYYMMDD") + len(f"-{MAX_ATTEMPTS}")
-ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 ProgressCallback = Callable[[str, int, int], None]
 LogCallback = Callable[[str], None]
 
@@ -78,44 +66,12 @@ class SyncOptions:
     repository_glob: str | None = None
     since: datetime | None = None
     dry_run: bool = False
+    # Remove stale tags (rules with propagate_deletes; reported either way).
+    apply_deletes: bool = False
     max_in_flight: int = 10
     wait: bool = True
     poll_initial: float = 2.0
     poll_max: float = 30.0
-
-
-@dataclass
-class Action:
-    """One repair: tag a target, start one execution, or copy one target (local); a failed listing; or the
-    targets of one image that promotion gates refused (`gate`, blocked) or could not decide yet (deferred)."""
-
-    kind: ActionKind
-    repository: str
-    tag: str
-    digest: str
-    targets: list[Target]
-    name: str = ""
-    status: ActionStatus = "planned"
-    error: str | None = None
-
-    @property
-    def destinations(self) -> list[str]:
-        """`account/region` of each target, sorted."""
-        return sorted(f"{t.account}/{t.region}" for t in self.targets)
-
-    def describe(self) -> str:
-        """One human line."""
-        where = ", ".join(self.destinations)
-        what = {
-            "inventory": f"list {self.targets[0].repository} at {where}",
-            "gate": f"gates refused {self.repository}:{self.tag} ({self.digest[:19]}) for {where}",
-            "tag": f"tag {self.repository}:{self.tag} ({self.digest[:19]}) at {where}",
-            "start": f"start execution {self.name} for {self.repository}:{self.tag} -> {where}",
-            "copy": f"copy {self.targets[0].source_image} -> {self.targets[0].destination_reference}",
-        }[self.kind]
-        if self.status == "deferred":
-            return what + ": deferred, left for the next run"
-        return what + (f": {self.error}" if self.error else "")
 
 
 @dataclass
@@ -124,6 +80,7 @@ class SyncReport:
 
     dry_run: bool = False
     local: bool = False
+    apply_deletes: bool = False
     repositories: int = 0
     examined: int = 0
     not_matching: int = 0
@@ -166,6 +123,23 @@ class SyncReport:
         return sum(len(a.targets) for a in self.actions if a.kind == "gate" and a.status == "blocked")
 
     @property
+    def stale(self) -> int:
+        """Destination tags of opted-in rules that the source no longer has."""
+        return sum(1 for a in self.actions if a.kind == "delete")
+
+    @property
+    def deleted(self) -> int:
+        """Stale tags removed (or to remove, in a dry run with apply_deletes)."""
+        if not self.apply_deletes:
+            return 0
+        status: ActionStatus = "planned" if self.dry_run else "done"
+        return sum(
+            1
+            for a in self.actions
+            if a.kind == "delete" and a.status == status and a.outcome in (None, "deleted")
+        )
+
+    @property
     def failed(self) -> int:
         """Actions that failed."""
         return sum(1 for a in self.actions if a.status == "failed")
@@ -194,6 +168,8 @@ class SyncReport:
             ("already started", self.already_started),
             ("blocked by promotion gates (targets)", self.blocked),
             ("deferred to the next run", self.deferred),
+            ("stale tags (gone from the source)", self.stale),
+            (f"{verb}delete (stale tags)" if self.dry_run else "deleted (stale tags)", self.deleted),
             ("failed", self.failed),
         ]
 
@@ -217,53 +193,11 @@ class SyncReport:
                     "name": a.name or None,
                     "status": a.status,
                     "error": a.error,
+                    "outcome": a.outcome,
                 }
                 for a in self.actions
             ],
         }
-
-
-def execution_name(
-    repository: str, digest: str, tag: str, destinations: Iterable[str], attempt: int = 1, *, day: date
-) -> str:
-    """A Step Functions execution name (<= 80 of [A-Za-z0-9-_]) derived from the work it does and the day.
-
-    `sync-<repository>-<hash of the work>-<YYYYMMDD>`: `destinations` are `account/region` strings (order
-    does not matter); attempt 2 and later carry a `-<attempt>` suffix, used only when an earlier attempt
-    of the day ended and the image is still missing.
-    """
-    key = "|".join([repository, digest, tag, ",".join(sorted(destinations))])
-    digest_hex = hashlib.sha256(key.encode()).hexdigest()[:HASH_LENGTH]
-    room = EXECUTION_NAME_MAX - len(EXECUTION_PREFIX) - 1 - HASH_LENGTH - NAME_TAIL_MAX
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", repository).strip("-")[:room].rstrip("-_") or "image"
-    suffix = f"-{attempt}" if attempt > 1 else ""
-    return f"{EXECUTION_PREFIX}{slug}-{digest_hex}-{day.strftime(DAY_FORMAT)}{suffix}"
-
-
-def execution_stem(name: str) -> str:
-    """The part of an execution name that names the work, whatever the day and attempt."""
-    return NAME_TAIL.sub("", name)
-
-
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """The ARN of execution `name` of a state machine."""
-    prefix, separator, machine = state_machine_arn.partition(":stateMachine:")
-    if not separator:
-        raise InvalidRequest(f"{state_machine_arn!r} is not a state machine ARN")
-    return f"{prefix}:execution:{machine.split(':')[0]}:{name}"
-
-
-def _code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))
-
-
-def _region_of_arn(arn: str) -> str:
-    parts = arn.split(":")
-    if len(parts) < 7 or parts[0] != "arn" or parts[2] != "states" or parts[5] != "stateMachine":
-        raise InvalidRequest(
-            f"{arn!r} is not a state machine ARN (arn:<partition>:states:<region>:<account>:stateMachine:<name>)"
-        )
-    return parts[3]
 
 
 class Syncer:
@@ -288,13 +222,12 @@ class Syncer:
         self.sleep = sleep
         # One day per run, so a run that crosses midnight still names its work once.
         self.day = now().astimezone(UTC).date()
-        self._running: dict[str, str] = {}
-        # Executions this run may still start (None: no limit beyond the pool's).
-        self._slots: int | None = None
-        self._slots_lock = threading.Lock()
+        self.starter = ExecutionStarter(options, self.clients, self.day, log=self.log, sleep=sleep)
         self.inventories = Inventories(config, self.clients)
         self.insecure = self.inventories.insecure
         self._check_options()
+        self.direct = DirectRepairs(self.inventories, self.clients, self.insecure)
+        self.stale = StaleTags(config, self.inventories, self.clients, self.insecure, log=self.log)
         self.repository_filter = (
             NameFilter.compile([options.repository_glob]) if options.repository_glob else None
         )
@@ -309,7 +242,7 @@ class Syncer:
                 "give exactly one of a state machine ARN (start executions) and local (copy here)"
             )
         if options.state_machine_arn:
-            _region_of_arn(options.state_machine_arn)
+            region_of_arn(options.state_machine_arn)
         if options.max_in_flight < 1:
             raise InvalidRequest(f"max in flight must be at least 1, got {options.max_in_flight}")
         if options.repository_glob is not None:
@@ -351,7 +284,10 @@ class Syncer:
     def _inventory_repository(self, source: SourceInventory, repository: str, report: SyncReport) -> None:
         rules = [rule for rule in self.config.rules if rule.repository_filter.matches(repository)]
 
+        seen: set[str] = set()
+
         def accept(tag: str) -> bool:
+            seen.add(tag)
             report.examined += 1
             if any(tag_matches(rule.tag_filter, tag)[0] for rule in rules):
                 return True
@@ -366,6 +302,7 @@ class Syncer:
                 report.before_since += 1
                 continue
             self._decide(image, report)
+        report.actions.extend(self.stale.find(repository, seen, report.actions.append))
 
     def _decide(self, image: SourceImage, report: SyncReport) -> None:
         request = ReplicationRequest(repository=image.repository, tag=image.tag, digest=image.digest)
@@ -460,20 +397,12 @@ class Syncer:
         actions = report.actions
         if not actions:
             return
-        starts = [action for action in actions if action.kind == "start"]
-        if starts:
-            try:
-                running = self._running_executions()
-            except ClientError as refused:
-                for action in starts:
-                    action.status, action.error = "failed", f"ClientError: {refused}"
-                    self.log(f"failed: {action.describe()}")
-            else:
-                self._running = {execution_stem(name): name for name in running}
-                if not self.options.wait:
-                    self._slots = max(0, self.options.max_in_flight - len(running))
-                    self.log(f"{len(running)} executions running; starting at most {self._slots}")
-        actions = [action for action in actions if action.status == "planned"]
+        self.starter.prepare([action for action in actions if action.kind == "start"])
+        actions = [
+            action
+            for action in actions
+            if action.status == "planned" and (action.kind != "delete" or self.options.apply_deletes)
+        ]
         with ThreadPoolExecutor(max_workers=self.options.max_in_flight, thread_name_prefix="sync") as pool:
             futures = {pool.submit(self._run, action): action for action in actions}
             for done, future in enumerate(as_completed(futures), 1):
@@ -486,147 +415,18 @@ class Syncer:
 
     def _run(self, action: Action) -> None:
         if action.kind == "tag":
-            self._tag(action)
+            self.direct.tag(action)
         elif action.kind == "copy":
-            self._copy(action)
+            self.direct.copy(action)
+        elif action.kind == "delete":
+            self.stale.apply(action)
         else:
-            self._start(action)
-
-    def _tag(self, action: Action) -> None:
-        from workflow.copy import probe_destination
-
-        for target in action.targets:
-            destination = self.destination(target)
-            if isinstance(destination, EcrDestination):
-                destination.put_tag(target.repository, target.tag, action.digest)
-                continue
-            result = probe_destination(
-                target.source_image, target.destination_reference, insecure_registries=self.insecure
-            )
-            if result.action == "copy-needed":
-                raise ReplicationError(f"{target.destination_reference}: the digest vanished before tagging")
-        action.status = "done"
-
-    def _copy(self, action: Action) -> None:
-        from workflow.copy import copy
-
-        target = action.targets[0]
-        session = None
-        if ecr_host_parts(target.registry) is not None:
-            session = self.clients.session_for(target.role_arn, target.external_id)
-            if target.create_repository is not None:
-                ecr.ensure_repository(
-                    session,
-                    target.region,
-                    target.repository,
-                    target.create_repository,
-                    registry_id=target.account,
-                )
-        copy(
-            target.source_image,
-            target.destination_reference,
-            destination_session=session,
-            insecure_registries=self.insecure,
-        )
-        action.status = "done"
-
-    def _running_executions(self) -> list[str]:
-        """The names of the state machine's RUNNING executions."""
-        arn = self.options.state_machine_arn
-        assert arn is not None
-        paginator = self.clients.client("stepfunctions", _region_of_arn(arn)).get_paginator("list_executions")
-        pages = paginator.paginate(
-            stateMachineArn=arn, statusFilter="RUNNING", PaginationConfig={"PageSize": PAGE_SIZE}
-        )
-        return [execution["name"] for page in pages for execution in page["executions"]]
-
-    def _take_slot(self) -> bool:
-        """Claim one execution start; False when this run may start no more."""
-        with self._slots_lock:
-            if self._slots is None:
-                return True
-            if self._slots == 0:
-                return False
-            self._slots -= 1
-            return True
-
-    def _start(self, action: Action) -> None:
-        running = self._running.get(execution_stem(action.name))
-        if running is not None:
-            # Started by an earlier run (maybe an earlier day) and not ended yet.
-            action.name, action.status = running, "already-started"
-            return
-        if self._slots == 0:
-            action.status = "deferred"
-            return
-        arn = self.options.state_machine_arn
-        assert arn is not None
-        client = self.clients.client("stepfunctions", _region_of_arn(arn))
-        payload = json.dumps(
-            {
-                "repository": action.repository,
-                "tag": action.tag,
-                "destinations": [{"account": t.account, "region": t.region} for t in action.targets],
-            }
-        )
-        for attempt in range(1, MAX_ATTEMPTS + 1):
-            name = execution_name(
-                action.repository, action.digest, action.tag, action.destinations, attempt, day=self.day
-            )
-            status = self._status(client, execution_arn(arn, name))
-            if status is None:
-                if not self._take_slot():
-                    action.status = "deferred"
-                    return
-                try:
-                    started = client.start_execution(stateMachineArn=arn, name=name, input=payload)
-                except ClientError as error:
-                    if _code(error) != "ExecutionAlreadyExists":
-                        raise
-                    status = self._status(client, execution_arn(arn, name))
-                else:
-                    action.name, action.error = name, None
-                    if self.options.wait:
-                        self._wait(client, started["executionArn"], action)
-                    else:
-                        action.status = "done"
-                    return
-            if status not in ENDED:
-                action.name, action.status = name, "already-started"
-                return
-            action.error = f"execution {name} ended {status}"
-        action.status = "failed"
-        action.error = (
-            f"{MAX_ATTEMPTS} executions ended on {self.day} without the image arriving "
-            f"(last: {action.error}); a later day's run tries again"
-        )
-
-    @staticmethod
-    def _status(client: Any, arn: str) -> str | None:
-        """The status of an execution, or None when there is none under that name."""
-        try:
-            return str(client.describe_execution(executionArn=arn)["status"])
-        except ClientError as error:
-            if _code(error) in ("ExecutionDoesNotExist", "StateMachineDoesNotExist"):
-                return None
-            raise
-
-    def _wait(self, client: Any, arn: str, action: Action) -> None:
-        delay = self.options.poll_initial
-        while True:
-            self.sleep(random.uniform(delay / 2, delay))  # noqa: S311 - jitter, not security
-            status = client.describe_execution(executionArn=arn)["status"]
-            if status in ENDED:
-                break
-            delay = min(delay * 2, self.options.poll_max)
-        if status == "SUCCEEDED":
-            action.status = "done"
-        else:
-            action.status, action.error = "failed", f"execution {action.name} ended {status}"
+            self.starter.start(action)
 
     def run(self) -> SyncReport:
         """Both phases (the second only without `dry_run`)."""
-        report = SyncReport(dry_run=self.options.dry_run, local=self.options.local)
+        options = self.options
+        report = SyncReport(dry_run=options.dry_run, local=options.local, apply_deletes=options.apply_deletes)
         self.inventory(report)
         if not self.options.dry_run:
             self.repair(report)

@@ -1,7 +1,8 @@
 """Deletions that follow: a delete target removes the destination tag only where that is safe.
 
 The registries are stand-ins at `workflow.deletes.make_client` (HEADs and the distribution DELETE by tag);
-ECR's BatchDeleteImage runs against moto, through the assumed destination role.
+an ECR destination is read (DescribeImages) and untagged (BatchDeleteImage) in moto, through the assumed
+destination role.
 """
 
 from __future__ import annotations
@@ -73,7 +74,6 @@ def registries(monkeypatch: pytest.MonkeyPatch) -> dict[str, Registry]:
     """The source (without the deleted tag) and the destination (with it, at DIGEST) by registry host."""
     known = {
         SOURCE_REGISTRY: Registry({}),
-        ECR_DESTINATION: Registry({("mirror/app", "release-2.4.1"): DIGEST}),
         "127.0.0.1:5001": Registry({("mirror/app", "release-2.4.1"): DIGEST}),
     }
     monkeypatch.setattr(deletes, "make_client", lambda registry, **_: known[registry])
@@ -109,6 +109,11 @@ def destination_ecr(mutability: str = "MUTABLE", exclusions: tuple[str, ...] = (
     return ecr
 
 
+def digest_of(ecr: Any) -> str:
+    """The digest ECR (moto) gave the image put with MANIFEST."""
+    return str(ecr.describe_images(repositoryName="mirror/app")["imageDetails"][0]["imageDigest"])
+
+
 def tags_at(ecr: Any) -> list[str]:
     images = ecr.describe_images(repositoryName="mirror/app")["imageDetails"]
     return sorted(tag for image in images for tag in image.get("imageTags", []))
@@ -120,11 +125,11 @@ def test_ecr_removes_only_the_tag_when_it_still_points_at_the_digest(
     # Given an ECR destination whose tag still points at the digest the source tag had, and another tag
     ecr = destination_ecr()
     # When the delete target is prechecked
-    outcome = check_target(delete_target())
+    outcome = check_target(delete_target(source_reference=digest_of(ecr)))
     # Then the tag is gone and the image stays under its other tag: BatchDeleteImage by tag, never digest
     assert (outcome.action, outcome.copy_needed, outcome.record.status) == ("deleted", False, "deleted")
     assert tags_at(ecr) == ["pinned"]
-    assert outcome.record.digest == DIGEST
+    assert outcome.record.digest == digest_of(ecr)
     assert outcome.record.finished_at is not None
 
 
@@ -135,17 +140,26 @@ def test_ecr_refuses_an_immutable_tag_and_it_is_reported_not_deleted(
     ecr = destination_ecr("IMMUTABLE")
     # Then it fails by name, saying why, and both tags stay
     with pytest.raises(TagDeleteRefused, match=r"the tag is immutable \(IMMUTABLE\); ECR does not remove it"):
-        check_target(delete_target())
+        check_target(delete_target(source_reference=digest_of(ecr)))
     assert tags_at(ecr) == ["pinned", "release-2.4.1"]
 
 
 def test_a_tag_the_exclusions_leave_mutable_is_deleted(aws: None, registries: dict[str, Registry]) -> None:
     # Given IMMUTABLE_WITH_EXCLUSION whose filter makes release-* mutable / When the delete is prechecked
     ecr = destination_ecr("IMMUTABLE_WITH_EXCLUSION", ("release-*",))
-    outcome = check_target(delete_target())
+    outcome = check_target(delete_target(source_reference=digest_of(ecr)))
     # Then the tag is removed like a mutable one
     assert outcome.action == "deleted"
     assert tags_at(ecr) == ["pinned"]
+
+
+def test_an_ecr_tag_moved_since_is_kept(aws: None, registries: dict[str, Registry]) -> None:
+    # Given the ECR destination tag at another digest than the deleted source tag's / When prechecked
+    ecr = destination_ecr()
+    outcome = check_target(delete_target(source_reference=DIGEST))
+    # Then it is kept, with the reason, and both tags stay
+    assert (outcome.record.status, outcome.record.kept_reason) == ("kept", "moved since")
+    assert tags_at(ecr) == ["pinned", "release-2.4.1"]
 
 
 def test_a_failure_batch_delete_image_reports_is_a_named_error() -> None:

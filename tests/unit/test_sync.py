@@ -20,7 +20,8 @@ from workflow.config import ReplicationConfig, parse_config
 from workflow.exceptions import InvalidRequest, RegistryAuthError
 from workflow.inventory import AwsClients
 from workflow.roles import assume_role
-from workflow.sync import SyncOptions, SyncReport, execution_name, execution_stem, reconcile, sync
+from workflow.sync import SyncOptions, SyncReport, reconcile, sync
+from workflow.sync_executions import execution_name, execution_stem
 
 SOURCE = "123456789012"
 DESTINATION = "222222222222"

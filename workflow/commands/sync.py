@@ -1,4 +1,4 @@
-"""`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] (--state-machine-arn ARN | --local)`.
+"""`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] [--apply-deletes] (--state-machine-arn ARN | --local)`.
 
 Exit 0 when nothing failed (executions deferred to the next run by `--max-in-flight` are not failures), 1
 when something failed, 2 on bad input. A progress bar goes to stderr when it is a terminal, plain log lines
@@ -58,6 +58,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--no-wait", action="store_true", help="start executions without waiting for them to end"
     )
+    parser.add_argument(
+        "--apply-deletes",
+        action="store_true",
+        help="remove the tags of rules with propagate_deletes that the source no longer has (reported "
+        "either way), only where they still point at the listed digest",
+    )
     add_json_argument(parser, "the report")
     parser.set_defaults(run=run)
 
@@ -73,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         max_in_flight=args.max_in_flight,
         wait=not args.no_wait,
+        apply_deletes=args.apply_deletes,
     )
     progress = SyncProgress(sys.stderr)
     try:
@@ -85,7 +92,11 @@ def run(args: argparse.Namespace) -> int:
         for action in report.actions:
             if action.status == "failed":
                 print(f"FAILED {action.describe()}")
-            elif args.dry_run:
+            elif args.dry_run and (action.kind != "delete" or args.apply_deletes):
                 print(f"would {action.describe()}")
+            elif action.kind == "delete" and action.status == "planned":
+                print(f"stale {action.describe()} (--apply-deletes removes it)")
+            elif action.kind == "delete":
+                print(action.describe())
         print(report.table())
     return 1 if report.failed else 0
