@@ -6,13 +6,16 @@
    target from ONE listing per destination repository: "present", "tagged" (the digest is there, the
    tag is not) or "missing". API calls grow with repositories x destinations, never with tags. A
    destination repository that cannot be listed (e.g. its role is not deployed yet) is one failed
-   "inventory" action; the other destinations are still repaired.
+   "inventory" action; the other destinations are still repaired. For rules with `propagate_deletes`,
+   the destination tags they accept that the source repository lacks are "delete" actions (stale tags,
+   `workflow.sync_deletes`).
 2. Repair (skipped with `dry_run`). Put missing tags; for each image with missing destinations start one
    execution (input `{"repository", "tag", "destinations"}`, exactly the missing destinations) under a
    name derived from repository, digest, tag, that destination set and the UTC day of the run, so a
    re-run never starts work that is still running, and work whose executions ended is retried (up to
    `MAX_ATTEMPTS` a day, again on later days: Step Functions keeps names for 90 days); or, with `local`,
-   copy directly with the copy engine. At most `max_in_flight` at once. Without `wait`, executions outlive
+   copy directly with the copy engine (execution starts: `workflow.sync_executions`); with `apply_deletes`,
+   remove the stale tags under the delete checks. At most `max_in_flight` at once. Without `wait`, executions outlive
    the run, so it tops the state machine's RUNNING executions up to `max_in_flight` (each runs CodeBuild
    jobs, whose concurrency has an account quota) and defers the rest to the next run.
 

@@ -84,3 +84,29 @@ def test_batches_stay_within_the_request_size(monkeypatch: pytest.MonkeyPatch) -
     split = batches(summary)
     assert [len(b) for b in split] == [3, 3, 1]
     assert all(sum(entry_size(e) for e in b) <= 3 * one + 1 for b in split)
+
+
+def test_a_delete_puts_one_event_per_destination_saying_what_happened_there() -> None:
+    # Given a delete: removed at one destination, kept at another (moved since), absent at a third
+    outcomes = [("deleted", None), ("kept", "moved since"), ("absent", None)]
+    records = [
+        TargetResult(
+            account=f"{200000000000 + n}",
+            region="eu-west-1",
+            repository="mirror/app",
+            tag="release-2.4.1",
+            status=status,
+            digest=DIGEST,
+            kept_reason=reason,
+        )
+        for n, (status, reason) in enumerate(outcomes)
+    ]
+    summary = summarize(
+        records, repository="app", tag="release-2.4.1", action="delete", execution_arn=EXECUTION
+    )
+    # When turned into events / Then each says its outcome, as a replicated (not failed) target
+    (batch,) = batches(summary)
+    details = [json.loads(item["Detail"]) for item in batch]
+    assert [d["action"] for d in details] == ["deleted", "kept (moved since)", "absent"]
+    assert {item["DetailType"] for item in batch} == {REPLICATED}
+    assert all(d["digest"] == DIGEST for d in details)
