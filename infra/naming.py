@@ -53,14 +53,40 @@ def destination_accounts(config: ReplicationConfig) -> list[str]:
 
 
 def destination_role_arns(config: ReplicationConfig) -> list[str]:
-    """Every destination role the source roles may assume, sorted."""
+    """Every destination role the source roles may assume, sorted: those in the source's partition (a role
+    in another partition is assumed by the principal whose key pair its credentials secret holds)."""
     arns = {
         partition_of(region).role_arn(destination.account, destination.role_name)
         for rule in config.rules
         for destination in rule.destinations
+        if destination.credentials is None
         for region in destination.regions
     }
     return sorted(arns)
+
+
+def credentials_secret_arns(config: ReplicationConfig) -> list[str]:
+    """The ARNs (`name-??????` for a secret named by name) of every credentials secret, sorted."""
+    return sorted(
+        {
+            destination.credentials.secret_arn(config.source)
+            for rule in config.rules
+            for destination in rule.destinations
+            if destination.credentials is not None
+        }
+    )
+
+
+def credentials_key_arns(config: ReplicationConfig) -> dict[str, list[str]]:
+    """The customer-managed keys of the credentials secrets, by the Region the secrets are read in."""
+    keys: dict[str, set[str]] = {}
+    for rule in config.rules:
+        for destination in rule.destinations:
+            credentials = destination.credentials
+            key = credentials.key_arn(config.source) if credentials else None
+            if credentials is not None and key is not None:
+                keys.setdefault(credentials.secret_region(config.source), set()).add(key)
+    return {region: sorted(arns) for region, arns in sorted(keys.items())}
 
 
 def repository_resource_patterns(rule: Rule) -> list[str]:

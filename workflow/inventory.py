@@ -15,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, NamedTuple, Protocol
 
 import boto3
 from botocore.config import Config
@@ -23,10 +23,10 @@ from botocore.exceptions import ClientError
 
 from workflow.config import ReplicationConfig
 from workflow.exceptions import RegistryProtocolError
-from workflow.models import Target
+from workflow.models import CredentialsSecret, Target
 from workflow.registry.auth import ecr_host_parts
 from workflow.registry.client import RegistryClient
-from workflow.roles import assume_role
+from workflow.roles import assume_role, assume_role_in_partition
 
 Decision = Literal["present", "tagged", "missing"]
 BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="ecr-replicate-sync")
@@ -52,6 +52,15 @@ class SourceImage:
     pushed_at: datetime | None = None
 
 
+class _Access(NamedTuple):
+    """How a session is had: the role, its ExternalId and, in another partition, the secret and STS Region."""
+
+    role_arn: str
+    external_id: str | None
+    credentials: CredentialsSecret | None
+    region: str | None
+
+
 class AwsClients:
     """boto3 clients per (service, Region, role), cached; destination roles are assumed through STS."""
 
@@ -66,40 +75,70 @@ class AwsClients:
         self.config = config
         self.on_client = on_client
         self._lock = threading.Lock()
-        self._clients: dict[tuple[str, str, str | None, str | None], Any] = {}
-        self._sessions: dict[tuple[str, str | None], Any] = {}
+        self._clients: dict[tuple[str, str, _Access | None], Any] = {}
+        self._sessions: dict[_Access, Any] = {}
 
-    def session_for(self, role_arn: str | None = None, external_id: str | None = None) -> Any:
-        """The base session, or a session holding the role's credentials (they renew themselves)."""
+    def session_for(
+        self,
+        role_arn: str | None = None,
+        external_id: str | None = None,
+        credentials: CredentialsSecret | None = None,
+        region: str | None = None,
+    ) -> Any:
+        """The base session, or a session holding the role's credentials (they renew themselves); a role in
+        another partition is assumed in `region` with the key pair its `credentials` secret holds."""
         if role_arn is None:
             return self.session
-        key = (role_arn, external_id)
+        key = _Access(role_arn, external_id, credentials, region if credentials else None)
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
-                session = assume_role(
-                    role_arn,
-                    SESSION_NAME,
-                    external_id=external_id,
-                    sts_client=self._client("sts", None, None, None),
-                )
+                session = self._assume(key)
                 self._sessions[key] = session
             return session
 
-    def client(
-        self, service: str, region: str | None, role_arn: str | None = None, external_id: str | None = None
-    ) -> Any:
-        """A client for `service` in `region`, through `role_arn` when given."""
-        if role_arn is not None:
-            self.session_for(role_arn, external_id)
-        with self._lock:
-            return self._client(service, region, role_arn, external_id)
+    def _assume(self, access: _Access) -> Any:
+        if access.credentials is None:
+            return assume_role(
+                access.role_arn,
+                SESSION_NAME,
+                external_id=access.external_id,
+                sts_client=self._client("sts", None, None),
+            )
+        return assume_role_in_partition(
+            access.role_arn,
+            SESSION_NAME,
+            secret_id=access.credentials.secret_id,
+            secret_region=access.credentials.region,
+            region=access.region or "",
+            external_id=access.external_id,
+            secrets_client=self._client("secretsmanager", access.credentials.region, None),
+        )
 
-    def _client(self, service: str, region: str | None, role_arn: str | None, external_id: str | None) -> Any:
-        key = (service, region or "", role_arn, external_id)
+    def client(
+        self,
+        service: str,
+        region: str | None,
+        role_arn: str | None = None,
+        external_id: str | None = None,
+        credentials: CredentialsSecret | None = None,
+    ) -> Any:
+        """A client for `service` in `region`, through `role_arn` when given (with `credentials` in another
+        partition)."""
+        if role_arn is None:
+            with self._lock:
+                return self._client(service, region, None)
+        self.session_for(role_arn, external_id, credentials, region)
+        with self._lock:
+            return self._client(
+                service, region, _Access(role_arn, external_id, credentials, region if credentials else None)
+            )
+
+    def _client(self, service: str, region: str | None, access: _Access | None) -> Any:
+        key = (service, region or "", access)
         client = self._clients.get(key)
         if client is None:
-            session = self.session if role_arn is None else self._sessions[(role_arn, external_id)]
+            session = self.session if access is None else self._sessions[access]
             client = session.client(service, region_name=region, config=self.config)  # type: ignore[call-overload]
             if self.on_client:
                 self.on_client(client)
@@ -343,8 +382,11 @@ class Inventories:
                 client = make_client(target.registry, insecure_registries=self.insecure)
                 self._destinations[key] = RegistryDestination(client)
         else:
-            key = ("ecr", target.account, target.region, target.role_arn, target.external_id or "")
+            secret = target.credentials.secret_id if target.credentials else ""
+            key = ("ecr", target.account, target.region, target.role_arn, target.external_id or "", secret)
             if key not in self._destinations:
-                client = self.clients.client("ecr", target.region, target.role_arn, target.external_id)
+                client = self.clients.client(
+                    "ecr", target.region, target.role_arn, target.external_id, target.credentials
+                )
                 self._destinations[key] = EcrDestination(client, target.account)
         return self._destinations[key]

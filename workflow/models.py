@@ -89,6 +89,14 @@ class Override(_Model):
     requested_by: str | None = Field(default=None, max_length=2048)
 
 
+class CredentialsSecret(_Model):
+    """Where a destination in another partition keeps its access key pair: a Secrets Manager secret of the
+    source account (ARN or name) and the Region to read it in. Only this reference travels, never the value."""
+
+    secret_id: str
+    region: str
+
+
 class ReplicationRequest(_Model):
     """One image to replicate, from an ECR push event or a manual input."""
 
@@ -121,6 +129,7 @@ class Target(_Model):
     registry: str
     role_arn: str
     external_id: str | None = None
+    credentials: CredentialsSecret | None = None
     insecure: bool = False
     source_insecure: bool = False
     create_repository: RepositorySettings | None = None

@@ -9,7 +9,7 @@ from typing import Any, NamedTuple
 from workflow.config import ReplicationConfig, Rule
 from workflow.exceptions import DestinationNotAllowed, InvalidRequest
 from workflow.grammar import shown
-from workflow.models import DestinationRef, Plan, ReplicationRequest, RequestAction, Target
+from workflow.models import CredentialsSecret, DestinationRef, Plan, ReplicationRequest, RequestAction, Target
 from workflow.partitions import partition_of
 from workflow.rules import Matcher, NameFilter, tag_matches
 
@@ -139,6 +139,10 @@ def rule_targets(
 def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:
     targets = []
     for destination in rule.destinations:
+        credentials = destination.credentials and CredentialsSecret(
+            secret_id=destination.credentials.secret,
+            region=destination.credentials.secret_region(config.source),
+        )
         for region in destination.regions:
             registry, insecure = config.endpoint(destination.account, region)
             targets.append(
@@ -154,6 +158,7 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     registry=registry,
                     role_arn=partition_of(region).role_arn(destination.account, destination.role_name),
                     external_id=destination.external_id,
+                    credentials=credentials,
                     insecure=insecure,
                     source_insecure=image.insecure,
                     create_repository=rule.create_repository if image.action == "replicate" else None,

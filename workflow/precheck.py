@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from workflow import copy, deletes, ecr
 from workflow.models import PrecheckAction, PrecheckResult, Target, TargetResult, TargetStatus
 from workflow.partitions import partition_of
-from workflow.roles import SessionFactory, assume_role
+from workflow.roles import SessionFactory, assume_role, assume_role_in_partition
 
 ROLE_SESSION_NAME = "ecr-replication-precheck"
 
@@ -41,6 +41,10 @@ class CopyJob(BaseModel):
     destination_image: str
     role_arn: str
     external_id: str = ""
+    destination_region: str = ""
+    # A destination in another partition: the secret the job reads the key pair from (never the value).
+    credentials_secret: str = ""
+    credentials_region: str = ""
     insecure_registries: str = ""
 
 
@@ -72,9 +76,26 @@ def is_ecr_destination(target: Target) -> bool:
 
 
 def assume_destination_role(
-    target: Target, *, sts_client: Any = None, session_factory: SessionFactory = boto3.Session
+    target: Target,
+    *,
+    sts_client: Any = None,
+    secrets_client: Any = None,
+    session_factory: SessionFactory = boto3.Session,
 ) -> Any:
-    """A boto3 Session with the destination role's credentials (renewed before expiry), in the target's Region."""
+    """A boto3 Session with the destination role's credentials (renewed before expiry), in the target's Region;
+    in another partition, assumed with the key pair the target's credentials secret holds."""
+    if target.credentials is not None:
+        return assume_role_in_partition(
+            target.role_arn,
+            ROLE_SESSION_NAME,
+            secret_id=target.credentials.secret_id,
+            secret_region=target.credentials.region,
+            region=target.region,
+            external_id=target.external_id,
+            secrets_client=secrets_client,
+            session_factory=session_factory,
+            purpose=f"{target.account}/{target.region}",
+        )
     return assume_role(
         target.role_arn,
         ROLE_SESSION_NAME,
@@ -91,10 +112,13 @@ def check_target(
     *,
     dry_run: bool = False,
     sts_client: Any = None,
+    secrets_client: Any = None,
     session_factory: SessionFactory = boto3.Session,
 ) -> PrecheckOutcome:
     """Precheck one target and say whether it needs a copy (never in a dry run)."""
-    session = assume_destination_role(target, sts_client=sts_client, session_factory=session_factory)
+    session = assume_destination_role(
+        target, sts_client=sts_client, secrets_client=secrets_client, session_factory=session_factory
+    )
     insecure = insecure_registries(target)
     if target.action == "delete":
         removed = deletes.delete_tag(target, session, dry_run=dry_run, insecure_registries=insecure)
@@ -149,6 +173,9 @@ def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
         destination_image=target.destination_reference,
         role_arn=target.role_arn,
         external_id=target.external_id or "",
+        destination_region=target.region,
+        credentials_secret=target.credentials.secret_id if target.credentials else "",
+        credentials_region=target.credentials.region if target.credentials else "",
         insecure_registries=" ".join(insecure),
     )
 

@@ -7,10 +7,18 @@ role chaining: the session lasts one hour at most (AWS STS API reference, Assume
 hours, a sync too. So the session holds botocore's `RefreshableCredentials`, whose refresh assumes the
 role again: every client made from the session signs each request with current credentials, renewed
 15 minutes before they expire (from 10 minutes before, every caller waits for the renewal).
+
+A destination in another partition cannot be reached by role chaining: no role can be assumed across
+partitions. `assume_role_in_partition` reads an access key pair of an IAM user in that partition from a
+Secrets Manager secret (with the caller's own credentials: the precheck Lambda's, the copy build's, the
+sync's) and assumes the destination role with STS in the destination's Region, at every renewal, so a
+rotated key is used from the next renewal on. The key pair lives only in memory, in the STS client that
+signs AssumeRole; it is never logged, returned or put in an error message.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -25,6 +33,7 @@ from workflow.exceptions import RegistryAuthError
 SessionFactory = Callable[..., Any]
 Clock = Callable[[], datetime]
 METHOD = "ecr-replicate-assume-role"
+SECRET_FIELDS = ("AccessKeyId", "SecretAccessKey")
 
 
 class _Provider(CredentialProvider):
@@ -102,3 +111,84 @@ def assume_role(
     core = botocore.session.Session()
     core.register_component("credential_provider", CredentialResolver([_Provider(credentials)]))
     return session_factory(botocore_session=core, region_name=region)
+
+
+class _PartitionSts:
+    """Stands in for an STS client: each AssumeRole reads the secret's key pair afresh and signs with it,
+    through STS in the destination's Region (so in its partition)."""
+
+    def __init__(
+        self, secret_id: str, region: str, *, secrets_client: Any, session_factory: SessionFactory
+    ) -> None:
+        self.secret_id = secret_id
+        self.region = region
+        self.secrets = secrets_client
+        self.session_factory = session_factory
+
+    def _key_pair(self) -> tuple[str, str]:
+        try:
+            text = self.secrets.get_secret_value(SecretId=self.secret_id).get("SecretString")
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code", "ClientError")
+            raise RegistryAuthError(f"cannot read the credentials secret {self.secret_id}: {code}") from None
+        except BotoCoreError as error:
+            raise RegistryAuthError(
+                f"cannot read the credentials secret {self.secret_id}: {type(error).__name__}"
+            ) from None
+        try:
+            value = json.loads(text or "")
+        except ValueError:
+            value = None
+        if not isinstance(value, dict) or not all(
+            isinstance(value.get(f), str) and value[f] for f in SECRET_FIELDS
+        ):
+            # Never echo the value: it is (or was meant to be) a secret.
+            raise RegistryAuthError(
+                f"the credentials secret {self.secret_id} does not hold a JSON object with string "
+                f"{' and '.join(SECRET_FIELDS)} (see docs/deploy.md)"
+            )
+        return value["AccessKeyId"], value["SecretAccessKey"]
+
+    def assume_role(self, **request: Any) -> dict[str, Any]:
+        access_key, secret_key = self._key_pair()
+        session = self.session_factory(
+            aws_access_key_id=access_key, aws_secret_access_key=secret_key, region_name=self.region
+        )
+        return dict(session.client("sts", region_name=self.region).assume_role(**request))
+
+
+def assume_role_in_partition(
+    role_arn: str,
+    session_name: str,
+    *,
+    secret_id: str,
+    secret_region: str,
+    region: str,
+    external_id: str | None = None,
+    secrets_client: Any = None,
+    session_factory: SessionFactory = boto3.Session,
+    purpose: str = "",
+    clock: Clock = lambda: datetime.now(UTC),
+) -> Any:
+    """As `assume_role`, for a role in another partition: the key pair in `secret_id` (read in
+    `secret_region` with the caller's credentials) assumes `role_arn` with STS in `region`.
+
+    A secret that cannot be read, or holds no key pair, raises RegistryAuthError naming the secret, never
+    its value.
+    """
+    sts = _PartitionSts(
+        secret_id,
+        region,
+        secrets_client=secrets_client or boto3.client("secretsmanager", region_name=secret_region),
+        session_factory=session_factory,
+    )
+    return assume_role(
+        role_arn,
+        session_name,
+        external_id=external_id,
+        region=region,
+        sts_client=sts,
+        session_factory=session_factory,
+        purpose=purpose,
+        clock=clock,
+    )

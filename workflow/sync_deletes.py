@@ -86,7 +86,9 @@ class StaleTags:
         target = action.targets[0]
         session = None
         if ecr_host_parts(target.registry) is not None:
-            session = self.clients.session_for(target.role_arn, target.external_id)
+            session = self.clients.session_for(
+                target.role_arn, target.external_id, target.credentials, target.region
+            )
         result = deletes.delete_tag(target, session, insecure_registries=self.insecure, check_source=False)
         action.outcome = f"{result.action} ({result.reason})" if result.reason else result.action
         action.status = "done"

@@ -42,7 +42,9 @@ class DirectRepairs:
         target = action.targets[0]
         session = None
         if ecr_host_parts(target.registry) is not None:
-            session = self.clients.session_for(target.role_arn, target.external_id)
+            session = self.clients.session_for(
+                target.role_arn, target.external_id, target.credentials, target.region
+            )
             if target.create_repository is not None:
                 ecr.ensure_repository(
                     session,

@@ -69,7 +69,7 @@ class CopyProject(Construct):
         role_name: str,
         key: kms.IKey,
         source_read: Sequence[iam.PolicyStatement],
-        assume_destination: iam.PolicyStatement,
+        destination_access: Sequence[iam.PolicyStatement],
     ) -> None:
         super().__init__(scope, construct_id)
         self.package = s3_assets.Asset(self, "PackageSource", path=str(REPOSITORY_ROOT), **copy_job_options())
@@ -83,7 +83,7 @@ class CopyProject(Construct):
             ),
             description="ECR replication copy job: reads source images, assumes destination roles",
         )
-        for statement in [*source_read, assume_destination]:
+        for statement in [*source_read, *destination_access]:
             self.role.add_to_policy(statement)
         self.log_group = logs.LogGroup(
             self, "Logs", retention=LOG_RETENTION, removal_policy=cdk.RemovalPolicy.DESTROY

@@ -102,7 +102,7 @@ class WorkflowFunctions(Construct):
         code: HandlerCode,
         precheck_role_name: str,
         source_read: Sequence[iam.PolicyStatement],
-        assume_destination: iam.PolicyStatement,
+        destination_access: Sequence[iam.PolicyStatement],
     ) -> None:
         super().__init__(scope, construct_id)
         self.plan = code.function(
@@ -138,7 +138,7 @@ class WorkflowFunctions(Construct):
         )
         precheck_role = self.precheck.role
         assert precheck_role is not None
-        for statement in [*source_read, assume_destination]:
+        for statement in [*source_read, *destination_access]:
             precheck_role.add_to_principal_policy(statement)
 
     @property

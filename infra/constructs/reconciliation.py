@@ -23,6 +23,7 @@ from constructs import Construct
 
 from infra import naming
 from infra.constructs.alarms import PERIOD, notifying_alarm
+from infra.constructs.destination_access import acknowledge_secret_names, destination_access
 from infra.constructs.functions import HandlerCode, acknowledge
 from infra.constructs.queues import dead_letter_queue
 from infra.settings import DEFAULT_RECONCILE_MAX_IN_FLIGHT, DEFAULT_RECONCILE_SCHEDULE
@@ -159,11 +160,7 @@ class Reconciliation(Construct):
                 actions=SOURCE_READ_ACTIONS,
                 resources=naming.source_repository_arns(config),
             ),
-            iam.PolicyStatement(
-                sid="AssumeDestinationRoles",
-                actions=["sts:AssumeRole"],
-                resources=naming.destination_role_arns(config),
-            ),
+            *destination_access(config),
             # A run lists the RUNNING executions before it starts any (max_in_flight, no duplicates);
             # ListExecutions is authorized on the state machine, not on its executions (Service Authorization
             # Reference, "Actions, resources, and condition keys for AWS Step Functions").
@@ -180,6 +177,7 @@ class Reconciliation(Construct):
         ]
         for statement in statements:
             role.add_to_principal_policy(statement)
+        acknowledge_secret_names(role, config)
         state_machine.grant_start_execution(role)
         topic.grant_publish(role)
         acknowledge(

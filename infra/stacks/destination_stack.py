@@ -1,4 +1,9 @@
-"""EcrReplicationDestination-<account>: the role the source copy and precheck roles assume."""
+"""EcrReplicationDestination-<account>: the role the source copy and precheck roles assume.
+
+A destination account in another partition (aws-cn, aws-us-gov) is deployed in its own partition, and
+its role trusts the IAM user(s) the config names as `credentials.principal` there instead: no role of
+the source can be assumed across partitions.
+"""
 
 from __future__ import annotations
 
@@ -94,25 +99,44 @@ class DestinationStack(cdk.Stack):
             same_role = [d for d in destinations if d.role_name == role_name]
             self.roles[role_name] = self._role(settings, account, role_name, same_role)
 
-    def _role(
-        self, settings: DeploySettings, account: str, role_name: str, destinations: list[DestinationConfig]
-    ) -> iam.Role:
-        config = settings.config
-        conditions: dict[str, Any] = {"ArnEquals": {"aws:PrincipalArn": naming.source_role_arns(config)}}
-        string_equals: dict[str, Any] = {}
+    @staticmethod
+    def _trusted(
+        settings: DeploySettings, destinations: list[DestinationConfig]
+    ) -> tuple[iam.IPrincipal, str]:
+        """Who may assume the role: the source roles, or in another partition the configured principals."""
         external_ids = _external_ids(destinations)
-        if external_ids:
-            string_equals["sts:ExternalId"] = external_ids
+        external = {"StringEquals": {"sts:ExternalId": external_ids}} if external_ids else {}
+        principals = sorted({d.credentials.principal for d in destinations if d.credentials is not None})
+        if principals:
+            trusted = [iam.ArnPrincipal(arn).with_conditions(external) for arn in principals]
+            return (
+                trusted[0] if len(trusted) == 1 else iam.CompositePrincipal(*trusted),
+                "Assumed by the ECR replication user of this partition, whose key pair the source account stores",
+            )
+        conditions: dict[str, Any] = {
+            "ArnEquals": {"aws:PrincipalArn": naming.source_role_arns(settings.config)}
+        }
+        string_equals: dict[str, Any] = dict(external.get("StringEquals", {}))
         if settings.organization_id:
             string_equals["aws:PrincipalOrgID"] = settings.organization_id
         if string_equals:
             conditions["StringEquals"] = string_equals
+        return (
+            iam.AccountPrincipal(settings.config.source.account).with_conditions(conditions),
+            "Assumed by the ECR replication copy and precheck roles of the source account",
+        )
+
+    def _role(
+        self, settings: DeploySettings, account: str, role_name: str, destinations: list[DestinationConfig]
+    ) -> iam.Role:
+        config = settings.config
+        principal, description = self._trusted(settings, destinations)
         role = iam.Role(
             self,
             f"Role-{role_name}",
             role_name=role_name,
-            description="Assumed by the ECR replication copy and precheck roles of the source account",
-            assumed_by=iam.AccountPrincipal(config.source.account).with_conditions(conditions),
+            description=description,
+            assumed_by=principal,
             max_session_duration=MAX_SESSION,
         )
         repositories = naming.destination_repository_arns(config, account, role_name)

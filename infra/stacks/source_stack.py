@@ -13,6 +13,7 @@ from infra import naming
 from infra.constructs.alarms import Alarms
 from infra.constructs.copy_project import CopyProject
 from infra.constructs.dashboard import Dashboard
+from infra.constructs.destination_access import acknowledge_secret_names, destination_access
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
 from infra.constructs.gates import GateFunction, gate_statements
 from infra.constructs.notifications import Notifications
@@ -62,11 +63,7 @@ class SourceStack(cdk.Stack):
             ),
             iam.PolicyStatement(sid="EcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
         ]
-        assume_destination = iam.PolicyStatement(
-            sid="AssumeDestinationRoles",
-            actions=["sts:AssumeRole"],
-            resources=naming.destination_role_arns(config),
-        )
+        access = destination_access(config)
         notifications = Notifications(self, "Notifications", emails=settings.emails)
         self.topic = notifications.topic
         self.key = notifications.key
@@ -77,7 +74,7 @@ class SourceStack(cdk.Stack):
             code=self.handler_code,
             precheck_role_name=naming.precheck_role_name(config),
             source_read=source_read,
-            assume_destination=assume_destination,
+            destination_access=access,
         )
         self.gate = GateFunction(self, "Gates", code=self.handler_code, config=config)
         self.copy = CopyProject(
@@ -87,7 +84,7 @@ class SourceStack(cdk.Stack):
             role_name=naming.copy_role_name(config),
             key=self.key,
             source_read=source_read,
-            assume_destination=assume_destination,
+            destination_access=access,
         )
         self.workflow = ReplicationStateMachine(
             self,
@@ -146,6 +143,8 @@ class SourceStack(cdk.Stack):
         assert reconcile_role is not None
         for role in (precheck_role, self.copy.role, gate_role):
             acknowledge(role, _source_read_reasons(settings))
+        for role in (precheck_role, self.copy.role):
+            acknowledge_secret_names(role, config)
         # `sync` and the daily reconciliation apply the same gates (workflow/sync.py), as this role.
         for statement in gate_statements(config):
             reconcile_role.add_to_principal_policy(statement)

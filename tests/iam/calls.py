@@ -1,7 +1,8 @@
 """Recorded calls -> (principal, IAM action, resource ARNs, condition context), and the config to synthesize.
 
-A call signed with credentials from a recorded AssumeRole is made by the assumed role; any other call
-by the component's own role. moto answers calls made with the tests' base credentials as its default
+A call signed with credentials from a recorded AssumeRole is made by the assumed role; one signed with
+the key pair a recorded GetSecretValue returned (a destination in another partition) by the principal the
+secret is for (`PRINCIPAL_USER` in the destination account); any other call by the component's own role. moto answers calls made with the tests' base credentials as its default
 account (123456789012) unless told otherwise; that account stands for the source account here.
 """
 
@@ -12,9 +13,13 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from workflow.partitions import partition_of
+
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 # The components whose calls the suites must have recorded (Plan, Record and Summarize make no AWS call).
 EXPECTED_COMPONENTS = ("Precheck", "Gate", "Copy", "Reconcile", "Sync", "Status")
+# The IAM user of another partition whose key pair a credentials secret holds, as the coverage config names it.
+PRINCIPAL_USER = "ecr-replication-coverage"
 
 
 @dataclass(frozen=True)
@@ -27,11 +32,22 @@ class Call:
     resources: tuple[str, ...]
     region: str
     params: dict[str, Any]
+    via_secret: str | None = None  # the secret whose key pair signed it, if any
 
     @property
     def caller_account(self) -> str:
-        """The account whose credentials signed the call."""
+        """The account whose credentials signed the call (for a key pair: the account of the role it assumes)."""
+        if self.via_secret:
+            return self.resources[0].split(":")[4]
         return self.assumed_role.split(":")[4] if self.assumed_role else SOURCE["account"]
+
+    @property
+    def principal(self) -> str | None:
+        """The principal of another partition a key pair stands for (None for any other call)."""
+        if not self.via_secret:
+            return None
+        partition = self.resources[0].split(":")[1]
+        return f"arn:{partition}:iam::{self.caller_account}:user/{PRINCIPAL_USER}"
 
 
 def _own(arn: str, call_account: str) -> str:
@@ -51,7 +67,17 @@ def _ecr_resources(operation: str, params: dict[str, Any], region: str, account:
     names = params.get("repositoryNames") or (
         [params["repositoryName"]] if "repositoryName" in params else ["*"]
     )
-    return [f"arn:aws:ecr:{region}:{registry}:repository/{name}" for name in names]
+    return [f"arn:{partition_of(region).name}:ecr:{region}:{registry}:repository/{name}" for name in names]
+
+
+def _secret_arn(secret_id: str, region: str, account: str, secrets: dict[str, str]) -> str:
+    """The ARN IAM checks GetSecretValue on: the recorded answer's, else the ARN given, else the name with
+    six characters standing for the suffix Secrets Manager appends."""
+    if secret_id in secrets:
+        return secrets[secret_id]
+    if secret_id.startswith("arn:"):
+        return secret_id
+    return partition_of(region).arn("secretsmanager", region, account, f"secret:{secret_id}-000000")
 
 
 ARN_PARAMETERS = {
@@ -65,11 +91,19 @@ ARN_PARAMETERS = {
 
 
 def resources_of(
-    signing_name: str, operation: str, params: dict[str, Any], region: str, account: str
+    signing_name: str,
+    operation: str,
+    params: dict[str, Any],
+    region: str,
+    account: str,
+    secrets: dict[str, str] | None = None,
 ) -> list[str]:
-    """The ARNs IAM authorizes `signing_name:operation` on, from the call's parameters."""
+    """The ARNs IAM authorizes `signing_name:operation` on, from the call's parameters (and the ARNs of the
+    recorded secrets, by name and by ARN)."""
     if signing_name == "ecr":
         return _ecr_resources(operation, params, region, account)
+    if (signing_name, operation) == ("secretsmanager", "GetSecretValue"):
+        return [_own(_secret_arn(str(params["SecretId"]), region, account, secrets or {}), account)]
     parameter = ARN_PARAMETERS.get((signing_name, operation))
     if parameter is None:
         raise LookupError(
@@ -81,6 +115,10 @@ def resources_of(
 def attributed(records: list[dict[str, Any]]) -> list[Call]:
     """The calls a component made, with the role that made them."""
     assumed = {r["access_key"]: r["role_arn"] for r in records if r["kind"] == "assumed"}
+    key_pairs = {r["access_key"]: r["secret_arn"] for r in records if r["kind"] == "secret"}
+    secrets = {}
+    for arn in key_pairs.values():
+        secrets[arn] = secrets[arn.split(":secret:", 1)[1][:-7]] = arn
     calls = []
     for record in records:
         if record["kind"] != "call" or not record["component"]:
@@ -88,7 +126,7 @@ def attributed(records: list[dict[str, Any]]) -> list[Call]:
         role = assumed.get(record["access_key"])
         account = role.split(":")[4] if role else SOURCE["account"]
         resources = resources_of(
-            record["signing_name"], record["operation"], record["params"], record["region"], account
+            record["signing_name"], record["operation"], record["params"], record["region"], account, secrets
         )
         calls.append(
             Call(
@@ -98,9 +136,19 @@ def attributed(records: list[dict[str, Any]]) -> list[Call]:
                 resources=tuple(resources),
                 region=record["region"],
                 params=record["params"],
+                via_secret=key_pairs.get(record["access_key"]),
             )
         )
     return calls
+
+
+def _configured_secret(arn: str) -> str:
+    """A recorded secret as a config names it: by name in the source Region (so the policy says
+    `name-??????`), else by its ARN in the source account."""
+    parts = arn.split(":")
+    if parts[3] == SOURCE["region"]:
+        return parts[6][:-7]
+    return ":".join([*parts[:4], SOURCE["account"], *parts[5:]])
 
 
 def coverage_config(calls: list[Call]) -> dict[str, Any]:
@@ -122,6 +170,13 @@ def coverage_config(calls: list[Call]) -> dict[str, Any]:
         if call.assumed_role:
             account, name = call.caller_account, call.assumed_role.rsplit("/", 1)[1]
             destinations[(account, name)]["regions"].add(call.region)
+        if call.via_secret and call.action == "sts:AssumeRole":
+            destination = destinations[(call.caller_account, call.resources[0].rsplit("/", 1)[1])]
+            destination["regions"].add(call.region)
+            destination["credentials"] = {
+                "secret": _configured_secret(call.via_secret),
+                "principal": call.principal,
+            }
     return {
         "source": SOURCE,
         "rules": [

@@ -5,7 +5,9 @@ default session, the sessions `workflow.roles.assume_role` builds from STS crede
 two handlers: `before-parameter-build` keeps the API parameters in the request context and
 `before-call` writes one `call` record (service, operation, parameters, Region, access key,
 component). AssumeRole answers add an `assumed` record (access key -> role ARN), so a call signed
-with those credentials is attributed to the role that was assumed. The copy job runs as a subprocess
+with those credentials is attributed to the role that was assumed; GetSecretValue answers holding an
+access key pair (a destination in another partition) add a `secret` record (access key id -> the secret's
+ARN; never the secret key), so a call signed with that pair is attributed to the principal the secret is for. The copy job runs as a subprocess
 in the local runtime: `tests/iam/site/sitecustomize.py` calls `install` there, from the environment.
 
 A call's component is the outermost entry point on its stack (e.g. `lambdas.precheck` or
@@ -111,10 +113,22 @@ def _after_assume_role(parsed: dict[str, Any], context: dict[str, Any], **_: Any
         _write({"kind": "assumed", "access_key": credentials["AccessKeyId"], "role_arn": params["RoleArn"]})
 
 
+def _after_get_secret_value(parsed: dict[str, Any], **_: Any) -> None:
+    try:
+        value = json.loads(parsed.get("SecretString") or "")
+    except ValueError:
+        return
+    if isinstance(value, dict) and isinstance(value.get("AccessKeyId"), str) and parsed.get("ARN"):
+        _write({"kind": "secret", "access_key": value["AccessKeyId"], "secret_arn": parsed["ARN"]})
+
+
 def _register(session: botocore.session.Session) -> None:
     session.register("before-parameter-build", _keep_params, unique_id="iam-record-params")
     session.register("before-call", _before_call, unique_id="iam-record-call")
     session.register("after-call.sts.AssumeRole", _after_assume_role, unique_id="iam-record-assumed")
+    session.register(
+        "after-call.secretsmanager.GetSecretValue", _after_get_secret_value, unique_id="iam-record-secret"
+    )
 
 
 def install(path: str) -> None:

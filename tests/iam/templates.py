@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-PSEUDO = {"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com"}
+from workflow.partitions import Partition, partition_of
+
 # (CloudFormation type) -> (name property, ARN format); {p} partition, {r} Region, {a} account, {n} name.
 ARN_FORMATS = {
     "AWS::Lambda::Function": ("FunctionName", "arn:{p}:lambda:{r}:{a}:function:{n}"),
@@ -65,11 +66,18 @@ class Stack:
         if resource_type not in ARN_FORMATS:
             raise UnresolvableIntrinsic(f"no ARN format for {resource_type} ({logical_id})")
         template = ARN_FORMATS[resource_type][1]
-        return template.format(p="aws", r=self.region, a=self.account, n=self._name(logical_id))
+        return template.format(p=self.partition.name, r=self.region, a=self.account, n=self._name(logical_id))
+
+    @property
+    def partition(self) -> Partition:
+        """The partition of the stack's Region (AWS::Partition, AWS::URLSuffix)."""
+        return partition_of(self.region)
 
     def _ref(self, name: str) -> str:
-        if name in PSEUDO:
-            return PSEUDO[name]
+        if name == "AWS::Partition":
+            return self.partition.name
+        if name == "AWS::URLSuffix":
+            return self.partition.dns_suffix
         if name == "AWS::Region":
             return self.region
         if name == "AWS::AccountId":

@@ -138,9 +138,29 @@ def roles(synthesized: Synthesized) -> Roles:
     return Roles(synthesized.resolved(placeholder=False))
 
 
+def _key_pair_denials(call: Call, roles: Roles) -> Iterator[str]:
+    """A call signed with a credentials secret's key pair: only AssumeRole of the destination role, which
+    must trust the principal the config names (that principal's own policy is its account's, documented)."""
+    who = f"{call.component} with the key pair of {call.via_secret}"
+    if call.action != "sts:AssumeRole":
+        yield f"{who}: {call.action} is not the AssumeRole a key pair is stored for"
+        return
+    context = {"aws:PrincipalArn": str(call.principal), "aws:RequestedRegion": call.region}
+    if call.params.get("ExternalId"):
+        context["sts:ExternalId"] = str(call.params["ExternalId"])
+    target_stack, target_id = roles.of_arn(call.resources[0])
+    if target_stack.partition.name != call.resources[0].split(":")[1]:
+        yield f"{who}: {call.resources[0]} is deployed in {target_stack.partition.name}"
+    if not trusts(target_stack.trust(target_id), call.caller_account, context):
+        yield f"{who}: {call.resources[0]} does not trust {call.principal} (sts:AssumeRole)"
+
+
 def _denials(calls: list[Call], roles: Roles) -> Iterator[str]:
     seen: set[tuple[str, ...]] = set()
     for call in calls:
+        if call.via_secret:
+            yield from _key_pair_denials(call, roles)
+            continue
         stack, role_id = (
             roles.of_arn(call.assumed_role) if call.assumed_role else roles.of_component(call.component)
         )

@@ -50,6 +50,9 @@ def _run_build_phase(
         "DESTINATION_IMAGE": "",
         "DST_ROLE_ARN": "",
         "DST_EXTERNAL_ID": "",
+        "DST_REGION": "",
+        "DST_CREDENTIALS_SECRET": "",
+        "DST_CREDENTIALS_REGION": "",
         "INSECURE_REGISTRIES": "",
         **variables,
     }
@@ -98,6 +101,30 @@ def test_build_phase_adds_external_id_and_each_insecure_registry(tmp_path: Path)
     assert args[args.index("--dst-external-id") + 1] == "dr replication"
     registries = [args[i + 1] for i, a in enumerate(args) if a == "--insecure-registry"]
     assert registries == ["127.0.0.1:5000", "127.0.0.1:5001"]
+
+
+def test_build_phase_passes_the_credentials_secret_of_a_destination_in_another_partition(
+    tmp_path: Path,
+) -> None:
+    """Given a destination in aws-cn, with its credentials secret's name (with a space, to prove quoting)
+    When the build phase runs Then the CLI gets the secret's name and Region and the destination's Region;
+    without a secret none of the three options is passed, even with DST_REGION set."""
+    args, _ = _run_build_phase(
+        tmp_path,
+        SOURCE_IMAGE="111111111111.dkr.ecr.us-east-1.amazonaws.com/app:v1",
+        DESTINATION_IMAGE="777777777777.dkr.ecr.cn-north-1.amazonaws.com.cn/app:v1",
+        DST_ROLE_ARN="arn:aws-cn:iam::777777777777:role/ecr-replication-target",
+        DST_REGION="cn-north-1",
+        DST_CREDENTIALS_SECRET="ecr replication/cn",
+        DST_CREDENTIALS_REGION="us-east-1",
+    )
+    assert args[args.index("--dst-credentials-secret") + 1] == "ecr replication/cn"
+    assert args[args.index("--dst-credentials-region") + 1] == "us-east-1"
+    assert args[args.index("--dst-region") + 1] == "cn-north-1"
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    plain, _ = _run_build_phase(plain_dir, DST_REGION="eu-west-1")
+    assert not {"--dst-credentials-secret", "--dst-credentials-region", "--dst-region"} & set(plain)
 
 
 def test_a_failed_copy_still_exports_its_error_for_the_state_machine(tmp_path: Path) -> None:

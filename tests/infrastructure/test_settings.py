@@ -150,9 +150,9 @@ def test_ec2_compute_is_a_small_unprivileged_build_with_a_timeout() -> None:
         role_name="probe",
         key=kms.Key(stack, "Key"),
         source_read=[],
-        assume_destination=iam.PolicyStatement(
-            actions=["sts:AssumeRole"], resources=["arn:aws:iam::1:role/x"]
-        ),
+        destination_access=[
+            iam.PolicyStatement(actions=["sts:AssumeRole"], resources=["arn:aws:iam::1:role/x"])
+        ],
     )
     (project,) = Template.from_stack(stack).find_resources("AWS::CodeBuild::Project").values()
     environment = project["Properties"]["Environment"]

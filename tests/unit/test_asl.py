@@ -243,7 +243,7 @@ def test_retries_are_short_with_backoff_and_full_jitter(definition: dict[str, An
     ]
 
 
-def test_copy_starts_the_codebuild_project_with_exactly_the_five_plaintext_variables(
+def test_copy_starts_the_codebuild_project_with_exactly_its_plaintext_variables(
     definition: dict[str, Any],
 ) -> None:
     # Given the Copy state / Then it is the .sync integration on the substituted project
@@ -256,9 +256,14 @@ def test_copy_starts_the_codebuild_project_with_exactly_the_five_plaintext_varia
         "DESTINATION_IMAGE",
         "DST_ROLE_ARN",
         "DST_EXTERNAL_ID",
+        "DST_REGION",
+        "DST_CREDENTIALS_SECRET",
+        "DST_CREDENTIALS_REGION",
         "INSECURE_REGISTRIES",
     ]
     assert {v["Type"] for v in variables} == {"PLAINTEXT"}
+    # And a destination in another partition gets its credentials secret's name, never a value
+    assert variables[5]["Value.$"] == "$.precheck.job.credentials_secret"
     # And whatever the build ends with, the iteration goes on to Record
     assert copy["Next"] == "Record"
     assert copy["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Record"}]

@@ -125,6 +125,9 @@ def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
         "destination_image": f"{ECR_DESTINATION}/mirror/app:release-1.2.0",
         "role_arn": "arn:aws:iam::222222222222:role/ecr-replication-target",
         "external_id": "",
+        "destination_region": "eu-west-1",
+        "credentials_secret": "",
+        "credentials_region": "",
         "insecure_registries": "",
     }
     assert outcome.record.status == "planned"

@@ -26,7 +26,8 @@ from workflow.commands.common import (
 from workflow.commands.progress import copy_progress, human
 from workflow.copy import copy_image, parse_destination
 from workflow.exceptions import InvalidReference
-from workflow.partitions import SUPPORTED
+from workflow.grammar import region_problem
+from workflow.partitions import SUPPORTED, partition_of
 from workflow.registry.reference import parse_reference
 
 ROLE_ARN_RE = re.compile(rf"^arn:(?:{'|'.join(SUPPORTED)}):iam::[0-9]{{12}}:role/[\w+=,.@/-]{{1,512}}$")
@@ -47,6 +48,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--dst-role-arn", help="IAM role to assume for an ECR destination")
     parser.add_argument("--src-external-id", help="sts:ExternalId for --src-role-arn")
     parser.add_argument("--dst-external-id", help="sts:ExternalId for --dst-role-arn")
+    parser.add_argument(
+        "--dst-credentials-secret",
+        metavar="SECRET",
+        help="a destination in another partition: the Secrets Manager secret (ARN or name) holding the access "
+        "key pair that assumes --dst-role-arn there (read with this job's own credentials)",
+    )
+    parser.add_argument(
+        "--dst-credentials-region", metavar="REGION", help="the Region of --dst-credentials-secret"
+    )
+    parser.add_argument(
+        "--dst-region", metavar="REGION", help="the destination's Region: where STS assumes --dst-role-arn"
+    )
     parser.add_argument(
         "--insecure-registry",
         action="append",
@@ -93,6 +106,49 @@ def assume_role(role_arn: str | None, external_id: str | None = None, *, sts_cli
     return assume(role_arn, ROLE_SESSION_NAME, external_id=external_id, sts_client=sts_client)
 
 
+def destination_session(args: argparse.Namespace) -> Any:
+    """The destination's session: --dst-role-arn assumed through STS, in another partition with the key pair
+    of --dst-credentials-secret (None without a role)."""
+    if args.dst_credentials_secret is None:
+        return assume_role(args.dst_role_arn, args.dst_external_id)
+    from workflow.roles import assume_role_in_partition  # deferred, as in assume_role
+
+    return assume_role_in_partition(
+        args.dst_role_arn,
+        ROLE_SESSION_NAME,
+        secret_id=args.dst_credentials_secret,
+        secret_region=args.dst_credentials_region,
+        region=args.dst_region,
+        external_id=args.dst_external_id,
+    )
+
+
+def _check_credentials_options(args: argparse.Namespace) -> None:
+    """--dst-credentials-secret needs the role, its Region and the destination's, in one partition."""
+    if args.dst_credentials_secret is None:
+        return
+    missing = [
+        flag
+        for flag, value in (
+            ("--dst-role-arn", args.dst_role_arn),
+            ("--dst-credentials-region", args.dst_credentials_region),
+            ("--dst-region", args.dst_region),
+        )
+        if not value
+    ]
+    if missing:
+        raise InvalidReference(f"--dst-credentials-secret needs {', '.join(missing)}")
+    for flag in ("dst_credentials_region", "dst_region"):
+        problem = region_problem(getattr(args, flag))
+        if problem:
+            raise InvalidReference(f"--{flag.replace('_', '-')}: {problem}")
+    role_partition = args.dst_role_arn.split(":")[1]
+    if partition_of(args.dst_region).name != role_partition:
+        raise InvalidReference(
+            f"--dst-region {args.dst_region} is not in the partition of --dst-role-arn ({role_partition})"
+        )
+
+
 def _fail(args: argparse.Namespace, failure: Failure) -> int:
     """Report a failure on stderr and, with --result-file, as `{"error", "message"}` for the state machine."""
     if args.result_file:
@@ -131,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         for host in args.insecure_registry:
             if not HOST_PORT_RE.match(host):
                 raise InvalidReference(f"invalid --insecure-registry {host!r}: expected HOST:PORT")
+        _check_credentials_options(args)
         deadline = _deadline(args.deadline)
     except InvalidReference as error:
         return _fail(args, failure_of(error))
@@ -138,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         sessions = (
             assume_role(args.src_role_arn, args.src_external_id),
-            assume_role(args.dst_role_arn, args.dst_external_id),
+            destination_session(args),
         )
         result = copy_image(
             args.source,

@@ -239,7 +239,8 @@ class Buildspec:
 
 @dataclass
 class BuildRecord:
-    """One build the bridge ran: its overrides, status, exported variables and last stderr line."""
+    """One build the bridge ran: its overrides, status, exported variables, last stderr line and its log
+    (stdout and stderr, as CodeBuild would send them to CloudWatch Logs)."""
 
     build_id: str
     environment: dict[str, str]
@@ -247,6 +248,7 @@ class BuildRecord:
     exported: dict[str, str]
     failure: str | None
     seconds: float
+    log: str = ""
 
 
 @dataclass
@@ -348,7 +350,8 @@ class CodeBuildSettings:
             failure = stderr_lines[-1] if stderr_lines else f"exit status {process.returncode}"
         status = "FAILED" if failure else "SUCCEEDED"
         ended = time.time()
-        self._record(BuildRecord(build_id, dict(overrides), status, exported, failure, ended - started))
+        log = process.stdout + process.stderr
+        self._record(BuildRecord(build_id, dict(overrides), status, exported, failure, ended - started, log))
         return self._build_document(build_id, status, overrides, exported, failure, started, ended)
 
     def _build_document(
