@@ -4,13 +4,16 @@ appears in no state input or output, no log line and no summary."""
 
 from __future__ import annotations
 
+import io
 import json
+import logging
 import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
+from lambdas.observability import logger as handler_logger
 from tests.e2e.conftest import E2E, SOURCE, skopeo_digest
 from tests.iam import recorder
 from workflow.local.runtime import LocalRuntime
@@ -48,8 +51,21 @@ def china() -> Iterator[E2E]:
         yield E2E(runtime)
 
 
+@pytest.fixture
+def handler_log() -> Iterator[io.StringIO]:
+    """Every line the handlers' logger writes during the test, formatted as Lambda writes it (its own
+    handler keeps the stdout it found when first used, which may be an earlier test's capture)."""
+    stream = io.StringIO()
+    tap = logging.StreamHandler(stream)
+    tap.setFormatter(handler_logger.registered_formatter)
+    target = logging.getLogger(handler_logger.name)
+    target.addHandler(tap)
+    yield stream
+    target.removeHandler(tap)
+
+
 def test_no_secret_value_reaches_a_state_a_log_or_the_summary(
-    china: E2E, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+    china: E2E, handler_log: io.StringIO, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """Given the credentials secret holding a key pair with distinctive values
     When a release-* push replicates to the aws-cn destination
@@ -83,10 +99,10 @@ def test_no_secret_value_reaches_a_state_a_log_or_the_summary(
     # Everything the product wrote or handed on during the run
     (build,) = [b for b in china.runtime.codebuild.builds if host in b.environment["DESTINATION_IMAGE"]]
     assert build.environment["DST_CREDENTIALS_SECRET"] == SECRET_NAME
-    # The handlers' log lines go to the Lambda log file, or to pytest's capture once it has swapped sys.stdout
+    # The handlers' log lines, and what they print (EMF metrics) to the Lambda log file or pytest's capture
     captured = capsys.readouterr()
-    lambda_log = china.runtime.lambda_log.read_text(encoding="utf-8") + captured.out + captured.err
-    assert '"message":"prechecked"' in lambda_log
+    lambda_log = handler_log.getvalue() + china.runtime.lambda_log.read_text(encoding="utf-8") + captured.out
+    assert '"message":"prechecked"' in handler_log.getvalue()
     notifications = china.runtime.notifications()
     assert notifications
     surfaces = {

@@ -50,6 +50,11 @@ def conditions_hold(condition: dict[str, Any] | None, context: dict[str, str]) -
 def _statement_applies(statement: dict[str, Any], action: str, resource: str) -> bool:
     bare = {k: v for k, v in statement.items() if k != "Condition"}
     bare["Effect"] = "Allow"
+    # IAM's `?` matches one character (a secret's `name-??????`); moto's matcher turns only `*` into a regex
+    # (`.*`) and would read `?` as a quantifier, so it gets `.`, one character, here.
+    for key in ("Resource", "NotResource"):
+        if key in bare:
+            bare[key] = [str(r).replace("?", ".") for r in _values(bare[key])]
     return IAMPolicyStatement(bare).is_action_permitted(action, resource) == PermissionResult.PERMITTED
 
 

@@ -68,3 +68,15 @@ def test_a_trust_policy_names_the_account_the_caller_and_the_external_id() -> No
     assert not trusts(trust, "999999999999", context)
     assert not trusts(trust, "111111111111", {**context, "sts:ExternalId": "other"})
     assert not trusts(trust, "111111111111", {"aws:PrincipalArn": CALLER})
+
+
+def test_a_question_mark_matches_exactly_one_character() -> None:
+    """Given a secret named by name (IAM's `name-??????`, the six characters Secrets Manager appends)
+    Then its ARN matches, and a longer suffix or another name does not."""
+    secret = "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-replication/cn"
+    statements = [
+        {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": f"{secret}-??????"}
+    ]
+    assert is_allowed(statements, "secretsmanager:GetSecretValue", f"{secret}-AbCdEf", {})
+    assert not is_allowed(statements, "secretsmanager:GetSecretValue", f"{secret}-AbCdEfG", {})
+    assert not is_allowed(statements, "secretsmanager:GetSecretValue", f"{secret}X-AbCdEf", {})

@@ -177,7 +177,7 @@ def test_precheck_creates_the_repository_in_the_other_partition_and_hands_the_jo
         recorded.append(kwargs["destination_session"])
         return PrecheckResult(action="copy-needed", digest="sha256:" + "1" * 64)
 
-    monkeypatch.setattr(copy, "precheck", engine)
+    monkeypatch.setattr(copy, "probe_destination", engine)
     outcome = check_target(cn_target())
     (session,) = recorded
     repository = session.client("ecr").describe_repositories(repositoryNames=["mirror/app"])["repositories"][
