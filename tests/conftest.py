@@ -28,5 +28,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the IAM coverage test last, after every suite that records calls."""
-    items.sort(key=lambda item: item.nodeid.startswith(COVERAGE_TEST))
+    """Run the IAM coverage test last, after every suite that records calls; before it, the tests that start a
+    local runtime of their own (starting one resets moto, and with it the e2e suite's shared runtime)."""
+    items.sort(
+        key=lambda item: (
+            item.nodeid.startswith(COVERAGE_TEST),
+            item.get_closest_marker("own_runtime") is not None,
+        )
+    )

@@ -19,6 +19,7 @@ from tests.iam import recorder
 from workflow.local.runtime import LocalRuntime
 
 CHINA = {"account": "777777777777", "region": "cn-north-1"}
+pytestmark = [pytest.mark.e2e, pytest.mark.own_runtime]
 SECRET_NAME = "ecr-replication/cn"
 ROLE = "arn:aws-cn:iam::777777777777:role/ecr-replication-target"
 

@@ -203,6 +203,7 @@ def test_a_destination_outside_the_config_is_rejected(e2e: E2E) -> None:
     assert e2e.builds() == builds
 
 
+@pytest.mark.own_runtime
 @pytest.mark.parametrize("broken", [0, 2], ids=["first-destination-read-only", "last-destination-read-only"])
 def test_one_failing_destination_of_three_gives_partial(
     runtime_with_readonly: Callable[[int], E2E], broken: int
