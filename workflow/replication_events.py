@@ -19,6 +19,9 @@ BUS = "default"
 REPLICATED = "ECR Image Replicated"
 FAILED = "ECR Image Replication Failed"
 BLOCKED = "ECR Image Replication Blocked"  # a promotion gate refused the image for that destination
+# A deletion that follows (propagate_deletes): deleted, kept or absent at that destination, never
+# "replicated", so a pipeline that deploys on ECR Image Replicated does not start on a withdrawn tag.
+DELETION = "ECR Image Deletion Replicated"
 # PutEvents takes at most 10 entries per request, whose total size must stay under 256 KB (EventBridge
 # user guide, "Amazon EventBridge quotas" and "Calculating PutEvents event entry size").
 MAX_ENTRIES = 10
@@ -28,9 +31,10 @@ MAX_REQUEST_BYTES = 256 * 1024
 RESOURCES_ALLOWANCE = 2 * 2048
 
 
-def detail_type(line: SummaryLine) -> str:
+def detail_type(summary: Summary, line: SummaryLine) -> str:
     """The detail-type of one target's event."""
-    return {"failed": FAILED, "blocked": BLOCKED}.get(line.action, REPLICATED)
+    finished = DELETION if summary.action == "delete" else REPLICATED
+    return {"failed": FAILED, "blocked": BLOCKED}.get(line.action, finished)
 
 
 def entry(summary: Summary, line: SummaryLine) -> dict[str, Any]:
@@ -47,7 +51,7 @@ def entry(summary: Summary, line: SummaryLine) -> dict[str, Any]:
         detail["reason"] = line.cause  # which gate refused it, and why
     return {
         "Source": SOURCE,
-        "DetailType": detail_type(line),
+        "DetailType": detail_type(summary, line),
         "Detail": json.dumps(detail, separators=(",", ":")),
         "EventBusName": BUS,
     }

@@ -8,7 +8,7 @@ import pytest
 
 from workflow import replication_events
 from workflow.models import TargetResult
-from workflow.replication_events import FAILED, REPLICATED, SOURCE, batches, entry_size
+from workflow.replication_events import DELETION, FAILED, REPLICATED, SOURCE, batches, entry_size
 from workflow.summary import summarize
 
 EXECUTION = "arn:aws:states:us-east-1:111111111111:execution:ecr-replication:push-1"
@@ -104,9 +104,10 @@ def test_a_delete_puts_one_event_per_destination_saying_what_happened_there() ->
     summary = summarize(
         records, repository="app", tag="release-2.4.1", action="delete", execution_arn=EXECUTION
     )
-    # When turned into events / Then each says its outcome, as a replicated (not failed) target
+    # When turned into events / Then each says its outcome, as a deletion (never "replicated", which a
+    # deploy pipeline may start on)
     (batch,) = batches(summary)
     details = [json.loads(item["Detail"]) for item in batch]
     assert [d["action"] for d in details] == ["deleted", "kept (moved since)", "absent"]
-    assert {item["DetailType"] for item in batch} == {REPLICATED}
+    assert {item["DetailType"] for item in batch} == {DELETION}
     assert all(d["digest"] == DIGEST for d in details)
