@@ -10,6 +10,7 @@ signatures pushed to the source registry (workflow/local/signing.py) and verifie
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -125,6 +126,39 @@ def test_a_scan_in_progress_is_waited_for_in_a_wait_state(e2e: E2E) -> None:
     assert entered.count("GateWait") == 2
     assert e2e.runtime.scans.calls("gated", image.digest) == 3
     assert statuses(execution) == {"222222222222/eu-west-1": "copied", "333333333333/us-west-2": "copied"}
+
+
+class _Clock(datetime):
+    """datetime whose now() moves 25 s on at every call, so each look of the Gate is 25 s after the last."""
+
+    start = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    calls = 0
+
+    @classmethod
+    def now(cls, tz: Any = None) -> _Clock:  # type: ignore[override]
+        cls.calls += 1
+        return cls.start + timedelta(seconds=25 * (cls.calls - 1))  # type: ignore[return-value]
+
+
+def test_a_scan_still_in_progress_when_the_wait_ends_blocks_after_the_wait_loop(
+    e2e: E2E, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a signed image whose scan stays IN_PROGRESS, rules that wait 1 minute for it, and a Gate whose
+    # clock moves 25 s per look (the Gate Lambda runs in-process in the local runtime)
+    monkeypatch.setattr("workflow.gates.step.datetime", _Clock)
+    tag, image = release(e2e, in_progress())
+    # When its push event runs the workflow
+    [execution] = e2e.run_event(tag, image, repository="gated")
+    # Then the Gate looked until the minute was over (looks at 0, 25, 50 and 75 s), waiting in a Wait state
+    # between looks, and blocked both destinations saying the scan did not complete
+    assert execution.status == "SUCCEEDED", execution.cause
+    entered = execution.states_entered()
+    assert entered.count("Gate") == 4
+    assert entered.count("GateWait") == 3
+    assert statuses(execution) == {"222222222222/eu-west-1": "blocked", "333333333333/us-west-2": "blocked"}
+    assert "scan still IN_PROGRESS after waiting 1 min" in causes(execution)["333333333333/us-west-2"]
+    assert e2e.digest_at(EU, tag, "gated") is None
+    assert e2e.digest_at(US, tag, "gated") is None
 
 
 def test_a_scan_that_does_not_complete_within_the_wait_blocks(e2e: E2E) -> None:
