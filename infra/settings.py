@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from workflow.config import ReplicationConfig, load_config
+from workflow.partitions import partition_of
 from workflow.sync import SyncOptions
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -55,6 +56,13 @@ class DeploySettings:
 
     def __post_init__(self) -> None:
         region = self.config.source.region
+        partition = partition_of(region).name
+        if partition != "aws":
+            raise SettingsError(
+                f"config source.region: {region} is in partition {partition}; the source stack deploys only in "
+                "the aws partition (its state machine's service integrations are arn:aws:states ARNs): keep the "
+                f"source in aws and name {partition} accounts as destinations with credentials (docs/deploy.md)"
+            )
         if self.copy_compute == "lambda" and region not in LAMBDA_COMPUTE_REGIONS:
             raise SettingsError(
                 f"context 'copy_compute': CodeBuild Lambda compute is not offered in the source Region {region} "

@@ -201,7 +201,7 @@ def _problems(data: dict[str, Any]) -> list[str]:
     return caught.value.problems
 
 
-@pytest.mark.parametrize("region", ["eu-west-3", "ap-east-1", "us-gov-west-1", "cn-north-1"])
+@pytest.mark.parametrize("region", ["eu-west-3", "ap-east-1", "ca-central-1"])
 def test_lambda_compute_is_refused_where_codebuild_does_not_offer_it(region: str) -> None:
     # Given a source Region without CodeBuild Lambda compute
     config = load_config(EXAMPLE).model_copy(
@@ -217,6 +217,25 @@ def test_lambda_compute_is_refused_where_codebuild_does_not_offer_it(region: str
     assert "-c copy_compute=ec2" in message
     # And EC2 compute is accepted there
     assert _settings(config=config, copy_compute="ec2").copy_compute == "ec2"
+
+
+@pytest.mark.parametrize(("region", "partition"), [("cn-north-1", "aws-cn"), ("us-gov-west-1", "aws-us-gov")])
+@pytest.mark.parametrize("compute", ["lambda", "ec2"])
+def test_a_source_outside_the_aws_partition_is_refused_at_deploy(
+    region: str, partition: str, compute: str
+) -> None:
+    # Given a config whose source is in aws-cn or aws-us-gov (valid for the CLI's copy and sync)
+    config = load_config(EXAMPLE).model_copy(
+        update={"source": SourceConfig(account="111111111111", region=region)}
+    )
+    # When the source stack's settings are made / Then it is refused, naming the Region, its partition
+    # and what to do instead (the ASL's integrations are aws-partition ARNs)
+    with pytest.raises(SettingsError) as caught:
+        _settings(config=config, copy_compute=compute)
+    assert str(caught.value).startswith(
+        f"config source.region: {region} is in partition {partition}; the source stack deploys only in the "
+        "aws partition"
+    )
 
 
 def test_lambda_compute_regions_are_the_documented_ten() -> None:
