@@ -19,6 +19,7 @@ from infra.constructs.state_machine import DEFINITION_FILE
 from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError, settings_from_context
 from infra.stacks.destination_stack import DestinationStack, destination_region
 from infra.stacks.source_stack import SourceStack
+from workflow.config import ReplicationConfig
 from workflow.exceptions import InvalidConfig
 
 
@@ -50,7 +51,7 @@ def build_app(
             settings=settings,
             account=account,
             env=cdk.Environment(account=account, region=destination_region(settings, account)),
-            description=f"ECR filtered replication: the role {config.source.account} assumes to write here",
+            description=_destination_description(config, account),
         )
         for account in naming.destination_accounts(config)
     ]
@@ -76,3 +77,14 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _destination_description(config: ReplicationConfig, account: str) -> str:
+    """Who writes into this destination account: the source's roles, or in another partition its user."""
+    other_partition = any(
+        d.credentials is not None for rule in config.rules for d in rule.destinations if d.account == account
+    )
+    writer = (
+        "the configured user of this partition" if other_partition else f"the role {config.source.account}"
+    )
+    return f"ECR filtered replication: {writer} assumes to write here"

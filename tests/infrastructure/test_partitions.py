@@ -183,6 +183,10 @@ def test_a_destination_stack_in_another_partition_trusts_its_principal_and_names
     via = [s["Condition"]["StringEquals"]["kms:ViaService"] for s in statements if "Condition" in s]
     assert via
     assert all(host.startswith("ecr.") and host.endswith(f".{suffix}") for host in via)
+    # And the stack's description names who writes there: the user of that partition, not the source
+    assert template["Description"] == (
+        "ECR filtered replication: the configured user of this partition assumes to write here"
+    )
 
 
 def test_a_partition_config_synthesizes_with_cdk_nag_clean(
