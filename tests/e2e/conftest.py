@@ -6,6 +6,7 @@ start their own, with one destination registry read-only.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,6 +18,7 @@ import pytest
 from workflow.local.images import Image, build_image, push_image
 from workflow.local.runtime import Execution, LocalRuntime, Place, places_for
 from workflow.local.signing import new_key, public_pem
+from workflow.replication_events import SOURCE as EVENT_SOURCE
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 EU = {"account": "222222222222", "region": "eu-west-1"}
@@ -153,6 +155,27 @@ class E2E:
     def builds(self) -> int:
         """How many CodeBuild jobs ran so far."""
         return len(self.runtime.codebuild.builds)
+
+
+def listen(e2e: E2E, name: str, detail_types: list[str]) -> str:
+    """A rule `name` on the default bus for our events of these detail-types, delivering to a new queue."""
+    events, sqs = e2e.runtime.client("events"), e2e.runtime.client("sqs")
+    queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    pattern = {"source": [EVENT_SOURCE], "detail-type": detail_types}
+    events.put_rule(Name=name, EventPattern=json.dumps(pattern))
+    events.put_targets(Rule=name, Targets=[{"Id": "queue", "Arn": arn}])
+    return str(queue)
+
+
+def received(e2e: E2E, queue: str) -> list[dict[str, Any]]:
+    """Every event the queue holds (taken off it)."""
+    sqs, found = e2e.runtime.client("sqs"), []
+    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
+        for message in messages:
+            found.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+    return found
 
 
 def statuses(execution: Execution) -> dict[str, str]:

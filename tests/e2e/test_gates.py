@@ -16,11 +16,22 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.e2e.conftest import ACCEPTED_FINDING, E2E, EU, PLATFORMS, SIGNING_KEY, US, statuses
+from tests.e2e.conftest import (
+    ACCEPTED_FINDING,
+    E2E,
+    EU,
+    PLATFORMS,
+    SIGNING_KEY,
+    US,
+    listen,
+    received,
+    statuses,
+)
 from workflow.config import parse_config
 from workflow.local.images import Image, build_image
 from workflow.local.scans import complete, finding, in_progress
 from workflow.local.signing import new_key, push_signature
+from workflow.replication_events import BLOCKED, REPLICATED
 from workflow.sync import SyncOptions, sync
 
 pytestmark = pytest.mark.e2e
@@ -112,6 +123,27 @@ def test_a_signed_clean_image_passes_every_gate(e2e: E2E) -> None:
     [gate] = execution.state_outputs("Gate")
     assert {t["gated_digest"] for t in gate["plan"]["targets"]} == {image.digest}
     assert e2e.runtime.notifications() == []
+
+
+def test_a_blocked_destination_is_a_blocked_event_beside_the_replicated_one(e2e: E2E) -> None:
+    # Given a rule on the default bus delivering our replicated and blocked events to a queue, and a clean
+    # image signed with a key no rule trusts (prod blocks eu-west-1, mirror copies to us-west-2)
+    queue = listen(e2e, "gate-events", [REPLICATED, BLOCKED])
+    tag, image = release(e2e, complete([]), key=new_key())
+    # When its push event runs the workflow
+    [execution] = e2e.run_event(tag, image, repository="gated")
+    # Then the queue got one event per destination of this run: blocked (with the reason) and replicated
+    events = [event for event in received(e2e, queue) if event["detail"]["tag"] == tag]
+    by_account = {event["detail"]["destination"]["account"]: event for event in events}
+    assert len(events) == 2
+    assert {a: (e["detail-type"], e["detail"]["action"]) for a, e in by_account.items()} == {
+        EU["account"]: (BLOCKED, "blocked"),
+        US["account"]: (REPLICATED, "copied"),
+    }
+    assert "no signature by a trusted identity" in by_account[EU["account"]]["detail"]["reason"]
+    assert by_account[EU["account"]]["detail"]["digest"] == image.digest
+    assert all(execution.arn in event["resources"] for event in events)
+    e2e.runtime.notifications()
 
 
 def test_a_scan_in_progress_is_waited_for_in_a_wait_state(e2e: E2E) -> None:

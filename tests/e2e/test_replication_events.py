@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import E2E, EU, US
+from tests.e2e.conftest import E2E, EU, US, listen, received
 from workflow.metrics import NAMESPACE, Metric
 from workflow.replication_events import FAILED, REPLICATED, SOURCE
 
 pytestmark = pytest.mark.e2e
-
-
-def listen(e2e: E2E) -> str:
-    """A rule on the default bus for our events, delivering to a new queue; its URL."""
-    events, sqs = e2e.runtime.client("events"), e2e.runtime.client("sqs")
-    queue = sqs.create_queue(QueueName="replication-events")["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    pattern = {"source": [SOURCE], "detail-type": [REPLICATED, FAILED]}
-    events.put_rule(Name="replication-events", EventPattern=json.dumps(pattern))
-    events.put_targets(Rule="replication-events", Targets=[{"Id": "queue", "Arn": arn}])
-    return str(queue)
-
-
-def received(e2e: E2E, queue: str) -> list[dict[str, Any]]:
-    """Every event the queue holds."""
-    sqs, found = e2e.runtime.client("sqs"), []
-    while messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages"):
-        for message in messages:
-            found.append(json.loads(message["Body"]))
-            sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-    return found
 
 
 def lags(output: str) -> dict[str, float]:
@@ -50,7 +28,7 @@ def test_each_finished_target_puts_one_event_and_the_lag_is_measured(
     e2e: E2E, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a rule listening for our events, and eu-west-1's copy failing as a registry refusing the push
-    queue = listen(e2e)
+    queue = listen(e2e, "replication-events", [REPLICATED, FAILED])
     tag = e2e.new_tag()
     image = e2e.push(tag)
     refused = json.dumps(
