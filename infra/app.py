@@ -23,6 +23,17 @@ from workflow.config import ReplicationConfig
 from workflow.exceptions import InvalidConfig
 
 
+def _destination_description(config: ReplicationConfig, account: str) -> str:
+    """Who writes into this destination account: the source's roles, or in another partition its user."""
+    other_partition = any(
+        d.credentials is not None for rule in config.rules for d in rule.destinations if d.account == account
+    )
+    writer = (
+        "the configured user of this partition" if other_partition else f"the role {config.source.account}"
+    )
+    return f"ECR filtered replication: {writer} assumes to write here"
+
+
 def build_app(
     app: cdk.App,
     settings: DeploySettings | None = None,
@@ -77,14 +88,3 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _destination_description(config: ReplicationConfig, account: str) -> str:
-    """Who writes into this destination account: the source's roles, or in another partition its user."""
-    other_partition = any(
-        d.credentials is not None for rule in config.rules for d in rule.destinations if d.account == account
-    )
-    writer = (
-        "the configured user of this partition" if other_partition else f"the role {config.source.account}"
-    )
-    return f"ECR filtered replication: {writer} assumes to write here"
