@@ -8,7 +8,8 @@
   the real handlers and the buildspec's copy command (bridges.py);
 - EventBridge as moto emulates it: a rule with `workflow.plan.event_pattern(config)` and an SQS target.
   moto delivers matches to SQS, not to Step Functions, so `deliver_events` turns each delivered event
-  into a StartExecution, and only those;
+  into a StartExecution, and only those. Its PutRule refuses what AWS refuses (eventbridge.py: size,
+  wildcard grammar, wildcard complexity), so a pattern AWS would not deploy fails here too;
 - scan results: `runtime.scans` (scans.py) answers ECR's DescribeImageScanFindings.
 
 `LocalRuntime` is a context manager: everything it starts is stopped and its temporary directory
@@ -44,6 +45,7 @@ from moto.server import ThreadedMotoServer
 
 from workflow.config import parse_config
 from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
+from workflow.local.eventbridge import strict_rules
 from workflow.local.images import Image, push_image
 from workflow.local.registries import (
     LocalRegistry,
@@ -54,7 +56,7 @@ from workflow.local.registries import (
     running_registry,
 )
 from workflow.local.scans import ScanResults, applied
-from workflow.plan import event_pattern
+from workflow.plan import event_pattern, pattern_text
 
 # Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
 # and infra/buildspec.yml, and the wheel build copies what they link to.
@@ -234,6 +236,7 @@ class LocalRuntime:
         }
         self._stack.enter_context(bridges(self.codebuild, self.lambda_log, tag_stores))
         self._stack.enter_context(applied(self.scans))
+        self._stack.enter_context(strict_rules())
         self._create_resources(config)
 
     def _endpoints(self) -> list[dict[str, Any]]:
@@ -327,7 +330,7 @@ class LocalRuntime:
         )["stateMachineArn"]
         self._events_queue = sqs.create_queue(QueueName="matched-ecr-pushes")["QueueUrl"]
         events = self.client("events")
-        events.put_rule(Name="ecr-push", EventPattern=json.dumps(event_pattern(parse_config(config))))
+        events.put_rule(Name="ecr-push", EventPattern=pattern_text(event_pattern(parse_config(config))))
         events.put_targets(
             Rule="ecr-push", Targets=[{"Id": "start-replication", "Arn": self._queue_arn(self._events_queue)}]
         )
