@@ -77,6 +77,11 @@ class TagRules(_Strict):
 
     include: list[str] = Field(min_length=1)
     exclude: list[str] = Field(default_factory=list)
+    case_insensitive: bool = Field(
+        default=False,
+        description="Globs and re: patterns of this rule's include and exclude ignore case "
+        "('*-rc*' also excludes 'release-1.0.0-RC1'); they are case-sensitive by default.",
+    )
 
     _patterns = field_validator("include", "exclude")(_check_patterns)
 
@@ -240,7 +245,7 @@ class Rule(_Strict):
     @cached_property
     def tag_filter(self) -> NameFilter:
         """The compiled tag patterns."""
-        return NameFilter.compile(self.tags.include, self.tags.exclude)
+        return NameFilter.compile(self.tags.include, self.tags.exclude, self.tags.case_insensitive)
 
 
 class Notifications(_Strict):

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from workflow.config import ReplicationConfig, Rule
+from workflow.event_filters import Widening, bound_wildcards, translate, wildcard_complexity, wildcard_values
 from workflow.exceptions import DestinationNotAllowed, InvalidRequest
 from workflow.grammar import shown
 from workflow.models import CredentialsSecret, DestinationRef, Plan, ReplicationRequest, RequestAction, Target
 from workflow.partitions import partition_of
-from workflow.rules import Matcher, NameFilter, tag_matches
+from workflow.rules import Matcher, tag_matches
 
 # EventBridge quotas, "Event pattern size": 2,048 characters (adjustable), counted on the JSON text
 # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html).
@@ -169,21 +171,25 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
     return targets
 
 
-def _field_filters(matchers: tuple[Matcher, ...]) -> list[Any] | None:
-    """EventBridge filters accepting at least what the matchers accept; None means "anything"."""
+def _field_filters(
+    rule: Rule, field: str, noun: str, matchers: tuple[Matcher, ...], widenings: list[Widening]
+) -> list[Any] | None:
+    """EventBridge filters accepting at least what the matchers accept (None: anything); where they accept
+    more, a Widening says so (only for what makes them accept anything, when something does)."""
+    translations = [(matcher, translate(matcher, noun)) for matcher in matchers]
+    if any(t.filters is None and t.reason is None for _, t in translations):
+        return None
+    unfiltered = [(m, t) for m, t in translations if t.filters is None]
+    for matcher, translation in unfiltered or translations:  # what makes it "any": the others are moot
+        if translation.reason:
+            widenings.append(
+                Widening(field, matcher.source, translation.reason, translation.accepts, (rule.name,))
+            )
+    if unfiltered:
+        return None
     filters: list[Any] = []
-    for matcher in matchers:
-        prefix = matcher.literal_prefix
-        if prefix is None:
-            return None
-        if "*" not in matcher.source:
-            filters.append(matcher.source)
-        elif matcher.source == prefix + "*":
-            if not prefix:
-                return None
-            filters.append({"prefix": prefix})
-        else:
-            filters.append({"wildcard": matcher.source})
+    for _, translation in translations:
+        filters += [item for item in translation.filters or () if item not in filters]
     return filters
 
 
@@ -210,10 +216,12 @@ def _union(field_filters: list[list[Any] | None]) -> list[Any] | None:
 
 
 def _literal_start(item: Any) -> str:
-    """The text every value the filter item accepts starts with."""
+    """The text every repository name the filter item accepts starts with."""
     if isinstance(item, str):
         return item
-    return str(item.get("prefix", item.get("wildcard", "").split("*", 1)[0]))
+    if "prefix" in item:
+        return str(item["prefix"])
+    return str(item.get("wildcard", "")).split("*", 1)[0].replace("\\\\", "\\")
 
 
 def _shortened(filters: list[Any], length: int) -> list[Any] | None:
@@ -242,19 +250,49 @@ def _actions(config: ReplicationConfig) -> list[str] | None:
     return ["PUSH", "DELETE"] if any(rule.propagate_deletes for rule in config.rules) else None
 
 
-def _widenings(config: ReplicationConfig) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+class _RuleFilters(NamedTuple):
+    """Each rule's repository and tag filters, within EventBridge's wildcard bound, and what they widen."""
+
+    repositories: list[list[Any] | None]
+    tags: list[list[Any] | None]
+    widenings: list[Widening]
+
+    @classmethod
+    def of(cls, config: ReplicationConfig) -> _RuleFilters:
+        widenings: list[Widening] = []
+        names = [rule.name for rule in config.rules]
+        fields = {}
+        for field, noun in (("repository-name", "repository"), ("image-tag", "tag")):
+            per_rule = [
+                _field_filters(rule, field, noun, _matchers(rule, field), widenings) for rule in config.rules
+            ]
+            fields[field], bounded = bound_wildcards(field, noun, per_rule, names)
+            widenings += bounded
+        for rule in config.rules:
+            widenings += [_excluded(rule, matcher.source) for matcher in rule.tag_filter.exclude]
+        return cls(fields["repository-name"], fields["image-tag"], widenings)
+
+
+def _matchers(rule: Rule, field: str) -> tuple[Matcher, ...]:
+    return rule.repository_filter.include if field == "repository-name" else rule.tag_filter.include
+
+
+def _excluded(rule: Rule, source: str) -> Widening:
+    reason = "an exclude, which EventBridge cannot subtract from an include on one field"
+    return Widening("image-tag", source, reason, "the tags it excludes", (rule.name,))
+
+
+def _widenings(config: ReplicationConfig, rules: _RuleFilters) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Candidate $or clauses, from the exact filter on, each accepting at least what the one before does."""
-    repositories = [_field_filters(rule.repository_filter.include) for rule in config.rules]
-    tags = [_field_filters(NameFilter.compile(rule.tags.include).include) for rule in config.rules]
     every = _actions(config)
     actions = [every and (every if rule.propagate_deletes else ["PUSH"]) for rule in config.rules]
     exact: list[dict[str, Any]] = []
-    for clause in map(_clause, repositories, tags, actions):
+    for clause in map(_clause, rules.repositories, rules.tags, actions):
         if clause not in exact:
             exact.append(clause)
     yield "exact", exact
-    all_repositories = _union(repositories)
-    yield "rules merged", [_clause(all_repositories, _union(tags), every)]
+    all_repositories = _union(rules.repositories)
+    yield "rules merged", [_clause(all_repositories, _union(rules.tags), every)]
     yield "tag filters dropped", [_clause(all_repositories, None, every)]
     if all_repositories:
         longest = max(len(_literal_start(item)) for item in all_repositories)
@@ -265,16 +303,46 @@ def _widenings(config: ReplicationConfig) -> Iterator[tuple[str, list[dict[str, 
             )
 
 
+# What each step past the exact pattern accepts.
+SIZE_STEPS = {
+    "rules merged": "any listed repository with any listed tag",
+    "tag filters dropped": "any tag of the listed repositories",
+    "repository prefixes": "repositories starting with the first characters of the listed ones",
+    "any tagged push": "any tagged push in the account",
+}
+
+
 def pattern_text(pattern: dict[str, Any]) -> str:
     """The pattern as compact JSON, the form whose characters EventBridge counts against its limit."""
     return json.dumps(pattern, separators=(",", ":"))
 
 
-class CompiledPattern(NamedTuple):
-    """The event pattern and which widening step it is ("exact" when nothing was widened)."""
+@dataclass(frozen=True)
+class CompiledPattern:
+    """The event pattern, which size step it is ("exact" when none), and where it accepts more than the rules."""
 
     pattern: dict[str, Any]
     step: str
+    widened: tuple[Widening, ...] = ()
+
+    @property
+    def exact(self) -> bool:
+        """True when a push starts an execution only if some rule accepts it."""
+        return not self.widened
+
+    @property
+    def length(self) -> int:
+        """Characters EventBridge counts against EVENT_PATTERN_MAX_CHARACTERS."""
+        return len(pattern_text(self.pattern))
+
+    def wildcard_complexity(self) -> dict[str, int]:
+        """Per filtered field, the (upper bound of the) wildcard complexity EventBridge measures."""
+        detail = self.pattern["detail"]
+        clauses = detail.get("$or", [detail])
+        return {
+            field: wildcard_complexity(wildcard_values(clause.get(field) for clause in clauses))
+            for field in ("repository-name", "image-tag")
+        }
 
 
 def _pattern(clauses: list[dict[str, Any]]) -> dict[str, Any]:
@@ -289,24 +357,39 @@ def _pattern(clauses: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def compile_event_pattern(config: ReplicationConfig) -> CompiledPattern:
-    """The narrowest pattern for the rules that fits EventBridge's size limit.
+    """The narrowest pattern for the rules that EventBridge accepts.
 
     When a rule has `propagate_deletes`, the pattern also matches DELETE actions (ECR's image deletion
     event): each clause names its action-type, PUSH only for the rules without it in the exact pattern.
 
-    The exact pattern never rejects a push the rules accept (excludes, regex and semver are left to
-    the Plan Lambda, which stays the exact filter). When it is over EVENT_PATTERN_MAX_CHARACTERS, it
-    is widened step by step: the rules merged into one clause, then the tag filters dropped, then
-    the repository filters cut to shorter prefixes, finally any tagged push in the account (a
-    pattern with no text from the config, so it always fits).
+    Each rule's patterns become the EventBridge filters that say them where such filters exist, and wider
+    ones where not (event_filters.py), wildcards widened until each field is within EventBridge's wildcard
+    complexity bound; excludes are left to the Plan Lambda, which stays the exact filter. When that is over
+    EVENT_PATTERN_MAX_CHARACTERS, it is widened step by step: the rules merged into one clause, then the tag
+    filters dropped, then the repository filters cut to shorter prefixes, finally any tagged push in the
+    account (a pattern with no text from the config, so it always fits). `widened` lists every widening.
     """
-    candidates = (CompiledPattern(_pattern(clauses), step) for step, clauses in _widenings(config))
-    widest = CompiledPattern(_pattern([_clause(None, None, _actions(config))]), "any tagged push")
-    return next(
-        (c for c in candidates if len(pattern_text(c.pattern)) <= EVENT_PATTERN_MAX_CHARACTERS), widest
+    rules = _RuleFilters.of(config)
+    exact_length = 0
+    for step, clauses in _widenings(config, rules):
+        pattern = _pattern(clauses)
+        length = len(pattern_text(pattern))
+        exact_length = exact_length or length
+        if length <= EVENT_PATTERN_MAX_CHARACTERS:
+            return CompiledPattern(pattern, step, tuple(rules.widenings) + _size_widening(step, exact_length))
+    widest = _pattern([_clause(None, None, _actions(config))])
+    return CompiledPattern(
+        widest, "any tagged push", tuple(rules.widenings) + _size_widening("any tagged push", exact_length)
     )
 
 
+def _size_widening(step: str, exact_length: int) -> tuple[Widening, ...]:
+    if step == "exact":
+        return ()
+    reason = f"the exact pattern is {exact_length:,} characters, over EventBridge's {EVENT_PATTERN_MAX_CHARACTERS:,}"
+    return (Widening("pattern", "", reason, f"{step}: {SIZE_STEPS[step.split(' of ')[0]]}"),)
+
+
 def event_pattern(config: ReplicationConfig) -> dict[str, Any]:
-    """The EventBridge pattern for ECR pushes the rules may accept, within EventBridge's size limit."""
+    """The EventBridge pattern for ECR pushes the rules may accept, within EventBridge's limits."""
     return compile_event_pattern(config).pattern

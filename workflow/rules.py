@@ -6,7 +6,10 @@ Patterns:
 - `re:^v\\d+$`: an RE2 regular expression that must match the whole name. RE2 runs in time linear in
   the name's length, so no pattern can stall planning; it has no backreferences or lookarounds, and a
   pattern using them is refused with RE2's reason. `\\d`, `\\w` and `\\s` are ASCII-only.
-- `semver:>=2.0.0 <3`: an npm-style semver range; the tag may carry a leading `v`.
+- `semver:>=2.0.0 <3`: an npm-style semver range; the tag may carry a leading `v` or `V`.
+
+Globs and `re:` patterns are case-sensitive unless compiled with `case_insensitive` (a rule's
+`tags.case_insensitive`); a semver range reads versions as semver does either way.
 """
 
 from __future__ import annotations
@@ -23,8 +26,16 @@ from workflow.grammar import cut, shown, tag_problem
 
 GLOB_SPECIALS = re.compile(r"[?\[\]{}]")
 PatternKind = Literal["glob", "regex", "semver"]
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False  # the reason is raised, not also logged to stderr
+
+
+def _options(case_sensitive: bool) -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # the reason is raised, not also logged to stderr
+    options.case_sensitive = case_sensitive
+    return options
+
+
+_RE2_OPTIONS = {True: _options(case_sensitive=True), False: _options(case_sensitive=False)}
 
 
 class CompiledRegex(Protocol):
@@ -33,10 +44,10 @@ class CompiledRegex(Protocol):
     def fullmatch(self, text: str) -> object | None: ...
 
 
-def _re2(expression: str) -> CompiledRegex:
+def _re2(expression: str, case_sensitive: bool = True) -> CompiledRegex:
     """Compile with RE2 (linear-time matching); raises ValueError with RE2's reason."""
     try:
-        return re2.compile(expression, _RE2_OPTIONS)
+        return re2.compile(expression, _RE2_OPTIONS[case_sensitive])
     except re2.error as error:
         reason = error.args[0] if error.args else "cannot compile"
         raise ValueError(
@@ -52,6 +63,7 @@ class Matcher:
     kind: PatternKind
     regex: CompiledRegex | None = None
     semver_range: semantic_version.NpmSpec | None = None
+    case_insensitive: bool = False
 
     def matches(self, value: str) -> bool:
         """True when `value` matches this pattern."""
@@ -60,13 +72,6 @@ class Matcher:
             return version is not None and version in self.semver_range
         assert self.regex is not None
         return self.regex.fullmatch(value) is not None
-
-    @property
-    def literal_prefix(self) -> str | None:
-        """For a glob, the literal text before the first `*`; None for regex and semver."""
-        if self.kind != "glob":
-            return None
-        return self.source.split("*", 1)[0]
 
 
 def parse_semver(tag: str) -> semantic_version.Version | None:
@@ -78,13 +83,14 @@ def parse_semver(tag: str) -> semantic_version.Version | None:
         return None
 
 
-def compile_pattern(pattern: str) -> Matcher:
+def compile_pattern(pattern: str, case_insensitive: bool = False) -> Matcher:
     """Compile one pattern, raising ValueError with a message that says what is wrong."""
     if not isinstance(pattern, str) or not pattern:
         raise ValueError(f"{shown(pattern)} is not a pattern (expected a non-empty string)")
     if pattern.startswith("re:"):
         try:
-            return Matcher(pattern, "regex", regex=_re2(pattern[3:]))
+            regex = _re2(pattern[3:], not case_insensitive)
+            return Matcher(pattern, "regex", regex=regex, case_insensitive=case_insensitive)
         except ValueError as error:
             raise ValueError(
                 f"{shown(pattern)} is not a valid regular expression for RE2: {cut(str(error))}"
@@ -94,12 +100,15 @@ def compile_pattern(pattern: str) -> Matcher:
             spec = semantic_version.NpmSpec(pattern[7:].strip())
         except ValueError as error:
             raise ValueError(f"{shown(pattern)} is not a valid semver range: {cut(str(error))}") from None
-        return Matcher(pattern, "semver", semver_range=spec)
+        return Matcher(pattern, "semver", semver_range=spec, case_insensitive=case_insensitive)
     if GLOB_SPECIALS.search(pattern):
         raise ValueError(
             f"{shown(pattern)} is not a valid glob: only '*' is a wildcard (use 're:' for a regular expression)"
         )
-    return Matcher(pattern, "glob", regex=_re2(".*".join(re2.escape(part) for part in pattern.split("*"))))
+    expression = ".*".join(re2.escape(part) for part in pattern.split("*"))
+    return Matcher(
+        pattern, "glob", regex=_re2(expression, not case_insensitive), case_insensitive=case_insensitive
+    )
 
 
 @dataclass(frozen=True)
@@ -110,9 +119,14 @@ class NameFilter:
     exclude: tuple[Matcher, ...] = ()
 
     @classmethod
-    def compile(cls, include: Iterable[str], exclude: Iterable[str] = ()) -> NameFilter:
+    def compile(
+        cls, include: Iterable[str], exclude: Iterable[str] = (), case_insensitive: bool = False
+    ) -> NameFilter:
         """Compile pattern lists; raises ValueError naming the first bad pattern."""
-        return cls(tuple(map(compile_pattern, include)), tuple(map(compile_pattern, exclude)))
+        return cls(
+            tuple(compile_pattern(pattern, case_insensitive) for pattern in include),
+            tuple(compile_pattern(pattern, case_insensitive) for pattern in exclude),
+        )
 
     def matches(self, value: str) -> bool:
         """True when `value` is included and not excluded."""
