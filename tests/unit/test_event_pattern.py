@@ -7,12 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.eventbridge_matcher import matches
 from workflow.config import parse_config
 from workflow.event_filters import WILDCARD_COMPLEXITY_MAX
+from workflow.event_filters import wildcard_complexity as complexity_bound
 from workflow.events import parse_request
 from workflow.exceptions import InvalidRequest
 from workflow.local.eventbridge import pattern_refusal, wildcard_complexity
@@ -118,6 +119,21 @@ def test_a_semver_range_keeps_a_tag_filter(range_: str, accepted: list[str], ref
 
 def test_caret_narrows_to_its_major_version_prefixes() -> None:
     assert tag_filters("semver:^2.1.0") == [{"prefix": "2."}, {"prefix": "v2."}, {"prefix": "V2."}]
+
+
+WILDCARD_TOKEN = st.sampled_from(["a", "b", "-", "*", "\\*", "\\\\"])
+WILDCARD = st.lists(WILDCARD_TOKEN, min_size=1, max_size=8).map("".join).filter(lambda v: "**" not in v)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(WILDCARD, max_size=4))
+def test_the_compilers_complexity_is_never_below_eventbridges(values: list[str]) -> None:
+    # Given wildcard values (with escaped `*` and `\\`) / When the compiler bounds their complexity
+    bound = complexity_bound(values)
+    assume(bound <= WILDCARD_COMPLEXITY_MAX)  # past it the compiler widens, whatever the exact figure
+    # Then it is at least event-ruler's measure of them together (the stand-in's), and exact for each one
+    assert wildcard_complexity(values) <= bound
+    assert all(complexity_bound([v]) == wildcard_complexity([v]) for v in values)
 
 
 # Property: for any valid config, EventBridge accepts the pattern, and it accepts every push the rules do.
