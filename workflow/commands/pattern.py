@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from workflow.commands.common import add_json_argument
-from workflow.config import load_config
-from workflow.plan import event_pattern, pattern_text
+from workflow.core.commandline import add_json_argument
+from workflow.models.config import load_config
+from workflow.pipeline.plan import event_pattern, pattern_text
 
 
 def register(subparsers: Any) -> None:
