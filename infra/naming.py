@@ -6,9 +6,9 @@ names them. The names here are the contract between the two stacks.
 
 from __future__ import annotations
 
-from workflow.config import ReplicationConfig, Rule
-from workflow.partitions import partition_of
-from workflow.rules import compile_pattern
+from workflow.core.partitions import partition_of
+from workflow.models.config import ReplicationConfig, Rule
+from workflow.models.rules import compile_pattern
 
 # IAM quotas: a managed policy is at most 6,144 characters; CDK moves the statements that overflow a
 # role's inline policy (10,240) into managed policies whole, so one statement's resources must fit in one

@@ -1,7 +1,7 @@
 """Gate state: the plan -> the plan with only the targets the rules' promotion gates let through.
 
 Event: `{"execution": <execution name>, "plan": <the plan, with `gate` from the previous look if any>}`.
-Returns the plan (workflow.gates.step): `gate.verdict` "wait" sends the state machine to its Wait state
+Returns the plan (workflow.pipeline.gate): `gate.verdict` "wait" sends the state machine to its Wait state
 for `gate.wait_seconds`, then here again. GATE_POLL_SECONDS sets that interval (default 30 s).
 """
 
@@ -14,9 +14,9 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logger, tracer
-from workflow.copy import make_client
-from workflow.gates.step import DEFAULT_POLL_SECONDS, GateStep
-from workflow.models import Target
+from workflow.models.payloads import Target
+from workflow.pipeline.gate import DEFAULT_POLL_SECONDS, GateStep
+from workflow.registry.factory import make_client
 
 POLL_ENV = "GATE_POLL_SECONDS"
 

@@ -19,7 +19,7 @@ from constructs import Construct
 
 from infra import naming
 from infra.constructs.functions import HandlerCode
-from workflow.config import ReplicationConfig
+from workflow.models.config import ReplicationConfig
 
 GATE_READ_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 POLL_SECONDS = "30"

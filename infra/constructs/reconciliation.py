@@ -27,8 +27,8 @@ from infra.constructs.destination_access import acknowledge_secret_names, destin
 from infra.constructs.functions import HandlerCode, acknowledge
 from infra.constructs.queues import dead_letter_queue
 from infra.settings import DEFAULT_RECONCILE_MAX_IN_FLIGHT, DEFAULT_RECONCILE_SCHEDULE
-from workflow.config import ReplicationConfig
-from workflow.partitions import partition_of
+from workflow.core.partitions import partition_of
+from workflow.models.config import ReplicationConfig
 
 SOURCE_LIST_ACTIONS = ["ecr:DescribeRepositories"]
 SOURCE_READ_ACTIONS = ["ecr:DescribeImages"]

@@ -21,7 +21,7 @@ from infra.constructs.reconciliation import Reconciliation
 from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMachine
 from infra.constructs.trigger import Trigger
 from infra.settings import DeploySettings
-from workflow.plan import event_pattern
+from workflow.pipeline.plan import event_pattern
 
 SOURCE_READ_ACTIONS = [
     "ecr:BatchGetImage",
@@ -145,7 +145,7 @@ class SourceStack(cdk.Stack):
             acknowledge(role, _source_read_reasons(settings))
         for role in (precheck_role, self.copy.role):
             acknowledge_secret_names(role, config)
-        # `sync` and the daily reconciliation apply the same gates (workflow/sync.py), as this role.
+        # `sync` and the daily reconciliation apply the same gates (workflow/ops/sync/syncer.py), as this role.
         for statement in gate_statements(config):
             reconcile_role.add_to_principal_policy(statement)
         if gate_statements(config):

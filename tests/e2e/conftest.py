@@ -18,7 +18,7 @@ import pytest
 from workflow.local.images import Image, build_image, push_image
 from workflow.local.runtime import Execution, LocalRuntime, Place, places_for
 from workflow.local.signing import new_key, public_pem
-from workflow.replication_events import SOURCE as EVENT_SOURCE
+from workflow.pipeline.announce import SOURCE as EVENT_SOURCE
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 EU = {"account": "222222222222", "region": "eu-west-1"}

@@ -27,12 +27,13 @@ from tests.e2e.conftest import (
     received,
     statuses,
 )
-from workflow.config import parse_config
 from workflow.local.images import Image, build_image
 from workflow.local.scans import complete, finding, in_progress
 from workflow.local.signing import new_key, push_signature
-from workflow.replication_events import BLOCKED, REPLICATED
-from workflow.sync import SyncOptions, sync
+from workflow.models.config import parse_config
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
+from workflow.pipeline.announce import BLOCKED, REPLICATED
 
 pytestmark = pytest.mark.e2e
 
@@ -177,7 +178,7 @@ def test_a_scan_still_in_progress_when_the_wait_ends_blocks_after_the_wait_loop(
 ) -> None:
     # Given a signed image whose scan stays IN_PROGRESS, rules that wait 1 minute for it, and a Gate whose
     # clock moves 25 s per look (the Gate Lambda runs in-process in the local runtime)
-    monkeypatch.setattr("workflow.gates.step.datetime", _Clock)
+    monkeypatch.setattr("workflow.pipeline.gate.datetime", _Clock)
     tag, image = release(e2e, in_progress())
     # When its push event runs the workflow
     [execution] = e2e.run_event(tag, image, repository="gated")

@@ -13,7 +13,7 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from workflow.partitions import partition_of
+from workflow.core.partitions import partition_of
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 # The components whose calls the suites must have recorded (Plan, Record and Summarize make no AWS call).

@@ -26,7 +26,7 @@ from tests.iam import recorder
 from tests.iam.calls import EXPECTED_COMPONENTS, SOURCE, Call, attributed, coverage_config
 from tests.iam.evaluate import is_allowed, trusts
 from tests.iam.templates import Stack
-from workflow.replication_events import BUS as EVENT_BUS
+from workflow.pipeline.announce import BUS as EVENT_BUS
 
 LAMBDA_HANDLERS = {
     "Plan": "lambdas.plan.handler",
@@ -227,7 +227,7 @@ def _integration_calls(stack: Stack, definition: dict[str, Any]) -> Iterator[tup
                 yield name, "kms:GenerateDataKey", key
                 yield name, "kms:Decrypt", key
         elif resource == "arn:aws:states:::events:putEvents":
-            # Its entries are Summarize's (workflow.replication_events), all for the default bus
+            # Its entries are Summarize's (workflow.pipeline.announce), all for the default bus
             # (Step Functions developer guide, "IAM policies for Amazon EventBridge").
             yield name, "events:PutEvents", f"arn:aws:events:{where}:event-bus/{EVENT_BUS}"
         else:

@@ -1,4 +1,5 @@
-"""Shared fixtures for the handler tests: a Lambda context and a packaged config file."""
+"""Shared fixtures of the unit tests: moto as AWS (`aws`), a Lambda context, a packaged config file, the
+handlers' logs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ from typing import Any
 
 import pytest
 import yaml
+from moto import mock_aws
+
+from tests.unit.fake_ecr import use_moto_environment
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 
@@ -24,6 +28,14 @@ class FakeLambdaContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-test"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto for every AWS call: test credentials and Region, nothing inherited that could redirect a call."""
+    use_moto_environment(monkeypatch)
+    with mock_aws():
+        yield
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from workflow import exceptions
-from workflow.config import MAX_DESTINATIONS
-from workflow.models import CopyResult, TargetResult
-from workflow.records import record
-from workflow.replication_events import batches
-from workflow.summary import CAUSE_LIMIT, FAILURE_ERROR, summarize
+from workflow.core import exceptions
+from workflow.models.config import MAX_DESTINATIONS
+from workflow.models.payloads import CopyResult, TargetResult
+from workflow.pipeline.announce import batches
+from workflow.pipeline.record import record
+from workflow.pipeline.summary import CAUSE_LIMIT, FAILURE_ERROR, summarize
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
 SUBSTITUTIONS = {
@@ -290,7 +290,7 @@ def test_lambda_tasks_use_the_substituted_functions_and_sns_the_topic(definition
     }
 
 
-# The per-target record, made the way the ASL makes it: the Record task runs workflow.records.record on
+# The per-target record, made the way the ASL makes it: the Record task runs workflow.pipeline.record.record on
 # the iteration's whole state, and its output (OutputPath $.Payload) is the iteration's result.
 
 

@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from workflow.cli import main
-from workflow.config import load_config, parse_config
-from workflow.exceptions import InvalidConfig
-from workflow.grammar import shown
+from workflow.core.exceptions import InvalidConfig
+from workflow.core.grammar import shown
+from workflow.models.config import load_config, parse_config
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "replication.yaml"
 

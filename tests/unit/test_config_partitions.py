@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from workflow.config import parse_config
-from workflow.exceptions import InvalidConfig
+from workflow.core.exceptions import InvalidConfig
+from workflow.models.config import parse_config
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 CN_PRINCIPAL = "arn:aws-cn:iam::333333333333:user/ecr-replication"

@@ -1,6 +1,6 @@
 """Deletions that follow: a delete target removes the destination tag only where that is safe.
 
-The registries are stand-ins at `workflow.deletes.make_client` (HEADs and the distribution DELETE by tag);
+The registries are stand-ins at `workflow.pipeline.deletes.make_client` (HEADs and the distribution DELETE by tag);
 an ECR destination is read (DescribeImages) and untagged (BatchDeleteImage) in moto, through the assumed
 destination role.
 """
@@ -8,17 +8,15 @@ destination role.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from workflow import deletes
-from workflow.exceptions import TagDeleteRefused
-from workflow.models import Target
-from workflow.precheck import check_target
+from workflow.core.exceptions import TagDeleteRefused
+from workflow.models.payloads import Target
+from workflow.pipeline import deletes
+from workflow.pipeline.precheck import check_target
 
 DIGEST = "sha256:" + "1" * 64
 OTHER_DIGEST = "sha256:" + "2" * 64
@@ -78,15 +76,6 @@ def registries(monkeypatch: pytest.MonkeyPatch) -> dict[str, Registry]:
     }
     monkeypatch.setattr(deletes, "make_client", lambda registry, **_: known[registry])
     return known
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield
 
 
 def destination_ecr(mutability: str = "MUTABLE", exclusions: tuple[str, ...] = ()) -> Any:
@@ -177,7 +166,7 @@ def test_a_failure_batch_delete_image_reports_is_a_named_error() -> None:
         def client(self, *_: Any, **__: Any) -> Ecr:
             return Ecr()
 
-    from workflow.ecr import delete_tag
+    from workflow.engine.ecr import delete_tag
 
     # When asked to delete it / Then TagDeleteRefused names ECR's failure code
     with pytest.raises(TagDeleteRefused, match="ImageReferencedByManifestList: used by an index"):

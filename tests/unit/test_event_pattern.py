@@ -11,19 +11,19 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 
 from tests.unit.eventbridge_matcher import matches
-from workflow.config import parse_config
-from workflow.event_filters import WILDCARD_COMPLEXITY_MAX
-from workflow.event_filters import wildcard_complexity as complexity_bound
-from workflow.events import parse_request
-from workflow.exceptions import InvalidRequest
+from workflow.core.exceptions import InvalidRequest
 from workflow.local.eventbridge import pattern_refusal, wildcard_complexity
-from workflow.plan import (
+from workflow.models.config import parse_config
+from workflow.pipeline.event_filters import WILDCARD_COMPLEXITY_MAX
+from workflow.pipeline.event_filters import wildcard_complexity as complexity_bound
+from workflow.pipeline.plan import (
     EVENT_PATTERN_MAX_CHARACTERS,
     compile_event_pattern,
     event_pattern,
     pattern_text,
     plan,
 )
+from workflow.pipeline.request import parse_request
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 DESTINATIONS = [{"account": "222222222222", "regions": ["eu-west-1"]}]

@@ -12,9 +12,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from workflow.exceptions import ImageNotFound
-from workflow.gates.policy import ScanGate
+from workflow.core.exceptions import ImageNotFound
 from workflow.gates.scan import NO_SCAN, evaluate_scan, read_scan_findings
+from workflow.models.policy import ScanGate
 
 DIGEST = "sha256:" + "ab" * 32
 COMPLETED = datetime(2026, 12, 1, 10, 2, 31, tzinfo=UTC)

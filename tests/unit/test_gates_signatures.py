@@ -16,14 +16,14 @@ import pytest
 from cryptography import x509
 
 from tests.unit.fake_signatures import FakeRegistry, cosign_manifest, index_of, signature_manifest
-from workflow.exceptions import DigestMismatch
+from workflow.core.exceptions import DigestMismatch
 from workflow.gates.cosign import SIMPLE_SIGNING, verify_cosign
 from workflow.gates.decision import SignatureRefused
 from workflow.gates.discovery import FoundSignature, find_signatures
 from workflow.gates.notation import ARTIFACT_TYPE as NOTATION_ARTIFACT
 from workflow.gates.notation import COSE, JWS, verify_notation
-from workflow.gates.policy import SignatureGate, parse_certificates, parse_public_key
 from workflow.gates.signature import evaluate_signatures
+from workflow.models.policy import SignatureGate, parse_certificates, parse_public_key
 from workflow.registry.media import OCI_MANIFEST, sha256_digest
 
 DATA = Path(__file__).parent / "data" / "gates"

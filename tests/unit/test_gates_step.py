@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from workflow.config import parse_config
-from workflow.events import parse_request
-from workflow.gates.step import GateStep
-from workflow.plan import plan
+from workflow.models.config import parse_config
+from workflow.pipeline.gate import GateStep
+from workflow.pipeline.plan import plan
+from workflow.pipeline.request import parse_request
 
 DIGEST = "sha256:" + "12" * 32
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)

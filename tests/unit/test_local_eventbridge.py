@@ -12,8 +12,8 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from tests.unit.eventbridge_matcher import matches
-from workflow.event_filters import WILDCARD_COMPLEXITY_MAX
 from workflow.local.eventbridge import pattern_refusal, strict_rules, wildcard_complexity, wildcard_problem
+from workflow.pipeline.event_filters import WILDCARD_COMPLEXITY_MAX
 
 
 def tag_pattern(*filters: Any) -> str:

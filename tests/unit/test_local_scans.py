@@ -9,9 +9,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from workflow.gates.policy import ScanGate
 from workflow.gates.scan import NO_SCAN, evaluate_scan, read_scan_findings
 from workflow.local.scans import ScanResults, applied, complete, finding, in_progress, status
+from workflow.models.policy import ScanGate
 
 DIGEST = "sha256:" + "cd" * 32
 COMPLETED = datetime(2026, 12, 1, 10, 2, tzinfo=UTC)

@@ -12,16 +12,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
-from workflow.config import parse_config
-from workflow.events import parse_request
-from workflow.exceptions import DestinationNotAllowed, InvalidRequest
-from workflow.plan import (
+from workflow.core.exceptions import DestinationNotAllowed, InvalidRequest
+from workflow.models.config import parse_config
+from workflow.pipeline.plan import (
     EVENT_PATTERN_MAX_CHARACTERS,
     compile_event_pattern,
     event_pattern,
     pattern_text,
     plan,
 )
+from workflow.pipeline.request import parse_request
 
 CONFIG: dict[str, Any] = {
     "source": {"account": "111111111111", "region": "us-east-1"},

@@ -11,7 +11,7 @@ import pytest
 import urllib3
 from moto import mock_aws
 
-from workflow.exceptions import RegistryAuthError
+from workflow.core.exceptions import RegistryAuthError
 from workflow.registry.auth import (
     AUTH_ENV,
     Authenticator,

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from workflow.rules import NameFilter, compile_pattern, parse_semver, tag_matches
+from workflow.models.rules import NameFilter, compile_pattern, parse_semver, tag_matches
 
 
 @pytest.mark.parametrize(

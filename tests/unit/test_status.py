@@ -15,12 +15,13 @@ from moto import mock_aws
 from tests.unit.fake_ecr import digest, push, use_moto_environment
 from tests.unit.test_sync import CONFIG, DESTINATION, IDLE, ROLE, build_world, refuse_role_of
 from workflow.cli import main
-from workflow.config import parse_config
-from workflow.exceptions import ImageNotFound, InvalidRequest
-from workflow.inventory import AwsClients
+from workflow.core.exceptions import ImageNotFound, InvalidRequest
 from workflow.local.scans import ScanResults, applied, in_progress
-from workflow.status import image_status
-from workflow.sync import SyncOptions, sync
+from workflow.models.config import parse_config
+from workflow.ops.inventory import AwsClients
+from workflow.ops.status import image_status
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
 
 EU, US = f"{DESTINATION}/eu-west-1", f"{DESTINATION}/us-west-2"
 

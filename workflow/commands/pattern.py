@@ -7,10 +7,15 @@ import argparse
 import json
 from typing import Any
 
-from workflow.commands.common import add_json_argument
-from workflow.config import load_config
-from workflow.event_filters import WILDCARD_COMPLEXITY_MAX
-from workflow.plan import EVENT_PATTERN_MAX_CHARACTERS, CompiledPattern, compile_event_pattern, pattern_text
+from workflow.core.commandline import add_json_argument
+from workflow.models.config import load_config
+from workflow.pipeline.event_filters import WILDCARD_COMPLEXITY_MAX
+from workflow.pipeline.plan import (
+    EVENT_PATTERN_MAX_CHARACTERS,
+    CompiledPattern,
+    compile_event_pattern,
+    pattern_text,
+)
 
 EXACT = "exact: a push starts an execution only when a rule accepts it"
 WIDENED = "widened: some pushes no rule accepts start an execution, which ends SKIPPED with the reason"

@@ -8,9 +8,9 @@ from typing import Any
 
 from workflow.gates.decision import Decision, combine
 from workflow.gates.discovery import find_signatures
-from workflow.gates.policy import Gates
 from workflow.gates.scan import evaluate_scan, read_scan_findings
 from workflow.gates.signature import evaluate_signatures
+from workflow.models.policy import Gates
 from workflow.registry.client import RegistryClient
 
 

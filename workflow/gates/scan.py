@@ -14,9 +14,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from workflow.exceptions import ImageNotFound
+from workflow.core.exceptions import ImageNotFound
 from workflow.gates.decision import Decision
-from workflow.gates.policy import SEVERITY_RANK, ScanGate
+from workflow.models.policy import SEVERITY_RANK, ScanGate
 
 WAIT_STATUSES = frozenset({"IN_PROGRESS", "PENDING"})
 # ACTIVE is enhanced scanning's "scanned and monitored continuously": its findings are current.

@@ -8,7 +8,7 @@ from workflow.gates.cosign import verify_cosign
 from workflow.gates.decision import Decision, SignatureRefused
 from workflow.gates.discovery import FoundSignature
 from workflow.gates.notation import verify_notation
-from workflow.gates.policy import SignatureGate
+from workflow.models.policy import SignatureGate
 
 LISTED = 3  # refusals named in a reason
 

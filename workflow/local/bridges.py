@@ -83,8 +83,8 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
+from workflow.core.partitions import partition_of
 from workflow.local.registries import remove_tag_link
-from workflow.partitions import partition_of
 from workflow.registry.client import RegistryClient
 
 Handler = Callable[[Any, Any], Any]

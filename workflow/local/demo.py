@@ -32,16 +32,17 @@ from typing import Any
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from workflow.config import parse_config
 from workflow.local.images import Image, build_image, sha256
 from workflow.local.registries import RuntimeSetupError
 from workflow.local.runtime import DEMO_CONFIG, STATE_MACHINE, Execution, LocalRuntime
 from workflow.local.scans import complete, finding
 from workflow.local.signing import new_key, public_pem, push_signature
-from workflow.plan import event_pattern
-from workflow.runbook import recordable_error_names, section_url
-from workflow.status import StatusReport, image_status
-from workflow.sync import SyncOptions, sync
+from workflow.models.config import parse_config
+from workflow.ops.status import StatusReport, image_status
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
+from workflow.pipeline.plan import event_pattern
+from workflow.pipeline.runbook import recordable_error_names, section_url
 
 REPOSITORY = "app"
 RELEASE_TAG = "release-1.0.0"

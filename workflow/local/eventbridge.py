@@ -14,7 +14,7 @@ so a pattern-compiler regression fails the local runtime, the demo and the e2e t
   event-ruler measures it per field machine; here it is measured over all of a field's wildcard filters
   in the pattern, which is never less, so what passes here passes there.
 
-This is written apart from the compiler's own bound (workflow/event_filters.py), so that one cannot hide
+This is written apart from the compiler's own bound (workflow/pipeline/event_filters.py), so that one cannot hide
 a mistake in the other.
 """
 
@@ -29,8 +29,8 @@ from unittest import mock
 from moto.events.exceptions import InvalidEventPatternException
 from moto.events.models import EventsBackend
 
-from workflow.event_filters import WILDCARD_COMPLEXITY_MAX
-from workflow.plan import EVENT_PATTERN_MAX_CHARACTERS
+from workflow.pipeline.event_filters import WILDCARD_COMPLEXITY_MAX
+from workflow.pipeline.plan import EVENT_PATTERN_MAX_CHARACTERS
 
 ANY_BYTE = None  # a `*` token
 MAX_EXPLORED = 100_000  # value states explored before a field is called too complex to evaluate

@@ -6,7 +6,7 @@
   `MOTO_ACCOUNT_ID` makes moto answer as the source account, as the deployed source stack would;
 - the real statemachine.asl.json with its `${...}` substitutions filled, on moto's interpreter, with
   the real handlers and the buildspec's copy command (bridges.py);
-- EventBridge as moto emulates it: a rule with `workflow.plan.event_pattern(config)` and an SQS target.
+- EventBridge as moto emulates it: a rule with `workflow.pipeline.plan.event_pattern(config)` and an SQS target.
   moto delivers matches to SQS, not to Step Functions, so `deliver_events` turns each delivered event
   into a StartExecution, and only those. Its PutRule refuses what AWS refuses (eventbridge.py: size,
   wildcard grammar, wildcard complexity), so a pattern AWS would not deploy fails here too;
@@ -43,7 +43,6 @@ from moto.core.config import default_user_config
 from moto.moto_api import _internal as moto_api
 from moto.server import ThreadedMotoServer
 
-from workflow.config import parse_config
 from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
 from workflow.local.eventbridge import strict_rules
 from workflow.local.images import Image, push_image
@@ -56,7 +55,8 @@ from workflow.local.registries import (
     running_registry,
 )
 from workflow.local.scans import ScanResults, applied
-from workflow.plan import event_pattern, pattern_text
+from workflow.models.config import parse_config
+from workflow.pipeline.plan import event_pattern, pattern_text
 
 # Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
 # and infra/buildspec.yml, and the wheel build copies what they link to.

@@ -28,8 +28,8 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
-from workflow.exceptions import RegistryAuthError
-from workflow.grammar import shown
+from workflow.core.exceptions import RegistryAuthError
+from workflow.core.grammar import shown
 from workflow.registry.retry import TransientError, transport_fault
 
 AUTH_ENV = "ECR_REPLICATE_REGISTRY_AUTH"
