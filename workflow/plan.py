@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 
 from workflow.config import ReplicationConfig, Rule
 from workflow.exceptions import DestinationNotAllowed, InvalidRequest
-from workflow.grammar import shown
+from workflow.grammar import artifact_tag_subject, shown
 from workflow.models import CredentialsSecret, DestinationRef, Plan, ReplicationRequest, RequestAction, Target
 from workflow.partitions import partition_of
 from workflow.rules import Matcher, NameFilter, tag_matches
@@ -37,6 +37,13 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     if request.repository is None or request.tag is None:
         raise InvalidRequest("a request needs a repository and a tag")
     _check_source(request, config)
+    subject = artifact_tag_subject(request.tag)
+    if subject is not None:  # its own push event (cosign signs after the push): the copy of its subject carries it
+        return Plan(
+            **base,
+            skipped_reason=f"{request.repository}:{request.tag} is a signature or attestation artifact of "
+            f"{subject} (cosign's tag schema); it is copied with its subject, never on its own",
+        )
     allowed = _configured_destinations(request.repository, config)
     if request.destinations is not None:
         _check_narrowing(request.destinations, allowed)
