@@ -38,7 +38,7 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
         raise InvalidRequest("a request needs a repository and a tag")
     _check_source(request, config)
     subject = artifact_tag_subject(request.tag)
-    if subject is not None:  # its own push event (cosign signs after the push): the copy of its subject carries it
+    if subject is not None:  # its own push (CI signs after pushing); the copy of its subject carries it
         return Plan(
             **base,
             skipped_reason=f"{request.repository}:{request.tag} is a signature or attestation artifact of "
