@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.stub import Stubber
+from moto import mock_aws
 
 from tests.unit.fake_signatures import FakeRegistry
 from workflow.config import parse_config
@@ -22,7 +23,7 @@ from workflow.gates.managed import read_signing_status
 from workflow.gates.policy import Gates
 from workflow.gates.step import GateStep
 from workflow.local.images import OCI_MANIFEST, Blob
-from workflow.local.managed_signing import ManagedSigner, status
+from workflow.local.managed_signing import ManagedSigner, SigningStatuses, applied, status
 from workflow.plan import plan
 
 PROFILE = "arn:aws:signer:us-east-1:111111111111:/signing-profiles/release_signing"
@@ -221,8 +222,9 @@ def test_a_managed_signing_gate_in_the_config_and_a_bad_profile_arn() -> None:
     assert "is not an AWS Signer signing profile ARN" in problem
 
 
-def test_the_gate_step_reads_the_signing_status_as_the_gate_role() -> None:
-    # Given a plan of a rule gated on managed signing, and signing COMPLETE with the signature in the repository
+def test_the_gate_step_reads_the_local_stand_in_through_boto3_as_the_gate() -> None:
+    # Given a plan of a rule gated on managed signing, the signature in the repository, and moto's ECR answering
+    # DescribeImageSigningStatus from the local runtime's stand-in: IN_PROGRESS, then COMPLETE
     source = registry_signed_by(ManagedSigner(PROFILE))
     cfg = parse_config(
         {
@@ -240,11 +242,23 @@ def test_the_gate_step_reads_the_signing_status_as_the_gate_role() -> None:
     )
     planned = plan(parse_request({"repository": "app", "tag": "release-1"}), cfg)
     state = {**planned.model_dump(mode="json"), "target_count": 1}
-    ecr, stub = ecr_answering([status(PROFILE, "COMPLETE")])
-    # When the Gate step runs (its ECR call is recorded for the IAM coverage test as the Gate's)
-    with stub:
-        result = GateStep(cfg, ecr=ecr, registry=source).run(state)  # type: ignore[arg-type]
-    # Then the destination goes on, pinned to the signed digest
-    stub.assert_no_pending_responses()
-    assert result["blocked"] == []
-    assert [t["gated_digest"] for t in result["targets"]] == [IMAGE.digest]
+    statuses = SigningStatuses()
+    statuses.set("app", IMAGE.digest, [status(PROFILE, "IN_PROGRESS")], [status(PROFILE, "COMPLETE")])
+    # When the Gate step looks twice through boto3 (its calls are recorded as the Gate's for the IAM coverage test)
+    with mock_aws(), applied(statuses):
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        first = GateStep(cfg, ecr=ecr, registry=source).run(state)  # type: ignore[arg-type]
+        second = GateStep(cfg, ecr=ecr, registry=source).run(first)  # type: ignore[arg-type]
+    # Then the first look waits and the second lets the destination through, pinned to the signed digest
+    assert first["gate"]["verdict"] == "wait"
+    assert (second["gate"]["verdict"], second["blocked"]) == ("done", [])
+    assert [t["gated_digest"] for t in second["targets"]] == [IMAGE.digest]
+    assert statuses.calls("app", IMAGE.digest) == 2
+
+
+def test_the_local_stand_in_answers_a_missing_image_as_ecr_does() -> None:
+    # Given an image the stand-in holds as missing / When read through boto3 and moto
+    statuses = SigningStatuses()
+    statuses.missing_images.add(("app", IMAGE.digest))
+    with mock_aws(), applied(statuses), pytest.raises(ImageNotFound):
+        read_signing_status(boto3.client("ecr", region_name="us-east-1"), "app", IMAGE.digest, PROFILE)
