@@ -24,6 +24,7 @@ from workflow.config import ReplicationConfig
 from workflow.exceptions import ImageNotFound, InvalidRequest, ReplicationError
 from workflow.gates.decision import Decision
 from workflow.gates.image import gate_image
+from workflow.gates.step import waited_since
 from workflow.inventory import AwsClients, Inventories, SourceImage
 from workflow.models import ReplicationRequest, Target
 from workflow.plan import plan
@@ -175,6 +176,7 @@ class _Reader:
                 ecr=self.inventories.clients.client("ecr", source.region),
                 registry=self._registry(),
                 registry_id=source.account,
+                waited_seconds=waited_since(image.pushed_at),
             )
         except (ReplicationError, ClientError, BotoCoreError) as error:
             return dict.fromkeys(used, f"the gates could not be checked: {type(error).__name__}: {error}")

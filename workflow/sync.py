@@ -36,7 +36,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.config import ReplicationConfig
 from workflow.exceptions import GateCheckFailed, InvalidRequest, ReplicationError
-from workflow.gates.step import GateStep
+from workflow.gates.step import GateStep, waited_since
 from workflow.inventory import (
     AwsClients,
     DestinationInventory,
@@ -371,7 +371,9 @@ class Syncer:
         if not targets or not self._gate_step().used_rules(targets):
             return {id(t) for t in targets}
         try:
-            decisions = self._gate_step().target_decisions(image.repository, image.digest, targets)
+            decisions = self._gate_step().target_decisions(
+                image.repository, image.digest, targets, waited=waited_since(image.pushed_at)
+            )
         except (ReplicationError, ClientError, BotoCoreError) as error:
             name = type(error).__name__ if isinstance(error, ReplicationError) else GateCheckFailed.__name__
             failed = Action("gate", image.repository, image.tag, image.digest, targets, status="failed")

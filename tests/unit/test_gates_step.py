@@ -126,6 +126,10 @@ def test_while_waiting_the_plan_is_unchanged() -> None:
     assert {k: v for k, v in after.items() if k != "gate"} == before
     assert after["gate"]["verdict"] == "wait"
     assert after["gate"]["wait_seconds"] == 30
+    # And it says what it waits for, rule by rule, as the execution history shows it
+    assert after["gate"]["waiting_for"] == (
+        "rule 'prod': scan IN_PROGRESS; waited 0 of 5 min; rule 'also-eu': scan IN_PROGRESS; waited 0 of 5 min"
+    )
 
 
 def test_a_clean_scan_passes_and_pins_the_gated_digest() -> None:

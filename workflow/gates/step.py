@@ -46,6 +46,15 @@ DEFAULT_POLL_SECONDS = 30
 REASON_LIMIT = 1000
 
 
+def waited_since(pushed_at: datetime | None, now: datetime | None = None) -> float:
+    """Seconds since an image was pushed (0 when unknown): what sync and status count as waited for its scan and
+    signature, as the Gate step counts from its first look (a few seconds after the push)."""
+    if pushed_at is None:
+        return 0.0
+    pushed = pushed_at if pushed_at.tzinfo else pushed_at.replace(tzinfo=UTC)
+    return max(0.0, ((now or datetime.now(UTC)) - pushed).total_seconds())
+
+
 class GateProgress(BaseModel):
     """The Gate step's own part of the plan: what the Wait loop reads."""
 
@@ -56,6 +65,7 @@ class GateProgress(BaseModel):
     looks: int
     wait_seconds: int = 0
     digest: str | None = None
+    waiting_for: str = ""  # with verdict "wait": what has not arrived yet, rule by rule
 
 
 def _overridden(gates: Gates, decision: Decision, override: Override | None) -> Decision:
@@ -80,6 +90,10 @@ def _target_decision(target: Target, decisions: Mapping[str, Decision]) -> Decis
     return Decision.blocked(reasons)
 
 
+def _cut(reason: str) -> str:
+    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 3] + "..."
+
+
 def _record(
     target: Target, status: Literal["blocked", "failed"], error: str, cause: str, digest: str | None
 ) -> dict[str, Any]:
@@ -91,7 +105,7 @@ def _record(
         status=status,
         digest=digest,
         error=error,
-        cause=cause if len(cause) <= REASON_LIMIT else cause[: REASON_LIMIT - 3] + "...",
+        cause=_cut(cause),
     ).model_dump(mode="json")
 
 
@@ -133,7 +147,10 @@ class GateStep:
             return self._failed(plan, targets, error, first_look, looks)
         progress = {"first_look_at": first_look, "looks": looks, "digest": digest}
         if any(d.verdict == "wait" for d in decisions):
-            gate = GateProgress(verdict="wait", wait_seconds=self._wait_seconds(used, waited), **progress)
+            waiting = _cut("; ".join(dict.fromkeys(d.reason for d in decisions if d.verdict == "wait")))
+            gate = GateProgress(
+                verdict="wait", wait_seconds=self._wait_seconds(used, waited), waiting_for=waiting, **progress
+            )
             return {**plan, "gate": gate.model_dump(mode="json")}
         passing, blocked = [], list(plan.get("blocked") or [])
         for target, decision in zip(targets, decisions, strict=True):
