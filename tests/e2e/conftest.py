@@ -28,6 +28,8 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 # The cosign key the gated rules trust (tests/e2e/test_gates.py signs with it).
 SIGNING_KEY = new_key()
 ACCEPTED_FINDING = "CVE-2026-0001"
+# The AWS Signer profile of the `managed` rule's ECR managed signing policy.
+SIGNING_PROFILE = "arn:aws:signer:us-east-1:111111111111:/signing-profiles/release_signing"
 # ECR answers ScanNotFoundException for this long after a push (the scan fake; short, as the e2e Gate looks
 # again every second).
 SCAN_NOT_FOUND_SECONDS = 1.0
@@ -61,8 +63,8 @@ def gated_rules() -> list[dict[str, Any]]:
 
     `prod` (eu-west-1): scan at CRITICAL with one accepted finding, a signature by SIGNING_KEY, override
     allowed; `mirror` (us-west-2): scan at CRITICAL only, no override; `quick` (eu-west-1): scan at HIGH
-    without waiting; `signed` (both): every tag (`*`), scan at CRITICAL and a signature by SIGNING_KEY, each
-    waited for up to 1 minute.
+    without waiting; `managed` (eu-west-1): signed by ECR managed signing with SIGNING_PROFILE; `signed`
+    (both): every tag (`*`), scan at CRITICAL and a signature by SIGNING_KEY, each waited for up to 1 minute.
     """
     scan = {"block_at": "CRITICAL", "wait_minutes": 1}
     rule = {"repositories": ["gated"], "tags": {"include": ["release-*"]}}
@@ -85,6 +87,13 @@ def gated_rules() -> list[dict[str, Any]]:
             "tags": {"include": ["release-*"]},
             "destinations": [destination(EU)],
             "gates": {"scan": {"block_at": "HIGH", "wait_minutes": 0}},
+        },
+        {
+            "name": "managed",
+            "repositories": ["managed"],
+            "tags": {"include": ["release-*"]},
+            "destinations": [destination(EU)],
+            "gates": {"signature": {"ecr_managed_signing": {"signing_profile_arn": SIGNING_PROFILE}}},
         },
         {
             "name": "signed",

@@ -9,6 +9,7 @@ its second, and the scan fake reads the same clock (its scans are "not found" un
 
 from __future__ import annotations
 
+import subprocess
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import E2E, EU, PLATFORMS, SIGNING_KEY, US, statuses
-from workflow.local.images import build_image, push_image
+from tests.e2e.conftest import E2E, EU, PLATFORMS, SIGNING_KEY, SIGNING_PROFILE, US, statuses
+from workflow.local.images import build_image, push_image, sha256
+from workflow.local.managed_signing import ManagedSigner, status
 from workflow.local.scans import complete, finding
 from workflow.local.signing import cosign_signature, push_signature, signature_tag
 
@@ -204,3 +206,42 @@ def test_a_signature_push_under_a_match_all_rule_ends_skipped_without_an_email(e
     assert len(execution.arn.rsplit(":", 1)[1]) <= 80  # Step Functions' execution name limit
     # And no email is sent about it
     assert [n for n in e2e.runtime.notifications() if signature_tag(image.digest) in n["message"]] == []
+
+
+def test_an_image_ecr_signs_on_push_passes_once_signing_is_complete_and_its_signature_travels(
+    e2e: E2E,
+) -> None:
+    # Given an image of `managed` (ECR managed signing with SIGNING_PROFILE required), whose signing ECR reports
+    # IN_PROGRESS at the first look and COMPLETE after, with the Notation signature AWS Signer made pushed
+    # beside it as a referrer
+    tag = e2e.new_tag()
+    image = build_image(f"managed {tag}", PLATFORMS, layer_sizes=(2 * 1024,))
+    e2e.push(tag, image, "managed")
+    source = e2e.runtime.registry("source")
+    referrer = ManagedSigner(SIGNING_PROFILE).sign(source.url, "managed", image.top)
+    e2e.runtime.signing.set(
+        "managed",
+        image.digest,
+        [status(SIGNING_PROFILE, "IN_PROGRESS")],
+        [status(SIGNING_PROFILE, "COMPLETE")],
+    )
+    # When its push event runs the workflow
+    [execution] = e2e.run_event(tag, image, repository="managed")
+    # Then the Gate waited while signing was in progress, then passed, and the image was copied
+    assert execution.status == "SUCCEEDED", execution.cause
+    progress = waits(execution)
+    assert progress[0]["waiting_for"] == (
+        f"rule 'managed': ECR managed signing with {SIGNING_PROFILE} is IN_PROGRESS; waited 0 of 30 min"
+    )
+    assert progress[-1]["verdict"] == "done"
+    assert statuses(execution) == {"222222222222/eu-west-1": "copied"}
+    assert e2e.digest_at(EU, tag, "managed") == image.digest
+    # And the signature travelled with its subject: the referrer AWS Signer's envelope is in, byte for byte
+    host = e2e.runtime.registry_of(EU["account"], EU["region"]).host
+    raw = subprocess.run(
+        ["skopeo", "inspect", "--raw", "--tls-verify=false", f"docker://{host}/managed@{referrer}"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    assert sha256(raw) == referrer
