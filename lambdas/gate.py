@@ -41,6 +41,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "verdict": gate["verdict"],
             "looks": gate["looks"],
             "digest": gate.get("digest"),
+            "waiting_for": gate.get("waiting_for") or None,
             "passed": len(result["targets"]) if gate["verdict"] == "done" else None,
             "blocked": [(b["account"], b["region"], b["status"]) for b in result.get("blocked") or []],
         },

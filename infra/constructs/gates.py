@@ -1,7 +1,12 @@
 """The Gate Lambda (promotion gates, issue 12) and the permissions gates need, granted only when a rule has gates.
 
 What the gates read, on the source repositories of the gated rules only:
-- `ecr:DescribeImageScanFindings` (rules with a scan gate);
+- `ecr:DescribeImageScanFindings` (rules with a scan gate), with `inspector2:ListFindings` (Resource "*"), which
+  ECR needs to return enhanced (Amazon Inspector) findings (ECR user guide, "IAM permissions required for
+  enhanced scanning": https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html);
+- `ecr:DescribeImageSigningStatus` (rules whose signature gate names an ECR managed signing profile; the
+  signature it made is read as the others are, below: ECR API reference, DescribeImageSigningStatus; Service
+  Authorization Reference, Amazon Elastic Container Registry, which authorizes it on the repository);
 - `ecr:BatchGetImage` (the tag's manifest, signature manifests, and the OCI referrers API, which ECR
   authorizes as BatchGetImage: API reference, ListImageReferrers) and `ecr:GetDownloadUrlForLayer` (the
   signature payloads and envelopes are blobs), with `ecr:GetAuthorizationToken` (Resource "*") for the
@@ -36,9 +41,19 @@ def gate_statements(config: ReplicationConfig) -> list[iam.PolicyStatement]:
     ]
     scanned = naming.gated_repository_arns(config, scan=True)
     if scanned:
-        statements.append(
+        statements += [
             iam.PolicyStatement(
                 sid="ReadScanFindings", actions=["ecr:DescribeImageScanFindings"], resources=scanned
+            ),
+            iam.PolicyStatement(
+                sid="ReadEnhancedFindings", actions=["inspector2:ListFindings"], resources=["*"]
+            ),
+        ]
+    signed = naming.gated_repository_arns(config, managed_signing=True)
+    if signed:
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadSigningStatus", actions=["ecr:DescribeImageSigningStatus"], resources=signed
             )
         )
     return statements

@@ -172,7 +172,10 @@ def _source_read_reasons(settings: DeploySettings) -> dict[str, str]:
     reasons = {
         "AwsSolutions-IAM5[Resource::*]": (
             f"{AUTHORIZATION_REASON} On the precheck role the same finding also covers X-Ray's "
-            "PutTraceSegments/PutTelemetryRecords, which AWS documents with Resource '*'."
+            "PutTraceSegments/PutTelemetryRecords, which AWS documents with Resource '*'; on the Gate and "
+            "reconcile roles of a config with scan gates, inspector2:ListFindings, which ECR needs to return "
+            "enhanced (Inspector) findings and which AWS documents with Resource '*' (ECR user guide, "
+            "'IAM permissions required for enhanced scanning')."
         )
     }
     for arn in naming.source_repository_arns(config):

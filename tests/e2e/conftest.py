@@ -28,6 +28,11 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 # The cosign key the gated rules trust (tests/e2e/test_gates.py signs with it).
 SIGNING_KEY = new_key()
 ACCEPTED_FINDING = "CVE-2026-0001"
+# The AWS Signer profile of the `managed` rule's ECR managed signing policy.
+SIGNING_PROFILE = "arn:aws:signer:us-east-1:111111111111:/signing-profiles/release_signing"
+# ECR answers ScanNotFoundException for this long after a push (the scan fake; short, as the e2e Gate looks
+# again every second).
+SCAN_NOT_FOUND_SECONDS = 1.0
 
 
 def destination(place: dict[str, str]) -> dict[str, Any]:
@@ -54,11 +59,12 @@ def make_config(destinations: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def gated_rules() -> list[dict[str, Any]]:
-    """Promotion-gated rules for the `gated` and `quick` repositories (tests/e2e/test_gates.py).
+    """Promotion-gated rules for the `gated`, `quick` and `signed` repositories (tests/e2e/test_gates*.py).
 
     `prod` (eu-west-1): scan at CRITICAL with one accepted finding, a signature by SIGNING_KEY, override
     allowed; `mirror` (us-west-2): scan at CRITICAL only, no override; `quick` (eu-west-1): scan at HIGH
-    without waiting.
+    without waiting; `managed` (eu-west-1): signed by ECR managed signing with SIGNING_PROFILE; `signed`
+    (both): every tag (`*`), scan at CRITICAL and a signature by SIGNING_KEY, each waited for up to 1 minute.
     """
     scan = {"block_at": "CRITICAL", "wait_minutes": 1}
     rule = {"repositories": ["gated"], "tags": {"include": ["release-*"]}}
@@ -81,6 +87,23 @@ def gated_rules() -> list[dict[str, Any]]:
             "tags": {"include": ["release-*"]},
             "destinations": [destination(EU)],
             "gates": {"scan": {"block_at": "HIGH", "wait_minutes": 0}},
+        },
+        {
+            "name": "managed",
+            "repositories": ["managed"],
+            "tags": {"include": ["release-*"]},
+            "destinations": [destination(EU)],
+            "gates": {"signature": {"ecr_managed_signing": {"signing_profile_arn": SIGNING_PROFILE}}},
+        },
+        {
+            "name": "signed",
+            "repositories": ["signed"],
+            "tags": {"include": ["*"]},
+            "destinations": [destination(EU), destination(US)],
+            "gates": {
+                "scan": scan,
+                "signature": {"cosign_keys": [public_pem(SIGNING_KEY)], "wait_minutes": 1},
+            },
         },
     ]
 
@@ -187,11 +210,11 @@ def statuses(execution: Execution) -> dict[str, str]:
 @pytest.fixture(scope="package")
 def e2e() -> Iterator[E2E]:
     """Runtime shared by the e2e suite (package scope: gone before other suites): source, eu-west-1, us-west-2;
-    `app` replicates ungated, `gated` and `quick` through promotion gates (one moto per process: a second
-    runtime at the same time would reset this one's AWS resources)."""
+    `app` replicates ungated, `gated`, `quick` and `signed` through promotion gates (one moto per process: a
+    second runtime at the same time would reset this one's AWS resources)."""
     config = make_config([EU, US])
     config["rules"] += gated_rules()
-    with LocalRuntime(config) as runtime:
+    with LocalRuntime(config, scan_not_found_seconds=SCAN_NOT_FOUND_SECONDS) as runtime:
         yield E2E(runtime)
 
 

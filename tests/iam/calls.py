@@ -20,6 +20,8 @@ SOURCE = {"account": "111111111111", "region": "us-east-1"}
 EXPECTED_COMPONENTS = ("Precheck", "Gate", "Copy", "Reconcile", "Sync", "Status")
 # The IAM user of another partition whose key pair a credentials secret holds, as the coverage config names it.
 PRINCIPAL_USER = "ecr-replication-coverage"
+# The signing profile of the coverage rule's managed signing policy (grants ecr:DescribeImageSigningStatus).
+MANAGED_SIGNING = {"signing_profile_arn": "arn:aws:signer:us-east-1:111111111111:/signing-profiles/coverage"}
 
 
 @dataclass(frozen=True)
@@ -191,8 +193,12 @@ def coverage_config(calls: list[Call]) -> dict[str, Any]:
                 "create_repository": {"tag_mutability": "IMMUTABLE", "scan_on_push": True},
                 # The suites delete tags too (tests/unit/test_deletes.py), which only opted-in rules may.
                 "propagate_deletes": True,
-                # The Gate function's (and sync's) reads are granted only to gated rules' repositories.
-                "gates": {"scan": {"block_at": "CRITICAL"}},
+                # The Gate function's (and sync's) reads are granted only to gated rules' repositories; the
+                # signing status only with an ECR managed signing policy.
+                "gates": {
+                    "scan": {"block_at": "CRITICAL"},
+                    "signature": {"ecr_managed_signing": MANAGED_SIGNING},
+                },
             }
         ],
         "notifications": {"emails": ["coverage@example.com"], "on": "failure"},

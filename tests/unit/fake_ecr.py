@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from workflow.registry.media import Manifest, parse_manifest
+
 # Variables a developer shell may set that would point boto3 or moto elsewhere.
 LEAKY_ENVIRONMENT = ("MOTO_ACCOUNT_ID", "AWS_ENDPOINT_URL", "AWS_PROFILE")
 
@@ -48,3 +50,24 @@ def push(client: Any, repository: str, tag: str, n: int) -> str:
     )
     client.put_image(repositoryName=repository, imageManifest=manifest, imageTag=tag, imageDigest=digest(n))
     return digest(n)
+
+
+class EcrManifests:
+    """A source registry's manifest reads served from moto's ECR (BatchGetImage): the gates read an image's
+    manifest to find the platform images ECR scans."""
+
+    registry = "moto-ecr"
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def get_manifest(self, repository: str, reference: str) -> Manifest | None:
+        key = "imageDigest" if reference.startswith("sha256:") else "imageTag"
+        images = self.client.batch_get_image(repositoryName=repository, imageIds=[{key: reference}])["images"]
+        if not images:
+            return None
+        image = images[0]
+        raw = image["imageManifest"].encode()
+        return parse_manifest(
+            raw, image.get("imageManifestMediaType"), image["imageId"]["imageDigest"], repository
+        )

@@ -18,6 +18,9 @@ KEY = (DATA / "cosign.pub").read_text()
 
 def signed_registry() -> FakeRegistry:
     registry = FakeRegistry(referrers_api=False)
+    registry.add(
+        (DATA / "cosign-valid.manifest.json").read_bytes()
+    )  # the signed image: a single-platform manifest
     registry.add(cosign_manifest(), tag=DIGEST.replace(":", "-") + ".sig", blob=PAYLOAD)
     return registry
 

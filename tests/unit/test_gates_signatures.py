@@ -206,16 +206,21 @@ def test_notation_referrer_is_found_through_the_api_and_the_tag_schema() -> None
         assert decision.reason.startswith("signed by CN=Notation Test Root")
 
 
-def test_unsigned_image_is_blocked() -> None:
-    registry = FakeRegistry(referrers_api=True)
-    decision = evaluate_signatures(
-        find_signatures(registry, "app", COSIGN_DIGEST),
-        SignatureGate(cosign_keys=[COSIGN_PUB]),
-        COSIGN_DIGEST,
-    )  # type: ignore[arg-type]
-    assert (decision.verdict, decision.reason) == (
+def test_an_image_not_signed_yet_is_waited_for_then_blocked_after_the_wait() -> None:
+    # Given an image with no signature yet (CI signs after it pushes) and a gate waiting 10 minutes
+    found = find_signatures(FakeRegistry(referrers_api=True), "app", COSIGN_DIGEST)  # type: ignore[arg-type]
+    gate = SignatureGate(cosign_keys=[COSIGN_PUB], wait_minutes=10)
+    # When evaluated 4 minutes after the first look / Then it waits, saying for what
+    early = evaluate_signatures(found, gate, COSIGN_DIGEST, waited_seconds=240)
+    assert (early.verdict, early.reason) == (
+        "wait",
+        f"no signature found for {COSIGN_DIGEST} (OCI referrers and the cosign .sig tag); waited 4 of 10 min",
+    )
+    # When evaluated once the 10 minutes are over / Then it blocks, saying it waited
+    late = evaluate_signatures(found, gate, COSIGN_DIGEST, waited_seconds=600)
+    assert (late.verdict, late.reason) == (
         "block",
-        f"no signature found for {COSIGN_DIGEST} (OCI referrers and the cosign .sig tag)",
+        f"no signature found for {COSIGN_DIGEST} (OCI referrers and the cosign .sig tag), after waiting 10 min",
     )
 
 

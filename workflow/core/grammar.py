@@ -11,6 +11,11 @@ REPOSITORY_RE = re.compile(r"(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-]
 TAG_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 ACCOUNT_RE = re.compile(r"[0-9]{12}")
 DIGEST_RE = re.compile(r"sha256:[a-f0-9]{64}")
+# cosign's tag schema for what it stores about a manifest (`sha256-<hex>.sig`, `.att`, `.sbom`), and the OCI
+# distribution spec's referrers tag schema (`sha256-<hex>`, an index of referrers for registries without the
+# referrers API): tags that name another manifest's artifacts, not images. cosign SIGNATURE_SPEC.md; OCI
+# distribution-spec 1.1, "Referrers Tag Schema".
+ARTIFACT_TAG_RE = re.compile(r"sha256-([a-f0-9]{64})(?:\.[A-Za-z0-9_][A-Za-z0-9_.-]*)?")
 REPOSITORY_MIN, REPOSITORY_MAX = 2, 256
 
 
@@ -48,6 +53,12 @@ def tag_problem(tag: object) -> str | None:
     if not TAG_RE.fullmatch(tag):
         return f"{shown(tag)} is not a valid image tag (1-128 of letters, digits, _ . -, not starting with . or -)"
     return None
+
+
+def artifact_tag_subject(tag: str) -> str | None:
+    """The digest whose signature, attestation or SBOM `tag` holds (cosign's tag schema), or None for an image tag."""
+    match = ARTIFACT_TAG_RE.fullmatch(tag)
+    return f"sha256:{match.group(1)}" if match else None
 
 
 def account_problem(account: object) -> str | None:

@@ -10,7 +10,10 @@
   moto delivers matches to SQS, not to Step Functions, so `deliver_events` turns each delivered event
   into a StartExecution, and only those. Its PutRule refuses what AWS refuses (eventbridge.py: size,
   wildcard grammar, wildcard complexity), so a pattern AWS would not deploy fails here too;
-- scan results: `runtime.scans` (scans.py) answers ECR's DescribeImageScanFindings.
+- scan results: `runtime.scans` (scans.py) answers ECR's DescribeImageScanFindings, as ECR does: platform
+  images only, and "not found" for the first `scan_not_found_seconds` after a push;
+- ECR managed signing: `runtime.signing` (managed_signing.py) answers DescribeImageSigningStatus, which moto
+  lacks.
 
 `LocalRuntime` is a context manager: everything it starts is stopped and its temporary directory
 removed on exit, including on an exception or Ctrl-C.
@@ -46,6 +49,8 @@ from moto.server import ThreadedMotoServer
 from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
 from workflow.local.eventbridge import strict_rules
 from workflow.local.images import Image, push_image
+from workflow.local.managed_signing import SigningStatuses
+from workflow.local.managed_signing import applied as signing_applied
 from workflow.local.registries import (
     LocalRegistry,
     RegistryProcess,
@@ -75,7 +80,10 @@ FUNCTIONS = {
 }
 # The Gate function's look-again interval (30 s deployed): a scan completing between looks takes a second here.
 GATE_POLL_SECONDS = "1"
+# How long a pushed image's scan is "not found" (ScanNotFoundException) before its scripted result shows.
+SCAN_NOT_FOUND_SECONDS = 2.0
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+MAX_TAG_IN_NAME = 71  # execution names are at most 80 characters ("Step Functions service quotas")
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
@@ -166,6 +174,7 @@ class LocalRuntime:
         places: list[Place] | None = None,
         state_machine: Path = STATE_MACHINE,
         buildspec: Path = BUILDSPEC,
+        scan_not_found_seconds: float = SCAN_NOT_FOUND_SECONDS,
     ) -> None:
         self.config_data = dict(config) if config is not None else yaml.safe_load(DEMO_CONFIG.read_text())
         self.places = places or places_for(self.config_data)
@@ -183,7 +192,8 @@ class LocalRuntime:
         self.topic_arn = ""
         self._events_queue = ""
         self._notifications_queue = ""
-        self.scans = ScanResults()
+        self.scans = ScanResults(not_found_seconds=scan_not_found_seconds)
+        self.signing = SigningStatuses()
 
     def __enter__(self) -> LocalRuntime:
         try:
@@ -237,6 +247,7 @@ class LocalRuntime:
         self._stack.enter_context(bridges(self.codebuild, self.lambda_log, tag_stores))
         self._stack.enter_context(applied(self.scans))
         self._stack.enter_context(strict_rules())
+        self._stack.enter_context(signing_applied(self.signing))
         self._create_resources(config)
 
     def _endpoints(self) -> list[dict[str, Any]]:
@@ -361,8 +372,10 @@ class LocalRuntime:
         raise KeyError(f"no registry for {account}/{region}")
 
     def push(self, repository: str, tag: str, image: Image) -> str:
-        """Push an image to the source registry; returns its digest."""
-        return push_image(self.registries["source"].url, repository, tag, image)
+        """Push an image to the source registry (its scan starts: see `scans`); returns its digest."""
+        digest = push_image(self.registries["source"].url, repository, tag, image)
+        self.scans.pushed(repository, image)
+        return digest
 
     def untag(self, repository: str, tag: str, registry: str = "source") -> bool:
         """Remove a tag (only the tag) from a local registry, as `BatchDeleteImage` by tag does in ECR."""
@@ -393,9 +406,9 @@ class LocalRuntime:
         ):
             for message in messages:
                 event = json.loads(message["Body"])
-                name = re.sub(
-                    r"[^A-Za-z0-9_-]", "-", f"{event['detail'].get('image-tag', 'push')}-{event['id'][:8]}"
-                )
+                # At most 80 characters, as Step Functions allows (a cosign tag alone has 68).
+                tag = str(event["detail"].get("image-tag", "push"))[:MAX_TAG_IN_NAME]
+                name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{tag}-{event['id'][:8]}")
                 arn = sfn.start_execution(
                     stateMachineArn=self.state_machine_arn, name=name, input=message["Body"]
                 )["executionArn"]

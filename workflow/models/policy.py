@@ -6,6 +6,7 @@ would not be there at run time. Every key and certificate is parsed when the con
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cached_property
@@ -22,6 +23,12 @@ SEVERITY_RANK = {"INFORMATIONAL": 0, "LOW": 1, "MEDIUM": 2, "HIGH": 3, "CRITICAL
 MAX_WAIT_MINUTES = 60
 MIN_RSA_BITS = 2048
 PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519PublicKey
+# ImageSigningStatus.signingProfileArn's documented pattern and length (ECR API reference, "ImageSigningStatus":
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageSigningStatus.html).
+SIGNING_PROFILE_ARN_RE = re.compile(
+    r"arn:aws(-[a-z]+)*:signer:[a-z0-9-]+:[0-9]{12}:/signing-profiles/[a-zA-Z0-9_]{2,}"
+)
+SIGNING_PROFILE_ARN_MAX = 200
 
 
 class _Strict(BaseModel):
@@ -109,20 +116,48 @@ def _each(values: list[str], parse: Callable[[str], object]) -> list[str]:
     return values
 
 
+class ManagedSigning(_Strict):
+    """ECR managed signing (AWS Signer, November 2025): the image was signed on push with this signing profile."""
+
+    signing_profile_arn: str = Field(max_length=SIGNING_PROFILE_ARN_MAX)
+
+    @field_validator("signing_profile_arn")
+    @classmethod
+    def _arn(cls, arn: str) -> str:
+        if not SIGNING_PROFILE_ARN_RE.fullmatch(arn):
+            raise ValueError(
+                f"{arn[:80]!r} is not an AWS Signer signing profile ARN "
+                "(arn:<partition>:signer:<region>:<account>:/signing-profiles/<name>)"
+            )
+        return arn
+
+
 class SignatureGate(_Strict):
-    """Trusted identities: an image passes with one signature that verifies against one of them."""
+    """Trusted identities: an image passes with one signature that verifies against one of them.
+
+    CI signs after it pushes, so a signature not there yet is waited for, up to `wait_minutes`.
+    """
 
     cosign_keys: list[str] = Field(default_factory=list)
     notation_trust_anchors: list[str] = Field(default_factory=list)
+    ecr_managed_signing: ManagedSigning | None = None
+    wait_minutes: int = Field(default=30, ge=0, le=MAX_WAIT_MINUTES)
 
     _keys = field_validator("cosign_keys")(lambda v: _each(v, parse_public_key))
     _anchors = field_validator("notation_trust_anchors")(lambda v: _each(v, parse_certificates))
 
     @model_validator(mode="after")
     def _some_identity(self) -> SignatureGate:
-        if not self.cosign_keys and not self.notation_trust_anchors:
-            raise ValueError("names no trusted identity: give cosign_keys and/or notation_trust_anchors")
+        if not self.cosign_keys and not self.notation_trust_anchors and self.ecr_managed_signing is None:
+            raise ValueError(
+                "names no trusted identity: give cosign_keys, notation_trust_anchors and/or ecr_managed_signing"
+            )
         return self
+
+    @property
+    def verifies_signatures(self) -> bool:
+        """True when the gate trusts keys or anchors of its own (cosign, Notation), beside managed signing."""
+        return bool(self.cosign_keys or self.notation_trust_anchors)
 
     @cached_property
     def public_keys(self) -> list[PublicKey]:
@@ -147,3 +182,8 @@ class Gates(_Strict):
         if self.scan is None and self.signature is None:
             raise ValueError("names no gate: give scan and/or signature")
         return self
+
+    @property
+    def wait_seconds(self) -> list[int]:
+        """How long each of its gates waits for what it reads (a scan, a signature)."""
+        return [gate.wait_minutes * 60 for gate in (self.scan, self.signature) if gate is not None]

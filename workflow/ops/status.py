@@ -27,6 +27,7 @@ from workflow.models.config import ReplicationConfig
 from workflow.models.payloads import ReplicationRequest, Target
 from workflow.models.rules import tag_matches
 from workflow.ops.inventory import AwsClients, Inventories, SourceImage
+from workflow.pipeline.gate import waited_since
 from workflow.pipeline.plan import plan
 from workflow.registry.client import RegistryClient
 from workflow.registry.factory import make_client
@@ -176,6 +177,7 @@ class _Reader:
                 ecr=self.inventories.clients.client("ecr", source.region),
                 registry=self._registry(),
                 registry_id=source.account,
+                waited_seconds=waited_since(image.pushed_at),
             )
         except (ReplicationError, ClientError, BotoCoreError) as error:
             return dict.fromkeys(used, f"the gates could not be checked: {type(error).__name__}: {error}")

@@ -5,8 +5,8 @@ It resolves the source tag to its digest once, gates that digest under each rule
 - `targets`: the targets that may replicate; those of gated rules pinned to the gated digest;
 - `blocked`: one record per target no rule lets through (status `blocked`, error `ImageBlocked`, the
   reasons), or that could not be gated (status `failed`, the error's name): never copied;
-- `gate`: `verdict` "wait" (a scan a rule waits for is not complete: nothing changed, ask again after
-  `wait_seconds`) or "done", and when it first looked.
+- `gate`: `verdict` "wait" (a scan or a signature a rule waits for is not there yet: nothing changed, ask
+  again after `wait_seconds`) or "done", and when it first looked.
 
 A destination selected by several rules replicates when one of them lets the image through (an ungated
 rule always does). A break-glass override (manual input) turns a rule's block or wait into a pass only if
@@ -30,12 +30,29 @@ from workflow.models.payloads import Override, Target, TargetResult
 from workflow.models.policy import Gates
 from workflow.registry.client import RegistryClient
 
-# Looking every 30 s for at most MAX_WAIT_MINUTES (60) is ~120 Gate/Wait rounds of a few history events each,
-# far inside the 25,000 events of one execution's history ("Step Functions service quotas").
+# The Wait loop's bound. A look is one Gate/GateWait?/GateWait round: 9 history events (TaskStateEntered,
+# TaskScheduled, TaskStarted, TaskSucceeded, TaskStateExited; ChoiceStateEntered/Exited; WaitStateEntered/Exited)
+# and 3 state transitions. Every gate waits at most MAX_WAIT_MINUTES (60), for a scan or a signature alike, so
+# looking every 30 s is at most 121 looks: ~1,100 events, far inside the 25,000 of one execution's history
+# ("Step Functions service quotas"), and ~360 transitions ($0.025 per 1,000 on Standard workflows: under a cent)
+# plus 121 short Gate invocations. Each look reads a bounded amount: one manifest, at most MAX_PLATFORMS scans,
+# MAX_SIGNATURE_MANIFESTS signatures, one signing status per profile.
+# Polling, not waiting for the signature's own PUSH event: the loop already exists and bounds itself; reacting
+# to the event would need a task token stored per image digest, a second EventBridge rule for signature tags and
+# referrer events, and still a timeout, to save at most one poll interval (30 s) per release.
 DEFAULT_POLL_SECONDS = 30
 # A blocked record's reasons: enough for every rule's verdict, short enough that 100 blocked destinations
 # stay far inside Step Functions' 256 KiB state ("Step Functions service quotas").
 REASON_LIMIT = 1000
+
+
+def waited_since(pushed_at: datetime | None, now: datetime | None = None) -> float:
+    """Seconds since an image was pushed (0 when unknown): what sync and status count as waited for its scan and
+    signature, as the Gate step counts from its first look (a few seconds after the push)."""
+    if pushed_at is None:
+        return 0.0
+    pushed = pushed_at if pushed_at.tzinfo else pushed_at.replace(tzinfo=UTC)
+    return max(0.0, ((now or datetime.now(UTC)) - pushed).total_seconds())
 
 
 class GateProgress(BaseModel):
@@ -48,6 +65,7 @@ class GateProgress(BaseModel):
     looks: int
     wait_seconds: int = 0
     digest: str | None = None
+    waiting_for: str = ""  # with verdict "wait": what has not arrived yet, rule by rule
 
 
 def _overridden(gates: Gates, decision: Decision, override: Override | None) -> Decision:
@@ -72,6 +90,10 @@ def _target_decision(target: Target, decisions: Mapping[str, Decision]) -> Decis
     return Decision.blocked(reasons)
 
 
+def _cut(reason: str) -> str:
+    return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 3] + "..."
+
+
 def _record(
     target: Target, status: Literal["blocked", "failed"], error: str, cause: str, digest: str | None
 ) -> dict[str, Any]:
@@ -83,7 +105,7 @@ def _record(
         status=status,
         digest=digest,
         error=error,
-        cause=cause if len(cause) <= REASON_LIMIT else cause[: REASON_LIMIT - 3] + "...",
+        cause=_cut(cause),
     ).model_dump(mode="json")
 
 
@@ -125,7 +147,10 @@ class GateStep:
             return self._failed(plan, targets, error, first_look, looks)
         progress = {"first_look_at": first_look, "looks": looks, "digest": digest}
         if any(d.verdict == "wait" for d in decisions):
-            gate = GateProgress(verdict="wait", wait_seconds=self._wait_seconds(used, waited), **progress)
+            waiting = _cut("; ".join(dict.fromkeys(d.reason for d in decisions if d.verdict == "wait")))
+            gate = GateProgress(
+                verdict="wait", wait_seconds=self._wait_seconds(used, waited), waiting_for=waiting, **progress
+            )
             return {**plan, "gate": gate.model_dump(mode="json")}
         passing, blocked = [], list(plan.get("blocked") or [])
         for target, decision in zip(targets, decisions, strict=True):
@@ -166,12 +191,8 @@ class GateStep:
         return [_target_decision(target, by_rule) for target in targets]
 
     def _wait_seconds(self, used: set[str], waited: float) -> int:
-        """Until the next look: the poll interval, or less when a rule's wait ends sooner (at least 1 s)."""
-        remaining = [
-            self.gates[rule].scan.wait_minutes * 60 - waited  # type: ignore[union-attr]
-            for rule in used
-            if self.gates[rule].scan is not None
-        ]
+        """Until the next look: the poll interval, or less when a gate's wait ends sooner (at least 1 s)."""
+        remaining = [bound - waited for rule in used for bound in self.gates[rule].wait_seconds]
         soonest = min((r for r in remaining if r > 0), default=self.poll_seconds)
         return int(max(1, min(self.poll_seconds, soonest + 1)))
 

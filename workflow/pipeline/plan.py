@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from workflow.core.exceptions import DestinationNotAllowed, InvalidRequest
-from workflow.core.grammar import shown
+from workflow.core.grammar import artifact_tag_subject, shown
 from workflow.core.partitions import partition_of
 from workflow.models.config import ReplicationConfig, Rule
 from workflow.models.payloads import (
@@ -52,6 +52,13 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     if request.repository is None or request.tag is None:
         raise InvalidRequest("a request needs a repository and a tag")
     _check_source(request, config)
+    subject = artifact_tag_subject(request.tag)
+    if subject is not None:  # its own push (CI signs after pushing); the copy of its subject carries it
+        return Plan(
+            **base,
+            skipped_reason=f"{request.repository}:{request.tag} is a signature or attestation artifact of "
+            f"{subject} (cosign's tag schema); it is copied with its subject, never on its own",
+        )
     allowed = _configured_destinations(request.repository, config)
     if request.destinations is not None:
         _check_narrowing(request.destinations, allowed)

@@ -50,7 +50,7 @@ from workflow.ops.sync.deletes import StaleTags
 from workflow.ops.sync.executions import ExecutionStarter, execution_name, region_of_arn
 from workflow.ops.sync.options import SyncOptions
 from workflow.ops.sync.repairs import DirectRepairs
-from workflow.pipeline.gate import GateStep
+from workflow.pipeline.gate import GateStep, waited_since
 from workflow.pipeline.plan import plan
 from workflow.registry.factory import make_client
 
@@ -350,7 +350,9 @@ class Syncer:
         if not targets or not self._gate_step().used_rules(targets):
             return {id(t) for t in targets}
         try:
-            decisions = self._gate_step().target_decisions(image.repository, image.digest, targets)
+            decisions = self._gate_step().target_decisions(
+                image.repository, image.digest, targets, waited=waited_since(image.pushed_at)
+            )
         except (ReplicationError, ClientError, BotoCoreError) as error:
             name = type(error).__name__ if isinstance(error, ReplicationError) else GateCheckFailed.__name__
             failed = Action("gate", image.repository, image.tag, image.digest, targets, status="failed")
