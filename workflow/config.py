@@ -84,6 +84,10 @@ class TagRules(_Strict):
 # Secrets Manager secret names: 1-512 of letters, digits and /_+=.@- (CreateSecret `Name`,
 # https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+# A secret's ARN ends in its name, a hyphen and six random characters Secrets Manager appends ("Secret names
+# and ARNs"). IAM evaluates GetSecretValue against that complete ARN: a policy naming a partial ARN never
+# matches (API reference, GetSecretValue, SecretId: "specify a complete ARN").
+SECRET_ARN_SUFFIX_RE = re.compile(r".+-[A-Za-z0-9]{6}")
 USER_ARN_RE = re.compile(
     r"arn:(?P<partition>[a-z-]+):iam::(?P<account>[0-9]{12}):user/[\w+=,.@/-]{1,512}", re.ASCII
 )
@@ -111,6 +115,12 @@ class PartitionCredentials(_Strict):
                 raise ValueError(
                     f"{shown(secret)} is not a Secrets Manager secret ARN "
                     "(arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)"
+                )
+            if not SECRET_ARN_SUFFIX_RE.fullmatch(parts[6]):
+                raise ValueError(
+                    f"{shown(secret)} is a partial ARN: IAM evaluates GetSecretValue against the complete one, "
+                    "so a policy naming this never matches; use the complete ARN (with the 6-character suffix "
+                    "Secrets Manager appends to the name, e.g. ...:secret:name-AbCdEf), or the name alone"
                 )
         elif not SECRET_NAME_RE.fullmatch(secret):
             raise ValueError(
