@@ -12,6 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from workflow import loops
 from workflow.exceptions import InvalidConfig
 from workflow.gates.policy import Gates
 from workflow.grammar import (
@@ -462,17 +463,29 @@ class ReplicationConfig(_Strict):
         return problems
 
     def _loops(self) -> list[str]:
+        """A destination in the source account and Region whose copies a rule could select again: each tag the
+        product puts there is an ECR push event on the source bus, which starts the workflow again
+        (workflow/loops.py)."""
         problems = []
+        where = f"{self.source.account}/{self.source.region}"
         for index, rule in enumerate(self.rules):
             for d_index, destination in enumerate(rule.destinations):
-                same_place = (
-                    destination.account == self.source.account and self.source.region in destination.regions
+                if (
+                    destination.account != self.source.account
+                    or self.source.region not in destination.regions
+                ):
+                    continue
+                loop = loops.selected_again(destination.repository, rule, self.rules)
+                if loop is None:
+                    continue
+                itself = " (the source itself)" if loop.source == loop.destination else ""
+                problem = (
+                    f"rules[{index}].destinations[{d_index}]: {loop.source} -> {loop.destination}{itself} is "
+                    f"selected again by rule {loop.rule!r} (loop in {where})"
                 )
-                if same_place and destination.repository == REPOSITORY_PLACEHOLDER:
-                    problems.append(
-                        f"rules[{index}].destinations[{d_index}]: {destination.account}/{self.source.region} "
-                        "with repository '{repository}' is the source itself (a replication loop)"
-                    )
+                if loop.widened:
+                    problem += f"; decided conservatively: {'; '.join(loop.widened)}"
+                problems.append(problem)
         return problems
 
     def endpoint(self, account: str, region: str) -> tuple[str, bool]:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.unit.fake_ecr import ecr_tag_immutability  # noqa: F401 - a fixture for every unit test
+
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 
 

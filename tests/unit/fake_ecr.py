@@ -65,7 +65,9 @@ def _put_image_as_ecr(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return original(backend, repository_name, image_manifest, image_tag, *args, **kwargs)
         except ImageAlreadyExistsException:
-            tagged = next(i for i in backend.repositories[repository_name].images if image_tag in i.image_tags)
+            tagged = next(
+                i for i in backend.repositories[repository_name].images if image_tag in i.image_tags
+            )
             if tagged.image_manifest == image_manifest:
                 raise  # the same image under the same tag: ECR's ImageAlreadyExistsException
             raise ImageTagAlreadyExistsException(

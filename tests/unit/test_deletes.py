@@ -15,7 +15,6 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.unit.fake_ecr import ecr_tag_immutability  # noqa: F401 - a fixture
 from workflow import deletes
 from workflow.exceptions import TagDeleteRefused
 from workflow.models import Target
@@ -149,7 +148,9 @@ def test_ecr_removes_an_immutable_tag_as_batch_delete_image_does(
     assert tags_at(ecr) == ["pinned"]
 
 
-def test_the_ecr_stand_in_refuses_to_overwrite_an_immutable_tag(aws: None, ecr_tag_immutability: None) -> None:
+def test_the_ecr_stand_in_refuses_to_overwrite_an_immutable_tag(
+    aws: None, ecr_tag_immutability: None
+) -> None:
     # Given an IMMUTABLE repository holding release-2.4.1
     ecr = destination_ecr("IMMUTABLE")
     other = MANIFEST.replace(DIGEST, OTHER_DIGEST)
