@@ -141,29 +141,41 @@ class E2E:
         return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
     def push(self, tag: str, image: Image | None = None, repository: str = "app") -> Image:
-        """Push an image (a new two-platform one by default) to the source."""
+        """Push an image (a new two-platform one by default) to the source; the source's ECR emits its PUSH
+        event, which waits at the rule's target until `run_event` (or the test's end, which drops it)."""
         image = image or build_image(f"e2e {tag}", PLATFORMS, layer_sizes=(8 * 1024, 2 * 1024))
         self.runtime.push(repository, tag, image)
         return image
 
     def run_event(self, tag: str, image: Image, repository: str = "app") -> list[Execution]:
-        """Send the push event through EventBridge; wait for every execution it started."""
-        self.runtime.put_push_event(repository, tag, image.digest)
+        """Start an execution for every event the rule delivered (the push of `repository:tag` and its
+        `image` emitted one) and wait for each."""
+        return self.deliver()
+
+    def deliver(self) -> list[Execution]:
+        """Start an execution for every event the rule delivered so far; wait for each."""
         return [self.runtime.wait(arn) for _, arn in self.runtime.deliver_events()]
+
+    def resend_event(self, tag: str, image: Image, repository: str = "app") -> list[Execution]:
+        """Send the push's event again (a duplicate or late delivery) and run what it starts."""
+        self.runtime.put_push_event(repository, tag, image.digest)
+        return self.deliver()
 
     def run_delete_event(self, tag: str, digest: str, repository: str = "web") -> list[Execution]:
-        """Untag at the source, send ECR's DELETE event through EventBridge; wait for what it started."""
+        """Untag at the source (its ECR emits the DELETE event, for `digest`); wait for what it started."""
+        assert self.runtime.fronts["source"].current_digest(repository, tag) == digest
         assert self.runtime.untag(repository, tag)
-        self.runtime.put_push_event(repository, tag, digest, action="DELETE")
-        return [self.runtime.wait(arn) for _, arn in self.runtime.deliver_events()]
+        return self.deliver()
 
     def seed(self, tag: str, image: Image, places: list[dict[str, str]], repository: str = "web") -> None:
-        """Put the image under `tag` at the source and at `places` directly (as a replication would)."""
+        """Put the image under `tag` at the source and at `places` directly (as a replication would have);
+        the seeding push's event is dropped, as one from before the test."""
         self.push(tag, image, repository)
         for place in places:
             push_image(
                 self.runtime.registry_of(place["account"], place["region"]).url, repository, tag, image
             )
+        self.runtime.drop_events()
 
     def run_manual(self, payload: Any) -> Execution:
         """Start an execution by hand and wait for it."""
@@ -216,6 +228,15 @@ def e2e() -> Iterator[E2E]:
     config["rules"] += gated_rules()
     with LocalRuntime(config, scan_not_found_seconds=SCAN_NOT_FOUND_SECONDS) as runtime:
         yield E2E(runtime)
+
+
+@pytest.fixture(autouse=True)
+def undelivered_events_are_dropped(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test on the shared runtime, the push events it left undelivered (a push followed by a
+    manual run) are dropped, so that they start nothing in the next test."""
+    yield
+    if "e2e" in request.fixturenames:
+        request.getfixturevalue("e2e").runtime.drop_events()
 
 
 @pytest.fixture

@@ -15,7 +15,10 @@ import pytest
 import yaml
 from moto import mock_aws
 
-from tests.unit.fake_ecr import use_moto_environment
+from tests.unit.fake_ecr import (
+    ecr_tag_immutability,  # noqa: F401 - a fixture for every unit test
+    use_moto_environment,
+)
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 

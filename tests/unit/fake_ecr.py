@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+from moto.core.exceptions import ServiceException
+from moto.ecr.exceptions import ImageAlreadyExistsException
+from moto.ecr.models import ECRBackend
 
 from workflow.registry.media import Manifest, parse_manifest
 
@@ -71,3 +75,35 @@ class EcrManifests:
         return parse_manifest(
             raw, image.get("imageManifestMediaType"), image["imageId"]["imageDigest"], repository
         )
+
+
+class ImageTagAlreadyExistsException(ServiceException):
+    """What ECR answers PutImage with when an immutable tag would move to another image."""
+
+    code = "ImageTagAlreadyExistsException"
+
+
+def _put_image_as_ecr(original: Callable[..., Any]) -> Callable[..., Any]:
+    def put_image(backend: ECRBackend, repository_name: str, image_manifest: str, image_tag: str, *args: Any, **kwargs: Any) -> Any:  # fmt: skip
+        try:
+            return original(backend, repository_name, image_manifest, image_tag, *args, **kwargs)
+        except ImageAlreadyExistsException:
+            tagged = next(
+                i for i in backend.repositories[repository_name].images if image_tag in i.image_tags
+            )
+            if tagged.image_manifest == image_manifest:
+                raise  # the same image under the same tag: ECR's ImageAlreadyExistsException
+            raise ImageTagAlreadyExistsException(
+                f"The image tag '{image_tag}' already exists in the '{repository_name}' repository and cannot be "
+                "overwritten because the tag is immutable."
+            ) from None
+
+    return put_image
+
+
+@pytest.fixture
+def ecr_tag_immutability(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's PutImage refusing an immutable tag's move as ECR does: ImageTagAlreadyExistsException ("Preventing
+    image tags from being overwritten"); moto 5 answers ImageAlreadyExistsException, ECR's error for putting the
+    same image again. BatchDeleteImage removes an immutable tag in both (API reference, BatchDeleteImage)."""
+    monkeypatch.setattr(ECRBackend, "put_image", _put_image_as_ecr(ECRBackend.put_image))

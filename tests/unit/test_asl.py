@@ -580,10 +580,11 @@ def test_every_iteration_error_goes_to_record_and_plan_errors_are_read_by_it(
         "tag.$",
         "error.$",
     }
-    # And a bad input or config is read by the same function; if that fails, the raw error ends it
+    # And a bad input or config (or a loop it plans) is read by the same function; if that fails, the raw error
+    # ends it
     top = definition["States"]
     assert [c["ErrorEquals"] for c in top["Plan"]["Catch"]] == [
-        ["InvalidRequest", "DestinationNotAllowed", "InvalidConfig"],
+        ["InvalidRequest", "DestinationNotAllowed", "InvalidConfig", "ReplicationLoop"],
         ["States.ALL"],
     ]
     assert top["Plan"]["Catch"][0]["Next"] == "ReadPlanError"

@@ -122,14 +122,30 @@ def test_ecr_removes_only_the_tag_when_it_still_points_at_the_digest(
     assert outcome.record.finished_at is not None
 
 
-def test_ecr_refuses_an_immutable_tag_and_it_is_reported_not_deleted(
-    aws: None, registries: dict[str, Registry]
+@pytest.mark.parametrize("mutability", ["IMMUTABLE", "MUTABLE_WITH_EXCLUSION"])
+def test_ecr_removes_an_immutable_tag_as_batch_delete_image_does(
+    aws: None, registries: dict[str, Registry], mutability: str
 ) -> None:
-    # Given an immutable destination repository / When the delete target is prechecked
+    # Given a destination repository whose tags are immutable (IMMUTABLE, or release-* made immutable by an
+    # exclusion filter): immutability refuses a push that would overwrite a tag, not a BatchDeleteImage
+    # (API reference, BatchDeleteImage and ImageFailure codes; "Preventing image tags from being overwritten")
+    ecr = destination_ecr(mutability, ("release-*",) if mutability.endswith("EXCLUSION") else ())
+    # When the delete target is prechecked
+    outcome = check_target(delete_target(source_reference=digest_of(ecr)))
+    # Then ECR is asked and the tag goes, only the tag: the image stays under its other one
+    assert (outcome.action, outcome.record.status) == ("deleted", "deleted")
+    assert tags_at(ecr) == ["pinned"]
+
+
+def test_the_ecr_stand_in_refuses_to_overwrite_an_immutable_tag(
+    aws: None, ecr_tag_immutability: None
+) -> None:
+    # Given an IMMUTABLE repository holding release-2.4.1
     ecr = destination_ecr("IMMUTABLE")
-    # Then it fails by name, saying why, and both tags stay
-    with pytest.raises(TagDeleteRefused, match=r"the tag is immutable \(IMMUTABLE\); ECR does not remove it"):
-        check_target(delete_target(source_reference=digest_of(ecr)))
+    other = MANIFEST.replace(DIGEST, OTHER_DIGEST)
+    # When another image is put under the same tag / Then ECR (moto) refuses it, as ECR does
+    with pytest.raises(ecr.exceptions.ImageTagAlreadyExistsException):
+        ecr.put_image(repositoryName="mirror/app", imageManifest=other, imageTag="release-2.4.1")
     assert tags_at(ecr) == ["pinned", "release-2.4.1"]
 
 

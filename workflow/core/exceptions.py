@@ -23,6 +23,11 @@ class DestinationNotAllowed(ReplicationError):
     """A manual run named a destination that the config does not allow."""
 
 
+class ReplicationLoop(ReplicationError):
+    """A target in the source account and Region that a rule selects again: its copy would start the workflow
+    again (the config bypassed `validate`, which refuses it)."""
+
+
 class InvalidReference(ReplicationError):
     """An image reference (registry/repository:tag or @digest) is malformed."""
 

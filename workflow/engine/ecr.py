@@ -196,27 +196,23 @@ def delete_tag(
 
     By tag, ECR only untags an image that other tags still name, and deletes it with its last tag
     (API reference, BatchDeleteImage); a digest is never sent, which would delete the image with every
-    tag. An immutable tag (by the repository's mode and exclusion filters) is refused before asking, and any
-    failure ECR reports other than ImageNotFound raises TagDeleteRefused: never retried.
+    tag. Tag immutability does not stand in the way: it refuses a push that would overwrite a tag
+    ("Preventing image tags from being overwritten"), and BatchDeleteImage has no immutability failure (its
+    ImageFailure codes). Any failure ECR reports other than ImageNotFound raises TagDeleteRefused: never retried.
     """
     validate_repository(repository)
     client = session.client("ecr", region_name=region)
     where = f"{registry_id + '/' if registry_id else ''}{region} {repository}:{tag}"
-    try:
-        described = _describe(client, repository, registry_id)
-    except (ClientError, BotoCoreError) as exc:
-        raise _named(exc, f"describing ECR repository {repository} in {region}") from exc
-    if described is None:
-        return False
-    mutability = _mutability(described)
-    if mutability.immutable(tag):
-        raise TagDeleteRefused(f"{where}: the tag is immutable ({mutability.mode}); ECR does not remove it")
     kwargs: dict[str, Any] = {"repositoryName": repository, "imageIds": [{"imageTag": tag}]}
     if registry_id:
         kwargs["registryId"] = registry_id
     try:
         answer = client.batch_delete_image(**kwargs)
-    except (ClientError, BotoCoreError) as exc:
+    except ClientError as exc:
+        if _error_code(exc) == "RepositoryNotFoundException":
+            return False
+        raise _named(exc, f"deleting {where}") from exc
+    except BotoCoreError as exc:
         raise _named(exc, f"deleting {where}") from exc
     failures = answer.get("failures") or []
     if any(f.get("failureCode") == "ImageNotFound" for f in failures):

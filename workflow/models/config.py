@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from workflow.core.exceptions import InvalidConfig
 from workflow.core.grammar import account_problem, cut, region_problem, repository_problem, shown
 from workflow.core.partitions import SUPPORTED, partition_of
+from workflow.models import loops
 from workflow.models.payloads import RepositorySettings
 from workflow.models.policy import Gates
 from workflow.models.rules import NameFilter, compile_pattern
@@ -83,6 +84,10 @@ class TagRules(_Strict):
 # Secrets Manager secret names: 1-512 of letters, digits and /_+=.@- (CreateSecret `Name`,
 # https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
 SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+# A secret's ARN ends in its name, a hyphen and six random characters Secrets Manager appends ("Secret names
+# and ARNs"). IAM evaluates GetSecretValue against that complete ARN: a policy naming a partial ARN never
+# matches (API reference, GetSecretValue, SecretId: "specify a complete ARN").
+SECRET_ARN_SUFFIX_RE = re.compile(r".+-[A-Za-z0-9]{6}")
 USER_ARN_RE = re.compile(
     r"arn:(?P<partition>[a-z-]+):iam::(?P<account>[0-9]{12}):user/[\w+=,.@/-]{1,512}", re.ASCII
 )
@@ -110,6 +115,12 @@ class PartitionCredentials(_Strict):
                 raise ValueError(
                     f"{shown(secret)} is not a Secrets Manager secret ARN "
                     "(arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)"
+                )
+            if not SECRET_ARN_SUFFIX_RE.fullmatch(parts[6]):
+                raise ValueError(
+                    f"{shown(secret)} is a partial ARN: IAM evaluates GetSecretValue against the complete one, "
+                    "so a policy naming this never matches; use the complete ARN (with the 6-character suffix "
+                    "Secrets Manager appends to the name, e.g. ...:secret:name-AbCdEf), or the name alone"
                 )
         elif not SECRET_NAME_RE.fullmatch(secret):
             raise ValueError(
@@ -451,17 +462,29 @@ class ReplicationConfig(_Strict):
         return problems
 
     def _loops(self) -> list[str]:
+        """A destination in the source account and Region whose copies a rule could select again: each tag the
+        product puts there is an ECR push event on the source bus, which starts the workflow again
+        (workflow/models/loops.py)."""
         problems = []
+        where = f"{self.source.account}/{self.source.region}"
         for index, rule in enumerate(self.rules):
             for d_index, destination in enumerate(rule.destinations):
-                same_place = (
-                    destination.account == self.source.account and self.source.region in destination.regions
+                if (
+                    destination.account != self.source.account
+                    or self.source.region not in destination.regions
+                ):
+                    continue
+                loop = loops.selected_again(destination.repository, rule, self.rules)
+                if loop is None:
+                    continue
+                itself = " (the source itself)" if loop.source == loop.destination else ""
+                problem = (
+                    f"rules[{index}].destinations[{d_index}]: {loop.source} -> {loop.destination}{itself} is "
+                    f"selected again by rule {loop.rule!r} (loop in {where})"
                 )
-                if same_place and destination.repository == REPOSITORY_PLACEHOLDER:
-                    problems.append(
-                        f"rules[{index}].destinations[{d_index}]: {destination.account}/{self.source.region} "
-                        "with repository '{repository}' is the source itself (a replication loop)"
-                    )
+                if loop.widened:
+                    problem += f"; decided conservatively: {'; '.join(loop.widened)}"
+                problems.append(problem)
         return problems
 
     def endpoint(self, account: str, region: str) -> tuple[str, bool]:

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from workflow.core.exceptions import DestinationNotAllowed, InvalidRequest
+from workflow.core.exceptions import DestinationNotAllowed, InvalidRequest, ReplicationLoop
 from workflow.core.grammar import artifact_tag_subject, shown
 from workflow.core.partitions import partition_of
+from workflow.models import loops
 from workflow.models.config import ReplicationConfig, Rule
 from workflow.models.payloads import (
     CredentialsSecret,
@@ -135,10 +136,26 @@ def _targets(
             if key == (source.account, source.region, repository):
                 reasons.append(f"rule {rule.name!r}: {target.account}/{target.region} is the source itself")
                 continue
+            _refuse_loop(target, config)
             first = targets.setdefault(key, target)
             if rule.name not in first.selecting_rules:
                 targets[key] = first.model_copy(update={"rules": [*first.selecting_rules, rule.name]})
     return list(targets.values()), reasons
+
+
+def _refuse_loop(target: Target, config: ReplicationConfig) -> None:
+    """Raise ReplicationLoop for a target in the source account and Region that a rule selects again: the tag
+    put there is an ECR event on the source bus that would start the workflow again (workflow/models/loops.py)."""
+    source = config.source
+    if (target.account, target.region) != (source.account, source.region):
+        return
+    again = loops.selecting_rule(target.repository, target.tag, config.rules)
+    if again is not None:
+        raise ReplicationLoop(
+            f"{target.source_repository}:{target.tag} -> {target.repository}:{target.tag} in "
+            f"{target.account}/{target.region} is selected again by rule {again!r}: its copy would start the "
+            "workflow again (a replication loop; `ecr-replicate validate` refuses this config)"
+        )
 
 
 class _SourceImage(NamedTuple):
