@@ -139,6 +139,9 @@ class Target(_Model):
     rules: list[str] = Field(default_factory=list)
     # The digest the Gate step passed: the copy is pinned to it, never to what the tag points at later.
     gated_digest: str | None = None
+    # Manifest PUTs a second the copy may make: its share of the destination account and Region's PutImage
+    # quota among the builds the Map runs there at once (workflow.registry.pacing.put_image_share).
+    put_rate: float | None = None
 
     @property
     def destination_reference(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -11,6 +12,7 @@ from workflow.exceptions import DestinationNotAllowed, InvalidRequest
 from workflow.grammar import shown
 from workflow.models import CredentialsSecret, DestinationRef, Plan, ReplicationRequest, RequestAction, Target
 from workflow.partitions import partition_of
+from workflow.registry.pacing import put_image_share
 from workflow.rules import Matcher, NameFilter, tag_matches
 
 # EventBridge quotas, "Event pattern size": 2,048 characters (adjustable), counted on the JSON text
@@ -47,10 +49,21 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     if not targets:
         reason = "; ".join(reasons) or "no destination selected"
         return Plan(**base, skipped_reason=f"{request.repository}:{request.tag} does not replicate: {reason}")
+    targets = _paced(targets, config.max_concurrency)
     # Promotion gates guard what is copied; a delete copies nothing, so it is not gated.
     gated = {rule.name for rule in config.rules if rule.gates is not None}
     is_gated = request.action == "replicate" and any(gated & set(t.selecting_rules) for t in targets)
     return Plan(**base, targets=targets, gated=is_gated)
+
+
+def _paced(targets: list[Target], max_concurrency: int) -> list[Target]:
+    """Each target with its share of the PutImage quota of its account and Region: the Map runs up to
+    `max_concurrency` copy builds at once, and those writing to one account and Region share its quota."""
+    builds = Counter((t.account, t.region) for t in targets)
+    return [
+        t.model_copy(update={"put_rate": put_image_share(builds[(t.account, t.region)], max_concurrency)})
+        for t in targets
+    ]
 
 
 def _check_source(request: ReplicationRequest, config: ReplicationConfig) -> None:

@@ -46,6 +46,8 @@ class CopyJob(BaseModel):
     credentials_secret: str = ""
     credentials_region: str = ""
     insecure_registries: str = ""
+    # Manifest PUTs a second (the target's share of the PutImage quota), empty for the engine's default.
+    put_rate: str = ""
 
 
 class PrecheckOutcome(BaseModel):
@@ -177,6 +179,7 @@ def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
         credentials_secret=target.credentials.secret_id if target.credentials else "",
         credentials_region=target.credentials.region if target.credentials else "",
         insecure_registries=" ".join(insecure),
+        put_rate="" if target.put_rate is None else str(target.put_rate),
     )
 
 

@@ -74,6 +74,13 @@ def register(subparsers: Any) -> None:
         "--max-parallel-blobs", type=positive_int, default=8, help="blobs in flight at once (default 8)"
     )
     parser.add_argument(
+        "--put-rate",
+        type=positive_float,
+        metavar="PER_SECOND",
+        help="manifest PUTs a second at the destination (default: ECR's PutImage quota, 10, for ECR hosts; "
+        "unpaced elsewhere); the copy job gets its build's share of the quota",
+    )
+    parser.add_argument(
         "--deadline",
         type=positive_float,
         metavar="SECONDS",
@@ -206,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             max_parallel_blobs=args.max_parallel_blobs,
             deadline=deadline,
+            put_rate=args.put_rate,
         )
     except Exception as error:  # a registry fault, AWS, or a defect: always a result for the state machine
         if getattr(args, "debug", False):
