@@ -52,7 +52,10 @@ def buildspec_for(compute: CopyCompute) -> dict[str, Any]:
     runtimes.yml); the Lambda compute image is one runtime, python3.12, pinned by its tag."""
     spec = load_buildspec()
     if compute == "ec2":
-        spec["phases"]["install"] = {"runtime-versions": {"python": COPY_JOB_PYTHON}, **spec["phases"]["install"]}
+        spec["phases"]["install"] = {
+            "runtime-versions": {"python": COPY_JOB_PYTHON},
+            **spec["phases"]["install"],
+        }
     return spec
 
 

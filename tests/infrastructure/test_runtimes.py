@@ -111,6 +111,8 @@ def test_the_pinned_botocore_knows_every_ecr_field_the_code_uses() -> None:
 
     model = botocore.session.get_session().get_service_model("ecr")
     missing = [
-        f"{shape}.{member}" for shape, member in ECR_MEMBERS.items() if member not in model.shape_for(shape).members
+        f"{shape}.{member}"
+        for shape, member in ECR_MEMBERS.items()
+        if member not in model.shape_for(shape).members
     ]
     assert missing == []

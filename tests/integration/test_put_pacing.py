@@ -39,7 +39,11 @@ def _config(repository: str, source: str, destination: str) -> dict[str, Any]:
                 "repositories": [repository],
                 "tags": {"include": ["release-*"]},
                 "destinations": [
-                    {"account": "222222222222", "regions": ["eu-west-1"], "repository": f"m{n}/{{repository}}"}
+                    {
+                        "account": "222222222222",
+                        "regions": ["eu-west-1"],
+                        "repository": f"m{n}/{{repository}}",
+                    }
                 ],
             }
             for n in range(BUILDS)

@@ -140,7 +140,9 @@ def test_the_copy_job_paces_at_the_share_of_the_put_image_quota_the_plan_gave_it
 ) -> None:
     # Given a target the plan gave 2.5 PutImage a second (4 builds into its account and Region at once)
     monkeypatch.setattr(
-        copy, "probe_destination", PrecheckRecorder(PrecheckResult(action="copy-needed", digest=SOURCE_DIGEST))
+        copy,
+        "probe_destination",
+        PrecheckRecorder(PrecheckResult(action="copy-needed", digest=SOURCE_DIGEST)),
     )
     # When prechecked
     outcome = check_target(make_target(put_rate=2.5), session_factory=SessionRecorder())
