@@ -5,7 +5,9 @@ indexes), with several blobs in flight, skipping blobs the destination has, veri
 manifest by digest, and putting each manifest only once all it references is present. Foreign layers
 (Windows base layers), which no registry holds, stay where their `urls` say: only the manifest naming
 them is copied. Referrers (signatures, SBOMs, and their own referrers) follow through the OCI
-referrers API, or the `sha256-<hex>[.*]` tag schema.
+referrers API, or the `sha256-<hex>[.*]` tag schema. A referrer the destination refuses with 405 (ECR, for
+some OCI 1.1 referrers: aws/containers-roadmap#2783) is left out and named in the outcome
+(`refused_referrers`, ReferrerRefused); the image and its other referrers are still copied.
 `probe_destination()` answers whether a copy is needed and puts the tag alone when the digest is there.
 Either puts the destination tag only while the source tag still points at the digest copied: when a newer
 push has moved it on, the newer push's own run replicates that, and this one is `superseded` (manifests
@@ -19,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +31,7 @@ from workflow.exceptions import (
     DigestMismatch,
     ImageNotFound,
     InvalidReference,
+    ReferrerRefused,
     RegistryProtocolError,
 )
 from workflow.registry.auth import EcrTokenProvider, credentials_from_env, ecr_host_parts
@@ -55,6 +58,8 @@ __all__ = [
 DEFAULT_PARALLEL_BLOBS = 8
 MAX_REFERRER_DEPTH = 4  # image <- SBOM <- signature is 2; a bound keeps a cycle or a deep chain finite
 MAX_MANIFEST_DEPTH = 4  # index -> image is 2; an index of indexes 3
+MAX_REFUSALS_NAMED = 10  # refused referrers named in the outcome (all are counted): the result stays small
+REFUSAL_REASON_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,10 @@ class CopyOutcome:
     seconds: float
     referrers_copied: int
     finished_at: str  # ISO 8601 UTC: when the destination tag was put
+    # Referrers the destination refused (HTTP 405): how many, and the first MAX_REFUSALS_NAMED as
+    # {"digest", "artifact_type", "reason"}.
+    referrers_refused: int = 0
+    refused_referrers: list[dict[str, str | None]] = field(default_factory=list)
 
     def to_json(self) -> str:
         """Compact JSON, as `CopyResult.model_dump_json()` writes it."""
@@ -150,6 +159,8 @@ class _Copier:
         )
         self.referrers_api = True
         self.source_tags: list[str] | None = None
+        self.refused: list[dict[str, str | None]] = []
+        self.refused_count = 0
 
     def close(self) -> None:
         """Stop the blob workers."""
@@ -238,9 +249,8 @@ class _Copier:
             if self.dst.head_manifest(repo, descriptor.digest) == descriptor.digest:
                 continue
             referrer = self.src.get_manifest(src_repo, descriptor.digest)
-            if referrer is None:
+            if referrer is None or not self._put_referrer(referrer, referrer.digest):
                 continue
-            self.copy_tree(referrer, referrer.digest)
             copied += 1
             self._update_fallback_index(subject, referrer)
         if self.source_tags is None:
@@ -253,10 +263,27 @@ class _Copier:
             if referrer is None:
                 continue
             found += [referrer.digest, *(c.digest for c in referrer.children)]
-            if self.dst.head_manifest(repo, tag) != referrer.digest:
-                self.copy_tree(referrer, tag)
+            if self.dst.head_manifest(repo, tag) != referrer.digest and self._put_referrer(referrer, tag):
                 copied += 1
         return copied, found
+
+    def _put_referrer(self, referrer: Manifest, reference: str) -> bool:
+        """Copy one referrer; False when the destination refuses it (405), which is recorded, not raised."""
+        try:
+            self.copy_tree(referrer, reference)
+        except ReferrerRefused as refusal:
+            self.refused_count += 1
+            if len(self.refused) < MAX_REFUSALS_NAMED:
+                reason = str(refusal)
+                self.refused.append(
+                    {
+                        "digest": referrer.digest,
+                        "artifact_type": referrer.artifact_type,
+                        "reason": reason if len(reason) <= REFUSAL_REASON_LIMIT else reason[:297] + "...",
+                    }
+                )
+            return False
+        return True
 
     def _update_fallback_index(self, subject: str, referrer: Manifest) -> None:
         """Record `referrer` in the destination's `sha256-<hex>` tag index (for registries without the API)."""
@@ -498,6 +525,8 @@ def copy_image(
         seconds=round(time.monotonic() - started, 3),
         referrers_copied=referrers,
         finished_at=datetime.now(UTC).isoformat(),
+        referrers_refused=copier.refused_count,
+        refused_referrers=copier.refused,
     )
 
 

@@ -59,6 +59,11 @@ class RegistryProtocolError(ReplicationError):
     """The registry answered with something the distribution spec does not allow."""
 
 
+class ReferrerRefused(RegistryProtocolError):
+    """The destination refused a referrer manifest with HTTP 405, as ECR does for some OCI 1.1 referrers
+    (aws/containers-roadmap#2783): the image is copied without it, and the result names it."""
+
+
 class CopyFailed(ReplicationError):
     """A copy build failed without reporting a result (install failure, timeout): the record's error name."""
 

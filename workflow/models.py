@@ -173,6 +173,14 @@ class Target(_Model):
         return f"{self.source_registry}/{self.source_repository}{separator}{self.source_reference}"
 
 
+class RefusedReferrer(_Model):
+    """A referrer the destination refused with HTTP 405 (ECR, for some OCI 1.1 referrers): not copied."""
+
+    digest: str
+    artifact_type: str | None = None
+    reason: str
+
+
 class CopyResult(_Model):
     """What one copy did. Exported by the CodeBuild job as RESULT."""
 
@@ -189,6 +197,9 @@ class CopyResult(_Model):
     seconds: float = 0.0
     referrers_copied: int = 0
     finished_at: str | None = None  # ISO 8601 UTC, when the destination tag was put
+    # Referrers the destination refused (ReferrerRefused): how many, and the first few by name.
+    referrers_refused: int = 0
+    refused_referrers: list[RefusedReferrer] = Field(default_factory=list)
 
 
 class PrecheckResult(_Model):
@@ -220,6 +231,9 @@ class TargetResult(_Model):
     build_arn: str | None = None
     # When the destination tag was put (copied, tagged): the end of the replication lag.
     finished_at: datetime | None = None
+    # Referrers the destination refused (ReferrerRefused, HTTP 405): how many, and the first few named.
+    referrers_refused: int = 0
+    refused_referrers: str | None = None
 
 
 class Plan(_Model):

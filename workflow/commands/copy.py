@@ -240,4 +240,16 @@ def run(args: argparse.Namespace) -> int:
             + (SUPERSEDED_NOTE if result.action == "superseded" else ""),
             file=sys.stderr,
         )
+        if result.referrers_refused:
+            print(refusal_line(result.referrers_refused, result.refused_referrers), file=sys.stderr)
     return 0
+
+
+def refusal_line(count: int, named: list[dict[str, str | None]]) -> str:
+    """`ReferrerRefused: the destination refused N referrer(s): DIGEST (TYPE), ...`: what a copy left out."""
+    listed = ", ".join(f"{r['digest']} ({r['artifact_type'] or 'no artifact type'})" for r in named)
+    more = f", and {count - len(named)} more" if count > len(named) else ""
+    return (
+        f"ReferrerRefused: the destination refused {count} referrer{'s' if count != 1 else ''}: {listed}{more} "
+        "(HTTP 405; see docs/runbook.md#referrerrefused)"
+    )

@@ -1,0 +1,106 @@
+"""A destination that refuses OCI 1.1 referrer manifests with 405, as ECR does (aws/containers-roadmap#2783).
+
+The copy still delivers the image and every referrer the destination accepts; the refused one is named in
+the result (`ReferrerRefused`), not a failed copy.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.integration.faults import FaultProxy
+from tests.integration.images import ImageBuilder, Pushed
+from tests.integration.registries import RegistryServer, skopeo_digest
+from workflow.cli import main
+from workflow.copy import copy
+
+pytestmark = pytest.mark.integration
+SPDX = "application/spdx+json"
+
+
+def _signed_image_with_sbom(
+    builder: ImageBuilder, source: FaultProxy, repo: str
+) -> tuple[Pushed, Pushed, Pushed]:
+    """An index `repo:v1` with an SPDX SBOM (an OCI 1.1 referrer, listed by `source`'s referrers API) and a
+    cosign signature under its `sha256-<hex>.sig` tag (no subject: not a referrer manifest)."""
+    pushed = builder.index(repo, "v1", layer_sizes=(512,))
+    sbom = builder.referrer(repo, pushed, artifact_type=SPDX)
+    signature = builder.signature_tag(repo, pushed.digest)
+    source.referrers = {pushed.digest: [sbom.descriptor(artifactType=SPDX)]}
+    return pushed, sbom, signature
+
+
+def _ecr_like(proxy: FaultProxy) -> FaultProxy:
+    """A destination with the referrers API that answers 405 to the PUT of an OCI 1.1 referrer, as ECR."""
+    proxy.referrers = {}
+    proxy.refuse_referrers = True
+    return proxy
+
+
+def test_a_refused_referrer_is_named_and_the_image_and_other_referrers_are_copied(
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    proxy_for: Callable[[RegistryServer], FaultProxy],
+    repo: str,
+) -> None:
+    # Given a signed image with an SBOM, and a destination that refuses OCI 1.1 referrers with 405
+    source = proxy_for(source_registry)
+    pushed, sbom, signature = _signed_image_with_sbom(builder, source, repo)
+    destination = _ecr_like(proxy_for(dest_registry))
+    # When copied
+    result = copy(
+        f"{source.host}/{repo}:v1",
+        f"{destination.host}/{repo}:v1",
+        insecure_registries=(source.host, destination.host),
+    )
+    # Then the copy succeeds: the image under its tag and the signature are at the destination
+    assert result.action == "copied"
+    assert skopeo_digest(f"{dest_registry.host}/{repo}:v1") == pushed.digest
+    signature_tag = pushed.digest.replace(":", "-") + ".sig"
+    assert skopeo_digest(f"{dest_registry.host}/{repo}:{signature_tag}") == signature.digest
+    assert result.referrers_copied == 1
+    # And the SBOM the destination refused is named, with its artifact type and the registry's answer
+    assert result.referrers_refused == 1
+    (refused,) = result.refused_referrers
+    assert (refused.digest, refused.artifact_type) == (sbom.digest, SPDX)
+    assert "HTTP 405" in refused.reason
+    assert destination.requests("PUT", f"/manifests/{sbom.digest}$") == [
+        ("PUT", f"/v2/{repo}/manifests/{sbom.digest}", 405)
+    ]
+
+
+def test_the_copy_command_succeeds_and_names_the_refused_referrer(
+    builder: ImageBuilder,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    proxy_for: Callable[[RegistryServer], FaultProxy],
+    repo: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the same image and destination, and the copy job's result file
+    source = proxy_for(source_registry)
+    _, sbom, _ = _signed_image_with_sbom(builder, source, repo)
+    destination = _ecr_like(proxy_for(dest_registry))
+    result_file = tmp_path / "result.json"
+    # When `ecr-replicate copy` runs as the copy job runs it
+    code = main(
+        [
+            "copy", f"{source.host}/{repo}:v1", f"{destination.host}/{repo}:v1",
+            "--insecure-registry", source.host, "--insecure-registry", destination.host,
+            "--result-file", str(result_file),
+        ]
+    )  # fmt: skip
+    # Then it exits 0, its result names the refused referrer, and its closing line says so
+    assert code == 0
+    result = json.loads(result_file.read_text())
+    assert result["action"] == "copied"
+    assert result["referrers_refused"] == 1
+    assert result["refused_referrers"][0]["digest"] == sbom.digest
+    err = capsys.readouterr().err
+    assert f"ReferrerRefused: the destination refused 1 referrer: {sbom.digest} ({SPDX})" in err
