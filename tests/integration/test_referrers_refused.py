@@ -16,7 +16,7 @@ from tests.integration.faults import FaultProxy
 from tests.integration.images import ImageBuilder, Pushed
 from tests.integration.registries import RegistryServer, skopeo_digest
 from workflow.cli import main
-from workflow.copy import copy
+from workflow.copy import copy, probe_destination
 
 pytestmark = pytest.mark.integration
 SPDX = "application/spdx+json"
@@ -104,3 +104,38 @@ def test_the_copy_command_succeeds_and_names_the_refused_referrer(
     assert result["refused_referrers"][0]["digest"] == sbom.digest
     err = capsys.readouterr().err
     assert f"ReferrerRefused: the destination refused 1 referrer: {sbom.digest} ({SPDX})" in err
+
+
+def test_an_image_a_destination_signed_itself_is_present_and_its_signature_kept(
+    builder: ImageBuilder,
+    builder_for: Callable[[RegistryServer], ImageBuilder],
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    proxy_for: Callable[[RegistryServer], FaultProxy],
+    repo: str,
+) -> None:
+    # Given an image already copied to a destination that signs what is pushed to it (ECR managed signing):
+    # its referrers API lists a Notation signature the source does not have
+    source = proxy_for(source_registry)
+    source.referrers = {}
+    pushed = builder.index(repo, "v1", layer_sizes=(512,))
+    destination = proxy_for(dest_registry)
+    destination.referrers = {}
+    insecure = (source.host, destination.host)
+    copy(f"{source.host}/{repo}:v1", f"{destination.host}/{repo}:v1", insecure_registries=insecure)
+    own = builder_for(dest_registry).referrer(
+        repo, pushed, artifact_type="application/vnd.cncf.notary.signature"
+    )
+    destination.referrers = {
+        pushed.digest: [own.descriptor(artifactType="application/vnd.cncf.notary.signature")]
+    }
+    # When the precheck looks and the copy runs again
+    probed = probe_destination(
+        f"{source.host}/{repo}:v1", f"{destination.host}/{repo}:v1", insecure_registries=insecure
+    )
+    again = copy(f"{source.host}/{repo}:v1", f"{destination.host}/{repo}:v1", insecure_registries=insecure)
+    # Then the image is present, nothing is copied or removed, and the destination's signature stays
+    assert probed.action == "present"
+    assert (again.action, again.referrers_copied, again.blobs_copied) == ("present", 0, 0)
+    assert skopeo_digest(f"{dest_registry.host}/{repo}@{own.digest}") == own.digest
+    assert not destination.requests("DELETE", ".")

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.unit.fake_ecr import digest, push, use_moto_environment
+from tests.unit.fake_ecr import digest, managed_signature, push, use_moto_environment
 from tests.unit.test_sync import CONFIG, DESTINATION, IDLE, ROLE, build_world, refuse_role_of
 from workflow.cli import main
 from workflow.config import parse_config
@@ -58,6 +58,23 @@ def test_present_at_one_destination_missing_at_the_other(world: AwsClients) -> N
     assert present.pushed_at is not None
     assert present.source_digest == digest(10)
     assert report.complete is False
+
+
+def test_signatures_a_destination_made_itself_never_make_its_image_stale(world: AwsClients) -> None:
+    # Given eu-west-1 signs what is pushed there (ECR managed signing): its copy of app:release-1 has a
+    # signature of its own, an untagged referrer the source does not have
+    destination = world.client("ecr", "eu-west-1", ROLE)
+    managed_signature(destination, "app", digest(10), 70)
+    # When asking the image's status
+    report = image_status(parse_config(CONFIG), "app", "release-1", clients=world)
+    # Then it is present there, with the source's digest, not stale
+    assert states(report)[("release-1", EU)] == ("present", digest(10))
+    # And once us-west-2 has it too (and its own signature), the report is complete
+    other = world.client("ecr", "us-west-2", ROLE)
+    other.create_repository(repositoryName="app")
+    push(other, "app", "release-1", 10)
+    managed_signature(other, "app", digest(10), 80)
+    assert image_status(parse_config(CONFIG), "app", "release-1", clients=world).complete is True
 
 
 def test_another_digest_under_the_tag_is_stale(world: AwsClients) -> None:
