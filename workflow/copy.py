@@ -9,6 +9,8 @@ referrers API, or the `sha256-<hex>[.*]` tag schema. A referrer the destination 
 some OCI 1.1 referrers: aws/containers-roadmap#2783) is left out and named in the outcome
 (`refused_referrers`, ReferrerRefused); the image and its other referrers are still copied.
 `probe_destination()` answers whether a copy is needed and puts the tag alone when the digest is there.
+A source image either cannot find is ImageArchived when ECR holds it in the archive storage class (its pull is
+a 404, like an image that is not there: ECR user guide, "Archiving an image"), else ImageNotFound.
 Either puts the destination tag only while the source tag still points at the digest copied: when a newer
 push has moved it on, the newer push's own run replicates that, and this one is `superseded` (manifests
 put by digest only), so the newest push of a tag always wins, whichever run ends last.
@@ -29,10 +31,12 @@ from workflow.blobs import BlobCopier, ProgressCallback, ProgressEvent
 from workflow.exceptions import (
     DestinationTagImmutable,
     DigestMismatch,
+    ImageArchived,
     ImageNotFound,
     InvalidReference,
     ReferrerRefused,
     RegistryProtocolError,
+    ReplicationError,
 )
 from workflow.registry.auth import EcrTokenProvider, credentials_from_env, ecr_host_parts
 from workflow.registry.client import RegistryClient, UploadMode
@@ -356,6 +360,34 @@ def _check_mutable(dst_ref: ImageReference, session: Any, tag_digest: str | None
         raise DestinationTagImmutable(f"{dst_ref} is immutable and points at {tag_digest}, not {digest}")
 
 
+def _missing(src_ref: ImageReference, session: Any, source_ecr: tuple[str, str] | None) -> ReplicationError:
+    """Why the source lacks `src_ref`: ImageArchived when ECR (the host's, or `source_ecr`'s account and Region,
+    for a registry standing for one) holds it archived, else ImageNotFound."""
+    registry = ecr_host_parts(src_ref.registry) or source_ecr
+    if registry is None:
+        return ImageNotFound(f"{src_ref} not found")
+    from workflow.ecr import archived_image
+
+    if session is None:
+        import boto3
+
+        session = boto3.Session()
+    try:
+        archived = archived_image(
+            session, registry[1], src_ref.repository, src_ref.reference, registry_id=registry[0]
+        )
+    except ReplicationError as error:
+        return ImageNotFound(
+            f"{src_ref} not found (whether it is archived could not be read: {type(error).__name__}: {error})"
+        )
+    if archived is None:
+        return ImageNotFound(f"{src_ref} not found")
+    return ImageArchived(
+        f"{src_ref} ({archived.digest}) is {archived.describe()} in the source: it cannot be pulled until "
+        "restored (UpdateImageStorageClass to STANDARD, or Restore in the console)"
+    )
+
+
 def _moved_on(src: RegistryClient, src_ref: ImageReference, digest: str) -> bool:
     """True when the source names a tag that no longer points at `digest` (pushed again, or removed)."""
     return bool(src_ref.tag) and src.head_manifest(src_ref.repository, src_ref.tag or "") != digest
@@ -370,11 +402,13 @@ def probe_destination(
     insecure_registries: Collection[str] = (),
     retry: RetryPolicy | None = None,
     put_tag: bool = True,
+    source_ecr: tuple[str, str] | None = None,
 ) -> PrecheckResult:
     """Resolve the source digest; "present", "tagged" (tag put, no blobs moved), "superseded" (the digest
     is there but the source tag moved on before the tag was put: no tag put) or "copy-needed".
 
     With `put_tag=False` nothing is written: "tagged" then means a real run would only put the tag.
+    `source_ecr`: the (account, Region) of the ECR registry the source stands for when its host is not ECR's.
     """
     from workflow.models import PrecheckResult
 
@@ -383,7 +417,7 @@ def probe_destination(
     )
     digest = src.head_manifest(src_ref.repository, src_ref.reference)
     if digest is None:
-        raise ImageNotFound(f"{src_ref} not found")
+        raise _missing(src_ref, source_session, source_ecr)
     if src_ref.digest and digest != src_ref.digest:
         raise DigestMismatch(f"{src_ref} resolved to {digest}")
     tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
@@ -417,6 +451,7 @@ def copy(
     deadline: float | None = None,
     bounds: Bounds | None = None,
     put_rate: float | None = None,
+    source_ecr: tuple[str, str] | None = None,
 ) -> CopyResult:
     """Copy `source` to `destination` (references like `host:port/repo:tag` or `host/repo@sha256:...`)."""
     from workflow.models import CopyResult
@@ -434,6 +469,7 @@ def copy(
         deadline=deadline,
         bounds=bounds,
         put_rate=put_rate,
+        source_ecr=source_ecr,
     )
     return CopyResult(**asdict(outcome))
 
@@ -452,6 +488,7 @@ def copy_image(
     deadline: float | None = None,
     bounds: Bounds | None = None,
     put_rate: float | None = None,
+    source_ecr: tuple[str, str] | None = None,
 ) -> CopyOutcome:
     """`copy()` without pydantic: the same copy, its result as a `CopyOutcome`.
 
@@ -460,7 +497,8 @@ def copy_image(
 
     `deadline`: seconds the whole copy may take (RegistryTimeout past it); `bounds`: the per-exchange and
     per-blob bounds (`Bounds()` by default); `put_rate`: manifest PUTs a second at the destination
-    (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere).
+    (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere); `source_ecr`: the (account, Region) of
+    the ECR registry the source stands for when its host is not ECR's (asked whether a missing image is archived).
     """
     started = time.monotonic()
     if max_parallel_blobs < 1:
@@ -481,7 +519,7 @@ def copy_image(
     )
     top = src.get_manifest(src_ref.repository, src_ref.reference)
     if top is None:
-        raise ImageNotFound(f"{src_ref} not found")
+        raise _missing(src_ref, source_session, source_ecr)
     if dst_ref.digest and dst_ref.digest != top.digest:
         raise InvalidReference(
             f"destination digest {dst_ref.digest} differs from the source digest {top.digest}"

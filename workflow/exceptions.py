@@ -31,6 +31,11 @@ class ImageNotFound(ReplicationError):
     """The source manifest (tag or digest) does not exist."""
 
 
+class ImageArchived(ReplicationError):
+    """The source image is in ECR's archive storage class (ARCHIVED, or ACTIVATING while it is restored): it
+    cannot be pulled until restored (UpdateImageStorageClass to STANDARD, or Restore in the console)."""
+
+
 class DigestMismatch(ReplicationError):
     """Bytes read or written do not hash to the expected digest."""
 

@@ -127,6 +127,10 @@ class Target(_Model):
     source_repository: str
     source_reference: str
     registry: str
+    # The source's ECR account and Region (its registry may be an `endpoints` registry standing for them):
+    # where a missing source image is asked after (DescribeImages: is it archived?).
+    source_account: str | None = None
+    source_region: str | None = None
     role_arn: str
     external_id: str | None = None
     credentials: CredentialsSecret | None = None
@@ -231,9 +235,10 @@ class TargetResult(_Model):
     build_arn: str | None = None
     # When the destination tag was put (copied, tagged): the end of the replication lag.
     finished_at: datetime | None = None
-    # Referrers the destination refused (ReferrerRefused, HTTP 405): how many, and the first few named.
-    referrers_refused: int = 0
-    refused_referrers: str | None = None
+    # Referrers the destination refused (ReferrerRefused, HTTP 405): how many, and the first few named. Left
+    # out of the record when there are none, so the common record is no larger (the Map's state is bounded).
+    referrers_refused: int = Field(default=0, exclude_if=lambda count: not count)
+    refused_referrers: str | None = Field(default=None, exclude_if=lambda named: named is None)
 
 
 class Plan(_Model):

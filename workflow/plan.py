@@ -120,7 +120,9 @@ def _targets(
         if action == "delete" and not rule.propagate_deletes:
             reasons.append(f"rule {rule.name!r}: does not propagate deletes (propagate_deletes is off)")
             continue
-        image = _SourceImage(repository, tag, digest, source_registry, source_insecure, action)
+        image = _SourceImage(
+            source.account, source.region, repository, tag, digest, source_registry, source_insecure, action
+        )
         for target in _rule_targets(rule, image, config):
             key = (target.account, target.region, target.repository)
             if key == (source.account, source.region, repository):
@@ -133,6 +135,8 @@ def _targets(
 
 
 class _SourceImage(NamedTuple):
+    account: str
+    region: str
     repository: str
     tag: str
     digest: str | None
@@ -145,8 +149,10 @@ def rule_targets(
     rule: Rule, repository: str, tag: str, config: ReplicationConfig, action: RequestAction = "replicate"
 ) -> list[Target]:
     """Every target of one rule for `repository:tag`, whatever its tag filters (sync's listings use it)."""
-    registry, insecure = config.endpoint(config.source.account, config.source.region)
-    return _rule_targets(rule, _SourceImage(repository, tag, None, registry, insecure, action), config)
+    source = config.source
+    registry, insecure = config.endpoint(source.account, source.region)
+    image = _SourceImage(source.account, source.region, repository, tag, None, registry, insecure, action)
+    return _rule_targets(rule, image, config)
 
 
 def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:
@@ -169,6 +175,8 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     source_repository=image.repository,
                     source_reference=image.digest or image.tag,
                     registry=registry,
+                    source_account=image.account,
+                    source_region=image.region,
                     role_arn=partition_of(region).role_arn(destination.account, destination.role_name),
                     external_id=destination.external_id,
                     credentials=credentials,

@@ -139,6 +139,9 @@ def check_target(
         destination_session=session,
         insecure_registries=insecure,
         put_tag=not dry_run,
+        source_ecr=(target.source_account, target.source_region)
+        if target.source_account and target.source_region
+        else None,
     )
     return _outcome(target, result, dry_run=dry_run, insecure=insecure)
 

@@ -7,7 +7,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from workflow.exceptions import ReferrerRefused, ReplicationFailed
 from workflow.models import Override, RequestAction, TargetResult
@@ -66,9 +66,10 @@ class SummaryLine(_Model):
     cause: str | None = None
     runbook: str | None = None
     build_log: str | None = None
-    # Referrers the destination refused (the image was copied without them): how many, and which.
-    referrers_refused: int = 0
-    refused_referrers: str | None = None
+    # Referrers the destination refused (the image was copied without them): how many, and which; left out
+    # when there are none, so a summary of many destinations is no larger.
+    referrers_refused: int = Field(default=0, exclude_if=lambda count: not count)
+    refused_referrers: str | None = Field(default=None, exclude_if=lambda named: named is None)
 
 
 class Totals(_Model):

@@ -188,7 +188,14 @@ def test_cli_exit_codes_table_and_json(
     assert main(["status", config_file, "app", "--all", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["complete"] is False
-    assert document["counts"] == {"present": 1, "stale": 0, "missing": 3, "blocked": 0, "unknown": 0}
+    assert document["counts"] == {
+        "present": 1,
+        "stale": 0,
+        "missing": 3,
+        "blocked": 0,
+        "archived": 0,
+        "unknown": 0,
+    }
     assert {d["tag"] for d in document["destinations"]} == {"release-1", "release-2"}
     # and a tag no rule replicates is bad input
     assert main(["status", config_file, "app:dev-1"]) == 2
@@ -267,7 +274,14 @@ def test_a_gated_rule_blocks_where_the_image_is_missing_and_reads_each_scan_once
     assert out.count("app:release-1: rule 'production' blocks: 1 HIGH finding") == 1
     assert main(["status", str(path), "app", "--all", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
-    assert document["counts"] == {"present": 1, "stale": 0, "missing": 0, "blocked": 3, "unknown": 0}
+    assert document["counts"] == {
+        "present": 1,
+        "stale": 0,
+        "missing": 0,
+        "blocked": 3,
+        "archived": 0,
+        "unknown": 0,
+    }
 
 
 def test_an_image_the_gates_pass_is_reported_as_without_gates(world: AwsClients) -> None:

@@ -26,7 +26,7 @@ from workflow.commands.common import (
 from workflow.commands.progress import copy_progress, human
 from workflow.copy import copy_image, parse_destination
 from workflow.exceptions import InvalidReference
-from workflow.grammar import region_problem
+from workflow.grammar import account_problem, region_problem
 from workflow.partitions import SUPPORTED, partition_of
 from workflow.registry.reference import parse_reference
 
@@ -74,6 +74,13 @@ def register(subparsers: Any) -> None:
         "--max-parallel-blobs", type=positive_int, default=8, help="blobs in flight at once (default 8)"
     )
     parser.add_argument(
+        "--src-ecr",
+        type=ecr_registry,
+        metavar="ACCOUNT:REGION",
+        help="the ECR registry SOURCE stands for when its host is not an ECR host (an `endpoints` registry): "
+        "asked (DescribeImages) whether a missing source image is archived",
+    )
+    parser.add_argument(
         "--put-rate",
         type=positive_float,
         metavar="PER_SECOND",
@@ -88,6 +95,15 @@ def register(subparsers: Any) -> None:
     )
     add_json_argument(parser, "the result (always JSON)")
     parser.set_defaults(run=run)
+
+
+def ecr_registry(value: str) -> tuple[str, str]:
+    """An argparse type: `ACCOUNT:REGION` of an ECR registry."""
+    account, _, region = value.partition(":")
+    problem = account_problem(account) or region_problem(region)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{value[:60]!r} is not ACCOUNT:REGION ({problem})")
+    return account, region
 
 
 def writable_file(path: str) -> str:
@@ -214,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
             max_parallel_blobs=args.max_parallel_blobs,
             deadline=deadline,
             put_rate=args.put_rate,
+            source_ecr=args.src_ecr,
         )
     except Exception as error:  # a registry fault, AWS, or a defect: always a result for the state machine
         if getattr(args, "debug", False):
