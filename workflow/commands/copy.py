@@ -1,7 +1,9 @@
 """`ecr-replicate copy SOURCE DESTINATION`: copy one image, every platform, digest-preserving.
 
-Progress goes to stderr, the CopyResult as JSON to stdout (and to --result-file). Exit 0 on success,
-1 when the copy fails, 2 on bad arguments, each failure with a one-line reason on stderr.
+Progress goes to stderr, the CopyResult as JSON to stdout (and to --result-file). Exit 0 on success (a
+referrer the destination refused is named on stderr and in the result: ReferrerRefused), 1 when the copy
+fails (ImageArchived for a source image in ECR's archive storage class), 2 on bad arguments, each failure
+with a one-line reason on stderr.
 Non-ECR registry credentials: see `workflow.registry.auth` (ECR_REPLICATE_REGISTRY_AUTH).
 """
 
