@@ -31,7 +31,6 @@ from workflow.blobs import BlobCopier, ProgressCallback, ProgressEvent
 from workflow.exceptions import (
     DestinationTagImmutable,
     DigestMismatch,
-    ImageArchived,
     ImageNotFound,
     InvalidReference,
     ReferrerRefused,
@@ -366,26 +365,14 @@ def _missing(src_ref: ImageReference, session: Any, source_ecr: tuple[str, str] 
     registry = ecr_host_parts(src_ref.registry) or source_ecr
     if registry is None:
         return ImageNotFound(f"{src_ref} not found")
-    from workflow.ecr import archived_image
+    from workflow.ecr import missing_image
 
     if session is None:
         import boto3
 
         session = boto3.Session()
-    try:
-        archived = archived_image(
-            session, registry[1], src_ref.repository, src_ref.reference, registry_id=registry[0]
-        )
-    except ReplicationError as error:
-        return ImageNotFound(
-            f"{src_ref} not found (whether it is archived could not be read: {type(error).__name__}: {error})"
-        )
-    if archived is None:
-        return ImageNotFound(f"{src_ref} not found")
-    return ImageArchived(
-        f"{src_ref} ({archived.digest}) is {archived.describe()} in the source: it cannot be pulled until "
-        "restored (UpdateImageStorageClass to STANDARD, or Restore in the console)"
-    )
+    client = session.client("ecr", region_name=registry[1])
+    return missing_image(client, str(src_ref), src_ref.repository, src_ref.reference, registry_id=registry[0])
 
 
 def _moved_on(src: RegistryClient, src_ref: ImageReference, digest: str) -> bool:

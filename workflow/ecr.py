@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.exceptions import (
+    ImageArchived,
+    ImageNotFound,
     RegistryAuthError,
     RegistryProtocolError,
     RegistryUnavailable,
@@ -170,11 +172,12 @@ class ArchivedImage:
 
 
 def archived_image(
-    session: Any, region: str, repository: str, reference: str, *, registry_id: str | None = None
+    client: Any, repository: str, reference: str, *, registry_id: str | None = None
 ) -> ArchivedImage | None:
     """The image `reference` (a tag or a digest) names in `repository` when it is archived or being restored,
-    else None (not there at all, or ACTIVE). Lists the repository's images of those statuses only."""
-    client = session.client("ecr", region_name=region)
+    else None (not there at all, or ACTIVE). Lists, with the ECR `client`, the repository's images of those
+    statuses only."""
+    region = client.meta.region_name
     kwargs: dict[str, Any] = {"repositoryName": repository}
     if registry_id:
         kwargs["registryId"] = registry_id
@@ -195,6 +198,25 @@ def archived_image(
     except BotoCoreError as exc:
         raise _named(exc, f"describing the archived images of {repository} in {region}") from exc
     return None
+
+
+def missing_image(
+    client: Any, image: str, repository: str, reference: str, *, registry_id: str | None = None
+) -> ReplicationError:
+    """Why `image` (`repository:reference` in the ECR registry `client` reaches) cannot be pulled: ImageArchived
+    when ECR holds it archived, else ImageNotFound (also when that cannot be read, saying so)."""
+    try:
+        archived = archived_image(client, repository, reference, registry_id=registry_id)
+    except ReplicationError as error:
+        return ImageNotFound(
+            f"{image} not found (whether it is archived could not be read: {type(error).__name__}: {error})"
+        )
+    if archived is None:
+        return ImageNotFound(f"{image} not found")
+    return ImageArchived(
+        f"{image} ({archived.digest}) is {archived.describe()} in the source: it cannot be pulled until "
+        "restored (UpdateImageStorageClass to STANDARD, or Restore in the console)"
+    )
 
 
 def tag_digest(

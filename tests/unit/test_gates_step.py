@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
+from tests.unit.fake_ecr import push, use_moto_environment
 from workflow.config import parse_config
 from workflow.events import parse_request
 from workflow.gates.step import GateStep
+from workflow.local.archive import applied
 from workflow.plan import plan
 
 DIGEST = "sha256:" + "12" * 32
@@ -170,4 +174,34 @@ def test_a_gate_that_cannot_be_read_fails_its_destinations_closed(answer: Except
     # Then the gated destination is a failed record with a named error, and only the ungated one goes on
     [failed] = state["blocked"]
     assert (failed["account"], failed["status"], failed["error"]) == ("222222222222", "failed", error)
+    assert [t["account"] for t in state["targets"]] == ["333333333333"]
+
+
+class Gone(Registry):
+    """The source's registry answers 404 for the tag: its image is archived (ECR: a pull of it is a 404)."""
+
+    def head_manifest(self, repository: str, reference: str) -> str | None:
+        return None
+
+
+def test_an_archived_source_image_fails_its_gated_destinations_as_image_archived(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given app:release-1 archived in the source's ECR (listed ARCHIVED, its pull a 404)
+    use_moto_environment(monkeypatch, MOTO_ACCOUNT_ID="111111111111")
+    with mock_aws(), applied():
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        ecr.create_repository(repositoryName="app")
+        push(ecr, "app", "release-1", 5)
+        ecr.update_image_storage_class(
+            repositoryName="app", imageId={"imageTag": "release-1"}, targetStorageClass="ARCHIVE"
+        )
+        cfg = config()
+        # When gated
+        state = GateStep(cfg, ecr=ecr, registry=Gone(), now=START).run(planned(cfg))  # type: ignore[arg-type]
+    # Then its gated destination fails as ImageArchived, saying so; the ungated one goes on to its Precheck
+    assert [(b["account"], b["status"], b["error"]) for b in state["blocked"]] == [
+        ("222222222222", "failed", "ImageArchived")
+    ]
+    assert "is ARCHIVED since" in state["blocked"][0]["cause"]
     assert [t["account"] for t in state["targets"]] == ["333333333333"]
