@@ -165,3 +165,15 @@ def test_a_restored_source_image_replicates_again(world: AwsClients, machine: st
         "archived"
     ]
     assert [a.kind for a in active.actions if (a.repository, a.tag) == ("app", "release-1")] == ["start"]
+
+
+def test_a_tag_archived_in_the_source_is_not_a_stale_tag_to_delete(world: AwsClients, machine: str) -> None:
+    # Given a rule propagating deletes, and app:release-1 archived in the source (present at eu-west-1)
+    raw = json.loads(json.dumps(CONFIG))
+    raw["rules"][0]["propagate_deletes"] = True
+    archive(world.client("ecr", "us-east-1"), "app", "release-1")
+    # When sync looks for tags gone from the source, to delete them
+    options = SyncOptions(state_machine_arn=machine, dry_run=True, apply_deletes=True)
+    report = sync(parse_config(raw), options, clients=world)
+    # Then the archived tag is still the source's: nothing would delete it at eu-west-1
+    assert [(a.repository, a.tag) for a in report.actions if a.kind == "delete"] == []
