@@ -38,13 +38,17 @@ LAMBDA_PYTHON_VERSION = "3.14"
 # and some dependencies (google-re2) publish no manylinux2014 wheel for it.
 LAMBDA_PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 CONFIG_FILE_NAME = "replication.yaml"
-# Provided by the Lambda runtime; a bundled copy would shadow the runtime's matching boto3.
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+# The runtime provides boto3 too, at a version Lambda chooses and updates periodically, which may predate the
+# 2025 ECR API fields the functions send and read (tag mutability exclusion filters, imageStatus). To lock
+# the SDK, include it in the deployment package (AWS Lambda Operator Guide, "Managing AWS SDKs in Lambda
+# functions": https://docs.aws.amazon.com/lambda/latest/operatorguide/sdks-functions.html). So the asset
+# bundles the boto3, botocore and s3transfer the tests ran with, pinned; they shadow the runtime's.
+PINNED_SDK = ("boto3", "botocore", "s3transfer")
 # What `ecr-replicate copy` imports beyond the standard library (boto3 for roles and ECR tokens), with
 # their dependencies. All pure Python (pip is asked for platform "any"), so one bundle runs on any
-# CodeBuild image's Python 3.11 or newer.
+# CodeBuild image's Python (pinned to 3.12: infra/constructs/copy_project.py).
 COPY_JOB_DISTRIBUTIONS = ("urllib3", "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six")
-COPY_JOB_PYTHON_VERSION = "3.11"
+COPY_JOB_PYTHON_VERSION = "3.12"
 # The packages of `workflow` the copy job runs (beside workflow/__init__.py).
 COPY_JOB_PACKAGES = ("core", "registry", "engine")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
@@ -58,10 +62,12 @@ class BundlingError(RuntimeError):
 
 
 def lambda_requirements(pyproject: Path = REPOSITORY_ROOT / "pyproject.toml") -> list[str]:
-    """The Lambda runtime requirements: the package's dependencies minus boto3, plus the `lambda` extra."""
+    """The Lambda runtime requirements: the package's dependencies with boto3, botocore and s3transfer pinned
+    to this environment's versions, plus the `lambda` extra."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     base = [r for r in project["dependencies"] if not r.replace(" ", "").lower().startswith("boto3")]
-    return [*base, *project["optional-dependencies"]["lambda"]]
+    pinned = [f"{name}=={importlib.metadata.version(name)}" for name in PINNED_SDK]
+    return [*base, *pinned, *project["optional-dependencies"]["lambda"]]
 
 
 def default_cache_dir() -> Path:
@@ -119,12 +125,11 @@ class PipDependencies:
     python_version: str = LAMBDA_PYTHON_VERSION
     platforms: Sequence[str] = LAMBDA_PLATFORMS
     cache_dir: Path = field(default_factory=default_cache_dir)
-    runtime_provided: Sequence[str] = RUNTIME_PROVIDED
 
     @property
     def key(self) -> str:
-        """The cache key: requirements, Python version, platforms and what the runtime provides."""
-        parts = [*sorted(self.requirements), self.python_version, *self.platforms, *self.runtime_provided]
+        """The cache key: requirements, Python version and platforms."""
+        parts = [*sorted(self.requirements), self.python_version, *self.platforms]
         return content_hash(parts)[:24]
 
     def install(self) -> Path:
@@ -147,9 +152,6 @@ class PipDependencies:
                 f"pip could not install the dependencies {', '.join(self.requirements)} for {', '.join(self.platforms)} "
                 f"Python {self.python_version}:\n{completed.stderr.strip()}"
             )
-        for entry in staging.iterdir():
-            if entry.name.split("-")[0].lower() in self.runtime_provided and entry.is_dir():
-                shutil.rmtree(entry)
         try:
             staging.rename(cached)
         except OSError:
@@ -206,7 +208,6 @@ def copy_job_options(cache_dir: Path | None = None) -> dict[str, Any]:
         python_version=COPY_JOB_PYTHON_VERSION,
         platforms=("any",),
         cache_dir=cache_dir or default_cache_dir(),
-        runtime_provided=(),
     )
     workflow = REPOSITORY_ROOT / "workflow"
     copies = [

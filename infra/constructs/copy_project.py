@@ -24,6 +24,8 @@ EC2_TIMEOUT = cdk.Duration.hours(2)
 # Lambda compute has no build timeout setting and ends a build at 15 minutes (CodeBuild user guide,
 # "Limitations of AWS Lambda compute": https://docs.aws.amazon.com/codebuild/latest/userguide/lambda.html).
 LAMBDA_TIMEOUT = cdk.Duration.minutes(15)
+# The copy job's Python on either compute (the install phase of buildspec.yml refuses any other).
+COPY_JOB_PYTHON = "3.12"
 RESULT_MARGIN = cdk.Duration.minutes(
     2
 )  # install, then writing result.json after a copy stopped at its deadline
@@ -40,6 +42,20 @@ def load_buildspec(path: Path = BUILDSPEC) -> dict[str, Any]:
     spec = yaml.safe_load(path.read_text(encoding="utf-8"))
     if not isinstance(spec, dict) or "phases" not in spec:
         raise ValueError(f"{path}: not a CodeBuild buildspec (no 'phases')")
+    return spec
+
+
+def buildspec_for(compute: CopyCompute) -> dict[str, Any]:
+    """The buildspec a project of `compute` runs: on EC2 it selects Python COPY_JOB_PYTHON with
+    `runtime-versions` (the image's default Python may change: CodeBuild user guide, "Available runtimes"; the
+    standard:5.0 image selects 3.9 to 3.14 with pyenv, aws-codebuild-docker-images al/x86_64/standard/5.0/
+    runtimes.yml); the Lambda compute image is one runtime, python3.12, pinned by its tag."""
+    spec = load_buildspec()
+    if compute == "ec2":
+        spec["phases"]["install"] = {
+            "runtime-versions": {"python": COPY_JOB_PYTHON},
+            **spec["phases"]["install"],
+        }
     return spec
 
 
@@ -93,7 +109,7 @@ class CopyProject(Construct):
             "Project",
             description="Copies one image (all platforms, digest-preserving) with ecr-replicate copy",
             source=codebuild.Source.s3(bucket=self.package.bucket, path=self.package.s3_object_key),
-            build_spec=codebuild.BuildSpec.from_object_to_yaml(load_buildspec()),
+            build_spec=codebuild.BuildSpec.from_object_to_yaml(buildspec_for(compute)),
             environment=_environment(compute),
             environment_variables={
                 "ECR_REPLICATE_COPY_DEADLINE": codebuild.BuildEnvironmentVariable(

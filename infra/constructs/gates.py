@@ -10,7 +10,10 @@ What the gates read, on the source repositories of the gated rules only:
 - `ecr:BatchGetImage` (the tag's manifest, signature manifests, and the OCI referrers API, which ECR
   authorizes as BatchGetImage: API reference, ListImageReferrers) and `ecr:GetDownloadUrlForLayer` (the
   signature payloads and envelopes are blobs), with `ecr:GetAuthorizationToken` (Resource "*") for the
-  registry token.
+  registry token;
+- `ecr:DescribeImages`: a tag the registry answers 404 for is asked after, since ECR answers a pull of an
+  image in its archive storage class with 404 too (ECR user guide, "Archiving an image"): ImageArchived, not
+  ImageNotFound.
 Without gated rules the Gate function exists (the state machine names it) but its role only writes logs:
 the state machine never invokes it, as the Plan marks no plan gated.
 """
@@ -26,7 +29,7 @@ from infra import naming
 from infra.constructs.functions import HandlerCode
 from workflow.models.config import ReplicationConfig
 
-GATE_READ_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+GATE_READ_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages"]
 POLL_SECONDS = "30"
 
 

@@ -1,6 +1,6 @@
 """EcrReplicationDestination-<account>: the role the source copy and precheck roles assume.
 
-A destination account in another partition (aws-cn, aws-us-gov) is deployed in its own partition, and
+A destination account in another partition (aws-cn, aws-us-gov, aws-eusc) is deployed in its own partition, and
 its role trusts the IAM user(s) the config names as `credentials.principal` there instead: no role of
 the source can be assumed across partitions.
 """

@@ -54,6 +54,7 @@ def _run_build_phase(
         "DST_CREDENTIALS_SECRET": "",
         "DST_CREDENTIALS_REGION": "",
         "INSECURE_REGISTRIES": "",
+        "PUT_RATE": "",
         **variables,
     }
     completed = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -125,6 +126,17 @@ def test_build_phase_passes_the_credentials_secret_of_a_destination_in_another_p
     plain_dir.mkdir()
     plain, _ = _run_build_phase(plain_dir, DST_REGION="eu-west-1")
     assert not {"--dst-credentials-secret", "--dst-credentials-region", "--dst-region"} & set(plain)
+
+
+def test_build_phase_paces_manifest_puts_at_the_planned_share(tmp_path: Path) -> None:
+    """Given the share of the PutImage quota the plan gave the target (PUT_RATE)
+    When the build phase runs Then the CLI paces at it; without one (an older execution) no option is passed."""
+    args, _ = _run_build_phase(tmp_path, PUT_RATE="2.5")
+    assert args[args.index("--put-rate") + 1] == "2.5"
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    plain, _ = _run_build_phase(plain_dir)
+    assert "--put-rate" not in plain
 
 
 def test_a_failed_copy_still_exports_its_error_for_the_state_machine(tmp_path: Path) -> None:

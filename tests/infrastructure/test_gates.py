@@ -17,7 +17,13 @@ from tests.infrastructure.conftest import Synthesized, resources
 pytestmark = pytest.mark.infrastructure
 
 GATE_HANDLER = "lambdas.gate.handler"
-GATE_ACTIONS = {"ecr:DescribeImageScanFindings", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
+# DescribeImages: a tag the registry answers 404 for is asked after (is it archived?)
+GATE_ACTIONS = {
+    "ecr:DescribeImageScanFindings",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:DescribeImages",
+}
 REPOSITORY = "arn:aws:ecr:us-east-1:111111111111:repository/"
 PROFILE = "arn:aws:signer:us-east-1:111111111111:/signing-profiles/release_signing"
 KEY = (REPOSITORY_ROOT / "tests" / "unit" / "data" / "gates" / "cosign.pub").read_text()

@@ -20,6 +20,8 @@ GOV_SECRET = "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-replicati
 KEY = "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 CN_USER = "arn:aws-cn:iam::333333333333:user/ecr-replication"
 GOV_USER = "arn:aws-us-gov:iam::444444444444:user/ecr-replication"
+EUSC_SECRET = "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-replication/eusc-??????"
+EUSC_USER = "arn:aws-eusc:iam::555555555555:user/ecr-replication"
 CONFIG = {
     "source": {"account": "111111111111", "region": "us-east-1"},
     "rules": [
@@ -44,6 +46,12 @@ CONFIG = {
                     "external_id": "gov-replication",
                     "credentials": {"secret": GOV_SECRET, "principal": GOV_USER},
                 },
+                {
+                    # The AWS European Sovereign Cloud: ECR and STS are offered in eusc-de-east-1.
+                    "account": "555555555555",
+                    "regions": ["eusc-de-east-1"],
+                    "credentials": {"secret": "ecr-replication/eusc", "principal": EUSC_USER},
+                },
             ],
             "create_repository": {"encryption": "KMS", "kms_key": "abcd1234-12ab-34cd-56ef-1234567890ab"},
         }
@@ -55,7 +63,7 @@ REACHING_ROLES = ("FunctionsPrecheckRole", "CopyRole", "ReconciliationFunctionRo
 
 @pytest.fixture(scope="module")
 def partitioned(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[dict[str, Any], str]]:
-    """The app synthesized (cdk-nag enforcing) from a config with aws-cn and aws-us-gov destinations:
+    """The app synthesized (cdk-nag enforcing) from a config with aws-cn, aws-us-gov and aws-eusc destinations:
     each stack's template and Region, by stack name."""
     workdir = tmp_path_factory.mktemp("partitions")
     config = workdir / "replication.yaml"
@@ -103,9 +111,10 @@ def test_without_credentials_no_role_may_read_a_secret(synthesized: Synthesized)
 def test_exactly_the_three_source_roles_may_read_exactly_the_configured_secrets(
     partitioned: dict[str, tuple[dict[str, Any], str]],
 ) -> None:
-    """Given destinations in aws-cn (secret by name, with a customer key) and aws-us-gov (secret by ARN)
+    """Given destinations in aws-cn (secret by name, with a customer key), aws-us-gov (secret by ARN) and
+    aws-eusc (secret by name)
     When synthesized
-    Then the precheck, copy and reconcile roles, and no other, may GetSecretValue on exactly those two
+    Then the precheck, copy and reconcile roles, and no other, may GetSecretValue on exactly those three
     secrets, and Decrypt with exactly that key only through Secrets Manager in us-east-1."""
     template, _ = partitioned[naming.SOURCE_STACK_NAME]
     readers = {}
@@ -118,7 +127,7 @@ def test_exactly_the_three_source_roles_may_read_exactly_the_configured_secrets(
         prefix for prefix in REACHING_ROLES for role_id in readers if role_id.startswith(prefix)
     ) == sorted(REACHING_ROLES)
     assert len(readers) == 3
-    assert all(resources_ == [CN_SECRET, GOV_SECRET] for resources_ in readers.values())
+    assert all(resources_ == sorted([CN_SECRET, GOV_SECRET, EUSC_SECRET]) for resources_ in readers.values())
     decrypts = [
         (role_id, statement)
         for role_id, statements in statements_by_role(template).items()
@@ -155,6 +164,7 @@ def test_source_roles_assume_only_the_roles_of_their_own_partition(
     [
         ("333333333333", "cn-north-1", "aws-cn", CN_USER, None),
         ("444444444444", "us-gov-west-1", "aws-us-gov", GOV_USER, {"StringEquals": {"sts:ExternalId": ["gov-replication"]}}),
+        ("555555555555", "eusc-de-east-1", "aws-eusc", EUSC_USER, None),
     ],
 )  # fmt: skip
 def test_a_destination_stack_in_another_partition_trusts_its_principal_and_names_its_partition(
@@ -165,7 +175,7 @@ def test_a_destination_stack_in_another_partition_trusts_its_principal_and_names
     principal: str,
     condition: dict[str, Any] | None,
 ) -> None:
-    """Given a destination account in aws-cn or aws-us-gov
+    """Given a destination account in aws-cn, aws-us-gov or aws-eusc
     When its stack is synthesized
     Then it deploys to a Region of that partition, its role trusts only the configured principal (with
     the ExternalId where configured), and every ARN and ViaService host it names is that partition's."""
@@ -179,7 +189,7 @@ def test_a_destination_stack_in_another_partition_trusts_its_principal_and_names
     arns = [r for s in statements for r in listed(s["Resource"]) if r != "*"]
     assert arns
     assert all(arn.startswith(f"arn:{partition}:") for arn in arns)
-    suffix = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    suffix = {"aws-cn": "amazonaws.com.cn", "aws-eusc": "amazonaws.eu"}.get(partition, "amazonaws.com")
     via = [s["Condition"]["StringEquals"]["kms:ViaService"] for s in statements if "Condition" in s]
     assert via
     assert all(host.startswith("ecr.") and host.endswith(f".{suffix}") for host in via)
@@ -193,10 +203,13 @@ def test_a_partition_config_synthesizes_with_cdk_nag_clean(
     partitioned: dict[str, tuple[dict[str, Any], str]],
 ) -> None:
     """Given the partition config When synthesized with cdk-nag's AwsSolutions pack enforcing (the fixture)
-    Then synthesis succeeded, producing the source and the three destination stacks."""
+    Then synthesis succeeded, producing the source and the four destination stacks."""
     assert sorted(partitioned) == sorted(
         [
             naming.SOURCE_STACK_NAME,
-            *(naming.destination_stack_name(a) for a in ("222222222222", "333333333333", "444444444444")),
+            *(
+                naming.destination_stack_name(a)
+                for a in ("222222222222", "333333333333", "444444444444", "555555555555")
+            ),
         ]
     )

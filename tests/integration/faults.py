@@ -1,4 +1,5 @@
-"""An HTTP proxy in front of a registry that injects faults, fakes the referrers API and S3 redirects."""
+"""An HTTP proxy in front of a registry that injects faults, fakes the referrers API and S3 redirects, and
+refuses OCI 1.1 referrer manifests as ECR does."""
 
 from __future__ import annotations
 
@@ -19,6 +20,24 @@ HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length",
 REFERRERS_RE = re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[a-z0-9]+:[a-f0-9]+)$")
 SLOW_BYTES_PER_SECOND = 64 * 1024
 BLOB_GET_RE = re.compile(r"^/v2/(?P<name>.+)/blobs/(?P<digest>sha256:[a-f0-9]{64})$")
+MANIFEST_RE = re.compile(r"^/v2/(?P<name>.+)/manifests/(?P<reference>[^/]+)$")
+# ECR answers the PUT of some OCI 1.1 referrer manifests (those with both `subject` and `artifactType`)
+# "405 Method Not Allowed" (aws/containers-roadmap#2783, pushing with `oras copy -r`), with the "Invalid JSON"
+# error ECR gives manifests it does not accept (docker/compose#11239: "405 Method Not Supported with cryptic
+# Invalid JSON errors").
+REFERRER_REFUSAL = (
+    b'{"errors":[{"code":"UNSUPPORTED","message":"Invalid parameter at \'ImageManifest\' failed to satisfy '
+    b"constraint: 'Invalid JSON syntax'\"}]}"
+)
+
+
+def is_oci_referrer(body: bytes) -> bool:
+    """True for a manifest that names a `subject` and an `artifactType` (an OCI 1.1 referrer artifact)."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(document, dict) and "subject" in document and "artifactType" in document
 
 
 @dataclass
@@ -103,6 +122,7 @@ class FaultProxy:
         self.referrers: dict[str, list[dict[str, Any]]] | None = None
         self.redirect_blobs = False
         self.storage_challenge: str | None = None  # when set, storage answers 401 with this challenge
+        self.refuse_referrers = False  # when set, PUTs of OCI 1.1 referrer manifests are answered 405, as ECR
         self.throttle: Throttle | None = None
         self.log: list[tuple[str, str, int]] = []
         self.s3_log: list[tuple[str, bool]] = []
@@ -205,6 +225,15 @@ class FaultProxy:
                         ("Content-Type", "application/json"),
                     ]
                     self._reply(proxy.throttle.status, headers, proxy.throttle.body)
+                    return
+                if (
+                    self.command == "PUT"
+                    and proxy.refuse_referrers
+                    and MANIFEST_RE.match(path)
+                    and is_oci_referrer(body)
+                ):
+                    proxy.log.append((self.command, self.path, 405))
+                    self._reply(405, [("Content-Type", "application/json")], REFERRER_REFUSAL)
                     return
                 fault = proxy._match(self.command, self.path)
                 if fault and fault.kind == "forwarded-status":

@@ -89,7 +89,14 @@ def test_status_reads_each_destination_registry(
     path.write_text(json.dumps(raw))
     assert main(["status", str(path), f"{app}:release-1", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
-    assert document["counts"] == {"present": 1, "stale": 0, "missing": 1, "blocked": 0, "unknown": 0}
+    assert document["counts"] == {
+        "present": 1,
+        "stale": 0,
+        "missing": 1,
+        "blocked": 0,
+        "archived": 0,
+        "unknown": 0,
+    }
     copy(f"{src}:release-1", f"{dest_registry.host}/mirror/{app}:release-1", insecure_registries=insecure)
     assert main(["status", str(path), f"{app}:release-1"]) == 0
     assert "present" in capsys.readouterr().out

@@ -107,3 +107,27 @@ def ecr_tag_immutability(monkeypatch: pytest.MonkeyPatch) -> None:
     image tags from being overwritten"); moto 5 answers ImageAlreadyExistsException, ECR's error for putting the
     same image again. BatchDeleteImage removes an immutable tag in both (API reference, BatchDeleteImage)."""
     monkeypatch.setattr(ECRBackend, "put_image", _put_image_as_ecr(ECRBackend.put_image))
+
+
+NOTATION_SIGNATURE = "application/vnd.cncf.notary.signature"
+
+
+def managed_signature(client: Any, repository: str, subject: str, n: int) -> str:
+    """What ECR managed signing adds to a destination on each push its signing rules match (ECR user guide,
+    "Managed signing"): a Notation signature of `subject`, an untagged OCI 1.1 referrer, digest `digest(n)`."""
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": NOTATION_SIGNATURE,
+            "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": digest(n + 1), "size": 2},
+            "layers": [{"mediaType": "application/jose+json", "digest": digest(n + 2), "size": 5}],
+            "subject": {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": subject,
+                "size": 3,
+            },
+        }
+    )
+    client.put_image(repositoryName=repository, imageManifest=manifest, imageDigest=digest(n))
+    return digest(n)

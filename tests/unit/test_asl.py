@@ -260,10 +260,13 @@ def test_copy_starts_the_codebuild_project_with_exactly_its_plaintext_variables(
         "DST_CREDENTIALS_SECRET",
         "DST_CREDENTIALS_REGION",
         "INSECURE_REGISTRIES",
+        "PUT_RATE",
     ]
     assert {v["Type"] for v in variables} == {"PLAINTEXT"}
     # And a destination in another partition gets its credentials secret's name, never a value
     assert variables[5]["Value.$"] == "$.precheck.job.credentials_secret"
+    # And the build paces its manifest PUTs at the share of the PutImage quota the plan gave its target
+    assert variables[8]["Value.$"] == "$.precheck.job.put_rate"
     # And whatever the build ends with, the iteration goes on to Record
     assert copy["Next"] == "Record"
     assert copy["Catch"] == [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": "Record"}]

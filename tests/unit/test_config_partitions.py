@@ -13,10 +13,13 @@ import yaml
 
 from workflow.core.exceptions import InvalidConfig
 from workflow.models.config import parse_config
+from workflow.models.payloads import ReplicationRequest
+from workflow.pipeline.plan import plan
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 CN_PRINCIPAL = "arn:aws-cn:iam::333333333333:user/ecr-replication"
 GOV_PRINCIPAL = "arn:aws-us-gov:iam::444444444444:user/ecr-replication"
+EUSC_PRINCIPAL = "arn:aws-eusc:iam::555555555555:user/ecr-replication"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-replication/cn-AbCdEf"
 CN = {
     "account": "333333333333",
@@ -50,7 +53,8 @@ def problems_of(data: dict[str, Any]) -> list[str]:
 @pytest.mark.parametrize(
     ("account", "region", "partition"),
     [("333333333333", "cn-north-1", "aws-cn"), ("333333333333", "cn-northwest-1", "aws-cn"),
-     ("444444444444", "us-gov-west-1", "aws-us-gov"), ("444444444444", "us-gov-east-1", "aws-us-gov")],
+     ("444444444444", "us-gov-west-1", "aws-us-gov"), ("444444444444", "us-gov-east-1", "aws-us-gov"),
+     ("555555555555", "eusc-de-east-1", "aws-eusc")],
 )  # fmt: skip
 def test_a_destination_in_another_partition_without_credentials_is_refused(
     account: str, region: str, partition: str
@@ -96,6 +100,41 @@ def test_destinations_with_credentials_are_valid_and_keep_their_partition() -> N
     assert govcloud.credentials.key_arn(parsed.source) == (
         "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     )
+
+
+def test_an_eusc_destination_with_credentials_is_valid_in_its_partition() -> None:
+    """Given an AWS European Sovereign Cloud destination (eusc-de-east-1) with credentials of an aws-eusc user
+    When validated
+    Then it is kept in aws-eusc, with its ECR registry on the partition's DNS suffix and its role's ARN there."""
+    eusc = {
+        "account": "555555555555",
+        "regions": ["eusc-de-east-1"],
+        "credentials": {"secret": "ecr-replication/eusc", "principal": EUSC_PRINCIPAL},
+    }
+    parsed = parse_config(config(eusc))
+    destination = parsed.rules[0].destinations[0]
+    assert destination.partition == "aws-eusc"
+    assert destination.credentials is not None
+    assert destination.credentials.secret_arn(parsed.source) == (
+        "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-replication/eusc-??????"
+    )
+    target = plan(ReplicationRequest(repository="app", tag="release-1"), parsed).targets[0]
+    assert target.registry == "555555555555.dkr.ecr.eusc-de-east-1.amazonaws.eu"
+    assert target.role_arn == "arn:aws-eusc:iam::555555555555:role/ecr-replication-target"
+
+
+def test_an_eusc_principal_of_another_partition_is_refused() -> None:
+    """Given an eusc-de-east-1 destination whose principal is an aws-cn user
+    When validated Then the principal is refused: it must be a user of the destination's partition."""
+    eusc = {
+        "account": "555555555555",
+        "regions": ["eusc-de-east-1"],
+        "credentials": {"secret": "ecr-replication/eusc", "principal": CN_PRINCIPAL},
+    }
+    problems = problems_of(config(eusc))
+    assert len(problems) == 1
+    assert problems[0].startswith("rules[0].destinations[0].credentials.principal:")
+    assert "aws-eusc" in problems[0]
 
 
 def test_regions_of_two_partitions_in_one_destination_are_refused() -> None:
@@ -170,7 +209,7 @@ def test_a_region_outside_the_supported_partitions_is_refused() -> None:
     When validated Then the Region is refused by name."""
     assert problems_of(config({"account": "333333333333", "regions": ["us-iso-east-1"]})) == [
         "rules[0].destinations[0].regions: 'us-iso-east-1' is not a Region of a supported partition "
-        "(aws, aws-cn, aws-us-gov)"
+        "(aws, aws-cn, aws-us-gov, aws-eusc)"
     ]
 
 

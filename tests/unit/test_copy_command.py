@@ -119,3 +119,27 @@ def test_the_copy_jobs_entry_runs_nothing_but_copy(capsys: pytest.CaptureFixture
     err = capsys.readouterr().err
     assert err.startswith("error: ecr-replicate: argument COMMAND: invalid choice: 'sync'")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("argv", "expected"), [(["--put-rate", "2.5"], 2.5), ([], None)])
+def test_put_rate_paces_the_copy_and_defaults_to_the_engines(
+    argv: list[str], expected: float | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given the copy engine, recording what it is asked
+    asked: dict[str, Any] = {}
+
+    def record(*args: Any, **kwargs: Any) -> None:
+        asked.update(kwargs)
+        raise KeyError("stop")
+
+    monkeypatch.setattr(copy_command, "copy_image", record)
+    # When the command runs with --put-rate (the build's share of the PutImage quota) or without
+    main(["copy", "reg.example.com/app:v1", "reg.example.com/app:v1", *argv])
+    # Then the engine paces manifest PUTs at it, or at its own default (ECR's quota for ECR hosts)
+    assert asked["put_rate"] == expected
+
+
+def test_a_put_rate_that_is_not_a_positive_number_is_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given --put-rate 0, When the command runs, Then it exits 2 with one line naming the option
+    assert main(["copy", "reg.example.com/app:v1", "reg.example.com/app:v1", "--put-rate", "0"]) == 2
+    assert "argument --put-rate: '0' is not a positive number" in capsys.readouterr().err

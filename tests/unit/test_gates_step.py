@@ -6,9 +6,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
+from moto import mock_aws
 
+from tests.unit.fake_ecr import push, use_moto_environment
+from workflow.local.archive import applied
 from workflow.models.config import parse_config
 from workflow.pipeline.gate import GateStep
 from workflow.pipeline.plan import plan
@@ -213,3 +217,33 @@ def test_a_signature_not_pushed_yet_is_waited_for_in_the_loop_then_blocks_after_
         f"rule 'prod': no signature found for {DIGEST} (OCI referrers and the cosign .sig tag), after waiting 2 min"
     )
     assert state["targets"] == []
+
+
+class Gone(Registry):
+    """The source's registry answers 404 for the tag: its image is archived (ECR: a pull of it is a 404)."""
+
+    def head_manifest(self, repository: str, reference: str) -> str | None:
+        return None
+
+
+def test_an_archived_source_image_fails_its_gated_destinations_as_image_archived(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given app:release-1 archived in the source's ECR (listed ARCHIVED, its pull a 404)
+    use_moto_environment(monkeypatch, MOTO_ACCOUNT_ID="111111111111")
+    with mock_aws(), applied():
+        ecr = boto3.client("ecr", region_name="us-east-1")
+        ecr.create_repository(repositoryName="app")
+        push(ecr, "app", "release-1", 5)
+        ecr.update_image_storage_class(
+            repositoryName="app", imageId={"imageTag": "release-1"}, targetStorageClass="ARCHIVE"
+        )
+        cfg = config()
+        # When gated
+        state = GateStep(cfg, ecr=ecr, registry=Gone(), now=START).run(planned(cfg))  # type: ignore[arg-type]
+    # Then its gated destination fails as ImageArchived, saying so; the ungated one goes on to its Precheck
+    assert [(b["account"], b["status"], b["error"]) for b in state["blocked"]] == [
+        ("222222222222", "failed", "ImageArchived")
+    ]
+    assert "is ARCHIVED since" in state["blocked"][0]["cause"]
+    assert [t["account"] for t in state["targets"]] == ["333333333333"]

@@ -56,7 +56,12 @@ def test_ecr_source_follows_every_page() -> None:
     client = boto3.client("ecr", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="y")
     stubber = Stubber(client)
     pushed = datetime(2024, 5, 1, tzinfo=UTC)
-    base = {"registryId": SOURCE_ACCOUNT, "repositoryName": "app", "filter": {"tagStatus": "TAGGED"}}
+    # Every status: an archived image is listed only when asked for (API reference, DescribeImagesFilter)
+    base = {
+        "registryId": SOURCE_ACCOUNT,
+        "repositoryName": "app",
+        "filter": {"tagStatus": "TAGGED", "imageStatus": "ANY"},
+    }
     stubber.add_response(
         "describe_images",
         {

@@ -1,4 +1,4 @@
-"""The partition helper: ARNs, ECR hosts, STS endpoints and console links for aws, aws-cn and aws-us-gov."""
+"""The partition helper: ARNs, ECR hosts, STS endpoints and console links for aws, aws-cn, aws-us-gov and aws-eusc."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ PARTITIONS = [
     ("cn-northwest-1", "aws-cn", "amazonaws.com.cn", "console.amazonaws.cn"),
     ("us-gov-west-1", "aws-us-gov", "amazonaws.com", "console.amazonaws-us-gov.com"),
     ("us-gov-east-1", "aws-us-gov", "amazonaws.com", "console.amazonaws-us-gov.com"),
+    ("eusc-de-east-1", "aws-eusc", "amazonaws.eu", "console.amazonaws-eusc.eu"),
 ]
 
 
@@ -70,6 +71,7 @@ def test_a_region_botocore_does_not_list_yet_follows_the_partition_pattern() -> 
     Then the partition's Region pattern decides, as botocore's partition data says."""
     assert partition_of("cn-south-9").name == "aws-cn"
     assert partition_of("us-gov-central-9").name == "aws-us-gov"
+    assert partition_of("eusc-de-west-9").name == "aws-eusc"
     assert partition_of("eu-central-9").name == "aws"
 
 

@@ -505,3 +505,64 @@ def test_a_target_a_rule_would_select_again_is_refused_by_the_plan(monkeypatch: 
     assert ("111111111111", "us-east-1", "mirror/app") in {
         (t.account, t.region, t.repository) for t in targets
     }
+
+
+# PutImage pacing: ECR allows 10 PutImage requests a second per account and Region (Amazon ECR service quotas),
+# and the Map runs up to max_concurrency copy builds at once, each pacing its own manifest PUTs.
+
+
+def _paced_config(repositories: int, regions: list[str], max_concurrency: int) -> dict[str, Any]:
+    """`repositories` rules that each send `app` to account 222222222222 in `regions`, under its own prefix."""
+    return {
+        "source": {"account": "111111111111", "region": "us-east-1"},
+        "max_concurrency": max_concurrency,
+        "rules": [
+            {
+                "name": f"r{n}",
+                "repositories": ["app"],
+                "tags": {"include": ["release-*"]},
+                "destinations": [
+                    {"account": "222222222222", "regions": regions, "repository": f"m{n}/{{repository}}"}
+                ],
+            }
+            for n in range(repositories)
+        ],
+    }
+
+
+def test_each_build_gets_its_share_of_the_put_image_quota_of_its_account_and_region() -> None:
+    # Given 4 destination repositories in 222222222222/eu-west-1 and 4 in us-west-2, 4 builds at once
+    config = _paced_config(4, ["eu-west-1", "us-west-2"], 4)
+    # When planned
+    targets = make_plan({"repository": "app", "tag": "release-1"}, config).targets
+    # Then each build paces its manifest PUTs at a quarter of the 10/s quota: 4 at once stay within it
+    assert len(targets) == 8
+    assert {t.put_rate for t in targets} == {2.5}
+
+
+def test_a_lone_destination_in_its_account_and_region_gets_the_whole_quota() -> None:
+    # Given the example-style config: one repository per account and Region
+    targets = make_plan({"repository": "app", "tag": "release-1"}).targets
+    # Then every build may use the whole quota of its account and Region
+    assert {t.put_rate for t in targets} == {10.0}
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    repositories=st.integers(min_value=1, max_value=12),
+    max_concurrency=st.integers(min_value=1, max_value=40),
+    regions=st.lists(st.sampled_from(["eu-west-1", "us-west-2", "ap-south-1"]), min_size=1, unique=True),
+)
+def test_concurrent_builds_never_exceed_the_put_image_quota_together(
+    repositories: int, max_concurrency: int, regions: list[str]
+) -> None:
+    # Given any number of destination repositories per account and Region, and any max_concurrency
+    targets = make_plan(
+        {"repository": "app", "tag": "release-1"}, _paced_config(repositories, regions, max_concurrency)
+    ).targets
+    # When the Map runs as many builds at once as it may (max_concurrency, of every target)
+    for region in regions:
+        rates = sorted((t.put_rate or 0.0 for t in targets if t.region == region), reverse=True)
+        running = rates[: min(max_concurrency, len(targets))]
+        # Then the builds writing to one account and Region together pace at most 10 PutImage a second
+        assert 0 < sum(running) <= 10.0

@@ -119,9 +119,25 @@ def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
         "credentials_secret": "",
         "credentials_region": "",
         "insecure_registries": "",
+        "put_rate": "",
     }
     assert outcome.record.status == "planned"
     assert outcome.record.digest == SOURCE_DIGEST
+
+
+def test_the_copy_job_paces_at_the_share_of_the_put_image_quota_the_plan_gave_its_target(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a target the plan gave 2.5 PutImage a second (4 builds into its account and Region at once)
+    monkeypatch.setattr(
+        copy,
+        "probe_destination",
+        PrecheckRecorder(PrecheckResult(action="copy-needed", digest=SOURCE_DIGEST)),
+    )
+    # When prechecked
+    outcome = check_target(make_target(put_rate=2.5), session_factory=SessionRecorder())
+    # Then the copy job gets that rate (a build's environment variables are strings)
+    assert outcome.job.put_rate == "2.5"
 
 
 def test_an_event_for_an_earlier_push_replicates_what_the_tag_points_at_now(

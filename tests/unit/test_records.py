@@ -77,6 +77,25 @@ def test_a_copy_result_becomes_the_copied_record() -> None:
     assert outcome.finished_at.isoformat() == "2026-12-01T10:00:05+00:00"
 
 
+def test_a_copy_whose_destination_refused_a_referrer_is_copied_and_names_it() -> None:
+    # Given a copy that put the image but whose destination refused an SBOM with 405 (ReferrerRefused)
+    sbom = "sha256:" + "5" * 64
+    refused = {
+        **COPIED,
+        "referrers_copied": 1,
+        "referrers_refused": 1,
+        "refused_referrers": [
+            {"digest": sbom, "artifact_type": "application/spdx+json", "reason": "PUT manifest: HTTP 405"}
+        ],
+    }
+    # When it is recorded
+    outcome = record(after_copy(result(json.dumps(refused))))
+    # Then the destination is copied, not failed, and its record names what it lacks
+    assert (outcome.status, outcome.error) == ("copied", None)
+    assert outcome.referrers_refused == 1
+    assert outcome.refused_referrers == f"{sbom} (application/spdx+json)"
+
+
 def test_the_copiers_own_error_is_kept_with_its_message() -> None:
     # Given the copier's {error, message} / When recorded / Then its error name and message
     value = json.dumps({"error": "DestinationTagImmutable", "message": "app:release-1 points elsewhere"})

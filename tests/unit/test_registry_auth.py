@@ -66,6 +66,8 @@ def test_malformed_auth_env_raises(value: str) -> None:
         ("111111111111.dkr.ecr.eu-west-1.amazonaws.com", ("111111111111", "eu-west-1")),
         ("111111111111.dkr.ecr-fips.us-east-1.amazonaws.com", ("111111111111", "us-east-1")),
         ("111111111111.dkr.ecr.cn-north-1.amazonaws.com.cn", ("111111111111", "cn-north-1")),
+        ("111111111111.dkr.ecr.eusc-de-east-1.amazonaws.eu", ("111111111111", "eusc-de-east-1")),
+        ("111111111111.dkr.ecr.eusc-de-east-1.amazonaws.eu.evil.com", None),
         ("111111111111.dkr.ecr.eu-west-1.amazonaws.com.evil.com", None),
         ("127.0.0.1:5000", None),
     ],

@@ -13,7 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.unit.fake_ecr import EcrManifests, digest, push, use_moto_environment
+from tests.unit.fake_ecr import EcrManifests, digest, managed_signature, push, use_moto_environment
 from tests.unit.test_sync import CONFIG, DESTINATION, IDLE, ROLE, build_world, refuse_role_of
 from workflow.cli import main
 from workflow.core.exceptions import ImageNotFound, InvalidRequest
@@ -64,6 +64,23 @@ def test_present_at_one_destination_missing_at_the_other(world: AwsClients) -> N
     assert present.pushed_at is not None
     assert present.source_digest == digest(10)
     assert report.complete is False
+
+
+def test_signatures_a_destination_made_itself_never_make_its_image_stale(world: AwsClients) -> None:
+    # Given eu-west-1 signs what is pushed there (ECR managed signing): its copy of app:release-1 has a
+    # signature of its own, an untagged referrer the source does not have
+    destination = world.client("ecr", "eu-west-1", ROLE)
+    managed_signature(destination, "app", digest(10), 70)
+    # When asking the image's status
+    report = image_status(parse_config(CONFIG), "app", "release-1", clients=world)
+    # Then it is present there, with the source's digest, not stale
+    assert states(report)[("release-1", EU)] == ("present", digest(10))
+    # And once us-west-2 has it too (and its own signature), the report is complete
+    other = world.client("ecr", "us-west-2", ROLE)
+    other.create_repository(repositoryName="app")
+    push(other, "app", "release-1", 10)
+    managed_signature(other, "app", digest(10), 80)
+    assert image_status(parse_config(CONFIG), "app", "release-1", clients=world).complete is True
 
 
 def test_another_digest_under_the_tag_is_stale(world: AwsClients) -> None:
@@ -177,7 +194,14 @@ def test_cli_exit_codes_table_and_json(
     assert main(["status", config_file, "app", "--all", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["complete"] is False
-    assert document["counts"] == {"present": 1, "stale": 0, "missing": 3, "blocked": 0, "unknown": 0}
+    assert document["counts"] == {
+        "present": 1,
+        "stale": 0,
+        "missing": 3,
+        "blocked": 0,
+        "archived": 0,
+        "unknown": 0,
+    }
     assert {d["tag"] for d in document["destinations"]} == {"release-1", "release-2"}
     # and a tag no rule replicates is bad input
     assert main(["status", config_file, "app:dev-1"]) == 2
@@ -271,7 +295,14 @@ def test_a_gated_rule_blocks_where_the_image_is_missing_and_reads_each_scan_once
     assert out.count("app:release-1: rule 'production' blocks: 1 HIGH finding") == 1
     assert main(["status", str(path), "app", "--all", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
-    assert document["counts"] == {"present": 1, "stale": 0, "missing": 0, "blocked": 3, "unknown": 0}
+    assert document["counts"] == {
+        "present": 1,
+        "stale": 0,
+        "missing": 0,
+        "blocked": 3,
+        "archived": 0,
+        "unknown": 0,
+    }
 
 
 def test_an_image_the_gates_pass_is_reported_as_without_gates(world: AwsClients) -> None:

@@ -60,6 +60,30 @@ def test_a_superseded_destination_is_counted_and_explained_but_is_no_failure() -
     assert "tag left to the newer push" in summary.message
 
 
+def test_a_destination_that_refused_a_referrer_succeeds_and_is_emailed_with_the_referrer_named() -> None:
+    # Given one destination copied whole, and one copied without the SBOM it refused (ReferrerRefused)
+    sbom = "sha256:" + "5" * 64
+    results = [
+        result("eu-west-1"),
+        result("us-west-2", referrers_refused=1, refused_referrers=f"{sbom} (application/spdx+json)"),
+    ]
+    # When summarized, with notifications on failure only
+    summary = summarize(results, repository="app", tag="release-1.2.0", execution_arn=EXECUTION)
+    # Then the run succeeded (no copy failed), yet it is emailed: the subject and the body say what is missing,
+    # where, and the runbook section
+    assert summary.outcome == "SUCCEEDED"
+    assert summary.notify is True
+    assert "REFERRERS REFUSED" in summary.subject
+    assert (summary.totals.copied, summary.totals.failed) == (2, 0)
+    assert "REFERRERS REFUSED by the destination (ReferrerRefused), the image copied without them (1):" in (
+        summary.message
+    )
+    assert f"- 222222222222/us-west-2 app:release-1.2.0: 1 referrer: {sbom} (application/spdx+json)" in (
+        summary.message
+    )
+    assert "runbook: docs/runbook.md#referrerrefused" in summary.message
+
+
 def test_partial_summary_names_what_failed_where_and_why_with_the_console_link() -> None:
     # Given one copied destination and one that failed with ImageNotFound
     results = [
@@ -100,6 +124,7 @@ def test_partial_summary_names_what_failed_where_and_why_with_the_console_link()
         "planned": 0,
         "failed": 1,
         "blocked": 0,
+        "referrers_refused": 0,
         "bytes_copied": 3 * 1024 * 1024,
         "blobs_copied": 4,
         "blobs_skipped": 1,

@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from tests.unit.fake_ecr import digest, push, use_moto_environment
+from tests.unit.fake_ecr import digest, managed_signature, push, use_moto_environment
 from workflow.core.exceptions import InvalidRequest, RegistryAuthError
 from workflow.engine import roles
 from workflow.engine.roles import assume_role
@@ -184,6 +184,27 @@ def test_dry_run_lists_filters_decides_and_changes_nothing(
         "old": digest(20),
     }
     assert set(calls) <= {"AssumeRole", "DescribeRepositories", "DescribeImages"}
+
+
+def test_signatures_a_destination_made_itself_leave_its_images_present(
+    idle_world: AwsClients, config: ReplicationConfig
+) -> None:
+    # Given eu-west-1 signing what is pushed there (ECR managed signing): app:release-1 there has a
+    # signature of its own, and release-2's digest (tagged "old") another; the source has neither
+    destination = idle_world.client("ecr", "eu-west-1", ROLE)
+    managed_signature(destination, "app", digest(10), 70)
+    managed_signature(destination, "app", digest(20), 80)
+    arn = state_machine(idle_world)
+    # When syncing with --dry-run
+    report = sync(config, SyncOptions(state_machine_arn=arn, dry_run=True), clients=idle_world)
+    # Then app:release-1 is still present at eu-west-1 and release-2 still only needs its tag there: the
+    # destination's own referrers change no decision and start nothing for eu-west-1
+    assert (report.present, report.tagged, report.failed) == (1, 1, 0)
+    assert not [
+        a
+        for a in report.actions
+        if a.kind == "start" and a.repository == "app" and f"{DESTINATION}/eu-west-1" in a.destinations
+    ]
 
 
 def test_sync_starts_missing_work_once_and_tags_in_place(

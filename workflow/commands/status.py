@@ -1,9 +1,10 @@
 """`ecr-replicate status CONFIG REPOSITORY:TAG | REPOSITORY --all [--json]`: where an image is.
 
-For every destination the rules name: present (the source's digest), stale (another digest), missing, or
-blocked (its rule's gates refuse the image, with the reason), with the destination digest and push time;
-unknown when the destination could not be read. Exit 0 when every destination has it, 1 when some lack it
-(or could not be read), 2 on bad input.
+For every destination the rules name: present (the source's digest), stale (another digest), missing,
+blocked (its rule's gates refuse the image, with the reason), or archived (the source image is in ECR's
+archive storage class and the destination lacks it, or the destination's copy is archived), with the
+destination digest and push time; unknown when the destination could not be read. Exit 0 when every
+destination has it, 1 when some lack it (archived included) or could not be read, 2 on bad input.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] [--apply-deletes] (--state-machine-arn ARN | --local)`.
 
-Exit 0 when nothing failed (executions deferred to the next run by `--max-in-flight` are not failures), 1
-when something failed, 2 on bad input. A progress bar goes to stderr when it is a terminal, plain log lines
+Exit 0 when nothing failed (executions deferred to the next run by `--max-in-flight` are not failures, nor
+source images in ECR's archive storage class, reported as archived and not copied until restored), 1 when
+something failed, 2 on bad input. A progress bar goes to stderr when it is a terminal, plain log lines
 otherwise; the final table (or `--json`) goes to stdout.
 """
 
@@ -93,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
         for action in report.actions:
             if action.status == "failed":
                 print(f"FAILED {action.describe()}")
+            elif action.kind == "archived":
+                print(f"archived {action.describe()}")
             elif args.dry_run and (action.kind != "delete" or args.apply_deletes):
                 print(f"would {action.describe()}")
             elif action.kind == "delete" and action.status == "planned":

@@ -36,6 +36,11 @@ class ImageNotFound(ReplicationError):
     """The source manifest (tag or digest) does not exist."""
 
 
+class ImageArchived(ReplicationError):
+    """The source image is in ECR's archive storage class (ARCHIVED, or ACTIVATING while it is restored): it
+    cannot be pulled until restored (UpdateImageStorageClass to STANDARD, or Restore in the console)."""
+
+
 class DigestMismatch(ReplicationError):
     """Bytes read or written do not hash to the expected digest."""
 
@@ -62,6 +67,11 @@ class RegistryTimeout(ReplicationError):
 
 class RegistryProtocolError(ReplicationError):
     """The registry answered with something the distribution spec does not allow."""
+
+
+class ReferrerRefused(RegistryProtocolError):
+    """The destination refused a referrer manifest with HTTP 405, as ECR does for some OCI 1.1 referrers
+    (aws/containers-roadmap#2783): the image is copied without it, and the result names it."""
 
 
 class CopyFailed(ReplicationError):

@@ -1,19 +1,25 @@
-"""AWS partitions (`aws`, `aws-cn`, `aws-us-gov`): which one a Region is in, and its ARNs, service hosts,
-STS endpoints and console links. Every ARN, host and console URL the product builds is built here.
+"""AWS partitions (`aws`, `aws-cn`, `aws-us-gov`, `aws-eusc`): which one a Region is in, and its ARNs, service
+hosts, STS endpoints and console links. Every ARN, host and console URL the product builds is built here.
 
 - Which Regions a partition holds and its DNS suffix come from botocore's partition data
   (botocore/data/partitions.json: `regionRegex`, `regions`, `outputs.dnsSuffix`), so new Regions need no
   change here. `aws` and `aws-us-gov` hosts end in `amazonaws.com`, `aws-cn` hosts in `amazonaws.com.cn`
   ("Endpoints and ARNs for Amazon Web Services in China",
-  https://docs.amazonaws.cn/en_us/general/latest/gr/endpoints-arns.html).
+  https://docs.amazonaws.cn/en_us/general/latest/gr/endpoints-arns.html), `aws-eusc` hosts (the AWS European
+  Sovereign Cloud, Regions `eusc-de-*` such as `eusc-de-east-1`) in `amazonaws.eu`, as botocore's partition data
+  says (its ECR registries are `<account>.dkr.ecr.eusc-de-east-1.amazonaws.eu`). ECR, STS, CodeBuild and
+  Secrets Manager have endpoints there (botocore's endpoints data, `get_available_regions(..., "aws-eusc")`);
+  Step Functions has none yet, so, like aws-cn and aws-us-gov, it holds destinations, not the source stack.
 - ARNs begin `arn:<partition>:` ("ARNs for Amazon Web Services in China",
   https://docs.amazonaws.cn/en_us/general/latest/gr/ARNs.html; "Amazon Resource Names (ARNs) in GovCloud
   (US) Regions", https://docs.aws.amazon.com/govcloud-us/latest/UserGuide/using-govcloud-arns.html).
 - Console hosts are per Region: `<region>.console.aws.amazon.com` ("AWS Management Console endpoints and
   quotas", https://docs.aws.amazon.com/general/latest/gr/mgmt-console.html), `<region>.console.amazonaws.cn`
   (the China Regions' domain is amazonaws.cn: https://docs.amazonaws.cn/en_us/aws/latest/userguide/general-info.html)
-  and `<region>.console.amazonaws-us-gov.com` (as the ECS developer guide links GovCloud's console pages,
-  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-optimized_AMI.html).
+  `<region>.console.amazonaws-us-gov.com` (as the ECS developer guide links GovCloud's console pages,
+  https://docs.aws.amazon.com/AmazonECS/latest/developerguide/ecs-optimized_AMI.html) and
+  `<region>.console.amazonaws-eusc.eu` (the AWS European Sovereign Cloud endpoints reference,
+  https://docs.aws.eu/general/latest/gr/endpoints.html).
 - No IAM role can be assumed from another partition: a destination there needs credentials of its own
   partition (see workflow.engine.roles).
 """
@@ -25,11 +31,12 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-SUPPORTED = ("aws", "aws-cn", "aws-us-gov")
+SUPPORTED = ("aws", "aws-cn", "aws-us-gov", "aws-eusc")
 CONSOLE_DOMAINS = {
     "aws": "console.aws.amazon.com",
     "aws-cn": "console.amazonaws.cn",
     "aws-us-gov": "console.amazonaws-us-gov.com",
+    "aws-eusc": "console.amazonaws-eusc.eu",
 }
 
 

@@ -5,8 +5,12 @@ indexes), with several blobs in flight, skipping blobs the destination has, veri
 manifest by digest, and putting each manifest only once all it references is present. Foreign layers
 (Windows base layers), which no registry holds, stay where their `urls` say: only the manifest naming
 them is copied. Referrers (signatures, SBOMs, and their own referrers) follow through the OCI
-referrers API, or the `sha256-<hex>[.*]` tag schema.
+referrers API, or the `sha256-<hex>[.*]` tag schema. A referrer the destination refuses with 405 (ECR, for
+some OCI 1.1 referrers: aws/containers-roadmap#2783) is left out and named in the outcome
+(`refused_referrers`, ReferrerRefused); the image and its other referrers are still copied.
 `probe_destination()` answers whether a copy is needed and puts the tag alone when the digest is there.
+A source image either cannot find is ImageArchived when ECR holds it in the archive storage class (its pull is
+a 404, like an image that is not there: ECR user guide, "Archiving an image"), else ImageNotFound.
 Either puts the destination tag only while the source tag still points at the digest copied: when a newer
 push has moved it on, the newer push's own run replicates that, and this one is `superseded` (manifests
 put by digest only), so the newest push of a tag always wins, whichever run ends last.
@@ -20,7 +24,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Collection
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -29,7 +33,9 @@ from workflow.core.exceptions import (
     DigestMismatch,
     ImageNotFound,
     InvalidReference,
+    ReferrerRefused,
     RegistryProtocolError,
+    ReplicationError,
 )
 from workflow.engine.blobs import BlobCopier, ProgressCallback, ProgressEvent
 from workflow.registry.auth import ecr_host_parts
@@ -52,6 +58,8 @@ __all__ = [
 DEFAULT_PARALLEL_BLOBS = 8
 MAX_REFERRER_DEPTH = 4  # image <- SBOM <- signature is 2; a bound keeps a cycle or a deep chain finite
 MAX_MANIFEST_DEPTH = 4  # index -> image is 2; an index of indexes 3
+MAX_REFUSALS_NAMED = 10  # refused referrers named in the outcome (all are counted): the result stays small
+REFUSAL_REASON_LIMIT = 300
 
 
 @dataclass(frozen=True)
@@ -71,6 +79,10 @@ class CopyOutcome:
     seconds: float
     referrers_copied: int
     finished_at: str  # ISO 8601 UTC: when the destination tag was put
+    # Referrers the destination refused (HTTP 405): how many, and the first MAX_REFUSALS_NAMED as
+    # {"digest", "artifact_type", "reason"}.
+    referrers_refused: int = 0
+    refused_referrers: list[dict[str, str | None]] = field(default_factory=list)
 
     def to_json(self) -> str:
         """Compact JSON, as `CopyResult.model_dump_json()` writes it."""
@@ -116,6 +128,8 @@ class _Copier:
         )
         self.referrers_api = True
         self.source_tags: list[str] | None = None
+        self.refused: list[dict[str, str | None]] = []
+        self.refused_count = 0
 
     def close(self) -> None:
         """Stop the blob workers."""
@@ -204,9 +218,8 @@ class _Copier:
             if self.dst.head_manifest(repo, descriptor.digest) == descriptor.digest:
                 continue
             referrer = self.src.get_manifest(src_repo, descriptor.digest)
-            if referrer is None:
+            if referrer is None or not self._put_referrer(referrer, referrer.digest):
                 continue
-            self.copy_tree(referrer, referrer.digest)
             copied += 1
             self._update_fallback_index(subject, referrer)
         if self.source_tags is None:
@@ -219,10 +232,27 @@ class _Copier:
             if referrer is None:
                 continue
             found += [referrer.digest, *(c.digest for c in referrer.children)]
-            if self.dst.head_manifest(repo, tag) != referrer.digest:
-                self.copy_tree(referrer, tag)
+            if self.dst.head_manifest(repo, tag) != referrer.digest and self._put_referrer(referrer, tag):
                 copied += 1
         return copied, found
+
+    def _put_referrer(self, referrer: Manifest, reference: str) -> bool:
+        """Copy one referrer; False when the destination refuses it (405), which is recorded, not raised."""
+        try:
+            self.copy_tree(referrer, reference)
+        except ReferrerRefused as refusal:
+            self.refused_count += 1
+            if len(self.refused) < MAX_REFUSALS_NAMED:
+                reason = str(refusal)
+                self.refused.append(
+                    {
+                        "digest": referrer.digest,
+                        "artifact_type": referrer.artifact_type,
+                        "reason": reason if len(reason) <= REFUSAL_REASON_LIMIT else reason[:297] + "...",
+                    }
+                )
+            return False
+        return True
 
     def _update_fallback_index(self, subject: str, referrer: Manifest) -> None:
         """Record `referrer` in the destination's `sha256-<hex>` tag index (for registries without the API)."""
@@ -295,6 +325,22 @@ def _check_mutable(dst_ref: ImageReference, session: Any, tag_digest: str | None
         raise DestinationTagImmutable(f"{dst_ref} is immutable and points at {tag_digest}, not {digest}")
 
 
+def _missing(src_ref: ImageReference, session: Any, source_ecr: tuple[str, str] | None) -> ReplicationError:
+    """Why the source lacks `src_ref`: ImageArchived when ECR (the host's, or `source_ecr`'s account and Region,
+    for a registry standing for one) holds it archived, else ImageNotFound."""
+    registry = ecr_host_parts(src_ref.registry) or source_ecr
+    if registry is None:
+        return ImageNotFound(f"{src_ref} not found")
+    from workflow.engine.ecr import missing_image
+
+    if session is None:
+        import boto3
+
+        session = boto3.Session()
+    client = session.client("ecr", region_name=registry[1])
+    return missing_image(client, str(src_ref), src_ref.repository, src_ref.reference, registry_id=registry[0])
+
+
 def _moved_on(src: RegistryClient, src_ref: ImageReference, digest: str) -> bool:
     """True when the source names a tag that no longer points at `digest` (pushed again, or removed)."""
     return bool(src_ref.tag) and src.head_manifest(src_ref.repository, src_ref.tag or "") != digest
@@ -309,18 +355,20 @@ def probe_destination(
     insecure_registries: Collection[str] = (),
     retry: RetryPolicy | None = None,
     put_tag: bool = True,
+    source_ecr: tuple[str, str] | None = None,
 ) -> PrecheckResult:
     """Resolve the source digest; "present", "tagged" (tag put, no blobs moved), "superseded" (the digest
     is there but the source tag moved on before the tag was put: no tag put) or "copy-needed".
 
     With `put_tag=False` nothing is written: "tagged" then means a real run would only put the tag.
+    `source_ecr`: the (account, Region) of the ECR registry the source stands for when its host is not ECR's.
     """
     src_ref, dst_ref, src, dst = _resolve(
         source, destination, source_session, destination_session, insecure_registries, retry, 4
     )
     digest = src.head_manifest(src_ref.repository, src_ref.reference)
     if digest is None:
-        raise ImageNotFound(f"{src_ref} not found")
+        raise _missing(src_ref, source_session, source_ecr)
     if src_ref.digest and digest != src_ref.digest:
         raise DigestMismatch(f"{src_ref} resolved to {digest}")
     tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
@@ -354,6 +402,7 @@ def copy_image(
     deadline: float | None = None,
     bounds: Bounds | None = None,
     put_rate: float | None = None,
+    source_ecr: tuple[str, str] | None = None,
 ) -> CopyOutcome:
     """Copy `source` to `destination` (references like `host:port/repo:tag` or `host/repo@sha256:...`).
 
@@ -362,7 +411,8 @@ def copy_image(
 
     `deadline`: seconds the whole copy may take (RegistryTimeout past it); `bounds`: the per-exchange and
     per-blob bounds (`Bounds()` by default); `put_rate`: manifest PUTs a second at the destination
-    (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere).
+    (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere); `source_ecr`: the (account, Region) of
+    the ECR registry the source stands for when its host is not ECR's (asked whether a missing image is archived).
     """
     started = time.monotonic()
     if max_parallel_blobs < 1:
@@ -383,7 +433,7 @@ def copy_image(
     )
     top = src.get_manifest(src_ref.repository, src_ref.reference)
     if top is None:
-        raise ImageNotFound(f"{src_ref} not found")
+        raise _missing(src_ref, source_session, source_ecr)
     if dst_ref.digest and dst_ref.digest != top.digest:
         raise InvalidReference(
             f"destination digest {dst_ref.digest} differs from the source digest {top.digest}"
@@ -427,6 +477,8 @@ def copy_image(
         seconds=round(time.monotonic() - started, 3),
         referrers_copied=referrers,
         finished_at=datetime.now(UTC).isoformat(),
+        referrers_refused=copier.refused_count,
+        refused_referrers=copier.refused,
     )
 
 

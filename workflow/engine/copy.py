@@ -1,7 +1,9 @@
 """`ecr-replicate copy SOURCE DESTINATION`: copy one image, every platform, digest-preserving.
 
-Progress goes to stderr, the CopyResult as JSON to stdout (and to --result-file). Exit 0 on success,
-1 when the copy fails, 2 on bad arguments, each failure with a one-line reason on stderr.
+Progress goes to stderr, the CopyResult as JSON to stdout (and to --result-file). Exit 0 on success (a
+referrer the destination refused is named on stderr and in the result: ReferrerRefused), 1 when the copy
+fails (ImageArchived for a source image in ECR's archive storage class), 2 on bad arguments, each failure
+with a one-line reason on stderr.
 Non-ECR registry credentials: see `workflow.registry.auth` (ECR_REPLICATE_REGISTRY_AUTH).
 """
 
@@ -24,7 +26,7 @@ from workflow.core.commandline import (
     report,
 )
 from workflow.core.exceptions import InvalidReference
-from workflow.core.grammar import region_problem
+from workflow.core.grammar import account_problem, region_problem
 from workflow.core.partitions import SUPPORTED, partition_of
 from workflow.engine.copier import copy_image, parse_destination
 from workflow.engine.progress import copy_progress, human
@@ -74,6 +76,20 @@ def register(subparsers: Any) -> None:
         "--max-parallel-blobs", type=positive_int, default=8, help="blobs in flight at once (default 8)"
     )
     parser.add_argument(
+        "--src-ecr",
+        type=ecr_registry,
+        metavar="ACCOUNT:REGION",
+        help="the ECR registry SOURCE stands for when its host is not an ECR host (an `endpoints` registry): "
+        "asked (DescribeImages) whether a missing source image is archived",
+    )
+    parser.add_argument(
+        "--put-rate",
+        type=positive_float,
+        metavar="PER_SECOND",
+        help="manifest PUTs a second at the destination (default: ECR's PutImage quota, 10, for ECR hosts; "
+        "unpaced elsewhere); the copy job gets its build's share of the quota",
+    )
+    parser.add_argument(
         "--deadline",
         type=positive_float,
         metavar="SECONDS",
@@ -81,6 +97,15 @@ def register(subparsers: Any) -> None:
     )
     add_json_argument(parser, "the result (always JSON)")
     parser.set_defaults(run=run)
+
+
+def ecr_registry(value: str) -> tuple[str, str]:
+    """An argparse type: `ACCOUNT:REGION` of an ECR registry."""
+    account, _, region = value.partition(":")
+    problem = account_problem(account) or region_problem(region)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{value[:60]!r} is not ACCOUNT:REGION ({problem})")
+    return account, region
 
 
 def writable_file(path: str) -> str:
@@ -207,6 +232,8 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             max_parallel_blobs=args.max_parallel_blobs,
             deadline=deadline,
+            put_rate=args.put_rate,
+            source_ecr=args.src_ecr,
         )
     except Exception as error:  # a registry fault, AWS, or a defect: always a result for the state machine
         if getattr(args, "debug", False):
@@ -233,4 +260,16 @@ def run(args: argparse.Namespace) -> int:
             + (SUPERSEDED_NOTE if result.action == "superseded" else ""),
             file=sys.stderr,
         )
+        if result.referrers_refused:
+            print(refusal_line(result.referrers_refused, result.refused_referrers), file=sys.stderr)
     return 0
+
+
+def refusal_line(count: int, named: list[dict[str, str | None]]) -> str:
+    """`ReferrerRefused: the destination refused N referrer(s): DIGEST (TYPE), ...`: what a copy left out."""
+    listed = ", ".join(f"{r['digest']} ({r['artifact_type'] or 'no artifact type'})" for r in named)
+    more = f", and {count - len(named)} more" if count > len(named) else ""
+    return (
+        f"ReferrerRefused: the destination refused {count} referrer{'s' if count != 1 else ''}: {listed}{more} "
+        "(HTTP 405; see docs/runbook.md#referrerrefused)"
+    )

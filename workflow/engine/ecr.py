@@ -1,4 +1,5 @@
-"""ECR control plane: make sure a destination repository exists, created with the rule's settings.
+"""ECR control plane: make sure a destination repository exists, created with the rule's settings; say
+whether an image is in the archive storage class.
 
 The copy job imports this module (a moved tag asks for the repository's tag mutability), and its asset
 carries no pydantic: nothing here imports `workflow.models`; the settings a repository is created with are
@@ -9,12 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from fnmatch import fnmatchcase
 from typing import Any, Protocol
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.core.exceptions import (
+    ImageArchived,
+    ImageNotFound,
     RegistryAuthError,
     RegistryProtocolError,
     RegistryUnavailable,
@@ -23,6 +27,10 @@ from workflow.core.exceptions import (
 )
 from workflow.registry.reference import validate_repository
 
+# Images in the archive storage class, or on their way back from it, cannot be pulled: a pull is answered 404
+# (ECR user guide, "Archiving an image"). A listing shows them only when its filter asks for their status
+# (API reference, DescribeImagesFilter: "If not specified, only images with ACTIVE status are returned").
+ARCHIVED_STATUSES = ("ARCHIVED", "ACTIVATING")
 RETRYABLE_CODES = frozenset(
     {"ThrottlingException", "LimitExceededException", "ServiceUnavailableException", "ServerException"}
 )
@@ -168,6 +176,70 @@ def _mutability(described: dict[str, Any]) -> TagMutability:
     return TagMutability(
         str(described.get("imageTagMutability", "MUTABLE")),
         tuple(str(f.get("filter", "")) for f in filters if f.get("filterType", "WILDCARD") == "WILDCARD"),
+    )
+
+
+@dataclass(frozen=True)
+class ArchivedImage:
+    """An image ECR holds in the archive storage class: its status and when it was archived."""
+
+    digest: str
+    status: str
+    archived_at: datetime | None = None
+
+    def describe(self) -> str:
+        """`ARCHIVED since 2026-01-15 12:00 UTC` or `ACTIVATING (being restored)`."""
+        if self.status == "ACTIVATING":
+            return "ACTIVATING (being restored from the archive)"
+        since = f" since {self.archived_at:%Y-%m-%d %H:%M} UTC" if self.archived_at else ""
+        return f"{self.status}{since}"
+
+
+def archived_image(
+    client: Any, repository: str, reference: str, *, registry_id: str | None = None
+) -> ArchivedImage | None:
+    """The image `reference` (a tag or a digest) names in `repository` when it is archived or being restored,
+    else None (not there at all, or ACTIVE). Lists, with the ECR `client`, the repository's images of those
+    statuses only."""
+    region = client.meta.region_name
+    kwargs: dict[str, Any] = {"repositoryName": repository}
+    if registry_id:
+        kwargs["registryId"] = registry_id
+    try:
+        for status in ARCHIVED_STATUSES:
+            pages = client.get_paginator("describe_images").paginate(**kwargs, filter={"imageStatus": status})
+            for page in pages:
+                for detail in page["imageDetails"]:
+                    named = reference == detail["imageDigest"] or reference in (detail.get("imageTags") or ())
+                    if named and detail.get("imageStatus") in ARCHIVED_STATUSES:
+                        return ArchivedImage(
+                            detail["imageDigest"], detail["imageStatus"], detail.get("lastArchivedAt")
+                        )
+    except ClientError as exc:
+        if _error_code(exc) == "RepositoryNotFoundException":
+            return None
+        raise _named(exc, f"describing the archived images of {repository} in {region}") from exc
+    except BotoCoreError as exc:
+        raise _named(exc, f"describing the archived images of {repository} in {region}") from exc
+    return None
+
+
+def missing_image(
+    client: Any, image: str, repository: str, reference: str, *, registry_id: str | None = None
+) -> ReplicationError:
+    """Why `image` (`repository:reference` in the ECR registry `client` reaches) cannot be pulled: ImageArchived
+    when ECR holds it archived, else ImageNotFound (also when that cannot be read, saying so)."""
+    try:
+        archived = archived_image(client, repository, reference, registry_id=registry_id)
+    except ReplicationError as error:
+        return ImageNotFound(
+            f"{image} not found (whether it is archived could not be read: {type(error).__name__}: {error})"
+        )
+    if archived is None:
+        return ImageNotFound(f"{image} not found")
+    return ImageArchived(
+        f"{image} ({archived.digest}) is {archived.describe()} in the source: it cannot be pulled until "
+        "restored (UpdateImageStorageClass to STANDARD, or Restore in the console)"
     )
 
 

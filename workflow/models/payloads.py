@@ -127,6 +127,10 @@ class Target(_Model):
     source_repository: str
     source_reference: str
     registry: str
+    # The source's ECR account and Region (its registry may be an `endpoints` registry standing for them):
+    # where a missing source image is asked after (DescribeImages: is it archived?).
+    source_account: str | None = None
+    source_region: str | None = None
     role_arn: str
     external_id: str | None = None
     credentials: CredentialsSecret | None = None
@@ -139,6 +143,9 @@ class Target(_Model):
     rules: list[str] = Field(default_factory=list)
     # The digest the Gate step passed: the copy is pinned to it, never to what the tag points at later.
     gated_digest: str | None = None
+    # Manifest PUTs a second the copy may make: its share of the destination account and Region's PutImage
+    # quota among the builds the Map runs there at once (workflow.registry.pacing.put_image_share).
+    put_rate: float | None = None
 
     @property
     def destination_reference(self) -> str:
@@ -170,6 +177,14 @@ class Target(_Model):
         return f"{self.source_registry}/{self.source_repository}{separator}{self.source_reference}"
 
 
+class RefusedReferrer(_Model):
+    """A referrer the destination refused with HTTP 405 (ECR, for some OCI 1.1 referrers): not copied."""
+
+    digest: str
+    artifact_type: str | None = None
+    reason: str
+
+
 class CopyResult(_Model):
     """What one copy did. Exported by the CodeBuild job as RESULT."""
 
@@ -186,6 +201,9 @@ class CopyResult(_Model):
     seconds: float = 0.0
     referrers_copied: int = 0
     finished_at: str | None = None  # ISO 8601 UTC, when the destination tag was put
+    # Referrers the destination refused (ReferrerRefused): how many, and the first few by name.
+    referrers_refused: int = 0
+    refused_referrers: list[RefusedReferrer] = Field(default_factory=list)
 
 
 class TargetResult(_Model):
@@ -209,6 +227,10 @@ class TargetResult(_Model):
     build_arn: str | None = None
     # When the destination tag was put (copied, tagged): the end of the replication lag.
     finished_at: datetime | None = None
+    # Referrers the destination refused (ReferrerRefused, HTTP 405): how many, and the first few named. Left
+    # out of the record when there are none, so the common record is no larger (the Map's state is bounded).
+    referrers_refused: int = Field(default=0, exclude_if=lambda count: not count)
+    refused_referrers: str | None = Field(default=None, exclude_if=lambda named: named is None)
 
 
 class Plan(_Model):

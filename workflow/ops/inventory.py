@@ -1,7 +1,8 @@
 """What the source holds and what each destination already has, listed in few API calls.
 
 Sources and destinations are either Amazon ECR (DescribeRepositories / DescribeImages, paginated, one
-listing per repository) or a plain distribution registry (the config's `endpoints`, used by the local
+listing per repository, of every image status: an image in the archive storage class is listed only when
+the filter asks for it, and cannot be pulled, so each image says its `imageStatus`) or a plain distribution registry (the config's `endpoints`, used by the local
 runtime): `/v2/_catalog` and `/v2/<name>/tags/list` with `Link` pagination, and a HEAD per manifest.
 
 Clients are injected: `AwsClients` makes boto3 clients per Region and role (assuming destination roles
@@ -22,6 +23,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from workflow.core.exceptions import RegistryProtocolError
+from workflow.engine.ecr import ARCHIVED_STATUSES
 from workflow.engine.roles import destination_session
 from workflow.models.config import ReplicationConfig
 from workflow.models.payloads import CredentialsSecret, Target
@@ -29,7 +31,9 @@ from workflow.registry.auth import ecr_host_parts
 from workflow.registry.client import RegistryClient
 from workflow.registry.factory import make_client
 
-Decision = Literal["present", "tagged", "missing"]
+# archived: the destination holds the image in the archive storage class; a push would restore it, so it is
+# left alone.
+Decision = Literal["present", "tagged", "missing", "archived"]
 BOTO_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10}, user_agent_extra="ecr-replicate-sync")
 PAGE_SIZE = 1000
 SESSION_NAME = "ecr-replicate-sync"
@@ -41,16 +45,24 @@ class TagState:
 
     digest: str
     pushed_at: datetime | None = None
+    archived: bool = False  # in ECR's archive storage class at the destination
 
 
 @dataclass(frozen=True)
 class SourceImage:
-    """One tag of one source repository."""
+    """One tag of one source repository; `status` is ECR's imageStatus (ARCHIVED and ACTIVATING images
+    cannot be pulled: they are not copied until restored)."""
 
     repository: str
     tag: str
     digest: str
     pushed_at: datetime | None = None
+    status: str = "ACTIVE"
+
+    @property
+    def archived(self) -> bool:
+        """True when the image is in the archive storage class, or on its way back from it."""
+        return self.status in ARCHIVED_STATUSES
 
 
 class _Access(NamedTuple):
@@ -189,19 +201,25 @@ class EcrSource:
                 yield repository["repositoryName"]
 
     def images(self, repository: str, accept: Callable[[str], bool]) -> Iterator[SourceImage]:
-        """Every accepted tag of `repository` with its digest and push time."""
+        """Every accepted tag of `repository` with its digest, push time and status (archived ones too)."""
         paginator = self.client.get_paginator("describe_images")
         pages = paginator.paginate(
             registryId=self.registry_id,
             repositoryName=repository,
-            filter={"tagStatus": "TAGGED"},
+            filter={"tagStatus": "TAGGED", "imageStatus": "ANY"},
             PaginationConfig={"PageSize": PAGE_SIZE},
         )
         for page in pages:
             for detail in page["imageDetails"]:
                 for tag in detail.get("imageTags") or ():
                     if accept(tag):
-                        yield SourceImage(repository, tag, detail["imageDigest"], detail.get("imagePushedAt"))
+                        yield SourceImage(
+                            repository,
+                            tag,
+                            detail["imageDigest"],
+                            detail.get("imagePushedAt"),
+                            detail.get("imageStatus") or "ACTIVE",
+                        )
 
 
 @dataclass
@@ -209,6 +227,7 @@ class _RepositoryState:
     tags: dict[str, str] = field(default_factory=dict)
     digests: set[str] = field(default_factory=set)
     pushed: dict[str, datetime] = field(default_factory=dict)
+    archived: set[str] = field(default_factory=set)  # digests in the archive storage class
 
 
 class EcrDestination:
@@ -234,10 +253,13 @@ class EcrDestination:
             for page in paginator.paginate(
                 registryId=self.registry_id,
                 repositoryName=repository,
+                filter={"imageStatus": "ANY"},
                 PaginationConfig={"PageSize": PAGE_SIZE},
             ):
                 for detail in page["imageDetails"]:
                     state.digests.add(detail["imageDigest"])
+                    if detail.get("imageStatus") in ARCHIVED_STATUSES:
+                        state.archived.add(detail["imageDigest"])
                     if detail.get("imagePushedAt"):
                         state.pushed[detail["imageDigest"]] = detail["imagePushedAt"]
                     for tag in detail.get("imageTags") or ():
@@ -250,6 +272,8 @@ class EcrDestination:
     def decide(self, repository: str, tag: str, digest: str) -> Decision:
         """Decide from the cached listing of `repository`."""
         state = self.state(repository)
+        if digest in state.archived:
+            return "archived"
         if state.tags.get(tag) == digest:
             return "present"
         return "tagged" if digest in state.digests else "missing"
@@ -258,7 +282,9 @@ class EcrDestination:
         """From the cached listing of `repository`."""
         state = self.state(repository)
         digest = state.tags.get(tag)
-        return None if digest is None else TagState(digest, state.pushed.get(digest))
+        return (
+            None if digest is None else TagState(digest, state.pushed.get(digest), digest in state.archived)
+        )
 
     def tags(self, repository: str) -> dict[str, str]:
         """From the cached listing of `repository`."""

@@ -1,4 +1,4 @@
-"""Where an image is: for each destination the rules name, present, stale, missing or blocked by a gate.
+"""Where an image is: for each destination the rules name, present, stale, missing, archived or blocked by a gate.
 
 `image_status()` reads what `sync` reads (workflow.ops.inventory): one listing of the source repository,
 then ONE listing per destination repository (ECR; a HEAD per tag for a plain registry), so its API
@@ -9,6 +9,11 @@ When a rule has `gates:`, each source image is gated once (`gate_image`: its sca
 signatures read once, whatever the number of destinations). A destination lacking the image (missing
 or stale) whose rule's gates block it is "blocked", with the reason; a gate still waiting (a scan in
 progress) or failing for an image already there is named in `gate` without changing the state.
+
+An image in ECR's archive storage class cannot be pulled (ECR user guide, "Archiving an image"): a destination
+lacking a source image that is archived (or being restored) is "archived", not missing, and the report says
+how to restore it; a destination holding its copy archived is "archived" there too (`sourceStatus` tells
+which). Gates are not read for an archived source image: nothing of it can be read.
 """
 
 from __future__ import annotations
@@ -32,8 +37,12 @@ from workflow.pipeline.plan import plan
 from workflow.registry.client import RegistryClient
 from workflow.registry.factory import make_client
 
-State = Literal["present", "stale", "missing", "blocked", "unknown"]
-STATES: tuple[State, ...] = ("present", "stale", "missing", "blocked", "unknown")
+State = Literal["present", "stale", "missing", "blocked", "archived", "unknown"]
+STATES: tuple[State, ...] = ("present", "stale", "missing", "blocked", "archived", "unknown")
+RESTORE = (
+    "it cannot be pulled until restored (UpdateImageStorageClass to STANDARD, or Restore in the console); "
+    "docs/runbook.md#imagearchived"
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,7 @@ class DestinationStatus:
     pushed_at: datetime | None = None
     error: str | None = None
     gate: str | None = None  # why the rule's gates do not let the image through now
+    source_status: str = "ACTIVE"  # the source image's ECR imageStatus (ARCHIVED, ACTIVATING: not pullable)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, camelCase like the other reports."""
@@ -66,6 +76,7 @@ class DestinationStatus:
             "pushedAt": self.pushed_at.isoformat() if self.pushed_at else None,
             "error": self.error,
             "gate": self.gate,
+            "sourceStatus": self.source_status,
         }
 
 
@@ -108,6 +119,21 @@ class StatusReport:
         lines += [f"{e.account}/{e.region}: {e.error}" for e in self.entries if e.error]
         gated = {f"{e.repository}:{e.tag}": e.gate for e in self.entries if e.gate}
         lines += [f"{image}: {reason}" for image, reason in gated.items()]
+        archived = {
+            f"{e.repository}:{e.tag}": e.source_status
+            for e in self.entries
+            if e.state == "archived" and e.source_status != "ACTIVE"
+        }
+        lines += [
+            f"{image}: {status} in the source (ImageArchived): {RESTORE}"
+            for image, status in archived.items()
+        ]
+        lines += [
+            f"{e.account}/{e.region}: {e.destination_repository}:{e.tag} is archived there; left alone (a push "
+            "would restore it)"
+            for e in self.entries
+            if e.state == "archived" and e.source_status == "ACTIVE"
+        ]
         return "\n".join(lines)
 
 
@@ -142,7 +168,7 @@ class _Reader:
             raise InvalidRequest(
                 f"no rule replicates {image.repository}:{image.tag}: its tag is not accepted"
             )
-        decisions = self._gate(image, targets)
+        decisions = {} if image.archived else self._gate(image, targets)
         return [
             _gated(
                 self._look(
@@ -154,6 +180,7 @@ class _Reader:
                         target.region,
                         target.repository,
                         "unknown",
+                        source_status=image.status,
                     ),
                     target,
                 ),
@@ -202,9 +229,15 @@ class _Reader:
         except (ReplicationError, ClientError, BotoCoreError) as error:
             self.unlisted[where] = f"{type(error).__name__}: {error}"
             return replace(entry, error=self.unlisted[where])
+        state: State
+        if found is not None and found.digest == entry.source_digest:
+            state = "archived" if found.archived else "present"
+        elif entry.source_status != "ACTIVE":
+            state = "archived"  # it lacks an image that cannot be pulled until restored
+        else:
+            state = "missing" if found is None else "stale"
         if found is None:
-            return replace(entry, state="missing")
-        state: State = "present" if found.digest == entry.source_digest else "stale"
+            return replace(entry, state=state)
         return replace(entry, state=state, digest=found.digest, pushed_at=found.pushed_at)
 
 

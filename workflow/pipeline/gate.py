@@ -22,7 +22,8 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from workflow.core.exceptions import GateCheckFailed, ImageBlocked, ImageNotFound, ReplicationError
+from workflow.core.exceptions import GateCheckFailed, ImageBlocked, ReplicationError
+from workflow.engine.ecr import missing_image
 from workflow.gates.decision import Decision
 from workflow.gates.image import gate_image
 from workflow.models.config import ReplicationConfig
@@ -141,7 +142,14 @@ class GateStep:
         try:
             digest = self.registry.head_manifest(repository, tag)
             if digest is None:
-                raise ImageNotFound(f"{self.registry.registry}/{repository}:{tag} not found (Gate)")
+                # A 404 is also what ECR answers for an image in its archive storage class: ask which.
+                raise missing_image(
+                    self.ecr,
+                    f"{self.registry.registry}/{repository}:{tag}",
+                    repository,
+                    tag,
+                    registry_id=self.config.source.account,
+                )
             decisions = self.target_decisions(repository, digest, targets, waited=waited, override=override)
         except (ReplicationError, ClientError, BotoCoreError) as error:
             return self._failed(plan, targets, error, first_look, looks)

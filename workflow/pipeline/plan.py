@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, NamedTuple
@@ -28,6 +29,7 @@ from workflow.pipeline.event_filters import (
     wildcard_complexity,
     wildcard_values,
 )
+from workflow.registry.pacing import put_image_share
 
 # EventBridge quotas, "Event pattern size": 2,048 characters (adjustable), counted on the JSON text
 # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html).
@@ -70,10 +72,21 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     if not targets:
         reason = "; ".join(reasons) or "no destination selected"
         return Plan(**base, skipped_reason=f"{request.repository}:{request.tag} does not replicate: {reason}")
+    targets = _paced(targets, config.max_concurrency)
     # Promotion gates guard what is copied; a delete copies nothing, so it is not gated.
     gated = {rule.name for rule in config.rules if rule.gates is not None}
     is_gated = request.action == "replicate" and any(gated & set(t.selecting_rules) for t in targets)
     return Plan(**base, targets=targets, gated=is_gated)
+
+
+def _paced(targets: list[Target], max_concurrency: int) -> list[Target]:
+    """Each target with its share of the PutImage quota of its account and Region: the Map runs up to
+    `max_concurrency` copy builds at once, and those writing to one account and Region share its quota."""
+    builds = Counter((t.account, t.region) for t in targets)
+    return [
+        t.model_copy(update={"put_rate": put_image_share(builds[(t.account, t.region)], max_concurrency)})
+        for t in targets
+    ]
 
 
 def _check_source(request: ReplicationRequest, config: ReplicationConfig) -> None:
@@ -130,7 +143,9 @@ def _targets(
         if action == "delete" and not rule.propagate_deletes:
             reasons.append(f"rule {rule.name!r}: does not propagate deletes (propagate_deletes is off)")
             continue
-        image = _SourceImage(repository, tag, digest, source_registry, source_insecure, action)
+        image = _SourceImage(
+            source.account, source.region, repository, tag, digest, source_registry, source_insecure, action
+        )
         for target in _rule_targets(rule, image, config):
             key = (target.account, target.region, target.repository)
             if key == (source.account, source.region, repository):
@@ -159,6 +174,8 @@ def _refuse_loop(target: Target, config: ReplicationConfig) -> None:
 
 
 class _SourceImage(NamedTuple):
+    account: str
+    region: str
     repository: str
     tag: str
     digest: str | None
@@ -171,8 +188,10 @@ def rule_targets(
     rule: Rule, repository: str, tag: str, config: ReplicationConfig, action: RequestAction = "replicate"
 ) -> list[Target]:
     """Every target of one rule for `repository:tag`, whatever its tag filters (sync's listings use it)."""
-    registry, insecure = config.endpoint(config.source.account, config.source.region)
-    return _rule_targets(rule, _SourceImage(repository, tag, None, registry, insecure, action), config)
+    source = config.source
+    registry, insecure = config.endpoint(source.account, source.region)
+    image = _SourceImage(source.account, source.region, repository, tag, None, registry, insecure, action)
+    return _rule_targets(rule, image, config)
 
 
 def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:
@@ -195,6 +214,8 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     source_repository=image.repository,
                     source_reference=image.digest or image.tag,
                     registry=registry,
+                    source_account=image.account,
+                    source_region=image.region,
                     role_arn=partition_of(region).role_arn(destination.account, destination.role_name),
                     external_id=destination.external_id,
                     credentials=credentials,

@@ -49,6 +49,8 @@ class CopyJob(BaseModel):
     credentials_secret: str = ""
     credentials_region: str = ""
     insecure_registries: str = ""
+    # Manifest PUTs a second (the target's share of the PutImage quota), empty for the engine's default.
+    put_rate: str = ""
 
 
 class PrecheckOutcome(BaseModel):
@@ -131,6 +133,9 @@ def check_target(
         destination_session=session,
         insecure_registries=insecure,
         put_tag=not dry_run,
+        source_ecr=(target.source_account, target.source_region)
+        if target.source_account and target.source_region
+        else None,
     )
     return _outcome(target, result, dry_run=dry_run, insecure=insecure)
 
@@ -171,6 +176,7 @@ def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
         credentials_secret=target.credentials.secret_id if target.credentials else "",
         credentials_region=target.credentials.region if target.credentials else "",
         insecure_registries=" ".join(insecure),
+        put_rate="" if target.put_rate is None else str(target.put_rate),
     )
 
 

@@ -85,7 +85,20 @@ def copy_record(state: Mapping[str, Any]) -> TargetResult:
         blobs_skipped=copied.blobs_skipped,
         seconds=copied.seconds,
         finished_at=parse_time(copied.finished_at),
+        referrers_refused=copied.referrers_refused,
+        refused_referrers=_refused(copied),
     )
+
+
+def _refused(copied: CopyResult) -> str | None:
+    """`DIGEST (ARTIFACT TYPE), ...` of the referrers a copy's destination refused, bounded; None if none."""
+    if not copied.referrers_refused:
+        return None
+    named = ", ".join(
+        f"{r.digest} ({r.artifact_type or 'no artifact type'})" for r in copied.refused_referrers
+    )
+    more = copied.referrers_refused - len(copied.refused_referrers)
+    return _cut(named + (f", and {more} more" if more > 0 else ""), CAUSE_LIMIT)
 
 
 def failure_record(state: Mapping[str, Any]) -> TargetResult:

@@ -7,9 +7,9 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
-from workflow.core.exceptions import ReplicationFailed
+from workflow.core.exceptions import ReferrerRefused, ReplicationFailed
 from workflow.core.links import build_log_url, console_url, state_machine_arn_of
 from workflow.models.payloads import Override, RequestAction, TargetResult
 from workflow.pipeline.runbook import section_url
@@ -66,6 +66,10 @@ class SummaryLine(_Model):
     cause: str | None = None
     runbook: str | None = None
     build_log: str | None = None
+    # Referrers the destination refused (the image was copied without them): how many, and which; left out
+    # when there are none, so a summary of many destinations is no larger.
+    referrers_refused: int = Field(default=0, exclude_if=lambda count: not count)
+    refused_referrers: str | None = Field(default=None, exclude_if=lambda named: named is None)
 
 
 class Totals(_Model):
@@ -82,6 +86,7 @@ class Totals(_Model):
     planned: int = 0
     failed: int = 0
     blocked: int = 0
+    referrers_refused: int = 0  # destinations whose copy left out referrers the destination refused
     bytes_copied: int = 0
     blobs_copied: int = 0
     blobs_skipped: int = 0
@@ -198,6 +203,8 @@ def _line(result: TargetResult, runbook_url: str | None, cause_limit: int = CAUS
         cause=short_cause(result.cause, cause_limit),
         runbook=section_url(result.error, runbook_url) if result.error else None,
         build_log=build_log_url(build_arn) if build_arn else None,
+        referrers_refused=result.referrers_refused,
+        refused_referrers=result.refused_referrers,
     )
 
 
@@ -215,6 +222,7 @@ def _totals(results: Sequence[TargetResult]) -> Totals:
         planned=counts["planned"],
         failed=counts["failed"],
         blocked=counts["blocked"],
+        referrers_refused=sum(1 for r in results if r.referrers_refused),
         bytes_copied=sum(r.bytes_copied for r in results),
         blobs_copied=sum(r.blobs_copied for r in results),
         blobs_skipped=sum(r.blobs_skipped for r in results),
@@ -247,6 +255,7 @@ def _subject_counts(totals: Totals) -> str:
 
 def _subject(outcome: Outcome, image: str, totals: Totals, dry_run: bool) -> str:
     partly = ", PARTLY BLOCKED" if totals.blocked and outcome != "BLOCKED" else ""
+    partly += ", REFERRERS REFUSED" if totals.referrers_refused else ""
     prefix = f"{'[dry run] ' if dry_run else ''}ECR replication {outcome}{partly}: "
     counts = f" ({_subject_counts(totals)})"
     room = SUBJECT_LIMIT - len(prefix) - len(counts)
@@ -343,6 +352,24 @@ def _blocked_section(lines: Sequence[SummaryLine]) -> list[str]:
     return section
 
 
+def _refused_section(lines: Sequence[SummaryLine], runbook_url: str | None) -> list[str]:
+    """The destinations whose copy left out referrers they refused (HTTP 405), each with what it lacks."""
+    refused = [line for line in lines if line.referrers_refused]
+    if not refused:
+        return []
+    name = ReferrerRefused.__name__
+    section = [
+        "",
+        f"REFERRERS REFUSED by the destination ({name}), the image copied without them ({len(refused)}):",
+    ]
+    for line in refused:
+        count = line.referrers_refused
+        section.append(
+            f"- {line.destination}: {count} referrer{'s' if count != 1 else ''}: {line.refused_referrers}"
+        )
+    return [*section, f"    runbook: {section_url(name, runbook_url)}"]
+
+
 def _message(
     outcome: Outcome,
     image: str,
@@ -356,6 +383,7 @@ def _message(
     tag: str | None,
     action: RequestAction = "replicate",
     override: Override | None = None,
+    runbook_url: str | None = None,
 ) -> str:
     body = [
         f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
@@ -368,7 +396,7 @@ def _message(
         body += ["", f"Nothing replicated: {skipped_reason}"]
     if totals.superseded:
         body += ["", SUPERSEDED_TEXT]
-    body += _override_section(override) + _blocked_section(lines)
+    body += _override_section(override) + _blocked_section(lines) + _refused_section(lines, runbook_url)
     failed = [line for line in lines if line.action == "failed"]
     if failed:
         body += ["", f"FAILED ({len(failed)}):"]
@@ -437,6 +465,7 @@ def summarize(
         tag=tag,
         action=action,
         override=override,
+        runbook_url=runbook_url,
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):
@@ -451,8 +480,12 @@ def summarize(
         action=action,
         subject=subject,
         message=message,
-        # A blocked release is always emailed, whatever notifications.on says.
-        notify=outcome in ("FAILED", "PARTIAL") or notify_on == "always" or totals.blocked > 0,
+        # A blocked release, or one a destination took without some referrers, is always emailed, whatever
+        # notifications.on says.
+        notify=outcome in ("FAILED", "PARTIAL")
+        or notify_on == "always"
+        or totals.blocked > 0
+        or totals.referrers_refused > 0,
         lines=lines,
         totals=totals,
         execution_url=console_url(execution_arn) if execution_arn else None,

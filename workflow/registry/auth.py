@@ -8,7 +8,7 @@ registry challenges with Basic, and to the token endpoint when it challenges wit
 realm is on the registry's own host (any port) or is its known token service (Docker Hub's); a realm
 must be HTTPS unless the registry itself is spoken to over plain HTTP (`--insecure-registry`).
 
-ECR hosts (`<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`) use a token from
+ECR hosts (`<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`, `.amazonaws.eu` in aws-eusc) use a token from
 `GetAuthorizationToken`, called through the boto3 session given (holding assumed-role credentials that
 renew themselves), cached until five minutes before it expires (12 h) or until ECR refuses it.
 """
@@ -34,7 +34,7 @@ from workflow.registry.retry import TransientError, transport_fault
 
 AUTH_ENV = "ECR_REPLICATE_REGISTRY_AUTH"
 ECR_HOST_RE = re.compile(
-    r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?:\.cn)?$"
+    r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.(?:com|com\.cn|eu)$"
 )
 TOKEN_REFRESH_MARGIN = 300.0
 MAX_TOKEN_BODY = 64 << 10

@@ -18,6 +18,7 @@ from urllib3.response import BaseHTTPResponse
 from workflow.core.exceptions import (
     DestinationTagImmutable,
     DigestMismatch,
+    ReferrerRefused,
     RegistryProtocolError,
     TagDeleteRefused,
 )
@@ -162,6 +163,10 @@ class RegistryClient(Listings):
                     f"{where}:{reference} is immutable and points at "
                     f"{current or 'another digest'}, not {manifest.digest}"
                 )
+            if response.status == 405 and manifest.subject is not None:
+                # ECR refuses some OCI 1.1 referrer manifests (a `subject` and an `artifactType`) with 405
+                # (aws/containers-roadmap#2783): the referrer cannot be put there, whatever is retried.
+                raise ReferrerRefused(f"{what}: HTTP 405" + (f" ({detail})" if detail else ""))
             if response.status == 400 and ("BLOB_UNKNOWN" in detail or "MANIFEST_UNKNOWN" in detail):
                 self._confirm_referenced(repository, manifest, detail)
                 return None  # every blob is there: another writer raced this PUT; put again

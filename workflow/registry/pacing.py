@@ -1,8 +1,10 @@
 """Pacing of manifest PUTs per destination registry: a token bucket shared by every thread of a process.
 
-ECR allows 10 PutImage requests a second per Region by default (Amazon ECR service quotas:
-https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html), and every index, child
-manifest and referrer is one PutImage. A throttled answer (`hold`) pauses every thread's next PUT.
+ECR allows 10 PutImage requests a second in an account and Region by default ("Rate of PutImage requests",
+Amazon ECR service quotas: https://docs.aws.amazon.com/AmazonECR/latest/userguide/service-quotas.html), and
+every index, child manifest and referrer is one PutImage. The quota is the account's, shared by every copy
+build writing there at once, so a build paces at its share (`put_image_share`, computed by the plan), not at
+the whole quota. A throttled answer (`hold`) pauses every thread's next PUT.
 """
 
 from __future__ import annotations
@@ -14,6 +16,14 @@ from collections.abc import Callable
 from workflow.core.exceptions import RegistryTimeout
 
 ECR_PUT_IMAGE_RATE = 10.0
+
+
+def put_image_share(builds: int, max_concurrency: int, quota: float = ECR_PUT_IMAGE_RATE) -> float:
+    """The PutImage rate each of `builds` copies into one account and Region may use when at most
+    `max_concurrency` builds run at once, so that together they stay within `quota` (rounded down to
+    a thousandth, so the sum never rounds above it)."""
+    running = max(1, min(builds, max_concurrency))
+    return int(quota * 1000 / running) / 1000
 
 
 class TokenBucket:

@@ -8,15 +8,16 @@ from typing import Literal
 
 from workflow.models.payloads import Target
 
-ActionKind = Literal["inventory", "gate", "tag", "start", "copy", "delete"]
-ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed", "blocked"]
+ActionKind = Literal["inventory", "gate", "tag", "start", "copy", "delete", "archived"]
+ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed", "blocked", "skipped"]
 
 
 @dataclass
 class Action:
     """One repair: tag a target, start one execution, or copy one target (local); a failed listing; the
     targets of one image that promotion gates refused (`gate`, blocked) or could not decide yet (deferred);
-    or a stale tag to delete (`delete`, rules with propagate_deletes)."""
+    or a stale tag to delete (`delete`, rules with propagate_deletes); or the targets of a source image in ECR's
+    archive storage class (`archived`, skipped: it cannot be pulled until restored)."""
 
     kind: ActionKind
     repository: str
@@ -26,7 +27,7 @@ class Action:
     name: str = ""
     status: ActionStatus = "planned"
     error: str | None = None
-    outcome: str | None = None  # a delete's: deleted, kept (moved since), absent
+    outcome: str | None = None  # a delete's: deleted, kept (moved since), absent; an archived image's status
 
     @property
     def destinations(self) -> list[str]:
@@ -44,6 +45,8 @@ class Action:
             "copy": f"copy {self.targets[0].source_image} -> {self.targets[0].destination_reference}",
             "delete": f"delete {self.targets[0].repository}:{self.tag} ({self.digest[:19]}), gone from the "
             f"source, at {where}" + (f": {self.outcome}" if self.outcome else ""),
+            "archived": f"{self.repository}:{self.tag} ({self.digest[:19]}) is {self.outcome} in the source: not "
+            f"copied to {where}; restore it (UpdateImageStorageClass to STANDARD) to replicate it (ImageArchived)",
         }[self.kind]
         if self.status == "deferred":
             return what + ": deferred, left for the next run"

@@ -8,7 +8,9 @@
    destination repository that cannot be listed (e.g. its role is not deployed yet) is one failed
    "inventory" action; the other destinations are still repaired. For rules with `propagate_deletes`,
    the destination tags they accept that the source repository lacks are "delete" actions (stale tags,
-   `workflow.ops.sync.deletes`).
+   `workflow.ops.sync.deletes`). A source image in ECR's archive storage class cannot be pulled: its targets
+   that lack it are one "archived" action, skipped (no copy, no failure) until it is restored; an image
+   archived at a destination is left alone there (a push would restore it).
 2. Repair (skipped with `dry_run`). Put missing tags; for each image with missing destinations start one
    execution (input `{"repository", "tag", "destinations"}`, exactly the missing destinations) under a
    name derived from repository, digest, tag, that destination set and the UTC day of the run, so a
@@ -70,6 +72,7 @@ class SyncReport:
     not_matching: int = 0
     before_since: int = 0
     present: int = 0
+    archived_at_destination: int = 0
     actions: list[Action] = field(default_factory=list)
 
     def _count(self, kind: ActionKind, status: ActionStatus) -> int:
@@ -105,6 +108,11 @@ class SyncReport:
     def blocked(self) -> int:
         """Targets not repaired because a promotion gate refused the image."""
         return sum(len(a.targets) for a in self.actions if a.kind == "gate" and a.status == "blocked")
+
+    @property
+    def archived(self) -> int:
+        """Targets lacking a source image that is archived (not copied until it is restored)."""
+        return sum(len(a.targets) for a in self.actions if a.kind == "archived")
 
     @property
     def stale(self) -> int:
@@ -151,6 +159,8 @@ class SyncReport:
             (f"{verb}{started}" if self.dry_run else started, self.started),
             ("already started", self.already_started),
             ("blocked by promotion gates (targets)", self.blocked),
+            ("archived in the source, not copied (targets)", self.archived),
+            ("archived at the destination, left alone (targets)", self.archived_at_destination),
             ("deferred to the next run", self.deferred),
             ("stale tags (gone from the source)", self.stale),
             (f"{verb}delete (stale tags)" if self.dry_run else "deleted (stale tags)", self.deleted),
@@ -313,10 +323,19 @@ class Syncer:
                 continue
             if decision == "present":
                 report.present += 1
+            elif decision == "archived":
+                report.archived_at_destination += 1
             elif decision == "tagged":
                 to_tag.append(target)
             else:
                 missing.append(target)
+        if image.archived and (to_tag or missing):
+            # Nothing of it can be read (its pull is a 404; ECR user guide, "Archiving an image"), its gates
+            # included: reported, not tried, until it is restored.
+            archived = Action("archived", image.repository, image.tag, image.digest, [*to_tag, *missing])
+            archived.status, archived.outcome = "skipped", image.status
+            report.actions.append(archived)
+            return
         allowed = self._gated(image, [*to_tag, *missing], report)
         to_tag = [t for t in to_tag if id(t) in allowed]
         missing = [t for t in missing if id(t) in allowed]
