@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
 
 from workflow.blobs import BlobCopier, ProgressCallback, ProgressEvent
+from workflow.documents import load_json
 from workflow.exceptions import (
     DestinationTagImmutable,
     DigestMismatch,
@@ -122,7 +123,7 @@ def make_client(
 
 def _platform_of_config(raw: bytes) -> str | None:
     try:
-        config = json.loads(raw)
+        config = load_json(raw)
     except ValueError:
         return None
     if not isinstance(config, dict) or not config.get("os"):

@@ -20,6 +20,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workflow.documents import load_json
 from workflow.events import parse_time
 from workflow.exceptions import CopyFailed, CopyResultInvalid
 from workflow.grammar import shown
@@ -129,7 +130,7 @@ def _build(output: Any) -> dict[str, Any]:
 def _build_in(cause: str) -> dict[str, Any]:
     """The Build a failed `.sync` task carries as its cause, or {} (a cause cut short is not JSON)."""
     try:
-        data = json.loads(cause)
+        data = load_json(cause)
     except ValueError:
         return {}
     return _build(data) or (data if isinstance(data, dict) and "BuildStatus" in data else {})
@@ -163,9 +164,9 @@ def _result(build: Mapping[str, Any]) -> dict[str, Any]:
             f"the copy build exported a {RESULT_VARIABLE} of {size:,} bytes, more than the {RESULT_LIMIT:,} read"
         )
     try:
-        result = json.loads(value)
+        result = load_json(value, max_bytes=RESULT_LIMIT)
     except ValueError as error:
-        raise CopyResultInvalid(f"{RESULT_VARIABLE} is not JSON ({error}): {shown(value)}") from None
+        raise CopyResultInvalid(f"{RESULT_VARIABLE} {error}: {shown(value)}") from None
     if not isinstance(result, dict):
         raise CopyResultInvalid(f"{RESULT_VARIABLE} is JSON but not an object: {shown(value)}")
     return result

@@ -18,7 +18,6 @@ signs AssumeRole; it is never logged, returned or put in an error message.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,12 +27,15 @@ import botocore.session
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from workflow.documents import load_json
 from workflow.exceptions import RegistryAuthError
 
 SessionFactory = Callable[..., Any]
 Clock = Callable[[], datetime]
 METHOD = "ecr-replicate-assume-role"
 SECRET_FIELDS = ("AccessKeyId", "SecretAccessKey")
+# The largest SecretString Secrets Manager stores ("AWS Secrets Manager quotas": 65,536 bytes).
+SECRET_STRING_LIMIT = 65_536
 
 
 class _Provider(CredentialProvider):
@@ -136,7 +138,7 @@ class _PartitionSts:
                 f"cannot read the credentials secret {self.secret_id}: {type(error).__name__}"
             ) from None
         try:
-            value = json.loads(text or "")
+            value = load_json(text or "", max_bytes=SECRET_STRING_LIMIT)
         except ValueError:
             value = None
         if not isinstance(value, dict) or not all(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from workflow.documents import load_json
 from workflow.exceptions import ReplicationFailed
 from workflow.models import Override, RequestAction, TargetResult
 from workflow.partitions import SUPPORTED, partition_named
@@ -152,7 +153,7 @@ def build_log_url(build_arn: str) -> str | None:
 def _build_arn_in(cause: str | None) -> str | None:
     """The `Arn` of a CodeBuild Build carried as a cause (a failed `.sync` build), if it is one."""
     try:
-        data = json.loads(cause or "")
+        data = load_json(cause or "")
     except ValueError:
         return None
     build = data.get("Build", data) if isinstance(data, dict) else None
@@ -180,7 +181,7 @@ def short_cause(cause: str | None, limit: int = CAUSE_LIMIT) -> str | None:
 
 def _explain(cause: str) -> str:
     try:
-        data = json.loads(cause)
+        data = load_json(cause)
     except ValueError:
         return cause.strip()
     if not isinstance(data, dict):

@@ -7,7 +7,6 @@ few KiB, and what it says is cut before it becomes part of a message.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import TypeVar
@@ -16,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from urllib3.response import BaseHTTPResponse
 
+from workflow.documents import load_json
 from workflow.exceptions import RegistryAuthError, RegistryProtocolError
 from workflow.grammar import shown
 from workflow.registry import paths
@@ -196,7 +196,7 @@ class Transport:
         response.close()
         response.release_conn()
         try:
-            errors = json.loads(raw or b"{}").get("errors") or []
+            errors = load_json(raw or b"{}").get("errors") or []
             text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
         except (ValueError, AttributeError):
             text = raw.decode("utf-8", "replace").strip() if raw else ""
