@@ -110,18 +110,29 @@ def _each(values: list[str], parse: Callable[[str], object]) -> list[str]:
 
 
 class SignatureGate(_Strict):
-    """Trusted identities: an image passes with one signature that verifies against one of them."""
+    """Trusted identities: an image passes with one signature that verifies against one of them.
+
+    Notation's two trust stores (the Notary Project's signing scheme specification): `notation_trust_anchors`
+    are CA roots, for notary.x509 signatures; `notation_signing_authorities` are signing-authority roots
+    (AWS Signer's, say), for notary.x509.signingAuthority signatures. Neither verifies the other's scheme.
+    """
 
     cosign_keys: list[str] = Field(default_factory=list)
     notation_trust_anchors: list[str] = Field(default_factory=list)
+    notation_signing_authorities: list[str] = Field(default_factory=list)
 
     _keys = field_validator("cosign_keys")(lambda v: _each(v, parse_public_key))
-    _anchors = field_validator("notation_trust_anchors")(lambda v: _each(v, parse_certificates))
+    _anchors = field_validator("notation_trust_anchors", "notation_signing_authorities")(
+        lambda v: _each(v, parse_certificates)
+    )
 
     @model_validator(mode="after")
     def _some_identity(self) -> SignatureGate:
-        if not self.cosign_keys and not self.notation_trust_anchors:
-            raise ValueError("names no trusted identity: give cosign_keys and/or notation_trust_anchors")
+        if not (self.cosign_keys or self.notation_trust_anchors or self.notation_signing_authorities):
+            raise ValueError(
+                "names no trusted identity: give cosign_keys, notation_trust_anchors and/or "
+                "notation_signing_authorities"
+            )
         return self
 
     @cached_property
@@ -131,8 +142,13 @@ class SignatureGate(_Strict):
 
     @cached_property
     def anchors(self) -> list[x509.Certificate]:
-        """The parsed Notation trust anchors."""
+        """The parsed Notation CA trust anchors (notary.x509)."""
         return [cert for text in self.notation_trust_anchors for cert in parse_certificates(text)]
+
+    @cached_property
+    def signing_authorities(self) -> list[x509.Certificate]:
+        """The parsed Notation signing-authority roots (notary.x509.signingAuthority)."""
+        return [cert for text in self.notation_signing_authorities for cert in parse_certificates(text)]
 
 
 class Gates(_Strict):
