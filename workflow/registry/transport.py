@@ -31,6 +31,7 @@ TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 # https://docs.aws.amazon.com/AmazonECR/latest/userguide/common-errors.html).
 THROTTLING_CODES = ("TOOMANYREQUESTS", "ThrottlingException", "ThrottleException")
 MAX_DETAIL = 300
+EXCHANGE_SECONDS = 120.0  # one exchange (request, headers, a bounded body), unless `timeout` says otherwise
 T = TypeVar("T")
 
 
@@ -57,13 +58,14 @@ class Transport:
         ecr: EcrTokenProvider | None = None,
         retry: RetryPolicy | None = None,
         pool_size: int = 16,
-        timeout: float = 120.0,
+        timeout: float | None = None,
         bounds: Bounds | None = None,
     ) -> None:
         self.registry = registry
         self.base = f"{'http' if insecure else 'https'}://{registry}"
         self.push = push
         self.retry = retry or RetryPolicy()
+        timeout = EXCHANGE_SECONDS if timeout is None else timeout
         self.bounds = bounds or Bounds(exchange=timeout)
         self.pool = watched_pool_manager(
             num_pools=8,
