@@ -136,6 +136,22 @@ def rule_targets(
     return _rule_targets(rule, _SourceImage(repository, tag, None, registry, insecure, action), config)
 
 
+def replicated_into(
+    config: ReplicationConfig, source_repository: str, registry: str, repository: str
+) -> bool:
+    """True when a rule of `config` replicates `source_repository` into `repository` at `registry` (a
+    destination's registry host: two accounts' endpoints may share one)."""
+    for rule in config.rules:
+        if not rule.repository_filter.matches(source_repository):
+            continue
+        for destination in rule.destinations:
+            if destination.render_repository(source_repository) == repository and any(
+                config.endpoint(destination.account, region)[0] == registry for region in destination.regions
+            ):
+                return True
+    return False
+
+
 def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:
     targets = []
     for destination in rule.destinations:
