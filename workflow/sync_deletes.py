@@ -95,7 +95,12 @@ class StaleTags:
         """Every tag of a source repository (one listing, cached; its digests are not asked for)."""
         if repository not in self._source_tags:
             listed: set[str] = set()
-            for _ in self._source_inventory().images(repository, lambda tag: listed.add(tag) or False):
+
+            def note(tag: str) -> bool:
+                listed.add(tag)
+                return False  # the tag alone is wanted: no image (nor a HEAD for its digest)
+
+            for _ in self._source_inventory().images(repository, note):
                 pass
             self._source_tags[repository] = listed
         return self._source_tags[repository]
