@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workflow.redaction import redact
 
 # superseded: the source tag moved on (a newer push) before the destination tag was put, so it was not.
 CopyAction = Literal["copied", "tagged", "present", "superseded"]
@@ -213,10 +215,12 @@ class TargetResult(_Model):
     blobs_skipped: int = 0
     seconds: float = 0.0
     error: str | None = None
-    cause: str | None = None
+    cause: str | None = None  # redacted (workflow.redaction): records feed the summary, the email, the events
     build_arn: str | None = None
     # When the destination tag was put (copied, tagged): the end of the replication lag.
     finished_at: datetime | None = None
+
+    _redacted = field_validator("cause")(lambda cause: None if cause is None else redact(cause))
 
 
 class Plan(_Model):

@@ -27,6 +27,7 @@ from workflow.gates.image import gate_image
 from workflow.inventory import AwsClients, Inventories, SourceImage
 from workflow.models import ReplicationRequest, Target
 from workflow.plan import plan
+from workflow.redaction import described
 from workflow.registry.client import RegistryClient
 from workflow.rules import tag_matches
 
@@ -177,7 +178,7 @@ class _Reader:
                 registry_id=source.account,
             )
         except (ReplicationError, ClientError, BotoCoreError) as error:
-            return dict.fromkeys(used, f"the gates could not be checked: {type(error).__name__}: {error}")
+            return dict.fromkeys(used, f"the gates could not be checked: {described(error)}")
 
     def _registry(self) -> RegistryClient:
         if self._source_registry is None:
@@ -199,7 +200,7 @@ class _Reader:
         try:
             found = self.inventories.destination(target).lookup(target.repository, target.tag)
         except (ReplicationError, ClientError, BotoCoreError) as error:
-            self.unlisted[where] = f"{type(error).__name__}: {error}"
+            self.unlisted[where] = described(error)
             return replace(entry, error=self.unlisted[where])
         if found is None:
             return replace(entry, state="missing")

@@ -13,6 +13,7 @@ from workflow.documents import load_json
 from workflow.exceptions import ReplicationFailed
 from workflow.models import Override, RequestAction, TargetResult
 from workflow.partitions import SUPPORTED, partition_named
+from workflow.redaction import redact
 from workflow.runbook import section_url
 
 Outcome = Literal["SUCCEEDED", "PARTIAL", "FAILED", "SKIPPED", "BLOCKED"]
@@ -175,7 +176,7 @@ def short_cause(cause: str | None, limit: int = CAUSE_LIMIT) -> str | None:
     """
     if cause is None:
         return None
-    text = _explain(cause)
+    text = redact(_explain(cause))
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 

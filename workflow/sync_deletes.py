@@ -27,6 +27,7 @@ from workflow.exceptions import ReplicationError
 from workflow.inventory import AwsClients, Inventories, SourceInventory
 from workflow.models import DestinationRef, ReplicationRequest, Target
 from workflow.plan import plan, replicated_into, rule_targets
+from workflow.redaction import described
 from workflow.registry.auth import ecr_host_parts
 from workflow.sync_actions import Action
 
@@ -67,7 +68,7 @@ class StaleTags:
                     kept = source_tags | self._tags_into(listing)
                 except (ReplicationError, ClientError, BotoCoreError) as error:
                     refused = Action("inventory", repository, "", "", [listing], status="failed")
-                    refused.error = f"{type(error).__name__}: {error}"
+                    refused.error = described(error)
                     failed(refused)
                     self.log(f"failed: {refused.describe()}")
                     continue

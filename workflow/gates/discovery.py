@@ -24,6 +24,7 @@ from typing import Literal, TypeVar
 
 from workflow.exceptions import DigestMismatch, RegistryProtocolError
 from workflow.gates import cosign, notation
+from workflow.redaction import described
 from workflow.registry.client import RegistryClient
 from workflow.registry.media import Descriptor, Manifest, compute_digest
 
@@ -86,9 +87,7 @@ class _Look:
         try:
             return read()
         except UNREADABLE as error:
-            self.unreadable.append(
-                FoundSignature("unreadable", where, problem=f"{type(error).__name__}: {error}")
-            )
+            self.unreadable.append(FoundSignature("unreadable", where, problem=described(error)))
             return None
 
     def referrers(self, digest: str) -> list[Descriptor]:
