@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from workflow.documents import load_json
 from workflow.events import parse_time
 from workflow.exceptions import CopyFailed, CopyResultInvalid
-from workflow.grammar import shown
+from workflow.grammar import fit, shown
 from workflow.models import CopyResult, Target, TargetResult
 from workflow.summary import CAUSE_LIMIT, FAILURE_CAUSE_LIMIT, short_cause
 
@@ -196,7 +196,7 @@ def _failed(
         status="failed",
         digest=digest,
         error=error,
-        cause=_cut(cause, CAUSE_LIMIT),
+        cause=fit(cause, CAUSE_LIMIT),  # as JSON, escapes counted: 100 records stay far inside 256 KiB
         build_arn=_build_arn(build),
     )
 

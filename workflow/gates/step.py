@@ -27,6 +27,7 @@ from workflow.exceptions import GateCheckFailed, ImageBlocked, ImageNotFound, Re
 from workflow.gates.decision import Decision
 from workflow.gates.image import gate_image
 from workflow.gates.policy import Gates
+from workflow.grammar import fit
 from workflow.models import Override, Target, TargetResult
 from workflow.registry.client import RegistryClient
 
@@ -83,7 +84,9 @@ def _record(
         status=status,
         digest=digest,
         error=error,
-        cause=cause if len(cause) <= REASON_LIMIT else cause[: REASON_LIMIT - 3] + "...",
+        cause=fit(
+            cause, REASON_LIMIT
+        ),  # as JSON, escapes counted (a reason may quote a certificate's subject)
     ).model_dump(mode="json")
 
 
