@@ -141,6 +141,10 @@ class Target(_Model):
     rules: list[str] = Field(default_factory=list)
     # The digest the Gate step passed: the copy is pinned to it, never to what the tag points at later.
     gated_digest: str | None = None
+    # A delete's other source repositories replicated into the same destination repository (the tag is
+    # kept while one of them has it); None when the rules may send repositories there the config cannot
+    # name (a pattern, with a template without {repository}): the live delete then keeps the tag.
+    other_sources: list[str] | None = Field(default_factory=list)
 
     @property
     def destination_reference(self) -> str:

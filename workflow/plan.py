@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
-from workflow.config import ReplicationConfig, Rule
+from workflow.config import REPOSITORY_PLACEHOLDER, ReplicationConfig, Rule
 from workflow.exceptions import DestinationNotAllowed, InvalidRequest
 from workflow.grammar import shown
 from workflow.models import CredentialsSecret, DestinationRef, Plan, ReplicationRequest, RequestAction, Target
@@ -116,6 +117,10 @@ def _targets(
             first = targets.setdefault(key, target)
             if rule.name not in first.selecting_rules:
                 targets[key] = first.model_copy(update={"rules": [*first.selecting_rules, rule.name]})
+    if action == "delete":  # kept while another source repository written there has the tag
+        return [
+            t.model_copy(update={"other_sources": other_sources(config, t)}) for t in targets.values()
+        ], reasons
     return list(targets.values()), reasons
 
 
@@ -134,6 +139,38 @@ def rule_targets(
     """Every target of one rule for `repository:tag`, whatever its tag filters (sync's listings use it)."""
     registry, insecure = config.endpoint(config.source.account, config.source.region)
     return _rule_targets(rule, _SourceImage(repository, tag, None, registry, insecure, action), config)
+
+
+def other_sources(config: ReplicationConfig, target: Target) -> list[str] | None:
+    """The other source repositories the rules replicate into the target's destination repository, named
+    from the config alone; None when a rule sends repositories there that only a listing of the source
+    could name (a pattern with a repository template without {repository})."""
+    names: set[str] = set()
+    for rule in config.rules:
+        for destination in rule.destinations:
+            if not any(
+                config.endpoint(destination.account, r)[0] == target.registry for r in destination.regions
+            ):
+                continue
+            if REPOSITORY_PLACEHOLDER in destination.repository:
+                candidate = _source_named(destination.repository, target.repository)
+                names.update([candidate] if candidate and rule.repository_filter.matches(candidate) else [])
+            elif destination.repository == target.repository:
+                include = rule.repository_filter.include
+                literal = [m.source for m in include if m.kind == "glob" and "*" not in m.source]
+                if len(literal) != len(include):
+                    return None
+                names.update(name for name in literal if rule.repository_filter.matches(name))
+    names.discard(target.source_repository)
+    return sorted(names)
+
+
+def _source_named(template: str, repository: str) -> str | None:
+    """The source repository `template` renders as `repository`, or None."""
+    parts = [re.escape(part) for part in template.split(REPOSITORY_PLACEHOLDER)]
+    pattern = parts[0] + "(?P<r>.+)" + "(?P=r)".join(parts[1:])
+    match = re.fullmatch(pattern, repository)
+    return match["r"] if match else None
 
 
 def replicated_into(
