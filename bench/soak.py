@@ -173,7 +173,7 @@ def check(runtime: SoakRuntime, pushes: list[Push], problems: list[str]) -> Coun
         if summary is None:
             problems.append(f"{name}: no summary ({execution.status} {execution.error}: {execution.cause})")
             continue
-        lines = {line["destination"].split()[0]: line for line in summary["lines"]}
+        lines = {f"{line['account']}/{line['region']}": line for line in summary["lines"]}
         for place in DESTINATIONS:
             key = f"{place['account']}/{place['region']}"
             line = lines.get(key)

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logger, tracer
+from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logger, redacted_errors, tracer
 from workflow.models.payloads import Target
 from workflow.pipeline.gate import DEFAULT_POLL_SECONDS, GateStep
 from workflow.registry.factory import make_client
@@ -23,6 +23,7 @@ POLL_ENV = "GATE_POLL_SECONDS"
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
+@redacted_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Gate one image; an error reading its scan or signatures fails the gated targets, by name."""
     plan = event["plan"]

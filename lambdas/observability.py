@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from collections.abc import Callable
+from functools import lru_cache, wraps
 from pathlib import Path
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
+from workflow.core.redaction import redact
 from workflow.models.config import ReplicationConfig, load_config
 from workflow.pipeline.metrics import NAMESPACE, SERVICE, SERVICE_DIMENSION, DataPoint, Metric
 
@@ -18,6 +21,26 @@ CORRELATION_ID_PATH = "execution"
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def redacted_errors(handler: Handler) -> Handler:
+    """The handler, its errors' messages redacted (workflow.core.redaction) under the same class (the Step
+    Functions error name): Lambda puts the message in the execution history as the task's cause, and the
+    tracer and the logger record it. Innermost of a handler's decorators, so they see it redacted too."""
+
+    @wraps(handler)
+    def wrapped(event: Any, context: Any) -> Any:
+        try:
+            return handler(event, context)
+        except Exception as error:
+            text = str(error)
+            if redact(text) != text:
+                error.args = (redact(text),)
+                error.__cause__, error.__suppress_context__ = None, True  # the chain may quote it too
+            raise
+
+    return wrapped  # type: ignore[return-value]
 
 
 def config_path() -> Path:

@@ -10,7 +10,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.observability import CORRELATION_ID_PATH, emit_metric, load_handler_config, logger, tracer
+from lambdas.observability import (
+    CORRELATION_ID_PATH,
+    emit_metric,
+    load_handler_config,
+    logger,
+    redacted_errors,
+    tracer,
+)
 from workflow.core.exceptions import InvalidRequest
 from workflow.pipeline.metrics import Metric
 from workflow.pipeline.plan import plan
@@ -19,6 +26,7 @@ from workflow.pipeline.request import parse_request, parse_time
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
+@redacted_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Plan one execution, with the config's max_concurrency for the Map.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.observability import CORRELATION_ID_PATH, emit_metric, logger, tracer
+from lambdas.observability import CORRELATION_ID_PATH, emit_metric, logger, redacted_errors, tracer
 from workflow.models.payloads import Target
 from workflow.pipeline.metrics import Metric
 from workflow.pipeline.precheck import check_target
@@ -17,6 +17,7 @@ from workflow.pipeline.precheck import check_target
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
+@redacted_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Precheck one target; registry and role errors propagate under their class names."""
     target = Target.model_validate(event["target"])

@@ -12,7 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.observability import emit_metric, load_handler_config, logger, tracer
+from lambdas.observability import emit_metric, load_handler_config, logger, redacted_errors, tracer
 from workflow.core.exceptions import InvalidConfig
 from workflow.ops.sync.options import SyncOptions
 from workflow.ops.sync.syncer import reconcile
@@ -25,6 +25,7 @@ MAX_IN_FLIGHT_ENV = "MAX_IN_FLIGHT"
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler
+@redacted_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Reconcile once; returns the counts, the actions and whether it notified."""
     state_machine_arn = os.environ.get(STATE_MACHINE_ENV)

@@ -11,12 +11,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.observability import CORRELATION_ID_PATH, logger, tracer
+from lambdas.observability import CORRELATION_ID_PATH, logger, redacted_errors, tracer
 from workflow.pipeline.record import execution_error, record
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
+@redacted_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Record one iteration's outcome, or read a Plan error."""
     if "target" not in event:

@@ -11,7 +11,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.observability import CORRELATION_ID_PATH, emit, load_handler_config, logger, tracer
+from lambdas.observability import (
+    CORRELATION_ID_PATH,
+    emit,
+    load_handler_config,
+    logger,
+    redacted_errors,
+    tracer,
+)
 from workflow.models.payloads import Override, TargetResult
 from workflow.pipeline.announce import batches
 from workflow.pipeline.metrics import summary_metrics
@@ -21,6 +28,7 @@ from workflow.pipeline.summary import summarize
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
+@redacted_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Summarize one execution."""
     plan = event["plan"]

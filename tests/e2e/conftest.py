@@ -216,7 +216,7 @@ def received(e2e: E2E, queue: str) -> list[dict[str, Any]]:
 def statuses(execution: Execution) -> dict[str, str]:
     """`account/region -> action` from the summary lines of a finished execution."""
     summary = execution.state_outputs("Summarize")[-1]["summary"]
-    return {line["destination"].split()[0]: line["action"] for line in summary["lines"]}
+    return {f"{line['account']}/{line['region']}": line["action"] for line in summary["lines"]}
 
 
 @pytest.fixture(scope="package")

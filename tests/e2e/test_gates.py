@@ -65,7 +65,7 @@ def summary_of(execution: Any) -> dict[str, Any]:
 
 
 def causes(execution: Any) -> dict[str, str]:
-    return {line["destination"].split()[0]: line["cause"] for line in summary_of(execution)["lines"]}
+    return {f"{line['account']}/{line['region']}": line["cause"] for line in summary_of(execution)["lines"]}
 
 
 def test_critical_findings_block_every_rule_and_the_email_says_why(e2e: E2E) -> None:

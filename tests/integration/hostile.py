@@ -52,6 +52,11 @@ def image_manifest(config: bytes, layers: list[bytes], *, layer_digests: list[st
     )
 
 
+def nested(depth: int) -> bytes:
+    """A JSON document nested `depth` levels deep (CPython's decoder gives up past about 1,000)."""
+    return b'{"manifests":' * depth + b"[]" + b"}" * depth
+
+
 def index_of(children: list[bytes], media_type: str = OCI_MANIFEST) -> bytes:
     """An OCI index listing `children` (manifest bytes)."""
     return canonical(
@@ -133,6 +138,11 @@ class HostileRegistry:
         for blob in (config, *blobs):
             self.blobs[digest_of(blob)] = blob
         return self.add_manifest(repo, image_manifest(config, blobs), tag)
+
+    def add_blob(self, data: bytes) -> dict[str, Any]:
+        """Serve `data` as a blob; returns its descriptor's digest and size."""
+        self.blobs[digest_of(data)] = data
+        return {"digest": digest_of(data), "size": len(data)}
 
     def on(self, method: str, path: str, reply: Reply, times: int = 1_000_000) -> Rule:
         """Arm a rule."""

@@ -9,16 +9,19 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from tests.integration.faults import Fault, FaultProxy, Throttle
 from tests.integration.hostile import (
     OCI_INDEX,
+    OCI_MANIFEST,
     HostileRegistry,
     answer,
     canonical,
     head_for,
     image_manifest,
     index_of,
+    nested,
     trickle,
 )
 from tests.integration.images import ImageBuilder
@@ -26,7 +29,16 @@ from tests.integration.registries import RegistryServer, skopeo_digest
 from workflow.cli import main as cli_main
 from workflow.core.exceptions import RegistryAuthError, RegistryProtocolError, RegistryTimeout
 from workflow.engine.copier import MAX_MANIFEST_DEPTH, copy_image
+from workflow.gates.discovery import MAX_SIGNATURES_PER_LOOK
+from workflow.gates.image import gate_image
+from workflow.gates.notation import ARTIFACT_TYPE as NOTATION_ARTIFACT
+from workflow.gates.notation import JWS as NOTATION_JWS
+from workflow.local.signing import cosign_signature, new_key, public_pem, signature_tag
+from workflow.models.config import parse_config
+from workflow.models.policy import Gates, SignatureGate
+from workflow.ops.status import image_status
 from workflow.registry import listing as listing_module
+from workflow.registry import transport as transport_module
 from workflow.registry.auth import AUTH_ENV
 from workflow.registry.client import RegistryClient
 from workflow.registry.deadline import Bounds
@@ -445,3 +457,234 @@ def test_a_patch_upload_never_sends_a_second_patch(
     assert patches
     assert len(patches) == len(set(patches))
     assert len(patches) == len(proxy.requests("POST", r"/blobs/uploads/$"))
+
+
+# 9. Round 2 (issue 21): nesting, signature work, trickled answers
+
+
+def _sign(evil: HostileRegistry, repository: str, digest: str, key: ec.EllipticCurvePrivateKey) -> None:
+    """A cosign signature of `repository@digest` under its `.sig` tag, as cosign pushes it."""
+    image = cosign_signature(f"{evil.host}/{repository}", digest, key)
+    for blob in image.blobs:
+        evil.add_blob(blob.data)
+    evil.add_manifest(repository, image.top.data, signature_tag(digest))
+
+
+def _signature_gate(key: ec.EllipticCurvePrivateKey) -> dict[str, Gates]:
+    return {"signed": Gates(signature=SignatureGate(cosign_keys=[public_pem(key)]))}
+
+
+def test_a_manifest_nested_10000_deep_is_a_named_error_in_the_copy_result(
+    hostile: Callable[[], HostileRegistry], dest_registry: RegistryServer, repo: str, tmp_path: Path
+) -> None:
+    # Given a source whose tag holds a JSON document nested 10,000 deep (a registry stores it as any other)
+    evil = hostile()
+    evil.add_manifest("app", nested(10_000), "deep")
+    result = tmp_path / "result.json"
+    # When the copy command copies it
+    code = cli_main(
+        [
+            "copy",
+            f"{evil.host}/app:deep",
+            f"{dest_registry.host}/{repo}:deep",
+            "--insecure-registry",
+            evil.host,
+            "--insecure-registry",
+            dest_registry.host,
+            "--result-file",
+            str(result),
+        ]
+    )
+    # Then it fails with the registry's error by name, saying why, and nothing was written
+    written = json.loads(result.read_text())
+    assert code == 1
+    assert written["error"] == "RegistryProtocolError"
+    assert "nests deeper than 64 levels" in written["message"]
+    assert repo not in _repositories(dest_registry)
+
+
+def test_a_referrer_index_nested_5000_deep_does_not_stop_a_validly_signed_release(
+    hostile: Callable[[], HostileRegistry],
+) -> None:
+    # Given a validly signed image (cosign, under its .sig tag) in a registry without the referrers API,
+    # and anyone's referrer index nested 5,000 deep under its sha256-<hex> tag
+    evil, key = hostile(), new_key()
+    digest = evil.add_image("app", "v1")
+    _sign(evil, "app", digest, key)
+    evil.add_manifest("app", nested(5_000), digest.replace(":", "-"), media_type=OCI_INDEX)
+    # When the Gate looks at it
+    decisions = gate_image(
+        _signature_gate(key),
+        "app",
+        digest,
+        ecr=None,
+        registry=RegistryClient(evil.host, insecure=True, retry=FAST),
+    )
+    # Then the valid signature counts: the release passes, and the unreadable index is named
+    decision = decisions["signed"]
+    assert decision.verdict == "pass", decision.reason
+    assert decision.reason.startswith("signed with trusted cosign key 0")
+    assert "nests deeper than 64 levels" in decision.reason
+
+
+def _junk_referrers(evil: HostileRegistry, digest: str, manifests: int, layers: int) -> None:
+    """`manifests` Notation-typed referrers of `digest`, each of `layers` envelope layers that verify nowhere."""
+    descriptors = []
+    for m in range(manifests):
+        layer_list = [
+            {"mediaType": NOTATION_JWS, **evil.add_blob(f'{{"junk": "{m}-{n}"}}'.encode())}
+            for n in range(layers)
+        ]
+        raw = canonical(
+            {
+                "schemaVersion": 2,
+                "mediaType": OCI_MANIFEST,
+                "artifactType": NOTATION_ARTIFACT,
+                "config": {"mediaType": "application/vnd.oci.empty.v1+json", **evil.add_blob(b"{}")},
+                "layers": layer_list,
+                "subject": {"mediaType": OCI_MANIFEST, "digest": digest, "size": 1},
+            }
+        )
+        descriptors.append(
+            {
+                "mediaType": OCI_MANIFEST,
+                "digest": evil.add_manifest("app", raw),
+                "size": len(raw),
+                "artifactType": NOTATION_ARTIFACT,
+            }
+        )
+    listing = canonical({"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": descriptors})
+    evil.on("GET", f"/referrers/{digest}", answer(200, listing, {"Content-Type": OCI_INDEX}))
+
+
+@pytest.mark.parametrize("signed", [True, False], ids=["signed", "unsigned"])
+def test_a_gate_look_verifies_a_bounded_number_of_signatures(
+    hostile: Callable[[], HostileRegistry], signed: bool
+) -> None:
+    # Given 20 referrers of 250 envelope layers each (5,000 blobs), and, or not, a valid cosign signature
+    evil, key = hostile(), new_key()
+    digest = evil.add_image("app", "v1")
+    _junk_referrers(evil, digest, manifests=20, layers=250)
+    if signed:
+        _sign(evil, "app", digest, key)
+    # When the Gate looks once
+    started = time.monotonic()
+    decision = gate_image(
+        _signature_gate(key),
+        "app",
+        digest,
+        ecr=None,
+        registry=RegistryClient(evil.host, insecure=True, retry=FAST),
+    )["signed"]
+    # Then it reads at most MAX_SIGNATURES_PER_LOOK signature blobs and decides with what it found:
+    # the valid signature passes; without one it blocks, saying where it stopped
+    assert len(evil.requests("GET", "/blobs/")) <= MAX_SIGNATURES_PER_LOOK
+    assert time.monotonic() - started < 5.0
+    if signed:
+        assert decision.verdict == "pass", decision.reason
+    else:
+        assert decision.verdict == "block"
+        assert f"stopped after {MAX_SIGNATURES_PER_LOOK} signatures" in decision.reason
+
+
+def _status_config(source: str, healthy: str, evil: str) -> dict[str, object]:
+    return {
+        "source": {"account": "111111111111", "region": "us-east-1"},
+        "rules": [
+            {
+                "name": "releases",
+                "repositories": ["app"],
+                "tags": {"include": ["release-*"]},
+                "destinations": [
+                    {"account": "222222222222", "regions": ["eu-west-1"]},
+                    {"account": "333333333333", "regions": ["eu-west-1"]},
+                ],
+            }
+        ],
+        "endpoints": [
+            {"account": "111111111111", "region": "us-east-1", "registry": source, "insecure": True},
+            {"account": "222222222222", "region": "eu-west-1", "registry": healthy, "insecure": True},
+            {"account": "333333333333", "region": "eu-west-1", "registry": evil, "insecure": True},
+        ],
+    }
+
+
+def test_status_names_a_destination_serving_a_manifest_nested_10000_deep_and_keeps_the_others(
+    hostile: Callable[[], HostileRegistry],
+) -> None:
+    # Given a source and a healthy destination holding release-1, and a destination whose HEAD gives no
+    # digest and whose GET gives a document nested 10,000 deep
+    source, healthy, evil = hostile(), hostile(), hostile()
+    source.add_image("app", "release-1")
+    healthy.manifests["app@release-1"] = source.manifests["app@release-1"]
+    evil.on("HEAD", "/manifests/", answer(200, b"", {"Content-Type": OCI_MANIFEST}))
+    evil.on("GET", "/manifests/", answer(200, nested(10_000), {"Content-Type": OCI_MANIFEST}))
+    # When the status is asked
+    report = image_status(
+        parse_config(_status_config(source.host, healthy.host, evil.host)), "app", "release-1"
+    )
+    # Then the healthy row is present and the hostile one says the named error
+    rows = {e.account: (e.state, e.error) for e in report.entries}
+    assert rows["222222222222"] == ("present", None)
+    state, error = rows["333333333333"]
+    assert state == "unknown"
+    assert error is not None
+    assert error.startswith("RegistryProtocolError:")
+    assert "nests deeper than 64 levels" in error
+
+
+def _close_delimited(status: int, headers: dict[str, str]) -> bytes:
+    """A status line and headers without Content-Length: the body ends when the server closes."""
+    lines = [f"HTTP/1.1 {status} X", *(f"{k}: {v}" for k, v in headers.items()), "Connection: close"]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+@pytest.mark.parametrize("trickled", ["headers", "close-delimited body"])
+def test_a_trickled_answer_is_cut_at_the_exchange_bound_as_a_registry_timeout(
+    hostile: Callable[[], HostileRegistry], trickled: str
+) -> None:
+    # Given a registry whose manifest answer, headers and all or a body without Content-Length, comes a
+    # byte every 50 ms: 5 s in all
+    evil = hostile()
+    evil.add_image("app", "v1")
+    raw = evil.manifests["app@v1"][0]
+    head = _close_delimited(200, {"Content-Type": OCI_MANIFEST})
+    reply = (
+        trickle(b"", head + raw, interval=0.05)
+        if trickled == "headers"
+        else trickle(head, raw, interval=0.05)
+    )
+    evil.on("GET", "/manifests/v1", reply)  # type: ignore[arg-type]
+    client = RegistryClient(evil.host, insecure=True, retry=FAST, bounds=Bounds(exchange=1.0))
+    # When the manifest is read with a 1 s exchange bound
+    started = time.monotonic()
+    with pytest.raises(RegistryTimeout, match=r"GET manifest app:v1: not done within 1\.0 s"):
+        client.get_manifest("app", "v1")
+    # Then it is cut at the bound, as RegistryTimeout (never a truncated answer, never "not JSON")
+    assert time.monotonic() - started < 2.5
+
+
+def test_status_ends_within_the_exchange_bound_for_a_trickling_destination(
+    hostile: Callable[[], HostileRegistry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a destination whose HEAD gives no digest and whose GET sends its headers a byte every 50 ms,
+    # and registry exchanges bounded to 1 s
+    monkeypatch.setattr(transport_module, "EXCHANGE_SECONDS", 1.0)
+    source, healthy, evil = hostile(), hostile(), hostile()
+    source.add_image("app", "release-1")
+    healthy.manifests["app@release-1"] = source.manifests["app@release-1"]
+    raw = source.manifests["app@release-1"][0]
+    evil.on("HEAD", "/manifests/", answer(200, b"", {"Content-Type": OCI_MANIFEST}))
+    head = _close_delimited(200, {"Content-Type": OCI_MANIFEST})
+    evil.on("GET", "/manifests/", trickle(b"", head + raw, interval=0.05))  # type: ignore[arg-type]
+    # When the status is asked
+    started = time.monotonic()
+    report = image_status(
+        parse_config(_status_config(source.host, healthy.host, evil.host)), "app", "release-1"
+    )
+    # Then it ends within the bound (plus slack), the trickling row says RegistryTimeout, the other is there
+    assert time.monotonic() - started < 3.0
+    rows = {e.account: (e.state, e.error) for e in report.entries}
+    assert rows["222222222222"] == ("present", None)
+    assert rows["333333333333"][0] == "unknown"
+    assert (rows["333333333333"][1] or "").startswith("RegistryTimeout:")

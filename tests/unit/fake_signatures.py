@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from workflow.core.exceptions import RegistryProtocolError
 from workflow.gates.cosign import ARTIFACT_TYPE as COSIGN_ARTIFACT
 from workflow.gates.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING
 from workflow.registry.media import OCI_INDEX, OCI_MANIFEST, Descriptor, parse_manifest, sha256_digest
@@ -70,8 +71,11 @@ class FakeRegistry:
         raw = self.manifests.get(reference)
         return None if raw is None else parse_manifest(raw, None, sha256_digest(raw), "test")
 
-    def read_blob(self, repository: str, digest: str) -> bytes:
-        return self.blobs[digest]
+    def read_blob(self, repository: str, digest: str, limit: int = 1 << 20) -> bytes:
+        data = self.blobs[digest]
+        if len(data) > limit:
+            raise RegistryProtocolError(f"{self.registry}: blob {digest} exceeds {limit} bytes")
+        return data
 
 
 def cosign_manifest() -> bytes:

@@ -232,3 +232,76 @@ def test_a_registry_that_refuses_tag_deletes_fails_by_name(registries: dict[str,
     registries["127.0.0.1:5001"].refuses = True
     with pytest.raises(TagDeleteRefused, match="does not delete tags"):
         deletes.delete_tag(delete_target(registry="127.0.0.1:5001"), None)
+
+
+def merged(other: dict[str, Any]) -> Any:
+    """app replicated into mirror/all (propagating deletes), and another rule `other` writing there too."""
+    from workflow.models.config import parse_config
+
+    destination = {"account": "222222222222", "regions": ["eu-west-1"]}
+    return parse_config(
+        {
+            "source": {"account": "111111111111", "region": "us-east-1"},
+            "rules": [
+                {
+                    "name": "apps",
+                    "repositories": ["app"],
+                    "tags": {"include": ["release-*"]},
+                    "destinations": [{**destination, "repository": "mirror/all"}],
+                    "propagate_deletes": True,
+                },
+                {
+                    "name": "others",
+                    "tags": {"include": ["release-*"]},
+                    "destinations": [{**destination}],
+                    **other,
+                },
+            ],
+            "endpoints": [
+                {
+                    "account": "222222222222",
+                    "region": "eu-west-1",
+                    "registry": "127.0.0.1:5001",
+                    "insecure": True,
+                }
+            ],
+        }
+    )
+
+
+SHARED = {
+    "a literal repository": ({"repositories": ["services/api"]}, "mirror/all", ["services/api"]),
+    "a template": ({"repositories": ["*"]}, "mirror/{repository}", ["all"]),
+    "a pattern": ({"repositories": ["services/*"]}, "mirror/all", None),
+}
+
+
+@pytest.mark.parametrize("how", list(SHARED))
+def test_a_live_delete_keeps_a_tag_another_source_repository_replicated_there_may_have(
+    registries: dict[str, Registry], how: str
+) -> None:
+    # Given app and another source repository replicated into one destination repository, mirror/all,
+    # which holds release-2.4.1 at the digest app's deleted tag had; the other source still has the tag
+    other, template, named = SHARED[how]
+    config = merged(
+        {
+            **other,
+            "destinations": [{"account": "222222222222", "regions": ["eu-west-1"], "repository": template}],
+        }
+    )
+    destination = registries["127.0.0.1:5001"]
+    destination.manifests = {("mirror/all", "release-2.4.1"): DIGEST}
+    for repository in named or ["services/api"]:
+        registries[SOURCE_REGISTRY].manifests[(repository, "release-2.4.1")] = DIGEST
+    # When app's tag deletion is planned and carried out
+    from workflow.models.payloads import ReplicationRequest
+    from workflow.pipeline.plan import plan
+
+    request = ReplicationRequest(repository="app", tag="release-2.4.1", digest=DIGEST, action="delete")
+    [target] = plan(request, config).targets
+    result = deletes.delete_tag(target, None)
+    # Then the tag stays: another source has it (named from the config), or the config cannot name every
+    # source written there (sync --apply-deletes, which lists them, decides)
+    assert destination.deleted == []
+    assert (result.action, result.reason) == ("kept", "in the source" if named else "other sources write it")
+    assert target.other_sources == named

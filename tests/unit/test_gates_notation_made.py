@@ -2,7 +2,8 @@
 
 The real vectors (test_gates_signatures.py) are RSA-PSS under notary.x509; these cover what they do not:
 ES256 (JWS raw r||s signatures), a CA-issued leaf, and notary.x509.signingAuthority (AWS Signer's
-scheme), whose certificates are checked at the authentic signing time rather than now.
+scheme), whose certificates are checked at the authentic signing time rather than now, and only against a
+signing-authority trust store (the Notary Project's signing scheme specification, "Trust Stores").
 """
 
 from __future__ import annotations
@@ -90,7 +91,11 @@ class Signer:
                 "size": 1,
             }
         }
-        signing_input = f"{_b64(json.dumps(protected).encode())}.{_b64(json.dumps(payload).encode())}"
+        return self.sign(json.dumps(protected).encode(), json.dumps(payload).encode())
+
+    def sign(self, protected: bytes, payload: bytes) -> bytes:
+        """The JWS JSON envelope of `payload` under the `protected` header, signed by the leaf."""
+        signing_input = f"{_b64(protected)}.{_b64(payload)}"
         r, s = decode_dss_signature(self.leaf_key.sign(signing_input.encode(), ec.ECDSA(hashes.SHA256())))
         raw = r.to_bytes(32, "big") + s.to_bytes(32, "big")
         x5c = [
@@ -113,19 +118,44 @@ def test_es256_envelope_by_a_ca_issued_leaf_verifies() -> None:
     assert verify_notation(signer.envelope(), JWS, [signer.root], DIGEST, NOW) == "CN=release signer"
 
 
-def test_signing_authority_checks_certificates_at_the_authentic_signing_time() -> None:
-    # Given AWS Signer's scheme: a leaf that has expired since it signed, with an authentic signing time
-    signer = Signer(leaf_not_after=NOW - timedelta(days=1))
-    signed_at = (NOW - timedelta(days=10)).isoformat()
-    envelope = signer.envelope(
+def signing_authority_envelope(signer: Signer, signed_at: datetime) -> bytes:
+    """An envelope claiming the notary.x509.signingAuthority scheme and an authentic signing time."""
+    return signer.envelope(
         **{
             "crit": ["io.cncf.notary.signingScheme", "io.cncf.notary.authenticSigningTime"],
             "io.cncf.notary.signingScheme": "notary.x509.signingAuthority",
-            "io.cncf.notary.authenticSigningTime": signed_at,
+            "io.cncf.notary.authenticSigningTime": signed_at.isoformat(),
         }
     )
-    # When verified now / Then it passes: the leaf was valid when it signed
-    assert verify_notation(envelope, JWS, [signer.root], DIGEST, NOW) == "CN=release signer"
+
+
+def test_signing_authority_checks_certificates_at_the_authentic_signing_time() -> None:
+    # Given AWS Signer's scheme: a leaf that has expired since it signed, with an authentic signing time,
+    # and its root in the signing-authority trust store
+    signer = Signer(leaf_not_after=NOW - timedelta(days=1))
+    envelope = signing_authority_envelope(signer, NOW - timedelta(days=10))
+    # When verified now / Then it passes: the leaf was valid when the signing authority signed
+    verified = verify_notation(envelope, JWS, [], DIGEST, NOW, signing_authorities=[signer.root])
+    assert verified == "CN=release signer"
+
+
+def test_an_expired_ca_leaf_claiming_the_signing_authority_scheme_is_refused() -> None:
+    # Given a CA-issued leaf that expired yesterday, signing today an envelope that claims the
+    # signingAuthority scheme and a signing time of its own choosing, when it was still valid
+    signer = Signer(leaf_not_after=NOW - timedelta(days=1))
+    envelope = signing_authority_envelope(signer, NOW - timedelta(days=10))
+    # When verified with the root as a CA trust anchor only / Then it is refused: that scheme is trusted
+    # only through a signing-authority trust store, never CA anchors at its self-claimed time
+    with pytest.raises(SignatureRefused, match="trusted only through a signing-authority trust store"):
+        verify_notation(envelope, JWS, [signer.root], DIGEST, NOW)
+
+
+def test_a_signing_authority_root_does_not_verify_the_notary_x509_scheme() -> None:
+    # Given a plain notary.x509 envelope, its root in the signing-authority store only
+    signer = Signer()
+    # When verified / Then refused: notary.x509 is verified against CA anchors, of which there are none
+    with pytest.raises(SignatureRefused, match="certificate chain is not trusted"):
+        verify_notation(signer.envelope(), JWS, [], DIGEST, NOW, signing_authorities=[signer.root])
 
 
 def test_notary_x509_with_an_expired_leaf_is_refused() -> None:
@@ -153,3 +183,18 @@ def test_a_leaf_of_another_root_is_not_trusted() -> None:
     signer, other = Signer(), Signer()
     with pytest.raises(SignatureRefused, match="certificate chain is not trusted"):
         verify_notation(signer.envelope(), JWS, [other.root], DIGEST, NOW)
+
+
+@pytest.mark.parametrize("part", ["envelope", "protected header", "payload"])
+def test_an_envelope_nested_10000_deep_is_refused_by_name(part: str) -> None:
+    # Given an envelope, or its protected header, or its payload, nested 10,000 deep
+    signer, deep = Signer(), b"[" * 10_000 + b"]" * 10_000
+    protected = json.loads(base64.urlsafe_b64decode(json.loads(signer.envelope())["protected"] + "=="))
+    envelope = {
+        "envelope": deep,
+        "protected header": signer.sign(deep, b"{}"),
+        "payload": signer.sign(json.dumps(protected).encode(), deep),
+    }[part]
+    # When verified / Then it is refused, saying why (never a RecursionError)
+    with pytest.raises(SignatureRefused, match=f"JWS {part} nests deeper than 64 levels"):
+        verify_notation(envelope, JWS, [signer.root], DIGEST, NOW)

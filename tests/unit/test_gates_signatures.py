@@ -16,7 +16,6 @@ import pytest
 from cryptography import x509
 
 from tests.unit.fake_signatures import FakeRegistry, cosign_manifest, index_of, signature_manifest
-from workflow.core.exceptions import DigestMismatch
 from workflow.gates.cosign import SIMPLE_SIGNING, verify_cosign
 from workflow.gates.decision import SignatureRefused
 from workflow.gates.discovery import FoundSignature, find_signatures
@@ -243,15 +242,41 @@ def test_a_cosign_signature_when_only_notation_is_trusted_is_blocked() -> None:
     assert "no cosign key is trusted by this rule" in decision.reason
 
 
-def test_a_blob_that_does_not_hash_to_its_digest_is_refused() -> None:
+def test_a_blob_that_does_not_hash_to_its_digest_is_refused_by_name() -> None:
     # Given a signature layer whose bytes were replaced in the registry
     registry = FakeRegistry(referrers_api=False)
     manifest = cosign_manifest()
     registry.add(manifest, tag=COSIGN_DIGEST.replace(":", "-") + ".sig")
     registry.blobs[sha256_digest(PAYLOAD)] = PAYLOAD + b" "
-    # When found / Then it fails by name
-    with pytest.raises(DigestMismatch, match="signature blob"):
-        find_signatures(registry, "app", COSIGN_DIGEST)  # type: ignore[arg-type]
+    # When found and evaluated
+    found = find_signatures(registry, "app", COSIGN_DIGEST)  # type: ignore[arg-type]
+    gate = SignatureGate(cosign_keys=[COSIGN_PUB])
+    # Then that signature is unreadable and never counts: a real one may still come, so the Gate waits
+    assert [f.kind for f in found] == ["unreadable"]
+    assert evaluate_signatures(found, gate, COSIGN_DIGEST).verdict == "wait"
+    # And once the wait is over the image is blocked, the unreadable signature named with the error
+    decision = evaluate_signatures(found, gate, COSIGN_DIGEST, waited_seconds=gate.wait_minutes * 60)
+    assert decision.verdict == "block"
+    assert "1 unreadable: tag sha256-" in decision.reason
+    assert "DigestMismatch: registry.test/app: signature blob" in decision.reason
+
+
+def test_a_referrer_index_nested_5000_deep_is_skipped_and_a_valid_signature_still_counts() -> None:
+    # Given a valid cosign signature under the .sig tag, and a referrers index nested 5,000 deep under
+    # the sha256-<hex> tag (a registry without the referrers API)
+    registry = FakeRegistry(referrers_api=False)
+    registry.add(cosign_manifest(), tag=COSIGN_DIGEST.replace(":", "-") + ".sig", blob=PAYLOAD)
+    registry.add(b'{"manifests":' * 5000 + b"[]" + b"}" * 5000, tag=COSIGN_DIGEST.replace(":", "-"))
+    # When found and evaluated
+    found = find_signatures(registry, "app", COSIGN_DIGEST)  # type: ignore[arg-type]
+    decision = evaluate_signatures(found, SignatureGate(cosign_keys=[COSIGN_PUB]), COSIGN_DIGEST)
+    # Then it passes on the valid signature, naming the unreadable index it skipped
+    assert decision.verdict == "pass"
+    assert decision.reason.startswith(
+        f"signed with trusted cosign key 0, tag {COSIGN_DIGEST.replace(':', '-')}.sig"
+    )
+    assert "skipped 1 unreadable: tag sha256-" in decision.reason
+    assert "nests deeper than 64 levels" in decision.reason
 
 
 def test_the_vector_digest_is_the_fixture_manifest() -> None:

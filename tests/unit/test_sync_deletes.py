@@ -80,3 +80,43 @@ def test_without_opt_in_sync_reports_no_stale_tags(world: AwsClients) -> None:
     report = sync(with_deletes(False), options, clients=world)
     assert stale(report) == []
     assert "release-0" in tags_of(world.client("ecr", "eu-west-1", ROLE), "app")
+
+
+MERGED = "mirror/all"
+
+
+def merged_config(two_rules: bool) -> Any:
+    """app and services/api replicated into ONE destination repository, by one rule or by two (then only
+    the services rule propagates deletes: app's rule still protects its tags)."""
+    raw = copy.deepcopy(CONFIG)
+    rule = raw["rules"][0]
+    rule.update(propagate_deletes=True, repositories=["app", "services/*"])
+    rule["destinations"] = [{"account": "222222222222", "regions": ["eu-west-1"], "repository": MERGED}]
+    if two_rules:
+        other = copy.deepcopy(rule)
+        rule["repositories"], other["repositories"], other["name"] = ["app"], ["services/*"], "services"
+        rule["propagate_deletes"] = False
+        raw["rules"].append(other)
+    return parse_config(raw)
+
+
+@pytest.mark.parametrize("repository_glob", [None, "services/*"], ids=["all", "services-only"])
+@pytest.mark.parametrize("two_rules", [False, True], ids=["one-rule", "two-rules"])
+def test_a_tag_another_source_repository_still_has_is_never_deleted(
+    world: AwsClients, two_rules: bool, repository_glob: str | None
+) -> None:
+    # Given app {release-1, release-2} and services/api {release-1} both replicated into mirror/all,
+    # which holds release-1, release-2 and release-0 (gone from every source)
+    destination = world.client("ecr", "eu-west-1", ROLE)
+    destination.create_repository(repositoryName=MERGED)
+    for tag, number in (("release-1", 10), ("release-2", 20), ("release-0", 70)):
+        push(destination, MERGED, tag, number)
+    options = SyncOptions(
+        state_machine_arn=state_machine(world), apply_deletes=True, repository_glob=repository_glob
+    )
+    # When synced with --apply-deletes (every repository, or services/* only)
+    report = sync(merged_config(two_rules), options, clients=world)
+    # Then only release-0 is deleted: release-2, which services/api lacks but app has, stays
+    deleted = {(a.tag, a.outcome) for a in report.actions if a.kind == "delete"}
+    assert deleted == {("release-0", "deleted")}
+    assert sorted(tags_of(destination, MERGED)) == ["release-1", "release-2"]

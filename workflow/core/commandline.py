@@ -19,6 +19,7 @@ from workflow.core.exceptions import (
     InvalidRequest,
     ReplicationError,
 )
+from workflow.core.redaction import redact
 
 INPUT_ERRORS = (InvalidConfig, InvalidRequest, InvalidReference, DestinationNotAllowed)
 NO_CREDENTIALS = (
@@ -63,8 +64,9 @@ class Failure:
 
 
 def one_line(text: str) -> str:
-    """`text` with its lines joined by '; ' (messages from YAML and botocore span several)."""
-    return "; ".join(line.strip() for line in text.splitlines() if line.strip()) or "(no message)"
+    """`text` with its lines joined by '; ' (messages from YAML and botocore span several), redacted: every
+    message the CLI prints or writes to a result file passes here."""
+    return redact("; ".join(line.strip() for line in text.splitlines() if line.strip())) or "(no message)"
 
 
 def _botocore_failure(error: BaseException) -> Failure | None:

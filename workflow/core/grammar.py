@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
 
@@ -25,6 +26,26 @@ ECHO_LIMIT = 140
 def cut(text: str, limit: int = ECHO_LIMIT) -> str:
     """`text` cut to `limit` characters, ending in `...` when cut: a message echoes outside input, not all of it."""
     return text if len(text) <= limit else f"{text[: limit - 3]}..."
+
+
+def json_size(value: object) -> int:
+    """Characters `value` takes as JSON the way Python's json (and so the Lambda runtime) writes it: every
+    non-ASCII character escaped, the largest form a state's payload can take."""
+    return len(json.dumps(value))
+
+
+def fit(text: str, budget: int) -> str:
+    """`text` cut so that as a JSON string (quotes aside) it takes at most `budget` characters, escapes counted,
+    ending in `...` when cut."""
+    if json_size(text) - 2 <= budget:
+        return text
+    kept, used = [], 3
+    for character in text:
+        used += json_size(character) - 2
+        if used > budget:
+            break
+        kept.append(character)
+    return "".join(kept).rstrip() + "..."
 
 
 def shown(value: object, limit: int = ECHO_LIMIT) -> str:

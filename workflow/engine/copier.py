@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from workflow.core.documents import load_json
 from workflow.core.exceptions import (
     DestinationTagImmutable,
     DigestMismatch,
@@ -100,7 +101,7 @@ class PrecheckResult:
 
 def _platform_of_config(raw: bytes) -> str | None:
     try:
-        config = json.loads(raw)
+        config = load_json(raw)
     except ValueError:
         return None
     if not isinstance(config, dict) or not config.get("os"):

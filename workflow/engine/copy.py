@@ -21,6 +21,7 @@ from workflow.core.commandline import (
     Failure,
     add_json_argument,
     failure_of,
+    one_line,
     positive_float,
     positive_int,
     report,
@@ -251,7 +252,8 @@ def run(args: argparse.Namespace) -> int:
             _write_result(args.result_file, text)
         except OSError as error:
             return report(
-                Failure(type(error).__name__, f"the copy succeeded but {error}", 1), as_json=args.json
+                Failure(type(error).__name__, one_line(f"the copy succeeded but {error}"), 1),
+                as_json=args.json,
             )
     if not args.json:
         print(

@@ -13,12 +13,14 @@ partitions. `assume_role_in_partition` reads an access key pair of an IAM user i
 Secrets Manager secret (with the caller's own credentials: the precheck Lambda's, the copy build's, the
 sync's) and assumes the destination role with STS in the destination's Region, at every renewal, so a
 rotated key is used from the next renewal on. The key pair lives only in memory, in the STS client that
-signs AssumeRole; it is never logged, returned or put in an error message.
+signs AssumeRole; it is never logged, returned or put in an error message. Its shape is checked when it is
+read (a key id with a line break makes botocore quote the whole signed `Authorization` header in its
+error), and every error text from STS passes through `workflow.core.redaction.redact`.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -28,12 +30,25 @@ import botocore.session
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
+from workflow.core.documents import load_json
 from workflow.core.exceptions import RegistryAuthError
+from workflow.core.redaction import described, redact
 
 SessionFactory = Callable[..., Any]
 Clock = Callable[[], datetime]
 METHOD = "ecr-replicate-assume-role"
 SECRET_FIELDS = ("AccessKeyId", "SecretAccessKey")
+# The largest SecretString Secrets Manager stores ("AWS Secrets Manager quotas": 65,536 bytes).
+SECRET_STRING_LIMIT = 65_536
+# IAM API reference, data type AccessKey: AccessKeyId "Length Constraints: Minimum length of 16. Maximum length
+# of 128. Pattern: [\w]+"; SecretAccessKey has no documented pattern: printable, without white space.
+KEY_SHAPES = {
+    "AccessKeyId": (re.compile(r"[A-Za-z0-9_]{16,128}"), "16 to 128 letters, digits or _"),
+    "SecretAccessKey": (
+        re.compile(r"[\x21-\x7e]{1,128}"),
+        "1 to 128 printable characters without white space",
+    ),
+}
 
 
 class _Provider(CredentialProvider):
@@ -84,10 +99,11 @@ def assume_role(
         except ClientError as error:
             details = error.response.get("Error", {})
             raise RegistryAuthError(
-                f"cannot assume {where}: {details.get('Code', 'ClientError')}: {details.get('Message', '')}"
-            ) from error
+                f"cannot assume {where}: {details.get('Code', 'ClientError')}: "
+                + redact(str(details.get("Message", "")))
+            ) from None
         except BotoCoreError as error:
-            raise RegistryAuthError(f"cannot assume {where}: {type(error).__name__}: {error}") from error
+            raise RegistryAuthError(f"cannot assume {where}: {described(error)}") from None
 
     def refresh() -> dict[str, str]:
         renewed = assume()
@@ -136,7 +152,7 @@ class _PartitionSts:
                 f"cannot read the credentials secret {self.secret_id}: {type(error).__name__}"
             ) from None
         try:
-            value = json.loads(text or "")
+            value = load_json(text or "", max_bytes=SECRET_STRING_LIMIT)
         except ValueError:
             value = None
         if not isinstance(value, dict) or not all(
@@ -147,6 +163,13 @@ class _PartitionSts:
                 f"the credentials secret {self.secret_id} does not hold a JSON object with string "
                 f"{' and '.join(SECRET_FIELDS)} (see docs/deploy.md)"
             )
+        for field, (shape, described_shape) in KEY_SHAPES.items():
+            if not shape.fullmatch(value[field]):
+                # Named, never echoed: a stray line break or space is the usual cause (a pasted value).
+                raise RegistryAuthError(
+                    f"the credentials secret {self.secret_id}: {field} is not {described_shape} "
+                    "(a line break or space pasted with it?); see docs/deploy.md"
+                )
         return value["AccessKeyId"], value["SecretAccessKey"]
 
     def assume_role(self, **request: Any) -> dict[str, Any]:

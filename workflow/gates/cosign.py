@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from workflow.core.documents import load_json
 from workflow.gates.decision import SignatureRefused
 from workflow.models.policy import PublicKey
 
@@ -38,7 +38,7 @@ def _verify(key: PublicKey, signature: bytes, payload: bytes) -> None:
 def signed_digest(payload: bytes) -> str:
     """The manifest digest a (verified) simple-signing payload names."""
     try:
-        document: Any = json.loads(payload)
+        document: Any = load_json(payload)
         critical = document["critical"]
         digest = critical["image"]["docker-manifest-digest"]
         kind = critical["type"]

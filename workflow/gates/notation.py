@@ -1,18 +1,27 @@
-"""Notation signatures in JWS envelopes (application/jose+json), verified against X.509 trust anchors.
+"""Notation signatures in JWS envelopes (application/jose+json), verified against X.509 trust stores.
 
 Format: the Notary Project signature specification (signature-envelope-jws.md). The protected header names
 `alg` (PS256/384/512, ES256/384/512), `cty` application/vnd.cncf.notary.payload.v1+json, the signing scheme
 and times; `header.x5c` holds the chain, leaf first; the payload's `targetArtifact.digest` is what is signed.
-Checked: the signature by the leaf, each certificate issued by the next, the chain ending at a trust anchor,
-validity at the signing time (notary.x509.signingAuthority's authentic time) or now (notary.x509), the
-envelope's expiry, and the digest. COSE envelopes (application/cose) are refused as unsupported.
+Checked: the signature by the leaf, each certificate issued by the next, the chain ending at a root of the
+trust store its signing scheme names, validity at the time that scheme allows, the envelope's expiry, and
+the digest. COSE envelopes (application/cose) are refused as unsupported.
+
+Trust stores, per the Notary Project's signing scheme specification (notaryproject/specifications,
+specs/signing-scheme.md, "Trust Stores"; specs/trust-store-trust-policy.md, "Trust Store"):
+- `notary.x509`: verified against the CA trust store (`anchors`); with no timestamp countersignature (not
+  supported here), every certificate must be valid at the time of verification (now).
+- `notary.x509.signingAuthority`: verified against the signing-authority trust store
+  (`signing_authorities`) only, every certificate valid at the envelope's authentic signing time. That
+  time is the signing authority's statement, trusted because the authority is; a CA's leaf holder could
+  claim any time ("an end user with CA issued certificate can masquerade themselves as an SA", the
+  specification's FAQ), so CA anchors never verify this scheme.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 from datetime import UTC, datetime
 from itertools import pairwise
 from typing import Any
@@ -24,6 +33,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from workflow.core.documents import UnreadableJson, load_json
 from workflow.gates.decision import SignatureRefused
 
 ARTIFACT_TYPE = "application/vnd.cncf.notary.signature"
@@ -137,9 +147,9 @@ def _check_chain(chain: list[x509.Certificate], anchors: list[x509.Certificate],
 
 def _protected_header(envelope: dict[str, Any]) -> dict[str, Any]:
     try:
-        header = json.loads(_b64url(envelope.get("protected"), "protected header"))
-    except ValueError:
-        raise SignatureRefused("JWS protected header is not JSON") from None
+        header = load_json(_b64url(envelope.get("protected"), "protected header"))
+    except UnreadableJson as error:
+        raise SignatureRefused(f"JWS protected header {error}") from None
     if not isinstance(header, dict):
         raise SignatureRefused("JWS protected header is not a JSON object")
     critical = header.get("crit") or []
@@ -163,10 +173,13 @@ def _envelope(envelope_bytes: bytes, media_type: str) -> tuple[dict[str, Any], l
     if media_type != JWS:
         raise SignatureRefused(f"signature envelope type {media_type!r} is not supported")
     try:
-        envelope = json.loads(envelope_bytes)
+        envelope = load_json(envelope_bytes)
+    except UnreadableJson as error:
+        raise SignatureRefused(f"JWS envelope {error}") from None
+    try:
         chain = [x509.load_der_x509_certificate(base64.b64decode(c)) for c in envelope["header"]["x5c"]]
     except (ValueError, KeyError, TypeError, binascii.Error):
-        raise SignatureRefused("JWS envelope is not JSON with a header.x5c certificate chain") from None
+        raise SignatureRefused("JWS envelope has no header.x5c certificate chain") from None
     if not chain:
         raise SignatureRefused("JWS envelope has an empty certificate chain")
     return envelope, chain
@@ -179,7 +192,9 @@ def _verified_by_leaf(envelope: dict[str, Any], header: dict[str, Any], leaf: x5
 
 def _signed_digest(envelope: dict[str, Any]) -> Any:
     try:
-        return json.loads(_b64url(envelope.get("payload"), "payload"))["targetArtifact"]["digest"]
+        return load_json(_b64url(envelope.get("payload"), "payload"))["targetArtifact"]["digest"]
+    except UnreadableJson as error:
+        raise SignatureRefused(f"JWS payload {error}") from None
     except (ValueError, KeyError, TypeError):
         raise SignatureRefused("JWS payload has no targetArtifact.digest") from None
 
@@ -193,9 +208,9 @@ def signed_attributes(envelope_bytes: bytes, media_type: str, digest: str) -> di
     """
     envelope, chain = _envelope(envelope_bytes, media_type)
     try:
-        header = json.loads(_b64url(envelope.get("protected"), "protected header"))
-    except ValueError:
-        raise SignatureRefused("JWS protected header is not JSON") from None
+        header = load_json(_b64url(envelope.get("protected"), "protected header"))
+    except UnreadableJson as error:
+        raise SignatureRefused(f"JWS protected header {error}") from None
     if not isinstance(header, dict):
         raise SignatureRefused("JWS protected header is not a JSON object")
     _verified_by_leaf(envelope, header, chain[0])
@@ -211,8 +226,12 @@ def verify_notation(
     anchors: list[x509.Certificate],
     digest: str,
     now: datetime | None = None,
+    *,
+    signing_authorities: list[x509.Certificate] | None = None,
 ) -> str:
-    """The signer's subject when the envelope signs `digest` under a trust anchor; SignatureRefused otherwise."""
+    """The signer's subject when the envelope signs `digest` under the trust store of its signing scheme:
+    CA `anchors` for notary.x509, `signing_authorities` for notary.x509.signingAuthority; SignatureRefused
+    otherwise."""
     now = now or datetime.now(UTC)
     envelope, chain = _envelope(envelope_bytes, media_type)
     header = _protected_header(envelope)
@@ -225,7 +244,12 @@ def verify_notation(
             raise SignatureRefused(
                 "notary.x509.signingAuthority envelope without io.cncf.notary.authenticSigningTime"
             )
-        subject = _check_chain(chain, anchors, signing_time)
+        if not signing_authorities:
+            raise SignatureRefused(
+                "a notary.x509.signingAuthority envelope is trusted only through a signing-authority trust "
+                "store (notation_signing_authorities), and this rule has none"
+            )
+        subject = _check_chain(chain, signing_authorities, signing_time)
     else:
         subject = _check_chain(chain, anchors, now)
     expiry = _time(header, "io.cncf.notary.expiry")

@@ -1,9 +1,10 @@
 """The signature gate: pass with one signature that verifies, over this digest, by a trusted identity.
 
-Trusted identities are cosign keys, Notation trust anchors and ECR managed signing with a named signing profile.
-CI signs after it pushes (and ECR managed signing signs moments after the push), so what may still come is
-waited for, up to the gate's `wait_minutes`: no signature yet, a managed signing IN_PROGRESS or not started.
-A signature that is there and fails verification, or managed signing that FAILED, blocks at once.
+Trusted identities are cosign keys, Notation trust stores (CA anchors and signing authorities) and ECR managed
+signing with a named signing profile. CI signs after it pushes (and ECR managed signing signs moments after the
+push), so what may still come is waited for, up to the gate's `wait_minutes`: no signature yet, a managed
+signing IN_PROGRESS or not started. A signature that is there and fails verification, or managed signing that
+FAILED, blocks at once. Referrers that cannot be read are named beside the decision, never counted.
 """
 
 from __future__ import annotations
@@ -29,11 +30,27 @@ def _verify(found: FoundSignature, gate: SignatureGate, digest: str, now: dateti
             raise SignatureRefused("no cosign key is trusted by this rule")
         index = verify_cosign(found.payload, found.signature, gate.public_keys, digest)
         return f"signed with trusted cosign key {index}"
-    if not gate.anchors:
-        raise SignatureRefused("no Notation trust anchor is trusted by this rule")
-    return (
-        f"signed by {verify_notation(found.payload, found.media_type, gate.anchors, digest, now)} (Notation)"
+    if not gate.anchors and not gate.signing_authorities:
+        raise SignatureRefused("no Notation trust anchor or signing authority is trusted by this rule")
+    subject = verify_notation(
+        found.payload,
+        found.media_type,
+        gate.anchors,
+        digest,
+        now,
+        signing_authorities=gate.signing_authorities,
     )
+    return f"signed by {subject} (Notation)"
+
+
+def _listed(items: list[str]) -> str:
+    return "; ".join(items[:LISTED]) + (f"; and {len(items) - LISTED} more" if len(items) > LISTED else "")
+
+
+def _unreadable(found: list[FoundSignature]) -> str:
+    """`N unreadable: where: why; ...`, or "" when everything could be read."""
+    items = [f"{item.where}: {item.problem}" for item in found if item.kind == "unreadable"]
+    return f"{len(items)} unreadable: {_listed(items)}" if items else ""
 
 
 @dataclass
@@ -60,16 +77,17 @@ def _read_managed(reading: _Reading, status: SigningStatus, found: list[FoundSig
             reading.pending.append(f"{who} is COMPLETE, but {refusal}")
 
 
-def _blocked(found: list[FoundSignature], reading: _Reading) -> Decision:
-    if found and reading.refusals and not reading.pending:
-        named = "; ".join(reading.refusals[:LISTED]) + (
-            f"; and {len(reading.refusals) - LISTED} more" if len(reading.refusals) > LISTED else ""
-        )
-        return Decision.blocked(
-            f"no signature by a trusted identity; found {len(found)} signature{'s' if len(found) != 1 else ''}: "
-            f"{named}"
-        )
-    return Decision.blocked("; ".join([*reading.refusals, *reading.pending]))
+def _blocked(found: list[FoundSignature], signatures: list[FoundSignature], reading: _Reading) -> Decision:
+    if signatures and reading.refusals and not reading.pending:
+        plural = "s" if len(signatures) != 1 else ""
+        parts = ["no signature by a trusted identity", f"found {len(signatures)} signature{plural}: "
+                 f"{_listed(reading.refusals)}"]  # fmt: skip
+    else:
+        parts = [*reading.refusals, *reading.pending]
+    if unreadable := _unreadable(found):
+        parts.append(unreadable)
+    parts += [f"{item.problem} ({item.where} not read)" for item in found if item.kind == "unread"]
+    return Decision.blocked("; ".join(parts))
 
 
 def evaluate_signatures(
@@ -81,15 +99,21 @@ def evaluate_signatures(
     waited_seconds: float = 0,
     managed: SigningStatus | None = None,
 ) -> Decision:
-    """Pass on the first trusted signature; wait while one may still come; else block, saying what was found."""
+    """Pass on the first trusted signature (naming anything unreadable beside it); wait while one may still
+    come; else block, saying what was found and why it failed, what could not be read, and where the look
+    stopped."""
     reading = _Reading()
+    signatures = [item for item in found if item.kind in ("cosign", "notation")]
+    unreadable = _unreadable(found)
     if gate.verifies_signatures:
-        for item in found:
+        for item in signatures:
             try:
-                return Decision.passed(f"{_verify(item, gate, digest, now)}, {item.where}")
+                verified = f"{_verify(item, gate, digest, now)}, {item.where}"
             except SignatureRefused as refusal:
                 reading.refusals.append(f"{item.kind} signature ({item.where}): {refusal}")
-        if not found:
+                continue
+            return Decision.passed(verified + (f" (skipped {unreadable})" if unreadable else ""))
+        if not signatures:
             reading.pending.append(f"no signature found for {digest} (OCI referrers and the cosign .sig tag)")
     if managed is not None:
         _read_managed(reading, managed, found, digest)
@@ -100,4 +124,4 @@ def evaluate_signatures(
             f"{'; '.join(reading.pending)}; waited {int(waited_seconds // 60)} of {gate.wait_minutes} min"
         )
     reading.pending = [f"{text}, after waiting {gate.wait_minutes} min" for text in reading.pending]
-    return _blocked(found, reading)
+    return _blocked(found, signatures, reading)

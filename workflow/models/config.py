@@ -259,8 +259,9 @@ class Notifications(_Strict):
     emails: list[str] = Field(default_factory=list)
     on: Literal["failure", "always"] = "failure"
     # Where the team reads docs/runbook.md (e.g. its page in the team's Git host); the email links each
-    # failed line's section under it. Default: the runbook's path in the repository.
-    runbook_url: str | None = None
+    # failed line's section under it. Default: the runbook's path in the repository. Each failed line repeats
+    # it, so it is bounded (the summary keeps links only while its share of the payload quota allows).
+    runbook_url: str | None = Field(default=None, max_length=1024)
 
     @field_validator("runbook_url")
     @classmethod

@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workflow.core.redaction import redact
 
 # superseded: the source tag moved on (a newer push) before the destination tag was put, so it was not.
 CopyAction = Literal["copied", "tagged", "present", "superseded"]
@@ -146,6 +148,10 @@ class Target(_Model):
     # Manifest PUTs a second the copy may make: its share of the destination account and Region's PutImage
     # quota among the builds the Map runs there at once (workflow.registry.pacing.put_image_share).
     put_rate: float | None = None
+    # A delete's other source repositories replicated into the same destination repository (the tag is
+    # kept while one of them has it); None when the rules may send repositories there the config cannot
+    # name (a pattern, with a template without {repository}): the live delete then keeps the tag.
+    other_sources: list[str] | None = Field(default_factory=list)
 
     @property
     def destination_reference(self) -> str:
@@ -223,7 +229,9 @@ class TargetResult(_Model):
     blobs_skipped: int = 0
     seconds: float = 0.0
     error: str | None = None
-    cause: str | None = None
+    cause: str | None = (
+        None  # redacted (workflow.core.redaction): records feed the summary, the email, the events
+    )
     build_arn: str | None = None
     # When the destination tag was put (copied, tagged): the end of the replication lag.
     finished_at: datetime | None = None
@@ -231,6 +239,8 @@ class TargetResult(_Model):
     # out of the record when there are none, so the common record is no larger (the Map's state is bounded).
     referrers_refused: int = Field(default=0, exclude_if=lambda count: not count)
     refused_referrers: str | None = Field(default=None, exclude_if=lambda named: named is None)
+
+    _redacted = field_validator("cause")(lambda cause: None if cause is None else redact(cause))
 
 
 class Plan(_Model):

@@ -136,28 +136,40 @@ class SignatureGate(_Strict):
     """Trusted identities: an image passes with one signature that verifies against one of them.
 
     CI signs after it pushes, so a signature not there yet is waited for, up to `wait_minutes`.
+    Notation's two trust stores (the Notary Project's signing scheme specification): `notation_trust_anchors`
+    are CA roots, for notary.x509 signatures; `notation_signing_authorities` are signing-authority roots
+    (AWS Signer's, say), for notary.x509.signingAuthority signatures. Neither verifies the other's scheme.
     """
 
     cosign_keys: list[str] = Field(default_factory=list)
     notation_trust_anchors: list[str] = Field(default_factory=list)
     ecr_managed_signing: ManagedSigning | None = None
     wait_minutes: int = Field(default=30, ge=0, le=MAX_WAIT_MINUTES)
+    notation_signing_authorities: list[str] = Field(default_factory=list)
 
     _keys = field_validator("cosign_keys")(lambda v: _each(v, parse_public_key))
-    _anchors = field_validator("notation_trust_anchors")(lambda v: _each(v, parse_certificates))
+    _anchors = field_validator("notation_trust_anchors", "notation_signing_authorities")(
+        lambda v: _each(v, parse_certificates)
+    )
 
     @model_validator(mode="after")
     def _some_identity(self) -> SignatureGate:
-        if not self.cosign_keys and not self.notation_trust_anchors and self.ecr_managed_signing is None:
+        if not (
+            self.cosign_keys
+            or self.notation_trust_anchors
+            or self.notation_signing_authorities
+            or self.ecr_managed_signing is not None
+        ):
             raise ValueError(
-                "names no trusted identity: give cosign_keys, notation_trust_anchors and/or ecr_managed_signing"
+                "names no trusted identity: give cosign_keys, notation_trust_anchors, "
+                "notation_signing_authorities and/or ecr_managed_signing"
             )
         return self
 
     @property
     def verifies_signatures(self) -> bool:
         """True when the gate trusts keys or anchors of its own (cosign, Notation), beside managed signing."""
-        return bool(self.cosign_keys or self.notation_trust_anchors)
+        return bool(self.cosign_keys or self.notation_trust_anchors or self.notation_signing_authorities)
 
     @cached_property
     def public_keys(self) -> list[PublicKey]:
@@ -166,8 +178,13 @@ class SignatureGate(_Strict):
 
     @cached_property
     def anchors(self) -> list[x509.Certificate]:
-        """The parsed Notation trust anchors."""
+        """The parsed Notation CA trust anchors (notary.x509)."""
         return [cert for text in self.notation_trust_anchors for cert in parse_certificates(text)]
+
+    @cached_property
+    def signing_authorities(self) -> list[x509.Certificate]:
+        """The parsed Notation signing-authority roots (notary.x509.signingAuthority)."""
+        return [cert for text in self.notation_signing_authorities for cert in parse_certificates(text)]
 
 
 class Gates(_Strict):

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.core.exceptions import ImageNotFound, InvalidRequest, ReplicationError
+from workflow.core.redaction import described
 from workflow.gates.decision import Decision
 from workflow.gates.image import gate_image
 from workflow.models.config import ReplicationConfig
@@ -207,7 +208,7 @@ class _Reader:
                 waited_seconds=waited_since(image.pushed_at),
             )
         except (ReplicationError, ClientError, BotoCoreError) as error:
-            return dict.fromkeys(used, f"the gates could not be checked: {type(error).__name__}: {error}")
+            return dict.fromkeys(used, f"the gates could not be checked: {described(error)}")
 
     def _registry(self) -> RegistryClient:
         if self._source_registry is None:
@@ -227,7 +228,7 @@ class _Reader:
         try:
             found = self.inventories.destination(target).lookup(target.repository, target.tag)
         except (ReplicationError, ClientError, BotoCoreError) as error:
-            self.unlisted[where] = f"{type(error).__name__}: {error}"
+            self.unlisted[where] = described(error)
             return replace(entry, error=self.unlisted[where])
         state: State
         if found is not None and found.digest == entry.source_digest:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from workflow.core.grammar import fit
 from workflow.pipeline.summary import Summary, SummaryLine
 
 SOURCE = "ecr-filtered-replication"
@@ -29,6 +30,9 @@ MAX_REQUEST_BYTES = 256 * 1024
 # Step Functions' optimized integration appends the state machine and execution ARNs to each entry's
 # Resources (both count in the entry size; an execution ARN is at most ~2 KB).
 RESOURCES_ALLOWANCE = 2 * 2048
+# A gate's reason in a blocked event: its start (the email and the execution's output have it whole). Every
+# other field is an identity bounded by its grammar, so each event's size is bounded (workflow.pipeline.summary).
+EVENT_REASON_BUDGET = 96
 
 
 def detail_type(summary: Summary, line: SummaryLine) -> str:
@@ -48,11 +52,13 @@ def entry(summary: Summary, line: SummaryLine) -> dict[str, Any]:
         "error": line.error,
     }
     if line.action == "blocked":
-        detail["reason"] = line.cause  # which gate refused it, and why
+        detail["reason"] = line.cause and fit(
+            line.cause, EVENT_REASON_BUDGET
+        )  # which gate refused it, and why
     return {
         "Source": SOURCE,
         "DetailType": detail_type(summary, line),
-        "Detail": json.dumps(detail, separators=(",", ":")),
+        "Detail": json.dumps(detail, separators=(",", ":"), ensure_ascii=False),
         "EventBusName": BUS,
     }
 

@@ -5,7 +5,11 @@ digest the source tag had. The destination tag is removed only when it still poi
 the source has not been given the tag again:
 - "absent": the destination has no such tag;
 - "kept" (moved since): the destination tag points at another digest now, so someone moved it there;
-- "kept" (in the source): the source has the tag again (re-pushed after the delete);
+- "kept" (in the source): the source has the tag again (re-pushed after the delete), or another source
+  repository replicated into the same destination repository has it (`Target.other_sources`, named from the
+  config when the plan is made);
+- "kept" (other sources write it): the rules send repositories there that only a listing of the source could
+  name (a pattern, with a template without `{repository}`); `sync --apply-deletes`, which lists them, decides;
 - "deleted": the tag was removed. Only the tag: ECR by BatchDeleteImage with the imageTag alone (an
   image other tags still name keeps them; ECR deletes an image with its last tag, and refuses to delete
   one an index still references), another registry by the distribution spec's DELETE by tag. A digest is
@@ -26,6 +30,7 @@ from workflow.registry.factory import make_client
 
 KEPT_MOVED = "moved since"
 KEPT_IN_SOURCE = "in the source"
+KEPT_SHARED = "other sources write it"
 
 
 class DeleteResult(NamedTuple):
@@ -54,8 +59,11 @@ def delete_tag(
         source = make_client(
             target.source_registry, session=source_session, insecure_registries=insecure_registries
         )
-        if source.head_manifest(target.source_repository, target.tag) is not None:
-            return DeleteResult("kept", None, KEPT_IN_SOURCE)
+        if target.other_sources is None:
+            return DeleteResult("kept", None, KEPT_SHARED)
+        for repository in (target.source_repository, *target.other_sources):
+            if source.head_manifest(repository, target.tag) is not None:
+                return DeleteResult("kept", None, KEPT_IN_SOURCE)
     parts = ecr_host_parts(target.registry)
     registry = None
     if parts:  # ECR by its API, as the destination role: DescribeImages, then BatchDeleteImage

@@ -23,6 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from workflow.core.exceptions import GateCheckFailed, ImageBlocked, ReplicationError
+from workflow.core.grammar import fit
 from workflow.engine.ecr import missing_image
 from workflow.gates.decision import Decision
 from workflow.gates.image import gate_image
@@ -106,7 +107,9 @@ def _record(
         status=status,
         digest=digest,
         error=error,
-        cause=_cut(cause),
+        cause=fit(
+            cause, REASON_LIMIT
+        ),  # as JSON, escapes counted (a reason may quote a certificate's subject)
     ).model_dump(mode="json")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from workflow.core.exceptions import DestinationNotAllowed, InvalidRequest, Repl
 from workflow.core.grammar import artifact_tag_subject, shown
 from workflow.core.partitions import partition_of
 from workflow.models import loops
-from workflow.models.config import ReplicationConfig, Rule
+from workflow.models.config import REPOSITORY_PLACEHOLDER, ReplicationConfig, Rule
 from workflow.models.payloads import (
     CredentialsSecret,
     DestinationRef,
@@ -155,6 +156,10 @@ def _targets(
             first = targets.setdefault(key, target)
             if rule.name not in first.selecting_rules:
                 targets[key] = first.model_copy(update={"rules": [*first.selecting_rules, rule.name]})
+    if action == "delete":  # kept while another source repository written there has the tag
+        return [
+            t.model_copy(update={"other_sources": other_sources(config, t)}) for t in targets.values()
+        ], reasons
     return list(targets.values()), reasons
 
 
@@ -192,6 +197,54 @@ def rule_targets(
     registry, insecure = config.endpoint(source.account, source.region)
     image = _SourceImage(source.account, source.region, repository, tag, None, registry, insecure, action)
     return _rule_targets(rule, image, config)
+
+
+def other_sources(config: ReplicationConfig, target: Target) -> list[str] | None:
+    """The other source repositories the rules replicate into the target's destination repository, named
+    from the config alone; None when a rule sends repositories there that only a listing of the source
+    could name (a pattern with a repository template without {repository})."""
+    names: set[str] = set()
+    for rule in config.rules:
+        for destination in rule.destinations:
+            if not any(
+                config.endpoint(destination.account, r)[0] == target.registry for r in destination.regions
+            ):
+                continue
+            if REPOSITORY_PLACEHOLDER in destination.repository:
+                candidate = _source_named(destination.repository, target.repository)
+                names.update([candidate] if candidate and rule.repository_filter.matches(candidate) else [])
+            elif destination.repository == target.repository:
+                include = rule.repository_filter.include
+                literal = [m.source for m in include if m.kind == "glob" and "*" not in m.source]
+                if len(literal) != len(include):
+                    return None
+                names.update(name for name in literal if rule.repository_filter.matches(name))
+    names.discard(target.source_repository)
+    return sorted(names)
+
+
+def _source_named(template: str, repository: str) -> str | None:
+    """The source repository `template` renders as `repository`, or None."""
+    parts = [re.escape(part) for part in template.split(REPOSITORY_PLACEHOLDER)]
+    pattern = parts[0] + "(?P<r>.+)" + "(?P=r)".join(parts[1:])
+    match = re.fullmatch(pattern, repository)
+    return match["r"] if match else None
+
+
+def replicated_into(
+    config: ReplicationConfig, source_repository: str, registry: str, repository: str
+) -> bool:
+    """True when a rule of `config` replicates `source_repository` into `repository` at `registry` (a
+    destination's registry host: two accounts' endpoints may share one)."""
+    for rule in config.rules:
+        if not rule.repository_filter.matches(source_repository):
+            continue
+        for destination in rule.destinations:
+            if destination.render_repository(source_repository) == repository and any(
+                config.endpoint(destination.account, region)[0] == registry for region in destination.regions
+            ):
+                return True
+    return False
 
 
 def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:

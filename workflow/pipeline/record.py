@@ -20,8 +20,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from workflow.core.documents import load_json
 from workflow.core.exceptions import CopyFailed, CopyResultInvalid
-from workflow.core.grammar import shown
+from workflow.core.grammar import fit, shown
 from workflow.models.payloads import CopyResult, Target, TargetResult
 from workflow.pipeline.request import parse_time
 from workflow.pipeline.summary import CAUSE_LIMIT, FAILURE_CAUSE_LIMIT, short_cause
@@ -142,7 +143,7 @@ def _build(output: Any) -> dict[str, Any]:
 def _build_in(cause: str) -> dict[str, Any]:
     """The Build a failed `.sync` task carries as its cause, or {} (a cause cut short is not JSON)."""
     try:
-        data = json.loads(cause)
+        data = load_json(cause)
     except ValueError:
         return {}
     return _build(data) or (data if isinstance(data, dict) and "BuildStatus" in data else {})
@@ -176,9 +177,9 @@ def _result(build: Mapping[str, Any]) -> dict[str, Any]:
             f"the copy build exported a {RESULT_VARIABLE} of {size:,} bytes, more than the {RESULT_LIMIT:,} read"
         )
     try:
-        result = json.loads(value)
+        result = load_json(value, max_bytes=RESULT_LIMIT)
     except ValueError as error:
-        raise CopyResultInvalid(f"{RESULT_VARIABLE} is not JSON ({error}): {shown(value)}") from None
+        raise CopyResultInvalid(f"{RESULT_VARIABLE} {error}: {shown(value)}") from None
     if not isinstance(result, dict):
         raise CopyResultInvalid(f"{RESULT_VARIABLE} is JSON but not an object: {shown(value)}")
     return result
@@ -208,7 +209,7 @@ def _failed(
         status="failed",
         digest=digest,
         error=error,
-        cause=_cut(cause, CAUSE_LIMIT),
+        cause=fit(cause, CAUSE_LIMIT),  # as JSON, escapes counted: 100 records stay far inside 256 KiB
         build_arn=_build_arn(build),
     )
 

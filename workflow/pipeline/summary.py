@@ -1,4 +1,19 @@
-"""Per-target results -> Summary: the outcome, one line per target, totals and the email text."""
+"""Per-target results -> Summary: the outcome, one line per target, totals and the email text.
+
+Step Functions counts the Summarize result whole against its 256 KiB payload quota ("Step Functions service
+quotas"; States.DataLimitExceeded, which no Catch catches: no summary, no email, no events): the summary,
+every line, the email text, the Fail state's cause and the replication events beside them. So each part
+has a share, counted in characters of the JSON the Lambda runtime writes (non-ASCII escaped: the largest
+form), and the worst case the config allows (100 targets, its MAX_DESTINATIONS; 256-character repository names,
+128-character tags, every target failed or blocked with a long cause) stays well inside the quota:
+- a line holds its identity whole (account, Region, repository, action, digest, error: each bounded by its
+  grammar) and, within an equal share of LINES_BUDGET, its cause, runbook link and build log link;
+- the email text is at most MESSAGE_BUDGET: the failures, the blocked targets and the table are listed
+  while they fit, then counted ("... and N more"); every target is still in `lines` and in the events;
+- the Fail state's cause is at most FAILURE_CAUSE_BUDGET; the override's texts at most OVERRIDE_TEXT_BUDGET;
+- each replication event holds its identity and at most EVENT_REASON_BUDGET of a gate's reason
+  (workflow.pipeline.announce).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +24,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from workflow.core.documents import load_json
 from workflow.core.exceptions import ReferrerRefused, ReplicationFailed
+from workflow.core.grammar import REPOSITORY_MAX, fit, json_size
 from workflow.core.links import build_log_url, console_url, state_machine_arn_of
+from workflow.core.redaction import redact
 from workflow.models.payloads import Override, RequestAction, TargetResult
 from workflow.pipeline.runbook import section_url
 
@@ -24,8 +42,26 @@ CAUSE_LIMIT = 500
 # summary and the replication events beside it stay well inside Step Functions' 256 KiB state.
 CAUSES_LIMIT = 25_000
 CAUSE_MIN = 200
-FAILURE_CAUSE_LIMIT = 30_000
-FAILURES_LIMIT = 40_000  # characters of failure details in a message; the table still lists every target
+FAILURE_CAUSE_LIMIT = (
+    30_000  # a Plan error's cause (workflow.pipeline.record.execution_error): the Fail state's
+)
+RESULT_LIMIT = 256 * 1024
+MESSAGE_BUDGET = 10 * 1024
+REFUSED_SHARE = 0.1  # of the message: destinations that refused referrers
+REFUSED_REFERRERS_LIMIT = 512  # characters naming a line's refused referrers
+DETAILS_SHARE = 0.5  # of the message: failures and blocked targets, then the table and the rest
+FAILURE_CAUSE_BUDGET = 6 * 1024
+LINES_BUDGET = 80 * 1024
+OVERRIDE_TEXT_BUDGET = 512
+# Each identity field of a line at most as long as its grammar allows (a digest: sha512:<128 hex>).
+FIELD_LIMITS = {
+    "account": 12,
+    "region": 32,
+    "repository": REPOSITORY_MAX,
+    "digest": 135,
+    "error": 128,
+    "action": 80,
+}
 STATUS_ORDER = (
     "copied",
     "tagged",
@@ -49,13 +85,11 @@ class _Model(BaseModel):
 
 
 class SummaryLine(_Model):
-    """One target, as a person reads it."""
+    """One target, as a person reads it (its tag is the summary's: one image per execution)."""
 
-    destination: str
     account: str
     region: str
     repository: str
-    tag: str
     action: str
     digest: str | None = None
     bytes: int = 0
@@ -70,6 +104,10 @@ class SummaryLine(_Model):
     # when there are none, so a summary of many destinations is no larger.
     referrers_refused: int = Field(default=0, exclude_if=lambda count: not count)
     refused_referrers: str | None = Field(default=None, exclude_if=lambda named: named is None)
+
+    def destination(self, tag: str | None) -> str:
+        """`account/region repository:tag`."""
+        return f"{self.account}/{self.region} {self.repository}:{tag or '?'}"
 
 
 class Totals(_Model):
@@ -128,7 +166,7 @@ def outcome_of(results: Sequence[TargetResult]) -> Outcome:
 def _build_arn_in(cause: str | None) -> str | None:
     """The `Arn` of a CodeBuild Build carried as a cause (a failed `.sync` build), if it is one."""
     try:
-        data = json.loads(cause or "")
+        data = load_json(cause or "")
     except ValueError:
         return None
     build = data.get("Build", data) if isinstance(data, dict) else None
@@ -144,13 +182,13 @@ def short_cause(cause: str | None, limit: int = CAUSE_LIMIT) -> str | None:
     """
     if cause is None:
         return None
-    text = _explain(cause)
+    text = redact(_explain(cause))
     return text if len(text) <= limit else text[: limit - 3].rstrip() + "..."
 
 
 def _explain(cause: str) -> str:
     try:
-        data = json.loads(cause)
+        data = load_json(cause)
     except ValueError:
         return cause.strip()
     if not isinstance(data, dict):
@@ -185,27 +223,49 @@ def _action_text(result: TargetResult) -> str:
     return f"{result.status} ({result.kept_reason})" if result.kept_reason else result.status
 
 
-def _line(result: TargetResult, runbook_url: str | None, cause_limit: int = CAUSE_LIMIT) -> SummaryLine:
-    build_arn = result.build_arn or _build_arn_in(result.cause)
-    return SummaryLine(
-        destination=f"{result.account}/{result.region} {result.repository}:{result.tag}",
-        account=result.account,
-        region=result.region,
-        repository=result.repository,
-        tag=result.tag,
-        action=_action_text(result),
-        digest=result.digest,
+def _line(
+    result: TargetResult, runbook_url: str | None, share: int, cause_limit: int = CAUSE_LIMIT
+) -> SummaryLine:
+    """The line of one target: its identity whole, then its cause, runbook and build log links while the
+    line stays within `share` characters of JSON."""
+    limited = {
+        name: fit(str(value), limit)
+        for name, limit in FIELD_LIMITS.items()
+        if (value := _field(result, name))
+    }
+    line = SummaryLine(
+        account=limited["account"],
+        region=limited["region"],
+        repository=limited["repository"],
+        action=limited["action"],
+        digest=limited.get("digest"),
         bytes=result.bytes_copied,
         blobs_copied=result.blobs_copied,
         blobs_skipped=result.blobs_skipped,
         seconds=result.seconds,
-        error=result.error,
-        cause=short_cause(result.cause, cause_limit),
-        runbook=section_url(result.error, runbook_url) if result.error else None,
-        build_log=build_log_url(build_arn) if build_arn else None,
+        error=limited.get("error"),
         referrers_refused=result.referrers_refused,
-        refused_referrers=result.refused_referrers,
+        refused_referrers=fit(result.refused_referrers, REFUSED_REFERRERS_LIMIT)
+        if result.refused_referrers
+        else None,
     )
+    build_arn = result.build_arn or _build_arn_in(result.cause)
+    extras = {
+        "cause": short_cause(result.cause, cause_limit),
+        "runbook": section_url(result.error, runbook_url) if result.error else None,
+        "build_log": build_log_url(build_arn) if build_arn else None,
+    }
+    for name, value in extras.items():
+        room = share - json_size(line.model_dump(mode="json")) + len("null") - len('""')
+        if value and name == "cause" and room > len("..."):
+            line = line.model_copy(update={name: fit(value, room)})
+        elif value and json_size(value) - len('""') <= room:
+            line = line.model_copy(update={name: value})
+    return line
+
+
+def _field(result: TargetResult, name: str) -> str | None:
+    return _action_text(result) if name == "action" else getattr(result, name)
 
 
 def _totals(results: Sequence[TargetResult]) -> Totals:
@@ -275,11 +335,11 @@ def _human_bytes(count: int) -> str:
     return f"{count} B"
 
 
-def _table(lines: Sequence[SummaryLine]) -> list[str]:
+def _table(lines: Sequence[SummaryLine], tag: str | None) -> list[str]:
     header = ("DESTINATION", "ACTION", "DIGEST", "BYTES", "SECONDS")
     rows = [
         (
-            line.destination,
+            line.destination(tag),
             line.action,
             (line.digest or "-")[:19],
             _human_bytes(line.bytes) if line.bytes else "-",
@@ -292,6 +352,23 @@ def _table(lines: Sequence[SummaryLine]) -> list[str]:
         "  " + "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip()
         for row in (header, *rows)
     ]
+
+
+def _within(entries: Sequence[list[str]], room: int, more: str) -> list[str]:
+    """The entries (each some lines of text) while they fit in `room` characters of JSON, then one line
+    saying how many more there are (`more`, formatted with that count)."""
+    kept: list[str] = []
+    for index, entry in enumerate(entries):
+        size = sum(json_size(text) for text in entry)  # each line and its newline ("\n" as JSON)
+        if size > room:
+            return [*kept, more.format(len(entries) - index)]
+        kept += entry
+        room -= size
+    return kept
+
+
+def _size(texts: Sequence[str]) -> int:
+    return sum(json_size(text) for text in texts)
 
 
 def _rerun_hint(
@@ -328,6 +405,17 @@ def _rerun_hint(
     ]
 
 
+def _bounded_hint(hint: list[str], room: int) -> list[str]:
+    """The re-run hint when it fits in `room`; never cut (a partial list of destinations would re-run too
+    few): else where to find the failed destinations."""
+    if _size(hint) <= room:
+        return hint
+    return [
+        "To retry only the failed destinations once the cause is fixed, start an execution with their accounts "
+        'and Regions (the failed lines of this execution\'s output) as "destinations".'
+    ]
+
+
 def _override_section(override: Override | None) -> list[str]:
     if override is None:
         return []
@@ -335,25 +423,44 @@ def _override_section(override: Override | None) -> list[str]:
     return [
         "",
         "BREAK-GLASS OVERRIDE requested for the promotion gates (applied only by rules with allow_override: true):",
-        f"  reason: {override.reason}",
-        f"  requested by: {who} (as the starter recorded it; CloudTrail's StartExecution event names the caller)",
+        f"  reason: {fit(override.reason, OVERRIDE_TEXT_BUDGET)}",
+        f"  requested by: {fit(who, OVERRIDE_TEXT_BUDGET)} (as the starter recorded it; CloudTrail's "
+        "StartExecution event names the caller)",
     ]
 
 
-def _blocked_section(lines: Sequence[SummaryLine]) -> list[str]:
+def _details(lines: Sequence[SummaryLine], tag: str | None, room: int) -> list[str]:
+    """The blocked targets and their reasons, then the failed ones and their causes, within `room`."""
+    section: list[str] = []
     blocked = [line for line in lines if line.action == "blocked"]
-    if not blocked:
-        return []
-    section = ["", f"BLOCKED by promotion gates ({len(blocked)}), not copied:"]
-    for line in blocked:
-        section += [f"- {line.destination}", f"    reason: {line.cause or 'unknown'}"]
-        if line.runbook:
-            section.append(f"    runbook: {line.runbook}")
+    failed = [line for line in lines if line.action == "failed"]
+    if blocked:
+        section += ["", f"BLOCKED by promotion gates ({len(blocked)}), not copied:"]
+        entries = [
+            [f"- {line.destination(tag)}", f"    reason: {line.cause or 'unknown'}"]
+            + ([f"    runbook: {line.runbook}"] if line.runbook else [])
+            for line in blocked
+        ]
+        section += _within(entries, room - _size(section), "- ... and {} more: see the table below")
+    if failed:
+        section += ["", f"FAILED ({len(failed)}):"]
+        entries = [
+            [f"- {line.destination(tag)}", f"    error: {line.error or 'unknown'}"]
+            + ([f"    cause: {line.cause}"] if line.cause else [])
+            + ([f"    runbook: {line.runbook}"] if line.runbook else [])
+            + ([f"    build log: {line.build_log}"] if line.build_log else [])
+            for line in failed
+        ]
+        more = "- ... and {} more: see the table below and the execution"
+        section += _within(entries, room - _size(section), more)
     return section
 
 
-def _refused_section(lines: Sequence[SummaryLine], runbook_url: str | None) -> list[str]:
-    """The destinations whose copy left out referrers they refused (HTTP 405), each with what it lacks."""
+def _refused_section(
+    lines: Sequence[SummaryLine], tag: str | None, runbook_url: str | None, room: int
+) -> list[str]:
+    """The destinations whose copy left out referrers they refused (HTTP 405), each with what it lacks, within
+    `room` characters of JSON."""
     refused = [line for line in lines if line.referrers_refused]
     if not refused:
         return []
@@ -362,12 +469,18 @@ def _refused_section(lines: Sequence[SummaryLine], runbook_url: str | None) -> l
         "",
         f"REFERRERS REFUSED by the destination ({name}), the image copied without them ({len(refused)}):",
     ]
-    for line in refused:
-        count = line.referrers_refused
-        section.append(
-            f"- {line.destination}: {count} referrer{'s' if count != 1 else ''}: {line.refused_referrers}"
-        )
-    return [*section, f"    runbook: {section_url(name, runbook_url)}"]
+    entries = [
+        [
+            f"- {line.destination(tag)}: {line.referrers_refused} "
+            f"referrer{'s' if line.referrers_refused != 1 else ''}: {line.refused_referrers}"
+        ]
+        for line in refused
+    ]
+    runbook = f"    runbook: {section_url(name, runbook_url)}"
+    section += _within(
+        entries, room - _size(section) - _size([runbook]), "- ... and {} more: see the table below"
+    )
+    return [*section, runbook]
 
 
 def _message(
@@ -385,6 +498,8 @@ def _message(
     override: Override | None = None,
     runbook_url: str | None = None,
 ) -> str:
+    """The email text, at most MESSAGE_BUDGET characters of JSON: the head, the failures and blocked targets
+    (half the budget), the re-run hint, then the table and totals while they fit."""
     body = [
         f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
     ]
@@ -393,39 +508,29 @@ def _message(
             "Nothing was copied, tagged or created: 'would copy' and 'would tag' say what a real run would do."
         )
     if skipped_reason:
-        body += ["", f"Nothing replicated: {skipped_reason}"]
+        body += ["", f"Nothing replicated: {fit(skipped_reason, OVERRIDE_TEXT_BUDGET)}"]
     if totals.superseded:
         body += ["", SUPERSEDED_TEXT]
-    body += _override_section(override) + _blocked_section(lines) + _refused_section(lines, runbook_url)
+    body += _override_section(override)
+    body += _details(lines, tag, int(MESSAGE_BUDGET * DETAILS_SHARE) - _size(body))
+    body += _refused_section(lines, tag, runbook_url, int(MESSAGE_BUDGET * REFUSED_SHARE))
     failed = [line for line in lines if line.action == "failed"]
-    if failed:
-        body += ["", f"FAILED ({len(failed)}):"]
-        room = FAILURES_LIMIT
-        for shown, line in enumerate(failed):
-            entry = [f"- {line.destination}", f"    error: {line.error or 'unknown'}"]
-            if line.cause:
-                entry.append(f"    cause: {line.cause}")
-            if line.runbook:
-                entry.append(f"    runbook: {line.runbook}")
-            if line.build_log:
-                entry.append(f"    build log: {line.build_log}")
-            room -= sum(len(text) + 1 for text in entry)
-            if room < 0:
-                body.append(f"- ... and {len(failed) - shown} more: see the table below and the execution")
-                break
-            body += entry
-    if lines:
-        body += ["", "Destinations:", *_table(lines)]
-        body += [
-            "",
-            f"Totals: {_human_bytes(totals.bytes_copied)} copied, {totals.blobs_copied} blob(s) copied, "
-            f"{totals.blobs_skipped} blob(s) already present, {totals.seconds:.1f} s of copying.",
-        ]
-    if execution_arn:
-        body += ["", f"Execution: {console_url(execution_arn)}"]
+    tail = ["", f"Execution: {console_url(execution_arn)}"] if execution_arn else []
     if failed and repository and tag:
-        body += ["", *_rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run, action=action)]
-    return "\n".join(body) + "\n"
+        hint = _rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run, action=action)
+        tail += ["", *_bounded_hint(hint, (MESSAGE_BUDGET - _size(body) - _size(tail)) // 2)]
+    if lines:
+        totals_line = (
+            f"Totals: {_human_bytes(totals.bytes_copied)} copied, {totals.blobs_copied} blob(s) copied, "
+            f"{totals.blobs_skipped} blob(s) already present, {totals.seconds:.1f} s of copying."
+        )
+        room = (
+            MESSAGE_BUDGET - _size(body) - _size(tail) - _size(["", "Destinations:", "", totals_line]) - 200
+        )
+        rows = [[row] for row in _table(lines, tag)]
+        more = "  ... and {} more destinations: every one is in the execution's output"
+        body += ["", "Destinations:", *_within(rows, room, more), "", totals_line]
+    return fit("\n".join(body + tail) + "\n", MESSAGE_BUDGET)
 
 
 def summarize(
@@ -441,7 +546,8 @@ def summarize(
     action: RequestAction = "replicate",
     override: Override | None = None,
 ) -> Summary:
-    """Build the Summary of one execution from its per-target records.
+    """Build the Summary of one execution from its per-target records, within its shares of Step Functions'
+    payload quota (see the module docstring).
 
     Each failed line links its error's runbook section under `runbook_url` (default: the runbook's path
     in the repository) and, for a copy build, the build's log.
@@ -449,7 +555,8 @@ def summarize(
     outcome = outcome_of(results)
     failed = sum(1 for result in results if result.cause)
     cause_limit = max(CAUSE_MIN, min(CAUSE_LIMIT, CAUSES_LIMIT // max(failed, 1)))
-    lines = [_line(result, runbook_url, cause_limit) for result in results]
+    share = LINES_BUDGET // max(len(results), 1)
+    lines = [_line(result, runbook_url, share, cause_limit) for result in results]
     totals = _totals(results)
     image = f"{repository or '?'}:{tag or '?'}"
     subject = _subject(outcome, image, totals, dry_run)
@@ -469,9 +576,7 @@ def summarize(
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):
-        failure_cause = f"{subject}\n\n{message}"
-        if len(failure_cause) > FAILURE_CAUSE_LIMIT:
-            failure_cause = failure_cause[: FAILURE_CAUSE_LIMIT - 3] + "..."
+        failure_cause = fit(f"{subject}\n\n{message}", FAILURE_CAUSE_BUDGET)
     return Summary(
         outcome=outcome,
         repository=repository,
@@ -490,5 +595,15 @@ def summarize(
         totals=totals,
         execution_url=console_url(execution_arn) if execution_arn else None,
         failure_cause=failure_cause,
-        override=override,
+        override=_bounded_override(override),
+    )
+
+
+def _bounded_override(override: Override | None) -> Override | None:
+    """The override with its texts within OVERRIDE_TEXT_BUDGET each (the summary repeats them)."""
+    if override is None:
+        return None
+    requested_by = override.requested_by and fit(override.requested_by, OVERRIDE_TEXT_BUDGET)
+    return override.model_copy(
+        update={"reason": fit(override.reason, OVERRIDE_TEXT_BUDGET), "requested_by": requested_by}
     )

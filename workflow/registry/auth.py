@@ -16,7 +16,6 @@ renew themselves), cached until five minutes before it expires (12 h) or until E
 from __future__ import annotations
 
 import base64
-import json
 import os
 import re
 import threading
@@ -28,6 +27,7 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
+from workflow.core.documents import load_json
 from workflow.core.exceptions import RegistryAuthError
 from workflow.core.grammar import shown
 from workflow.registry.retry import TransientError, transport_fault
@@ -69,9 +69,9 @@ def credentials_from_env(host: str, environ: dict[str, str] | None = None) -> Cr
     if not text:
         return None
     try:
-        entries = json.loads(text)
+        entries = load_json(text, max_bytes=MAX_TOKEN_BODY)
     except ValueError as exc:
-        raise RegistryAuthError(f"{AUTH_ENV} is not valid JSON") from exc
+        raise RegistryAuthError(f"{AUTH_ENV} {exc}") from None
     if not isinstance(entries, dict):
         raise RegistryAuthError(f"{AUTH_ENV} must be a JSON object keyed by registry host")
     entry = entries.get(host)
@@ -246,7 +246,7 @@ class Authenticator:
         if response.status == 429 or response.status >= 500:
             raise TransientError(f"token endpoint for {self.registry} answered HTTP {response.status}")
         try:
-            body = json.loads(data)
+            body = load_json(data, max_bytes=MAX_TOKEN_BODY)
             token = body.get("token") or body.get("access_token")
             lifetime = float(body.get("expires_in") or DEFAULT_TOKEN_LIFETIME)
         except (ValueError, AttributeError) as exc:

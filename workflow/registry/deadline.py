@@ -2,9 +2,15 @@
 
 A socket's read timeout bounds one read only: a server sending a byte a second never trips it. A
 `watching()` block covers a whole exchange (headers and body), a whole blob transfer or a whole copy;
-every connection a request uses inside it is attached to it. When its time is up the watchdog shuts
-those sockets down, the blocked read or write fails at once, and `overrun()` turns that failure into
-`RegistryTimeout` naming what stalled (not a fault worth retrying).
+every socket a request uses inside it is attached to it, when the connection is made or reused (the
+socket itself: http.client lets go of a connection's socket once an answer says `Connection: close`,
+while the answer is still being read from it). When its time is up the watchdog shuts those sockets
+down and the blocked read or write fails at once.
+
+A watch that expired always raises: whatever the block then does, `RegistryTimeout` naming what stalled
+is what leaves it (not a fault worth retrying). A cut read can look like a short answer that ends early
+(headers cut mid-way, a body without Content-Length), so nothing read under an expired watch is used.
+`overrun()` gives the same error to code that turns a transport fault into an error inside the block.
 """
 
 from __future__ import annotations
@@ -51,38 +57,42 @@ class Watch:
     def __init__(self, until: float, what: str, reason: str) -> None:
         self.until, self.what, self.reason = until, what, reason
         self.expired = self.done = False
-        self._connections: list[HTTPConnection] = []
+        self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
 
-    def attach(self, connection: HTTPConnection) -> None:
-        """Shut `connection` down too when this watch expires (at once if it already has)."""
+    def attach(self, sock: socket.socket | None) -> None:
+        """Shut `sock` down too when this watch expires (at once if it already has)."""
+        if sock is None:
+            return
         with self._lock:
-            self._connections.append(connection)
-            expired = self.expired
-        if expired:
-            _shutdown(connection)
+            self._sockets.append(sock)
+            if self.expired:
+                _shutdown(sock)
 
     def expire(self) -> None:
-        """Mark the watch expired and shut every attached connection down."""
+        """Mark the watch expired and shut every attached socket down (unless the work already ended)."""
         with self._lock:
             if self.done:
                 return
             self.expired = True
-            connections = list(self._connections)
-        for connection in connections:
-            _shutdown(connection)
+            for sock in self._sockets:
+                _shutdown(sock)
+
+    def finish(self) -> bool:
+        """Mark the work done (the watchdog leaves it alone from now on); True when it had expired."""
+        with self._lock:
+            self.done = True
+            self._sockets.clear()
+            return self.expired
 
     def error(self) -> RegistryTimeout:
         """The error naming what stalled."""
         return RegistryTimeout(f"{self.what}: {self.reason}")
 
 
-def _shutdown(connection: HTTPConnection) -> None:
-    sock = getattr(connection, "sock", None)
-    if sock is None:
-        return
+def _shutdown(sock: socket.socket) -> None:
     # socket.socket's own shutdown: on a TLS socket, SSLSocket.shutdown would also drop its SSL
-    # object under the thread blocked in it.
+    # object under the thread blocked in it. A socket closed since has no descriptor: OSError, ignored.
     with suppress(OSError):
         socket.socket.shutdown(sock, socket.SHUT_RDWR)
 
@@ -134,7 +144,8 @@ def _active() -> list[Watch]:
 
 @contextmanager
 def watching(seconds: float, what: str, deadline: float | None = None) -> Iterator[Watch]:
-    """Bound the block to `seconds` and to `deadline` (a monotonic instant); RegistryTimeout once past it."""
+    """Bound the block to `seconds` and to `deadline` (a monotonic instant): RegistryTimeout once past it,
+    whether the block then fails or returns."""
     now = time.monotonic()
     until, reason = now + seconds, f"not done within {seconds:.1f} s"
     if deadline is not None and deadline <= until:
@@ -147,9 +158,15 @@ def watching(seconds: float, what: str, deadline: float | None = None) -> Iterat
     _WATCHDOG.add(watch)
     try:
         yield watch
+    except Exception as error:
+        if watch.finish() and not isinstance(error, RegistryTimeout):
+            raise watch.error() from error
+        raise
     finally:
-        watch.done = True
+        watch.finish()
         stack.remove(watch)
+    if watch.expired:
+        raise watch.error()
 
 
 def overrun() -> RegistryTimeout | None:
@@ -167,11 +184,19 @@ def check(what: str, deadline: float | None) -> None:
 
 
 class _Watched:
-    """Attaches every connection a request uses to this thread's active watches."""
+    """Attaches the socket of every connection a request uses (made now, or reused) to this thread's
+    active watches."""
+
+    sock: socket.socket | None
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        for watch in _active():
+            watch.attach(self.sock)
 
     def request(self, *args: Any, **kwargs: Any) -> None:
         for watch in _active():
-            watch.attach(self)  # type: ignore[arg-type]
+            watch.attach(self.sock)
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 
 from urllib3.response import BaseHTTPResponse
 
+from workflow.core.documents import UnreadableJson, load_json
 from workflow.core.exceptions import RegistryProtocolError
 from workflow.registry import paths
 from workflow.registry.media import OCI_INDEX, Descriptor, parse_manifest
@@ -76,9 +76,12 @@ class Listings(Transport):
                 raise self.fail(response, f"GET {what}")
             raw = self.read(response, MAX_LISTING_PAGE, what)
             try:
-                listed = json.loads(raw).get(key) or []
-            except (ValueError, AttributeError) as exc:
-                raise RegistryProtocolError(f"{self.registry}: {what} is not JSON") from exc
+                document = load_json(raw)
+            except UnreadableJson as exc:
+                raise RegistryProtocolError(f"{self.registry}: {what} {exc}") from None
+            if not isinstance(document, dict):
+                raise RegistryProtocolError(f"{self.registry}: {what} is not a JSON object")
+            listed = document.get(key) or []
             if not isinstance(listed, list):
                 raise RegistryProtocolError(f"{self.registry}: {what}: '{key}' is not a list")
             names.extend(check(name, f"{self.registry}: {what}") for name in listed)

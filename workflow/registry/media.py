@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from workflow.core.documents import UnreadableJson, load_json
 from workflow.core.exceptions import RegistryProtocolError
 from workflow.registry import paths
 
@@ -132,9 +132,9 @@ def _descriptor(data: Any, where: str) -> Descriptor:
 def parse_manifest(raw: bytes, content_type: str | None, digest: str, where: str) -> Manifest:
     """Parse `raw` into a Manifest; `where` names the registry/repository in error messages."""
     try:
-        data = json.loads(raw)
-    except ValueError as exc:
-        raise RegistryProtocolError(f"{where}: manifest {digest} is not JSON") from exc
+        data = load_json(raw)
+    except UnreadableJson as exc:
+        raise RegistryProtocolError(f"{where}: manifest {digest or '(a listing)'} {exc}") from None
     if not isinstance(data, dict):
         raise RegistryProtocolError(f"{where}: manifest {digest} is not a JSON object")
     media_type = data.get("mediaType") or (content_type or "").split(";")[0].strip()

@@ -7,7 +7,6 @@ few KiB, and what it says is cut before it becomes part of a message.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import TypeVar
@@ -16,6 +15,7 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from urllib3.response import BaseHTTPResponse
 
+from workflow.core.documents import load_json
 from workflow.core.exceptions import RegistryAuthError, RegistryProtocolError
 from workflow.core.grammar import shown
 from workflow.registry import paths
@@ -31,6 +31,7 @@ TRANSPORT_ERRORS = (urllib3.exceptions.HTTPError, OSError)
 # https://docs.aws.amazon.com/AmazonECR/latest/userguide/common-errors.html).
 THROTTLING_CODES = ("TOOMANYREQUESTS", "ThrottlingException", "ThrottleException")
 MAX_DETAIL = 300
+EXCHANGE_SECONDS = 120.0  # one exchange (request, headers, a bounded body), unless `timeout` says otherwise
 T = TypeVar("T")
 
 
@@ -57,13 +58,14 @@ class Transport:
         ecr: EcrTokenProvider | None = None,
         retry: RetryPolicy | None = None,
         pool_size: int = 16,
-        timeout: float = 120.0,
+        timeout: float | None = None,
         bounds: Bounds | None = None,
     ) -> None:
         self.registry = registry
         self.base = f"{'http' if insecure else 'https'}://{registry}"
         self.push = push
         self.retry = retry or RetryPolicy()
+        timeout = EXCHANGE_SECONDS if timeout is None else timeout
         self.bounds = bounds or Bounds(exchange=timeout)
         self.pool = watched_pool_manager(
             num_pools=8,
@@ -196,7 +198,7 @@ class Transport:
         response.close()
         response.release_conn()
         try:
-            errors = json.loads(raw or b"{}").get("errors") or []
+            errors = load_json(raw or b"{}").get("errors") or []
             text = "; ".join(f"{e.get('code')}: {e.get('message')}" for e in errors if isinstance(e, dict))
         except (ValueError, AttributeError):
             text = raw.decode("utf-8", "replace").strip() if raw else ""

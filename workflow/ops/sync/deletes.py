@@ -7,6 +7,12 @@ removed under the live workflow's checks (`workflow.pipeline.deletes`): only the
 at the digest listed here. The source side is the listing sync just made (the reconcile role reads the
 source by DescribeImages only), so a tag pushed again at the source within the run is not seen.
 A source repository that no longer exists at all is not examined, so its destinations are left alone.
+
+Several source repositories may write one destination repository (a template without `{repository}`, or
+two rules naming the same one). A destination tag is stale only when NO source repository replicated into
+that destination repository has it: each such repository is listed too (once a run), whether sync
+examines it or not; if one cannot be listed, nothing is deleted there and the listing is a failed
+"inventory" action.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from collections.abc import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.core.exceptions import ReplicationError
+from workflow.core.redaction import described
 from workflow.models.config import ReplicationConfig
 from workflow.models.payloads import DestinationRef, ReplicationRequest, Target
-from workflow.ops.inventory import AwsClients, Inventories
+from workflow.ops.inventory import AwsClients, Inventories, SourceInventory
 from workflow.ops.sync.actions import Action
 from workflow.pipeline import deletes
-from workflow.pipeline.plan import plan, rule_targets
+from workflow.pipeline.plan import plan, replicated_into, rule_targets
 from workflow.registry.auth import ecr_host_parts
 
 
@@ -43,10 +50,14 @@ class StaleTags:
         self.insecure = insecure
         self.log = log
         self._seen: set[tuple[str, str, str, str]] = set()
+        self._source: SourceInventory | None = None
+        self._source_repositories: list[str] | None = None
+        self._source_tags: dict[str, set[str]] = {}
 
     def find(self, repository: str, source_tags: set[str], failed: Callable[[Action], None]) -> list[Action]:
-        """A "delete" action per destination tag an opted-in rule accepts and the source lacks; a listing that
-        fails is passed to `failed` as a failed "inventory" action."""
+        """A "delete" action per destination tag an opted-in rule accepts and no source repository replicated
+        there has; a listing that fails is passed to `failed` as a failed "inventory" action."""
+        self._source_tags[repository] = set(source_tags)
         found: list[Action] = []
         for rule in self.config.rules:
             if not (rule.propagate_deletes and rule.repository_filter.matches(repository)):
@@ -54,14 +65,15 @@ class StaleTags:
             for listing in rule_targets(rule, repository, "listing", self.config, "delete"):
                 try:
                     listed = self.inventories.destination(listing).tags(listing.repository)
+                    kept = source_tags | self._tags_into(listing)
                 except (ReplicationError, ClientError, BotoCoreError) as error:
                     refused = Action("inventory", repository, "", "", [listing], status="failed")
-                    refused.error = f"{type(error).__name__}: {error}"
+                    refused.error = described(error)
                     failed(refused)
                     self.log(f"failed: {refused.describe()}")
                     continue
                 for tag, digest in sorted(listed.items()):
-                    if tag in source_tags:
+                    if tag in kept:
                         continue
                     for target in self._targets(repository, tag, digest, listing.account, listing.region):
                         key = (target.account, target.region, target.repository, tag)
@@ -69,6 +81,35 @@ class StaleTags:
                             self._seen.add(key)
                             found.append(Action("delete", repository, tag, digest, [target]))
         return found
+
+    def _tags_into(self, listing: Target) -> set[str]:
+        """Every tag of every source repository replicated into the listing's destination repository."""
+        if self._source_repositories is None:
+            self._source_repositories = list(self._source_inventory().repositories())
+        tags: set[str] = set()
+        for source in self._source_repositories:
+            if replicated_into(self.config, source, listing.registry, listing.repository):
+                tags |= self._tags_of(source)
+        return tags
+
+    def _tags_of(self, repository: str) -> set[str]:
+        """Every tag of a source repository (one listing, cached; its digests are not asked for)."""
+        if repository not in self._source_tags:
+            listed: set[str] = set()
+
+            def note(tag: str) -> bool:
+                listed.add(tag)
+                return False  # the tag alone is wanted: no image (nor a HEAD for its digest)
+
+            for _ in self._source_inventory().images(repository, note):
+                pass
+            self._source_tags[repository] = listed
+        return self._source_tags[repository]
+
+    def _source_inventory(self) -> SourceInventory:
+        if self._source is None:
+            self._source = self.inventories.source()
+        return self._source
 
     def _targets(self, repository: str, tag: str, digest: str, account: str, region: str) -> list[Target]:
         """The delete targets the live workflow would plan for `tag` at account/region (rules, opt-in)."""

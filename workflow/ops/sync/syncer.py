@@ -37,6 +37,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.core.exceptions import GateCheckFailed, InvalidRequest, ReplicationError
+from workflow.core.redaction import described, redact
 from workflow.models.config import ReplicationConfig
 from workflow.models.payloads import ReplicationRequest, Target
 from workflow.models.rules import NameFilter, compile_pattern, tag_matches
@@ -314,7 +315,7 @@ class Syncer:
                 decision = self.destination(target).decide(target.repository, image.tag, image.digest)
             except (ReplicationError, ClientError, BotoCoreError) as error:
                 self._unlisted.add(where)
-                reason = f"{type(error).__name__}: {error}"
+                reason = described(error)
                 failed = Action(
                     "inventory", image.repository, "", "", [target], status="failed", error=reason
                 )
@@ -375,7 +376,7 @@ class Syncer:
         except (ReplicationError, ClientError, BotoCoreError) as error:
             name = type(error).__name__ if isinstance(error, ReplicationError) else GateCheckFailed.__name__
             failed = Action("gate", image.repository, image.tag, image.digest, targets, status="failed")
-            failed.error = f"{name}: the gates could not be checked: {error}"
+            failed.error = redact(f"{name}: the gates could not be checked: {error}")
             report.actions.append(failed)
             self.log(f"failed: {failed.describe()}")
             return set()
@@ -412,7 +413,7 @@ class Syncer:
                 action = futures[future]
                 error = future.exception()
                 if error is not None:
-                    action.status, action.error = "failed", f"{type(error).__name__}: {error}"
+                    action.status, action.error = "failed", described(error)
                 self.log(f"{action.status}: {action.describe()}")
                 self.progress("repair", done, len(actions))
 
@@ -478,7 +479,7 @@ def reconcile(
                 clients,
                 topic_arn,
                 "ecr-replicate reconciliation FAILED",
-                f"Reconciliation failed before repairing: {type(error).__name__}: {error}",
+                f"Reconciliation failed before repairing: {described(error)}",
             )
         raise
     result = report.to_dict()
