@@ -233,10 +233,13 @@ def e2e() -> Iterator[E2E]:
 @pytest.fixture(autouse=True)
 def undelivered_events_are_dropped(request: pytest.FixtureRequest) -> Iterator[None]:
     """After each test on the shared runtime, the push events it left undelivered (a push followed by a
-    manual run) are dropped, so that they start nothing in the next test."""
+    manual run) are dropped, so that they start nothing in the next test, and the emails it did not read are
+    drained, so that the next test sees only its own."""
     yield
     if "e2e" in request.fixturenames:
-        request.getfixturevalue("e2e").runtime.drop_events()
+        runtime = request.getfixturevalue("e2e").runtime
+        runtime.drop_events()
+        runtime.notifications()
 
 
 @pytest.fixture

@@ -179,7 +179,7 @@ def test_an_immutable_destination_tag_is_not_moved(e2e: E2E) -> None:
         e2e.push(tag, newer)
         [execution] = e2e.run_event(tag, newer)
         lines = {
-            line["destination"].split()[0]: line
+            f"{line['account']}/{line['region']}": line
             for line in execution.state_outputs("Summarize")[-1]["summary"]["lines"]
         }
         assert lines["222222222222/eu-west-1"]["error"] == "DestinationTagImmutable"

@@ -69,11 +69,14 @@ def cosign_sign(
     )
 
 
-def decide(server: RegistryServer, repository: str, digest: str, keys: list[str]) -> tuple[str, str]:
+def decide(
+    server: RegistryServer, repository: str, digest: str, keys: list[str], waited_seconds: float = 0
+) -> tuple[str, str]:
+    """The gate's decision on `digest`, `waited_seconds` after its push."""
     client = RegistryClient(server.host, insecure=True)
-    decision = evaluate_signatures(
-        find_signatures(client, repository, digest), SignatureGate(cosign_keys=keys), digest
-    )
+    gate = SignatureGate(cosign_keys=keys, wait_minutes=1)
+    found = find_signatures(client, repository, digest)
+    decision = evaluate_signatures(found, gate, digest, waited_seconds=waited_seconds)
     return decision.verdict, decision.reason
 
 
@@ -88,11 +91,13 @@ def test_a_signed_multi_arch_index_passes_only_over_its_index_digest(
     verdict, reason = decide(source_registry, repo, index.digest, [public_pem(key)])
     assert verdict == "pass", reason
     assert reason == f"signed with trusted cosign key 0, tag {index.digest.replace(':', '-')}.sig"
-    # And a platform manifest, which nobody signed, is blocked: the index's signature is not its signature
+    # And a platform manifest, which nobody signed, is waited for, then blocked once the gate's minute is over:
+    # the index's signature is not its signature
     child = index.children[0].digest
-    assert decide(source_registry, repo, child, [public_pem(key)]) == (
+    assert decide(source_registry, repo, child, [public_pem(key)])[0] == "wait"
+    assert decide(source_registry, repo, child, [public_pem(key)], waited_seconds=60) == (
         "block",
-        f"no signature found for {child} (OCI referrers and the cosign .sig tag)",
+        f"no signature found for {child} (OCI referrers and the cosign .sig tag), after waiting 1 min",
     )
 
 

@@ -68,8 +68,8 @@ def test_a_refused_referrer_is_named_and_the_image_and_other_referrers_are_copie
     # And the SBOM the destination refused is named, with its artifact type and the registry's answer
     assert result.referrers_refused == 1
     (refused,) = result.refused_referrers
-    assert (refused.digest, refused.artifact_type) == (sbom.digest, SPDX)
-    assert "HTTP 405" in refused.reason
+    assert (refused["digest"], refused["artifact_type"]) == (sbom.digest, SPDX)
+    assert "HTTP 405" in str(refused["reason"])
     assert destination.requests("PUT", f"/manifests/{sbom.digest}$") == [
         ("PUT", f"/v2/{repo}/manifests/{sbom.digest}", 405)
     ]

@@ -118,7 +118,8 @@ def test_status_blocks_an_image_without_a_trusted_signature(
                 "repositories": [repo],
                 "tags": {"include": ["release-*"]},
                 "destinations": [{"account": FIRST, "regions": ["eu-west-1"]}],
-                "gates": {"signature": {"cosign_keys": [public_pem(key)]}},
+                # wait_minutes 0: a missing signature blocks at once (the wait: tests/unit/test_gates_step.py)
+                "gates": {"signature": {"cosign_keys": [public_pem(key)], "wait_minutes": 0}},
             }
         ],
         "endpoints": [
