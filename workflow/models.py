@@ -31,14 +31,22 @@ EXCLUSION_FILTER_PATTERN = r"^[0-9a-zA-Z._*-]{1,128}$"
 WITH_EXCLUSION = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 
 
-class ExclusionFilter(_Model):
+class _Described(_Model):
+    """Models that are part of the config: each field's docstring is its schema description."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
+
+
+class ExclusionFilter(_Described):
     """One tag mutability exclusion: tags matching `filter` (`*` matches any run of characters)."""
 
     filter: str = Field(pattern=EXCLUSION_FILTER_PATTERN)
+    """Tags this matches are the exception to the repository's mutability (`*` matches any run)."""
     filter_type: Literal["WILDCARD"] = "WILDCARD"
+    """The filter's kind; ECR knows WILDCARD only."""
 
 
-class RepositorySettings(_Model):
+class RepositorySettings(_Described):
     """How a destination repository is created when it does not exist.
 
     `IMMUTABLE_WITH_EXCLUSION`: every tag immutable except those an exclusion filter matches;
@@ -48,12 +56,17 @@ class RepositorySettings(_Model):
     tag_mutability: Literal["MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"] = (
         "MUTABLE"
     )
+    """Whether a tag may be overwritten in the created repository (the _WITH_EXCLUSION forms need filters)."""
     tag_mutability_exclusion_filters: list[ExclusionFilter] | None = Field(
         default=None, min_length=1, max_length=MAX_EXCLUSION_FILTERS
     )
+    """1-5 filters of tags that are the exception to `tag_mutability` (the _WITH_EXCLUSION forms only)."""
     scan_on_push: bool = False
+    """Turn on ECR's basic scan on push in the created repository."""
     encryption: Literal["AES256", "KMS"] = "AES256"
+    """How the created repository is encrypted: AES256, or KMS (with `kms_key`, else ECR's AWS-managed key)."""
     kms_key: str | None = None
+    """The customer-managed KMS key (ARN or key id) for `encryption: KMS`."""
 
     @model_validator(mode="after")
     def _filters_match_the_mode(self) -> RepositorySettings:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any
 
 from workflow.commands.common import add_json_argument
@@ -23,6 +24,8 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Validate the config; print a one-line summary (or its JSON form)."""
     config = load_config(args.config)
+    for warning in config.warnings():
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         destinations = sorted(
             {(d.account, region) for rule in config.rules for d in rule.destinations for region in d.regions}
@@ -30,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
         summary = {
             "config": args.config,
             "valid": True,
+            "warnings": config.warnings(),
             "source": {"account": config.source.account, "region": config.source.region},
             "rules": [rule.name for rule in config.rules],
             "destinations": [{"account": account, "region": region} for account, region in destinations],

@@ -25,23 +25,30 @@ PublicKey = ec.EllipticCurvePublicKey | rsa.RSAPublicKey | ed25519.Ed25519Public
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each field's docstring is its schema `description` (editors show it as hover help).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class IgnoredFinding(_Strict):
     """An accepted risk: a finding id (e.g. a CVE) that never blocks, and why."""
 
     id: str = Field(min_length=1, max_length=256)
+    """The finding's id as ECR reports it (e.g. CVE-2026-1234)."""
     reason: str = Field(min_length=1, max_length=1024)
+    """Why the risk is accepted (kept for the audit, not shown to the image)."""
 
 
 class ScanGate(_Strict):
     """Block on findings at or above `block_at`; wait up to `wait_minutes` for a scan to complete."""
 
     block_at: Severity
+    """The lowest severity that blocks: CRITICAL, HIGH, MEDIUM or LOW."""
     ignore: list[IgnoredFinding] = Field(default_factory=list)
+    """Accepted risks: findings that never block, each with its reason."""
     wait_minutes: int = Field(default=30, ge=0, le=MAX_WAIT_MINUTES)
+    """How long to wait for a scan still IN_PROGRESS or PENDING (0-60)."""
     on_missing: Literal["block", "allow"] = "block"
+    """What an image without a scan result gets (FAILED, UNSUPPORTED_IMAGE, ...): `block` or `allow`."""
 
     @field_validator("ignore")
     @classmethod
@@ -113,7 +120,9 @@ class SignatureGate(_Strict):
     """Trusted identities: an image passes with one signature that verifies against one of them."""
 
     cosign_keys: list[str] = Field(default_factory=list)
+    """Inline PEM public keys (ECDSA, RSA 2048+, Ed25519) whose cosign signatures are trusted."""
     notation_trust_anchors: list[str] = Field(default_factory=list)
+    """Inline PEM CA certificates that Notation JWS signatures must chain to."""
 
     _keys = field_validator("cosign_keys")(lambda v: _each(v, parse_public_key))
     _anchors = field_validator("notation_trust_anchors")(lambda v: _each(v, parse_certificates))
@@ -139,8 +148,11 @@ class Gates(_Strict):
     """A rule's promotion gates; an image that fails one is not copied to that rule's destinations."""
 
     scan: ScanGate | None = None
+    """Block on vulnerability scan findings at or above a severity."""
     signature: SignatureGate | None = None
+    """Require a signature over the exact digest by a trusted key or certificate."""
     allow_override: bool = False
+    """Let a manual run with an override reason break glass past these gates."""
 
     @model_validator(mode="after")
     def _some_gate(self) -> Gates:
