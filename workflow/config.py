@@ -684,7 +684,7 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 def _unknown_field(location: tuple[int | str, ...]) -> str:
-    """"unknown field", with the closest known field's name, or the known fields when none is close."""
+    """ "unknown field", with the closest known field's name, or the known fields when none is close."""
     model = _model_at(location[:-1])
     if model is None or not location or len(str(location[-1])) > 64:  # no field name is that long
         return "unknown field"

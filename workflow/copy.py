@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from workflow.blobs import BlobCopier, ProgressCallback, ProgressEvent
 from workflow.exceptions import (
+    DestinationTagConflict,
     DestinationTagImmutable,
     DigestMismatch,
     ImageNotFound,
@@ -329,6 +330,16 @@ def _check_mutable(dst_ref: ImageReference, session: Any, tag_digest: str | None
         raise DestinationTagImmutable(f"{dst_ref} is immutable and points at {tag_digest}, not {digest}")
 
 
+def _check_conflict(dst_ref: ImageReference, tag_digest: str | None, digest: str, replace_tag: bool) -> None:
+    """Raise DestinationTagConflict, before anything is written, when the destination tag points at another
+    digest and the rule refuses to replace it."""
+    if not replace_tag and tag_digest is not None and tag_digest != digest and dst_ref.tag:
+        raise DestinationTagConflict(
+            f"{dst_ref} points at {tag_digest}, not {digest}; the rule refuses to replace it "
+            "(on_tag_conflict: refuse), so the destination keeps its image"
+        )
+
+
 def _moved_on(src: RegistryClient, src_ref: ImageReference, digest: str) -> bool:
     """True when the source names a tag that no longer points at `digest` (pushed again, or removed)."""
     return bool(src_ref.tag) and src.head_manifest(src_ref.repository, src_ref.tag or "") != digest
@@ -343,11 +354,13 @@ def probe_destination(
     insecure_registries: Collection[str] = (),
     retry: RetryPolicy | None = None,
     put_tag: bool = True,
+    replace_tag: bool = True,
 ) -> PrecheckResult:
     """Resolve the source digest; "present", "tagged" (tag put, no blobs moved), "superseded" (the digest
     is there but the source tag moved on before the tag was put: no tag put) or "copy-needed".
 
-    With `put_tag=False` nothing is written: "tagged" then means a real run would only put the tag.
+    With `put_tag=False` nothing is written: "tagged" then means a real run would only put the tag. With
+    `replace_tag=False` a destination tag at another digest raises DestinationTagConflict.
     """
     from workflow.models import PrecheckResult
 
@@ -362,6 +375,7 @@ def probe_destination(
     tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
     if tag_digest == digest:
         return PrecheckResult(action="present", digest=digest, destination_digest=tag_digest)
+    _check_conflict(dst_ref, tag_digest, digest, replace_tag)
     if dst.head_manifest(dst_ref.repository, digest) != digest:
         return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
     if not put_tag:
@@ -390,6 +404,7 @@ def copy(
     deadline: float | None = None,
     bounds: Bounds | None = None,
     put_rate: float | None = None,
+    replace_tag: bool = True,
 ) -> CopyResult:
     """Copy `source` to `destination` (references like `host:port/repo:tag` or `host/repo@sha256:...`)."""
     from workflow.models import CopyResult
@@ -407,6 +422,7 @@ def copy(
         deadline=deadline,
         bounds=bounds,
         put_rate=put_rate,
+        replace_tag=replace_tag,
     )
     return CopyResult(**asdict(outcome))
 
@@ -425,6 +441,7 @@ def copy_image(
     deadline: float | None = None,
     bounds: Bounds | None = None,
     put_rate: float | None = None,
+    replace_tag: bool = True,
 ) -> CopyOutcome:
     """`copy()` without pydantic: the same copy, its result as a `CopyOutcome`.
 
@@ -433,7 +450,8 @@ def copy_image(
 
     `deadline`: seconds the whole copy may take (RegistryTimeout past it); `bounds`: the per-exchange and
     per-blob bounds (`Bounds()` by default); `put_rate`: manifest PUTs a second at the destination
-    (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere).
+    (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere); `replace_tag=False`: a destination
+    tag at another digest raises DestinationTagConflict before anything is written.
     """
     started = time.monotonic()
     if max_parallel_blobs < 1:
@@ -469,6 +487,7 @@ def copy_image(
             action = "present"
             referrers = copier.copy_referrers(subjects)
         else:
+            _check_conflict(dst_ref, tag_digest, top.digest, replace_tag)
             _check_mutable(dst_ref, destination_session, tag_digest, top.digest)
             if dst.head_manifest(dst_ref.repository, top.digest) == top.digest:
                 action = "tagged"

@@ -17,6 +17,8 @@ TargetStatus = Literal[
 ]
 # What a request asks for: replicate a pushed tag, or remove a deleted one (rules with propagate_deletes).
 RequestAction = Literal["replicate", "delete"]
+# A destination tag pointing at another digest: replace it, or refuse (DestinationTagConflict).
+TagConflict = Literal["replace", "refuse"]
 
 
 class _Model(BaseModel):
@@ -34,7 +36,9 @@ WITH_EXCLUSION = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 class _Described(_Model):
     """Models that are part of the config: each field's docstring is its schema description."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
 
 
 class ExclusionFilter(_Described):
@@ -152,6 +156,9 @@ class Target(_Model):
     rules: list[str] = Field(default_factory=list)
     # The digest the Gate step passed: the copy is pinned to it, never to what the tag points at later.
     gated_digest: str | None = None
+    # A destination tag at another digest: "replace" it, or "refuse" (DestinationTagConflict) if any
+    # selecting rule refuses.
+    on_tag_conflict: TagConflict = "replace"
 
     @property
     def destination_reference(self) -> str:

@@ -115,7 +115,13 @@ def _targets(
                 continue
             first = targets.setdefault(key, target)
             if rule.name not in first.selecting_rules:
-                targets[key] = first.model_copy(update={"rules": [*first.selecting_rules, rule.name]})
+                # A destination that one selecting rule refuses to overwrite is never overwritten.
+                conflict = (
+                    "refuse" if "refuse" in (first.on_tag_conflict, rule.on_tag_conflict) else "replace"
+                )
+                targets[key] = first.model_copy(
+                    update={"rules": [*first.selecting_rules, rule.name], "on_tag_conflict": conflict}
+                )
     return list(targets.values()), reasons
 
 
@@ -164,6 +170,7 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     create_repository=rule.create_repository if image.action == "replicate" else None,
                     action=image.action,
                     rules=[rule.name],
+                    on_tag_conflict=rule.on_tag_conflict,
                 )
             )
     return targets

@@ -46,6 +46,8 @@ class CopyJob(BaseModel):
     credentials_secret: str = ""
     credentials_region: str = ""
     insecure_registries: str = ""
+    # The rule's on_tag_conflict: the copy job refuses, too, a tag that moved to another digest meanwhile.
+    on_tag_conflict: str = "replace"
 
 
 class PrecheckOutcome(BaseModel):
@@ -137,6 +139,7 @@ def check_target(
         destination_session=session,
         insecure_registries=insecure,
         put_tag=not dry_run,
+        replace_tag=target.on_tag_conflict == "replace",
     )
     return _outcome(target, result, dry_run=dry_run, insecure=insecure)
 
@@ -177,6 +180,7 @@ def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
         credentials_secret=target.credentials.secret_id if target.credentials else "",
         credentials_region=target.credentials.region if target.credentials else "",
         insecure_registries=" ".join(insecure),
+        on_tag_conflict=target.on_tag_conflict,
     )
 
 

@@ -3,12 +3,12 @@ failed listing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from workflow.models import Target
 
-ActionKind = Literal["inventory", "gate", "tag", "start", "copy", "delete"]
+ActionKind = Literal["inventory", "gate", "tag", "start", "copy", "delete", "conflict"]
 ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed", "blocked"]
 
 
@@ -16,7 +16,8 @@ ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed
 class Action:
     """One repair: tag a target, start one execution, or copy one target (local); a failed listing; the
     targets of one image that promotion gates refused (`gate`, blocked) or could not decide yet (deferred);
-    or a stale tag to delete (`delete`, rules with propagate_deletes)."""
+    a stale tag to delete (`delete`, rules with propagate_deletes); or a destination tag at another digest
+    that its rule refuses to replace (`conflict`, failed with DestinationTagConflict)."""
 
     kind: ActionKind
     repository: str
@@ -27,6 +28,8 @@ class Action:
     status: ActionStatus = "planned"
     error: str | None = None
     outcome: str | None = None  # a delete's: deleted, kept (moved since), absent
+    # `account/region` -> the digest its tag points at now, which this repair replaces.
+    replaces: dict[str, str] = field(default_factory=dict)
 
     @property
     def destinations(self) -> list[str]:
@@ -44,7 +47,10 @@ class Action:
             "copy": f"copy {self.targets[0].source_image} -> {self.targets[0].destination_reference}",
             "delete": f"delete {self.targets[0].repository}:{self.tag} ({self.digest[:19]}), gone from the "
             f"source, at {where}" + (f": {self.outcome}" if self.outcome else ""),
+            "conflict": f"replace {self.repository}:{self.tag} ({self.digest[:19]}) at {where}",
         }[self.kind]
+        if self.replaces:
+            what += " (" + ", ".join(f"replaces {d} at {w}" for w, d in sorted(self.replaces.items())) + ")"
         if self.status == "deferred":
             return what + ": deferred, left for the next run"
         return what + (f": {self.error}" if self.error else "")

@@ -64,7 +64,10 @@ def test_a_config_without_notifications_validates_with_a_warning(
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (lambda c: c["rules"][0]["tags"].update(includes=["x"]), "rules[0].tags.includes: unknown field; did you mean 'include'?"),
+        (
+            lambda c: c["rules"][0]["tags"].update(includes=["x"]),
+            "rules[0].tags.includes: unknown field; did you mean 'include'?",
+        ),
         (lambda c: c.update(notification={}), "notification: unknown field; did you mean 'notifications'?"),
         (
             lambda c: c["rules"][0]["destinations"][0].update(region=["eu-west-1"]),

@@ -79,6 +79,13 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help=f"end the copy with RegistryTimeout after this long (default ${DEADLINE_ENV}, else no deadline)",
     )
+    parser.add_argument(
+        "--on-tag-conflict",
+        choices=("replace", "refuse"),
+        default="replace",
+        help="when the destination tag points at another digest: replace it (default), or refuse with "
+        "DestinationTagConflict before anything is written",
+    )
     add_json_argument(parser, "the result (always JSON)")
     parser.set_defaults(run=run)
 
@@ -206,6 +213,7 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             max_parallel_blobs=args.max_parallel_blobs,
             deadline=deadline,
+            replace_tag=args.on_tag_conflict == "replace",
         )
     except Exception as error:  # a registry fault, AWS, or a defect: always a result for the state machine
         if getattr(args, "debug", False):
