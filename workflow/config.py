@@ -341,7 +341,7 @@ class Operators(_Strict):
     principals: list[str] = Field(min_length=1)
     """IAM role or user ARNs of the source account that may read the destinations; `*` and `?` match as in
     IAM (e.g. an IAM Identity Center permission set's role:
-    `arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_EcrOperator_*`)."""
+    `arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_EcrOperator_*`)."""
     role_name: str = DEFAULT_READER_ROLE
     """The read-only role each destination stack creates for them (DescribeImages on the rules'
     repositories, nothing else)."""
@@ -353,7 +353,7 @@ class Operators(_Strict):
         if bad:
             raise ValueError(
                 f"not an IAM role or user ARN (pattern): {cut(', '.join(map(repr, bad)))}; e.g. "
-                "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_EcrOperator_*"
+                "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_EcrOperator_*"
             )
         return principals
 
@@ -565,6 +565,12 @@ class ReplicationConfig(_Strict):
                     f"account ({partition}, {source.account}); the destination's read-only role trusts "
                     "people of the source account only"
                 )
+        roles = {d.role_name for rule in self.rules for d in rule.destinations}
+        if self.operators is not None and self.operators.role_name in roles:
+            problems.append(
+                f"operators.role_name: {self.operators.role_name!r} is a destination's role_name; the operators' "
+                "read-only role needs a name of its own"
+            )
         match = STATE_MACHINE_ARN_RE.fullmatch(self.state_machine_arn or "")
         if match and (match["partition"], match["region"], match["account"]) != (
             partition,

@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the status; 0 when every destination has the image(s), else 1."""
     repository, tag = parse_image(args.image, args.all)
     config = load_config(args.config)
-    report = image_status(config, repository, tag)  # an AWS failure is reported by workflow.cli, in one line
+    # A person runs this: with `operators` in the config, the destinations are read through their read-only
+    # role (the destination roles trust only the source stack's own roles).
+    report = image_status(config, repository, tag, as_operator=config.operators is not None)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0 if report.complete else 1

@@ -80,6 +80,9 @@ def run(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
         wait=not args.no_wait,
         apply_deletes=args.apply_deletes,
+        # A person runs this: with `operators` in the config, read through the read-only roles and leave
+        # every write to an execution (`--local` copies with the caller's own access instead).
+        as_operator=config.operators is not None,
     )
     progress = SyncProgress(sys.stderr)
     try:
