@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import Any
 
-from workflow.commands.common import add_json_argument
+from workflow.commands.common import add_command, add_json_argument
 from workflow.config import load_config
 from workflow.exceptions import InvalidRequest
 from workflow.grammar import repository_problem, tag_problem
@@ -34,9 +34,18 @@ def parse_image(value: str, every_tag: bool) -> tuple[str, str | None]:
 
 def register(subparsers: Any) -> None:
     """Add the `status` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "status",
-        help="where an image is: present, stale, missing or blocked by a gate at each destination the rules name",
+        summary="where an image is: present, stale, missing or blocked by a gate at each destination the rules name",
+        description="For every destination the rules name: present (the source's digest), stale (another "
+        "digest, and whether a replication would replace it), missing, blocked (its rule's gates refuse the "
+        "image) or unknown (the destination could not be read). With `operators` in the config the destinations "
+        "are read through their read-only role. Exit 0 when every destination has the image, 1 when some lack it.",
+        examples=[
+            "ecr-replicate status replication.yaml app:release-1.2.0",
+            "ecr-replicate status replication.yaml app --all --json",
+        ],
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("image", metavar="REPOSITORY:TAG", help="source image (REPOSITORY with --all)")

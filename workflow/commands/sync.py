@@ -1,4 +1,7 @@
-"""`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] [--apply-deletes] (--state-machine-arn ARN | --local)`.
+"""`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] [--apply-deletes] [--state-machine-arn ARN | --local]`.
+
+The state machine is --state-machine-arn, else $ECR_REPLICATE_STATE_MACHINE_ARN, else the config's
+`state_machine_arn`.
 
 Exit 0 when nothing failed (executions deferred to the next run by `--max-in-flight` are not failures), 1
 when something failed, 2 on bad input. A progress bar goes to stderr when it is a terminal, plain log lines
@@ -13,7 +16,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from workflow.commands.common import add_json_argument, positive_int
+from workflow.commands.common import (
+    STATE_MACHINE_ENV,
+    UsageError,
+    add_command,
+    add_json_argument,
+    positive_int,
+    state_machine_arn,
+)
 from workflow.commands.progress import SyncProgress
 from workflow.config import load_config
 from workflow.sync import SyncOptions, sync
@@ -32,8 +42,20 @@ def since_argument(value: str) -> datetime:
 
 def register(subparsers: Any) -> None:
     """Add the `sync` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "sync", help="backfill: replicate existing images the rules accept and the destinations lack"
+    parser = add_command(
+        subparsers,
+        "sync",
+        summary="backfill: replicate existing images the rules accept and the destinations lack",
+        description="List the source's images the rules accept, read each destination once per repository, "
+        "and start one execution per image for exactly the destinations that lack it (--local: copy here "
+        "instead). --dry-run changes nothing and says what would be done, naming the digest a repair would "
+        f"replace. The state machine is --state-machine-arn, else ${STATE_MACHINE_ENV}, else the config's "
+        "state_machine_arn. With `operators` in the config the destinations are read through their read-only "
+        "role and every write is left to an execution.",
+        examples=[
+            "ecr-replicate sync replication.yaml --dry-run",
+            "ecr-replicate sync replication.yaml --repository 'services/*' --since 2026-01-01 --no-wait --json",
+        ],
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("--repository", metavar="GLOB", help="only source repositories matching this pattern")
@@ -44,8 +66,12 @@ def register(subparsers: Any) -> None:
         help="only images pushed at or after DATE (ISO 8601; ECR sources)",
     )
     parser.add_argument("--dry-run", action="store_true", help="change nothing; print what would be done")
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--state-machine-arn", metavar="ARN", help="start executions of this state machine")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--state-machine-arn",
+        metavar="ARN",
+        help=f"start executions of this state machine (default ${STATE_MACHINE_ENV}, then the config's)",
+    )
     mode.add_argument("--local", action="store_true", help="copy here with the copy engine instead")
     parser.add_argument(
         "--max-in-flight",
@@ -71,8 +97,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Sync and print the report."""
     config = load_config(args.config)
+    machine = None if args.local else state_machine_arn(args.state_machine_arn, config.state_machine_arn)
+    if machine is None and not args.local:
+        raise UsageError(
+            f"ecr-replicate sync: no state machine: give --state-machine-arn, set ${STATE_MACHINE_ENV}, put "
+            "state_machine_arn in the config, or --local to copy here (see ecr-replicate sync --help)"
+        )
     options = SyncOptions(
-        state_machine_arn=args.state_machine_arn,
+        state_machine_arn=machine,
         local=args.local,
         repository_glob=args.repository,
         since=args.since,
