@@ -150,7 +150,7 @@ def test_every_command_json_is_snake_case_with_one_destination_shape_and_stable_
         # and every destination is {"account", "region", "repository", ...}
         for document in documents:
             for destination in destinations_in(document):
-                assert DESTINATION_KEYS <= destination.keys(), (command, destination)
+                assert destination.keys() >= DESTINATION_KEYS, (command, destination)
     # And a dry run and a real run (or a run not waited for, and one waited for) have the same keys
     for command in ("sync", "start"):
         dry, real = (key_paths(document, command) for document in outputs[command])
