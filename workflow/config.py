@@ -732,6 +732,12 @@ def parse_config(data: Mapping[str, Any]) -> ReplicationConfig:
 
 def load_config(path: str | Path) -> ReplicationConfig:
     """Load and validate a YAML or JSON config file; raises InvalidConfig."""
+    return parse_config(read_config(path))
+
+
+def read_config(path: str | Path) -> Any:
+    """The data of a YAML or JSON config file, read as `load_config` reads it (not validated); raises
+    InvalidConfig when it cannot be read or parsed."""
     path = Path(path)
     kind = "JSON" if path.suffix == ".json" else "YAML"
     try:
@@ -741,11 +747,10 @@ def load_config(path: str | Path) -> ReplicationConfig:
     except UnicodeDecodeError as error:
         raise InvalidConfig([f"{path}: not UTF-8 text (byte {error.start}: {error.reason})"]) from None
     try:
-        data = _parse_text(text, kind)
+        return _parse_text(text, kind)
     except (json.JSONDecodeError, yaml.YAMLError, ValueError, RecursionError) as error:
         reason = "nested too deeply to parse" if isinstance(error, RecursionError) else error
         raise InvalidConfig([f"{path}: not valid {kind}: {cut(str(reason), 400)}"]) from None
-    return parse_config(data)
 
 
 def _parse_text(text: str, kind: str) -> Any:

@@ -10,15 +10,11 @@ the summary says it was copied, tagged or already present, and nowhere else. Exi
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from workflow.config import ReplicationConfig, load_config
+from workflow.config import ReplicationConfig, load_config, read_config
 from workflow.exceptions import InvalidRequest
 from workflow.grammar import repository_problem, tag_problem
 from workflow.local.demo import DemoFailure, StatePrinter, verify_absent, verify_present
@@ -64,8 +60,7 @@ def sample_pushes(config: ReplicationConfig) -> list[tuple[str, str]]:
 def runtime_config(path: str) -> dict[str, Any]:
     """The config file as the runtime takes it: validated, its `endpoints` left to the runtime."""
     load_config(path)  # every problem at once, before anything starts
-    text = Path(path).read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text) if path.endswith(".json") else yaml.safe_load(text)
+    data = dict(read_config(path))
     data.pop("endpoints", None)
     return data
 
@@ -107,7 +102,7 @@ class CustomDemo:
                 line["destination"].split()[0]: (line["action"], line["repository"])
                 for line in summary.get("lines", [])
             }
-            self.out(f"  {execution.status}: {summary.get('outcome') or summary.get('skipped_reason') or ''}")
+            self.out(f"  execution {execution.status}, outcome {summary.get('outcome', '-')}")
             self.check(repository, tag, image, actions)
 
     def check(self, repository: str, tag: str, image: Image, actions: dict[str, tuple[str, str]]) -> None:
