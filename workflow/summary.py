@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
@@ -366,6 +367,30 @@ def _override_section(override: Override | None) -> list[str]:
     ]
 
 
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _times(
+    pushed_at: datetime | None, started_at: datetime | None, finished_at: datetime | None
+) -> list[str]:
+    """When the image was pushed, and the run started and finished, in UTC (what on-call reads first)."""
+    lines = [
+        f"{label} {_clock(moment)}"
+        for label, moment in (("Pushed:  ", pushed_at), ("Started: ", started_at))
+        if moment
+    ]
+    if finished_at is not None:
+        took = f" ({_duration((finished_at - started_at).total_seconds())})" if started_at else ""
+        lines.append(f"Finished: {_clock(finished_at)}{took}")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
+
+
 def _blocked_section(lines: Sequence[SummaryLine]) -> list[str]:
     blocked = [line for line in lines if line.action == "blocked"]
     if not blocked:
@@ -391,9 +416,11 @@ def _message(
     tag: str | None,
     action: RequestAction = "replicate",
     override: Override | None = None,
+    times: Sequence[str] = (),
 ) -> str:
     body = [
-        f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
+        f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)}).",
+        *times,
     ]
     if dry_run:
         body.append(
@@ -447,11 +474,15 @@ def summarize(
     runbook_url: str | None = None,
     action: RequestAction = "replicate",
     override: Override | None = None,
+    pushed_at: datetime | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
 ) -> Summary:
     """Build the Summary of one execution from its per-target records.
 
-    Each failed line links its error's runbook section under `runbook_url` (default: the runbook's path
-    in the repository) and, for a copy build, the build's log.
+    Each failed line links its error's runbook section under `runbook_url` (default: the runbook on GitHub
+    at this version) and, for a copy build, the build's log. The email's head says when the image was
+    pushed and the run started and finished (UTC), of what is given.
     """
     outcome = outcome_of(results)
     failed = sum(1 for result in results if result.cause)
@@ -472,6 +503,7 @@ def summarize(
         tag=tag,
         action=action,
         override=override,
+        times=_times(pushed_at, started_at, finished_at),
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):

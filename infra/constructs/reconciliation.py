@@ -22,7 +22,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import naming
-from infra.constructs.alarms import PERIOD, notifying_alarm
+from infra.constructs.alarms import PERIOD, alarm_section, notifying_alarm
 from infra.constructs.destination_access import acknowledge_secret_names, destination_access
 from infra.constructs.functions import HandlerCode, acknowledge
 from infra.constructs.queues import dead_letter_queue
@@ -112,6 +112,7 @@ class Reconciliation(Construct):
             self.function.metric_errors(period=PERIOD, statistic="Sum"),
             "A reconciliation run failed or timed out; lost pushes are not being repaired",
             topic,
+            section=alarm_section("ReconciliationErrors"),
         )
         self.dead_letter_queue = dead_letter_queue(self, of="the reconciliation schedule's target")
         self.schedule_role = iam.Role(

@@ -108,6 +108,7 @@ class SourceStack(cdk.Stack):
             self,
             "Alarms",
             state_machine=self.workflow.state_machine,
+            log_group=self.workflow.log_group,
             dead_letter_queue=self.trigger.dead_letter_queue,
             topic=self.topic,
         )

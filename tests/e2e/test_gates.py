@@ -32,6 +32,7 @@ from workflow.local.images import Image, build_image
 from workflow.local.scans import complete, finding, in_progress
 from workflow.local.signing import new_key, push_signature
 from workflow.replication_events import BLOCKED, REPLICATED
+from workflow.runbook import RUNBOOK_URL
 from workflow.sync import SyncOptions, sync
 
 pytestmark = pytest.mark.e2e
@@ -88,7 +89,7 @@ def test_critical_findings_block_every_rule_and_the_email_says_why(e2e: E2E) -> 
     assert email["subject"].startswith("ECR replication BLOCKED: gated:" + tag)
     assert "BLOCKED by promotion gates (2), not copied:" in email["message"]
     assert "CVE-2026-1234 (openssl 3.0.2)" in email["message"]
-    assert "runbook: docs/runbook.md#imageblocked" in email["message"]
+    assert f"runbook: {RUNBOOK_URL}#imageblocked" in email["message"]
 
 
 def test_an_untrusted_signature_blocks_one_rule_while_the_other_replicates(e2e: E2E) -> None:

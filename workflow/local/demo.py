@@ -458,7 +458,7 @@ class GateScene:
         wanted = (
             "CVE-2026-1234 (openssl 3.0.2)",
             "no signature found",
-            "runbook: docs/runbook.md#imageblocked",
+            f"runbook: {section_url('ImageBlocked')}",
         )
         missing = [text for text in wanted if text not in email["message"]]
         if not email["subject"].startswith(f"ECR replication BLOCKED: {REPOSITORY}:{BLOCKED_TAG}") or missing:
