@@ -7,6 +7,7 @@ import pytest
 
 from tests.e2e.conftest import E2E, EU, US, statuses
 from workflow.local.images import build_image, push_image
+from workflow.runbook import RUNBOOK_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +30,15 @@ def test_a_rule_that_refuses_replacement_ends_with_destination_tag_conflict(e2e:
     assert failed["error"] == "DestinationTagConflict"
     assert earlier.digest in failed["cause"]
     assert image.digest in failed["cause"]
-    assert failed["runbook"].endswith("docs/runbook.md#destinationtagconflict")
+    assert failed["runbook"] == f"{RUNBOOK_URL}#destinationtagconflict"
     assert e2e.builds() == builds + 1  # us-west-2's copy only
+    # and the failed run sent one email, saying why, when, and where the runbook section is (absolute)
+    (email,) = e2e.runtime.notifications()
+    assert email["subject"].startswith("ECR replication PARTIAL: guarded:")
+    assert "error: DestinationTagConflict" in email["message"]
+    assert f"runbook: {RUNBOOK_URL}#destinationtagconflict" in email["message"]
+    assert "Started:  " in email["message"]
+    assert "Finished: " in email["message"]
     # and eu-west-1 keeps image A, us-west-2 has B
     assert e2e.digest_at(EU, tag, repository="guarded") == earlier.digest
     assert e2e.digest_at(US, tag, repository="guarded") == image.digest
