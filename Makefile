@@ -4,22 +4,30 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := docker-registry skopeo
+# What the tests and the demo run besides Python: the CNCF distribution registry and skopeo, found on PATH
+# however they were installed (Debian's docker-registry, the project's own `registry`, any package manager,
+# or $ECR_REPLICATE_REGISTRY). Only where apt-get exists are missing ones installed here.
+REGISTRY_BIN := $(or $(ECR_REPLICATE_REGISTRY),$(shell command -v docker-registry 2>/dev/null),$(shell command -v registry 2>/dev/null))
+SKOPEO_BIN := $(shell command -v skopeo 2>/dev/null)
+APT_GET := $(shell command -v apt-get 2>/dev/null)
+MISSING := $(strip $(if $(REGISTRY_BIN),,docker-registry) $(if $(SKOPEO_BIN),,skopeo))
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # jsii refuses to stay quiet about an end-of-life Node unless its major version is listed here.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
 export AWS_DEFAULT_REGION ?= us-east-1
 
-.PHONY: setup apt-packages demo test test-unit test-integration test-infrastructure test-e2e lint synth bench soak clean
+.PHONY: setup tools demo test test-unit test-integration test-infrastructure test-e2e lint synth bench soak clean
 
-setup: apt-packages $(VENV)/.installed
+setup: tools $(VENV)/.installed
 
-apt-packages:
-	@missing=""; for p in $(APT_PACKAGES); do [ "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" = "install ok installed" ] || missing="$$missing $$p"; done; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing Debian packages:$$missing"; \
-	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
-	fi
+tools:
+ifneq ($(MISSING),)
+ifeq ($(APT_GET),)
+	$(error make setup needs $(MISSING) and this machine has no apt-get: install skopeo and the CNCF distribution registry (its `registry` binary, or Debian's docker-registry) with your package manager or from their releases, put them on PATH (or set ECR_REPLICATE_REGISTRY), then run make setup again; supported platforms: README, "Platforms")
+endif
+	@echo "installing Debian packages: $(MISSING)"
+	@$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(MISSING) >/dev/null
+endif
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

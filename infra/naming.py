@@ -42,6 +42,39 @@ def source_role_arns(config: ReplicationConfig) -> list[str]:
     ]
 
 
+def operator_policy_names(config: ReplicationConfig) -> tuple[str, str]:
+    """The names of the operators' customer managed policies (read, start) the source stack creates: an IAM
+    Identity Center permission set references them by name (and path `/`), which must exist in the account
+    (IAM Identity Center API reference, CustomerManagedPolicyReference:
+    https://docs.aws.amazon.com/singlesignon/latest/APIReference/API_CustomerManagedPolicyReference.html)."""
+    region = config.source.region
+    return f"ecr-replication-operator-read-{region}", f"ecr-replication-operator-start-{region}"
+
+
+def reader_role_arns(config: ReplicationConfig) -> list[str]:
+    """The read-only destination roles the config's operators assume, one per destination account of the
+    source's partition (an operator cannot assume a role in another partition), sorted."""
+    if config.operators is None:
+        return []
+    return sorted(
+        {
+            partition_of(region).role_arn(destination.account, config.operators.role_name)
+            for rule in config.rules
+            for destination in rule.destinations
+            if destination.credentials is None
+            for region in destination.regions
+        }
+    )
+
+
+def account_repository_arns(config: ReplicationConfig, account: str) -> list[str]:
+    """Every destination repository ARN pattern of `account`, whatever the role writing it, sorted."""
+    roles = {d.role_name for rule in config.rules for d in rule.destinations if d.account == account}
+    return fit_statement(
+        {arn for role in roles for arn in destination_repository_arns(config, account, role)}
+    )
+
+
 def destination_stack_name(account: str) -> str:
     """The stack name of the destination-role stack of one account."""
     return f"{DESTINATION_STACK_PREFIX}{account}"

@@ -45,7 +45,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     counts = result["counts"]
     logger.info("reconciled", extra={"counts": counts, "notified": result["notified"]})
-    emit_metric(Metric.RECONCILE_REPAIRS, counts["tagged (targets)"] + counts["executions started"])
+    emit_metric(Metric.RECONCILE_REPAIRS, counts["tagged"] + counts["started"])
     emit_metric(Metric.RECONCILE_FAILURES, counts["failed"])
-    emit_metric(Metric.RECONCILE_DEFERRED, counts["deferred to the next run"])
+    emit_metric(Metric.RECONCILE_DEFERRED, counts["deferred"])
     return result

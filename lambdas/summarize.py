@@ -1,12 +1,14 @@
 """Summarize state: the Map's per-target records -> outcome, lines, totals and the email text.
 
-Event: `{"execution": <name>, "execution_id": <execution ARN>, "plan": {"repository", "tag", "dry_run",
+Event: `{"execution": <name>, "execution_id": <execution ARN>, "started_at": <$$.Execution.StartTime>,
+"plan": {"repository", "tag", "dry_run",
 "action", "pushed_at", "override"}, "results": [<TargetResult>, ...], "blocked": [<TargetResult>, ...]}`. Returns the Summary and `events`: the replication events'
 PutEvents batches (workflow.pipeline.announce), which the state machine puts on the default bus.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -47,6 +49,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         runbook_url=notifications.runbook_url,
         action=plan.get("action", "replicate"),
         override=Override.model_validate(override) if override else None,
+        pushed_at=parse_time(plan.get("pushed_at")),
+        started_at=parse_time(event.get("started_at")),
+        finished_at=datetime.now(UTC),
     )
     logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
     emit(summary_metrics(summary, results, parse_time(plan.get("pushed_at"))))

@@ -15,9 +15,11 @@ from workflow.core.partitions import SUPPORTED, partition_named
 from workflow.models.payloads import PrecheckAction, TargetStatus
 from workflow.pipeline.metrics import (
     ACTION,
+    LOG_NAMESPACE,
     NAMESPACE,
     OUTCOME,
     REGION,
+    RUNS_FAILED_WITHOUT_SUMMARY,
     SERVICE,
     SERVICE_DIMENSION,
     STATUS,
@@ -86,6 +88,13 @@ class Dashboard(Construct):
                 + [
                     state_machine.metric_timed_out(period=PERIOD, statistic="Sum", label="TIMED_OUT"),
                     state_machine.metric_aborted(period=PERIOD, statistic="Sum", label="ABORTED"),
+                    cloudwatch.Metric(
+                        namespace=LOG_NAMESPACE,
+                        metric_name=RUNS_FAILED_WITHOUT_SUMMARY,
+                        period=PERIOD,
+                        statistic="Sum",
+                        label="failed without a summary",
+                    ),
                 ],
             ),
             self._graph(

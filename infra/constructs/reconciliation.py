@@ -22,7 +22,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import naming
-from infra.constructs.alarms import PERIOD, notifying_alarm
+from infra.constructs.alarms import PERIOD, alarm_section, notifying_alarm
 from infra.constructs.destination_access import acknowledge_secret_names, destination_access
 from infra.constructs.functions import HandlerCode, acknowledge
 from infra.constructs.queues import dead_letter_queue
@@ -55,7 +55,17 @@ def _render(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"))
 
 
-def _nag_resource_id(scope: Construct, resource: str) -> str:
+def execution_arns(scope: Construct, state_machine: sfn.IStateMachine) -> str:
+    """The ARN pattern of every execution of `state_machine` (DescribeExecution is authorized on executions)."""
+    return cdk.Stack.of(scope).format_arn(
+        service="states",
+        resource="execution",
+        resource_name=f"{_machine_name(state_machine)}:*",
+        arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+def nag_resource_id(scope: Construct, resource: str) -> str:
     """The cdk-nag IAM5 finding id for a wildcard resource that may hold tokens."""
     return f"AwsSolutions-IAM5[Resource::{_render(cdk.Stack.of(scope).resolve(resource))}]"
 
@@ -102,6 +112,7 @@ class Reconciliation(Construct):
             self.function.metric_errors(period=PERIOD, statistic="Sum"),
             "A reconciliation run failed or timed out; lost pushes are not being repaired",
             topic,
+            section=alarm_section("ReconciliationErrors"),
         )
         self.dead_letter_queue = dead_letter_queue(self, of="the reconciliation schedule's target")
         self.schedule_role = iam.Role(
@@ -116,7 +127,7 @@ class Reconciliation(Construct):
         acknowledge(
             self.schedule_role,
             {
-                _nag_resource_id(self, f"{self.function.function_arn}:*"): (
+                nag_resource_id(self, f"{self.function.function_arn}:*"): (
                     "CDK's grantInvoke adds the function's versions and aliases (<function ARN>:*); "
                     "the role can invoke nothing else."
                 )
@@ -145,12 +156,7 @@ class Reconciliation(Construct):
         all_repositories = partition_of(source.region).arn(
             "ecr", source.region, source.account, "repository/*"
         )
-        executions = cdk.Stack.of(self).format_arn(
-            service="states",
-            resource="execution",
-            resource_name=f"{_machine_name(state_machine)}:*",
-            arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
-        )
+        executions = execution_arns(self, state_machine)
         statements = [
             iam.PolicyStatement(
                 sid="ListSourceRepositories", actions=SOURCE_LIST_ACTIONS, resources=[all_repositories]
@@ -195,7 +201,7 @@ class Reconciliation(Construct):
                     for arn in naming.source_repository_arns(config)
                     if "*" in arn and arn != all_repositories
                 },
-                _nag_resource_id(self, executions): (
+                nag_resource_id(self, executions): (
                     "Execution names are derived at run time; DescribeExecution is scoped to this state "
                     "machine's executions."
                 ),

@@ -1,4 +1,5 @@
-"""EcrReplicationDestination-<account>: the role the source copy and precheck roles assume.
+"""EcrReplicationDestination-<account>: the role the source copy and precheck roles assume, and (with
+`operators` in the config) a read-only role the operators of the source account assume.
 
 A destination account in another partition (aws-cn, aws-us-gov, aws-eusc) is deployed in its own partition, and
 its role trusts the IAM user(s) the config names as `credentials.principal` there instead: no role of
@@ -17,7 +18,7 @@ from infra import naming
 from infra.constructs.functions import acknowledge
 from infra.settings import DeploySettings, SettingsError
 from workflow.core.partitions import partition_of
-from workflow.models.config import KEY_ARN_RE, DestinationConfig
+from workflow.models.config import KEY_ARN_RE, DestinationConfig, Operators
 
 PUSH_ACTIONS = [
     "ecr:InitiateLayerUpload",
@@ -32,6 +33,8 @@ VERIFY_ACTIONS = [
     "ecr:DescribeImages",
 ]
 CREATE_ACTIONS = ["ecr:CreateRepository", "ecr:DescribeRepositories"]
+# The operators' read-only role: status and sync list each destination repository once (DescribeImages).
+READ_ACTIONS = ["ecr:DescribeImages"]
 # Deletions that follow: BatchDeleteImage by tag, granted only on the repositories of rules that opt in.
 DELETE_ACTIONS = ["ecr:BatchDeleteImage"]
 # CreateRepository with a customer-managed key: ECR describes the key and creates grants on it.
@@ -98,6 +101,44 @@ class DestinationStack(cdk.Stack):
         for role_name in sorted({d.role_name for d in destinations}):
             same_role = [d for d in destinations if d.role_name == role_name]
             self.roles[role_name] = self._role(settings, account, role_name, same_role)
+        self.reader: iam.Role | None = None
+        operators = settings.config.operators
+        if operators is not None and any(d.credentials is None for d in destinations):
+            self.reader = self._reader(settings, account, operators)
+
+    def _reader(self, settings: DeploySettings, account: str, operators: Operators) -> iam.Role:
+        """The read-only role the config's operators (people of the source account) assume for `status` and
+        `sync`: DescribeImages on the rules' repositories here, nothing else. IAM trust policies cannot name
+        a principal with a wildcard, so the source account is trusted on condition that the caller's
+        aws:PrincipalArn matches a configured pattern (ArnLike; IAM User Guide, "AWS global condition
+        context keys": aws:PrincipalArn is the role's ARN for a role session)."""
+        role = iam.Role(
+            self,
+            f"Role-{operators.role_name}",
+            role_name=operators.role_name,
+            description="Read-only: the ECR replication operators of the source account list images here",
+            assumed_by=iam.AccountPrincipal(settings.config.source.account).with_conditions(
+                {"ArnLike": {"aws:PrincipalArn": operators.principals}}
+            ),
+            max_session_duration=MAX_SESSION,
+        )
+        repositories = naming.account_repository_arns(settings.config, account)
+        role.add_to_policy(
+            iam.PolicyStatement(sid="ListImages", actions=READ_ACTIONS, resources=repositories)
+        )
+        acknowledge(
+            role,
+            {
+                f"AwsSolutions-IAM5[Resource::{arn}]": (
+                    "Read-only DescribeImages on the repositories the rules write here (the destination "
+                    "repository template rendered with the rule's repository glob, or '*' for a regex/semver "
+                    "rule); status and sync list each once."
+                )
+                for arn in repositories
+                if "*" in arn
+            },
+        )
+        return role
 
     @staticmethod
     def _trusted(

@@ -17,6 +17,7 @@ from infra.constructs.destination_access import acknowledge_secret_names, destin
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
 from infra.constructs.gates import GateFunction, gate_statements
 from infra.constructs.notifications import Notifications
+from infra.constructs.operators import OperatorPolicies
 from infra.constructs.reconciliation import Reconciliation
 from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMachine
 from infra.constructs.trigger import Trigger
@@ -41,7 +42,7 @@ class SourceStack(cdk.Stack):
 
     Attributes for later constructs: `topic`, `key`, `handler_code` (the shared Lambda asset,
     with `.function(...)`), `functions`, `gate` (the Gate Lambda), `copy`, `workflow.state_machine`, `trigger`, `alarms`,
-    `reconciliation`, `dashboard`.
+    `reconciliation`, `dashboard`, `operators` (the operators' managed policies, with `operators` in the config).
     """
 
     def __init__(
@@ -54,6 +55,7 @@ class SourceStack(cdk.Stack):
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        self.settings = settings
         config = settings.config
         source_read = [
             iam.PolicyStatement(
@@ -106,6 +108,7 @@ class SourceStack(cdk.Stack):
             self,
             "Alarms",
             state_machine=self.workflow.state_machine,
+            log_group=self.workflow.log_group,
             dead_letter_queue=self.trigger.dead_letter_queue,
             topic=self.topic,
         )
@@ -150,6 +153,11 @@ class SourceStack(cdk.Stack):
             reconcile_role.add_to_principal_policy(statement)
         if gate_statements(config):
             acknowledge(reconcile_role, _source_read_reasons(settings))
+        self.operators = (
+            OperatorPolicies(self, "Operators", config=config, state_machine=self.workflow.state_machine)
+            if config.operators is not None
+            else None
+        )
         self._outputs()
 
     def _outputs(self) -> None:
@@ -161,6 +169,10 @@ class SourceStack(cdk.Stack):
             "ReconcileFunctionName": self.reconciliation.function.function_name,
             "DashboardUrl": self.dashboard.url(self),
         }
+        if self.operators is not None:
+            # The names a permission set references (CustomerManagedPolicyReference), fixed at synth.
+            read, start = naming.operator_policy_names(self.settings.config)
+            outputs["OperatorReadPolicy"], outputs["OperatorStartPolicy"] = read, start
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)
 

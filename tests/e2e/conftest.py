@@ -222,10 +222,20 @@ def statuses(execution: Execution) -> dict[str, str]:
 @pytest.fixture(scope="package")
 def e2e() -> Iterator[E2E]:
     """Runtime shared by the e2e suite (package scope: gone before other suites): source, eu-west-1, us-west-2;
-    `app` replicates ungated, `gated`, `quick` and `signed` through promotion gates (one moto per process: a
-    second runtime at the same time would reset this one's AWS resources)."""
+    `app` replicates ungated, `gated`, `quick` and `signed` through promotion gates, `guarded` refuses tag
+    conflicts (one moto per process: a second runtime at the same time would reset this one's AWS resources)."""
     config = make_config([EU, US])
     config["rules"] += gated_rules()
+    # `guarded` never overwrites a destination tag that points at another digest (tests/e2e/test_tag_conflict.py).
+    config["rules"].append(
+        {
+            "name": "guarded",
+            "repositories": ["guarded"],
+            "tags": {"include": ["release-*"]},
+            "destinations": [destination(EU), destination(US)],
+            "on_tag_conflict": "refuse",
+        }
+    )
     with LocalRuntime(config, scan_not_found_seconds=SCAN_NOT_FOUND_SECONDS) as runtime:
         yield E2E(runtime)
 

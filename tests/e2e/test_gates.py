@@ -34,6 +34,7 @@ from workflow.models.config import parse_config
 from workflow.ops.sync.options import SyncOptions
 from workflow.ops.sync.syncer import sync
 from workflow.pipeline.announce import BLOCKED, REPLICATED
+from workflow.pipeline.runbook import RUNBOOK_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -91,7 +92,7 @@ def test_critical_findings_block_every_rule_and_the_email_says_why(e2e: E2E) -> 
     assert email["subject"].startswith("ECR replication BLOCKED: gated:" + tag)
     assert "BLOCKED by promotion gates (2), not copied:" in email["message"]
     assert "CVE-2026-1234 (openssl 3.0.2)" in email["message"]
-    assert "runbook: docs/runbook.md#imageblocked" in email["message"]
+    assert f"runbook: {RUNBOOK_URL}#imageblocked" in email["message"]
 
 
 def test_an_untrusted_signature_blocks_one_rule_while_the_other_replicates(e2e: E2E) -> None:

@@ -9,6 +9,7 @@ import pytest
 from tests.e2e.conftest import E2E, EU, US, listen, received
 from workflow.pipeline.announce import FAILED, REPLICATED, SOURCE
 from workflow.pipeline.metrics import NAMESPACE, Metric
+from workflow.pipeline.runbook import RUNBOOK_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -66,7 +67,7 @@ def test_each_finished_target_puts_one_event_and_the_lag_is_measured(
     # And the PARTIAL email links the failure's runbook section and its copy build's log
     [notification] = e2e.runtime.notifications()
     assert "PARTIAL" in notification["subject"]
-    assert "runbook: docs/runbook.md#registryprotocolerror" in notification["message"]
+    assert f"runbook: {RUNBOOK_URL}#registryprotocolerror" in notification["message"]
     assert (
         "build log: https://us-east-1.console.aws.amazon.com/codesuite/codebuild/" in notification["message"]
     )

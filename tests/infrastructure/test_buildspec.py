@@ -55,6 +55,7 @@ def _run_build_phase(
         "DST_CREDENTIALS_REGION": "",
         "INSECURE_REGISTRIES": "",
         "PUT_RATE": "",
+        "ON_TAG_CONFLICT": "",
         **variables,
     }
     completed = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -87,6 +88,19 @@ def test_build_phase_passes_the_images_and_role_and_exports_the_result(tmp_path:
         "result.json",
     ]
     assert json.loads(result) == {"action": "copied", "digest": "sha256:ab"}
+
+
+def test_build_phase_passes_the_rules_on_tag_conflict(tmp_path: Path) -> None:
+    # Given a target of a rule that refuses to replace a destination tag
+    args, _ = _run_build_phase(
+        tmp_path,
+        SOURCE_IMAGE="127.0.0.1:5000/app:v1",
+        DESTINATION_IMAGE="127.0.0.1:5001/app:v1",
+        DST_ROLE_ARN="arn:aws:iam::333333333333:role/ecr-replication-target",
+        ON_TAG_CONFLICT="refuse",
+    )
+    # Then the copy is told so
+    assert args[args.index("--on-tag-conflict") + 1] == "refuse"
 
 
 def test_build_phase_adds_external_id_and_each_insecure_registry(tmp_path: Path) -> None:

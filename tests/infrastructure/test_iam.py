@@ -124,6 +124,16 @@ def test_source_roles_read_only_the_rules_repositories_and_assume_only_configure
         assert [sorted(_as_list(s["Resource"])) for s in assumes] == [expected_roles]
 
 
+def _writer_role(template: dict[str, Any]) -> dict[str, Any]:
+    """The destination role the source roles assume (the example config's operators add a read-only one)."""
+    (role,) = [
+        role
+        for role in resources(template, "AWS::IAM::Role").values()
+        if role["Properties"]["RoleName"] != "ecr-replication-reader"
+    ]
+    return role
+
+
 def test_destination_trust_policy_names_only_the_source_copy_and_precheck_roles(
     synthesized: Synthesized,
 ) -> None:
@@ -134,7 +144,7 @@ def test_destination_trust_policy_names_only_the_source_copy_and_precheck_roles(
     }
     for destination in synthesized.destinations:
         template = synthesized.template(destination.stack_name)
-        (role,) = resources(template, "AWS::IAM::Role").values()
+        role = _writer_role(template)
         (statement,) = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
         principal = statement["Principal"]["AWS"]["Fn::Join"][1]
         assert principal[-1] == ":iam::111111111111:root"
@@ -148,8 +158,7 @@ def test_destination_trust_policy_names_only_the_source_copy_and_precheck_roles(
 def test_external_id_condition_follows_the_config(synthesized: Synthesized) -> None:
     def condition(account: str) -> dict[str, Any]:
         template = synthesized.template(naming.destination_stack_name(account))
-        (role,) = resources(template, "AWS::IAM::Role").values()
-        return role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
+        return _writer_role(template)["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
 
     assert "StringEquals" not in condition("222222222222")
     assert condition("333333333333")["StringEquals"] == {"sts:ExternalId": ["dr-replication"]}

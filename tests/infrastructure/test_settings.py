@@ -135,7 +135,8 @@ def test_organization_id_adds_a_principal_org_condition() -> None:
         env=cdk.Environment(account="222222222222", region="eu-west-1"),
     )
     roles = Template.from_stack(stack).find_resources("AWS::IAM::Role")
-    (role,) = roles.values()
+    # the writer role (the example config's operators also get a read-only role, which trusts people instead)
+    (role,) = [r for r in roles.values() if r["Properties"]["RoleName"] == "ecr-replication-target"]
     condition = role["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
     assert condition["StringEquals"] == {"aws:PrincipalOrgID": "o-abcdefghij"}
 

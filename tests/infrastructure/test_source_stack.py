@@ -252,7 +252,7 @@ def test_alarms_on_failed_and_timed_out_executions_and_the_dead_letter_queue_not
         for a in resources(template, "AWS::CloudWatch::Alarm").values()
     }
     assert set(alarms) == {
-        "ExecutionsFailed",
+        "RunsFailedWithoutSummary",  # runs that sent no summary email (tests/infrastructure/test_alarms.py)
         "ExecutionsTimedOut",
         "ApproximateNumberOfMessagesVisible",
         "Errors",  # the reconcile function's
@@ -260,7 +260,7 @@ def test_alarms_on_failed_and_timed_out_executions_and_the_dead_letter_queue_not
     for alarm in alarms.values():
         assert alarm["AlarmActions"] == [{"Ref": topic_id}]
         assert alarm["Threshold"] == 1
-    assert alarms["ExecutionsFailed"]["Namespace"] == "AWS/States"
+    assert alarms["ExecutionsTimedOut"]["Namespace"] == "AWS/States"
     assert alarms["ApproximateNumberOfMessagesVisible"]["Namespace"] == "AWS/SQS"
     # And every dead-letter queue (push events, reconciliation schedule) has its own alarm
     watched = {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,43 @@ def test_cli_bad_arguments_write_the_error_to_the_result_file(tmp_path: Path) ->
     code = main(["copy", "Bad Repo:tag", "127.0.0.1:1/x:y", "--result-file", str(result_file)])
     assert code == 2
     assert json.loads(result_file.read_text())["error"] == "InvalidReference"
+
+
+def test_cli_refuses_to_replace_a_tag_at_another_digest_when_told(
+    builder: ImageBuilder,
+    builder_for: Any,
+    source_registry: RegistryServer,
+    dest_registry: RegistryServer,
+    repo: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given the destination tag v1 already pointing at another image than the source's v1
+    pushed = builder.image(repo, "v1")
+    earlier = builder_for(dest_registry).image(repo, "v1")
+    result_file = tmp_path / "result.json"
+    # When the copy job's command runs with --on-tag-conflict refuse
+    code = main(
+        [
+            "copy",
+            f"{source_registry.host}/{repo}:v1",
+            f"{dest_registry.host}/{repo}:v1",
+            "--insecure-registry",
+            source_registry.host,
+            "--insecure-registry",
+            dest_registry.host,
+            "--on-tag-conflict",
+            "refuse",
+            "--result-file",
+            str(result_file),
+        ]
+    )
+    # Then it fails with DestinationTagConflict (in the result the state machine reads), naming both digests
+    assert code == 1
+    result = json.loads(result_file.read_text())
+    assert result["error"] == "DestinationTagConflict"
+    assert earlier.digest in result["message"]
+    assert pushed.digest in result["message"]
+    assert "DestinationTagConflict" in capsys.readouterr().err
+    # and the destination keeps its image
+    assert skopeo_digest(f"{dest_registry.host}/{repo}:v1", dest_registry) == earlier.digest

@@ -104,5 +104,5 @@ def test_backfill_then_a_second_run_does_nothing(
     report = json.loads(capsys.readouterr().out)
     assert code == 0
     assert report["actions"] == []
-    assert report["counts"]["already present (targets)"] == 6
+    assert report["counts"]["present"] == 6
     assert report["counts"]["copied"] == 0

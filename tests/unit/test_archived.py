@@ -94,7 +94,9 @@ def test_status_says_archived_where_the_archived_source_image_is_missing_and_exi
     assert main(["status", config_file, "app:release-1", "--json"]) == 1
     document = json.loads(capsys.readouterr().out)
     assert document["counts"]["archived"] == 1
-    assert {(d["region"], d["state"], d["sourceStatus"]) for d in document["destinations"]} == {
+    assert {
+        (d["destination"]["region"], d["state"], d["source_status"]) for d in document["destinations"]
+    } == {
         ("eu-west-1", "present", "ARCHIVED"),
         ("us-west-2", "archived", "ARCHIVED"),
     }

@@ -261,8 +261,11 @@ def test_copy_starts_the_codebuild_project_with_exactly_its_plaintext_variables(
         "DST_CREDENTIALS_REGION",
         "INSECURE_REGISTRIES",
         "PUT_RATE",
+        "ON_TAG_CONFLICT",
     ]
     assert {v["Type"] for v in variables} == {"PLAINTEXT"}
+    # And the rule's choice for a destination tag at another digest goes to the copy job too
+    assert variables[9]["Value.$"] == "$.precheck.job.on_tag_conflict"
     # And a destination in another partition gets its credentials secret's name, never a value
     assert variables[5]["Value.$"] == "$.precheck.job.credentials_secret"
     # And the build paces its manifest PUTs at the share of the PutImage quota the plan gave its target

@@ -193,7 +193,7 @@ def test_credentials_for_a_destination_in_the_source_partition_are_refused() -> 
          "rules[0].destinations[0].credentials.kms_key: 'arn:aws:kms:us-west-2:111111111111:key/abcd' is not a "
          "key of the source account in the secret's Region (aws, 111111111111, us-east-1)"),
         ({"principal": None}, "rules[0].destinations[0].credentials.principal: required field is missing"),
-        ({"token": "x"}, "rules[0].destinations[0].credentials.token: unknown field"),
+        ({"token": "x"}, "rules[0].destinations[0].credentials.token: unknown field (fields here: secret, principal, kms_key)"),
     ],
 )  # fmt: skip
 def test_each_credentials_field_is_checked_against_the_partitions(

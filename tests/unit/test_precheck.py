@@ -120,6 +120,7 @@ def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
         "credentials_region": "",
         "insecure_registries": "",
         "put_rate": "",
+        "on_tag_conflict": "replace",
     }
     assert outcome.record.status == "planned"
     assert outcome.record.digest == SOURCE_DIGEST

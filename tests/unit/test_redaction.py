@@ -118,7 +118,7 @@ def _status(monkeypatch: pytest.MonkeyPatch) -> str:
     class Leaky:
         """A source holding app:release-1; every destination refuses with the leaking text."""
 
-        def __init__(self, config: Any, clients: Any) -> None:
+        def __init__(self, config: Any, clients: Any, **_: Any) -> None:
             self.clients = clients
 
         def source(self) -> Any:

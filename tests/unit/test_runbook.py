@@ -14,7 +14,7 @@ from workflow.core.exceptions import InvalidConfig
 from workflow.core.links import build_log_url
 from workflow.models.config import parse_config
 from workflow.models.payloads import TargetResult
-from workflow.pipeline.runbook import anchor, recordable_error_names, section_url
+from workflow.pipeline.runbook import RUNBOOK_URL, anchor, recordable_error_names, section_url
 from workflow.pipeline.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -66,7 +66,7 @@ def test_anchors_are_the_github_heading_slugs() -> None:
     # Given error names with dots / Then the anchor is GitHub's slug of the heading
     assert anchor("States.Timeout") == "statestimeout"
     assert anchor("CodeBuild.AccountLimitExceededException") == "codebuildaccountlimitexceededexception"
-    assert section_url("RegistryAuthError") == "docs/runbook.md#registryautherror"
+    assert section_url("RegistryAuthError") == f"{RUNBOOK_URL}#registryautherror"
     assert section_url("RegistryAuthError", TEAM_RUNBOOK) == f"{TEAM_RUNBOOK}#registryautherror"
 
 
@@ -101,7 +101,7 @@ def test_each_failed_line_of_the_email_links_its_runbook_section() -> None:
     assert summary.message.count("build log:") == 1
     # and without a configured URL, the link is the runbook's path in the repository
     default = summarize(results[:1], repository="app", tag="release-1.2.0")
-    assert "    runbook: docs/runbook.md#registryautherror" in default.message
+    assert f"    runbook: {RUNBOOK_URL}#registryautherror" in default.message
 
 
 def test_a_build_carried_as_the_cause_links_its_log_too() -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from workflow.core.links import console_url, state_machine_arn_of
 from workflow.models.payloads import TargetResult
+from workflow.pipeline.runbook import section_url
 from workflow.pipeline.summary import CAUSE_LIMIT, outcome_of, short_cause, summarize
 
 EXECUTION = "arn:aws:states:us-east-1:111111111111:execution:ecr-replication:push-abc123"
@@ -81,7 +82,7 @@ def test_a_destination_that_refused_a_referrer_succeeds_and_is_emailed_with_the_
     assert f"- 222222222222/us-west-2 app:release-1.2.0: 1 referrer: {sbom} (application/spdx+json)" in (
         summary.message
     )
-    assert "runbook: docs/runbook.md#referrerrefused" in summary.message
+    assert f"runbook: {section_url('ReferrerRefused')}" in summary.message
 
 
 def test_partial_summary_names_what_failed_where_and_why_with_the_console_link() -> None:

@@ -7,6 +7,7 @@ from typing import Any
 from workflow.models.payloads import Override, TargetResult
 from workflow.pipeline.announce import BLOCKED, batches
 from workflow.pipeline.metrics import Metric, summary_metrics
+from workflow.pipeline.runbook import RUNBOOK_URL
 from workflow.pipeline.summary import summarize
 
 REASON = "rule 'prod': 2 CRITICAL findings: CVE-2026-1234 (openssl 3.0.2), CVE-2026-5678; scan completed 2026-12-01T10:02Z"
@@ -32,7 +33,7 @@ def test_everything_blocked_is_blocked_and_always_emailed() -> None:
     assert summary.subject == "ECR replication BLOCKED: app:release-1 (2 blocked)"
     assert "BLOCKED by promotion gates (2), not copied:" in summary.message
     assert f"    reason: {REASON}" in summary.message
-    assert "    runbook: docs/runbook.md#imageblocked" in summary.message
+    assert f"    runbook: {RUNBOOK_URL}#imageblocked" in summary.message
     assert summary.totals.blocked == 2
 
 

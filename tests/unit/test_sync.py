@@ -381,7 +381,7 @@ def test_without_waiting_a_run_tops_running_executions_up_to_max_in_flight(
     assert len(sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]) == 3
     assert "1 executions running; starting at most 2" in lines
     assert any(line.endswith("deferred, left for the next run") for line in lines)
-    assert first.to_dict()["counts"]["deferred to the next run"] == 1
+    assert first.to_dict()["counts"]["deferred"] == 1
 
     # When the next run finds 3 running
     second = sync(config, SyncOptions(state_machine_arn=arn, wait=False, max_in_flight=3), clients=idle_world)

@@ -72,7 +72,7 @@ def test_json_report_counts_started_executions(
     # Then exit 0 and the JSON counts say what was done
     counts = json.loads(capsys.readouterr().out)["counts"]
     assert code == 0
-    assert (counts["executions started"], counts["tagged (targets)"], counts["failed"]) == (3, 1, 0)
+    assert (counts["started"], counts["tagged"], counts["failed"]) == (3, 1, 0)
 
 
 def test_executions_beyond_max_in_flight_are_deferred_not_failed(

@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import Any
 
-from workflow.core.commandline import add_json_argument
+from workflow.core.commandline import add_command, add_json_argument
 from workflow.models.config import load_config
 from workflow.pipeline.event_filters import WILDCARD_COMPLEXITY_MAX
 from workflow.pipeline.plan import (
@@ -23,9 +23,14 @@ WIDENED = "widened: some pushes no rule accepts start an execution, which ends S
 
 def register(subparsers: Any) -> None:
     """Add the `pattern` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "pattern",
-        help="print the EventBridge event pattern compiled from the rules, and where it accepts more",
+        summary="print the EventBridge event pattern compiled from the rules, and where it accepts more",
+        description="Say whether the event pattern the source stack's EventBridge rule gets from the rules is "
+        "exact or widened (what, and why), its length against EventBridge's 2,048 characters and its wildcard "
+        "complexity, then print it as compact JSON (the last line).",
+        examples=["ecr-replicate pattern replication.yaml", "ecr-replicate pattern replication.yaml --json"],
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
     add_json_argument(parser, "the pattern, its length and complexity, and what was widened")

@@ -1,17 +1,21 @@
-"""`ecr-replicate plan CONFIG --repository R --tag T [--destination ACCOUNT:REGION ...] [--json]`."""
+"""`ecr-replicate plan CONFIG --repository R (--tag T | --tags-file FILE) [--destination ACCOUNT:REGION ...] [--json]`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
-from workflow.core.commandline import add_json_argument
-from workflow.models.config import load_config
+from workflow.core.commandline import UsageError, add_command, add_json_argument
+from workflow.core.exceptions import InvalidRequest
+from workflow.core.grammar import cut, tag_problem
+from workflow.core.reports import destination_dict
+from workflow.models.config import ReplicationConfig, load_config
 from workflow.pipeline.plan import plan
 from workflow.pipeline.request import parse_manual_input
 
-TARGET_FIELDS = {"account", "region", "repository", "tag", "rule"}
+MAX_TAGS = 100_000  # a tags file is read whole: bounded
 
 
 def destination_argument(value: str) -> dict[str, str]:
@@ -22,10 +26,10 @@ def destination_argument(value: str) -> dict[str, str]:
     return {"account": account, "region": region}
 
 
-def add_image_arguments(parser: argparse.ArgumentParser) -> None:
+def add_image_arguments(parser: argparse.ArgumentParser, *, tag_required: bool = True) -> None:
     """`--repository`, `--tag` and the repeatable `--destination ACCOUNT:REGION` of a manual run."""
     parser.add_argument("--repository", required=True, help="source repository name")
-    parser.add_argument("--tag", required=True, help="image tag")
+    parser.add_argument("--tag", required=tag_required, help="image tag")
     parser.add_argument(
         "--destination",
         action="append",
@@ -37,30 +41,99 @@ def add_image_arguments(parser: argparse.ArgumentParser) -> None:
 
 def register(subparsers: Any) -> None:
     """Add the `plan` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "plan", help="show where an image would replicate, or why it would not"
+    parser = add_command(
+        subparsers,
+        "plan",
+        summary="show where an image would replicate, or why it would not",
+        description="Apply the rules to a repository and tag exactly as the Plan state does: the destinations "
+        "it would replicate to (with the rule that selects each), or why nothing replicates. With --tags-file, "
+        "every tag of a file (one per line, e.g. `aws ecr list-images ... --query 'imageIds[].imageTag'` "
+        "output): test your rules on your real tags before you deploy them. Reads no AWS account.",
+        examples=[
+            "ecr-replicate plan replication.yaml --repository app --tag release-1.2.0",
+            "aws ecr list-images --repository-name app --query 'imageIds[].imageTag' --output text "
+            "| tr '\\t' '\\n' > tags.txt",
+            "ecr-replicate plan replication.yaml --repository app --tags-file tags.txt",
+        ],
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
-    add_image_arguments(parser)
+    add_image_arguments(parser, tag_required=False)
+    parser.add_argument(
+        "--tags-file",
+        metavar="FILE",
+        help="plan every tag in FILE (one per line; blank lines and # comments skipped)",
+    )
     add_json_argument(parser, "the targets")
     parser.set_defaults(run=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Plan and print the targets."""
-    config = load_config(args.config)
-    manual: dict[str, Any] = {"repository": args.repository, "tag": args.tag}
-    if args.destination:
-        manual["destinations"] = args.destination
+def read_tags(path: str) -> list[str]:
+    """The tags of a file, one per line; InvalidRequest naming the first bad line."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise InvalidRequest(
+            f"--tags-file {path}: cannot read: {getattr(error, 'strerror', None) or error}"
+        ) from None
+    tags: list[str] = []
+    for number, line in enumerate(text.splitlines(), 1):
+        tag = line.strip()
+        if not tag or tag.startswith("#"):
+            continue
+        problem = tag_problem(tag)
+        if problem:
+            raise InvalidRequest(f"--tags-file {path}, line {number}: {problem}")
+        tags.append(tag)
+        if len(tags) > MAX_TAGS:
+            raise InvalidRequest(f"--tags-file {path}: more than {MAX_TAGS} tags")
+    if not tags:
+        raise InvalidRequest(f"--tags-file {path}: no tag in it")
+    return tags
+
+
+def plan_one(config: ReplicationConfig, repository: str, tag: str, destinations: Any) -> dict[str, Any]:
+    """One tag's plan in the --json shape: the targets (destinations) or why none."""
+    manual: dict[str, Any] = {"repository": repository, "tag": tag}
+    if destinations:
+        manual["destinations"] = destinations
     result = plan(parse_manual_input(manual), config)
+    targets = [
+        destination_dict(t.account, t.region, t.repository, tag=t.tag, rule=t.rule) for t in result.targets
+    ]
+    return {"repository": repository, "tag": tag, "targets": targets, "skipped_reason": result.skipped_reason}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan and print the targets (of one tag, or of every tag of --tags-file)."""
+    if (args.tag is None) == (args.tags_file is None):
+        raise UsageError(
+            "ecr-replicate plan: give exactly one of --tag and --tags-file (see ecr-replicate plan --help)"
+        )
+    config = load_config(args.config)
+    if args.tags_file is None:
+        result = plan_one(config, args.repository, args.tag, args.destination)
+        print(json.dumps(result, indent=2) if args.json else "\n".join(_lines(result)))
+        return 0
+    plans = [plan_one(config, args.repository, tag, args.destination) for tag in read_tags(args.tags_file)]
+    replicating = sum(1 for p in plans if p["targets"])
     if args.json:
-        targets = [target.model_dump(include=TARGET_FIELDS) for target in result.targets]
-        print(json.dumps({"targets": targets, "skipped_reason": result.skipped_reason}, indent=2))
+        counts = {"tags": len(plans), "replicate": replicating, "skipped": len(plans) - replicating}
+        print(json.dumps({"repository": args.repository, "counts": counts, "plans": plans}, indent=2))
         return 0
-    if not result.targets:
-        print(f"nothing to replicate: {result.skipped_reason}")
-        return 0
-    print(f"{args.repository}:{args.tag} replicates to {len(result.targets)} destination(s):")
-    for target in result.targets:
-        print(f"  {target.account}/{target.region}  {target.repository}:{target.tag}  (rule {target.rule})")
+    for result in plans:
+        where = ", ".join(f"{t['account']}/{t['region']} ({t['rule']})" for t in result["targets"])
+        print(
+            f"{result['tag']}: {'-> ' + where if where else 'skipped: ' + cut(result['skipped_reason'] or '', 200)}"
+        )
+    print(f"{len(plans)} tag(s): {replicating} replicate, {len(plans) - replicating} skipped")
     return 0
+
+
+def _lines(result: dict[str, Any]) -> list[str]:
+    if not result["targets"]:
+        return [f"nothing to replicate: {result['skipped_reason']}"]
+    head = f"{result['repository']}:{result['tag']} replicates to {len(result['targets'])} destination(s):"
+    return [head] + [
+        f"  {t['account']}/{t['region']}  {t['repository']}:{t['tag']}  (rule {t['rule']})"
+        for t in result["targets"]
+    ]

@@ -10,6 +10,8 @@ import argparse
 import json
 from typing import Any
 
+from workflow.core.commandline import add_command
+
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 
@@ -27,8 +29,16 @@ def config_schema() -> dict[str, Any]:
 
 def register(subparsers: Any) -> None:
     """Add the `schema` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "schema", help="print the JSON Schema of the replication config (for editors and CI)"
+    parser = add_command(
+        subparsers,
+        "schema",
+        summary="print the JSON Schema of the replication config (for editors and CI)",
+        description="Print the JSON Schema (draft 2020-12) of replication.yaml, generated from the model "
+        "`validate` uses, with a description of every field for editors' hover help.",
+        examples=[
+            "ecr-replicate schema > schema/replication.schema.json",
+            "# then, first line of replication.yaml: # yaml-language-server: $schema=../schema/replication.schema.json",
+        ],
     )
     parser.add_argument("--json", action="store_true", help="accepted for symmetry: the schema is JSON")
     parser.set_defaults(run=run)

@@ -13,7 +13,7 @@ import argparse
 import json
 from typing import Any
 
-from workflow.core.commandline import add_json_argument
+from workflow.core.commandline import add_command, add_json_argument
 from workflow.core.exceptions import InvalidRequest
 from workflow.core.grammar import repository_problem, tag_problem
 from workflow.models.config import load_config
@@ -35,9 +35,18 @@ def parse_image(value: str, every_tag: bool) -> tuple[str, str | None]:
 
 def register(subparsers: Any) -> None:
     """Add the `status` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser = add_command(
+        subparsers,
         "status",
-        help="where an image is: present, stale, missing or blocked by a gate at each destination the rules name",
+        summary="where an image is: present, stale, missing or blocked by a gate at each destination the rules name",
+        description="For every destination the rules name: present (the source's digest), stale (another "
+        "digest, and whether a replication would replace it), missing, blocked (its rule's gates refuse the "
+        "image) or unknown (the destination could not be read). With `operators` in the config the destinations "
+        "are read through their read-only role. Exit 0 when every destination has the image, 1 when some lack it.",
+        examples=[
+            "ecr-replicate status replication.yaml app:release-1.2.0",
+            "ecr-replicate status replication.yaml app --all --json",
+        ],
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("image", metavar="REPOSITORY:TAG", help="source image (REPOSITORY with --all)")
@@ -50,6 +59,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the status; 0 when every destination has the image(s), else 1."""
     repository, tag = parse_image(args.image, args.all)
     config = load_config(args.config)
-    report = image_status(config, repository, tag)  # an AWS failure is reported by workflow.cli, in one line
+    # A person runs this: with `operators` in the config, the destinations are read through their read-only
+    # role (the destination roles trust only the source stack's own roles).
+    report = image_status(config, repository, tag, as_operator=config.operators is not None)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0 if report.complete else 1

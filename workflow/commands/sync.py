@@ -1,4 +1,7 @@
-"""`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] [--apply-deletes] (--state-machine-arn ARN | --local)`.
+"""`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] [--apply-deletes] [--state-machine-arn ARN | --local]`.
+
+The state machine is --state-machine-arn, else $ECR_REPLICATE_STATE_MACHINE_ARN, else the config's
+`state_machine_arn`.
 
 Exit 0 when nothing failed (executions deferred to the next run by `--max-in-flight` are not failures, nor
 source images in ECR's archive storage class, reported as archived and not copied until restored), 1 when
@@ -14,7 +17,14 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from workflow.core.commandline import add_json_argument, positive_int
+from workflow.core.commandline import (
+    STATE_MACHINE_ENV,
+    UsageError,
+    add_command,
+    add_json_argument,
+    positive_int,
+    state_machine_arn,
+)
 from workflow.engine.progress import SyncProgress
 from workflow.models.config import load_config
 from workflow.ops.sync.options import SyncOptions
@@ -34,8 +44,20 @@ def since_argument(value: str) -> datetime:
 
 def register(subparsers: Any) -> None:
     """Add the `sync` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "sync", help="backfill: replicate existing images the rules accept and the destinations lack"
+    parser = add_command(
+        subparsers,
+        "sync",
+        summary="backfill: replicate existing images the rules accept and the destinations lack",
+        description="List the source's images the rules accept, read each destination once per repository, "
+        "and start one execution per image for exactly the destinations that lack it (--local: copy here "
+        "instead). --dry-run changes nothing and says what would be done, naming the digest a repair would "
+        f"replace. The state machine is --state-machine-arn, else ${STATE_MACHINE_ENV}, else the config's "
+        "state_machine_arn. With `operators` in the config the destinations are read through their read-only "
+        "role and every write is left to an execution.",
+        examples=[
+            "ecr-replicate sync replication.yaml --dry-run",
+            "ecr-replicate sync replication.yaml --repository 'services/*' --since 2026-01-01 --no-wait --json",
+        ],
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("--repository", metavar="GLOB", help="only source repositories matching this pattern")
@@ -46,8 +68,12 @@ def register(subparsers: Any) -> None:
         help="only images pushed at or after DATE (ISO 8601; ECR sources)",
     )
     parser.add_argument("--dry-run", action="store_true", help="change nothing; print what would be done")
-    mode = parser.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--state-machine-arn", metavar="ARN", help="start executions of this state machine")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--state-machine-arn",
+        metavar="ARN",
+        help=f"start executions of this state machine (default ${STATE_MACHINE_ENV}, then the config's)",
+    )
     mode.add_argument("--local", action="store_true", help="copy here with the copy engine instead")
     parser.add_argument(
         "--max-in-flight",
@@ -73,8 +99,14 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Sync and print the report."""
     config = load_config(args.config)
+    machine = None if args.local else state_machine_arn(args.state_machine_arn, config.state_machine_arn)
+    if machine is None and not args.local:
+        raise UsageError(
+            f"ecr-replicate sync: no state machine: give --state-machine-arn, set ${STATE_MACHINE_ENV}, put "
+            "state_machine_arn in the config, or --local to copy here (see ecr-replicate sync --help)"
+        )
     options = SyncOptions(
-        state_machine_arn=args.state_machine_arn,
+        state_machine_arn=machine,
         local=args.local,
         repository_glob=args.repository,
         since=args.since,
@@ -82,6 +114,9 @@ def run(args: argparse.Namespace) -> int:
         max_in_flight=args.max_in_flight,
         wait=not args.no_wait,
         apply_deletes=args.apply_deletes,
+        # A person runs this: with `operators` in the config, read through the read-only roles and leave
+        # every write to an execution (`--local` copies with the caller's own access instead).
+        as_operator=config.operators is not None,
     )
     progress = SyncProgress(sys.stderr)
     try:

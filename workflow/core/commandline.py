@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import textwrap
 import traceback
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from workflow.core.exceptions import (
     DestinationNotAllowed,
@@ -142,6 +145,32 @@ def positive_float(value: str) -> float:
     if not number > 0 or number == float("inf"):
         raise argparse.ArgumentTypeError(f"{value!r} is not a positive number")
     return number
+
+
+STATE_MACHINE_ENV = "ECR_REPLICATE_STATE_MACHINE_ARN"
+HELP_WIDTH = 100
+
+
+def add_command(
+    subparsers: Any, name: str, *, summary: str, description: str, examples: Sequence[str]
+) -> argparse.ArgumentParser:
+    """A sub-command whose `--help` says what it does and shows how it is run (`examples`, each a command line
+    with an optional `  # comment`)."""
+    epilog = "examples:\n" + "\n".join(f"  {example}" for example in examples)
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(description, HELP_WIDTH),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
+def state_machine_arn(flag: str | None, config_value: str | None = None) -> str | None:
+    """The state machine to start: --state-machine-arn, else $ECR_REPLICATE_STATE_MACHINE_ARN, else the config's
+    `state_machine_arn` (None when none is given)."""
+    return flag or os.environ.get(STATE_MACHINE_ENV, "").strip() or config_value
 
 
 def add_json_argument(parser: argparse.ArgumentParser, what: str) -> None:

@@ -49,6 +49,10 @@ class DestinationTagImmutable(ReplicationError):
     """The destination tag is immutable and already points at a different digest."""
 
 
+class DestinationTagConflict(ReplicationError):
+    """The destination tag points at another digest and the rule refuses to replace it (on_tag_conflict: refuse)."""
+
+
 class TagDeleteRefused(ReplicationError):
     """A destination would not remove a deleted tag (ECR: an immutable tag, or a BatchDeleteImage failure)."""
 

@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from workflow.core.documents import load_json
 from workflow.core.exceptions import (
+    DestinationTagConflict,
     DestinationTagImmutable,
     DigestMismatch,
     ImageNotFound,
@@ -342,6 +343,16 @@ def _missing(src_ref: ImageReference, session: Any, source_ecr: tuple[str, str] 
     return missing_image(client, str(src_ref), src_ref.repository, src_ref.reference, registry_id=registry[0])
 
 
+def _check_conflict(dst_ref: ImageReference, tag_digest: str | None, digest: str, replace_tag: bool) -> None:
+    """Raise DestinationTagConflict, before anything is written, when the destination tag points at another
+    digest and the rule refuses to replace it."""
+    if not replace_tag and tag_digest is not None and tag_digest != digest and dst_ref.tag:
+        raise DestinationTagConflict(
+            f"{dst_ref} points at {tag_digest}, not {digest}; the rule refuses to replace it "
+            "(on_tag_conflict: refuse), so the destination keeps its image"
+        )
+
+
 def _moved_on(src: RegistryClient, src_ref: ImageReference, digest: str) -> bool:
     """True when the source names a tag that no longer points at `digest` (pushed again, or removed)."""
     return bool(src_ref.tag) and src.head_manifest(src_ref.repository, src_ref.tag or "") != digest
@@ -357,11 +368,13 @@ def probe_destination(
     retry: RetryPolicy | None = None,
     put_tag: bool = True,
     source_ecr: tuple[str, str] | None = None,
+    replace_tag: bool = True,
 ) -> PrecheckResult:
     """Resolve the source digest; "present", "tagged" (tag put, no blobs moved), "superseded" (the digest
     is there but the source tag moved on before the tag was put: no tag put) or "copy-needed".
 
-    With `put_tag=False` nothing is written: "tagged" then means a real run would only put the tag.
+    With `put_tag=False` nothing is written: "tagged" then means a real run would only put the tag. With
+    `replace_tag=False` a destination tag at another digest raises DestinationTagConflict.
     `source_ecr`: the (account, Region) of the ECR registry the source stands for when its host is not ECR's.
     """
     src_ref, dst_ref, src, dst = _resolve(
@@ -375,6 +388,7 @@ def probe_destination(
     tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
     if tag_digest == digest:
         return PrecheckResult(action="present", digest=digest, destination_digest=tag_digest)
+    _check_conflict(dst_ref, tag_digest, digest, replace_tag)
     if dst.head_manifest(dst_ref.repository, digest) != digest:
         return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
     if not put_tag:
@@ -404,6 +418,7 @@ def copy_image(
     bounds: Bounds | None = None,
     put_rate: float | None = None,
     source_ecr: tuple[str, str] | None = None,
+    replace_tag: bool = True,
 ) -> CopyOutcome:
     """Copy `source` to `destination` (references like `host:port/repo:tag` or `host/repo@sha256:...`).
 
@@ -413,7 +428,9 @@ def copy_image(
     `deadline`: seconds the whole copy may take (RegistryTimeout past it); `bounds`: the per-exchange and
     per-blob bounds (`Bounds()` by default); `put_rate`: manifest PUTs a second at the destination
     (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere); `source_ecr`: the (account, Region) of
-    the ECR registry the source stands for when its host is not ECR's (asked whether a missing image is archived).
+    the ECR registry the source stands for when its host is not ECR's (asked whether a missing image is archived);
+    `replace_tag=False`: a destination tag at another digest raises DestinationTagConflict before anything is
+    written.
     """
     started = time.monotonic()
     if max_parallel_blobs < 1:
@@ -449,6 +466,7 @@ def copy_image(
             action = "present"
             referrers = copier.copy_referrers(subjects)
         else:
+            _check_conflict(dst_ref, tag_digest, top.digest, replace_tag)
             _check_mutable(dst_ref, destination_session, tag_digest, top.digest)
             if dst.head_manifest(dst_ref.repository, top.digest) == top.digest:
                 action = "tagged"

@@ -19,6 +19,7 @@ from typing import Any
 
 from workflow.core.commandline import (
     Failure,
+    add_command,
     add_json_argument,
     failure_of,
     one_line,
@@ -42,8 +43,20 @@ HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](
 
 def register(subparsers: Any) -> None:
     """Add the `copy` sub-command."""
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "copy", help="copy one image (all platforms, digest-preserving) between registries"
+    parser = add_command(
+        subparsers,
+        "copy",
+        summary="copy one image (all platforms, digest-preserving) between registries",
+        description="Copy one image, every platform of an index and its referrers (signatures, SBOMs), from "
+        "one registry to another, verifying every digest: what the workflow's copy job runs. A destination "
+        "role is assumed with --dst-role-arn. Prints the result as JSON.",
+        examples=[
+            "ecr-replicate copy 111111111111.dkr.ecr.us-east-1.amazonaws.com/app:release-1.2.0 "
+            "222222222222.dkr.ecr.eu-west-1.amazonaws.com/app:release-1.2.0 "
+            "--dst-role-arn arn:aws:iam::222222222222:role/ecr-replication-target",
+            "ecr-replicate copy 127.0.0.1:5000/app:v1 127.0.0.1:5001/app:v1 --insecure-registry 127.0.0.1:5000 "
+            "--insecure-registry 127.0.0.1:5001",
+        ],
     )
     parser.add_argument("source", help="host[:port]/repo:tag or host[:port]/repo@sha256:...")
     parser.add_argument("destination", help="host[:port]/repo:tag")
@@ -95,6 +108,13 @@ def register(subparsers: Any) -> None:
         type=positive_float,
         metavar="SECONDS",
         help=f"end the copy with RegistryTimeout after this long (default ${DEADLINE_ENV}, else no deadline)",
+    )
+    parser.add_argument(
+        "--on-tag-conflict",
+        choices=("replace", "refuse"),
+        default="replace",
+        help="when the destination tag points at another digest: replace it (default), or refuse with "
+        "DestinationTagConflict before anything is written",
     )
     add_json_argument(parser, "the result (always JSON)")
     parser.set_defaults(run=run)
@@ -235,6 +255,7 @@ def run(args: argparse.Namespace) -> int:
             deadline=deadline,
             put_rate=args.put_rate,
             source_ecr=args.src_ecr,
+            replace_tag=args.on_tag_conflict == "replace",
         )
     except Exception as error:  # a registry fault, AWS, or a defect: always a result for the state machine
         if getattr(args, "debug", False):

@@ -17,13 +17,32 @@ from pathlib import Path
 
 import httpx
 
-REGISTRY_BINARY = "/usr/bin/docker-registry"
+# The CNCF distribution registry: Debian's package installs it as `docker-registry`, the project's own
+# releases (and most other packagings) as `registry`; $ECR_REPLICATE_REGISTRY names one anywhere else.
+REGISTRY_ENV = "ECR_REPLICATE_REGISTRY"
+REGISTRY_NAMES = ("docker-registry", "registry")
 START_TIMEOUT_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 5.0
 
 
 class RuntimeSetupError(RuntimeError):
     """The local runtime could not start one of its parts (a registry, moto, the AWS resources)."""
+
+
+def registry_binary() -> str:
+    """The distribution registry to run: $ECR_REPLICATE_REGISTRY, else `docker-registry` or `registry` on PATH."""
+    named = os.environ.get(REGISTRY_ENV)
+    if named:
+        if not os.access(named, os.X_OK):
+            raise RuntimeSetupError(f"${REGISTRY_ENV}={named} is not an executable file")
+        return named
+    found = next((path for name in REGISTRY_NAMES if (path := shutil.which(name))), None)
+    if found is None:
+        raise RuntimeSetupError(
+            "the CNCF distribution registry is missing: neither docker-registry nor registry is on PATH "
+            f"(make setup installs Debian's; elsewhere install it and put it on PATH, or set ${REGISTRY_ENV})"
+        )
+    return found
 
 
 def free_port() -> int:
@@ -184,14 +203,11 @@ def start_registry(
 
     Writes `config_file`, sends the output to `log`; the caller stops the process with `stop_process`.
     """
-    if not Path(REGISTRY_BINARY).exists():
-        raise RuntimeSetupError(
-            f"{REGISTRY_BINARY} is missing: install Debian's docker-registry (make setup)"
-        )
+    binary = registry_binary()
     config_file.write_text(_config(storage, port, readonly, delete, auth, tls))
     with log.open("wb") as log_stream:
         process = subprocess.Popen(
-            [REGISTRY_BINARY, "serve", str(config_file)],
+            [binary, "serve", str(config_file)],
             stdin=subprocess.DEVNULL,
             stdout=log_stream,
             stderr=subprocess.STDOUT,

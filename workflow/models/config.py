@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -36,7 +37,8 @@ REGISTRY_RE = re.compile(
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    # Each field's docstring is its schema `description` (editors show it as hover help).
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, use_attribute_docstrings=True)
 
 
 def _check(problem: str | None, value: Any) -> Any:
@@ -57,11 +59,19 @@ def _check_patterns(patterns: list[str]) -> list[str]:
     return patterns
 
 
+def _check_role_name(role_name: str) -> str:
+    if not re.fullmatch(r"[\w+=,.@-]{1,64}", role_name, re.ASCII):
+        raise ValueError(f"{shown(role_name)} is not a valid IAM role name")
+    return role_name
+
+
 class SourceConfig(_Strict):
     """Where images are pushed: the account and Region the source stack is deployed in."""
 
     account: str
+    """The source account id (12 digits, quoted in YAML): where images are pushed and the source stack runs."""
     region: str
+    """The source Region (e.g. us-east-1), in the aws partition."""
 
     _account = field_validator("account")(lambda v: _check(account_problem(v), v))
     _region = field_validator("region")(lambda v: _check(region_problem(v), v))
@@ -71,7 +81,9 @@ class TagRules(_Strict):
     """Tag patterns; an exclude wins over an include."""
 
     include: list[str] = Field(min_length=1)
+    """Tags that replicate: globs (`release-*`), `re:` RE2 expressions or `semver:` ranges; at least one."""
     exclude: list[str] = Field(default_factory=list)
+    """Tags that never replicate, even when an include matches (same pattern forms)."""
     case_insensitive: bool = Field(
         default=False,
         description="Globs and re: patterns of this rule's include and exclude ignore case "
@@ -103,8 +115,11 @@ class PartitionCredentials(_Strict):
     """
 
     secret: str
+    """The Secrets Manager secret (ARN, or a name in the source Region) holding the key pair as JSON."""
     principal: str
+    """The IAM user ARN, in the destination's partition, whose access key pair the secret holds."""
     kms_key: str | None = None
+    """The secret's customer-managed KMS key (ARN or key id), if it has one."""
 
     @field_validator("secret")
     @classmethod
@@ -172,11 +187,17 @@ class DestinationConfig(_Strict):
     """One destination account, in one or more Regions (another partition's with `credentials`)."""
 
     account: str
+    """The destination account id (12 digits, quoted in YAML)."""
     regions: list[str] = Field(min_length=1)
+    """The Regions of that account that receive the images."""
     role_name: str = DEFAULT_ROLE_NAME
+    """The role the destination stack creates there, which the source roles assume to write."""
     repository: str = REPOSITORY_PLACEHOLDER
+    """The destination repository name; `{repository}` is the source repository (e.g. `mirror/{repository}`)."""
     external_id: str | None = None
+    """An sts:ExternalId the destination role requires (optional)."""
     credentials: PartitionCredentials | None = None
+    """Only for a destination in another partition (aws-cn, aws-us-gov): where its access key pair is kept."""
 
     _account = field_validator("account")(lambda v: _check(account_problem(v), v))
 
@@ -193,12 +214,7 @@ class DestinationConfig(_Strict):
             raise ValueError("; ".join(problems))
         return regions
 
-    @field_validator("role_name")
-    @classmethod
-    def _role_name(cls, role_name: str) -> str:
-        if not re.fullmatch(r"[\w+=,.@-]{1,64}", role_name, re.ASCII):
-            raise ValueError(f"{shown(role_name)} is not a valid IAM role name")
-        return role_name
+    _role_name = field_validator("role_name")(lambda v: _check_role_name(v))
 
     @field_validator("external_id")
     @classmethod
@@ -232,13 +248,22 @@ class Rule(_Strict):
     """Which repositories and tags replicate to which destinations."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    """The rule's name, shown in plans, summaries and metrics (letters, digits, `_.-`; up to 64)."""
     repositories: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    """Source repositories the rule selects: globs, `re:` or `semver:` patterns (default: all)."""
     tags: TagRules
+    """Which tags of those repositories replicate."""
     destinations: list[DestinationConfig] = Field(min_length=1)
+    """Where the images go: accounts and their Regions."""
     create_repository: RepositorySettings | None = None
+    """Create a missing destination repository with these settings; without it, it must exist."""
     gates: Gates | None = None
-    # A tag deleted at the source is removed at the destinations, where it still points at the same digest.
+    """Promotion gates: scan findings and signatures an image must pass before it is copied."""
     propagate_deletes: bool = False
+    """Remove a tag deleted at the source from the destinations, where it still points at the same digest."""
+    on_tag_conflict: Literal["replace", "refuse"] = "replace"
+    """When a destination tag points at another digest: `replace` it (the default), or `refuse` and fail
+    that destination with DestinationTagConflict, leaving its image alone."""
 
     _patterns = field_validator("repositories")(_check_patterns)
 
@@ -257,11 +282,13 @@ class Notifications(_Strict):
     """Who is told, and when."""
 
     emails: list[str] = Field(default_factory=list)
+    """Addresses subscribed to the summary topic (each confirms the subscription once)."""
     on: Literal["failure", "always"] = "failure"
-    # Where the team reads docs/runbook.md (e.g. its page in the team's Git host); the email links each
-    # failed line's section under it. Default: the runbook's path in the repository. Each failed line repeats
-    # it, so it is bounded (the summary keeps links only while its share of the payload quota allows).
+    """When a summary is emailed: `failure` (and blocked releases) or `always`."""
     runbook_url: str | None = Field(default=None, max_length=1024)
+    """Where your team reads docs/runbook.md; the email links each failed line's section under it.
+    Default: the runbook on GitHub at this version. Each failed line repeats it, so it is bounded (the
+    summary keeps links only while its share of the payload quota allows)."""
 
     @field_validator("runbook_url")
     @classmethod
@@ -283,9 +310,13 @@ class Endpoint(_Strict):
     """A registry endpoint override for one account/Region (local runtime and tests)."""
 
     account: str
+    """The account id whose registry this endpoint replaces."""
     region: str
+    """The Region whose registry this endpoint replaces."""
     registry: str
+    """The registry `host[:port]` to use instead of ECR (local runtime and tests)."""
     insecure: bool = False
+    """Speak plain HTTP to it (loopback test registries only)."""
 
     _account = field_validator("account")(lambda v: _check(account_problem(v), v))
     _region = field_validator("region")(lambda v: _check(region_problem(v), v))
@@ -299,14 +330,84 @@ class Endpoint(_Strict):
         return registry
 
 
+# An IAM role or user ARN whose name may hold IAM's wildcards (`*`, `?`): the trust policy matches
+# aws:PrincipalArn with ArnLike (IAM User Guide, "IAM JSON policy elements: Condition operators", ARN).
+PRINCIPAL_PATTERN_RE = re.compile(
+    r"arn:(?P<partition>[a-z-]+):iam::(?P<account>[0-9]{12}):(?:role|user)/[\w+=,.@/*?-]{1,512}", re.ASCII
+)
+DEFAULT_READER_ROLE = "ecr-replication-reader"
+STATE_MACHINE_ARN_RE = re.compile(
+    r"arn:(?P<partition>[a-z-]+):states:(?P<region>[a-z0-9-]+):(?P<account>[0-9]{12}):stateMachine:"
+    r"[A-Za-z0-9_-]{1,80}"
+)
+
+
+class Operators(_Strict):
+    """People of the source account who run `status`, `sync` and `start` by hand (on-call, platform team).
+
+    Each destination stack then has a read-only role (`role_name`) that trusts these principals, and the
+    source stack the managed policies their permission set attaches (docs/deploy.md, "Operators").
+    """
+
+    principals: list[str] = Field(min_length=1)
+    """IAM role or user ARNs of the source account that may read the destinations; `*` and `?` match as in
+    IAM (e.g. an IAM Identity Center permission set's role:
+    `arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_EcrOperator_*`)."""
+    role_name: str = DEFAULT_READER_ROLE
+    """The read-only role each destination stack creates for them (DescribeImages on the rules'
+    repositories, nothing else)."""
+
+    @field_validator("principals")
+    @classmethod
+    def _principals(cls, principals: list[str]) -> list[str]:
+        bad = [p for p in principals if not PRINCIPAL_PATTERN_RE.fullmatch(p)]
+        if bad:
+            raise ValueError(
+                f"not an IAM role or user ARN (pattern): {cut(', '.join(map(repr, bad)))}; e.g. "
+                "arn:aws:iam::111111111111:role/aws-reserved/sso.amazonaws.com/*AWSReservedSSO_EcrOperator_*"
+            )
+        return principals
+
+    _role_name = field_validator("role_name")(lambda v: _check_role_name(v))
+
+
 class ReplicationConfig(_Strict):
     """The whole replication config."""
 
     source: SourceConfig
+    """Where images are pushed: the source stack's account and Region."""
     rules: list[Rule] = Field(min_length=1)
+    """Which repositories and tags replicate where; at least one rule."""
     notifications: Notifications = Field(default_factory=Notifications)
+    """Who is emailed the summaries, and when. Without emails no one is told of a failed run."""
     max_concurrency: int = Field(default=4, ge=1, le=40)
+    """Destinations copied at once per image (1-40)."""
+    operators: Operators | None = None
+    """People who run `status`, `sync` and `start` by hand, reading the destinations through a read-only
+    role (optional)."""
+    state_machine_arn: str | None = None
+    """The deployed state machine (source stack output `StateMachineArn`), so `start` and `sync` need no
+    `--state-machine-arn` (`$ECR_REPLICATE_STATE_MACHINE_ARN` overrides it)."""
     endpoints: list[Endpoint] = Field(default_factory=list)
+    """Registry endpoints that replace ECR for an account/Region (the local runtime and its tests)."""
+
+    @field_validator("state_machine_arn")
+    @classmethod
+    def _state_machine_arn(cls, arn: str | None) -> str | None:
+        if arn is not None and not STATE_MACHINE_ARN_RE.fullmatch(arn):
+            raise ValueError(
+                f"{shown(arn)} is not a state machine ARN (arn:aws:states:<region>:<account>:stateMachine:<name>)"
+            )
+        return arn
+
+    def warnings(self) -> list[str]:
+        """What is valid but probably not meant, one line each."""
+        if self.notifications.emails:
+            return []
+        return [
+            "notifications: no emails: no one is emailed when a run fails or a release is blocked (add "
+            "notifications.emails, or deploy with -c emails=...)"
+        ]
 
     @model_validator(mode="after")
     def _semantics(self) -> ReplicationConfig:
@@ -318,6 +419,7 @@ class ReplicationConfig(_Strict):
             *self._external_id_disagreements(),
             *self._kms_keys(),
             *self._partitions(),
+            *self._source_owned(),
         ]
         if problems:
             raise ValueError("\n".join(problems))
@@ -462,6 +564,36 @@ class ReplicationConfig(_Strict):
                 )
         return problems
 
+    def _source_owned(self) -> list[str]:
+        """Operators and the state machine belong to the source account, Region and partition."""
+        source, partition = self.source, partition_of(self.source.region).name
+        problems = []
+        for index, principal in enumerate(self.operators.principals if self.operators else ()):
+            match = PRINCIPAL_PATTERN_RE.fullmatch(principal)
+            if match and (match["partition"], match["account"]) != (partition, source.account):
+                problems.append(
+                    f"operators.principals[{index}]: {shown(principal)} is not a principal of the source "
+                    f"account ({partition}, {source.account}); the destination's read-only role trusts "
+                    "people of the source account only"
+                )
+        roles = {d.role_name for rule in self.rules for d in rule.destinations}
+        if self.operators is not None and self.operators.role_name in roles:
+            problems.append(
+                f"operators.role_name: {self.operators.role_name!r} is a destination's role_name; the operators' "
+                "read-only role needs a name of its own"
+            )
+        match = STATE_MACHINE_ARN_RE.fullmatch(self.state_machine_arn or "")
+        if match and (match["partition"], match["region"], match["account"]) != (
+            partition,
+            source.region,
+            source.account,
+        ):
+            problems.append(
+                f"state_machine_arn: {shown(self.state_machine_arn)} is not in the source account and Region "
+                f"({source.account}, {source.region})"
+            )
+        return problems
+
     def _loops(self) -> list[str]:
         """A destination in the source account and Region whose copies a rule could select again: each tag the
         product puts there is an ECR push event on the source bus, which starts the workflow again
@@ -554,13 +686,51 @@ def _format_location(location: tuple[int | str, ...]) -> str:
     return path or "(root)"
 
 
+SEMANTIC_PREFIXES = ("rules", "source", "notifications", "operators", "state_machine_arn")
+
+
+def _model_at(location: tuple[int | str, ...]) -> type[BaseModel] | None:
+    """The config model a location (without its last part) names, following fields, lists and optionals."""
+    model: type[BaseModel] | None = ReplicationConfig
+    for part in location:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return None
+        model = _model_of(field.annotation)
+    return model
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _model_of(argument)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_field(location: tuple[int | str, ...]) -> str:
+    """ "unknown field", with the closest known field's name, or the known fields when none is close."""
+    model = _model_at(location[:-1])
+    if model is None or not location or len(str(location[-1])) > 64:  # no field name is that long
+        return "unknown field"
+    known = list(model.model_fields)
+    close = difflib.get_close_matches(str(location[-1]), known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field; did you mean {close[0]!r}?"
+    return f"unknown field (fields here: {', '.join(known)})"
+
+
 def _problems(error: ValidationError) -> list[str]:
     problems = []
     for item in error.errors():
         location = tuple(part for part in item["loc"] if not str(part).startswith("function-"))
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = "unknown field"
+            message = _unknown_field(location)
         elif item["type"] == "missing":
             message = "required field is missing"
         elif item["type"] == "string_type" and type(item.get("input")) in (int, float):
@@ -568,7 +738,7 @@ def _problems(error: ValidationError) -> list[str]:
                 ' (YAML read a number here: quote it, e.g. "012345678901"; unquoted, leading zeros are lost)'
             )
         for line in message.split("\n"):
-            prefixed = line if line.startswith(("rules", "source", "notifications")) else None
+            prefixed = line if line.startswith(SEMANTIC_PREFIXES) else None
             problems.append(prefixed or f"{_format_location(location)}: {line}")
     return problems
 
@@ -585,6 +755,12 @@ def parse_config(data: Mapping[str, Any]) -> ReplicationConfig:
 
 def load_config(path: str | Path) -> ReplicationConfig:
     """Load and validate a YAML or JSON config file; raises InvalidConfig."""
+    return parse_config(read_config(path))
+
+
+def read_config(path: str | Path) -> Any:
+    """The data of a YAML or JSON config file, read as `load_config` reads it (not validated); raises
+    InvalidConfig when it cannot be read or parsed."""
     path = Path(path)
     kind = "JSON" if path.suffix == ".json" else "YAML"
     try:
@@ -594,11 +770,10 @@ def load_config(path: str | Path) -> ReplicationConfig:
     except UnicodeDecodeError as error:
         raise InvalidConfig([f"{path}: not UTF-8 text (byte {error.start}: {error.reason})"]) from None
     try:
-        data = _parse_text(text, kind)
+        return _parse_text(text, kind)
     except (json.JSONDecodeError, yaml.YAMLError, ValueError, RecursionError) as error:
         reason = "nested too deeply to parse" if isinstance(error, RecursionError) else error
         raise InvalidConfig([f"{path}: not valid {kind}: {cut(str(reason), 400)}"]) from None
-    return parse_config(data)
 
 
 def _parse_text(text: str, kind: str) -> Any:

@@ -19,6 +19,8 @@ TargetStatus = Literal[
 ]
 # What a request asks for: replicate a pushed tag, or remove a deleted one (rules with propagate_deletes).
 RequestAction = Literal["replicate", "delete"]
+# A destination tag pointing at another digest: replace it, or refuse (DestinationTagConflict).
+TagConflict = Literal["replace", "refuse"]
 
 
 class _Model(BaseModel):
@@ -33,14 +35,24 @@ EXCLUSION_FILTER_PATTERN = r"^[0-9a-zA-Z._*-]{1,128}$"
 WITH_EXCLUSION = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
 
 
-class ExclusionFilter(_Model):
+class _Described(_Model):
+    """Models that are part of the config: each field's docstring is its schema description."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, use_attribute_docstrings=True
+    )
+
+
+class ExclusionFilter(_Described):
     """One tag mutability exclusion: tags matching `filter` (`*` matches any run of characters)."""
 
     filter: str = Field(pattern=EXCLUSION_FILTER_PATTERN)
+    """Tags this matches are the exception to the repository's mutability (`*` matches any run)."""
     filter_type: Literal["WILDCARD"] = "WILDCARD"
+    """The filter's kind; ECR knows WILDCARD only."""
 
 
-class RepositorySettings(_Model):
+class RepositorySettings(_Described):
     """How a destination repository is created when it does not exist.
 
     `IMMUTABLE_WITH_EXCLUSION`: every tag immutable except those an exclusion filter matches;
@@ -50,12 +62,17 @@ class RepositorySettings(_Model):
     tag_mutability: Literal["MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"] = (
         "MUTABLE"
     )
+    """Whether a tag may be overwritten in the created repository (the _WITH_EXCLUSION forms need filters)."""
     tag_mutability_exclusion_filters: list[ExclusionFilter] | None = Field(
         default=None, min_length=1, max_length=MAX_EXCLUSION_FILTERS
     )
+    """1-5 filters of tags that are the exception to `tag_mutability` (the _WITH_EXCLUSION forms only)."""
     scan_on_push: bool = False
+    """Turn on ECR's basic scan on push in the created repository."""
     encryption: Literal["AES256", "KMS"] = "AES256"
+    """How the created repository is encrypted: AES256, or KMS (with `kms_key`, else ECR's AWS-managed key)."""
     kms_key: str | None = None
+    """The customer-managed KMS key (ARN or key id) for `encryption: KMS`."""
 
     @model_validator(mode="after")
     def _filters_match_the_mode(self) -> RepositorySettings:
@@ -152,6 +169,9 @@ class Target(_Model):
     # kept while one of them has it); None when the rules may send repositories there the config cannot
     # name (a pattern, with a template without {repository}): the live delete then keeps the tag.
     other_sources: list[str] | None = Field(default_factory=list)
+    # A destination tag at another digest: "replace" it, or "refuse" (DestinationTagConflict) if any
+    # selecting rule refuses.
+    on_tag_conflict: TagConflict = "replace"
 
     @property
     def destination_reference(self) -> str:

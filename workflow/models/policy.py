@@ -32,23 +32,30 @@ SIGNING_PROFILE_ARN_MAX = 200
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Each field's docstring is its schema `description` (editors show it as hover help).
+    model_config = ConfigDict(extra="forbid", frozen=True, use_attribute_docstrings=True)
 
 
 class IgnoredFinding(_Strict):
     """An accepted risk: a finding id (e.g. a CVE) that never blocks, and why."""
 
     id: str = Field(min_length=1, max_length=256)
+    """The finding's id as ECR reports it (e.g. CVE-2026-1234)."""
     reason: str = Field(min_length=1, max_length=1024)
+    """Why the risk is accepted (kept for the audit, not shown to the image)."""
 
 
 class ScanGate(_Strict):
     """Block on findings at or above `block_at`; wait up to `wait_minutes` for a scan to complete."""
 
     block_at: Severity
+    """The lowest severity that blocks: CRITICAL, HIGH, MEDIUM or LOW."""
     ignore: list[IgnoredFinding] = Field(default_factory=list)
+    """Accepted risks: findings that never block, each with its reason."""
     wait_minutes: int = Field(default=30, ge=0, le=MAX_WAIT_MINUTES)
+    """How long to wait for a scan still IN_PROGRESS or PENDING (0-60)."""
     on_missing: Literal["block", "allow"] = "block"
+    """What an image without a scan result gets (FAILED, UNSUPPORTED_IMAGE, ...): `block` or `allow`."""
 
     @field_validator("ignore")
     @classmethod
@@ -120,6 +127,7 @@ class ManagedSigning(_Strict):
     """ECR managed signing (AWS Signer, November 2025): the image was signed on push with this signing profile."""
 
     signing_profile_arn: str = Field(max_length=SIGNING_PROFILE_ARN_MAX)
+    """The AWS Signer signing profile's ARN (arn:aws:signer:REGION:ACCOUNT:/signing-profiles/NAME)."""
 
     @field_validator("signing_profile_arn")
     @classmethod
@@ -142,10 +150,15 @@ class SignatureGate(_Strict):
     """
 
     cosign_keys: list[str] = Field(default_factory=list)
+    """Inline PEM public keys (ECDSA, RSA 2048+, Ed25519) whose cosign signatures are trusted."""
     notation_trust_anchors: list[str] = Field(default_factory=list)
-    ecr_managed_signing: ManagedSigning | None = None
-    wait_minutes: int = Field(default=30, ge=0, le=MAX_WAIT_MINUTES)
+    """Inline PEM CA certificates that Notation JWS signatures (notary.x509 scheme) must chain to."""
     notation_signing_authorities: list[str] = Field(default_factory=list)
+    """Inline PEM signing-authority roots (AWS Signer's, say) for notary.x509.signingAuthority signatures."""
+    ecr_managed_signing: ManagedSigning | None = None
+    """Pass when ECR managed signing signed the image on push with this AWS Signer profile."""
+    wait_minutes: int = Field(default=30, ge=0, le=MAX_WAIT_MINUTES)
+    """How long to wait for a signature CI has not pushed yet, or managed signing still in progress (0-60)."""
 
     _keys = field_validator("cosign_keys")(lambda v: _each(v, parse_public_key))
     _anchors = field_validator("notation_trust_anchors", "notation_signing_authorities")(
@@ -191,8 +204,11 @@ class Gates(_Strict):
     """A rule's promotion gates; an image that fails one is not copied to that rule's destinations."""
 
     scan: ScanGate | None = None
+    """Block on vulnerability scan findings at or above a severity."""
     signature: SignatureGate | None = None
+    """Require a signature over the exact digest by a trusted key or certificate."""
     allow_override: bool = False
+    """Let a manual run with an override reason break glass past these gates."""
 
     @model_validator(mode="after")
     def _some_gate(self) -> Gates:

@@ -22,7 +22,8 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from workflow.core.exceptions import RegistryProtocolError
+from workflow.core.exceptions import RegistryAuthError, RegistryProtocolError
+from workflow.core.partitions import partition_of
 from workflow.engine.ecr import ARCHIVED_STATUSES
 from workflow.engine.roles import destination_session
 from workflow.models.config import ReplicationConfig
@@ -371,9 +372,10 @@ class Inventories:
     clients' role credentials renew themselves (see `workflow.engine.roles`).
     """
 
-    def __init__(self, config: ReplicationConfig, clients: AwsClients) -> None:
+    def __init__(self, config: ReplicationConfig, clients: AwsClients, *, as_operator: bool = False) -> None:
         self.config = config
         self.clients = clients
+        self.as_operator = as_operator
         self.insecure = tuple(sorted(e.registry for e in config.endpoints if e.insecure))
         self._destinations: dict[tuple[str, ...], DestinationInventory] = {}
 
@@ -400,11 +402,26 @@ class Inventories:
                 client = make_client(target.registry, insecure_registries=self.insecure)
                 self._destinations[key] = RegistryDestination(client)
         else:
-            secret = target.credentials.secret_id if target.credentials else ""
-            key = ("ecr", target.account, target.region, target.role_arn, target.external_id or "", secret)
+            role_arn, external_id, credentials = self._access(target)
+            secret = credentials.secret_id if credentials else ""
+            key = ("ecr", target.account, target.region, role_arn, external_id or "", secret)
             if key not in self._destinations:
-                client = self.clients.client(
-                    "ecr", target.region, target.role_arn, target.external_id, target.credentials
-                )
+                client = self.clients.client("ecr", target.region, role_arn, external_id, credentials)
                 self._destinations[key] = EcrDestination(client, target.account)
         return self._destinations[key]
+
+    def _access(self, target: Target) -> tuple[str, str | None, CredentialsSecret | None]:
+        """The role (ExternalId, credentials secret) a destination is read through: the destination role, or
+        for an operator the read-only role its destination stack creates for the config's operators."""
+        if not self.as_operator:
+            return target.role_arn, target.external_id, target.credentials
+        operators = self.config.operators
+        if operators is None:
+            raise RegistryAuthError("reading as an operator needs `operators` in the config")
+        if target.credentials is not None:
+            # No role can be assumed across partitions, and an operator does not hold the stored key pair.
+            raise RegistryAuthError(
+                f"{target.account}/{target.region} is in another partition: an operator of the source account "
+                "cannot read it (the reconciliation reads it, with its stored key pair)"
+            )
+        return partition_of(target.region).role_arn(target.account, operators.role_name), None, None

@@ -12,7 +12,7 @@ progress) or failing for an image already there is named in `gate` without chang
 
 An image in ECR's archive storage class cannot be pulled (ECR user guide, "Archiving an image"): a destination
 lacking a source image that is archived (or being restored) is "archived", not missing, and the report says
-how to restore it; a destination holding its copy archived is "archived" there too (`sourceStatus` tells
+how to restore it; a destination holding its copy archived is "archived" there too (`source_status` tells
 which). Gates are not read for an archived source image: nothing of it can be read.
 """
 
@@ -27,10 +27,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.core.exceptions import ImageNotFound, InvalidRequest, ReplicationError
 from workflow.core.redaction import described
+from workflow.core.reports import destination_dict
 from workflow.gates.decision import Decision
 from workflow.gates.image import gate_image
 from workflow.models.config import ReplicationConfig
-from workflow.models.payloads import ReplicationRequest, Target
+from workflow.models.payloads import ReplicationRequest, TagConflict, Target
 from workflow.models.rules import tag_matches
 from workflow.ops.inventory import AwsClients, Inventories, SourceImage
 from workflow.pipeline.gate import waited_since
@@ -62,23 +63,41 @@ class DestinationStatus:
     error: str | None = None
     gate: str | None = None  # why the rule's gates do not let the image through now
     source_status: str = "ACTIVE"  # the source image's ECR imageStatus (ARCHIVED, ACTIVATING: not pullable)
+    on_tag_conflict: TagConflict = "replace"  # what the rules do with a tag at another digest here
+
+    @property
+    def would_replace(self) -> str | None:
+        """The digest a replication would replace here: a stale tag's, unless the rules refuse to."""
+        return self.digest if self.state == "stale" and self.on_tag_conflict == "replace" else None
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready, camelCase like the other reports."""
+        """JSON-ready (snake_case, the destination in the CLI's one shape)."""
         return {
             "repository": self.repository,
             "tag": self.tag,
-            "sourceDigest": self.source_digest,
-            "account": self.account,
-            "region": self.region,
-            "destinationRepository": self.destination_repository,
+            "source_digest": self.source_digest,
+            "destination": destination_dict(self.account, self.region, self.destination_repository),
             "state": self.state,
             "digest": self.digest,
-            "pushedAt": self.pushed_at.isoformat() if self.pushed_at else None,
+            "pushed_at": self.pushed_at.isoformat() if self.pushed_at else None,
             "error": self.error,
             "gate": self.gate,
-            "sourceStatus": self.source_status,
+            "source_status": self.source_status,
+            "would_replace": self.would_replace,
+            "tag_conflict": self.on_tag_conflict if self.state == "stale" else None,
         }
+
+    def conflict_note(self) -> str | None:
+        """What a replication would do to a stale tag, in one line."""
+        if self.state != "stale" or self.digest is None:
+            return None
+        where = f"{self.repository}:{self.tag} at {self.account}/{self.region}"
+        if self.on_tag_conflict == "refuse":
+            return (
+                f"{where}: the tag points at {self.digest}; the rule refuses to replace it "
+                f"(on_tag_conflict: refuse): DestinationTagConflict"
+            )
+        return f"{where}: the tag points at {self.digest}; a replication would replace {self.digest}"
 
 
 @dataclass
@@ -118,6 +137,7 @@ class StatusReport:
             "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in (header, *rows)
         ]
         lines += [f"{e.account}/{e.region}: {e.error}" for e in self.entries if e.error]
+        lines += [note for e in self.entries if (note := e.conflict_note())]
         gated = {f"{e.repository}:{e.tag}": e.gate for e in self.entries if e.gate}
         lines += [f"{image}: {reason}" for image, reason in gated.items()]
         archived = {
@@ -139,9 +159,9 @@ class StatusReport:
 
 
 class _Reader:
-    def __init__(self, config: ReplicationConfig, clients: AwsClients) -> None:
+    def __init__(self, config: ReplicationConfig, clients: AwsClients, *, as_operator: bool = False) -> None:
         self.config = config
-        self.inventories = Inventories(config, clients)
+        self.inventories = Inventories(config, clients, as_operator=as_operator)
         # (account, region, repository) -> why it could not be listed
         self.unlisted: dict[tuple[str, str, str], str] = {}
         self.gates = {rule.name: rule.gates for rule in config.rules if rule.gates is not None}
@@ -182,6 +202,7 @@ class _Reader:
                         target.repository,
                         "unknown",
                         source_status=image.status,
+                        on_tag_conflict=target.on_tag_conflict,
                     ),
                     target,
                 ),
@@ -264,14 +285,22 @@ def _gated(
 
 
 def image_status(
-    config: ReplicationConfig, repository: str, tag: str | None = None, *, clients: AwsClients | None = None
+    config: ReplicationConfig,
+    repository: str,
+    tag: str | None = None,
+    *,
+    clients: AwsClients | None = None,
+    as_operator: bool = False,
 ) -> StatusReport:
     """The status of `repository:tag` at every destination the rules name; every accepted tag without `tag`.
 
+    `as_operator`: read the destinations through the read-only role the config's `operators` may assume.
     Raises InvalidRequest when no rule selects the repository (or accepts the tag), ImageNotFound when the
     source lacks the tag.
     """
-    reader = _Reader(config, clients or AwsClients())
+    if as_operator and config.operators is None:
+        raise InvalidRequest("reading as an operator needs `operators` in the config (docs/deploy.md)")
+    reader = _Reader(config, clients or AwsClients(), as_operator=as_operator)
     report = StatusReport()
     for image in reader.images(repository, tag):
         report.entries.extend(reader.entries(image, required=tag is not None))

@@ -48,6 +48,11 @@ class Metric(StrEnum):
     RECONCILE_DEFERRED = "ReconcileDeferred"  # Reconcile: executions left for the next run
 
 
+# Not emitted by a handler: a metric filter on the state machine's log counts the runs that failed without (or
+# before) publishing their summary (infra/constructs/alarms.py), in a namespace of its own, with no dimension.
+LOG_NAMESPACE = f"{NAMESPACE}/StateMachineLog"
+RUNS_FAILED_WITHOUT_SUMMARY = "RunsFailedWithoutSummary"
+
 # The dimensions (beyond `service`) each metric is emitted with: what the dashboard must name to find it.
 DIMENSIONS: dict[Metric, tuple[str, ...]] = {
     Metric.PRECHECKS: (ACTION,),

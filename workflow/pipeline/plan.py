@@ -155,7 +155,13 @@ def _targets(
             _refuse_loop(target, config)
             first = targets.setdefault(key, target)
             if rule.name not in first.selecting_rules:
-                targets[key] = first.model_copy(update={"rules": [*first.selecting_rules, rule.name]})
+                # A destination that one selecting rule refuses to overwrite is never overwritten.
+                conflict = (
+                    "refuse" if "refuse" in (first.on_tag_conflict, rule.on_tag_conflict) else "replace"
+                )
+                targets[key] = first.model_copy(
+                    update={"rules": [*first.selecting_rules, rule.name], "on_tag_conflict": conflict}
+                )
     if action == "delete":  # kept while another source repository written there has the tag
         return [
             t.model_copy(update={"other_sources": other_sources(config, t)}) for t in targets.values()
@@ -277,6 +283,7 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     create_repository=rule.create_repository if image.action == "replicate" else None,
                     action=image.action,
                     rules=[rule.name],
+                    on_tag_conflict=rule.on_tag_conflict,
                 )
             )
     return targets

@@ -51,6 +51,8 @@ class CopyJob(BaseModel):
     insecure_registries: str = ""
     # Manifest PUTs a second (the target's share of the PutImage quota), empty for the engine's default.
     put_rate: str = ""
+    # The rule's on_tag_conflict: the copy job refuses, too, a tag that moved to another digest meanwhile.
+    on_tag_conflict: str = "replace"
 
 
 class PrecheckOutcome(BaseModel):
@@ -136,6 +138,7 @@ def check_target(
         source_ecr=(target.source_account, target.source_region)
         if target.source_account and target.source_region
         else None,
+        replace_tag=target.on_tag_conflict == "replace",
     )
     return _outcome(target, result, dry_run=dry_run, insecure=insecure)
 
@@ -177,6 +180,7 @@ def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
         credentials_region=target.credentials.region if target.credentials else "",
         insecure_registries=" ".join(insecure),
         put_rate="" if target.put_rate is None else str(target.put_rate),
+        on_tag_conflict=target.on_tag_conflict,
     )
 
 

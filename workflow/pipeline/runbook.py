@@ -7,9 +7,14 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from workflow import __version__
 from workflow.core import exceptions
 
 RUNBOOK = "docs/runbook.md"
+# The repository's home ([project.urls] Source in pyproject.toml; a test keeps them equal). The email links
+# the runbook there at the deployed version's tag, so a link works from a phone at 3 a.m., with no setting.
+REPOSITORY_URL = "https://github.com/ecr-filtered-replication/ecr-filtered-replication"
+RUNBOOK_URL = f"{REPOSITORY_URL}/blob/v{__version__}/{RUNBOOK}"
 CATCH_ALL = "States.ALL"
 # What a States.ALL catcher on a Task records beyond the names the ASL spells out: the Step Functions
 # developer guide, "Handling errors in Step Functions workflows" (States.TaskFailed, States.Timeout,
@@ -24,8 +29,9 @@ def anchor(name: str) -> str:
 
 
 def section_url(name: str, base: str | None = None) -> str:
-    """The link to an error's section under `base` (the runbook's URL; default its path in the repository)."""
-    return f"{base or RUNBOOK}#{anchor(name)}"
+    """The link to an error's section under `base` (the runbook's URL; default the runbook on GitHub at this
+    version)."""
+    return f"{base or RUNBOOK_URL}#{anchor(name)}"
 
 
 def exception_names() -> set[str]:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -429,6 +430,30 @@ def _override_section(override: Override | None) -> list[str]:
     ]
 
 
+def _clock(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _times(
+    pushed_at: datetime | None, started_at: datetime | None, finished_at: datetime | None
+) -> list[str]:
+    """When the image was pushed, and the run started and finished, in UTC (what on-call reads first)."""
+    lines = [
+        f"{label} {_clock(moment)}"
+        for label, moment in (("Pushed:  ", pushed_at), ("Started: ", started_at))
+        if moment
+    ]
+    if finished_at is not None:
+        took = f" ({_duration((finished_at - started_at).total_seconds())})" if started_at else ""
+        lines.append(f"Finished: {_clock(finished_at)}{took}")
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    whole = max(0, round(seconds))
+    return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
+
+
 def _details(lines: Sequence[SummaryLine], tag: str | None, room: int) -> list[str]:
     """The blocked targets and their reasons, then the failed ones and their causes, within `room`."""
     section: list[str] = []
@@ -497,11 +522,13 @@ def _message(
     action: RequestAction = "replicate",
     override: Override | None = None,
     runbook_url: str | None = None,
+    times: Sequence[str] = (),
 ) -> str:
     """The email text, at most MESSAGE_BUDGET characters of JSON: the head, the failures and blocked targets
     (half the budget), the re-run hint, then the table and totals while they fit."""
     body = [
-        f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
+        f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)}).",
+        *times,
     ]
     if dry_run:
         body.append(
@@ -545,12 +572,16 @@ def summarize(
     runbook_url: str | None = None,
     action: RequestAction = "replicate",
     override: Override | None = None,
+    pushed_at: datetime | None = None,
+    started_at: datetime | None = None,
+    finished_at: datetime | None = None,
 ) -> Summary:
     """Build the Summary of one execution from its per-target records, within its shares of Step Functions'
     payload quota (see the module docstring).
 
-    Each failed line links its error's runbook section under `runbook_url` (default: the runbook's path
-    in the repository) and, for a copy build, the build's log.
+    Each failed line links its error's runbook section under `runbook_url` (default: the runbook on GitHub
+    at this version) and, for a copy build, the build's log. The email's head says when the image was
+    pushed and the run started and finished (UTC), of what is given.
     """
     outcome = outcome_of(results)
     failed = sum(1 for result in results if result.cause)
@@ -573,6 +604,7 @@ def summarize(
         action=action,
         override=override,
         runbook_url=runbook_url,
+        times=_times(pushed_at, started_at, finished_at),
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):

@@ -3,12 +3,12 @@ failed listing."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from workflow.models.payloads import Target
 
-ActionKind = Literal["inventory", "gate", "tag", "start", "copy", "delete", "archived"]
+ActionKind = Literal["inventory", "gate", "tag", "start", "copy", "delete", "archived", "conflict"]
 ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed", "blocked", "skipped"]
 
 
@@ -17,7 +17,8 @@ class Action:
     """One repair: tag a target, start one execution, or copy one target (local); a failed listing; the
     targets of one image that promotion gates refused (`gate`, blocked) or could not decide yet (deferred);
     or a stale tag to delete (`delete`, rules with propagate_deletes); or the targets of a source image in ECR's
-    archive storage class (`archived`, skipped: it cannot be pulled until restored)."""
+    archive storage class (`archived`, skipped: it cannot be pulled until restored); or a destination tag at
+    another digest that its rule refuses to replace (`conflict`, failed with DestinationTagConflict)."""
 
     kind: ActionKind
     repository: str
@@ -28,6 +29,8 @@ class Action:
     status: ActionStatus = "planned"
     error: str | None = None
     outcome: str | None = None  # a delete's: deleted, kept (moved since), absent; an archived image's status
+    # `account/region` -> the digest its tag points at now, which this repair replaces.
+    replaces: dict[str, str] = field(default_factory=dict)
 
     @property
     def destinations(self) -> list[str]:
@@ -47,7 +50,10 @@ class Action:
             f"source, at {where}" + (f": {self.outcome}" if self.outcome else ""),
             "archived": f"{self.repository}:{self.tag} ({self.digest[:19]}) is {self.outcome} in the source: not "
             f"copied to {where}; restore it (UpdateImageStorageClass to STANDARD) to replicate it (ImageArchived)",
+            "conflict": f"replace {self.repository}:{self.tag} ({self.digest[:19]}) at {where}",
         }[self.kind]
+        if self.replaces:
+            what += " (" + ", ".join(f"replaces {d} at {w}" for w, d in sorted(self.replaces.items())) + ")"
         if self.status == "deferred":
             return what + ": deferred, left for the next run"
         return what + (f": {self.error}" if self.error else "")

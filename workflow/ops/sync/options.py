@@ -21,3 +21,6 @@ class SyncOptions:
     wait: bool = True
     poll_initial: float = 2.0
     poll_max: float = 30.0
+    # Run as one of the config's operators: destinations are read through their read-only role, and every
+    # write (a missing tag, a stale tag's delete) is left to an execution, which writes as the workflow.
+    as_operator: bool = False

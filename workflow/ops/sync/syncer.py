@@ -36,13 +36,15 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from workflow.core.exceptions import GateCheckFailed, InvalidRequest, ReplicationError
+from workflow.core.exceptions import DestinationTagConflict, GateCheckFailed, InvalidRequest, ReplicationError
 from workflow.core.redaction import described, redact
+from workflow.core.reports import destination_dict
 from workflow.models.config import ReplicationConfig
 from workflow.models.payloads import ReplicationRequest, Target
 from workflow.models.rules import NameFilter, compile_pattern, tag_matches
 from workflow.ops.inventory import (
     AwsClients,
+    Decision,
     DestinationInventory,
     Inventories,
     SourceImage,
@@ -173,18 +175,47 @@ class SyncReport:
         width = max(len(label) for label, _ in self.rows())
         return "\n".join(f"{label:<{width}}  {value:>8}" for label, value in self.rows())
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready counts and the actions that did something or failed."""
+    def counts(self) -> dict[str, int]:
+        """The table's counts under stable snake_case keys, the same in a dry run (then: what a run would do)
+        and a real run."""
         return {
-            "dryRun": self.dry_run,
-            "counts": {label.strip(): value for label, value in self.rows()},
+            "repositories": self.repositories,
+            "images_examined": self.examined,
+            "not_matching": self.not_matching,
+            "before_since": self.before_since,
+            "present": self.present,
+            "tagged": self.tagged,
+            "started": 0 if self.local else self.started,
+            "copied": self.started if self.local else 0,
+            "already_started": self.already_started,
+            "blocked": self.blocked,
+            "deferred": self.deferred,
+            "stale": self.stale,
+            "deleted": self.deleted,
+            "failed": self.failed,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready counts and the actions that did something or failed (keys stable, snake_case)."""
+        return {
+            "dry_run": self.dry_run,
+            "local": self.local,
+            "counts": self.counts(),
             "actions": [
                 {
                     "kind": a.kind,
                     "repository": a.repository,
                     "tag": a.tag,
                     "digest": a.digest,
-                    "destinations": a.destinations,
+                    "destinations": [
+                        destination_dict(
+                            t.account,
+                            t.region,
+                            t.repository,
+                            replaces=a.replaces.get(f"{t.account}/{t.region}"),
+                        )
+                        for t in sorted(a.targets, key=lambda t: (t.account, t.region, t.repository))
+                    ],
                     "name": a.name or None,
                     "status": a.status,
                     "error": a.error,
@@ -218,7 +249,8 @@ class Syncer:
         # One day per run, so a run that crosses midnight still names its work once.
         self.day = now().astimezone(UTC).date()
         self.starter = ExecutionStarter(options, self.clients, self.day, log=self.log, sleep=sleep)
-        self.inventories = Inventories(config, self.clients)
+        self.operator = options.as_operator and not options.local
+        self.inventories = Inventories(config, self.clients, as_operator=self.operator)
         self.insecure = self.inventories.insecure
         self._check_options()
         self.direct = DirectRepairs(self.inventories, self.clients, self.insecure)
@@ -240,6 +272,8 @@ class Syncer:
             region_of_arn(options.state_machine_arn)
         if options.max_in_flight < 1:
             raise InvalidRequest(f"max in flight must be at least 1, got {options.max_in_flight}")
+        if self.operator and self.config.operators is None:
+            raise InvalidRequest("running as an operator needs `operators` in the config (docs/deploy.md)")
         if options.repository_glob is not None:
             try:
                 compile_pattern(options.repository_glob)
@@ -307,29 +341,24 @@ class Syncer:
             return
         missing: list[Target] = []
         to_tag: list[Target] = []
+        replaces: dict[str, str] = {}
         for target in targets:
-            where = (target.account, target.region, target.repository)
-            if where in self._unlisted:
+            looked = self._look(image, target, report)
+            if looked is None:
                 continue
-            try:
-                decision = self.destination(target).decide(target.repository, image.tag, image.digest)
-            except (ReplicationError, ClientError, BotoCoreError) as error:
-                self._unlisted.add(where)
-                reason = described(error)
-                failed = Action(
-                    "inventory", image.repository, "", "", [target], status="failed", error=reason
-                )
-                report.actions.append(failed)
-                self.log(f"failed: {failed.describe()}")
-                continue
+            decision, current = looked
             if decision == "present":
                 report.present += 1
-            elif decision == "archived":
+                continue
+            if decision == "archived":
                 report.archived_at_destination += 1
-            elif decision == "tagged":
-                to_tag.append(target)
-            else:
-                missing.append(target)
+                continue
+            if current is not None and target.on_tag_conflict == "refuse":
+                self._refuse(image, target, current, report)
+                continue
+            if current is not None:
+                replaces[f"{target.account}/{target.region}"] = current
+            (to_tag if decision == "tagged" else missing).append(target)
         if image.archived and (to_tag or missing):
             # Nothing of it can be read (its pull is a 404; ECR user guide, "Archiving an image"), its gates
             # included: reported, not tried, until it is restored.
@@ -340,18 +369,58 @@ class Syncer:
         allowed = self._gated(image, [*to_tag, *missing], report)
         to_tag = [t for t in to_tag if id(t) in allowed]
         missing = [t for t in missing if id(t) in allowed]
+        if self.operator and not self.options.local:
+            # An operator cannot write at a destination: the execution's Precheck puts the tag.
+            missing, to_tag = [*to_tag, *missing], []
         if to_tag:
-            report.actions.append(Action("tag", image.repository, image.tag, image.digest, to_tag))
+            report.actions.append(self._action("tag", image, to_tag, replaces))
         if missing and self.options.local:
-            report.actions.extend(
-                Action("copy", image.repository, image.tag, image.digest, [t]) for t in missing
-            )
+            report.actions.extend(self._action("copy", image, [t], replaces) for t in missing)
         elif missing:
             destinations = [f"{t.account}/{t.region}" for t in missing]
             name = execution_name(image.repository, image.digest, image.tag, destinations, day=self.day)
-            report.actions.append(
-                Action("start", image.repository, image.tag, image.digest, missing, name=name)
-            )
+            report.actions.append(self._action("start", image, missing, replaces, name=name))
+
+    @staticmethod
+    def _action(
+        kind: ActionKind, image: SourceImage, targets: list[Target], replaces: dict[str, str], name: str = ""
+    ) -> Action:
+        """An action for `targets`, naming the digests it replaces at them."""
+        action = Action(kind, image.repository, image.tag, image.digest, targets, name=name)
+        action.replaces = {where: replaces[where] for where in action.destinations if where in replaces}
+        return action
+
+    def _look(
+        self, image: SourceImage, target: Target, report: SyncReport
+    ) -> tuple[Decision, str | None] | None:
+        """The target's decision and, unless present, the other digest its tag points at (None when the tag
+        is not there); None when its repository could not be listed (a failed action, once)."""
+        where = (target.account, target.region, target.repository)
+        if where in self._unlisted:
+            return None
+        try:
+            destination = self.destination(target)
+            decision = destination.decide(target.repository, image.tag, image.digest)
+            found = None if decision == "present" else destination.lookup(target.repository, image.tag)
+        except (ReplicationError, ClientError, BotoCoreError) as error:
+            self._unlisted.add(where)
+            reason = described(error)
+            failed = Action("inventory", image.repository, "", "", [target], status="failed", error=reason)
+            report.actions.append(failed)
+            self.log(f"failed: {failed.describe()}")
+            return None
+        current = found.digest if found is not None and found.digest != image.digest else None
+        return decision, current
+
+    def _refuse(self, image: SourceImage, target: Target, current: str, report: SyncReport) -> None:
+        """A destination tag at another digest that the target's rule refuses to replace: a failed action."""
+        refused = Action("conflict", image.repository, image.tag, image.digest, [target], status="failed")
+        refused.error = (
+            f"{DestinationTagConflict.__name__}: {target.destination_reference} points at {current}, not "
+            f"{image.digest}; the rule refuses to replace it (on_tag_conflict: refuse)"
+        )
+        report.actions.append(refused)
+        self.log(f"failed: {refused.describe()}")
 
     def _gate_step(self) -> GateStep:
         if self._gate is None:
@@ -401,7 +470,7 @@ class Syncer:
         actions = report.actions
         if not actions:
             return
-        self.starter.prepare([action for action in actions if action.kind == "start"])
+        self.starter.prepare([action for action in actions if self._starts(action)])
         actions = [
             action
             for action in actions
@@ -417,12 +486,16 @@ class Syncer:
                 self.log(f"{action.status}: {action.describe()}")
                 self.progress("repair", done, len(actions))
 
+    def _starts(self, action: Action) -> bool:
+        """Whether the action is done by an execution: a start, or an operator's delete."""
+        return action.kind == "start" or (action.kind == "delete" and self.operator)
+
     def _run(self, action: Action) -> None:
         if action.kind == "tag":
             self.direct.tag(action)
         elif action.kind == "copy":
             self.direct.copy(action)
-        elif action.kind == "delete":
+        elif action.kind == "delete" and not self.operator:
             self.stale.apply(action)
         else:
             self.starter.start(action)
