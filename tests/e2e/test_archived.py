@@ -8,6 +8,7 @@ import pytest
 
 from tests.e2e.conftest import E2E, EU, SOURCE, US, statuses
 from workflow.local.archive import applied, archive_in_registry
+from workflow.pipeline.runbook import section_url
 
 pytestmark = pytest.mark.e2e
 
@@ -40,6 +41,6 @@ def test_an_archived_source_image_fails_each_destination_as_image_archived_witho
     assert statuses(execution) == {f"{p['account']}/{p['region']}": "failed" for p in (EU, US)}
     summary = execution.state_outputs("Summarize")[-1]["summary"]
     assert {line["error"] for line in summary["lines"]} == {"ImageArchived"}
-    assert {line["runbook"] for line in summary["lines"]} == {"docs/runbook.md#imagearchived"}
+    assert {line["runbook"] for line in summary["lines"]} == {section_url("ImageArchived")}
     assert "is ARCHIVED" in summary["lines"][0]["cause"]
     assert e2e.builds() == builds

@@ -31,7 +31,7 @@ from tests.iam import recorder
 from tests.iam.calls import resources_of
 from tests.iam.evaluate import is_allowed, trusts
 from tests.iam.templates import Stack
-from tests.unit.fake_ecr import push, use_moto_environment
+from tests.unit.fake_ecr import EcrManifests, push, use_moto_environment
 from workflow.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,8 +49,9 @@ CONFIG: dict[str, Any] = {
             "repositories": ["app"],
             "tags": {"include": ["release-*"]},
             "destinations": [{"account": DESTINATION, "regions": ["eu-west-1", "us-west-2"]}],
-            # status and sync read the gates as the Gate step does (a scan: DescribeImageScanFindings).
-            "gates": {"scan": {"block_at": "CRITICAL", "on_missing": "allow"}},
+            # status and sync read the gates as the Gate step does (a scan: DescribeImageScanFindings; not waited
+            # for: moto has none, which the gate then allows).
+            "gates": {"scan": {"block_at": "CRITICAL", "on_missing": "allow", "wait_minutes": 0}},
         }
     ],
     "notifications": {"emails": ["oncall@example.com"]},
@@ -102,6 +103,11 @@ def world(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[dict[str,
         source.create_repository(repositoryName="app")
         push(source, "app", "release-1", 10)
         push(source, "app", "release-2", 20)
+        # The gates read the source's manifests (the platform images ECR scans) through the registry API, which
+        # ECR authorizes as BatchGetImage: served here from moto's ECR, as the operator
+        manifests = EcrManifests(source)
+        monkeypatch.setattr("workflow.ops.status.make_client", lambda *_, **__: manifests)
+        monkeypatch.setattr("workflow.ops.sync.syncer.make_client", lambda *_, **__: manifests)
         eu = _session(_credentials(base, WRITER)).client("ecr", region_name="eu-west-1")
         eu.create_repository(repositoryName="app")
         push(eu, "app", "release-1", 10)
