@@ -17,6 +17,7 @@ from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logg
 from workflow.copy import make_client
 from workflow.gates.step import DEFAULT_POLL_SECONDS, GateStep
 from workflow.models import Target
+from workflow.registry.deadline import invocation_bounds
 
 POLL_ENV = "GATE_POLL_SECONDS"
 
@@ -24,12 +25,16 @@ POLL_ENV = "GATE_POLL_SECONDS"
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Gate one image; an error reading its scan or signatures fails the gated targets, by name."""
+    """Gate one image; an error reading its scan or signatures fails the gated targets, by name (a registry
+    that stalls past the invocation's time, less a reserve, as RegistryTimeout)."""
+    bounds = invocation_bounds(context.get_remaining_time_in_millis())
     plan = event["plan"]
     config = load_handler_config()
     first = Target.model_validate(plan["targets"][0])
     registry = make_client(
-        first.source_registry, insecure_registries=[first.source_registry] if first.source_insecure else []
+        first.source_registry,
+        insecure_registries=[first.source_registry] if first.source_insecure else [],
+        bounds=bounds,
     )
     ecr = boto3.client("ecr", region_name=config.source.region)
     poll_seconds = int(os.environ.get(POLL_ENV, DEFAULT_POLL_SECONDS))

@@ -31,7 +31,7 @@ from workflow.exceptions import (
     InvalidReference,
     RegistryProtocolError,
 )
-from workflow.registry.auth import EcrTokenProvider, credentials_from_env, ecr_host_parts
+from workflow.registry.auth import EcrTokenProvider, credentials_from_env, ecr_endpoint_parts, ecr_host_parts
 from workflow.registry.client import RegistryClient, UploadMode
 from workflow.registry.deadline import Bounds
 from workflow.registry.media import OCI_INDEX, Manifest, parse_manifest, sha256_digest
@@ -90,23 +90,33 @@ def make_client(
     pool_size: int = 16,
     bounds: Bounds | None = None,
     put_rate: float | None = None,
+    ecr_token: bool = True,
 ) -> RegistryClient:
     """A client for `registry`: ECR token auth for ECR hosts (manifest PUTs paced to ECR's PutImage
-    quota unless `put_rate` says otherwise), else basic/bearer/anonymous."""
+    quota unless `put_rate` says otherwise) and for endpoints standing for an ECR registry
+    (`ECR_REPLICATE_ECR_ENDPOINTS`, the local runtime's), else basic/bearer/anonymous.
+
+    The token comes through `session` (default: the process's own credentials), so the requests are made as
+    its principal. `ecr_token=False`: an endpoint read in place of the ECR API (the local runtime's
+    listings), which needs no registry token on AWS.
+    """
     parts = ecr_host_parts(registry)
-    if parts:
+    stands_for = ecr_endpoint_parts(registry) if ecr_token and not parts else None
+    if parts or stands_for:
         if session is None:
             import boto3
 
             session = boto3.Session()
+        region = (parts or stands_for or ("", ""))[1]
         return RegistryClient(
             registry,
+            insecure=registry in insecure_registries and not parts,
             push=push,
-            ecr=EcrTokenProvider(session, parts[1]),
+            ecr=EcrTokenProvider(session, region),
             retry=retry,
             pool_size=pool_size,
             bounds=bounds,
-            put_rate=put_rate or ECR_PUT_IMAGE_RATE,
+            put_rate=put_rate or (ECR_PUT_IMAGE_RATE if parts else None),
         )
     return RegistryClient(
         registry,
@@ -343,6 +353,7 @@ def probe_destination(
     insecure_registries: Collection[str] = (),
     retry: RetryPolicy | None = None,
     put_tag: bool = True,
+    bounds: Bounds | None = None,
 ) -> PrecheckResult:
     """Resolve the source digest; "present", "tagged" (tag put, no blobs moved), "superseded" (the digest
     is there but the source tag moved on before the tag was put: no tag put) or "copy-needed".
@@ -352,7 +363,7 @@ def probe_destination(
     from workflow.models import PrecheckResult
 
     src_ref, dst_ref, src, dst = _resolve(
-        source, destination, source_session, destination_session, insecure_registries, retry, 4
+        source, destination, source_session, destination_session, insecure_registries, retry, 4, bounds
     )
     digest = src.head_manifest(src_ref.repository, src_ref.reference)
     if digest is None:

@@ -23,6 +23,7 @@ from workflow import ecr
 from workflow.copy import make_client
 from workflow.models import DeleteAction, Target
 from workflow.registry.auth import ecr_host_parts
+from workflow.registry.deadline import Bounds
 
 KEPT_MOVED = "moved since"
 KEPT_IN_SOURCE = "in the source"
@@ -44,6 +45,7 @@ def delete_tag(
     source_session: Any = None,
     insecure_registries: Collection[str] = (),
     check_source: bool = True,
+    bounds: Bounds | None = None,
 ) -> DeleteResult:
     """Remove the target's tag at its destination where it still points at `target.source_reference`.
 
@@ -52,7 +54,10 @@ def delete_tag(
     expected = target.source_reference
     if check_source:
         source = make_client(
-            target.source_registry, session=source_session, insecure_registries=insecure_registries
+            target.source_registry,
+            session=source_session,
+            insecure_registries=insecure_registries,
+            bounds=bounds,
         )
         if source.head_manifest(target.source_repository, target.tag) is not None:
             return DeleteResult("kept", None, KEPT_IN_SOURCE)
@@ -63,7 +68,13 @@ def delete_tag(
             destination_session, parts[1], target.repository, target.tag, registry_id=parts[0]
         )
     else:
-        registry = make_client(target.registry, insecure_registries=insecure_registries, push=True)
+        registry = make_client(
+            target.registry,
+            session=destination_session,
+            insecure_registries=insecure_registries,
+            push=True,
+            bounds=bounds,
+        )
         current = registry.head_manifest(target.repository, target.tag)
     if current is None:
         return DeleteResult("absent", None)

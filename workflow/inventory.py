@@ -367,8 +367,9 @@ class Inventories:
         if ecr_host_parts(registry) is None:
             from workflow.copy import make_client
 
+            # A listing in place of ECR's DescribeImages (the local runtime): no registry token (ecr_token).
             return RegistrySource(
-                make_client(registry, insecure_registries=self.insecure if insecure else ())
+                make_client(registry, insecure_registries=self.insecure if insecure else (), ecr_token=False)
             )
         return EcrSource(self.clients.client("ecr", source.region), source.account)
 
@@ -379,7 +380,7 @@ class Inventories:
             if key not in self._destinations:
                 from workflow.copy import make_client
 
-                client = make_client(target.registry, insecure_registries=self.insecure)
+                client = make_client(target.registry, insecure_registries=self.insecure, ecr_token=False)
                 self._destinations[key] = RegistryDestination(client)
         else:
             secret = target.credentials.secret_id if target.credentials else ""

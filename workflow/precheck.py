@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from workflow import copy, deletes, ecr
 from workflow.models import PrecheckAction, PrecheckResult, Target, TargetResult, TargetStatus
 from workflow.partitions import partition_of
+from workflow.registry.deadline import Bounds
 from workflow.roles import SessionFactory, assume_role, assume_role_in_partition
 
 ROLE_SESSION_NAME = "ecr-replication-precheck"
@@ -114,14 +115,18 @@ def check_target(
     sts_client: Any = None,
     secrets_client: Any = None,
     session_factory: SessionFactory = boto3.Session,
+    bounds: Bounds | None = None,
 ) -> PrecheckOutcome:
-    """Precheck one target and say whether it needs a copy (never in a dry run)."""
+    """Precheck one target and say whether it needs a copy (never in a dry run); `bounds` bound its registry
+    work (the Lambda's remaining time)."""
     session = assume_destination_role(
         target, sts_client=sts_client, secrets_client=secrets_client, session_factory=session_factory
     )
     insecure = insecure_registries(target)
     if target.action == "delete":
-        removed = deletes.delete_tag(target, session, dry_run=dry_run, insecure_registries=insecure)
+        removed = deletes.delete_tag(
+            target, session, dry_run=dry_run, insecure_registries=insecure, bounds=bounds
+        )
         return _delete_outcome(target, removed, dry_run=dry_run, insecure=insecure)
     if not dry_run and target.create_repository is not None and is_ecr_destination(target):
         ecr.ensure_repository(
@@ -137,6 +142,7 @@ def check_target(
         destination_session=session,
         insecure_registries=insecure,
         put_tag=not dry_run,
+        bounds=bounds,
     )
     return _outcome(target, result, dry_run=dry_run, insecure=insecure)
 

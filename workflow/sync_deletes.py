@@ -21,7 +21,7 @@ from workflow.exceptions import ReplicationError
 from workflow.inventory import AwsClients, Inventories
 from workflow.models import DestinationRef, ReplicationRequest, Target
 from workflow.plan import plan, rule_targets
-from workflow.registry.auth import ecr_host_parts
+from workflow.registry.auth import ecr_registry_of
 from workflow.sync_actions import Action
 
 
@@ -85,7 +85,7 @@ class StaleTags:
         """Remove the action's tag where it still points at the listed digest; the outcome in `action.outcome`."""
         target = action.targets[0]
         session = None
-        if ecr_host_parts(target.registry) is not None:
+        if ecr_registry_of(target.registry) is not None:  # ECR, or an endpoint standing for it
             session = self.clients.session_for(
                 target.role_arn, target.external_id, target.credentials, target.region
             )

@@ -20,6 +20,7 @@ from constructs import Construct
 from infra import naming
 from infra.constructs.functions import HandlerCode
 from workflow.config import ReplicationConfig
+from workflow.lambda_timeouts import FUNCTION_TIMEOUTS
 
 GATE_READ_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 POLL_SECONDS = "30"
@@ -56,7 +57,7 @@ class GateFunction(Construct):
             "Gate",
             handler="lambdas.gate.handler",
             description="Promotion gates: scan findings and signatures decide which targets may replicate",
-            timeout=cdk.Duration.minutes(2),
+            timeout=cdk.Duration.seconds(FUNCTION_TIMEOUTS["gate"]),
             memory_size=512,
             environment={"GATE_POLL_SECONDS": POLL_SECONDS},
         )

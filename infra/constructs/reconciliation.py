@@ -28,6 +28,7 @@ from infra.constructs.functions import HandlerCode, acknowledge
 from infra.constructs.queues import dead_letter_queue
 from infra.settings import DEFAULT_RECONCILE_MAX_IN_FLIGHT, DEFAULT_RECONCILE_SCHEDULE
 from workflow.config import ReplicationConfig
+from workflow.lambda_timeouts import FUNCTION_TIMEOUTS
 from workflow.partitions import partition_of
 
 SOURCE_LIST_ACTIONS = ["ecr:DescribeRepositories"]
@@ -82,7 +83,7 @@ class Reconciliation(Construct):
             "Function",
             handler="lambdas.reconcile.handler",
             description="Reconciliation: starts executions for images the destinations lack",
-            timeout=cdk.Duration.minutes(15),
+            timeout=cdk.Duration.seconds(FUNCTION_TIMEOUTS["reconcile"]),
             memory_size=512,
             role_name=naming.reconcile_role_name(config),
             environment={

@@ -23,6 +23,9 @@ ARN_FORMATS = {
     "AWS::SQS::Queue": ("QueueName", "arn:{p}:sqs:{r}:{a}:{n}"),
     "AWS::SNS::Topic": ("TopicName", "arn:{p}:sns:{r}:{a}:{n}"),
     "AWS::StepFunctions::StateMachine": ("StateMachineName", "arn:{p}:states:{r}:{a}:stateMachine:{n}"),
+    "AWS::CloudWatch::Alarm": ("AlarmName", "arn:{p}:cloudwatch:{r}:{a}:alarm:{n}"),
+    "AWS::Events::Rule": ("Name", "arn:{p}:events:{r}:{a}:rule/{n}"),
+    "AWS::Scheduler::Schedule": ("Name", "arn:{p}:scheduler:{r}:{a}:schedule/default/{n}"),
 }
 # Types whose Ref is the ARN (the others' Ref is the name).
 REF_IS_ARN = {"AWS::SNS::Topic", "AWS::StepFunctions::StateMachine"}
@@ -149,6 +152,25 @@ class Stack:
         """The role's trust-policy statements, resolved."""
         document = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]
         return list(self.resolve(document["Statement"]))
+
+    def key_policy(self, key_id: str) -> list[dict[str, Any]]:
+        """The key policy statements of the KMS key `key_id`, resolved."""
+        return list(self.resolve(self.resources[key_id]["Properties"]["KeyPolicy"]["Statement"]))
+
+    def attached_policy(self, resource_type: str, list_property: str, target_id: str) -> list[dict[str, Any]]:
+        """The statements of every `resource_type` policy (a topic or queue policy) naming `target_id`."""
+        found: list[dict[str, Any]] = []
+        for policy in self.of_type(resource_type).values():
+            if {"Ref": target_id} in policy["Properties"].get(list_property, []):
+                found.extend(self.resolve(policy["Properties"]["PolicyDocument"]["Statement"]))
+        return found
+
+    def logical_id_of(self, arn: str) -> str:
+        """The logical id of the resource whose ARN (pattern) is `arn`."""
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] in ARN_FORMATS and self.arn(logical_id) == arn:
+                return logical_id
+        raise LookupError(f"{self.name}: no resource with the ARN {arn}")
 
     def role_named(self, name: str) -> str | None:
         """The logical id of the role whose RoleName resolves to `name`."""
