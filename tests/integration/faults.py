@@ -27,9 +27,10 @@ class Fault:
 
     kind: "status" (answer `status` with `headers`/`body`), "reset" (send half the body, then RST),
     "truncate" (send half the body, then close), "corrupt" (flip one byte of the body), "slow"
-    (send the whole body at about SLOW_BYTES_PER_SECOND) or "forwarded-status" (forward the request,
-    then answer `status` with `headers`/`body` instead of the registry's answer: a write that happened
-    but was reported failed, as when another writer races it).
+    (send the whole body at about SLOW_BYTES_PER_SECOND), "stall" (read the request, then answer nothing
+    for `seconds`, or until the proxy stops, and drop the connection) or "forwarded-status" (forward the
+    request, then answer `status` with `headers`/`body` instead of the registry's answer: a write that
+    happened but was reported failed, as when another writer races it).
     """
 
     method: str
@@ -40,6 +41,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     hits: int = 0
+    seconds: float = 600.0
 
 
 @dataclass
@@ -105,6 +107,7 @@ class FaultProxy:
         self.storage_challenge: str | None = None  # when set, storage answers 401 with this challenge
         self.throttle: Throttle | None = None
         self.log: list[tuple[str, str, int]] = []
+        self.stopped = threading.Event()
         self.s3_log: list[tuple[str, bool]] = []
         self._presigned: dict[str, tuple[str, str | None]] = {}
         self._lock = threading.Lock()
@@ -129,7 +132,8 @@ class FaultProxy:
         return [entry for entry in self.log if entry[0] == method and re.search(pattern, entry[1])]
 
     def stop(self) -> None:
-        """Stop both servers."""
+        """Stop both servers (stalled requests end)."""
+        self.stopped.set()
         for server in (self.server, self.s3):
             server.shutdown()
             server.server_close()
@@ -207,6 +211,11 @@ class FaultProxy:
                     self._reply(proxy.throttle.status, headers, proxy.throttle.body)
                     return
                 fault = proxy._match(self.command, self.path)
+                if fault and fault.kind == "stall":
+                    proxy.log.append((self.command, self.path, 0))
+                    proxy.stopped.wait(fault.seconds)
+                    self.close_connection = True
+                    return
                 if fault and fault.kind == "forwarded-status":
                     proxy._forward(self.command, self.path, self.headers, body)
                     proxy.log.append((self.command, self.path, fault.status))

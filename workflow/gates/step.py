@@ -5,6 +5,9 @@ It resolves the source tag to its digest once, gates that digest under each rule
 - `targets`: the targets that may replicate; those of gated rules pinned to the gated digest;
 - `blocked`: one record per target no rule lets through (status `blocked`, error `ImageBlocked`, the
   reasons), or that could not be gated (status `failed`, the error's name): never copied;
+A registry that stalls or stays unavailable (RegistryTimeout, RegistryUnavailable) ends the look with that
+error instead: the state machine retries the Gate task, and when the retries run out its Catch fails every
+target of the image (GateFailed).
 - `gate`: `verdict` "wait" (a scan a rule waits for is not complete: nothing changed, ask again after
   `wait_seconds`) or "done", and when it first looked.
 
@@ -23,7 +26,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
 from workflow.config import ReplicationConfig
-from workflow.exceptions import GateCheckFailed, ImageBlocked, ImageNotFound, ReplicationError
+from workflow.exceptions import (
+    GateCheckFailed,
+    ImageBlocked,
+    ImageNotFound,
+    RegistryTimeout,
+    RegistryUnavailable,
+    ReplicationError,
+)
 from workflow.gates.decision import Decision
 from workflow.gates.image import gate_image
 from workflow.gates.policy import Gates
@@ -33,6 +43,8 @@ from workflow.registry.client import RegistryClient
 # Looking every 30 s for at most MAX_WAIT_MINUTES (60) is ~120 Gate/Wait rounds of a few history events each,
 # far inside the 25,000 events of one execution's history ("Step Functions service quotas").
 DEFAULT_POLL_SECONDS = 30
+# Registry faults another invocation may not meet: the look ends with them (the ASL's Gate Retry matches them).
+TRANSIENT = (RegistryTimeout, RegistryUnavailable)
 # A blocked record's reasons: enough for every rule's verdict, short enough that 100 blocked destinations
 # stay far inside Step Functions' 256 KiB state ("Step Functions service quotas").
 REASON_LIMIT = 1000
@@ -121,6 +133,8 @@ class GateStep:
             if digest is None:
                 raise ImageNotFound(f"{self.registry.registry}/{repository}:{tag} not found (Gate)")
             decisions = self.target_decisions(repository, digest, targets, waited=waited, override=override)
+        except TRANSIENT:
+            raise  # the state machine retries the Gate task on these (its Catch fails every target after)
         except (ReplicationError, ClientError, BotoCoreError) as error:
             return self._failed(plan, targets, error, first_look, looks)
         progress = {"first_look_at": first_look, "looks": looks, "digest": digest}
