@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import EU, PLATFORMS, SOURCE, E2E, destination
+from tests.e2e.conftest import E2E, EU, PLATFORMS, SOURCE, destination
 from tests.integration.faults import Fault, FaultProxy
 from workflow.local.images import build_image
 from workflow.local.runtime import Execution, LocalRuntime

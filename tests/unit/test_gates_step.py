@@ -198,5 +198,5 @@ def test_a_registry_that_stalls_or_stays_unavailable_ends_the_look_by_name_for_t
     gate = GateStep(config(), ecr=Ecr(CLEAN), registry=StalledRegistry(error), now=START)  # type: ignore[arg-type]
     # When gated / Then the look ends with that error by name (the ASL's Retry on the Gate task matches it),
     # instead of failing the gated destinations at once
-    with pytest.raises(type(error), match="registry.test"):
+    with pytest.raises(type(error), match=r"registry\.test"):
         gate.run(planned(config()))
