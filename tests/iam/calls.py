@@ -201,7 +201,23 @@ def _gated(calls: list[Call]) -> set[str]:
     }
 
 
-def coverage_config(calls: list[Call]) -> dict[str, Any]:
+def _repositories_of(call: Call) -> set[str]:
+    return {r.rsplit("repository/", 1)[1] for r in call.resources if ":repository/" in r}
+
+
+def without_gates(calls: list[Call]) -> list[Call]:
+    """The calls a deployment whose rules have no gates must allow as well: those on repositories no gated rule
+    selects (none of the Gate's), and the registry token of each component that made registry requests there."""
+    gated = _gated(calls)
+    ungated = [
+        c for c in calls if c.component != "Gate" and _repositories_of(c) and not _repositories_of(c) & gated
+    ]
+    readers = {c.component for c in ungated if c.registry}
+    tokens = [c for c in calls if c.action == "ecr:GetAuthorizationToken" and c.component in readers]
+    return ungated + tokens
+
+
+def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
     """A config whose synthesized roles are the ones the recorded calls ran as.
 
     Two rules name every repository the calls touched (source and destination: the destination template
@@ -209,11 +225,12 @@ def coverage_config(calls: list[Call]) -> dict[str, Any]:
     without gates for the rest (so a role's gate grants cannot hide what reading the others needs). Each has
     one destination per assumed role, in the Regions its calls went to. Credentials secrets are under a
     customer-managed key (SECRET_KEY_ID); created repositories under the key the calls named, if any.
+    `gates=False`: one rule without gates for every repository (for the calls of `without_gates`).
     """
     repositories = {
         r.rsplit("repository/", 1)[1] for c in calls for r in c.resources if ":repository/" in r
     } - {"*"}
-    gated = _gated(calls) & repositories
+    gated = _gated(calls) & repositories if gates else set()
     destinations: dict[tuple[str, str], dict[str, Any]] = {}
     for call in calls:
         if call.action != "sts:AssumeRole":

@@ -31,7 +31,7 @@ import pytest
 from infra.app import build_app
 from infra.settings import settings_from_context
 from tests.iam import recorder
-from tests.iam.calls import EXPECTED_COMPONENTS, Call, attributed, coverage_config
+from tests.iam.calls import EXPECTED_COMPONENTS, Call, attributed, coverage_config, without_gates
 from tests.iam.dependent import Keys, needed
 from tests.iam.principals import PRINCIPALS, SERVICE_ACTIONS, SERVICE_TRUSTS
 from tests.iam.simulate import Decision, Request, evaluate
@@ -267,23 +267,34 @@ def _call_checks(calls: list[Call], roles: Roles, keys: Keys) -> Checks:
 
 @dataclass
 class World:
-    """The calls one test directory recorded and the app synthesized for them."""
+    """The calls one test directory recorded and the app synthesized for them; and the calls on repositories no
+    gate reads, with the app of the same config without gates (a gated rule's grants must not hide theirs)."""
 
     name: str
     calls: list[Call]
     synthesized: Synthesized
+    ungated_calls: list[Call]
+    ungated: Synthesized
 
 
 @pytest.fixture(scope="module")
 def worlds(tmp_path_factory: pytest.TempPathFactory) -> list[World]:
-    """Per world, the calls and registry requests recorded, and the app synthesized from a config covering them."""
+    """Per world, the calls and registry requests recorded, and the apps synthesized from configs covering them."""
     calls = _calls()
-    names = sorted({c.world for c in calls})
-    return [
-        World(name, chosen, _synthesize(coverage_config(chosen), tmp_path_factory.mktemp("iam")))
-        for name in names
-        if (chosen := [c for c in calls if c.world == name])
-    ]
+    found = []
+    for name in sorted({c.world for c in calls}):
+        chosen = [c for c in calls if c.world == name]
+        ungated = without_gates(chosen)
+        found.append(
+            World(
+                name,
+                chosen,
+                _synthesize(coverage_config(chosen), tmp_path_factory.mktemp("iam")),
+                ungated,
+                _synthesize(coverage_config(chosen, gates=False), tmp_path_factory.mktemp("iam")),
+            )
+        )
+    return found
 
 
 def _topic_key(stack: Stack) -> str:
@@ -295,15 +306,18 @@ def test_every_recorded_call_and_registry_request_is_allowed_to_the_principal_th
     worlds: list[World],
 ) -> None:
     """Given the calls and registry requests recorded while the unit, integration and e2e suites ran
-    When each (and each action it depends on) is evaluated against the synthesized policies of its principal
+    When each (and each action it depends on) is evaluated against the synthesized policies of its principal,
+    in the app of its world's config and, for those on ungated repositories, of that config without gates
     Then every one is allowed (and every AssumeRole trusted by the assumed role)."""
     refused = []
     for world in worlds:
-        stacks = world.synthesized.resolved(placeholder=False)
-        keys = Keys(topic=_topic_key(world.synthesized.resolved(placeholder=True)[0]))
-        refused += [
-            f"[{world.name}] {line}" for line in _call_checks(world.calls, Roles(stacks), keys).refused()
-        ]
+        for label, calls, app in (
+            (world.name, world.calls, world.synthesized),
+            (f"{world.name}, without gates", world.ungated_calls, world.ungated),
+        ):
+            keys = Keys(topic=_topic_key(app.resolved(placeholder=True)[0]))
+            checks = _call_checks(calls, Roles(app.resolved(placeholder=False)), keys)
+            refused += [f"[{label}] {line}" for line in checks.refused()]
     assert not refused, "AWS would refuse calls the tests made:\n" + "\n".join(refused)
 
 
