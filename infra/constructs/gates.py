@@ -5,7 +5,10 @@ What the gates read, on the source repositories of the gated rules only:
 - `ecr:BatchGetImage` (the tag's manifest, signature manifests, and the OCI referrers API, which ECR
   authorizes as BatchGetImage: API reference, ListImageReferrers) and `ecr:GetDownloadUrlForLayer` (the
   signature payloads and envelopes are blobs), with `ecr:GetAuthorizationToken` (Resource "*") for the
-  registry token.
+  registry token;
+- `inspector2:ListFindings` (Resource "*") with a scan gate: a registry with enhanced scanning answers
+  DescribeImageScanFindings from Amazon Inspector, which needs it (ECR user guide, "IAM permissions required for
+  enhanced scanning in Amazon ECR": https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html).
 Without gated rules the Gate function exists (the state machine names it) but its role only writes logs:
 the state machine never invokes it, as the Plan marks no plan gated.
 """
@@ -40,6 +43,11 @@ def gate_statements(config: ReplicationConfig) -> list[iam.PolicyStatement]:
         statements.append(
             iam.PolicyStatement(
                 sid="ReadScanFindings", actions=["ecr:DescribeImageScanFindings"], resources=scanned
+            )
+        )
+        statements.append(
+            iam.PolicyStatement(
+                sid="ReadEnhancedScanFindings", actions=["inspector2:ListFindings"], resources=["*"]
             )
         )
     return statements

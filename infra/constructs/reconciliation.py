@@ -32,7 +32,15 @@ from workflow.lambda_timeouts import FUNCTION_TIMEOUTS
 from workflow.partitions import partition_of
 
 SOURCE_LIST_ACTIONS = ["ecr:DescribeRepositories"]
-SOURCE_READ_ACTIONS = ["ecr:DescribeImages"]
+# DescribeImages lists the source; `sync --local` (run by hand with this role's credentials: README, "Backfill
+# and reconciliation") also copies from it by the registry protocol: manifests and referrers (BatchGetImage),
+# blobs (GetDownloadUrlForLayer) and the tag list for signature tags (ListImages), with a registry token.
+SOURCE_READ_ACTIONS = [
+    "ecr:DescribeImages",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:ListImages",
+]
 
 
 def _machine_name(state_machine: sfn.IStateMachine) -> str:
@@ -161,6 +169,7 @@ class Reconciliation(Construct):
                 actions=SOURCE_READ_ACTIONS,
                 resources=naming.source_repository_arns(config),
             ),
+            iam.PolicyStatement(sid="SourceEcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
             *destination_access(config),
             # A run lists the RUNNING executions before it starts any (max_in_flight, no duplicates);
             # ListExecutions is authorized on the state machine, not on its executions (Service Authorization
@@ -190,8 +199,9 @@ class Reconciliation(Construct):
                 ),
                 **{
                     f"AwsSolutions-IAM5[Resource::{arn}]": (
-                        "Read-only DescribeImages on the repositories a rule's glob or pattern selects "
-                        "(IAM cannot express regex or semver; the rules filter exactly)."
+                        "Read-only image reads (DescribeImages, and for `sync --local` the pulls) on the "
+                        "repositories a rule's glob or pattern selects (IAM cannot express regex or semver; "
+                        "the rules filter exactly)."
                     )
                     for arn in naming.source_repository_arns(config)
                     if "*" in arn and arn != all_repositories

@@ -32,7 +32,8 @@ SOURCE_READ_ACTIONS = [
 ]
 AUTHORIZATION_REASON = (
     "ecr:GetAuthorizationToken does not support resource-level permissions (AWS requires Resource '*'); "
-    "the token grants nothing by itself, every image action is scoped to repository ARNs."
+    "the token grants nothing by itself, every image action is scoped to repository ARNs. With a scan gate, "
+    "inspector2:ListFindings (enhanced scanning's findings, read-only) likewise supports only Resource '*'."
 )
 
 
@@ -148,8 +149,7 @@ class SourceStack(cdk.Stack):
         # `sync` and the daily reconciliation apply the same gates (workflow/sync.py), as this role.
         for statement in gate_statements(config):
             reconcile_role.add_to_principal_policy(statement)
-        if gate_statements(config):
-            acknowledge(reconcile_role, _source_read_reasons(settings))
+        acknowledge(reconcile_role, _source_read_reasons(settings))
         self._outputs()
 
     def _outputs(self) -> None:
