@@ -1,8 +1,10 @@
 """Synthesized templates -> each role's policy statements, with CloudFormation intrinsics resolved to ARNs.
 
-A resource whose physical name CloudFormation chooses resolves to `*` (`wildcard` mode), or, to compare
-references inside one template with each other, to `<LogicalId>` (`placeholder` mode). Account, Region,
-partition, service and resource type are always kept.
+A resource whose physical name CloudFormation chooses resolves to `*` (`wildcard` mode: the recorded calls name
+resources the tests created), or, to compare references inside one template with each other, to `<LogicalId>`
+(`placeholder` mode). A KMS key is always `<LogicalId>`: no recorded call names a stack's key (the dependent
+checks name it so), and `key/*` would grant a role every key of the account. Account, Region, partition,
+service and resource type are always kept.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ ARN_FORMATS = {
     "AWS::Events::Rule": ("Name", "arn:{p}:events:{r}:{a}:rule/{n}"),
     "AWS::Scheduler::Schedule": ("Name", "arn:{p}:scheduler:{r}:{a}:schedule/default/{n}"),
 }
+# Types whose generated name is always a placeholder (see the module docstring).
+ALWAYS_PLACEHOLDER = {"AWS::KMS::Key"}
 # Types whose Ref is the ARN (the others' Ref is the name).
 REF_IS_ARN = {"AWS::SNS::Topic", "AWS::StepFunctions::StateMachine"}
 SUB_RE = re.compile(r"\$\{([^}]+)\}")
@@ -61,7 +65,7 @@ class Stack:
         value = resource.get("Properties", {}).get(prop) if prop else None
         if value is not None:
             return str(self.resolve(value))
-        return f"<{logical_id}>" if self.placeholder else "*"
+        return f"<{logical_id}>" if self.placeholder or resource["Type"] in ALWAYS_PLACEHOLDER else "*"
 
     def arn(self, logical_id: str) -> str:
         """The ARN (pattern) of a resource."""
