@@ -5,6 +5,8 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := docker-registry skopeo
+# The IAM coverage test's policy evaluator, @cloud-copilot/iam-simulate (tests/iam/simulate.py), under Node.
+NODE_DIR := tests/iam/node
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # jsii refuses to stay quiet about an end-of-life Node unless its major version is listed here.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
@@ -12,7 +14,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: setup apt-packages demo test test-unit test-integration test-infrastructure test-e2e lint synth bench soak clean
 
-setup: apt-packages $(VENV)/.installed
+setup: apt-packages $(VENV)/.installed $(NODE_DIR)/node_modules/.installed
 
 apt-packages:
 	@missing=""; for p in $(APT_PACKAGES); do [ "$$(dpkg-query -W -f='$${Status}' $$p 2>/dev/null)" = "install ok installed" ] || missing="$$missing $$p"; done; \
@@ -25,6 +27,11 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,cdk]'
+	touch $@
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "tests/iam needs Node.js 20+ with npm (the IAM policy evaluator)" >&2; exit 1; }
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: setup
