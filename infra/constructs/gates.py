@@ -29,15 +29,17 @@ GATE_READ_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 POLL_SECONDS = "30"
 
 
-def gate_statements(config: ReplicationConfig) -> list[iam.PolicyStatement]:
-    """What reading the gates needs; none when no rule has gates."""
+def gate_statements(config: ReplicationConfig, *, token: bool = True) -> list[iam.PolicyStatement]:
+    """What reading the gates needs; none when no rule has gates (`token=False`: without the registry token,
+    for a role granted one already)."""
     gated = naming.gated_repository_arns(config)
     if not gated:
         return []
-    statements = [
-        iam.PolicyStatement(sid="ReadGatedImages", actions=GATE_READ_ACTIONS, resources=gated),
-        iam.PolicyStatement(sid="GateEcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-    ]
+    statements = [iam.PolicyStatement(sid="ReadGatedImages", actions=GATE_READ_ACTIONS, resources=gated)]
+    if token:
+        statements.append(
+            iam.PolicyStatement(sid="GateEcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
     scanned = naming.gated_repository_arns(config, scan=True)
     if scanned:
         statements.append(
