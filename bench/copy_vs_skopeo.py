@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.integration.images import ImageBuilder  # noqa: E402
 from tests.integration.registries import RegistryServer  # noqa: E402
-from workflow.copy import copy_image  # noqa: E402
+from workflow.engine.copier import copy_image  # noqa: E402
 
 CASES = ("cold", "warm", "retag")
 ENGINES = ("ours", "skopeo", "in-process", "curl")
@@ -166,7 +166,7 @@ def startup_seconds(python: Path) -> float:
     """Wall time of our interpreter importing the copy command and exiting (no request made)."""
     began = time.monotonic()
     subprocess.run(
-        [str(python), "-c", "import workflow.cli, workflow.commands.copy"],
+        [str(python), "-c", "import workflow.cli, workflow.engine.copy"],
         check=True,
         cwd=python.parent.parent.parent,
     )

@@ -228,6 +228,10 @@ def main() -> int:
             runtime.push(repository, tag, image)
             pushes.append(Push(repository, tag, image))
 
+        # Each push's own event is on the queue already; taken off here and sent again one push at a time, so
+        # that every execution is paired with its push.
+        runtime.drop_events()
+
         def by_event(push: Push) -> str:
             runtime.put_push_event(push.repository, push.tag, push.image.digest)
             [(_, arn)] = runtime.deliver_events()

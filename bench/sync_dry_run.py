@@ -2,7 +2,7 @@
 
 Each scenario builds, in a fresh in-process moto, a source registry of R repositories x T tags (60% of
 them `release-*`, the rest `dev-*`) and two destinations (one account, two Regions) where half of the
-repositories exist and hold half of the release tags. It then runs the real `workflow.sync.sync` in
+repositories exist and hold half of the release tags. It then runs the real `workflow.ops.sync.syncer.sync` in
 dry-run mode and counts every ECR call through a botocore `before-call.ecr.*` hook.
 
 Run: `.venv/bin/python bench/sync_dry_run.py` (defaults: 50x100, 100x100, 100x200).
@@ -24,9 +24,10 @@ from moto import mock_aws
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.unit.fake_ecr import push
-from workflow.config import parse_config
-from workflow.inventory import AwsClients
-from workflow.sync import SyncOptions, sync
+from workflow.models.config import parse_config
+from workflow.ops.inventory import AwsClients
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
 
 SOURCE, DESTINATION = "123456789012", "222222222222"
 ROLE = f"arn:aws:iam::{DESTINATION}:role/ecr-replication-target"

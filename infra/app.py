@@ -19,8 +19,8 @@ from infra.constructs.state_machine import DEFINITION_FILE
 from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError, settings_from_context
 from infra.stacks.destination_stack import DestinationStack, destination_region
 from infra.stacks.source_stack import SourceStack
-from workflow.config import ReplicationConfig
-from workflow.exceptions import InvalidConfig
+from workflow.core.exceptions import InvalidConfig
+from workflow.models.config import ReplicationConfig
 
 
 def _destination_description(config: ReplicationConfig, account: str) -> str:

@@ -3,9 +3,10 @@
 - The Lambda asset: the `workflow` and `lambdas` packages, their runtime dependencies installed by
   pip for the Lambda platform (manylinux aarch64 wheels), and the config as `replication.yaml` at
   the root. Dependencies are cached by a hash of the requirements, so repeated synths are fast.
-- The copy-job asset: the `workflow` package and the pure-Python packages `ecr-replicate copy`
-  imports, pinned to the versions of this environment. The build runs it from the asset with
-  PYTHONPATH: nothing is downloaded while a copy job holds push credentials.
+- The copy-job asset: the copy job's part of the `workflow` package (core/, registry/ and engine/, which
+  never import pydantic: tests/unit/test_layering.py) and the pure-Python packages `python3 -m
+  workflow.engine copy` imports, pinned to the versions of this environment. The build runs it from the
+  asset with PYTHONPATH: nothing is downloaded while a copy job holds push credentials.
 
 Both assets carry a custom hash computed from the files they contain, so CDK skips bundling when
 the staged asset already exists.
@@ -44,6 +45,8 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 # CodeBuild image's Python 3.11 or newer.
 COPY_JOB_DISTRIBUTIONS = ("urllib3", "boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six")
 COPY_JOB_PYTHON_VERSION = "3.11"
+# The packages of `workflow` the copy job runs (beside workflow/__init__.py).
+COPY_JOB_PACKAGES = ("core", "registry", "engine")
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
 CACHE_ENV = "ECR_REPLICATION_BUNDLE_CACHE"
 # Docker is never used: every bundler here succeeds locally or raises.
@@ -196,7 +199,8 @@ def copy_job_requirements() -> list[str]:
 
 
 def copy_job_options(cache_dir: Path | None = None) -> dict[str, Any]:
-    """Asset options for the copy job: the `workflow` package beside its pinned pure-Python dependencies."""
+    """Asset options for the copy job: the copy job's packages of `workflow` beside its pinned pure-Python
+    dependencies."""
     dependencies = PipDependencies(
         copy_job_requirements(),
         python_version=COPY_JOB_PYTHON_VERSION,
@@ -204,6 +208,10 @@ def copy_job_options(cache_dir: Path | None = None) -> dict[str, Any]:
         cache_dir=cache_dir or default_cache_dir(),
         runtime_provided=(),
     )
-    copies = [(REPOSITORY_ROOT / "workflow", "workflow")]
+    workflow = REPOSITORY_ROOT / "workflow"
+    copies = [
+        (workflow / "__init__.py", "workflow/__init__.py"),
+        *((workflow / package, f"workflow/{package}") for package in COPY_JOB_PACKAGES),
+    ]
     bundler = LocalBundling(copies, dependencies)
     return bundler.bundling_options(content_hash(["copy-job", dependencies.key], copies))

@@ -6,9 +6,9 @@ names them. The names here are the contract between the two stacks.
 
 from __future__ import annotations
 
-from workflow.config import ReplicationConfig, Rule
-from workflow.partitions import partition_of
-from workflow.rules import compile_pattern
+from workflow.core.partitions import partition_of
+from workflow.models.config import ReplicationConfig, Rule
+from workflow.models.rules import compile_pattern
 
 # IAM quotas: a managed policy is at most 6,144 characters; CDK moves the statements that overflow a
 # role's inline policy (10,240) into managed policies whole, so one statement's resources must fit in one
@@ -165,9 +165,18 @@ def widened_rules(config: ReplicationConfig) -> list[str]:
     return [rule.name for rule in config.rules if repository_resource_patterns(rule) == ["*"]]
 
 
-def gated_repository_arns(config: ReplicationConfig, *, scan: bool = False) -> list[str]:
-    """The ARN patterns of the source repositories of rules with promotion gates (a scan gate, if `scan`)."""
+def gated_repository_arns(
+    config: ReplicationConfig, *, scan: bool = False, managed_signing: bool = False
+) -> list[str]:
+    """The ARN patterns of the source repositories of rules with promotion gates (a scan gate, if `scan`; an
+    ECR managed signing policy, if `managed_signing`)."""
     source = config.source
     prefix = partition_of(source.region).arn("ecr", source.region, source.account, "repository/")
-    rules = [r for r in config.rules if r.gates is not None and (r.gates.scan is not None or not scan)]
+    rules = [
+        r
+        for r in config.rules
+        if r.gates is not None
+        and (r.gates.scan is not None or not scan)
+        and (not managed_signing or (r.gates.signature is not None and r.gates.signature.ecr_managed_signing))
+    ]
     return fit_statement({prefix + p for rule in rules for p in repository_resource_patterns(rule)})

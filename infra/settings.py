@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from workflow.config import ReplicationConfig, load_config
-from workflow.partitions import partition_of
-from workflow.sync import SyncOptions
+from workflow.core.partitions import partition_of
+from workflow.models.config import ReplicationConfig, load_config
+from workflow.ops.sync.options import SyncOptions
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = "examples/replication.yaml"

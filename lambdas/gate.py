@@ -1,7 +1,7 @@
 """Gate state: the plan -> the plan with only the targets the rules' promotion gates let through.
 
 Event: `{"execution": <execution name>, "plan": <the plan, with `gate` from the previous look if any>}`.
-Returns the plan (workflow.gates.step): `gate.verdict` "wait" sends the state machine to its Wait state
+Returns the plan (workflow.pipeline.gate): `gate.verdict` "wait" sends the state machine to its Wait state
 for `gate.wait_seconds`, then here again. GATE_POLL_SECONDS sets that interval (default 30 s).
 """
 
@@ -14,10 +14,10 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logger, tracer
-from workflow.copy import make_client
-from workflow.gates.step import DEFAULT_POLL_SECONDS, GateStep
-from workflow.models import Target
+from workflow.models.payloads import Target
+from workflow.pipeline.gate import DEFAULT_POLL_SECONDS, GateStep
 from workflow.registry.deadline import invocation_bounds
+from workflow.registry.factory import make_client
 
 POLL_ENV = "GATE_POLL_SECONDS"
 
@@ -46,6 +46,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "verdict": gate["verdict"],
             "looks": gate["looks"],
             "digest": gate.get("digest"),
+            "waiting_for": gate.get("waiting_for") or None,
             "passed": len(result["targets"]) if gate["verdict"] == "done" else None,
             "blocked": [(b["account"], b["region"], b["status"]) for b in result.get("blocked") or []],
         },

@@ -9,8 +9,8 @@ from pathlib import Path
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-from workflow.config import ReplicationConfig, load_config
-from workflow.metrics import NAMESPACE, SERVICE, SERVICE_DIMENSION, DataPoint, Metric
+from workflow.models.config import ReplicationConfig, load_config
+from workflow.pipeline.metrics import NAMESPACE, SERVICE, SERVICE_DIMENSION, DataPoint, Metric
 
 CONFIG_ENV = "REPLICATION_CONFIG_FILE"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "replication.yaml"
@@ -45,7 +45,7 @@ def _load_config(path: Path, version: tuple[int, int]) -> ReplicationConfig:
 
 
 def emit_metric(name: Metric, value: float, unit: str = "Count", **dimensions: str) -> None:
-    """Emit one EMF metric now (names and units from workflow.metrics, the list the dashboard reads).
+    """Emit one EMF metric now (names and units from workflow.pipeline.metrics, the list the dashboard reads).
 
     Each metric is flushed on its own (`single_metric`), so concurrent Map iterations running
     in-process (local runtime) never share a metric set.

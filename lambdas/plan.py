@@ -11,10 +11,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import CORRELATION_ID_PATH, emit_metric, load_handler_config, logger, tracer
-from workflow.events import parse_request, parse_time
-from workflow.exceptions import InvalidRequest
-from workflow.metrics import Metric
-from workflow.plan import plan
+from workflow.core.exceptions import InvalidRequest
+from workflow.pipeline.metrics import Metric
+from workflow.pipeline.plan import plan
+from workflow.pipeline.request import parse_request, parse_time
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)

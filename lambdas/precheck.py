@@ -10,9 +10,9 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import CORRELATION_ID_PATH, emit_metric, logger, tracer
-from workflow.metrics import Metric
-from workflow.models import Target
-from workflow.precheck import check_target
+from workflow.models.payloads import Target
+from workflow.pipeline.metrics import Metric
+from workflow.pipeline.precheck import check_target
 from workflow.registry.deadline import invocation_bounds
 
 

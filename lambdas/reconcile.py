@@ -13,9 +13,10 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import emit_metric, load_handler_config, logger, tracer
-from workflow.exceptions import InvalidConfig
-from workflow.metrics import Metric
-from workflow.sync import SyncOptions, reconcile
+from workflow.core.exceptions import InvalidConfig
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import reconcile
+from workflow.pipeline.metrics import Metric
 
 STATE_MACHINE_ENV = "STATE_MACHINE_ARN"
 TOPIC_ENV = "TOPIC_ARN"

@@ -12,7 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import CORRELATION_ID_PATH, logger, tracer
-from workflow.records import execution_error, record
+from workflow.pipeline.record import execution_error, record
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)

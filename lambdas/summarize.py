@@ -2,7 +2,7 @@
 
 Event: `{"execution": <name>, "execution_id": <execution ARN>, "plan": {"repository", "tag", "dry_run",
 "action", "pushed_at", "override"}, "results": [<TargetResult>, ...], "blocked": [<TargetResult>, ...]}`. Returns the Summary and `events`: the replication events'
-PutEvents batches (workflow.replication_events), which the state machine puts on the default bus.
+PutEvents batches (workflow.pipeline.announce), which the state machine puts on the default bus.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.observability import CORRELATION_ID_PATH, emit, load_handler_config, logger, tracer
-from workflow.events import parse_time
-from workflow.metrics import summary_metrics
-from workflow.models import Override, TargetResult
-from workflow.replication_events import batches
-from workflow.summary import summarize
+from workflow.models.payloads import Override, TargetResult
+from workflow.pipeline.announce import batches
+from workflow.pipeline.metrics import summary_metrics
+from workflow.pipeline.request import parse_time
+from workflow.pipeline.summary import summarize
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH, clear_state=True)

@@ -11,9 +11,9 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
-from workflow.commands.common import UsageError, report_error
+from workflow.core.commandline import Parser, report_error
 
 DISTRIBUTION = "ecr-filtered-replication"
 COMMAND_MODULES = (
@@ -21,20 +21,12 @@ COMMAND_MODULES = (
     "workflow.commands.plan",
     "workflow.commands.pattern",
     "workflow.commands.schema",
-    "workflow.commands.copy",
+    "workflow.engine.copy",
     "workflow.commands.sync",
     "workflow.commands.start",
     "workflow.commands.status",
     "workflow.commands.demo",
 )
-
-
-class Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are raised (and reported in one line by `main`), not printed."""
-
-    def error(self, message: str) -> NoReturn:
-        """Raise UsageError naming the command and argparse's message."""
-        raise UsageError(f"{self.prog}: {message} (see {self.prog} --help)")
 
 
 def package_version() -> str:

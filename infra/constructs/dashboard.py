@@ -1,4 +1,4 @@
-"""The CloudWatch dashboard of the source stack, drawn from workflow.metrics (the list the code emits)."""
+"""The CloudWatch dashboard of the source stack, drawn from workflow.pipeline.metrics (the list the code emits)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,9 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
-from workflow.metrics import (
+from workflow.core.partitions import SUPPORTED, partition_named
+from workflow.models.payloads import PrecheckAction, TargetStatus
+from workflow.pipeline.metrics import (
     ACTION,
     NAMESPACE,
     OUTCOME,
@@ -22,9 +24,7 @@ from workflow.metrics import (
     Metric,
     dimensions_of,
 )
-from workflow.models import PrecheckAction, TargetStatus
-from workflow.partitions import SUPPORTED, partition_named
-from workflow.summary import Outcome
+from workflow.pipeline.summary import Outcome
 
 PERIOD = cdk.Duration.minutes(5)
 LAG_PERCENTILES = ("p50", "p90", "p99")
@@ -35,7 +35,7 @@ HEIGHT = 6
 def product_metric(
     metric: Metric, statistic: str = "Sum", label: str | None = None, **dimensions: str
 ) -> cloudwatch.Metric:
-    """A metric of workflow.metrics, with exactly the dimensions it is emitted with."""
+    """A metric of workflow.pipeline.metrics, with exactly the dimensions it is emitted with."""
     values = {SERVICE_DIMENSION: SERVICE, **dimensions}
     if set(values) != set(dimensions_of(metric)):
         raise ValueError(f"{metric.value} is emitted with {dimensions_of(metric)}, not {tuple(values)}")

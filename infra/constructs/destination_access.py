@@ -14,8 +14,8 @@ from constructs import IConstruct
 
 from infra import naming
 from infra.constructs.functions import acknowledge
-from workflow.config import ReplicationConfig
-from workflow.partitions import partition_of
+from workflow.core.partitions import partition_of
+from workflow.models.config import ReplicationConfig
 
 
 def destination_access(config: ReplicationConfig) -> list[iam.PolicyStatement]:

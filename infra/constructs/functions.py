@@ -13,7 +13,7 @@ from constructs import Construct, IConstruct
 
 from infra.bundling import CONFIG_FILE_NAME, lambda_asset_options
 from infra.settings import REPOSITORY_ROOT
-from workflow.lambda_timeouts import FUNCTION_TIMEOUTS
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS

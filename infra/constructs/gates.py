@@ -1,14 +1,16 @@
 """The Gate Lambda (promotion gates, issue 12) and the permissions gates need, granted only when a rule has gates.
 
 What the gates read, on the source repositories of the gated rules only:
-- `ecr:DescribeImageScanFindings` (rules with a scan gate);
+- `ecr:DescribeImageScanFindings` (rules with a scan gate), with `inspector2:ListFindings` (Resource "*"), which
+  ECR needs to return enhanced (Amazon Inspector) findings (ECR user guide, "IAM permissions required for
+  enhanced scanning": https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html);
+- `ecr:DescribeImageSigningStatus` (rules whose signature gate names an ECR managed signing profile; the
+  signature it made is read as the others are, below: ECR API reference, DescribeImageSigningStatus; Service
+  Authorization Reference, Amazon Elastic Container Registry, which authorizes it on the repository);
 - `ecr:BatchGetImage` (the tag's manifest, signature manifests, and the OCI referrers API, which ECR
   authorizes as BatchGetImage: API reference, ListImageReferrers) and `ecr:GetDownloadUrlForLayer` (the
   signature payloads and envelopes are blobs), with `ecr:GetAuthorizationToken` (Resource "*") for the
-  registry token;
-- `inspector2:ListFindings` (Resource "*") with a scan gate: a registry with enhanced scanning answers
-  DescribeImageScanFindings from Amazon Inspector, which needs it (ECR user guide, "IAM permissions required for
-  enhanced scanning in Amazon ECR": https://docs.aws.amazon.com/AmazonECR/latest/userguide/image-scanning-enhanced-iam.html).
+  registry token.
 Without gated rules the Gate function exists (the state machine names it) but its role only writes logs:
 the state machine never invokes it, as the Plan marks no plan gated.
 """
@@ -22,8 +24,8 @@ from constructs import Construct
 
 from infra import naming
 from infra.constructs.functions import HandlerCode
-from workflow.config import ReplicationConfig
-from workflow.lambda_timeouts import FUNCTION_TIMEOUTS
+from workflow.models.config import ReplicationConfig
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 
 GATE_READ_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
 POLL_SECONDS = "30"
@@ -42,14 +44,19 @@ def gate_statements(config: ReplicationConfig, *, token: bool = True) -> list[ia
         )
     scanned = naming.gated_repository_arns(config, scan=True)
     if scanned:
-        statements.append(
+        statements += [
             iam.PolicyStatement(
                 sid="ReadScanFindings", actions=["ecr:DescribeImageScanFindings"], resources=scanned
-            )
-        )
+            ),
+            iam.PolicyStatement(
+                sid="ReadEnhancedFindings", actions=["inspector2:ListFindings"], resources=["*"]
+            ),
+        ]
+    signed = naming.gated_repository_arns(config, managed_signing=True)
+    if signed:
         statements.append(
             iam.PolicyStatement(
-                sid="ReadEnhancedScanFindings", actions=["inspector2:ListFindings"], resources=["*"]
+                sid="ReadSigningStatus", actions=["ecr:DescribeImageSigningStatus"], resources=signed
             )
         )
     return statements

@@ -27,9 +27,9 @@ from infra.constructs.destination_access import acknowledge_secret_names, destin
 from infra.constructs.functions import HandlerCode, acknowledge
 from infra.constructs.queues import dead_letter_queue
 from infra.settings import DEFAULT_RECONCILE_MAX_IN_FLIGHT, DEFAULT_RECONCILE_SCHEDULE
-from workflow.config import ReplicationConfig
-from workflow.lambda_timeouts import FUNCTION_TIMEOUTS
-from workflow.partitions import partition_of
+from workflow.core.partitions import partition_of
+from workflow.models.config import ReplicationConfig
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 
 SOURCE_LIST_ACTIONS = ["ecr:DescribeRepositories"]
 # DescribeImages lists the source; `sync --local` (run by hand with this role's credentials: README, "Backfill

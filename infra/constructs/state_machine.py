@@ -20,7 +20,7 @@ from constructs import Construct
 
 from infra.constructs.functions import LOG_RETENTION, acknowledge
 from infra.settings import REPOSITORY_ROOT
-from workflow.replication_events import BUS as EVENT_BUS
+from workflow.pipeline.announce import BUS as EVENT_BUS
 
 DEFINITION_FILE = REPOSITORY_ROOT / "statemachine.asl.json"
 SUBSTITUTIONS = (

@@ -16,8 +16,8 @@ from constructs import Construct
 from infra import naming
 from infra.constructs.functions import acknowledge
 from infra.settings import DeploySettings, SettingsError
-from workflow.config import KEY_ARN_RE, DestinationConfig
-from workflow.partitions import partition_of
+from workflow.core.partitions import partition_of
+from workflow.models.config import KEY_ARN_RE, DestinationConfig
 
 PUSH_ACTIONS = [
     "ecr:InitiateLayerUpload",

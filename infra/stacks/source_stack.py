@@ -21,7 +21,7 @@ from infra.constructs.reconciliation import Reconciliation
 from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMachine
 from infra.constructs.trigger import Trigger
 from infra.settings import DeploySettings
-from workflow.plan import event_pattern
+from workflow.pipeline.plan import event_pattern
 
 SOURCE_READ_ACTIONS = [
     "ecr:BatchGetImage",
@@ -32,8 +32,7 @@ SOURCE_READ_ACTIONS = [
 ]
 AUTHORIZATION_REASON = (
     "ecr:GetAuthorizationToken does not support resource-level permissions (AWS requires Resource '*'); "
-    "the token grants nothing by itself, every image action is scoped to repository ARNs. With a scan gate, "
-    "inspector2:ListFindings (enhanced scanning's findings, read-only) likewise supports only Resource '*'."
+    "the token grants nothing by itself, every image action is scoped to repository ARNs."
 )
 
 
@@ -146,8 +145,8 @@ class SourceStack(cdk.Stack):
             acknowledge(role, _source_read_reasons(settings))
         for role in (precheck_role, self.copy.role):
             acknowledge_secret_names(role, config)
-        # `sync` and the daily reconciliation apply the same gates (workflow/sync.py), as this role (which has
-        # its registry token already: infra/constructs/reconciliation.py).
+        # `sync` and the daily reconciliation apply the same gates (workflow/ops/sync/syncer.py), as this role
+        # (which has its registry token already: infra/constructs/reconciliation.py).
         for statement in gate_statements(config, token=False):
             reconcile_role.add_to_principal_policy(statement)
         acknowledge(reconcile_role, _source_read_reasons(settings))
@@ -173,7 +172,10 @@ def _source_read_reasons(settings: DeploySettings) -> dict[str, str]:
     reasons = {
         "AwsSolutions-IAM5[Resource::*]": (
             f"{AUTHORIZATION_REASON} On the precheck role the same finding also covers X-Ray's "
-            "PutTraceSegments/PutTelemetryRecords, which AWS documents with Resource '*'."
+            "PutTraceSegments/PutTelemetryRecords, which AWS documents with Resource '*'; on the Gate and "
+            "reconcile roles of a config with scan gates, inspector2:ListFindings, which ECR needs to return "
+            "enhanced (Inspector) findings and which AWS documents with Resource '*' (ECR user guide, "
+            "'IAM permissions required for enhanced scanning')."
         )
     }
     for arn in naming.source_repository_arns(config):

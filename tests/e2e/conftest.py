@@ -18,7 +18,7 @@ import pytest
 from workflow.local.images import Image, build_image, push_image
 from workflow.local.runtime import Execution, LocalRuntime, Place, places_for
 from workflow.local.signing import new_key, public_pem
-from workflow.replication_events import SOURCE as EVENT_SOURCE
+from workflow.pipeline.announce import SOURCE as EVENT_SOURCE
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 EU = {"account": "222222222222", "region": "eu-west-1"}
@@ -28,6 +28,11 @@ PLATFORMS = ("linux/amd64", "linux/arm64")
 # The cosign key the gated rules trust (tests/e2e/test_gates.py signs with it).
 SIGNING_KEY = new_key()
 ACCEPTED_FINDING = "CVE-2026-0001"
+# The AWS Signer profile of the `managed` rule's ECR managed signing policy.
+SIGNING_PROFILE = "arn:aws:signer:us-east-1:111111111111:/signing-profiles/release_signing"
+# ECR answers ScanNotFoundException for this long after a push (the scan fake; short, as the e2e Gate looks
+# again every second).
+SCAN_NOT_FOUND_SECONDS = 1.0
 
 
 def destination(place: dict[str, str]) -> dict[str, Any]:
@@ -54,11 +59,12 @@ def make_config(destinations: list[dict[str, str]]) -> dict[str, Any]:
 
 
 def gated_rules() -> list[dict[str, Any]]:
-    """Promotion-gated rules for the `gated` and `quick` repositories (tests/e2e/test_gates.py).
+    """Promotion-gated rules for the `gated`, `quick` and `signed` repositories (tests/e2e/test_gates*.py).
 
     `prod` (eu-west-1): scan at CRITICAL with one accepted finding, a signature by SIGNING_KEY, override
     allowed; `mirror` (us-west-2): scan at CRITICAL only, no override; `quick` (eu-west-1): scan at HIGH
-    without waiting.
+    without waiting; `managed` (eu-west-1): signed by ECR managed signing with SIGNING_PROFILE; `signed`
+    (both): every tag (`*`), scan at CRITICAL and a signature by SIGNING_KEY, each waited for up to 1 minute.
     """
     scan = {"block_at": "CRITICAL", "wait_minutes": 1}
     rule = {"repositories": ["gated"], "tags": {"include": ["release-*"]}}
@@ -81,6 +87,23 @@ def gated_rules() -> list[dict[str, Any]]:
             "tags": {"include": ["release-*"]},
             "destinations": [destination(EU)],
             "gates": {"scan": {"block_at": "HIGH", "wait_minutes": 0}},
+        },
+        {
+            "name": "managed",
+            "repositories": ["managed"],
+            "tags": {"include": ["release-*"]},
+            "destinations": [destination(EU)],
+            "gates": {"signature": {"ecr_managed_signing": {"signing_profile_arn": SIGNING_PROFILE}}},
+        },
+        {
+            "name": "signed",
+            "repositories": ["signed"],
+            "tags": {"include": ["*"]},
+            "destinations": [destination(EU), destination(US)],
+            "gates": {
+                "scan": scan,
+                "signature": {"cosign_keys": [public_pem(SIGNING_KEY)], "wait_minutes": 1},
+            },
         },
     ]
 
@@ -118,29 +141,41 @@ class E2E:
         return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
     def push(self, tag: str, image: Image | None = None, repository: str = "app") -> Image:
-        """Push an image (a new two-platform one by default) to the source."""
+        """Push an image (a new two-platform one by default) to the source; the source's ECR emits its PUSH
+        event, which waits at the rule's target until `run_event` (or the test's end, which drops it)."""
         image = image or build_image(f"e2e {tag}", PLATFORMS, layer_sizes=(8 * 1024, 2 * 1024))
         self.runtime.push(repository, tag, image)
         return image
 
     def run_event(self, tag: str, image: Image, repository: str = "app") -> list[Execution]:
-        """Send the push event through EventBridge; wait for every execution it started."""
-        self.runtime.put_push_event(repository, tag, image.digest)
+        """Start an execution for every event the rule delivered (the push of `repository:tag` and its
+        `image` emitted one) and wait for each."""
+        return self.deliver()
+
+    def deliver(self) -> list[Execution]:
+        """Start an execution for every event the rule delivered so far; wait for each."""
         return [self.runtime.wait(arn) for _, arn in self.runtime.deliver_events()]
+
+    def resend_event(self, tag: str, image: Image, repository: str = "app") -> list[Execution]:
+        """Send the push's event again (a duplicate or late delivery) and run what it starts."""
+        self.runtime.put_push_event(repository, tag, image.digest)
+        return self.deliver()
 
     def run_delete_event(self, tag: str, digest: str, repository: str = "web") -> list[Execution]:
-        """Untag at the source, send ECR's DELETE event through EventBridge; wait for what it started."""
+        """Untag at the source (its ECR emits the DELETE event, for `digest`); wait for what it started."""
+        assert self.runtime.fronts["source"].current_digest(repository, tag) == digest
         assert self.runtime.untag(repository, tag)
-        self.runtime.put_push_event(repository, tag, digest, action="DELETE")
-        return [self.runtime.wait(arn) for _, arn in self.runtime.deliver_events()]
+        return self.deliver()
 
     def seed(self, tag: str, image: Image, places: list[dict[str, str]], repository: str = "web") -> None:
-        """Put the image under `tag` at the source and at `places` directly (as a replication would)."""
+        """Put the image under `tag` at the source and at `places` directly (as a replication would have);
+        the seeding push's event is dropped, as one from before the test."""
         self.push(tag, image, repository)
         for place in places:
             push_image(
                 self.runtime.registry_of(place["account"], place["region"]).url, repository, tag, image
             )
+        self.runtime.drop_events()
 
     def run_manual(self, payload: Any) -> Execution:
         """Start an execution by hand and wait for it."""
@@ -187,12 +222,21 @@ def statuses(execution: Execution) -> dict[str, str]:
 @pytest.fixture(scope="package")
 def e2e() -> Iterator[E2E]:
     """Runtime shared by the e2e suite (package scope: gone before other suites): source, eu-west-1, us-west-2;
-    `app` replicates ungated, `gated` and `quick` through promotion gates (one moto per process: a second
-    runtime at the same time would reset this one's AWS resources)."""
+    `app` replicates ungated, `gated`, `quick` and `signed` through promotion gates (one moto per process: a
+    second runtime at the same time would reset this one's AWS resources)."""
     config = make_config([EU, US])
     config["rules"] += gated_rules()
-    with LocalRuntime(config) as runtime:
+    with LocalRuntime(config, scan_not_found_seconds=SCAN_NOT_FOUND_SECONDS) as runtime:
         yield E2E(runtime)
+
+
+@pytest.fixture(autouse=True)
+def undelivered_events_are_dropped(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test on the shared runtime, the push events it left undelivered (a push followed by a
+    manual run) are dropped, so that they start nothing in the next test."""
+    yield
+    if "e2e" in request.fixturenames:
+        request.getfixturevalue("e2e").runtime.drop_events()
 
 
 @pytest.fixture

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from tests.e2e.conftest import E2E, EU, US, listen, received
-from workflow.metrics import NAMESPACE, Metric
-from workflow.replication_events import FAILED, REPLICATED, SOURCE
+from workflow.pipeline.announce import FAILED, REPLICATED, SOURCE
+from workflow.pipeline.metrics import NAMESPACE, Metric
 
 pytestmark = pytest.mark.e2e
 

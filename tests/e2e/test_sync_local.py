@@ -11,8 +11,9 @@ import json
 import pytest
 
 from tests.e2e.conftest import E2E, EU, US
-from workflow.config import parse_config
-from workflow.sync import SyncOptions, sync
+from workflow.models.config import parse_config
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
 
 pytestmark = pytest.mark.e2e
 

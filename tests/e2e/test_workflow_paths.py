@@ -67,7 +67,7 @@ def test_an_image_already_present_is_not_copied_again(e2e: E2E) -> None:
     assert first.status == "SUCCEEDED", first.cause
     builds = e2e.builds()
     # When the same push event arrives again
-    [second] = e2e.run_event(tag, image)
+    [second] = e2e.resend_event(tag, image)
     # Then every destination is "present" and no CodeBuild job runs
     assert second.status == "SUCCEEDED", second.cause
     assert statuses(second) == {"222222222222/eu-west-1": "present", "333333333333/us-west-2": "present"}
@@ -97,12 +97,13 @@ def test_a_late_event_for_an_earlier_push_never_rolls_a_destination_back(e2e: E2
     # Given a tag pushed as A, then again as B, and B already replicated
     tag = e2e.new_tag()
     first = e2e.push(tag)
+    assert [event["detail"]["image-digest"] for event in e2e.runtime.drop_events()] == [first.digest]
     second = e2e.push(tag)
     [current] = e2e.run_event(tag, second)
     assert current.status == "SUCCEEDED", current.cause
     builds = e2e.builds()
-    # When A's push event arrives late (EventBridge retries for hours)
-    [late] = e2e.run_event(tag, first)
+    # When A's push event, held back above, arrives late (EventBridge retries for hours)
+    [late] = e2e.resend_event(tag, first)
     # Then the destinations keep B, which they already have, and no build runs
     assert late.status == "SUCCEEDED", late.cause
     assert statuses(late) == {"222222222222/eu-west-1": "present", "333333333333/us-west-2": "present"}

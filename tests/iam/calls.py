@@ -17,7 +17,7 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from tests.iam.registry_actions import actions_of
-from workflow.partitions import partition_of
+from workflow.core.partitions import partition_of
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 # The components whose calls the suites must have recorded (Plan, Record and Summarize make no AWS call).
@@ -27,6 +27,8 @@ PRINCIPAL_USER = "ecr-replication-coverage"
 # The coverage world keeps every credentials secret under this customer-managed key (in the source account),
 # so reading one needs kms:Decrypt through Secrets Manager, which the test then evaluates.
 SECRET_KEY_ID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
+# The signing profile of the coverage rule's managed signing policy (grants ecr:DescribeImageSigningStatus).
+MANAGED_SIGNING = {"signing_profile_arn": "arn:aws:signer:us-east-1:111111111111:/signing-profiles/coverage"}
 
 
 @dataclass(frozen=True)
@@ -191,11 +193,13 @@ def _repository_key(calls: list[Call]) -> str | None:
 
 
 def _gated(calls: list[Call]) -> set[str]:
-    """Repositories whose scan findings were read, or that the Gate read: a gated rule selects them."""
+    """Repositories whose scan findings or signing status were read, or that the Gate read: a gated rule
+    selects them."""
     return {
         r.rsplit("repository/", 1)[1]
         for c in calls
-        if c.component == "Gate" or c.action == "ecr:DescribeImageScanFindings"
+        if c.component == "Gate"
+        or c.action in ("ecr:DescribeImageScanFindings", "ecr:DescribeImageSigningStatus")
         for r in c.resources
         if ":repository/" in r
     }
@@ -270,7 +274,11 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
             **rule,
             "name": "coverage-gated",
             "repositories": sorted(gated),
-            "gates": {"scan": {"block_at": "CRITICAL"}},
+            # The signing status is granted only with an ECR managed signing policy.
+            "gates": {
+                "scan": {"block_at": "CRITICAL"},
+                "signature": {"ecr_managed_signing": MANAGED_SIGNING},
+            },
         },
     ]
     return {

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from tests.iam.calls import SECRET_KEY_ID, SOURCE, Call
-from workflow.partitions import partition_of
+from workflow.core.partitions import partition_of
 
 ENHANCED_SCANNING = (
     'ECR user guide, "IAM permissions required for enhanced scanning in Amazon ECR" (inspector2:ListFindings, '

@@ -1,7 +1,7 @@
 """Record every AWS API call made through botocore, with the component that made it, as JSON lines.
 
 `install(path)` hooks `botocore.session.Session.__init__`, so every session created afterwards (boto3's
-default session, the sessions `workflow.roles.assume_role` builds from STS credentials, moto's) gets
+default session, the sessions `workflow.engine.roles.assume_role` builds from STS credentials, moto's) gets
 two handlers: `before-parameter-build` keeps the API parameters in the request context and
 `before-call` writes one `call` record (service, operation, parameters, Region, access key,
 component). AssumeRole answers add an `assumed` record (access key -> role ARN), so a call signed
@@ -21,7 +21,7 @@ PYTEST_CURRENT_TEST, which subprocesses inherit; the coverage test synthesizes o
 one suite runs with (a repository gated there) does not hide what another needs.
 
 A call's component is the outermost entry point on its stack (e.g. `lambdas.precheck` or
-`workflow.commands.copy`), or the one of the thread that started the current thread.
+`workflow.engine.copy`), or the one of the thread that started the current thread.
 """
 
 from __future__ import annotations
@@ -48,16 +48,16 @@ ENTRY_MODULES = {
     "lambdas.record": "Record",
     "lambdas.summarize": "Summarize",
     "lambdas.reconcile": "Reconcile",
-    "workflow.commands.copy": "Copy",
+    "workflow.engine.copy": "Copy",
     "workflow.commands.sync": "Sync",
     "workflow.commands.status": "Status",
 }
 ENTRY_FUNCTIONS = {
-    ("workflow.precheck", "check_target"): "Precheck",
-    ("workflow.gates.step", "run"): "Gate",
-    ("workflow.sync", "reconcile"): "Reconcile",
-    ("workflow.sync", "sync"): "Sync",
-    ("workflow.status", "image_status"): "Status",
+    ("workflow.pipeline.precheck", "check_target"): "Precheck",
+    ("workflow.pipeline.gate", "run"): "Gate",
+    ("workflow.ops.sync.syncer", "reconcile"): "Reconcile",
+    ("workflow.ops.sync.syncer", "sync"): "Sync",
+    ("workflow.ops.status", "image_status"): "Status",
 }
 MAX_TEXT = 300
 _installed: dict[str, Any] = {}

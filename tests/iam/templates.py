@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from workflow.partitions import Partition, partition_of
+from workflow.core.partitions import Partition, partition_of
 
 # (CloudFormation type) -> (name property, ARN format); {p} partition, {r} Region, {a} account, {n} name.
 ARN_FORMATS = {

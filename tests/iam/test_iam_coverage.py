@@ -36,7 +36,7 @@ from tests.iam.dependent import Keys, needed
 from tests.iam.principals import PRINCIPALS, SERVICE_ACTIONS, SERVICE_TRUSTS
 from tests.iam.simulate import Decision, Request, evaluate
 from tests.iam.templates import Stack
-from workflow.replication_events import BUS as EVENT_BUS
+from workflow.pipeline.announce import BUS as EVENT_BUS
 
 SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
 # Components whose registry requests the suites must have recorded (the copy, the Lambdas that read registries,
@@ -360,7 +360,7 @@ def _integration_calls(
                 yield name, "kms:GenerateDataKey", key, via
                 yield name, "kms:Decrypt", key, via
         elif resource == "arn:aws:states:::events:putEvents":
-            # Its entries are Summarize's (workflow.replication_events), all for the default bus
+            # Its entries are Summarize's (workflow.pipeline.announce), all for the default bus
             # (Step Functions developer guide, "IAM policies for Amazon EventBridge").
             yield name, "events:PutEvents", f"arn:aws:events:{where}:event-bus/{EVENT_BUS}", {}
         else:

@@ -47,12 +47,13 @@ def route_ecr_host() -> None:
 
 
 def main() -> int:
-    """Run the command the buildspec runs; report any import from outside the asset."""
+    """Run the command the buildspec runs (`python3 -m workflow.engine`); report any import from outside the
+    asset."""
     if not sys.flags.no_site or any("-packages" in p for p in sys.path):
         print(f"driver: not isolated: no_site={sys.flags.no_site} path={sys.path}", file=sys.stderr)
         return 3
     route_ecr_host()
-    from workflow.cli import main as cli
+    from workflow.engine.__main__ import main as cli
 
     code = cli(sys.argv[1:])
     outside = outside_modules()

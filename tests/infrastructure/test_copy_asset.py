@@ -106,13 +106,25 @@ class World:
         return completed.returncode, json.loads(result.read_text()), completed.stderr
 
 
+def copy_job_asset(synthesized: Synthesized) -> Path:
+    """The staged asset of the copy project's source."""
+    _, project = next(iter(resources(synthesized.source_template, "AWS::CodeBuild::Project").items()))
+    return synthesized.asset_path(
+        "EcrReplicationSource", project["Properties"]["Source"]["Location"].split("/", 1)[1]
+    )
+
+
+def test_the_asset_holds_only_the_copy_jobs_packages(synthesized: Synthesized) -> None:
+    # Given the synthesized copy-job asset, When its `workflow` folder is listed
+    shipped = sorted(path.name for path in (copy_job_asset(synthesized) / "workflow").iterdir())
+    # Then it holds core/, registry/ and engine/ (no models, gates, pipeline, ops, commands or local runtime)
+    assert shipped == ["__init__.py", "core", "engine", "registry"]
+
+
 @pytest.fixture(scope="module")
 def world(synthesized: Synthesized, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     """Everything the copy job meets, on loopback."""
-    _, project = next(iter(resources(synthesized.source_template, "AWS::CodeBuild::Project").items()))
-    asset = synthesized.asset_path(
-        "EcrReplicationSource", project["Properties"]["Source"]["Location"].split("/", 1)[1]
-    )
+    asset = copy_job_asset(synthesized)
     port = free_port()
     moto_api.moto_api_backend.reset()
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)

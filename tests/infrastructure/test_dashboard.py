@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.infrastructure.conftest import Synthesized, resources
-from workflow.metrics import NAMESPACE, SERVICE, Metric, dimensions_of
+from workflow.pipeline.metrics import NAMESPACE, SERVICE, Metric, dimensions_of
 
 pytestmark = pytest.mark.infrastructure
 
@@ -57,7 +57,7 @@ def test_the_widgets_draw_every_metric_of_the_one_list_with_its_dimensions(synth
     # Given the dashboard of the source stack
     document = body(synthesized.source_template)
     lines = product_lines(document)
-    # Then it draws exactly the metrics workflow.metrics lists (the names the handlers emit)
+    # Then it draws exactly the metrics workflow.pipeline.metrics lists (the names the handlers emit)
     assert {name for name, _, _ in lines} | searched(document) == {m.value for m in Metric}
     # and each with the dimensions the code emits it with, under this service
     for name, dimensions, _ in lines:

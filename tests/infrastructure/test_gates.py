@@ -19,6 +19,7 @@ pytestmark = pytest.mark.infrastructure
 GATE_HANDLER = "lambdas.gate.handler"
 GATE_ACTIONS = {"ecr:DescribeImageScanFindings", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"}
 REPOSITORY = "arn:aws:ecr:us-east-1:111111111111:repository/"
+PROFILE = "arn:aws:signer:us-east-1:111111111111:/signing-profiles/release_signing"
 KEY = (REPOSITORY_ROOT / "tests" / "unit" / "data" / "gates" / "cosign.pub").read_text()
 
 
@@ -54,7 +55,8 @@ def grants(statements: list[dict[str, Any]], action: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def gated_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """Gates on `production` (app, services/*), none on `tools`; synthesized with cdk-nag enforcing."""
+    """Gates on `production` (app, services/*: scan and cosign) and `signed` (signed: ECR managed signing),
+    none on `tools`; synthesized with cdk-nag enforcing."""
     workdir = tmp_path_factory.mktemp("gated")
     rule = {"tags": {"include": ["release-*"]}}
     config = {
@@ -66,6 +68,13 @@ def gated_template(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
                 "repositories": ["app", "services/*"],
                 "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
                 "gates": {"scan": {"block_at": "HIGH"}, "signature": {"cosign_keys": [KEY]}},
+            },
+            {
+                **rule,
+                "name": "signed",
+                "repositories": ["signed"],
+                "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+                "gates": {"signature": {"ecr_managed_signing": {"signing_profile_arn": PROFILE}}},
             },
             {
                 **rule,
@@ -103,13 +112,14 @@ def test_without_gates_no_role_may_read_scan_findings(synthesized: Synthesized) 
 def test_with_gates_the_gate_and_reconcile_roles_read_only_the_gated_repositories(
     gated_template: dict[str, Any],
 ) -> None:
-    # Given a config gating `production` (app, services/*) but not `tools` / When synthesized
-    gated = [f"{REPOSITORY}app", f"{REPOSITORY}services/*"]
-    # Then the Gate role and the reconcile role (sync applies the same gates) read scans and signatures
-    # of exactly the gated repositories
+    # Given a config gating `production` (app, services/*) and `signed` but not `tools` / When synthesized
+    scanned = [f"{REPOSITORY}app", f"{REPOSITORY}services/*"]
+    gated = [*scanned, f"{REPOSITORY}signed"]
+    # Then the Gate role and the reconcile role (sync applies the same gates) read scans of exactly the
+    # scan-gated repositories, and signatures of exactly the gated ones
     for handler in (GATE_HANDLER, "lambdas.reconcile.handler"):
         statements = role_statements(gated_template, handler)
-        assert grants(statements, "ecr:DescribeImageScanFindings") == gated, handler
+        assert grants(statements, "ecr:DescribeImageScanFindings") == scanned, handler
         assert set(gated) <= set(grants(statements, "ecr:BatchGetImage")), handler
         assert set(gated) <= set(grants(statements, "ecr:GetDownloadUrlForLayer")), handler
         assert grants(statements, "ecr:GetAuthorizationToken") == ["*"], handler
@@ -118,11 +128,30 @@ def test_with_gates_the_gate_and_reconcile_roles_read_only_the_gated_repositorie
     assert grants(gate, "ecr:BatchGetImage") == gated
     actions = {a for s in gate for a in _as_list(s["Action"])}
     assert {a for a in actions if a.startswith(("ecr:", "sts:"))} == GATE_ACTIONS | {
-        "ecr:GetAuthorizationToken"
+        "ecr:GetAuthorizationToken",
+        "ecr:DescribeImageSigningStatus",
     }
     # And the other roles gain no scan read
     for handler in ("lambdas.precheck.handler", "lambdas.plan.handler", "lambdas.summarize.handler"):
         assert grants(role_statements(gated_template, handler), "ecr:DescribeImageScanFindings") == []
+
+
+def test_enhanced_findings_and_managed_signing_status_are_readable_to_the_gates_only(
+    gated_template: dict[str, Any],
+) -> None:
+    # Given the gated config (scan gates on `production`, an ECR managed signing policy on `signed`)
+    for handler in (GATE_HANDLER, "lambdas.reconcile.handler"):
+        statements = role_statements(gated_template, handler)
+        # Then the roles applying gates may read enhanced (Inspector) findings, which ECR requires for
+        # DescribeImageScanFindings under enhanced scanning (AWS documents it with Resource "*")
+        assert grants(statements, "inspector2:ListFindings") == ["*"], handler
+        # And the signing status of exactly the repositories of the managed signing policy
+        assert grants(statements, "ecr:DescribeImageSigningStatus") == [f"{REPOSITORY}signed"], handler
+    # And no other role may
+    for handler in ("lambdas.precheck.handler", "lambdas.plan.handler", "lambdas.summarize.handler"):
+        statements = role_statements(gated_template, handler)
+        assert grants(statements, "ecr:DescribeImageSigningStatus") == [], handler
+        assert grants(statements, "inspector2:ListFindings") == [], handler
 
 
 def test_the_state_machine_invokes_the_gate_function(gated_template: dict[str, Any]) -> None:

@@ -15,8 +15,8 @@ from infra import naming
 from infra.settings import REPOSITORY_ROOT, DeploySettings
 from infra.stacks.destination_stack import DestinationStack
 from tests.infrastructure.conftest import Synthesized, resources
-from workflow.config import parse_config
-from workflow.exceptions import InvalidConfig
+from workflow.core.exceptions import InvalidConfig
+from workflow.models.config import parse_config
 
 pytestmark = pytest.mark.infrastructure
 

@@ -25,7 +25,7 @@ from infra.constructs.reconciliation import Reconciliation
 from infra.naming import reconcile_role_name
 from infra.settings import REPOSITORY_ROOT, SettingsError, settings_from_context
 from tests.infrastructure.conftest import resources
-from workflow.config import load_config
+from workflow.models.config import load_config
 
 pytestmark = pytest.mark.infrastructure
 

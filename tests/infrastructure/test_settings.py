@@ -29,9 +29,9 @@ from infra.settings import (
 )
 from infra.stacks.destination_stack import DestinationStack
 from tests.unit.test_config import MIXED_EXTERNAL_IDS
-from workflow.config import SourceConfig, load_config, parse_config
-from workflow.exceptions import InvalidConfig
-from workflow.grammar import region_problem
+from workflow.core.exceptions import InvalidConfig
+from workflow.core.grammar import region_problem
+from workflow.models.config import SourceConfig, load_config, parse_config
 
 pytestmark = pytest.mark.infrastructure
 

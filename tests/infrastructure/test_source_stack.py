@@ -16,8 +16,8 @@ from infra.bundling import CONFIG_FILE_NAME
 from infra.constructs.copy_project import load_buildspec
 from infra.constructs.state_machine import SUBSTITUTIONS
 from tests.infrastructure.conftest import Synthesized, resources
-from workflow.lambda_timeouts import FUNCTION_TIMEOUTS, REGISTRY_EXCHANGE, registry_budget
-from workflow.plan import event_pattern
+from workflow.pipeline.plan import event_pattern
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS, REGISTRY_EXCHANGE, registry_budget
 from workflow.registry.deadline import RESERVE
 from workflow.registry.retry import RetryPolicy
 
@@ -42,7 +42,7 @@ def _functions_by_handler(template: dict[str, Any]) -> dict[str, tuple[str, dict
 def test_rule_pattern_is_the_compiled_pattern(synthesized: Synthesized) -> None:
     # Given the config; When the rule is synthesized
     _, rule = _one(synthesized.source_template, "AWS::Events::Rule")
-    # Then its pattern is exactly workflow.plan.event_pattern(config)
+    # Then its pattern is exactly workflow.pipeline.plan.event_pattern(config)
     assert rule["Properties"]["EventPattern"] == event_pattern(synthesized.settings.config)
 
 
@@ -206,7 +206,7 @@ def test_copy_job_asset_runs_the_copy_command_with_nothing_installed(
     # Then it starts, and its pinned dependencies come from the asset, all pure Python
     assert completed.returncode == 0, completed.stderr
     assert "--insecure-registry" in completed.stdout
-    probe = "import boto3, urllib3, workflow.commands.copy, workflow.roles; print(urllib3.__file__, boto3.__version__)"
+    probe = "import boto3, urllib3, workflow.engine.copy, workflow.engine.roles; print(urllib3.__file__, boto3.__version__)"
     found = subprocess.run(
         [sys.executable, "-S", "-c", probe],
         env={"PYTHONPATH": str(package)},

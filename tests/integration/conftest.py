@@ -1,18 +1,37 @@
 """Fixtures: real docker-registry instances (anonymous, htpasswd, token) on loopback, a fault proxy,
-image builders and skopeo as an independent digest oracle."""
+image builders and skopeo as an independent digest oracle; `copy_between`, the copy the tests share."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
 from tests.integration.faults import FaultProxy
 from tests.integration.images import ImageBuilder, TokenAuth
 from tests.integration.registries import PASSWORD, USERNAME, RegistryServer
+from workflow.engine.copier import CopyOutcome, copy_image
 from workflow.registry.auth import AUTH_ENV
+
+
+def copy_between(
+    source: RegistryServer | FaultProxy,
+    destination: RegistryServer | FaultProxy,
+    reference: str,
+    to: str | None = None,
+    **options: Any,
+) -> CopyOutcome:
+    """Copy `reference` (`repo:tag`, `repo@digest` or `repo:tag@digest`) from `source` to `destination`, as `to`
+    there (by default the same reference), both spoken to over plain HTTP; `options` go to the engine."""
+    return copy_image(
+        f"{source.host}/{reference}",
+        f"{destination.host}/{to or reference}",
+        insecure_registries=(source.host, destination.host),
+        **options,
+    )
 
 
 def _serve(

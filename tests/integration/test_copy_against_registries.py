@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.integration.conftest import copy_between
 from tests.integration.faults import Fault, FaultProxy
 from tests.integration.images import ImageBuilder, Pushed
 from tests.integration.registries import (
@@ -19,13 +20,14 @@ from tests.integration.registries import (
     skopeo_digest,
     skopeo_raw,
 )
-from workflow.copy import ProgressEvent, copy, probe_destination
-from workflow.exceptions import (
+from workflow.core.exceptions import (
     DestinationTagImmutable,
     ImageNotFound,
     RegistryAuthError,
     RegistryProtocolError,
 )
+from workflow.engine.copier import ProgressEvent, probe_destination
+from workflow.engine.copier import copy_image as copy
 from workflow.registry.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
@@ -64,12 +66,7 @@ def test_multiarch_oci_index_is_copied_byte_exact(
     pushed = builder.index(repo, "v1")
     events: list[ProgressEvent] = []
     # When it is copied to an empty repository
-    result = copy(
-        f"{source_registry.host}/{repo}:v1",
-        f"{dest_registry.host}/{repo}:v1",
-        insecure_registries=_insecure(source_registry, dest_registry),
-        progress=events.append,
-    )
+    result = copy_between(source_registry, dest_registry, f"{repo}:v1", progress=events.append)
     # Then skopeo reads the same index and platform manifests, and every blob is on disk
     assert result.action == "copied"
     assert result.source_digest == result.destination_digest == pushed.digest
@@ -94,17 +91,13 @@ def test_docker_manifest_list_to_basic_auth_registry(
     # Given a Docker v2 schema 2 manifest list and a destination behind htpasswd basic auth
     pushed = builder.index(repo, "release-1", docker=True, platforms=(("linux", "amd64"), ("linux", "arm")))
     # When it is copied with credentials from ECR_REPLICATE_REGISTRY_AUTH
-    result = copy(
-        f"{source_registry.host}/{repo}:release-1",
-        f"{basic_registry.host}/mirror/{repo}:release-1",
-        insecure_registries=_insecure(source_registry, basic_registry),
-    )
+    result = copy_between(source_registry, basic_registry, f"{repo}:release-1", f"mirror/{repo}:release-1")
     # Then the manifest list and its manifests keep their digests
     assert result.media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
     _assert_same_tree(
         pushed, f"{basic_registry.host}/mirror/{repo}:release-1", f"mirror/{repo}", basic_registry
     )
-    assert PASSWORD not in result.model_dump_json() + "".join(capsys.readouterr())
+    assert PASSWORD not in result.to_json() + "".join(capsys.readouterr())
 
 
 def test_token_auth_source_and_destination(
@@ -118,11 +111,7 @@ def test_token_auth_source_and_destination(
     pushed = builder_for(token_registry).index(repo, "v2")
     issued_before = len(token_registry.issuer.requests) if token_registry.issuer else 0
     # When it is copied to another repository of the same token-auth registry
-    result = copy(
-        f"{token_registry.host}/{repo}:v2",
-        f"{token_registry.host}/copy/{repo}:v2",
-        insecure_registries=_insecure(token_registry),
-    )
+    result = copy_between(token_registry, token_registry, f"{repo}:v2", f"copy/{repo}:v2")
     # Then it arrives intact, after tokens for a pull scope and a push scope were issued
     assert result.action == "copied"
     _assert_same_tree(pushed, f"{token_registry.host}/copy/{repo}:v2", f"copy/{repo}", token_registry)
@@ -147,12 +136,7 @@ def test_wrong_credentials_raise_registry_auth_error(
     )
     # When copying, Then the auth error names the registry and not the password
     with pytest.raises(RegistryAuthError, match=basic_registry.host) as caught:
-        copy(
-            f"{source_registry.host}/{repo}:v1",
-            f"{basic_registry.host}/{repo}:v1",
-            insecure_registries=_insecure(source_registry, basic_registry),
-            retry=FAST,
-        )
+        copy_between(source_registry, basic_registry, f"{repo}:v1", retry=FAST)
     assert "wrong-pw" not in str(caught.value)
 
 
@@ -208,17 +192,10 @@ def test_present_then_tagged_then_partial_skip(
 ) -> None:
     # Given an image already copied once
     pushed = builder.index(repo, "v1")
-    insecure = _insecure(source_registry, dest_registry)
-    copy(f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1", insecure_registries=insecure)
+    copy_between(source_registry, dest_registry, f"{repo}:v1")
     # When it is copied again, and then to a new tag
-    again = copy(
-        f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1", insecure_registries=insecure
-    )
-    retag = copy(
-        f"{source_registry.host}/{repo}:v1",
-        f"{dest_registry.host}/{repo}:stable",
-        insecure_registries=insecure,
-    )
+    again = copy_between(source_registry, dest_registry, f"{repo}:v1")
+    retag = copy_between(source_registry, dest_registry, f"{repo}:v1", f"{repo}:stable")
     # Then nothing moves the second time, and the retag puts only the tag
     assert (again.action, again.bytes_copied, again.blobs_copied) == ("present", 0, 0)
     assert (retag.action, retag.bytes_copied, retag.blobs_copied) == ("tagged", 0, 0)
@@ -230,17 +207,10 @@ def test_blobs_the_destination_has_are_skipped(
 ) -> None:
     # Given the destination already holds one platform's image of a two-platform index
     pushed = builder.index(repo, "v1")
-    insecure = _insecure(source_registry, dest_registry)
     first_child = pushed.children[0]
-    copy(
-        f"{source_registry.host}/{repo}@{first_child.digest}",
-        f"{dest_registry.host}/{repo}@{first_child.digest}",
-        insecure_registries=insecure,
-    )
+    copy_between(source_registry, dest_registry, f"{repo}@{first_child.digest}")
     # When the index is copied
-    result = copy(
-        f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1", insecure_registries=insecure
-    )
+    result = copy_between(source_registry, dest_registry, f"{repo}:v1")
     # Then the first platform's blobs are skipped and the second's copied
     assert result.blobs_skipped == len(first_child.blobs)
     assert result.blobs_copied == len(pushed.children[1].blobs)
@@ -253,12 +223,7 @@ def test_single_docker_manifest_with_patch_upload_reports_its_platform(
     # Given a single-platform Docker image
     pushed = builder.image(repo, "arm", docker=True, platform=("linux", "arm64"))
     # When copied with the POST, PATCH, PUT upload
-    result = copy(
-        f"{source_registry.host}/{repo}:arm",
-        f"{dest_registry.host}/{repo}:arm",
-        insecure_registries=_insecure(source_registry, dest_registry),
-        upload_mode="patch",
-    )
+    result = copy_between(source_registry, dest_registry, f"{repo}:arm", upload_mode="patch")
     # Then the digest is kept and the platform comes from the config
     assert skopeo_digest(f"{dest_registry.host}/{repo}:arm") == pushed.digest
     assert result.platforms == ["linux/arm64"]
@@ -271,11 +236,7 @@ def test_signature_tag_schema_is_copied(
     pushed = builder.index(repo, "v1")
     signature = builder.signature_tag(repo, pushed.digest)
     # When the image is copied
-    result = copy(
-        f"{source_registry.host}/{repo}:v1",
-        f"{dest_registry.host}/{repo}:v1",
-        insecure_registries=_insecure(source_registry, dest_registry),
-    )
+    result = copy_between(source_registry, dest_registry, f"{repo}:v1")
     # Then the signature tag arrives with the same digest
     assert result.referrers_copied == 1
     assert skopeo_digest(f"{dest_registry.host}/{repo}:{_signature_tag(pushed)}") == signature.digest
@@ -291,11 +252,7 @@ def test_referrers_api_copies_oci_referrer_and_writes_fallback_index(
     # Given a source that serves the referrers API (a proxy standing in for an OCI 1.1 registry)
     pushed, sbom, proxy = _image_with_sbom_behind_the_api(builder, proxy_for(source_registry), repo)
     # When the image is copied to a registry without the referrers API
-    result = copy(
-        f"{proxy.host}/{repo}:v1",
-        f"{dest_registry.host}/{repo}:v1",
-        insecure_registries=_insecure(proxy, dest_registry),
-    )
+    result = copy_between(proxy, dest_registry, f"{repo}:v1")
     # Then the referrer is there by digest and listed in the sha256-<hex> fallback index
     assert result.referrers_copied == 1
     assert skopeo_digest(f"{dest_registry.host}/{repo}@{sbom.digest}") == sbom.digest
@@ -318,11 +275,7 @@ def test_tag_schema_signature_is_copied_from_a_source_with_the_referrers_api(
     pushed, sbom, proxy = _image_with_sbom_behind_the_api(builder, proxy_for(source_registry), repo)
     signature = builder.signature_tag(repo, pushed.digest)
     # When the image is copied
-    result = copy(
-        f"{proxy.host}/{repo}:v1",
-        f"{dest_registry.host}/{repo}:v1",
-        insecure_registries=_insecure(proxy, dest_registry),
-    )
+    result = copy_between(proxy, dest_registry, f"{repo}:v1")
     # Then both arrive: the SBOM by digest, the signature under its tag
     assert result.referrers_copied == 2
     assert skopeo_digest(f"{dest_registry.host}/{repo}@{sbom.digest}") == sbom.digest
@@ -337,11 +290,7 @@ def test_signature_of_a_signature_is_copied_through_the_tag_schema(
     signature = builder.signature_tag(repo, pushed.digest)
     countersignature = builder.signature_tag(repo, signature.digest)
     # When the image is copied
-    result = copy(
-        f"{source_registry.host}/{repo}:v1",
-        f"{dest_registry.host}/{repo}:v1",
-        insecure_registries=_insecure(source_registry, dest_registry),
-    )
+    result = copy_between(source_registry, dest_registry, f"{repo}:v1")
     # Then both levels arrive under their tags with the same digests
     assert result.referrers_copied == 2
     for subject, referrer in ((pushed, signature), (signature, countersignature)):
@@ -357,16 +306,14 @@ def test_referrers_of_referrers_are_copied_even_when_the_first_level_is_already_
 ) -> None:
     # Given an image with an SBOM, already copied, through a source that serves the referrers API
     _, sbom, proxy = _image_with_sbom_behind_the_api(builder, proxy_for(source_registry), repo)
-    source, destination = f"{proxy.host}/{repo}:v1", f"{dest_registry.host}/{repo}:v1"
-    insecure = _insecure(proxy, dest_registry)
-    assert copy(source, destination, insecure_registries=insecure).referrers_copied == 1
+    assert copy_between(proxy, dest_registry, f"{repo}:v1").referrers_copied == 1
     # And the SBOM is signed afterwards
     signature = builder.referrer(repo, sbom, artifact_type="application/vnd.dev.cosign.artifact.sig.v1+json")
     proxy.referrers[sbom.digest] = [
         signature.descriptor(artifactType="application/vnd.dev.cosign.artifact.sig.v1+json")
     ]
     # When the image is copied again
-    result = copy(source, destination, insecure_registries=insecure)
+    result = copy_between(proxy, dest_registry, f"{repo}:v1")
     # Then only the new signature is put, and it is listed in the SBOM's fallback index
     assert (result.action, result.referrers_copied) == ("present", 1)
     assert skopeo_digest(f"{dest_registry.host}/{repo}@{signature.digest}") == signature.digest
@@ -390,11 +337,7 @@ def test_blob_redirect_to_storage_drops_authorization(
         "ECR_REPLICATE_REGISTRY_AUTH", json.dumps({proxy.host: {"username": USERNAME, "password": PASSWORD}})
     )
     # When the image is copied
-    copy(
-        f"{proxy.host}/{repo}:v1",
-        f"{dest_registry.host}/{repo}:v1",
-        insecure_registries=_insecure(proxy, dest_registry),
-    )
+    copy_between(proxy, dest_registry, f"{repo}:v1")
     # Then every blob came through the store, never with an Authorization header
     assert len(proxy.s3_log) == len(set(pushed.blobs))
     assert not any(has_auth for _, has_auth in proxy.s3_log)
@@ -410,7 +353,7 @@ def test_precheck_reports_copy_needed_then_tags_then_present(
     src, dst = f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}"
     # When prechecking before a copy, after a copy under another tag, and once more
     needed = probe_destination(src, f"{dst}:v1", insecure_registries=insecure)
-    copy(src, f"{dst}:other", insecure_registries=insecure)
+    copy_between(source_registry, dest_registry, f"{repo}:v1", f"{repo}:other")
     tagged = probe_destination(src, f"{dst}:v1", insecure_registries=insecure)
     present = probe_destination(src, f"{dst}:v1", insecure_registries=insecure)
     # Then it is copy-needed, then tagged (the tag is put), then present
@@ -427,7 +370,7 @@ def test_read_only_precheck_says_tagged_but_puts_no_tag(
     pushed = builder.image(repo, "v1")
     insecure = _insecure(source_registry, dest_registry)
     src, dst = f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}"
-    copy(src, f"{dst}:other", insecure_registries=insecure)
+    copy_between(source_registry, dest_registry, f"{repo}:v1", f"{repo}:other")
     # When prechecking without putting the tag (a dry run)
     result = probe_destination(src, f"{dst}:v1", insecure_registries=insecure, put_tag=False)
     # Then a real run would only tag, and the tag is still missing (skopeo, independently)
@@ -453,12 +396,7 @@ def test_a_copy_whose_source_tag_is_pushed_again_mid_copy_leaves_the_tag_to_the_
             newer.append(builder.image(repo, "v1"))
 
     # When the copy of v1 reaches its tag
-    result = copy(
-        f"{source_registry.host}/{repo}:v1",
-        f"{dest_registry.host}/{repo}:v1",
-        insecure_registries=_insecure(source_registry, dest_registry),
-        progress=push_again,
-    )
+    result = copy_between(source_registry, dest_registry, f"{repo}:v1", progress=push_again)
     # Then A is at the destination by digest only: the tag is left for B's own copy, and it says superseded
     [second] = newer
     assert second.digest != first.digest
@@ -475,10 +413,10 @@ def test_a_pinned_copy_or_tag_put_for_an_older_push_never_moves_the_tag_back(
     second = builder.image(repo, "v1")
     insecure = _insecure(source_registry, dest_registry)
     src, dst = f"{source_registry.host}/{repo}", f"{dest_registry.host}/{repo}"
-    copy(f"{src}:v1", f"{dst}:v1", insecure_registries=insecure)
-    copy(f"{src}@{first.digest}", f"{dst}:other", insecure_registries=insecure)
+    copy_between(source_registry, dest_registry, f"{repo}:v1")
+    copy_between(source_registry, dest_registry, f"{repo}@{first.digest}", f"{repo}:other")
     # When A's copy runs late, and a precheck finds A's digest there without the tag
-    late = copy(f"{src}:v1@{first.digest}", f"{dst}:v1", insecure_registries=insecure)
+    late = copy_between(source_registry, dest_registry, f"{repo}:v1@{first.digest}", f"{repo}:v1")
     probed = probe_destination(f"{src}:v1@{first.digest}", f"{dst}:v2", insecure_registries=insecure)
     # Then neither puts the tag: both are superseded, and the destination keeps B
     assert (late.action, late.source_digest) == ("superseded", first.digest)
@@ -492,11 +430,7 @@ def test_missing_source_raises_image_not_found(
 ) -> None:
     # Given a tag that does not exist, When copying, Then ImageNotFound names it
     with pytest.raises(ImageNotFound, match=f"{repo}:nope"):
-        copy(
-            f"{source_registry.host}/{repo}:nope",
-            f"{dest_registry.host}/{repo}:nope",
-            insecure_registries=_insecure(source_registry, dest_registry),
-        )
+        copy_between(source_registry, dest_registry, f"{repo}:nope")
 
 
 def test_immutable_destination_tag_raises(
@@ -512,11 +446,7 @@ def test_immutable_destination_tag_raises(
     proxy.add(_immutable_tag_refusal(repo, times=10))
     # When copying, Then DestinationTagImmutable names the destination
     with pytest.raises(DestinationTagImmutable, match=f"{repo}:v1"):
-        copy(
-            f"{source_registry.host}/{repo}:v1",
-            f"{proxy.host}/{repo}:v1",
-            insecure_registries=_insecure(source_registry, proxy),
-        )
+        copy_between(source_registry, proxy, f"{repo}:v1")
 
 
 def test_an_immutable_tag_another_run_just_put_at_the_same_digest_is_not_a_failure(
@@ -529,20 +459,12 @@ def test_an_immutable_tag_another_run_just_put_at_the_same_digest_is_not_a_failu
     # Given an image already at the destination, which ECR would refuse to tag again (immutable), and a
     # race: this run's first look at the tag found nothing
     pushed = builder.image(repo, "v1")
-    copy(
-        f"{source_registry.host}/{repo}:v1",
-        f"{dest_registry.host}/{repo}:v1",
-        insecure_registries=_insecure(source_registry, dest_registry),
-    )
+    copy_between(source_registry, dest_registry, f"{repo}:v1")
     proxy = proxy_for(dest_registry)
     proxy.add(Fault("HEAD", f"/v2/{repo}/manifests/v1$", "status", status=404))
     refusal = proxy.add(_immutable_tag_refusal(repo, times=1))
     # When copying again
-    result = copy(
-        f"{source_registry.host}/{repo}:v1",
-        f"{proxy.host}/{repo}:v1",
-        insecure_registries=_insecure(source_registry, proxy),
-    )
+    result = copy_between(source_registry, proxy, f"{repo}:v1")
     # Then the refusal was seen, and the tag already holding the same digest counts as done
     assert refusal.hits == 1
     assert result.action == "tagged"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.conftest import copy_between
 from tests.integration.images import (
     DOCKER_CONFIG,
     DOCKER_LAYER,
@@ -21,7 +22,6 @@ from tests.integration.images import (
     Pushed,
 )
 from tests.integration.registries import RegistryServer, blob_files, skopeo_digest, skopeo_raw
-from workflow.copy import copy
 from workflow.local.images import OCI_CONFIG, OCI_INDEX, OCI_LAYER, OCI_MANIFEST
 from workflow.local.images import sha256 as digest_of
 
@@ -44,11 +44,7 @@ def _manifest(builder: ImageBuilder, repo: str, tag: str, media_type: str, body:
 
 
 def _copy(source: RegistryServer, dest: RegistryServer, repo: str, tag: str) -> Any:
-    return copy(
-        f"{source.host}/{repo}:{tag}",
-        f"{dest.host}/{repo}:{tag}",
-        insecure_registries=(source.host, dest.host),
-    )
+    return copy_between(source, dest, f"{repo}:{tag}")
 
 
 def _windows_image(builder: ImageBuilder, repo: str, foreign_type: str) -> tuple[Pushed, str, list[str]]:

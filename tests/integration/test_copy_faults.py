@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
+from tests.integration.conftest import copy_between
 from tests.integration.faults import Fault, FaultProxy
 from tests.integration.images import ImageBuilder
 from tests.integration.registries import (
@@ -18,8 +19,7 @@ from tests.integration.registries import (
     skopeo_digest,
     skopeo_raw,
 )
-from workflow.copy import copy
-from workflow.exceptions import DigestMismatch, RegistryAuthError, RegistryUnavailable
+from workflow.core.exceptions import DigestMismatch, RegistryAuthError, RegistryUnavailable
 from workflow.registry.retry import RetryPolicy
 
 pytestmark = pytest.mark.integration
@@ -42,13 +42,7 @@ def setup(
 
 
 def _copy(src: FaultProxy, dst: FaultProxy, repo: str, retry: RetryPolicy = FAST) -> object:
-    return copy(
-        f"{src.host}/{repo}:v1",
-        f"{dst.host}/{repo}:v1",
-        insecure_registries=(src.host, dst.host),
-        retry=retry,
-        max_parallel_blobs=3,
-    )
+    return copy_between(src, dst, f"{repo}:v1", retry=retry, max_parallel_blobs=3)
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,9 @@ from tests.integration.images import ImageBuilder, Pushed
 from tests.integration.registries import RegistryServer
 from workflow.gates.cosign import SIGNATURE_ANNOTATION, SIMPLE_SIGNING
 from workflow.gates.discovery import find_signatures
-from workflow.gates.policy import SignatureGate
 from workflow.gates.signature import evaluate_signatures
 from workflow.local.images import OCI_CONFIG, OCI_MANIFEST
+from workflow.models.policy import SignatureGate
 from workflow.registry.client import RegistryClient
 
 pytestmark = pytest.mark.integration

@@ -24,8 +24,8 @@ from tests.integration.hostile import (
 from tests.integration.images import ImageBuilder
 from tests.integration.registries import RegistryServer, skopeo_digest
 from workflow.cli import main as cli_main
-from workflow.copy import MAX_MANIFEST_DEPTH, copy_image
-from workflow.exceptions import RegistryAuthError, RegistryProtocolError, RegistryTimeout
+from workflow.core.exceptions import RegistryAuthError, RegistryProtocolError, RegistryTimeout
+from workflow.engine.copier import MAX_MANIFEST_DEPTH, copy_image
 from workflow.registry import listing as listing_module
 from workflow.registry.auth import AUTH_ENV
 from workflow.registry.client import RegistryClient

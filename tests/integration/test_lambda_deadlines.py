@@ -21,10 +21,10 @@ from tests.integration.faults import Fault, FaultProxy
 from tests.integration.images import ImageBuilder
 from tests.integration.registries import RegistryServer
 from tests.unit.conftest import FakeLambdaContext
-from workflow.config import parse_config
-from workflow.events import parse_request
-from workflow.exceptions import RegistryTimeout
-from workflow.plan import plan
+from workflow.core.exceptions import RegistryTimeout
+from workflow.models.config import parse_config
+from workflow.pipeline.plan import plan
+from workflow.pipeline.request import parse_request
 from workflow.registry.deadline import RESERVE
 
 pytestmark = pytest.mark.integration

@@ -11,11 +11,11 @@ import pytest
 from tests.integration.images import ImageBuilder
 from tests.integration.registries import RegistryServer
 from workflow.cli import main
-from workflow.config import parse_config
-from workflow.copy import copy
+from workflow.engine.copier import copy_image as copy
 from workflow.local.signing import new_key, public_pem, push_signature
+from workflow.models.config import parse_config
+from workflow.ops.status import image_status
 from workflow.registry.client import RegistryClient
-from workflow.status import image_status
 
 pytestmark = pytest.mark.integration
 SOURCE, FIRST, SECOND = "111111111111", "222222222222", "333333333333"

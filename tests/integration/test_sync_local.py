@@ -13,10 +13,11 @@ import pytest
 from tests.integration.images import ImageBuilder
 from tests.integration.registries import RegistryServer
 from workflow.cli import main
-from workflow.config import parse_config
-from workflow.copy import copy
+from workflow.engine.copier import copy_image as copy
+from workflow.models.config import parse_config
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
 from workflow.registry.client import RegistryClient
-from workflow.sync import SyncOptions, sync
 
 pytestmark = pytest.mark.integration
 SOURCE, EMPTY, HALF = "111111111111", "222222222222", "333333333333"

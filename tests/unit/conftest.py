@@ -1,4 +1,5 @@
-"""Shared fixtures for the handler tests: a Lambda context and a packaged config file."""
+"""Shared fixtures of the unit tests: moto as AWS (`aws`), a Lambda context, a packaged config file, the
+handlers' logs."""
 
 from __future__ import annotations
 
@@ -12,6 +13,12 @@ from typing import Any
 
 import pytest
 import yaml
+from moto import mock_aws
+
+from tests.unit.fake_ecr import (
+    ecr_tag_immutability,  # noqa: F401 - a fixture for every unit test
+    use_moto_environment,
+)
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 
@@ -29,6 +36,14 @@ class FakeLambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         """The time the invocation has left (a fixed amount: these tests do not run out of time)."""
         return self.remaining_ms
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto for every AWS call: test credentials and Region, nothing inherited that could redirect a call."""
+    use_moto_environment(monkeypatch)
+    with mock_aws():
+        yield
 
 
 @pytest.fixture

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from workflow import exceptions
-from workflow.config import MAX_DESTINATIONS
-from workflow.models import CopyResult, TargetResult
-from workflow.records import record
-from workflow.replication_events import batches
-from workflow.summary import CAUSE_LIMIT, FAILURE_ERROR, summarize
+from workflow.core import exceptions
+from workflow.models.config import MAX_DESTINATIONS
+from workflow.models.payloads import CopyResult, TargetResult
+from workflow.pipeline.announce import batches
+from workflow.pipeline.record import record
+from workflow.pipeline.summary import CAUSE_LIMIT, FAILURE_ERROR, summarize
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
 SUBSTITUTIONS = {
@@ -298,7 +298,7 @@ def test_lambda_tasks_use_the_substituted_functions_and_sns_the_topic(definition
     }
 
 
-# The per-target record, made the way the ASL makes it: the Record task runs workflow.records.record on
+# The per-target record, made the way the ASL makes it: the Record task runs workflow.pipeline.record.record on
 # the iteration's whole state, and its output (OutputPath $.Payload) is the iteration's result.
 
 
@@ -588,10 +588,11 @@ def test_every_iteration_error_goes_to_record_and_plan_errors_are_read_by_it(
         "tag.$",
         "error.$",
     }
-    # And a bad input or config is read by the same function; if that fails, the raw error ends it
+    # And a bad input or config (or a loop it plans) is read by the same function; if that fails, the raw error
+    # ends it
     top = definition["States"]
     assert [c["ErrorEquals"] for c in top["Plan"]["Catch"]] == [
-        ["InvalidRequest", "DestinationNotAllowed", "InvalidConfig"],
+        ["InvalidRequest", "DestinationNotAllowed", "InvalidConfig", "ReplicationLoop"],
         ["States.ALL"],
     ]
     assert top["Plan"]["Catch"][0]["Next"] == "ReadPlanError"

@@ -90,6 +90,6 @@ def test_plan_bad_input_exits_2(extra: list[str], message: str, capsys: pytest.C
 
 def test_pattern_prints_the_event_pattern(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["pattern", EXAMPLE]) == 0
-    pattern = json.loads(capsys.readouterr().out)
+    pattern = json.loads(capsys.readouterr().out.splitlines()[-1])
     assert pattern["detail-type"] == ["ECR Image Action"]
     assert pattern["detail"]["$or"][1] == {"repository-name": ["app"], "image-tag": [{"prefix": "release-"}]}

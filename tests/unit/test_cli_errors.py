@@ -159,7 +159,7 @@ def test_an_unwritable_result_file_is_refused_before_the_copy_starts(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Given a copy engine that records whether it was called
-    from workflow.commands import copy as copy_command
+    from workflow.engine import copy as copy_command
 
     called: list[str] = []
     monkeypatch.setattr(copy_command, "copy_image", lambda *a, **k: called.append("copy"))

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from workflow.config import parse_config
-from workflow.exceptions import InvalidConfig, RegistryAuthError, RegistryProtocolError
+from workflow.core.exceptions import InvalidConfig, RegistryAuthError, RegistryProtocolError
+from workflow.models.config import parse_config
 from workflow.registry.auth import AUTH_ENV, credentials_from_env
 from workflow.registry.retry import RetryPolicy, TransientError, transport_fault
 

@@ -8,8 +8,8 @@ import subprocess
 import sys
 import textwrap
 
-from workflow.commands.progress import CopyDisplay, CopyLines, copy_progress
-from workflow.copy import ProgressEvent
+from workflow.engine.copier import ProgressEvent
+from workflow.engine.progress import CopyDisplay, CopyLines, copy_progress
 
 A, B = "sha256:" + "a" * 64, "sha256:" + "b" * 64
 EVENTS = [
@@ -68,9 +68,9 @@ def test_the_copy_path_does_not_import_rich_without_a_terminal() -> None:
     script = textwrap.dedent(
         """
         import sys
-        import workflow.commands.copy as command
-        from workflow.copy import ProgressEvent
-        from workflow.exceptions import ImageNotFound
+        import workflow.engine.copy as command
+        from workflow.engine.copier import ProgressEvent
+        from workflow.core.exceptions import ImageNotFound
 
         def engine(*args, progress, **kwargs):
             progress(ProgressEvent("blob-start", "sha256:" + "a" * 64, 10))

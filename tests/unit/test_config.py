@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from workflow.cli import main
-from workflow.config import load_config, parse_config
-from workflow.exceptions import InvalidConfig
-from workflow.grammar import shown
+from workflow.core.exceptions import InvalidConfig
+from workflow.core.grammar import shown
+from workflow.models.config import load_config, parse_config
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "replication.yaml"
 
@@ -167,19 +167,114 @@ def test_valid_external_id_is_kept(external_id: str) -> None:
 
 
 def test_destination_equal_to_source_is_a_loop() -> None:
+    # Given a destination that is the source account and Region with the default template
     data = copy.deepcopy(BASE)
     data["rules"][0]["destinations"].append({"account": "111111111111", "regions": ["us-east-1"]})
-    problems = problems_of(data)
-    assert len(problems) == 1
-    assert "is the source itself (a replication loop)" in problems[0]
+    # When validated / Then one problem names the chain
+    assert problems_of(data) == [
+        "rules[0].destinations[1]: app -> app (the source itself) is selected again by rule 'production' "
+        "(loop in 111111111111/us-east-1)"
+    ]
 
 
 def test_same_account_and_region_with_another_repository_is_not_a_loop() -> None:
+    # Given app and services/* copied to mirror/... in the source account and Region, which no rule selects
     data = copy.deepcopy(BASE)
     data["rules"][0]["destinations"].append(
         {"account": "111111111111", "regions": ["us-east-1"], "repository": "mirror/{repository}"}
     )
+    # When validated / Then it is kept
     assert len(parse_config(data).rules[0].destinations) == 2
+
+
+def looping(repositories: list[str], template: str = "mirror/{repository}", **other: Any) -> dict[str, Any]:
+    """BASE plus a rule `all` over `repositories` (release-* unless `other` says) copying into the source's
+    own account and Region through `template`."""
+    data = copy.deepcopy(BASE)
+    data["rules"].append(
+        {
+            "name": "all",
+            "repositories": repositories,
+            "tags": other.get("tags", {"include": ["release-*"]}),
+            "destinations": [{"account": "111111111111", "regions": ["us-east-1"], "repository": template}],
+        }
+    )
+    return data
+
+
+@pytest.mark.parametrize(
+    ("repositories", "template", "problem"),
+    [
+        (["*"], "mirror/{repository}", "a -> mirror/a is selected again by rule 'all'"),
+        (["app", "mirror/*"], "mirror/{repository}", "app -> mirror/app is selected again by rule 'all'"),
+        (
+            ["re:^(app|mirror/.+)$"],
+            "mirror/{repository}",
+            "app -> mirror/app is selected again by rule 'all'",
+        ),
+        (["app", "app-copy"], "{repository}-copy", "app -> app-copy is selected again by rule 'all'"),
+        (["app", "mirror"], "mirror", "app -> mirror is selected again by rule 'all'"),
+    ],
+    ids=["glob-all", "glob-prefix", "regex", "suffix-template", "constant-template"],
+)
+def test_a_destination_in_the_source_place_that_a_rule_selects_again_is_a_loop(
+    repositories: list[str], template: str, problem: str
+) -> None:
+    # Given rule `all` whose copies in the source account and Region its own repositories select again
+    # When validated / Then one problem names the first link of the chain and the place
+    assert problems_of(looping(repositories, template)) == [
+        f"rules[1].destinations[0]: {problem} (loop in 111111111111/us-east-1)"
+    ]
+
+
+def test_a_rule_whose_tags_cannot_meet_is_not_a_loop() -> None:
+    # Given app:release-* copied to mirror/app in the source place, and rule `mirror` over mirror/* with tags
+    # the first rule never sends (dev-*), or sends but excludes (release-* minus release-*)
+    data = looping(["app"])
+    data["rules"].append({**copy.deepcopy(data["rules"][1]), "name": "dev", "repositories": ["mirror/*"]})
+    data["rules"][2]["tags"] = {"include": ["dev-*", "release-*"], "exclude": ["release-*"]}
+    data["rules"][2]["destinations"] = [{"account": "222222222222", "regions": ["eu-west-1"]}]
+    # When validated / Then it is kept
+    assert [rule.name for rule in parse_config(data).rules] == ["production", "all", "dev"]
+    # And with release-* no longer excluded, rule `dev` would copy mirror/app again: refused, naming `dev`
+    data["rules"][2]["tags"] = {"include": ["dev-*", "release-*"]}
+    assert problems_of(data) == [
+        "rules[1].destinations[0]: app -> mirror/app is selected again by rule 'dev' (loop in 111111111111/us-east-1)"
+    ]
+
+
+def test_a_regex_the_rendered_names_cannot_match_is_not_a_loop() -> None:
+    # Given copies to mirror/app, and a rule over mirror/ followed by digits only
+    data = looping(["app"])
+    data["rules"][0]["repositories"] = ["re:^mirror/[0-9]+$"]
+    # When validated / Then it is kept: mirror/app has letters
+    assert len(parse_config(data).rules) == 2
+
+
+def test_what_cannot_be_decided_exactly_is_refused_and_says_so() -> None:
+    # Given copies to mirror/app, and a rule whose regex uses RE2 syntax the decision procedure lacks (a flag)
+    data = looping(["app"])
+    data["rules"][0]["repositories"] = ["re:(?i)MIRROR/[0-9]+"]
+    # When validated / Then it is refused as a possible loop, saying what was widened
+    assert problems_of(data) == [
+        "rules[1].destinations[0]: app -> mirror/app is selected again by rule 'production' (loop in "
+        "111111111111/us-east-1); decided conservatively: 're:(?i)MIRROR/[0-9]+' taken as any name"
+    ]
+
+
+def test_validate_refuses_a_loop_in_one_line_exit_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given a config file whose rule `all` copies every repository to mirror/... in the source's own place
+    path = tmp_path / "replication.yaml"
+    path.write_text(yaml.safe_dump(looping(["*"])))
+    # When validated from the command line
+    code = main(["validate", str(path)])
+    # Then exit 2, nothing on stdout, one line naming the chain
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert err.count("\n") == 1
+    assert "rules[1].destinations[0]: a -> mirror/a is selected again by rule 'all'" in err
 
 
 def test_all_problems_are_reported_at_once() -> None:

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 
-from workflow.config import parse_config
-from workflow.exceptions import InvalidConfig
+from workflow.core.exceptions import InvalidConfig
+from workflow.models.config import parse_config
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 CN_PRINCIPAL = "arn:aws-cn:iam::333333333333:user/ecr-replication"
@@ -190,3 +190,40 @@ def test_validate_refuses_an_aws_cn_destination_without_credentials_in_one_line(
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert "rules[0].destinations[0]: 333333333333/cn-north-1 is in partition aws-cn" in result.stderr
+
+
+def test_validate_refuses_a_partial_secret_arn_in_one_line(tmp_path: Path) -> None:
+    """Given an aws-cn destination whose credentials secret is an ARN without Secrets Manager's 6-character
+    suffix (IAM evaluates GetSecretValue against the complete ARN, so a policy naming the partial one never
+    matches)
+    When `ecr-replicate validate` runs on it
+    Then it exits 2 with one line naming the secret's path and asking for the complete ARN."""
+    partial = "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-replication/cn"
+    path = tmp_path / "replication.yaml"
+    path.write_text(yaml.safe_dump(config(cn(secret=partial))))
+    result = subprocess.run(
+        [sys.executable, "-m", "workflow.cli", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 2, result.stdout
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert f"rules[0].destinations[0].credentials.secret: '{partial}' is a partial ARN" in result.stderr
+    assert "use the complete ARN (with the 6-character suffix" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "arn:aws:secretsmanager:us-east-1:111111111111:secret:ecr-replication/cn-AbCdEf",
+        "arn:aws:secretsmanager:us-east-1:111111111111:secret:cn-credentials-a1B2c3",
+    ],
+)
+def test_a_complete_secret_arn_is_kept(secret: str) -> None:
+    """Given a secret ARN ending in `-` and 6 letters or digits When validated Then it is kept verbatim."""
+    parsed = parse_config(config(cn(secret=secret)))
+    credentials = parsed.rules[0].destinations[0].credentials
+    assert credentials is not None
+    assert credentials.secret_arn(parsed.source) == secret

@@ -7,8 +7,8 @@ from collections.abc import Iterable, Iterator
 
 import pytest
 
-from workflow.copy import _Copier
-from workflow.exceptions import RegistryProtocolError
+from workflow.core.exceptions import RegistryProtocolError
+from workflow.engine.copier import _Copier
 from workflow.registry.client import RegistryClient, UploadMode
 from workflow.registry.media import Descriptor
 from workflow.registry.reference import parse_reference

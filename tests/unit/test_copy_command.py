@@ -11,8 +11,9 @@ import pytest
 from botocore.stub import Stubber
 
 from workflow.cli import main
-from workflow.commands import copy as copy_command
-from workflow.commands.copy import ROLE_SESSION_NAME, assume_role
+from workflow.engine import copy as copy_command
+from workflow.engine.__main__ import main as job_main
+from workflow.engine.copy import ROLE_SESSION_NAME, assume_role
 
 CREDENTIALS = {
     "Credentials": {
@@ -77,3 +78,44 @@ def test_an_unexpected_error_exits_1_with_a_result_and_one_line(
     assert err.rstrip().endswith("failed: CopyFailed: unexpected KeyError: 'platform'")
     if not debug:
         assert err.count("\n") == 1
+
+
+REFS = ["reg.example.com/app:v1", "reg.example.com/app:v2"]
+JOB_ARGUMENTS = {
+    "bad-flag": ["copy", *REFS, "--max-parallel-blobs", "0"],
+    "bad-flag-json": ["copy", *REFS, "--max-parallel-blobs", "0", "--json"],
+    "bad-reference": ["copy", "not a reference", REFS[1]],
+    "bad-role": ["copy", *REFS, "--dst-role-arn", "arn:aws:iam::1:role/x"],
+    "partition-without-region": ["copy", *REFS, "--dst-role-arn", ROLE, "--dst-credentials-secret", "s"],
+    "one-reference": ["copy", REFS[0]],
+    "defect": ["copy", *REFS],
+    "defect-debug": ["copy", *REFS, "--debug"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(JOB_ARGUMENTS))
+def test_the_copy_jobs_entry_answers_as_ecr_replicate_copy(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given arguments of the copy command (and, for a copy that starts, an engine failing with a defect)
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise KeyError("platform")
+
+    monkeypatch.setattr(copy_command, "copy_image", broken)
+    # When the copy job's entry (`python3 -m workflow.engine`, what the buildspec runs) and `ecr-replicate` run them
+    job = job_main(JOB_ARGUMENTS[name])
+    job_out, job_err = capsys.readouterr()
+    operator = main(JOB_ARGUMENTS[name])
+    out, err = capsys.readouterr()
+    # Then both exit alike and print the same (tracebacks aside, which name their own frames)
+    assert job in (1, 2)
+    assert (job, job_out, job_err.splitlines()[-1]) == (operator, out, err.splitlines()[-1])
+    assert ("Traceback" in job_err) is ("Traceback" in err) is name.endswith("debug")
+
+
+def test_the_copy_jobs_entry_runs_nothing_but_copy(capsys: pytest.CaptureFixture[str]) -> None:
+    # Given the operator's commands, When the copy job's entry is asked for one, Then it refuses in one line
+    assert job_main(["sync", "examples/replication.yaml", "--local"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ecr-replicate: argument COMMAND: invalid choice: 'sync'")
+    assert err.count("\n") == 1

@@ -7,8 +7,8 @@ import json
 import subprocess
 import sys
 
-from workflow.copy import CopyOutcome
-from workflow.models import CopyResult
+from workflow.engine.copier import CopyOutcome
+from workflow.models.payloads import CopyResult
 
 
 def _outcome() -> CopyOutcome:
@@ -45,6 +45,6 @@ def test_outcome_json_is_the_copy_result_json() -> None:
 
 def test_copy_command_does_not_import_pydantic() -> None:
     # Given a fresh interpreter, When the copy command module is loaded, Then pydantic is not
-    code = "import sys, workflow.commands.copy; print('pydantic' in sys.modules)"
+    code = "import sys, workflow.engine.copy; print('pydantic' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from workflow.copy import MAX_REFERRER_DEPTH, _Copier
+from workflow.engine.copier import MAX_REFERRER_DEPTH, _Copier
 from workflow.registry.client import RegistryClient
 from workflow.registry.media import Descriptor
 from workflow.registry.reference import parse_reference

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from workflow.blobs import BlobCopier
-from workflow.exceptions import DigestMismatch
+from workflow.core.exceptions import DigestMismatch
+from workflow.engine.blobs import BlobCopier
 from workflow.registry.client import RegistryClient
 from workflow.registry.media import Descriptor
 from workflow.registry.retry import TransientError

@@ -1,6 +1,6 @@
 """Deletions that follow: a delete target removes the destination tag only where that is safe.
 
-The registries are stand-ins at `workflow.deletes.make_client` (HEADs and the distribution DELETE by tag);
+The registries are stand-ins at `workflow.pipeline.deletes.make_client` (HEADs and the distribution DELETE by tag);
 an ECR destination is read (DescribeImages) and untagged (BatchDeleteImage) in moto, through the assumed
 destination role.
 """
@@ -8,17 +8,15 @@ destination role.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from workflow import deletes
-from workflow.exceptions import TagDeleteRefused
-from workflow.models import Target
-from workflow.precheck import check_target
+from workflow.core.exceptions import TagDeleteRefused
+from workflow.models.payloads import Target
+from workflow.pipeline import deletes
+from workflow.pipeline.precheck import check_target
 
 DIGEST = "sha256:" + "1" * 64
 OTHER_DIGEST = "sha256:" + "2" * 64
@@ -80,15 +78,6 @@ def registries(monkeypatch: pytest.MonkeyPatch) -> dict[str, Registry]:
     return known
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield
-
-
 def destination_ecr(mutability: str = "MUTABLE", exclusions: tuple[str, ...] = ()) -> Any:
     """ECR in the destination account (as the assumed role), with mirror/app holding one image under two tags."""
     credentials = boto3.client("sts").assume_role(
@@ -133,14 +122,30 @@ def test_ecr_removes_only_the_tag_when_it_still_points_at_the_digest(
     assert outcome.record.finished_at is not None
 
 
-def test_ecr_refuses_an_immutable_tag_and_it_is_reported_not_deleted(
-    aws: None, registries: dict[str, Registry]
+@pytest.mark.parametrize("mutability", ["IMMUTABLE", "MUTABLE_WITH_EXCLUSION"])
+def test_ecr_removes_an_immutable_tag_as_batch_delete_image_does(
+    aws: None, registries: dict[str, Registry], mutability: str
 ) -> None:
-    # Given an immutable destination repository / When the delete target is prechecked
+    # Given a destination repository whose tags are immutable (IMMUTABLE, or release-* made immutable by an
+    # exclusion filter): immutability refuses a push that would overwrite a tag, not a BatchDeleteImage
+    # (API reference, BatchDeleteImage and ImageFailure codes; "Preventing image tags from being overwritten")
+    ecr = destination_ecr(mutability, ("release-*",) if mutability.endswith("EXCLUSION") else ())
+    # When the delete target is prechecked
+    outcome = check_target(delete_target(source_reference=digest_of(ecr)))
+    # Then ECR is asked and the tag goes, only the tag: the image stays under its other one
+    assert (outcome.action, outcome.record.status) == ("deleted", "deleted")
+    assert tags_at(ecr) == ["pinned"]
+
+
+def test_the_ecr_stand_in_refuses_to_overwrite_an_immutable_tag(
+    aws: None, ecr_tag_immutability: None
+) -> None:
+    # Given an IMMUTABLE repository holding release-2.4.1
     ecr = destination_ecr("IMMUTABLE")
-    # Then it fails by name, saying why, and both tags stay
-    with pytest.raises(TagDeleteRefused, match=r"the tag is immutable \(IMMUTABLE\); ECR does not remove it"):
-        check_target(delete_target(source_reference=digest_of(ecr)))
+    other = MANIFEST.replace(DIGEST, OTHER_DIGEST)
+    # When another image is put under the same tag / Then ECR (moto) refuses it, as ECR does
+    with pytest.raises(ecr.exceptions.ImageTagAlreadyExistsException):
+        ecr.put_image(repositoryName="mirror/app", imageManifest=other, imageTag="release-2.4.1")
     assert tags_at(ecr) == ["pinned", "release-2.4.1"]
 
 
@@ -177,7 +182,7 @@ def test_a_failure_batch_delete_image_reports_is_a_named_error() -> None:
         def client(self, *_: Any, **__: Any) -> Ecr:
             return Ecr()
 
-    from workflow.ecr import delete_tag
+    from workflow.engine.ecr import delete_tag
 
     # When asked to delete it / Then TagDeleteRefused names ECR's failure code
     with pytest.raises(TagDeleteRefused, match="ImageReferencedByManifestList: used by an index"):

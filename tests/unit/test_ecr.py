@@ -9,15 +9,15 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from workflow.copy import _check_mutable, parse_destination
-from workflow.ecr import TagMutability, ensure_repository, tag_mutability
-from workflow.exceptions import (
+from workflow.core.exceptions import (
     DestinationTagImmutable,
     InvalidReference,
     RegistryAuthError,
     RegistryUnavailable,
 )
-from workflow.models import RepositorySettings
+from workflow.engine.copier import _check_mutable, parse_destination
+from workflow.engine.ecr import TagMutability, ensure_repository, tag_mutability
+from workflow.models.payloads import RepositorySettings
 
 REGION = "eu-west-1"
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from workflow.events import parse_request
-from workflow.exceptions import InvalidRequest
+from workflow.core.exceptions import InvalidRequest
+from workflow.pipeline.request import parse_request
 
 DIGEST = "sha256:" + "a" * 64
 

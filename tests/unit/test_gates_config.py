@@ -13,10 +13,10 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
-from workflow.config import parse_config
-from workflow.events import parse_request
-from workflow.exceptions import InvalidConfig
-from workflow.plan import plan
+from workflow.core.exceptions import InvalidConfig
+from workflow.models.config import parse_config
+from workflow.pipeline.plan import plan
+from workflow.pipeline.request import parse_request
 
 DATA = Path(__file__).parent / "data" / "gates"
 COSIGN_KEY = (DATA / "cosign.pub").read_text()

@@ -9,7 +9,7 @@ from botocore.stub import Stubber
 
 from tests.unit.fake_signatures import DATA, PAYLOAD, FakeRegistry, cosign_manifest
 from workflow.gates.image import gate_image
-from workflow.gates.policy import Gates
+from workflow.models.policy import Gates
 from workflow.registry.media import sha256_digest
 
 DIGEST = sha256_digest((DATA / "cosign-valid.manifest.json").read_bytes())
@@ -18,6 +18,9 @@ KEY = (DATA / "cosign.pub").read_text()
 
 def signed_registry() -> FakeRegistry:
     registry = FakeRegistry(referrers_api=False)
+    registry.add(
+        (DATA / "cosign-valid.manifest.json").read_bytes()
+    )  # the signed image: a single-platform manifest
     registry.add(cosign_manifest(), tag=DIGEST.replace(":", "-") + ".sig", blob=PAYLOAD)
     return registry
 

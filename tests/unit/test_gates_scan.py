@@ -12,9 +12,9 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from workflow.exceptions import ImageNotFound
-from workflow.gates.policy import ScanGate
+from workflow.core.exceptions import ImageNotFound
 from workflow.gates.scan import NO_SCAN, evaluate_scan, read_scan_findings
+from workflow.models.policy import ScanGate
 
 DIGEST = "sha256:" + "ab" * 32
 COMPLETED = datetime(2026, 12, 1, 10, 2, 31, tzinfo=UTC)
@@ -147,7 +147,7 @@ def test_a_running_scan_waits_then_blocks_after_the_wait(status: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "status", ["FAILED", "UNSUPPORTED_IMAGE", "SCAN_ELIGIBILITY_EXPIRED", "FINDINGS_UNAVAILABLE", NO_SCAN]
+    "status", ["FAILED", "UNSUPPORTED_IMAGE", "SCAN_ELIGIBILITY_EXPIRED", "FINDINGS_UNAVAILABLE"]
 )
 def test_no_scan_result_blocks_or_passes_by_on_missing(status: str) -> None:
     # Given a scan that gave no result
@@ -164,6 +164,75 @@ def test_no_scan_result_blocks_or_passes_by_on_missing(status: str) -> None:
         "pass",
         f"no scan result: {status} (why); allowed (on_missing: allow)",
     )
+
+
+def test_a_scan_not_found_right_after_the_push_is_waited_for_then_is_no_scan() -> None:
+    # Given ECR answering ScanNotFoundException (read as NO_SCAN), as it does right after a push, and a gate
+    # that waits 10 minutes
+    scan = {"imageScanStatus": {"status": NO_SCAN, "description": "ScanNotFoundException"}}
+    gate = ScanGate(block_at="HIGH", wait_minutes=10)
+    # When evaluated after 2 minutes / Then it is "not yet": the gate waits
+    early = evaluate_scan(scan, gate, waited_seconds=120)
+    assert (early.verdict, early.reason) == (
+        "wait",
+        "scan not found yet (ScanNotFoundException); waited 2 of 10 min",
+    )
+    # When evaluated after the whole wait / Then there is no scan: blocked by default, saying what to check
+    late = evaluate_scan(scan, gate, waited_seconds=600)
+    assert late.verdict == "block"
+    assert late.reason == (
+        "no scan after waiting 10 min (ScanNotFoundException: is scan on push on for this repository, "
+        "and does ECR scan this image type?); blocked (on_missing: block)"
+    )
+    # And with on_missing: allow it passes then, saying so
+    allowed = evaluate_scan(scan, ScanGate(block_at="HIGH", wait_minutes=10, on_missing="allow"), 600)
+    assert allowed.verdict == "pass"
+    assert allowed.reason.endswith("allowed (on_missing: allow)")
+
+
+def test_an_enhanced_finding_in_its_documented_shape_names_every_vulnerable_package() -> None:
+    # Given an Inspector finding shaped as ECR documents EnhancedImageScanFinding (Stubber checks the shape
+    # against the ECR API model), its vulnerability in two packages
+    client, stub = _stubbed_ecr()
+    finding = {
+        "awsAccountId": "111111111111",
+        "description": "A flaw in the TLS handshake.",
+        "findingArn": "arn:aws:inspector2:us-east-1:111111111111:finding/0123456789abcdef",
+        "firstObservedAt": COMPLETED,
+        "lastObservedAt": COMPLETED,
+        "packageVulnerabilityDetails": {
+            "source": "NVD",
+            "vulnerabilityId": "CVE-2026-9",
+            "vendorSeverity": "CRITICAL",
+            "vulnerablePackages": [
+                {"name": "openssl", "version": "3.0.2", "packageManager": "OS", "fixedInVersion": "3.0.3"},
+                {"name": "libssl3", "version": "3.0.2", "packageManager": "OS", "fixedInVersion": "3.0.3"},
+            ],
+        },
+        "score": 9.8,
+        "severity": "CRITICAL",
+        "status": "ACTIVE",
+        "title": "CVE-2026-9 - openssl, libssl3",
+        "type": "PACKAGE_VULNERABILITY",
+        "updatedAt": COMPLETED,
+        "fixAvailable": "YES",
+        "exploitAvailable": "NO",
+    }
+    page = {
+        "imageScanStatus": {"status": "ACTIVE", "description": "Continuous scan is selected for image."},
+        "imageScanFindings": {
+            "imageScanCompletedAt": COMPLETED,
+            "enhancedFindings": [finding],
+            "findingSeverityCounts": {"CRITICAL": 1},
+        },
+    }
+    stub.add_response("describe_image_scan_findings", page)
+    # When read and evaluated at CRITICAL
+    with stub:
+        decision = evaluate_scan(read_scan_findings(client, "app", DIGEST), ScanGate(block_at="CRITICAL"))
+    # Then it blocks naming the vulnerability and both packages it is in
+    assert decision.verdict == "block"
+    assert decision.reason.startswith("1 CRITICAL finding: CVE-2026-9 (openssl 3.0.2, libssl3 3.0.2)")
 
 
 def _stubbed_ecr() -> tuple[Any, Stubber]:

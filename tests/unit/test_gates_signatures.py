@@ -16,14 +16,14 @@ import pytest
 from cryptography import x509
 
 from tests.unit.fake_signatures import FakeRegistry, cosign_manifest, index_of, signature_manifest
-from workflow.exceptions import DigestMismatch
+from workflow.core.exceptions import DigestMismatch
 from workflow.gates.cosign import SIMPLE_SIGNING, verify_cosign
 from workflow.gates.decision import SignatureRefused
 from workflow.gates.discovery import FoundSignature, find_signatures
 from workflow.gates.notation import ARTIFACT_TYPE as NOTATION_ARTIFACT
 from workflow.gates.notation import COSE, JWS, verify_notation
-from workflow.gates.policy import SignatureGate, parse_certificates, parse_public_key
 from workflow.gates.signature import evaluate_signatures
+from workflow.models.policy import SignatureGate, parse_certificates, parse_public_key
 from workflow.registry.media import OCI_MANIFEST, sha256_digest
 
 DATA = Path(__file__).parent / "data" / "gates"
@@ -206,16 +206,21 @@ def test_notation_referrer_is_found_through_the_api_and_the_tag_schema() -> None
         assert decision.reason.startswith("signed by CN=Notation Test Root")
 
 
-def test_unsigned_image_is_blocked() -> None:
-    registry = FakeRegistry(referrers_api=True)
-    decision = evaluate_signatures(
-        find_signatures(registry, "app", COSIGN_DIGEST),
-        SignatureGate(cosign_keys=[COSIGN_PUB]),
-        COSIGN_DIGEST,
-    )  # type: ignore[arg-type]
-    assert (decision.verdict, decision.reason) == (
+def test_an_image_not_signed_yet_is_waited_for_then_blocked_after_the_wait() -> None:
+    # Given an image with no signature yet (CI signs after it pushes) and a gate waiting 10 minutes
+    found = find_signatures(FakeRegistry(referrers_api=True), "app", COSIGN_DIGEST)  # type: ignore[arg-type]
+    gate = SignatureGate(cosign_keys=[COSIGN_PUB], wait_minutes=10)
+    # When evaluated 4 minutes after the first look / Then it waits, saying for what
+    early = evaluate_signatures(found, gate, COSIGN_DIGEST, waited_seconds=240)
+    assert (early.verdict, early.reason) == (
+        "wait",
+        f"no signature found for {COSIGN_DIGEST} (OCI referrers and the cosign .sig tag); waited 4 of 10 min",
+    )
+    # When evaluated once the 10 minutes are over / Then it blocks, saying it waited
+    late = evaluate_signatures(found, gate, COSIGN_DIGEST, waited_seconds=600)
+    assert (late.verdict, late.reason) == (
         "block",
-        f"no signature found for {COSIGN_DIGEST} (OCI referrers and the cosign .sig tag)",
+        f"no signature found for {COSIGN_DIGEST} (OCI referrers and the cosign .sig tag), after waiting 10 min",
     )
 
 

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
-from workflow.config import parse_config
-from workflow.events import parse_request
-from workflow.exceptions import RegistryTimeout, RegistryUnavailable
-from workflow.gates.step import GateStep
-from workflow.plan import plan
+from workflow.core.exceptions import RegistryTimeout, RegistryUnavailable
+from workflow.models.config import parse_config
+from workflow.pipeline.gate import GateStep
+from workflow.pipeline.plan import plan
+from workflow.pipeline.request import parse_request
+from workflow.registry.media import OCI_MANIFEST, Manifest
 
 DIGEST = "sha256:" + "12" * 32
 START = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
@@ -39,7 +41,7 @@ class Ecr:
 
 
 class Registry:
-    """The source: the tag resolves to DIGEST; no signatures."""
+    """The source: the tag resolves to DIGEST, a single-platform image; no signatures."""
 
     registry = "registry.test"
 
@@ -49,8 +51,8 @@ class Registry:
     def referrers(self, repository: str, digest: str) -> list[Any]:
         return []
 
-    def get_manifest(self, repository: str, reference: str) -> None:
-        return None
+    def get_manifest(self, repository: str, reference: str) -> Manifest | None:
+        return Manifest(b"{}", OCI_MANIFEST, DIGEST) if reference == DIGEST else None
 
 
 def config(**prod_gates: Any) -> Any:
@@ -125,6 +127,10 @@ def test_while_waiting_the_plan_is_unchanged() -> None:
     assert {k: v for k, v in after.items() if k != "gate"} == before
     assert after["gate"]["verdict"] == "wait"
     assert after["gate"]["wait_seconds"] == 30
+    # And it says what it waits for, rule by rule, as the execution history shows it
+    assert after["gate"]["waiting_for"] == (
+        "rule 'prod': scan IN_PROGRESS; waited 0 of 5 min; rule 'also-eu': scan IN_PROGRESS; waited 0 of 5 min"
+    )
 
 
 def test_a_clean_scan_passes_and_pins_the_gated_digest() -> None:
@@ -172,6 +178,42 @@ def test_a_gate_that_cannot_be_read_fails_its_destinations_closed(answer: Except
     [failed] = state["blocked"]
     assert (failed["account"], failed["status"], failed["error"]) == ("222222222222", "failed", error)
     assert [t["account"] for t in state["targets"]] == ["333333333333"]
+
+
+def test_a_signature_not_pushed_yet_is_waited_for_in_the_loop_then_blocks_after_its_wait() -> None:
+    # Given a clean scan, and prod also requiring a cosign signature, waited for 2 minutes, that never comes
+    key = (Path(__file__).parent / "data" / "gates" / "cosign.pub").read_text()
+    signed = {"cosign_keys": [key], "wait_minutes": 2}
+    cfg = parse_config(
+        {
+            "source": {"account": "111111111111", "region": "us-east-1"},
+            "rules": [
+                {
+                    "name": "prod",
+                    "repositories": ["app"],
+                    "tags": {"include": ["release-*"]},
+                    "destinations": [{"account": "222222222222", "regions": ["eu-west-1"]}],
+                    "gates": {"scan": {"block_at": "CRITICAL", "wait_minutes": 5}, "signature": signed},
+                }
+            ],
+        }
+    )
+    state, now, looks = planned(cfg), START, []
+    # When the Gate looks at the start and then every time it was asked to wait again
+    while True:
+        state = step(cfg, Ecr(CLEAN), now).run(state)
+        looks.append((now - START).total_seconds())
+        if state["gate"]["verdict"] == "done":
+            break
+        now += timedelta(seconds=state["gate"]["wait_seconds"])
+        assert len(looks) < 50, "the loop is not bounded"
+    # Then it looked every 30 s until the signature's 2 minutes were over (not the scan's 5), and blocked prod
+    assert looks == [0.0, 30.0, 60.0, 90.0, 120.0]
+    [blocked] = state["blocked"]
+    assert blocked["cause"] == (
+        f"rule 'prod': no signature found for {DIGEST} (OCI referrers and the cosign .sig tag), after waiting 2 min"
+    )
+    assert state["targets"] == []
 
 
 class StalledRegistry(Registry):

@@ -12,7 +12,7 @@ import pytest
 
 from lambdas import plan
 from tests.unit.conftest import FakeLambdaContext
-from workflow.exceptions import DestinationNotAllowed, InvalidConfig, InvalidRequest
+from workflow.core.exceptions import DestinationNotAllowed, InvalidConfig, InvalidRequest
 
 PUSH_EVENT = {
     "version": "0",

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from lambdas import precheck
 from tests.unit.conftest import FakeLambdaContext
-from workflow import copy
-from workflow.exceptions import DestinationTagImmutable
-from workflow.models import PrecheckResult
+from workflow.core.exceptions import DestinationTagImmutable
+from workflow.engine import copier as copy
+from workflow.engine.copier import PrecheckResult
+
+pytestmark = pytest.mark.usefixtures("aws")
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
 DIGEST = "sha256:" + "d" * 64
@@ -41,15 +42,6 @@ TARGET = {
         "kms_key": None,
     },
 }
-
-
-@pytest.fixture(autouse=True)
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield
 
 
 def asl_payload_fields(state: str) -> set[str]:

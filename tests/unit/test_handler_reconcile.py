@@ -15,13 +15,13 @@ from lambdas import reconcile
 from tests.unit.conftest import FakeLambdaContext
 from tests.unit.fake_ecr import push, use_moto_environment
 from tests.unit.test_sync import IDLE, PASS_MACHINE
-from workflow.exceptions import InvalidConfig
+from workflow.core.exceptions import InvalidConfig
 
 SOURCE = "111111111111"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     """moto in the source account: app:release-1 and app:dev-1, a state machine, a topic with a queue."""
     use_moto_environment(monkeypatch, MOTO_ACCOUNT_ID=SOURCE)
     with mock_aws(config=IDLE):
@@ -45,7 +45,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
 
 
 def test_reconcile_starts_the_missing_work_and_notifies(
-    aws: dict[str, str], config_file: Callable[..., Path], lambda_context: FakeLambdaContext
+    world: dict[str, str], config_file: Callable[..., Path], lambda_context: FakeLambdaContext
 ) -> None:
     # Given the packaged config (app release-* to two Regions) and empty destinations
     config_file()
@@ -60,22 +60,22 @@ def test_reconcile_starts_the_missing_work_and_notifies(
     (action,) = result["actions"]
     assert action["destinations"] == ["222222222222/eu-west-1", "222222222222/us-west-2"]
     sfn = boto3.client("stepfunctions", region_name="us-east-1")
-    (execution,) = sfn.list_executions(stateMachineArn=aws["machine"])["executions"]
+    (execution,) = sfn.list_executions(stateMachineArn=world["machine"])["executions"]
     assert execution["name"] == action["name"]
-    body = boto3.client("sqs", region_name="us-east-1").receive_message(QueueUrl=aws["queue"])["Messages"][0][
-        "Body"
-    ]
+    body = boto3.client("sqs", region_name="us-east-1").receive_message(QueueUrl=world["queue"])["Messages"][
+        0
+    ]["Body"]
     assert json.loads(body)["Subject"] == "ecr-replicate reconciliation repaired"
 
 
 def test_reconcile_with_nothing_to_repair_stays_quiet(
-    aws: dict[str, str], config_file: Callable[..., Path], lambda_context: FakeLambdaContext
+    world: dict[str, str], config_file: Callable[..., Path], lambda_context: FakeLambdaContext
 ) -> None:
     # Given a first run that already started the work
     config_file()
     reconcile.handler({}, lambda_context)
     sqs = boto3.client("sqs", region_name="us-east-1")
-    sqs.purge_queue(QueueUrl=aws["queue"])
+    sqs.purge_queue(QueueUrl=world["queue"])
 
     # When the function runs again
     result: dict[str, Any] = reconcile.handler({}, lambda_context)
@@ -84,7 +84,7 @@ def test_reconcile_with_nothing_to_repair_stays_quiet(
     assert result["counts"]["already started"] == 1
     assert result["counts"]["executions started"] == 0
     assert result["notified"] is False
-    assert "Messages" not in sqs.receive_message(QueueUrl=aws["queue"])
+    assert "Messages" not in sqs.receive_message(QueueUrl=world["queue"])
 
 
 def test_missing_state_machine_setting_is_named(
@@ -98,7 +98,7 @@ def test_missing_state_machine_setting_is_named(
 
 
 def test_max_in_flight_from_the_environment_bounds_what_a_run_starts(
-    aws: dict[str, str],
+    world: dict[str, str],
     config_file: Callable[..., Path],
     lambda_context: FakeLambdaContext,
     monkeypatch: pytest.MonkeyPatch,
@@ -115,7 +115,7 @@ def test_max_in_flight_from_the_environment_bounds_what_a_run_starts(
 
 
 def test_a_bad_max_in_flight_setting_is_named(
-    aws: dict[str, str],
+    world: dict[str, str],
     config_file: Callable[..., Path],
     lambda_context: FakeLambdaContext,
     monkeypatch: pytest.MonkeyPatch,

@@ -11,7 +11,7 @@ import pytest
 
 from lambdas import summarize
 from tests.unit.conftest import FakeLambdaContext, replication_config
-from workflow.metrics import NAMESPACE, Metric, dimensions_of
+from workflow.pipeline.metrics import NAMESPACE, Metric, dimensions_of
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"
 EXECUTION = "arn:aws:states:us-east-1:111111111111:execution:ecr-replication:push-9"
@@ -65,7 +65,7 @@ def emf_metrics(lines: list[str]) -> dict[tuple[str, str], float]:
             (dimensions,) = directive["Dimensions"]
             extra = ",".join(f"{name}={document[name]}" for name in dimensions if name != "service")
             for definition in directive["Metrics"]:
-                # the dimensions the dashboard names for it (workflow.metrics, one list)
+                # the dimensions the dashboard names for it (workflow.pipeline.metrics, one list)
                 assert set(dimensions) == set(dimensions_of(Metric(definition["Name"])))
                 metrics[(definition["Name"], extra)] = document[definition["Name"]][0]
     return metrics

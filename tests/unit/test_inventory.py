@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from tests.unit.fake_ecr import digest, push, use_moto_environment
-from workflow.inventory import AwsClients, EcrDestination, EcrSource
+from tests.unit.fake_ecr import digest, push
+from workflow.ops.inventory import AwsClients, EcrDestination, EcrSource
 
 SOURCE_ACCOUNT = "123456789012"
 DESTINATION_ROLE = "arn:aws:iam::222222222222:role/ecr-replication-target"
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    """moto for every AWS call, and clients built on a plain session."""
-    use_moto_environment(monkeypatch)
-    with mock_aws():
-        yield AwsClients(boto3.Session())
+def clients(aws: None) -> AwsClients:
+    """Clients built on a plain session, over moto (`aws`)."""
+    return AwsClients(boto3.Session())
 
 
-def test_ecr_source_lists_repositories_and_keeps_accepted_tags(aws: AwsClients) -> None:
+def test_ecr_source_lists_repositories_and_keeps_accepted_tags(clients: AwsClients) -> None:
     # Given a source registry with two repositories and an image carrying two tags
-    ecr = aws.client("ecr", "us-east-1")
+    ecr = clients.client("ecr", "us-east-1")
     for name in ("app", "services/api"):
         ecr.create_repository(repositoryName=name)
     push(ecr, "app", "release-1", 10)
@@ -84,9 +80,9 @@ def test_ecr_source_follows_every_page() -> None:
     stubber.assert_no_pending_responses()
 
 
-def test_ecr_destination_decides_from_one_listing_per_repository(aws: AwsClients) -> None:
+def test_ecr_destination_decides_from_one_listing_per_repository(clients: AwsClients) -> None:
     # Given a destination repository (in another account, through the role) holding one image under "old"
-    ecr = aws.client("ecr", "eu-west-1", DESTINATION_ROLE)
+    ecr = clients.client("ecr", "eu-west-1", DESTINATION_ROLE)
     ecr.create_repository(repositoryName="app")
     push(ecr, "app", "release-1", 10)
     push(ecr, "app", "old", 20)
@@ -107,9 +103,9 @@ def test_ecr_destination_decides_from_one_listing_per_repository(aws: AwsClients
     assert calls == ["DescribeImages", "DescribeImages"]
 
 
-def test_ecr_destination_put_tag_reuses_the_manifest(aws: AwsClients) -> None:
+def test_ecr_destination_put_tag_reuses_the_manifest(clients: AwsClients) -> None:
     # Given a destination holding digest 20 under "old" only
-    ecr = aws.client("ecr", "eu-west-1", DESTINATION_ROLE)
+    ecr = clients.client("ecr", "eu-west-1", DESTINATION_ROLE)
     ecr.create_repository(repositoryName="app")
     push(ecr, "app", "old", 20)
     destination = EcrDestination(ecr, "222222222222")
@@ -126,14 +122,14 @@ def test_ecr_destination_put_tag_reuses_the_manifest(aws: AwsClients) -> None:
     assert EcrDestination(ecr, "222222222222").decide("app", "release-2", digest(20)) == "present"
 
 
-def test_clients_assume_the_destination_role_once_per_role(aws: AwsClients) -> None:
+def test_clients_assume_the_destination_role_once_per_role(clients: AwsClients) -> None:
     # Given clients for two Regions through the same destination role
     calls: list[str] = []
-    aws.on_client = lambda client: client.meta.events.register(
+    clients.on_client = lambda client: client.meta.events.register(
         "before-call.sts.AssumeRole", lambda **_: calls.append("AssumeRole")
     )
-    first = aws.client("ecr", "eu-west-1", DESTINATION_ROLE)
-    second = aws.client("ecr", "us-west-2", DESTINATION_ROLE)
+    first = clients.client("ecr", "eu-west-1", DESTINATION_ROLE)
+    second = clients.client("ecr", "us-west-2", DESTINATION_ROLE)
 
     # When each creates a repository
     first.create_repository(repositoryName="aa")
@@ -141,5 +137,5 @@ def test_clients_assume_the_destination_role_once_per_role(aws: AwsClients) -> N
 
     # Then they act in the role's account, and the role was assumed once
     assert first.describe_repositories()["repositories"][0]["registryId"] == "222222222222"
-    assert aws.client("ecr", "eu-west-1", DESTINATION_ROLE) is first
+    assert clients.client("ecr", "eu-west-1", DESTINATION_ROLE) is first
     assert calls == ["AssumeRole"]

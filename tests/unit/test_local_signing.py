@@ -8,8 +8,8 @@ import pytest
 
 from workflow.gates.cosign import verify_cosign
 from workflow.gates.decision import SignatureRefused
-from workflow.gates.policy import parse_public_key
 from workflow.local.signing import SIGNATURE_ANNOTATION, cosign_signature, new_key, public_pem, signature_tag
+from workflow.models.policy import parse_public_key
 
 DIGEST = "sha256:" + "ef" * 32
 

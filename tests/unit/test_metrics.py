@@ -1,4 +1,4 @@
-"""workflow.metrics: the Summarize function's data points, their units and low-cardinality dimensions."""
+"""workflow.pipeline.metrics: the Summarize function's data points, their units and low-cardinality dimensions."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workflow.metrics import (
+from workflow.models.payloads import TargetResult
+from workflow.pipeline.metrics import (
     ACTION,
     ERROR,
     OUTCOME,
@@ -16,8 +17,7 @@ from workflow.metrics import (
     error_dimension,
     summary_metrics,
 )
-from workflow.models import TargetResult
-from workflow.summary import summarize
+from workflow.pipeline.summary import summarize
 
 PUSHED = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 DIGEST = "sha256:" + "d" * 64

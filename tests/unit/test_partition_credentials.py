@@ -4,24 +4,22 @@ component that needs it and assumes the destination role with STS in that partit
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
-from tests.unit.fake_ecr import use_moto_environment
-from workflow import copy
 from workflow.cli import main
-from workflow.commands import copy as copy_command
-from workflow.exceptions import RegistryAuthError
-from workflow.inventory import AwsClients
-from workflow.models import CredentialsSecret, PrecheckResult, RepositorySettings, Target
-from workflow.partitions import partition_of
-from workflow.precheck import check_target
-from workflow.roles import assume_role_in_partition
+from workflow.core.exceptions import RegistryAuthError
+from workflow.core.partitions import partition_of
+from workflow.engine import copier as copy
+from workflow.engine import copy as copy_command
+from workflow.engine.copier import PrecheckResult
+from workflow.engine.roles import assume_role_in_partition
+from workflow.models.payloads import CredentialsSecret, RepositorySettings, Target
+from workflow.ops.inventory import AwsClients
+from workflow.pipeline.precheck import check_target
 
 SECRET = "ecr-replication/cn"
 KEYS = {"AccessKeyId": "AKIACHINAEXAMPLE0001", "SecretAccessKey": "cn-secret-value-do-not-leak"}
@@ -34,13 +32,11 @@ DESTINATIONS = [
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    """moto, with the credentials secret in the source Region; yields its Secrets Manager client."""
-    use_moto_environment(monkeypatch)
-    with mock_aws():
-        secrets = boto3.client("secretsmanager", region_name="us-east-1")
-        secrets.create_secret(Name=SECRET, SecretString=json.dumps(KEYS))
-        yield secrets
+def secrets(aws: None) -> Any:
+    """The credentials secret in the source Region, over moto (`aws`); its Secrets Manager client."""
+    client = boto3.client("secretsmanager", region_name="us-east-1")
+    client.create_secret(Name=SECRET, SecretString=json.dumps(KEYS))
+    return client
 
 
 class Sessions:
@@ -69,7 +65,7 @@ def role(region: str, account: str) -> str:
 
 @pytest.mark.parametrize(("region", "account", "partition"), DESTINATIONS)
 def test_the_secret_key_pair_assumes_the_role_with_sts_in_the_destination_partition(
-    aws: Any, region: str, account: str, partition: str
+    secrets: Any, region: str, account: str, partition: str
 ) -> None:
     """Given the secret holding a key pair of that partition
     When the destination role is assumed in a cn-* or us-gov-* Region
@@ -92,7 +88,7 @@ def test_the_secret_key_pair_assumes_the_role_with_sts_in_the_destination_partit
     assert session.get_credentials().access_key != KEYS["AccessKeyId"]
 
 
-def test_a_rotated_key_is_read_at_the_next_renewal(aws: Any) -> None:
+def test_a_rotated_key_is_read_at_the_next_renewal(secrets: Any) -> None:
     """Given a session assumed with the first key pair
     When the secret is rotated to a second pair and the session nears its end (13 of 60 minutes left:
     botocore renews from 15 minutes before expiry)
@@ -106,7 +102,7 @@ def test_a_rotated_key_is_read_at_the_next_renewal(aws: Any) -> None:
     ecr = session.client("ecr")
     ecr.describe_repositories()
     rotated = {"AccessKeyId": "AKIACHINAEXAMPLE0002", "SecretAccessKey": "rotated-secret"}
-    aws.put_secret_value(SecretId=SECRET, SecretString=json.dumps(rotated))
+    secrets.put_secret_value(SecretId=SECRET, SecretString=json.dumps(rotated))
     now[0] += timedelta(minutes=47)
     ecr.describe_repositories()
     used = [k["aws_access_key_id"] for k in sessions.key_pair_sessions()]
@@ -117,10 +113,12 @@ def test_a_rotated_key_is_read_at_the_next_renewal(aws: Any) -> None:
 @pytest.mark.parametrize(
     "value", ["not json", json.dumps({"AccessKeyId": "AKIAONLYHALF"}), json.dumps(["AKIA", "s3cr3t-in-list"])]
 )
-def test_a_secret_without_a_key_pair_is_refused_naming_the_secret_not_its_value(aws: Any, value: str) -> None:
+def test_a_secret_without_a_key_pair_is_refused_naming_the_secret_not_its_value(
+    secrets: Any, value: str
+) -> None:
     """Given a secret whose value is not {"AccessKeyId", "SecretAccessKey"}
     When the role is assumed Then RegistryAuthError names the secret and echoes none of the value."""
-    aws.put_secret_value(SecretId=SECRET, SecretString=value)
+    secrets.put_secret_value(SecretId=SECRET, SecretString=value)
     with pytest.raises(RegistryAuthError) as raised:
         assume_role_in_partition(
             role("cn-north-1", "777777777777"), "test", secret_id=SECRET, secret_region="us-east-1",
@@ -134,7 +132,7 @@ def test_a_secret_without_a_key_pair_is_refused_naming_the_secret_not_its_value(
     assert raised.value.__cause__ is None
 
 
-def test_a_secret_that_cannot_be_read_is_an_auth_error_naming_it(aws: Any) -> None:
+def test_a_secret_that_cannot_be_read_is_an_auth_error_naming_it(secrets: Any) -> None:
     """Given no secret by that name When the role is assumed Then RegistryAuthError names it and the code."""
     with pytest.raises(
         RegistryAuthError,
@@ -165,7 +163,7 @@ def cn_target(**fields: Any) -> Target:
 
 
 def test_precheck_creates_the_repository_in_the_other_partition_and_hands_the_job_only_the_secret_name(
-    aws: Any, monkeypatch: pytest.MonkeyPatch
+    secrets: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Given an aws-cn target with its credentials secret
     When prechecked
@@ -192,7 +190,7 @@ def test_precheck_creates_the_repository_in_the_other_partition_and_hands_the_jo
     assert KEYS["AccessKeyId"] not in dumped
 
 
-def test_the_sync_clients_read_the_secret_once_and_reach_the_other_partition(aws: Any) -> None:
+def test_the_sync_clients_read_the_secret_once_and_reach_the_other_partition(secrets: Any) -> None:
     """Given the sync's clients When two ECR clients are asked for the same aws-us-gov target
     Then the role is assumed once in us-gov-west-1 with the key pair, and both reach that partition."""
     target = cn_target(
@@ -210,7 +208,7 @@ def test_the_sync_clients_read_the_secret_once_and_reach_the_other_partition(aws
 
 
 def test_the_copy_command_reads_the_secret_named_on_its_command_line(
-    aws: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    secrets: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Given `ecr-replicate copy` with --dst-credentials-secret, its Region and the destination's
     When it runs Then the destination session is the cn role's, assumed with the secret's key pair."""

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from workflow.partitions import UnsupportedPartition, parse_arn, partition_named, partition_of
-from workflow.summary import build_log_url, console_url
+from workflow.core.links import build_log_url, console_url
+from workflow.core.partitions import UnsupportedPartition, parse_arn, partition_named, partition_of
 
 # (Region, partition, DNS suffix, console domain)
 PARTITIONS = [

@@ -12,16 +12,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
-from workflow.config import parse_config
-from workflow.events import parse_request
-from workflow.exceptions import DestinationNotAllowed, InvalidRequest
-from workflow.plan import (
+from workflow.core.exceptions import DestinationNotAllowed, InvalidRequest, ReplicationLoop
+from workflow.models.config import ReplicationConfig, parse_config
+from workflow.pipeline.plan import (
     EVENT_PATTERN_MAX_CHARACTERS,
     compile_event_pattern,
     event_pattern,
     pattern_text,
     plan,
 )
+from workflow.pipeline.request import parse_request
 
 CONFIG: dict[str, Any] = {
     "source": {"account": "111111111111", "region": "us-east-1"},
@@ -475,3 +475,33 @@ def test_a_delete_no_rule_propagates_plans_nothing_and_says_why() -> None:
     result = make_plan(ecr_event("app", "release-9", "DELETE"))
     assert result.targets == []
     assert "does not propagate deletes" in (result.skipped_reason or "")
+
+
+def test_a_target_a_rule_would_select_again_is_refused_by_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a config that copies every repository to mirror/... in the source's own account and Region, loaded
+    # without the loop check (an older `validate`, a hand-edited deployment): the Plan is the second guard
+    monkeypatch.setattr(ReplicationConfig, "_loops", lambda self: [])
+    looping = copy.deepcopy(CONFIG)
+    looping["rules"].append(
+        {
+            "name": "all",
+            "repositories": ["*"],
+            "tags": {"include": ["release-*"]},
+            "destinations": [
+                {"account": "111111111111", "regions": ["us-east-1"], "repository": "mirror/{repository}"}
+            ],
+        }
+    )
+    payload = {"repository": "app", "tag": "release-1.2.0"}
+    # When app:release-1.2.0 is planned / Then the Plan fails by name, naming the chain and the rule
+    with pytest.raises(ReplicationLoop) as caught:
+        make_plan(payload, looping)
+    assert str(caught.value).startswith(
+        "app:release-1.2.0 -> mirror/app:release-1.2.0 in 111111111111/us-east-1 is selected again by rule 'all'"
+    )
+    # And with rule `all` over app alone, no rule selects mirror/app: that target is planned
+    looping["rules"][2]["repositories"] = ["app"]
+    targets = make_plan({"repository": "app", "tag": "release-1.2.0"}, looping).targets
+    assert ("111111111111", "us-east-1", "mirror/app") in {
+        (t.account, t.region, t.repository) for t in targets
+    }

@@ -1,20 +1,19 @@
-"""workflow.precheck: assume the destination role, ensure the repository, precheck (read-only in dry run)."""
+"""workflow.pipeline.precheck: assume the destination role, ensure the repository, precheck (read-only in dry run)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from workflow import copy
-from workflow.exceptions import ImageNotFound, RegistryAuthError
-from workflow.models import PrecheckResult, RepositorySettings, Target
-from workflow.precheck import check_target, insecure_registries, is_ecr_destination
+from workflow.core.exceptions import ImageNotFound, RegistryAuthError
+from workflow.engine import copier as copy
+from workflow.engine.copier import PrecheckResult
+from workflow.models.payloads import RepositorySettings, Target
+from workflow.pipeline.precheck import check_target, insecure_registries, is_ecr_destination
 
 SOURCE_DIGEST = "sha256:" + "1" * 64
 OTHER_DIGEST = "sha256:" + "2" * 64
@@ -37,15 +36,6 @@ def make_target(**fields: Any) -> Target:
         "create_repository": RepositorySettings(tag_mutability="IMMUTABLE", scan_on_push=True),
     }
     return Target.model_validate({**base, **fields})
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    with mock_aws():
-        yield
 
 
 class SessionRecorder:

@@ -1,4 +1,4 @@
-"""workflow.records and the Record handler: whatever a state produced, a bounded record, never an exception."""
+"""workflow.pipeline.record and the Record handler: whatever a state produced, a bounded record, never an exception."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import yaml
 
 from lambdas import record as record_handler
 from tests.unit.conftest import FakeLambdaContext
-from workflow.records import RESULT_LIMIT, execution_error, record
-from workflow.summary import CAUSE_LIMIT, FAILURE_CAUSE_LIMIT
+from workflow.pipeline.record import RESULT_LIMIT, execution_error, record
+from workflow.pipeline.summary import CAUSE_LIMIT, FAILURE_CAUSE_LIMIT
 
 BUILDSPEC = Path(__file__).resolve().parents[2] / "infra" / "buildspec.yml"
 DIGEST = "sha256:" + "d" * 64

@@ -11,8 +11,7 @@ import pytest
 import urllib3
 from moto import mock_aws
 
-from workflow.copy import make_client
-from workflow.exceptions import RegistryAuthError
+from workflow.core.exceptions import RegistryAuthError
 from workflow.registry.auth import (
     AUTH_ENV,
     ECR_ENDPOINTS_ENV,
@@ -25,6 +24,7 @@ from workflow.registry.auth import (
     ecr_registry_of,
     parse_challenge,
 )
+from workflow.registry.factory import make_client
 
 
 def test_bearer_challenge_with_comma_in_scope_is_parsed() -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workflow.exceptions import InvalidReference
+from workflow.core.exceptions import InvalidReference
 from workflow.registry.reference import DEFAULT_REGISTRY, ImageReference, parse_reference
 
 DIGEST = "sha256:" + "ab" * 32

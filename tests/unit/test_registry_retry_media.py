@@ -7,7 +7,7 @@ import ssl
 
 import pytest
 
-from workflow.exceptions import RegistryProtocolError, RegistryUnavailable
+from workflow.core.exceptions import RegistryProtocolError, RegistryUnavailable
 from workflow.registry.media import DOCKER_MANIFEST, OCI_INDEX, parse_manifest, sha256_digest
 from workflow.registry.retry import RetryPolicy, TransientError, parse_retry_after, transport_fault
 

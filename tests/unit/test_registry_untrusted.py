@@ -7,8 +7,8 @@ import re
 import pytest
 import urllib3
 
-from workflow.copy import _Copier
-from workflow.exceptions import RegistryAuthError, RegistryProtocolError, RegistryTimeout
+from workflow.core.exceptions import RegistryAuthError, RegistryProtocolError, RegistryTimeout
+from workflow.engine.copier import _Copier
 from workflow.registry import paths
 from workflow.registry.auth import Authenticator, Credentials
 from workflow.registry.client import RegistryClient

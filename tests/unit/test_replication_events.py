@@ -1,4 +1,4 @@
-"""workflow.replication_events: one event per finished target, batched within PutEvents' limits."""
+"""workflow.pipeline.announce: one event per finished target, batched within PutEvents' limits."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from workflow import replication_events
-from workflow.models import TargetResult
-from workflow.replication_events import DELETION, FAILED, REPLICATED, SOURCE, batches, entry_size
-from workflow.summary import summarize
+from workflow.models.payloads import TargetResult
+from workflow.pipeline import announce as replication_events
+from workflow.pipeline.announce import DELETION, FAILED, REPLICATED, SOURCE, batches, entry_size
+from workflow.pipeline.summary import summarize
 
 EXECUTION = "arn:aws:states:us-east-1:111111111111:execution:ecr-replication:push-1"
 DIGEST = "sha256:" + "b" * 64

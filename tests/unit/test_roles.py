@@ -1,10 +1,9 @@
-"""workflow.roles.assume_role: the one AssumeRole of the copy CLI, the precheck and the sync, whose
+"""workflow.engine.roles.assume_role: the one AssumeRole of the copy CLI, the precheck and the sync, whose
 credentials renew themselves; and the ECR token that outlives neither."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,12 +12,10 @@ import pytest
 import urllib3
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from moto import mock_aws
 
-from tests.unit.fake_ecr import use_moto_environment
-from workflow.exceptions import RegistryAuthError
+from workflow.core.exceptions import RegistryAuthError
+from workflow.engine.roles import assume_role
 from workflow.registry.auth import Authenticator, EcrTokenProvider
-from workflow.roles import assume_role
 
 ROLE = "arn:aws:iam::222222222222:role/ecr-replication-target"
 EXPIRATION = datetime(2030, 1, 1, tzinfo=UTC)
@@ -44,13 +41,6 @@ class OneHourSts:
         response["Credentials"]["Expiration"] = self.now[0] + timedelta(hours=1)
         self.issued.append((response["Credentials"]["AccessKeyId"], self.now[0] + timedelta(hours=1)))
         return response
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    use_moto_environment(monkeypatch)
-    with mock_aws():
-        yield
 
 
 def signing_keys(client: Any) -> list[str]:

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from workflow.rules import NameFilter, compile_pattern, parse_semver, tag_matches
+from workflow.models.rules import NameFilter, compile_pattern, parse_semver, tag_matches
 
 
 @pytest.mark.parametrize(
@@ -105,10 +105,35 @@ def test_bad_patterns_say_what_is_wrong(pattern: str, message: str) -> None:
         compile_pattern(pattern)
 
 
-def test_literal_prefix_is_known_for_globs_only() -> None:
-    assert compile_pattern("release-*").literal_prefix == "release-"
-    assert compile_pattern("re:release-.*").literal_prefix is None
-    assert compile_pattern("semver:>=1").literal_prefix is None
+def test_globs_and_regexes_are_case_sensitive_by_default() -> None:
+    # Given the exclude / When matched against an upper-case release candidate / Then no match
+    assert not compile_pattern("*-rc*").matches("release-1.0.0-RC1")
+    assert not compile_pattern(r"re:^v\d+$").matches("V12")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "value", "expected"),
+    [
+        ("*-rc*", "release-1.0.0-RC1", True),
+        ("Release-*", "RELEASE-2", True),
+        ("release-*", "prerelease-2", False),
+        (r"re:^v\d+$", "V12", True),
+        ("semver:^2.0.0", "V2.1.0", True),
+        ("semver:^2.0.0", "2.1.0-RC1", False),
+    ],
+)
+def test_case_insensitive_patterns_ignore_case(pattern: str, value: str, expected: bool) -> None:
+    # Given a pattern compiled case-insensitive / When matched / Then case does not matter (semver: as ever)
+    assert compile_pattern(pattern, case_insensitive=True).matches(value) is expected
+
+
+def test_a_case_insensitive_exclude_wins_over_an_include() -> None:
+    # Given the rule with case ignored / When an upper-case release candidate is checked
+    tags = NameFilter.compile(["release-*"], ["*-rc*"], case_insensitive=True)
+    accepted, reason = tag_matches(tags, "release-1.0.0-RC1")
+    # Then it is excluded, and says by which pattern
+    assert (accepted, reason) == (False, "tag 'release-1.0.0-RC1' is excluded by '*-rc*'")
+    assert tag_matches(tags, "Release-1.0.0")[0]
 
 
 @pytest.mark.parametrize(

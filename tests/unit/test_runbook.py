@@ -9,12 +9,13 @@ from typing import Any
 
 import pytest
 
-from workflow import exceptions
-from workflow.config import parse_config
-from workflow.exceptions import InvalidConfig
-from workflow.models import TargetResult
-from workflow.runbook import anchor, recordable_error_names, section_url
-from workflow.summary import build_log_url, summarize
+from workflow.core import exceptions
+from workflow.core.exceptions import InvalidConfig
+from workflow.core.links import build_log_url
+from workflow.models.config import parse_config
+from workflow.models.payloads import TargetResult
+from workflow.pipeline.runbook import anchor, recordable_error_names, section_url
+from workflow.pipeline.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOK = ROOT / "docs" / "runbook.md"
@@ -39,7 +40,7 @@ def missing_sections() -> set[str]:
 
 
 def test_every_error_name_the_code_can_record_has_a_runbook_section_with_a_fix() -> None:
-    # Given the names derived from workflow/exceptions.py and the ASL (catchers, Fail states, records)
+    # Given the names derived from workflow/core/exceptions.py and the ASL (catchers, Fail states, records)
     names = recordable_error_names(definition())
     # Then the derivation sees the kinds the brief names (not an empty or hand list)
     assert {"RegistryProtocolError", "DestinationTagImmutable", "CopyFailed", "ReplicationFailed"} <= names
@@ -54,7 +55,7 @@ def test_every_error_name_the_code_can_record_has_a_runbook_section_with_a_fix()
 
 
 def test_a_new_exception_without_a_section_fails_the_check(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a new error class in workflow/exceptions.py and no runbook section for it
+    # Given a new error class in workflow/core/exceptions.py and no runbook section for it
     new = type("ManifestTooOld", (exceptions.ReplicationError,), {})
     monkeypatch.setattr(exceptions, "ManifestTooOld", new, raising=False)
     # Then the check names it

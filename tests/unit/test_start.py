@@ -10,8 +10,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from workflow import executions
 from workflow.cli import main
+from workflow.ops import executions
 
 ROLE = "arn:aws:iam::123456789012:role/ecr-replication-states"
 SUMMARY = {

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,25 +13,30 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.unit.fake_ecr import digest, push, use_moto_environment
+from tests.unit.fake_ecr import EcrManifests, digest, push, use_moto_environment
 from tests.unit.test_sync import CONFIG, DESTINATION, IDLE, ROLE, build_world, refuse_role_of
 from workflow.cli import main
-from workflow.config import parse_config
-from workflow.exceptions import ImageNotFound, InvalidRequest
-from workflow.inventory import AwsClients
+from workflow.core.exceptions import ImageNotFound, InvalidRequest
 from workflow.local.scans import ScanResults, applied, in_progress
-from workflow.status import image_status
-from workflow.sync import SyncOptions, sync
+from workflow.models.config import parse_config
+from workflow.ops.inventory import AwsClients
+from workflow.ops.status import image_status
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
 
 EU, US = f"{DESTINATION}/eu-west-1", f"{DESTINATION}/us-west-2"
 
 
 @pytest.fixture
 def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsClients]:
-    """test_sync's world: eu-west-1 holds app:release-1 and release-2's digest as `old`; us-west-2 nothing."""
+    """test_sync's world: eu-west-1 holds app:release-1 and release-2's digest as `old`; us-west-2 nothing. The
+    source's manifests (which the gates read) come from moto's ECR."""
     use_moto_environment(monkeypatch)
     with mock_aws(config=IDLE):
-        yield build_world(AwsClients(boto3.Session()))
+        clients = build_world(AwsClients(boto3.Session()))
+        source = EcrManifests(clients.client("ecr", "us-east-1"))
+        monkeypatch.setattr("workflow.ops.status.make_client", lambda *_, **__: source)
+        yield clients
 
 
 @pytest.fixture
@@ -201,17 +207,31 @@ def test_cli_bad_input_exits_2(
     assert message in capsys.readouterr().err
 
 
+class _ADayLater(datetime):
+    """datetime whose now() is a day from now: status asked long after the pushes (their scans are overdue)."""
+
+    @classmethod
+    def now(cls, tz: Any = None) -> _ADayLater:  # type: ignore[override]
+        return datetime.now(tz) + timedelta(days=1)  # type: ignore[return-value]
+
+
+@pytest.fixture
+def a_day_later(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The gates count a day as waited since each push (workflow.pipeline.gate.waited_since)."""
+    monkeypatch.setattr("workflow.pipeline.gate.datetime", _ADayLater)
+
+
 def gated_config(block_at: str) -> dict[str, Any]:
     """CONFIG with a scan gate on its rule."""
     return {**CONFIG, "rules": [{**CONFIG["rules"][0], "gates": {"scan": {"block_at": block_at}}}]}
 
 
 def test_a_gated_rule_blocks_where_the_image_is_missing_and_reads_each_scan_once(
-    world: AwsClients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    world: AwsClients, tmp_path: Path, capsys: pytest.CaptureFixture[str], a_day_later: None
 ) -> None:
     # Given a rule gated at HIGH, app:release-1 scanned with one HIGH finding (moto's scan result) and
-    # app:release-2 never scanned (no result: blocked by default); release-1 is at eu-west-1 only, and
-    # eu-west-1 holds release-2 under another digest (stale)
+    # app:release-2 never scanned a day after its push (no result: blocked by default); release-1 is at
+    # eu-west-1 only, and eu-west-1 holds release-2 under another digest (stale)
     world.client("ecr", "us-east-1").start_image_scan(repositoryName="app", imageId={"imageTag": "release-1"})
     push(world.client("ecr", "eu-west-1", ROLE), "app", "release-2", 99)
     config = parse_config(gated_config("HIGH"))
@@ -235,7 +255,8 @@ def test_a_gated_rule_blocks_where_the_image_is_missing_and_reads_each_scan_once
         "rule 'production' blocks: 1 HIGH finding: CVE-9999-9999 (moto_fake 9.9.9)"
     )
     assert gate[("release-2", US)] == (
-        "rule 'production' blocks: no scan result: NO_SCAN (the image has no scan); blocked (on_missing: block)"
+        "rule 'production' blocks: no scan after waiting 30 min (ScanNotFoundException: is scan on push on for "
+        "this repository, and does ECR scan this image type?); blocked (on_missing: block)"
     )
     # and each image's scan was read once, not once per destination
     assert calls["DescribeImageScanFindings"] == 2
@@ -266,8 +287,11 @@ def test_an_image_the_gates_pass_is_reported_as_without_gates(world: AwsClients)
     assert [e.gate for e in report.entries] == [None, None]
 
 
-def test_a_destination_another_ungated_rule_selects_is_not_blocked(world: AwsClients) -> None:
-    # Given the gated rule blocking app:release-1 (never scanned), and an ungated rule also sending it to us-west-2
+def test_a_destination_another_ungated_rule_selects_is_not_blocked(
+    world: AwsClients, a_day_later: None
+) -> None:
+    # Given the gated rule blocking app:release-1 (never scanned a day after its push), and an ungated rule
+    # also sending it to us-west-2
     raw = gated_config("HIGH")
     raw["rules"].append(
         {
@@ -287,7 +311,19 @@ def test_a_destination_another_ungated_rule_selects_is_not_blocked(world: AwsCli
     gates = {f"{e.account}/{e.region}": e.gate for e in report.entries}
     assert gates[US] is None
     assert gates[EU] is not None
-    assert gates[EU].startswith("rule 'production' blocks: no scan result")
+    assert gates[EU].startswith("rule 'production' blocks: no scan after waiting 30 min")
+
+
+def test_an_image_just_pushed_without_a_scan_yet_waits_rather_than_blocks(world: AwsClients) -> None:
+    # Given a gated rule and app:release-1 pushed moments ago, its scan not there yet (ScanNotFoundException)
+    # When asking its status right away
+    report = image_status(parse_config(gated_config("HIGH")), "app", "release-1", clients=world)
+    # Then missing stays missing and the gate says it waits for the scan, counting from the push
+    assert states(report)[("release-1", US)] == ("missing", None)
+    gates = {f"{e.account}/{e.region}": e.gate for e in report.entries}
+    assert (
+        gates[US] == "rule 'production' waits: scan not found yet (ScanNotFoundException); waited 0 of 30 min"
+    )
 
 
 def test_a_scan_in_progress_is_named_but_does_not_block(world: AwsClients) -> None:

@@ -6,15 +6,9 @@ import json
 
 import pytest
 
-from workflow.models import TargetResult
-from workflow.summary import (
-    CAUSE_LIMIT,
-    console_url,
-    outcome_of,
-    short_cause,
-    state_machine_arn_of,
-    summarize,
-)
+from workflow.core.links import console_url, state_machine_arn_of
+from workflow.models.payloads import TargetResult
+from workflow.pipeline.summary import CAUSE_LIMIT, outcome_of, short_cause, summarize
 
 EXECUTION = "arn:aws:states:us-east-1:111111111111:execution:ecr-replication:push-abc123"
 DIGEST = "sha256:" + "ab" * 32

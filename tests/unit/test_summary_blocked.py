@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from workflow.metrics import Metric, summary_metrics
-from workflow.models import Override, TargetResult
-from workflow.replication_events import BLOCKED, batches
-from workflow.summary import summarize
+from workflow.models.payloads import Override, TargetResult
+from workflow.pipeline.announce import BLOCKED, batches
+from workflow.pipeline.metrics import Metric, summary_metrics
+from workflow.pipeline.summary import summarize
 
 REASON = "rule 'prod': 2 CRITICAL findings: CVE-2026-1234 (openssl 3.0.2), CVE-2026-5678; scan completed 2026-12-01T10:02Z"
 

@@ -15,13 +15,14 @@ from hypothesis import strategies as st
 from moto import mock_aws
 
 from tests.unit.fake_ecr import digest, push, use_moto_environment
-from workflow import inventory
-from workflow.config import ReplicationConfig, parse_config
-from workflow.exceptions import InvalidRequest, RegistryAuthError
-from workflow.inventory import AwsClients
-from workflow.roles import assume_role
-from workflow.sync import SyncOptions, SyncReport, reconcile, sync
-from workflow.sync_executions import execution_name, execution_stem
+from workflow.core.exceptions import InvalidRequest, RegistryAuthError
+from workflow.engine import roles
+from workflow.engine.roles import assume_role
+from workflow.models.config import ReplicationConfig, parse_config
+from workflow.ops.inventory import AwsClients
+from workflow.ops.sync.executions import execution_name, execution_stem
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import SyncReport, reconcile, sync
 
 SOURCE = "123456789012"
 DESTINATION = "222222222222"
@@ -253,7 +254,7 @@ def test_a_run_longer_than_the_role_session_signs_with_renewed_credentials(
 
         return assume_role(role_arn, session_name, sts_client=OneHourSts(), clock=lambda: now[0], **kwargs)
 
-    monkeypatch.setattr(inventory, "assume_role", one_hour_sessions)
+    monkeypatch.setattr(roles, "assume_role", one_hour_sessions)
     clients = AwsClients(idle_world.session)  # the world's own role session is already cached
     signed: list[tuple[str, str]] = []
 
@@ -383,7 +384,7 @@ def refuse_role_of(account: str, monkeypatch: pytest.MonkeyPatch) -> None:
             raise RegistryAuthError(f"cannot assume {role_arn}: AccessDenied: not authorized")
         return assume_role(role_arn, *args, **kwargs)
 
-    monkeypatch.setattr(inventory, "assume_role", assume)
+    monkeypatch.setattr(roles, "assume_role", assume)
 
 
 def test_a_destination_that_cannot_be_listed_fails_alone(

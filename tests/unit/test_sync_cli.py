@@ -15,8 +15,8 @@ from moto import mock_aws
 from tests.unit.fake_ecr import use_moto_environment
 from tests.unit.test_sync import CONFIG, IDLE, PASS_MACHINE, SOURCE, build_world, refuse_role_of
 from workflow.cli import main
-from workflow.commands.progress import SyncProgress
-from workflow.inventory import AwsClients
+from workflow.engine.progress import SyncProgress
+from workflow.ops.inventory import AwsClients
 
 
 @pytest.fixture

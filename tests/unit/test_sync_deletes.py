@@ -16,9 +16,10 @@ from moto import mock_aws
 
 from tests.unit.fake_ecr import push, use_moto_environment
 from tests.unit.test_sync import CONFIG, ROLE, build_world, state_machine, tags_of
-from workflow.config import parse_config
-from workflow.inventory import AwsClients
-from workflow.sync import SyncOptions, sync
+from workflow.models.config import parse_config
+from workflow.ops.inventory import AwsClients
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
 
 
 def with_deletes(opted: bool = True) -> Any:

@@ -1,26 +1,65 @@
-"""`ecr-replicate pattern CONFIG [--json]`: the EventBridge event pattern compiled from the rules."""
+"""`ecr-replicate pattern CONFIG [--json]`: the EventBridge event pattern compiled from the rules, whether it
+is exact or widened (what, and why), and how it stands against EventBridge's limits."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
-from workflow.commands.common import add_json_argument
-from workflow.config import load_config
-from workflow.plan import event_pattern, pattern_text
+from workflow.core.commandline import add_json_argument
+from workflow.models.config import load_config
+from workflow.pipeline.event_filters import WILDCARD_COMPLEXITY_MAX
+from workflow.pipeline.plan import (
+    EVENT_PATTERN_MAX_CHARACTERS,
+    CompiledPattern,
+    compile_event_pattern,
+    pattern_text,
+)
+
+EXACT = "exact: a push starts an execution only when a rule accepts it"
+WIDENED = "widened: some pushes no rule accepts start an execution, which ends SKIPPED with the reason"
 
 
 def register(subparsers: Any) -> None:
     """Add the `pattern` sub-command."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "pattern", help="print the EventBridge event pattern compiled from the rules"
+        "pattern",
+        help="print the EventBridge event pattern compiled from the rules, and where it accepts more",
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
-    add_json_argument(parser, "the pattern (always JSON)")
+    add_json_argument(parser, "the pattern, its length and complexity, and what was widened")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the pattern as the compact JSON whose length EventBridge limits."""
-    print(pattern_text(event_pattern(load_config(args.config))))
+    """Print the report, then the pattern as the compact JSON whose length EventBridge limits."""
+    compiled = compile_event_pattern(load_config(args.config))
+    if args.json:
+        print(json.dumps(report(compiled), indent=2))
+        return 0
+    print(EXACT if compiled.exact else WIDENED)
+    for widening in compiled.widened:
+        rules = f" (rule {', '.join(widening.rules)})" if widening.rules else ""
+        what = f"{widening.field} '{widening.pattern}'" if widening.pattern else widening.field
+        print(f"  {what}{rules}: {widening.reason}; accepts {widening.accepts}")
+    print(f"length: {compiled.length:,} of {EVENT_PATTERN_MAX_CHARACTERS:,} characters")
+    complexity = ", ".join(f"{field} {value}" for field, value in compiled.wildcard_complexity().items())
+    print(f"wildcard complexity: {complexity} (EventBridge refuses a field over {WILDCARD_COMPLEXITY_MAX})")
+    print(pattern_text(compiled.pattern))
     return 0
+
+
+def report(compiled: CompiledPattern) -> dict[str, Any]:
+    """The `--json` form, snake_case keys."""
+    return {
+        "exact": compiled.exact,
+        "widened": [widening.to_json() for widening in compiled.widened],
+        "length": compiled.length,
+        "max_length": EVENT_PATTERN_MAX_CHARACTERS,
+        "wildcard_complexity": {
+            field.replace("-", "_"): value for field, value in compiled.wildcard_complexity().items()
+        },
+        "max_wildcard_complexity": WILDCARD_COMPLEXITY_MAX,
+        "pattern": compiled.pattern,
+    }

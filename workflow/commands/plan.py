@@ -6,10 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from workflow.commands.common import add_json_argument
-from workflow.config import load_config
-from workflow.events import parse_manual_input
-from workflow.plan import plan
+from workflow.core.commandline import add_json_argument
+from workflow.models.config import load_config
+from workflow.pipeline.plan import plan
+from workflow.pipeline.request import parse_manual_input
 
 TARGET_FIELDS = {"account", "region", "repository", "tag", "rule"}
 

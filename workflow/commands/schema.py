@@ -15,7 +15,7 @@ SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 def config_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a replication config."""
-    from workflow.config import ReplicationConfig  # deferred: pydantic only for this command
+    from workflow.models.config import ReplicationConfig  # deferred: pydantic only for this command
 
     schema = ReplicationConfig.model_json_schema(mode="validation")
     return {

@@ -10,9 +10,9 @@ from typing import Any
 
 import boto3
 
-from workflow import executions
-from workflow.commands.common import add_json_argument, positive_float
 from workflow.commands.plan import add_image_arguments
+from workflow.core.commandline import add_json_argument, positive_float
+from workflow.ops import executions
 
 
 def register(subparsers: Any) -> None:

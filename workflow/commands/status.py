@@ -12,11 +12,11 @@ import argparse
 import json
 from typing import Any
 
-from workflow.commands.common import add_json_argument
-from workflow.config import load_config
-from workflow.exceptions import InvalidRequest
-from workflow.grammar import repository_problem, tag_problem
-from workflow.status import image_status
+from workflow.core.commandline import add_json_argument
+from workflow.core.exceptions import InvalidRequest
+from workflow.core.grammar import repository_problem, tag_problem
+from workflow.models.config import load_config
+from workflow.ops.status import image_status
 
 
 def parse_image(value: str, every_tag: bool) -> tuple[str, str | None]:

@@ -13,10 +13,11 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from workflow.commands.common import add_json_argument, positive_int
-from workflow.commands.progress import SyncProgress
-from workflow.config import load_config
-from workflow.sync import SyncOptions, sync
+from workflow.core.commandline import add_json_argument, positive_int
+from workflow.engine.progress import SyncProgress
+from workflow.models.config import load_config
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
 
 
 def since_argument(value: str) -> datetime:

@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from workflow.commands.common import add_json_argument
-from workflow.config import load_config
+from workflow.core.commandline import add_json_argument
+from workflow.models.config import load_config
 
 
 def register(subparsers: Any) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from workflow.exceptions import DigestMismatch
+from workflow.core.exceptions import DigestMismatch
 from workflow.gates import cosign, notation
 from workflow.registry.client import RegistryClient
 from workflow.registry.media import Descriptor, Manifest, compute_digest

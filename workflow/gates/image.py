@@ -1,4 +1,7 @@
-"""One image through every gated rule: its scan findings and signatures are read once, then decided per rule."""
+"""One image through every gated rule: its scans, signatures and signing status are read once, then decided per rule.
+
+Scans are read per platform image (workflow/gates/platforms.py): ECR scans those, not an index.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,34 @@ from datetime import datetime
 from typing import Any
 
 from workflow.gates.decision import Decision, combine
-from workflow.gates.discovery import find_signatures
-from workflow.gates.policy import Gates
-from workflow.gates.scan import evaluate_scan, read_scan_findings
+from workflow.gates.discovery import FoundSignature, find_signatures
+from workflow.gates.managed import SigningStatus, read_signing_status
+from workflow.gates.platforms import evaluate_platform_scans, scanned_images
+from workflow.gates.scan import read_scan_findings
 from workflow.gates.signature import evaluate_signatures
+from workflow.models.policy import Gates
 from workflow.registry.client import RegistryClient
+
+
+def _scans(
+    ecr: Any, registry: RegistryClient, repository: str, digest: str, registry_id: str | None
+) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (image.platform, read_scan_findings(ecr, repository, image.digest, registry_id))
+        for image in scanned_images(registry, repository, digest)
+    ]
+
+
+def _signing_statuses(
+    gates: Mapping[str, Gates], ecr: Any, repository: str, digest: str, registry_id: str | None
+) -> dict[str, SigningStatus]:
+    """Profile ARN -> the image's managed signing status, one DescribeImageSigningStatus call per profile."""
+    profiles = {
+        g.signature.ecr_managed_signing.signing_profile_arn
+        for g in gates.values()
+        if g.signature is not None and g.signature.ecr_managed_signing is not None
+    }
+    return {arn: read_signing_status(ecr, repository, digest, arn, registry_id) for arn in sorted(profiles)}
 
 
 def gate_image(
@@ -26,20 +52,31 @@ def gate_image(
     now: datetime | None = None,
 ) -> dict[str, Decision]:
     """Rule name -> its decision for the manifest `digest` (the index digest of a multi-arch image)."""
-    scan = (
-        read_scan_findings(ecr, repository, digest, registry_id)
+    scans = (
+        _scans(ecr, registry, repository, digest, registry_id)
         if any(g.scan for g in gates.values())
         else None
     )
-    signatures = (
-        find_signatures(registry, repository, digest) if any(g.signature for g in gates.values()) else None
-    )
+    signed = any(g.signature for g in gates.values())
+    signatures: list[FoundSignature] = find_signatures(registry, repository, digest) if signed else []
+    statuses = _signing_statuses(gates, ecr, repository, digest, registry_id)
     decisions = {}
     for name, rule_gates in gates.items():
         parts = []
-        if rule_gates.scan is not None and scan is not None:
-            parts.append(evaluate_scan(scan, rule_gates.scan, waited_seconds))
-        if rule_gates.signature is not None and signatures is not None:
-            parts.append(evaluate_signatures(signatures, rule_gates.signature, digest, now))
+        if rule_gates.scan is not None and scans is not None:
+            parts.append(evaluate_platform_scans(scans, rule_gates.scan, waited_seconds))
+        signature = rule_gates.signature
+        if signature is not None:
+            managed = signature.ecr_managed_signing
+            parts.append(
+                evaluate_signatures(
+                    signatures,
+                    signature,
+                    digest,
+                    now,
+                    waited_seconds=waited_seconds,
+                    managed=statuses[managed.signing_profile_arn] if managed else None,
+                )
+            )
         decisions[name] = combine(parts)
     return decisions

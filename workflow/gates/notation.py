@@ -157,15 +157,7 @@ def _protected_header(envelope: dict[str, Any]) -> dict[str, Any]:
     return header
 
 
-def verify_notation(
-    envelope_bytes: bytes,
-    media_type: str,
-    anchors: list[x509.Certificate],
-    digest: str,
-    now: datetime | None = None,
-) -> str:
-    """The signer's subject when the envelope signs `digest` under a trust anchor; SignatureRefused otherwise."""
-    now = now or datetime.now(UTC)
+def _envelope(envelope_bytes: bytes, media_type: str) -> tuple[dict[str, Any], list[x509.Certificate]]:
     if media_type == COSE:
         raise SignatureRefused("COSE signature envelopes are not supported; sign with --signature-format jws")
     if media_type != JWS:
@@ -177,12 +169,54 @@ def verify_notation(
         raise SignatureRefused("JWS envelope is not JSON with a header.x5c certificate chain") from None
     if not chain:
         raise SignatureRefused("JWS envelope has an empty certificate chain")
+    return envelope, chain
+
+
+def _verified_by_leaf(envelope: dict[str, Any], header: dict[str, Any], leaf: x509.Certificate) -> None:
+    signed = f"{envelope.get('protected')}.{envelope.get('payload')}".encode("ascii", "replace")
+    _verify_signature(str(header.get("alg")), leaf, _b64url(envelope.get("signature"), "signature"), signed)
+
+
+def _signed_digest(envelope: dict[str, Any]) -> Any:
+    try:
+        return json.loads(_b64url(envelope.get("payload"), "payload"))["targetArtifact"]["digest"]
+    except (ValueError, KeyError, TypeError):
+        raise SignatureRefused("JWS payload has no targetArtifact.digest") from None
+
+
+def signed_attributes(envelope_bytes: bytes, media_type: str, digest: str) -> dict[str, Any]:
+    """The protected header of a JWS envelope that signs `digest` and verifies with its own leaf certificate.
+
+    The certificate is not checked against trust anchors: for a signer the caller trusts by other means (ECR
+    managed signing's status answer), this proves the envelope is whole and for this digest. SignatureRefused
+    says why not.
+    """
+    envelope, chain = _envelope(envelope_bytes, media_type)
+    try:
+        header = json.loads(_b64url(envelope.get("protected"), "protected header"))
+    except ValueError:
+        raise SignatureRefused("JWS protected header is not JSON") from None
+    if not isinstance(header, dict):
+        raise SignatureRefused("JWS protected header is not a JSON object")
+    _verified_by_leaf(envelope, header, chain[0])
+    signed = _signed_digest(envelope)
+    if signed != digest:
+        raise SignatureRefused(f"the signature is for {signed}, not {digest}")
+    return header
+
+
+def verify_notation(
+    envelope_bytes: bytes,
+    media_type: str,
+    anchors: list[x509.Certificate],
+    digest: str,
+    now: datetime | None = None,
+) -> str:
+    """The signer's subject when the envelope signs `digest` under a trust anchor; SignatureRefused otherwise."""
+    now = now or datetime.now(UTC)
+    envelope, chain = _envelope(envelope_bytes, media_type)
     header = _protected_header(envelope)
-    payload_b64 = envelope.get("payload")
-    signed = f"{envelope.get('protected')}.{payload_b64}".encode("ascii", "replace")
-    _verify_signature(
-        str(header.get("alg")), chain[0], _b64url(envelope.get("signature"), "signature"), signed
-    )
+    _verified_by_leaf(envelope, header, chain[0])
     _check_leaf(chain[0])
     signing_time = _time(header, "io.cncf.notary.signingTime")
     if header["io.cncf.notary.signingScheme"] == "notary.x509.signingAuthority":
@@ -199,10 +233,7 @@ def verify_notation(
         raise SignatureRefused(f"the signature expired at {expiry:%Y-%m-%dT%H:%MZ}")
     if signing_time is not None and signing_time > now:
         raise SignatureRefused(f"the signing time {signing_time:%Y-%m-%dT%H:%MZ} is in the future")
-    try:
-        signed_digest = json.loads(_b64url(payload_b64, "payload"))["targetArtifact"]["digest"]
-    except (ValueError, KeyError, TypeError):
-        raise SignatureRefused("JWS payload has no targetArtifact.digest") from None
+    signed_digest = _signed_digest(envelope)
     if signed_digest != digest:
         raise SignatureRefused(f"signed by {subject}, but for {signed_digest}, not {digest}")
     return subject

@@ -2,6 +2,13 @@
 
 API: https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_DescribeImageScanFindings.html
 (paginated with nextToken, up to 1,000 findings a page; `findingSeverityCounts` counts every finding).
+Enhanced (Amazon Inspector) findings are read in the documented shape, API_EnhancedImageScanFinding.html:
+`severity`, `status` (Inspector's ACTIVE | SUPPRESSED | CLOSED), `title`, `findingArn` and
+`packageVulnerabilityDetails` (API_PackageVulnerabilityDetails.html: `vulnerabilityId`, `vulnerablePackages`
+with `name` and `version`, API_VulnerablePackage.html).
+
+Right after a push ECR may answer ScanNotFoundException: scan on push has not started yet. That is "not yet"
+(status NO_SCAN, waited for as a scan IN_PROGRESS is), and "no scan" only once the gate's wait is over.
 """
 
 from __future__ import annotations
@@ -14,14 +21,14 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from workflow.exceptions import ImageNotFound
+from workflow.core.exceptions import ImageNotFound
 from workflow.gates.decision import Decision
-from workflow.gates.policy import SEVERITY_RANK, ScanGate
+from workflow.models.policy import SEVERITY_RANK, ScanGate
 
-WAIT_STATUSES = frozenset({"IN_PROGRESS", "PENDING"})
+NO_SCAN = "NO_SCAN"  # ScanNotFoundException: no scan of the image (yet)
+WAIT_STATUSES = frozenset({"IN_PROGRESS", "PENDING", NO_SCAN})
 # ACTIVE is enhanced scanning's "scanned and monitored continuously": its findings are current.
 RESULT_STATUSES = frozenset({"COMPLETE", "ACTIVE"})
-NO_SCAN = "NO_SCAN"  # ScanNotFoundException: the image was never scanned
 PAGE_SIZE = 1000
 LISTED = 5  # finding ids named in a reason
 
@@ -44,7 +51,7 @@ def read_scan_findings(
 ) -> dict[str, Any]:
     """Every page of DescribeImageScanFindings for the image `digest`, merged into one response.
 
-    An image never scanned gives status NO_SCAN; an image that does not exist raises ImageNotFound.
+    An image with no scan (yet) gives status NO_SCAN; an image that does not exist raises ImageNotFound.
     """
     request: dict[str, Any] = {
         "repositoryName": repository,
@@ -69,7 +76,7 @@ def read_scan_findings(
     except ClientError as error:
         code = error.response.get("Error", {}).get("Code")
         if code == "ScanNotFoundException":
-            return {"imageScanStatus": {"status": NO_SCAN, "description": "the image has no scan"}}
+            return {"imageScanStatus": {"status": NO_SCAN, "description": "ScanNotFoundException"}}
         if code == "ImageNotFoundException":
             raise ImageNotFound(f"{repository}@{digest} does not exist (DescribeImageScanFindings)") from None
         raise
@@ -94,8 +101,11 @@ def findings_of(response: Mapping[str, Any]) -> list[Finding]:
         found.setdefault((finding.id, finding.package), finding)
     for item in body.get("enhancedFindings") or []:
         details = item.get("packageVulnerabilityDetails") or {}
-        packages = details.get("vulnerablePackages") or [{}]
-        package = " ".join(p for p in (packages[0].get("name"), packages[0].get("version")) if p)
+        package = ", ".join(
+            " ".join(str(part) for part in (p.get("name"), p.get("version")) if part)
+            for p in (details.get("vulnerablePackages") or [])[:LISTED]
+            if isinstance(p, Mapping)
+        )
         identifier = (
             details.get("vulnerabilityId") or item.get("title") or item.get("findingArn") or "unnamed"
         )
@@ -115,7 +125,8 @@ def _completed(response: Mapping[str, Any]) -> str:
     return f"; scan completed {when.astimezone(UTC):%Y-%m-%dT%H:%MZ}"
 
 
-def _missing(gate: ScanGate, reason: str) -> Decision:
+def missing_result(gate: ScanGate, reason: str) -> Decision:
+    """No scan result to decide on: block, or pass with `on_missing: allow`, saying why."""
     if gate.on_missing == "allow":
         return Decision.passed(f"{reason}; allowed (on_missing: allow)")
     return Decision.blocked(f"{reason}; blocked (on_missing: block)")
@@ -138,19 +149,30 @@ def _blocking_text(blocking: list[Finding], unlisted: Counter[str], gate: ScanGa
     return f"{text}: {named}"
 
 
+def _waiting(status: str, gate: ScanGate, waited_seconds: float) -> Decision:
+    if waited_seconds < gate.wait_minutes * 60:
+        what = "not found yet (ScanNotFoundException)" if status == NO_SCAN else status
+        return Decision.waiting(f"scan {what}; waited {int(waited_seconds // 60)} of {gate.wait_minutes} min")
+    if status == NO_SCAN:
+        return missing_result(
+            gate,
+            f"no scan after waiting {gate.wait_minutes} min (ScanNotFoundException: is scan on push on "
+            "for this repository, and does ECR scan this image type?)",
+        )
+    return missing_result(gate, f"scan still {status} after waiting {gate.wait_minutes} min")
+
+
 def evaluate_scan(response: Mapping[str, Any], gate: ScanGate, waited_seconds: float = 0) -> Decision:
     """The scan gate's decision for one merged DescribeImageScanFindings response."""
     status_block = response.get("imageScanStatus") or {}
     status = str(status_block.get("status") or NO_SCAN)
     if status in WAIT_STATUSES:
-        if waited_seconds < gate.wait_minutes * 60:
-            return Decision.waiting(
-                f"scan {status}; waited {int(waited_seconds // 60)} of {gate.wait_minutes} min"
-            )
-        return _missing(gate, f"scan still {status} after waiting {gate.wait_minutes} min")
+        return _waiting(status, gate, waited_seconds)
     if status not in RESULT_STATUSES:
         description = status_block.get("description")
-        return _missing(gate, f"no scan result: {status}" + (f" ({description})" if description else ""))
+        return missing_result(
+            gate, f"no scan result: {status}" + (f" ({description})" if description else "")
+        )
     threshold = SEVERITY_RANK[gate.block_at]
     findings = findings_of(response)
     at_or_above = [f for f in findings if SEVERITY_RANK.get(f.severity, -1) >= threshold]

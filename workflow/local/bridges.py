@@ -1,7 +1,8 @@
 """The bridges that let moto 5.2.5's Step Functions interpreter run the production state machine as AWS does.
 
 moto's interpreter (`stepfunctions.execute_state_machine`) runs statemachine.asl.json for real, with
-three gaps, and the local registries and moto's ECR have two more, all found by trying:
+three gaps, and moto's ECR one more, found by trying (what the local registries lack of ECR, their fronts
+add: ecr_front.py):
 
 1. Lambda tasks need Docker unless `lambda.use_docker` is off, and then moto answers every invoke with
    a canned payload. The Lambda bridge replaces `LambdaSimpleBackend.invoke` so that an invoke runs the
@@ -25,14 +26,7 @@ three gaps, and the local registries and moto's ECR have two more, all found by 
    and the execution fails (developer guide, "Handling errors in Step Functions workflows"). The
    terminal-errors bridge makes them so here, or a test would pass where AWS kills the execution.
 
-4. The registries are Debian's distribution 2.8, which deletes manifests by digest only: a DELETE by tag
-   is answered 400 DIGEST_INVALID (with `storage.delete.enabled` too), and a delete by digest would take
-   every tag of the image with it. The tag-delete bridge makes `RegistryClient.delete_tag` against a
-   local registry do what distribution 3 does for the spec's DELETE by tag: remove the tag's link in the
-   registry's storage (`_manifests/tags/<tag>`), leaving the manifest, its other tags and its blobs.
-   ECR destinations delete through BatchDeleteImage, which moto serves; this bridge is not on that path.
-
-5. moto's GetAuthorizationToken answers a token that expired on 2015-01-01, so a client would fetch a new one
+4. moto's GetAuthorizationToken answers a token that expired on 2015-01-01, so a client would fetch a new one
    for every registry request; ECR's token is valid for 12 hours (Amazon ECR user guide, "Private registry
    authentication": https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html). The token
    bridge dates it 12 hours from now.
@@ -95,9 +89,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 
-from workflow.local.registries import remove_tag_link
-from workflow.partitions import partition_of
-from workflow.registry.client import RegistryClient
+from workflow.core.partitions import partition_of
 
 Handler = Callable[[Any, Any], Any]
 SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -556,18 +548,6 @@ def _catch_unless_terminal(original: Callable[..., Any]) -> Callable[..., Any]:
     return handle_catch
 
 
-def _delete_tag_in_storage(tag_stores: Mapping[str, Path]) -> Callable[..., bool]:
-    original = RegistryClient.delete_tag
-
-    def delete_tag(client: RegistryClient, repository: str, tag: str) -> bool:
-        storage = tag_stores.get(client.registry)
-        if storage is None:
-            return original(client, repository, tag)
-        return remove_tag_link(storage, repository, tag)
-
-    return delete_tag
-
-
 def _token_valid_for_12_hours(original: Callable[[ECRResponse], ActionResult]) -> Callable[..., ActionResult]:
     def get_authorization_token(response: ECRResponse) -> ActionResult:
         answer = original(response)
@@ -584,10 +564,8 @@ def _token_valid_for_12_hours(original: Callable[[ECRResponse], ActionResult]) -
 
 
 @contextlib.contextmanager
-def bridges(
-    codebuild: CodeBuildSettings, lambda_log: Path, tag_stores: Mapping[str, Path] | None = None
-) -> Iterator[None]:
-    """Apply the bridges for the duration of the context; `tag_stores`: registry host -> storage directory.
+def bridges(codebuild: CodeBuildSettings, lambda_log: Path) -> Iterator[None]:
+    """Apply the bridges for the duration of the context.
 
     A Lambda invoke runs the function's configured `Handler` (e.g. `lambdas.plan.handler`), imported in
     this process on first use; what handlers print or log goes to `lambda_log`, as to CloudWatch Logs.
@@ -604,7 +582,6 @@ def bridges(
             mock.patch.object(
                 ExecutionState, "_handle_catch", _catch_unless_terminal(ExecutionState._handle_catch)
             ),
-            mock.patch.object(RegistryClient, "delete_tag", _delete_tag_in_storage(tag_stores or {})),
             mock.patch.object(
                 ECRResponse,
                 "get_authorization_token",

@@ -3,19 +3,22 @@
 The demo's rule is gated (scan at CRITICAL, and a cosign key the demo makes at start; scans come from the
 runtime's scan fake).
 
-1. build and push a two-platform `app:release-1.0.0`, signed and scanned clean, and a one-platform
-   `app:dev-42` to the source;
+1. build and push a two-platform `app:release-1.0.0` and a one-platform `app:dev-42` to the source; as CI
+   does, the release is signed a few seconds after its push, and its platform images' scans (clean) show
+   only after a few seconds too (ECR answers ScanNotFoundException right after a push);
 2. send both ECR push events through EventBridge (moto), with the rule pattern the CDK app synthesizes;
 3. start executions for what matched, and only that;
-4. print each state as it runs, then the summary email;
+4. print each state as it runs (the Gate waits in its Wait loop until the signature and the scans are
+   there, then passes), then the summary email;
 5. check the result independently with skopeo;
 6. push `release-1.0.0` again: the second run finds it present and copies nothing;
 7. restart one destination's registry read-only and replicate `release-1.1.0`: the run is PARTIAL, its
    email links the failed destination's runbook section, and `ecr-replicate status` says where it is missing;
 8. repair: the registry accepts pushes again, `ecr-replicate sync` starts one execution for the missing
    destination, and `status` shows the image everywhere;
-9. push `release-1.2.0` unsigned and with a CRITICAL finding: the Gate step blocks it before any destination
-   is touched, the BLOCKED email says why, it is at no destination and `status` says blocked.
+9. push `release-1.2.0` unsigned and with a CRITICAL finding in its arm64 image: the Gate step blocks it
+   before any destination is touched (a block does not wait for the signature), the BLOCKED email names the
+   platform and the finding, it is at no destination and `status` says blocked.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -32,16 +36,17 @@ from typing import Any
 import yaml
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from workflow.config import parse_config
 from workflow.local.images import Image, build_image, sha256
 from workflow.local.registries import RuntimeSetupError
 from workflow.local.runtime import DEMO_CONFIG, STATE_MACHINE, Execution, LocalRuntime
 from workflow.local.scans import complete, finding
 from workflow.local.signing import new_key, public_pem, push_signature
-from workflow.plan import event_pattern
-from workflow.runbook import recordable_error_names, section_url
-from workflow.status import StatusReport, image_status
-from workflow.sync import SyncOptions, sync
+from workflow.models.config import parse_config
+from workflow.ops.status import StatusReport, image_status
+from workflow.ops.sync.options import SyncOptions
+from workflow.ops.sync.syncer import sync
+from workflow.pipeline.plan import event_pattern
+from workflow.pipeline.runbook import recordable_error_names, section_url
 
 REPOSITORY = "app"
 RELEASE_TAG = "release-1.0.0"
@@ -50,6 +55,7 @@ BLOCKED_TAG = "release-1.2.0"
 CRITICAL = finding("CVE-2026-1234", "CRITICAL", "openssl", "3.0.2")
 DEV_TAG = "dev-42"
 PLATFORMS = ("linux/amd64", "linux/arm64")
+SIGN_AFTER_SECONDS = 4.0  # CI signs after it pushes: the release's signature arrives this long after its push
 Printer = Callable[[str], None]
 
 
@@ -121,8 +127,12 @@ class StatePrinter:
             )
         if state == "Gate" and isinstance(output.get("plan"), dict):
             gated = output["plan"]
-            if gated.get("gate", {}).get("verdict") == "wait":
-                return f"a scan is not complete: look again in {gated['gate'].get('wait_seconds')} s"
+            progress = gated.get("gate") or {}
+            if progress.get("verdict") == "wait":
+                return (
+                    f"waiting for {progress.get('waiting_for') or 'a scan or a signature'}: "
+                    f"look again in {progress.get('wait_seconds')} s"
+                )
             blocked = [f"{b['account']}/{b['region']}: {b.get('cause')}" for b in gated.get("blocked", [])]
             return f"{len(gated.get('targets', []))} destination(s) pass" + "".join(
                 f"\n{' ' * 13}blocked {line}" for line in blocked
@@ -207,9 +217,10 @@ class Demo:
         release = build_image("demo release", PLATFORMS)
         dev = build_image("demo dev build", ("linux/amd64",))
         self.describe()
-        self.step(1, "Push two images to the source registry; sign the release, its scan is clean")
-        self.push(RELEASE_TAG, release, signed=True)
+        self.step(1, "Push two images to the source registry; CI signs the release after its push")
+        self.push(RELEASE_TAG, release, signed=False)
         self.push(DEV_TAG, dev, signed=False)
+        signer = self.sign_later(RELEASE_TAG, release, SIGN_AFTER_SECONDS)
         executions = self.send_events([(RELEASE_TAG, release), (DEV_TAG, dev)], expect=[RELEASE_TAG])
         self.step(4, "Run the state machine (moto's interpreter, the real ASL and handlers)")
         self.out(
@@ -220,12 +231,15 @@ class Demo:
         )
         self.out("  Notify (SNS). States as they run:")
         execution = self.watch(executions[0])
+        signer.join()
         if execution.status != "SUCCEEDED":
             raise DemoFailure(
                 f"the execution for {RELEASE_TAG} ended {execution.status}: {execution.error} {execution.cause}"
             )
-        if "Gate" not in execution.states_entered():
-            raise DemoFailure(f"{RELEASE_TAG} replicated without passing the Gate step")
+        if execution.states_entered().count("GateWait") < 1:
+            raise DemoFailure(
+                f"{RELEASE_TAG} replicated without the Gate waiting for its signature and scans"
+            )
         self.print_email()
         self.step(5, "Check the destinations independently with skopeo")
         for account, region in self.destinations:
@@ -258,20 +272,41 @@ class Demo:
         GateScene(self).run(build_image("demo release 1.2.0", PLATFORMS))
 
     def push(
-        self, tag: str, image: Image, *, signed: bool, findings: list[dict[str, Any]] | None = None
+        self, tag: str, image: Image, *, signed: bool, findings: dict[str, list[dict[str, Any]]] | None = None
     ) -> None:
-        """Push to the source; sign it with the demo's key if `signed`; its scan completes with `findings`."""
+        """Push to the source; sign it with the demo's key if `signed`; each platform image's scan completes
+        (a few seconds later) with its `findings` (by platform; none by default)."""
         self.runtime.push(REPOSITORY, tag, image)
         self.out(
             f"  {REPOSITORY}:{tag:<14} {', '.join(image.platforms):<24} {image.digest}  {_size(image.size)}"
         )
-        source = self.runtime.registry("source")
         if signed:
-            signature = push_signature(source.url, source.host, REPOSITORY, image.digest, self.key)
-            self.out(f"  {'':<18} signed with the demo's cosign key: {REPOSITORY}:{signature}")
-        self.runtime.scans.set(REPOSITORY, image.digest, complete(findings))
-        shown = ", ".join(f"{f['name']} {f['severity']}" for f in findings or []) or "no findings"
-        self.out(f"  {'':<18} scan complete: {shown}")
+            self.sign(tag, image)
+        for platform, manifest in zip(image.platforms, image.manifests or [image.top], strict=True):
+            found = (findings or {}).get(platform, [])
+            self.runtime.scans.set(REPOSITORY, manifest.digest, complete(found))
+            shown = ", ".join(f"{f['name']} {f['severity']}" for f in found) or "no findings"
+            self.out(f"  {'':<18} {platform} scan (ECR scans platform images): {shown}")
+
+    def sign(self, tag: str, image: Image) -> None:
+        """Sign `image` with the demo's cosign key, as CI does once it pushed it."""
+        source = self.runtime.registry("source")
+        signature = push_signature(source.url, source.host, REPOSITORY, image.digest, self.key)
+        self.out(
+            f"  {'':<18} CI signed {REPOSITORY}:{tag} with the demo's cosign key: {REPOSITORY}:{signature}"
+        )
+
+    def sign_later(self, tag: str, image: Image, seconds: float) -> threading.Thread:
+        """Sign `image` `seconds` from now, while the workflow runs (its Gate waits for the signature)."""
+        self.out(f"  {'':<18} CI will sign {REPOSITORY}:{tag} {seconds:.0f} s after its push")
+
+        def sign() -> None:
+            time.sleep(seconds)
+            self.sign(tag, image)
+
+        signer = threading.Thread(target=sign, name="ci-signs-later", daemon=True)
+        signer.start()
+        return signer
 
     def describe(self) -> None:
         """What runs where."""
@@ -293,9 +328,13 @@ class Demo:
                 scan = (
                     f"scan findings at or above {rule.gates.scan.block_at} block" if rule.gates.scan else ""
                 )
-                keys = len(rule.gates.signature.cosign_keys) if rule.gates.signature else 0
+                signature = rule.gates.signature
+                keys = len(signature.cosign_keys) if signature else 0
+                waits = signature.wait_minutes if signature else 0
                 self.out(
-                    f"    gates: {scan}; a cosign signature by {keys} trusted key(s) (the demo's, made at start)"
+                    f"    gates: {scan} (each platform image's scan); a cosign signature by {keys} trusted key(s)"
+                    f" (the demo's, made at start); a scan or signature not there yet is waited for (up to"
+                    f" {waits} min)"
                 )
 
     def step(self, number: int, title: str) -> None:
@@ -305,14 +344,13 @@ class Demo:
     def send_events(
         self, pushes: list[tuple[str, Image]], expect: list[str], step: int | None = 2
     ) -> list[str]:
-        """Send push events through EventBridge, start executions for the matches; check what matched."""
+        """Start executions for the push events the rule matched (the source's local ECR sent one through
+        EventBridge for every tag pushed, signatures included); check what matched."""
         if step:
-            self.step(step, "Send the ECR push events through EventBridge")
+            self.step(step, "The source's ECR sent a push event for each tag through EventBridge")
             self.out(
                 f"  rule pattern (as synthesized by the CDK app): {json.dumps(event_pattern(self.config)['detail'])}"
             )
-        for tag, image in pushes:
-            self.runtime.put_push_event(REPOSITORY, tag, image.digest)
         delivered = self.runtime.deliver_events()
         matched = [event["detail"]["image-tag"] for event, _ in delivered]
         if step:
@@ -429,7 +467,8 @@ class RepairScene:
 
 
 class GateScene:
-    """Step 9: an unsigned image with a CRITICAL finding is blocked: at no destination, the email says why."""
+    """Step 9: an unsigned image with a CRITICAL finding in one platform is blocked: at no destination, the email
+    names the platform and the finding."""
 
     def __init__(self, demo: Demo) -> None:
         self.demo = demo
@@ -438,9 +477,11 @@ class GateScene:
     def run(self, image: Image) -> None:
         """Push it, replicate, check the outcome, the destinations, the email and `status`."""
         runtime = self.demo.runtime
-        self.demo.step(9, f"Push {BLOCKED_TAG} unsigned and with a CRITICAL finding: the gates block it")
+        self.demo.step(
+            9, f"Push {BLOCKED_TAG} unsigned, with a CRITICAL finding in its arm64 image: the gates block it"
+        )
         builds_before = len(runtime.codebuild.builds)
-        self.demo.push(BLOCKED_TAG, image, signed=False, findings=[CRITICAL])
+        self.demo.push(BLOCKED_TAG, image, signed=False, findings={"linux/arm64": [CRITICAL]})
         [arn] = self.demo.send_events([(BLOCKED_TAG, image)], expect=[BLOCKED_TAG], step=None)
         execution = self.demo.watch(arn)
         summaries = execution.state_outputs("Summarize")
@@ -456,14 +497,15 @@ class GateScene:
             raise DemoFailure(f"a destination was touched for the blocked {BLOCKED_TAG}")
         email = self.demo.print_email()
         wanted = (
-            "CVE-2026-1234 (openssl 3.0.2)",
-            "no signature found",
+            "linux/arm64: 1 CRITICAL finding: CVE-2026-1234 (openssl 3.0.2)",
             "runbook: docs/runbook.md#imageblocked",
         )
         missing = [text for text in wanted if text not in email["message"]]
+        if "linux/amd64:" in email["message"]:
+            missing.append("only the platform that blocked (it names linux/amd64 too)")
         if not email["subject"].startswith(f"ECR replication BLOCKED: {REPOSITORY}:{BLOCKED_TAG}") or missing:
             raise DemoFailure(f"the BLOCKED email lacks {missing or 'its subject'}: {email['subject']!r}")
-        self.out("  ok  BLOCKED email: the finding, the missing signature and the runbook link")
+        self.out("  ok  BLOCKED email: the platform that blocked, its finding and the runbook link")
         for account, region in self.demo.destinations:
             verify_absent(runtime.registry_of(account, region).host, REPOSITORY, BLOCKED_TAG)
             self.out(f"  ok  {account}/{region}: {REPOSITORY}:{BLOCKED_TAG} is not there (skopeo)")
@@ -475,11 +517,12 @@ class GateScene:
 
 
 def demo_config(cosign_key: str) -> dict[str, Any]:
-    """demo-config.yaml, its gated rules trusting `cosign_key` (the public half of the key made at start)."""
+    """demo-config.yaml, its gated rules trusting `cosign_key` (the public half of the key made at start) and
+    waiting up to 5 minutes for the signature."""
     config: dict[str, Any] = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
     for rule in config["rules"]:
         if "gates" in rule:
-            rule["gates"]["signature"] = {"cosign_keys": [cosign_key]}
+            rule["gates"]["signature"] = {"cosign_keys": [cosign_key], "wait_minutes": 5}
     return config
 
 
@@ -509,9 +552,11 @@ def run_demo(out: Printer = print) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     out(
-        f"\nDEMO PASSED in {time.monotonic() - started:.1f}s: {RELEASE_TAG} is at every destination with the same "
+        f"\nDEMO PASSED in {time.monotonic() - started:.1f}s: {RELEASE_TAG}, signed {SIGN_AFTER_SECONDS:.0f} s after "
+        "its push, passed the gates once its signature and scans arrived and is at every destination with the same "
         f"digest and platforms, {DEV_TAG} nowhere, the re-push copied nothing; a refused push made {REPAIR_TAG} "
         f"PARTIAL with its runbook link, and sync repaired it (status before and after); the unsigned "
-        f"{BLOCKED_TAG} with a CRITICAL finding was blocked, is at no destination, and the email says why."
+        f"{BLOCKED_TAG} with a CRITICAL finding in its arm64 image was blocked, is at no destination, and the email "
+        "names the platform."
     )
     return 0

@@ -1,16 +1,25 @@
 """The local runtime: the whole product on one machine, with no AWS account.
 
-- registries: one CNCF distribution registry per account/Region pair (registries.py), on loopback;
+- registries: one CNCF distribution registry per account/Region pair (registries.py), on loopback, each
+  behind a local ECR front (ecr_front.py) that every client reaches it through: the front of the source
+  account and Region emits ECR's PUSH and DELETE events for every tag put or removed there, whoever writes
+  (a test, the Precheck, the copy job), deletes tags alone, and refuses to move an immutable tag;
 - AWS: moto in server mode (`ThreadedMotoServer`, in this process, on a free loopback port). Every
   client in this process, the handlers and the copy subprocess reach it through `AWS_ENDPOINT_URL`;
   `MOTO_ACCOUNT_ID` makes moto answer as the source account, as the deployed source stack would;
 - the real statemachine.asl.json with its `${...}` substitutions filled, on moto's interpreter, with
   the real handlers and the buildspec's copy command (bridges.py); each function has its deployed timeout
   (`function_timeouts` shortens some for a test), and an invocation that overruns it ends in Sandbox.Timedout;
-- EventBridge as moto emulates it: a rule with `workflow.plan.event_pattern(config)` and an SQS target.
+- EventBridge as moto emulates it: a rule with `workflow.pipeline.plan.event_pattern(config)` and an SQS target.
   moto delivers matches to SQS, not to Step Functions, so `deliver_events` turns each delivered event
-  into a StartExecution, and only those;
-- scan results: `runtime.scans` (scans.py) answers ECR's DescribeImageScanFindings;
+  into a StartExecution, and only those (`run_events` keeps doing so, generation after generation, until
+  no event is left: the product's own writes in the source account and Region are events too). Its PutRule
+  refuses what AWS refuses (eventbridge.py: size, wildcard grammar, wildcard complexity), so a pattern AWS
+  would not deploy fails here too;
+- scan results: `runtime.scans` (scans.py) answers ECR's DescribeImageScanFindings, as ECR does: platform
+  images only, and "not found" for the first `scan_not_found_seconds` after a push;
+- ECR managed signing: `runtime.signing` (managed_signing.py) answers DescribeImageSigningStatus, which moto
+  lacks.
 - each registry stands for its account/Region's ECR registry (`ECR_REPLICATE_ECR_ENDPOINTS`): a client gets its
   registry token from moto's GetAuthorizationToken through the session it is given, as on ECR.
 
@@ -29,6 +38,7 @@ import re
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import zipfile
@@ -45,20 +55,24 @@ from moto.core.config import default_user_config
 from moto.moto_api import _internal as moto_api
 from moto.server import ThreadedMotoServer
 
-from workflow.config import parse_config
-from workflow.lambda_timeouts import FUNCTION_TIMEOUTS
+from workflow.engine.ecr import TagMutability
 from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
+from workflow.local.ecr_front import EcrFront, ecr_event_detail
+from workflow.local.eventbridge import strict_rules
 from workflow.local.images import Image, push_image
+from workflow.local.managed_signing import SigningStatuses
+from workflow.local.managed_signing import applied as signing_applied
 from workflow.local.registries import (
     LocalRegistry,
     RegistryProcess,
     RuntimeSetupError,
     free_port,
-    remove_tag_link,
     running_registry,
 )
 from workflow.local.scans import ScanResults, applied
-from workflow.plan import event_pattern
+from workflow.models.config import parse_config
+from workflow.pipeline.plan import event_pattern, pattern_text
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 from workflow.registry.auth import ECR_ENDPOINTS_ENV
 
 # Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
@@ -78,7 +92,10 @@ FUNCTIONS = {
 }
 # The Gate function's look-again interval (30 s deployed): a scan completing between looks takes a second here.
 GATE_POLL_SECONDS = "1"
+# How long a pushed image's scan is "not found" (ScanNotFoundException) before its scripted result shows.
+SCAN_NOT_FOUND_SECONDS = 2.0
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
+MAX_TAG_IN_NAME = 71  # execution names are at most 80 characters ("Step Functions service quotas")
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
@@ -170,6 +187,7 @@ class LocalRuntime:
         state_machine: Path = STATE_MACHINE,
         buildspec: Path = BUILDSPEC,
         function_timeouts: Mapping[str, int] | None = None,
+        scan_not_found_seconds: float = SCAN_NOT_FOUND_SECONDS,
     ) -> None:
         self.config_data = dict(config) if config is not None else yaml.safe_load(DEMO_CONFIG.read_text())
         self.places = places or places_for(self.config_data)
@@ -179,6 +197,8 @@ class LocalRuntime:
         self.function_timeouts = {**FUNCTION_TIMEOUTS, **(function_timeouts or {})}
         self.registries: dict[str, LocalRegistry] = {}
         self._processes: dict[str, RegistryProcess] = {}
+        self.fronts: dict[str, EcrFront] = {}
+        self._emit_lock = threading.Lock()
         self._stack = contextlib.ExitStack()
         self.workdir = Path()
         self.lambda_log = Path()
@@ -189,7 +209,8 @@ class LocalRuntime:
         self.topic_arn = ""
         self._events_queue = ""
         self._notifications_queue = ""
-        self.scans = ScanResults()
+        self.scans = ScanResults(not_found_seconds=scan_not_found_seconds)
+        self.signing = SigningStatuses()
 
     def __enter__(self) -> LocalRuntime:
         try:
@@ -213,7 +234,10 @@ class LocalRuntime:
                 running_registry(place.name, self.workdir, readonly=place.readonly)
             )
             self._processes[place.name] = process
-            self.registries[place.name] = process.registry
+            front = EcrFront(process.registry, emit=self._emit if place.name == "source" else None)
+            self._stack.callback(front.stop)
+            self.fronts[place.name] = front
+            self.registries[place.name] = front.registry
         config = {**self.config_data, "endpoints": self._endpoints()}
         parse_config(config)
         config_file = self.config_file = self.workdir / "replication.json"
@@ -237,13 +261,10 @@ class LocalRuntime:
             region=REGION,
             account=source["account"],
         )
-        tag_stores = {
-            r.host: r.storage
-            for p, r in zip(self.places, self.registries.values(), strict=True)
-            if not p.readonly
-        }
-        self._stack.enter_context(bridges(self.codebuild, self.lambda_log, tag_stores))
+        self._stack.enter_context(bridges(self.codebuild, self.lambda_log))
         self._stack.enter_context(applied(self.scans))
+        self._stack.enter_context(strict_rules())
+        self._stack.enter_context(signing_applied(self.signing))
         self._create_resources(config)
 
     def _endpoints(self) -> list[dict[str, Any]]:
@@ -344,7 +365,7 @@ class LocalRuntime:
         )["stateMachineArn"]
         self._events_queue = sqs.create_queue(QueueName="matched-ecr-pushes")["QueueUrl"]
         events = self.client("events")
-        events.put_rule(Name="ecr-push", EventPattern=json.dumps(event_pattern(parse_config(config))))
+        events.put_rule(Name="ecr-push", EventPattern=pattern_text(event_pattern(parse_config(config))))
         events.put_targets(
             Rule="ecr-push", Targets=[{"Id": "start-replication", "Arn": self._queue_arn(self._events_queue)}]
         )
@@ -375,23 +396,39 @@ class LocalRuntime:
         raise KeyError(f"no registry for {account}/{region}")
 
     def push(self, repository: str, tag: str, image: Image) -> str:
-        """Push an image to the source registry; returns its digest."""
-        return push_image(self.registries["source"].url, repository, tag, image)
+        """Push an image to the source registry (its scan starts: see `scans`); returns its digest."""
+        digest = push_image(self.registries["source"].url, repository, tag, image)
+        self.scans.pushed(repository, image)
+        return digest
 
     def untag(self, repository: str, tag: str, registry: str = "source") -> bool:
-        """Remove a tag (only the tag) from a local registry, as `BatchDeleteImage` by tag does in ECR."""
-        return remove_tag_link(self.registries[registry].storage, repository, tag)
+        """Remove a tag (only the tag) from a local registry, as `BatchDeleteImage` by tag does in ECR (the
+        source's front emits the DELETE event)."""
+        return self.fronts[registry].delete_tag(repository, tag)
+
+    def set_tag_mutability(
+        self, account: str, region: str, repository: str, mode: str, exclusions: tuple[str, ...] = ()
+    ) -> None:
+        """Set a repository's tag mutability in the local ECR of an account/Region (PutImageTagMutability)."""
+        for place in self.places:
+            if (place.account, place.region) == (account, region):
+                self.fronts[place.name].set_tag_mutability(repository, TagMutability(mode, exclusions))
+                return
+        raise KeyError(f"no registry for {account}/{region}")
+
+    def _emit(self, detail: dict[str, str]) -> None:
+        """What the source's ECR does for each tag put or removed: its event on the default bus (the fronts
+        serve requests in threads, and boto3 makes clients one at a time)."""
+        with self._emit_lock:
+            self.put_push_event(
+                detail["repository-name"], detail["image-tag"], detail["image-digest"], detail["action-type"]
+            )
 
     def put_push_event(self, repository: str, tag: str, digest: str, action: str = "PUSH") -> None:
         """Send the "ECR Image Action" event ECR emits for a successful push (or, with DELETE, a deleted
-        tag), through EventBridge."""
-        detail = {
-            "result": "SUCCESS",
-            "repository-name": repository,
-            "image-digest": digest,
-            "action-type": action,
-            "image-tag": tag,
-        }
+        tag), through EventBridge. The source's front sends one for every tag written; a test calls it to
+        send one again (a late or duplicate delivery)."""
+        detail = ecr_event_detail(action, repository, tag, digest)
         entries = self.client("events").put_events(
             Entries=[{"Source": "aws.ecr", "DetailType": "ECR Image Action", "Detail": json.dumps(detail)}]
         )
@@ -407,15 +444,38 @@ class LocalRuntime:
         ):
             for message in messages:
                 event = json.loads(message["Body"])
-                name = re.sub(
-                    r"[^A-Za-z0-9_-]", "-", f"{event['detail'].get('image-tag', 'push')}-{event['id'][:8]}"
-                )
+                # At most 80 characters, as Step Functions allows (a cosign tag alone has 68).
+                tag = str(event["detail"].get("image-tag", "push"))[:MAX_TAG_IN_NAME]
+                name = re.sub(r"[^A-Za-z0-9_-]", "-", f"{tag}-{event['id'][:8]}")
                 arn = sfn.start_execution(
                     stateMachineArn=self.state_machine_arn, name=name, input=message["Body"]
                 )["executionArn"]
                 started.append((event, arn))
                 sqs.delete_message(QueueUrl=self._events_queue, ReceiptHandle=message["ReceiptHandle"])
         return started
+
+    def run_events(self, generations: int = 5) -> list[Execution]:
+        """Start an execution for each delivered event and wait for them, then again for the events their
+        own writes emitted, up to `generations` rounds; returns every execution, in order."""
+        finished: list[Execution] = []
+        for _ in range(generations):
+            started = self.deliver_events()
+            if not started:
+                break
+            finished.extend(self.wait(arn) for _, arn in started)
+        return finished
+
+    def drop_events(self) -> list[dict[str, Any]]:
+        """Take every delivered event off the queue without starting anything (pushes made before the rule
+        existed, as far as the product is concerned); returns them."""
+        sqs, dropped = self.client("sqs"), []
+        while messages := sqs.receive_message(QueueUrl=self._events_queue, MaxNumberOfMessages=10).get(
+            "Messages"
+        ):
+            for message in messages:
+                dropped.append(json.loads(message["Body"]))
+                sqs.delete_message(QueueUrl=self._events_queue, ReceiptHandle=message["ReceiptHandle"])
+        return dropped
 
     def start_execution(self, payload: Any, name: str | None = None) -> str:
         """Start an execution by hand (the console's "Start execution"); returns its ARN."""

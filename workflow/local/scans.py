@@ -11,19 +11,27 @@ next one and the last repeats (so `in_progress(), complete(...)` is a scan that 
 first and second look). An image with no scripted result raises ScanNotFoundException, as ECR does for
 an image never scanned. Everything comes back in one page (no `nextToken`). `applied(results)` replaces
 moto's `ECRBackend.describe_image_scan_findings` for the duration of the context; nothing else changes.
+
+It scans as ECR does (workflow/gates/platforms.py has the sources): the runtime tells it of each push
+(`pushed`); the platform images of a pushed index are scanned, the index never is (ScanNotFoundException,
+and scripting one is refused); and a pushed image's scan is not found for the first `not_found_seconds`
+after its push, by `clock` (ECR answers ScanNotFoundException right after a push, before scan on push ran).
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 from unittest import mock
 
 from moto.ecr.exceptions import ScanNotFoundException
 from moto.ecr.models import ECRBackend
+
+from workflow.local.images import Image
 
 
 def finding(cve: str, severity: str, package: str = "", version: str = "") -> dict[str, Any]:
@@ -74,36 +82,63 @@ def in_progress() -> dict[str, Any]:
 class ScanResults:
     """Scripted DescribeImageScanFindings answers per (repository, digest); thread-safe (Map iterations)."""
 
-    def __init__(self) -> None:
+    def __init__(self, not_found_seconds: float = 0.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.not_found_seconds = not_found_seconds
+        self.clock = clock
         self._scripts: dict[tuple[str, str], list[dict[str, Any]]] = {}
         self._calls: dict[tuple[str, str], int] = {}
+        self._pushed: dict[tuple[str, str], float] = {}
+        self._indexes: set[tuple[str, str]] = set()
         self._lock = threading.Lock()
+
+    def pushed(self, repository: str, image: Image) -> None:
+        """A push: its platform images (or the image itself) are scanned from `not_found_seconds` on; an index never."""
+        now = self.clock()
+        with self._lock:
+            if image.manifests:
+                self._indexes.add((repository, image.digest))
+            for manifest in image.manifests or [image.top]:
+                self._pushed[(repository, manifest.digest)] = now
 
     def set(self, repository: str, digest: str, *responses: dict[str, Any]) -> None:
         """Answer for `repository@digest` with `responses` in turn, the last one from then on."""
         if not responses:
             raise ValueError("set() needs at least one response (complete(), in_progress(), status(...))")
         with self._lock:
+            if (repository, digest) in self._indexes:
+                raise ValueError(
+                    f"{repository}@{digest} is an index: ECR scans its platform images, not it (set_image)"
+                )
             self._scripts[(repository, digest)] = list(responses)
             self._calls[(repository, digest)] = 0
 
+    def set_image(self, repository: str, image: Image, *responses: dict[str, Any]) -> None:
+        """The same script for every platform image of `image` (the image itself when it is one)."""
+        for manifest in image.manifests or [image.top]:
+            self.set(repository, manifest.digest, *responses)
+
     def calls(self, repository: str, digest: str) -> int:
-        """How many times the scan of `repository@digest` was read."""
+        """How many times the scripted scan of `repository@digest` was answered (not counting "not found")."""
         with self._lock:
             return self._calls.get((repository, digest), 0)
+
+    def _not_found(self, key: tuple[str, str]) -> bool:
+        pushed = self._pushed.get(key)
+        too_soon = pushed is not None and self.clock() - pushed < self.not_found_seconds
+        return key in self._indexes or too_soon or key not in self._scripts
 
     def answer(self, registry_id: str, repository: str, image_id: dict[str, Any]) -> dict[str, Any]:
         """The response for one call, shaped as ECR's (registryId, repositoryName, imageId and the script)."""
         digest = str(image_id.get("imageDigest") or "")
         key = (repository, digest)
         with self._lock:
-            script = self._scripts.get(key)
-            if script is None:
+            if self._not_found(key):
                 raise ScanNotFoundException(
                     image_id=f"{{imageDigest:'{digest or 'null'}', imageTag:'null'}}",
                     repository_name=repository,
                     registry_id=registry_id,
                 )
+            script = self._scripts[key]
             index = min(self._calls[key], len(script) - 1)
             self._calls[key] += 1
         return {

@@ -1,4 +1,8 @@
-"""OCI distribution client: references, auth (anonymous, basic, bearer, ECR), manifests and blobs."""
+"""OCI distribution client: references, auth (anonymous, basic, bearer, ECR), manifests and blobs, and the
+client factory (`factory.make_client`: ECR token auth for ECR hosts, else basic, bearer or anonymous).
+
+May import: core/. No pydantic: the copy job's asset ships registry/.
+"""
 
 from __future__ import annotations
 

@@ -36,8 +36,8 @@ from urllib.parse import urlencode, urlsplit
 
 import urllib3
 
-from workflow.exceptions import RegistryAuthError
-from workflow.grammar import account_problem, region_problem, shown
+from workflow.core.exceptions import RegistryAuthError
+from workflow.core.grammar import account_problem, region_problem, shown
 from workflow.registry.retry import TransientError, transport_fault
 
 AUTH_ENV = "ECR_REPLICATE_REGISTRY_AUTH"

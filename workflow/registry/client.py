@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from urllib3.response import BaseHTTPResponse
 
-from workflow.exceptions import (
+from workflow.core.exceptions import (
     DestinationTagImmutable,
     DigestMismatch,
     RegistryProtocolError,

@@ -23,7 +23,7 @@ import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from workflow.exceptions import RegistryTimeout
+from workflow.core.exceptions import RegistryTimeout
 
 
 @dataclass(frozen=True)

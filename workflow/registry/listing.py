@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from urllib3.response import BaseHTTPResponse
 
-from workflow.exceptions import RegistryProtocolError
+from workflow.core.exceptions import RegistryProtocolError
 from workflow.registry import paths
 from workflow.registry.media import OCI_INDEX, Descriptor, parse_manifest
 from workflow.registry.transport import Transport, discard

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from workflow.exceptions import RegistryProtocolError
+from workflow.core.exceptions import RegistryProtocolError
 from workflow.registry import paths
 
 DOCKER_MANIFEST = "application/vnd.docker.distribution.manifest.v2+json"

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from workflow.exceptions import RegistryTimeout
+from workflow.core.exceptions import RegistryTimeout
 
 ECR_PUT_IMAGE_RATE = 10.0
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from urllib.parse import quote, unquote, urljoin, urlsplit
 
-from workflow.exceptions import RegistryProtocolError
-from workflow.grammar import shown
+from workflow.core.exceptions import RegistryProtocolError
+from workflow.core.grammar import shown
 from workflow.registry.reference import DIGEST_RE, MAX_REPOSITORY_LENGTH, REPOSITORY_RE, TAG_RE
 
 # RFC 6838 type/subtype, which the OCI image spec requires of a descriptor's mediaType.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from workflow.exceptions import InvalidReference
+from workflow.core.exceptions import InvalidReference
 
 DEFAULT_REGISTRY = "registry-1.docker.io"
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from workflow.exceptions import RegistryProtocolError, RegistryTimeout, RegistryUnavailable
+from workflow.core.exceptions import RegistryProtocolError, RegistryTimeout, RegistryUnavailable
 from workflow.registry.deadline import overrun
 
 T = TypeVar("T")

@@ -16,8 +16,8 @@ from urllib.parse import urljoin, urlsplit
 import urllib3
 from urllib3.response import BaseHTTPResponse
 
-from workflow.exceptions import RegistryAuthError, RegistryProtocolError
-from workflow.grammar import shown
+from workflow.core.exceptions import RegistryAuthError, RegistryProtocolError
+from workflow.core.grammar import shown
 from workflow.registry import paths
 from workflow.registry.auth import Authenticator, Credentials, EcrTokenProvider
 from workflow.registry.deadline import Bounds, Watch, watched_pool_manager, watching

@@ -1,0 +1,442 @@
+"""Copy engine: byte-exact, multi-arch, streaming registry-to-registry image copy.
+
+`copy_image()` copies every platform of an image (Docker v2 schema 2 and OCI, single manifests and
+indexes), with several blobs in flight, skipping blobs the destination has, verifying every blob and
+manifest by digest, and putting each manifest only once all it references is present. Foreign layers
+(Windows base layers), which no registry holds, stay where their `urls` say: only the manifest naming
+them is copied. Referrers (signatures, SBOMs, and their own referrers) follow through the OCI
+referrers API, or the `sha256-<hex>[.*]` tag schema.
+`probe_destination()` answers whether a copy is needed and puts the tag alone when the digest is there.
+Either puts the destination tag only while the source tag still points at the digest copied: when a newer
+push has moved it on, the newer push's own run replicates that, and this one is `superseded` (manifests
+put by digest only), so the newest push of a tag always wins, whichever run ends last.
+`copy_image()` returns a plain `CopyOutcome` and `probe_destination()` a plain `PrecheckResult`: nothing here
+imports pydantic, so the copy job starts sooner and runs from its asset alone (workflow.core, workflow.registry
+and workflow.engine).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Collection
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from workflow.core.exceptions import (
+    DestinationTagImmutable,
+    DigestMismatch,
+    ImageNotFound,
+    InvalidReference,
+    RegistryProtocolError,
+)
+from workflow.engine.blobs import BlobCopier, ProgressCallback, ProgressEvent
+from workflow.registry.auth import ecr_host_parts
+from workflow.registry.client import RegistryClient, UploadMode
+from workflow.registry.deadline import Bounds
+from workflow.registry.factory import make_client
+from workflow.registry.media import OCI_INDEX, Manifest, parse_manifest, sha256_digest
+from workflow.registry.reference import ImageReference, parse_reference
+from workflow.registry.retry import RetryPolicy
+
+__all__ = [
+    "CopyOutcome",
+    "PrecheckResult",
+    "ProgressCallback",
+    "ProgressEvent",
+    "copy_image",
+    "probe_destination",
+]
+
+DEFAULT_PARALLEL_BLOBS = 8
+MAX_REFERRER_DEPTH = 4  # image <- SBOM <- signature is 2; a bound keeps a cycle or a deep chain finite
+MAX_MANIFEST_DEPTH = 4  # index -> image is 2; an index of indexes 3
+
+
+@dataclass(frozen=True)
+class CopyOutcome:
+    """What one copy did: the fields of `workflow.models.payloads.CopyResult`, without pydantic."""
+
+    action: Literal["copied", "tagged", "present", "superseded"]
+    source: str
+    destination: str
+    source_digest: str
+    destination_digest: str
+    media_type: str
+    platforms: list[str]
+    blobs_copied: int
+    blobs_skipped: int
+    bytes_copied: int
+    seconds: float
+    referrers_copied: int
+    finished_at: str  # ISO 8601 UTC: when the destination tag was put
+
+    def to_json(self) -> str:
+        """Compact JSON, as `CopyResult.model_dump_json()` writes it."""
+        return json.dumps(asdict(self), separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class PrecheckResult:
+    """What the destination already has for one image, as `probe_destination()` finds it."""
+
+    action: Literal["present", "tagged", "superseded", "copy-needed"]
+    digest: str | None = None
+    destination_digest: str | None = None
+
+
+def _platform_of_config(raw: bytes) -> str | None:
+    try:
+        config = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(config, dict) or not config.get("os"):
+        return None
+    parts = (config.get("os"), config.get("architecture"), config.get("variant"))
+    return "/".join(str(p) for p in parts if p)
+
+
+class _Copier:
+    """State of one copy: two clients, the blob workers and the referrer walk's memory."""
+
+    def __init__(
+        self,
+        src: RegistryClient,
+        dst: RegistryClient,
+        src_ref: ImageReference,
+        dst_ref: ImageReference,
+        progress: ProgressCallback | None,
+        max_parallel_blobs: int,
+        upload_mode: UploadMode,
+    ) -> None:
+        self.src, self.dst, self.src_ref, self.dst_ref = src, dst, src_ref, dst_ref
+        self.blobs = BlobCopier(
+            src, dst, src_ref.repository, dst_ref.repository, progress, max_parallel_blobs, upload_mode
+        )
+        self.referrers_api = True
+        self.source_tags: list[str] | None = None
+
+    def close(self) -> None:
+        """Stop the blob workers."""
+        self.blobs.close()
+
+    # Manifests
+
+    def fetch_tree(self, manifest: Manifest, parents: tuple[str, ...] = ()) -> list[Manifest]:
+        """`manifest` and every manifest below it, children before parents, each fetched and verified;
+        RegistryProtocolError at once for nesting deeper than MAX_MANIFEST_DEPTH or a manifest under itself."""
+        where = f"{self.src.registry}/{self.src_ref.repository}"
+        parents = (*parents, manifest.digest)
+        if manifest.children and len(parents) >= MAX_MANIFEST_DEPTH:
+            raise RegistryProtocolError(
+                f"{where}: manifest {parents[0]} nests indexes deeper than {MAX_MANIFEST_DEPTH} levels"
+            )
+        ordered: list[Manifest] = []
+        for child in manifest.children:
+            if child.digest in parents:
+                raise RegistryProtocolError(f"{where}: manifest {child.digest} lists itself below it")
+            fetched = self.src.get_manifest(self.src_ref.repository, child.digest)
+            if fetched is None:
+                raise ImageNotFound(
+                    f"manifest {child.digest} listed by {manifest.digest} is missing from "
+                    f"{self.src.registry}/{self.src_ref.repository}"
+                )
+            if len(fetched.raw) != child.size:
+                raise DigestMismatch(
+                    f"manifest {child.digest} is {len(fetched.raw)} bytes, index says {child.size}"
+                )
+            ordered.extend(self.fetch_tree(fetched, parents))
+        ordered.append(manifest)
+        return ordered
+
+    def copy_tree(self, manifest: Manifest, reference: str) -> list[Manifest]:
+        """Copy `manifest` with all it references, then put it under `reference` (a tag or its digest)."""
+        tree = self.fetch_tree(manifest)
+        blobs = list({b.digest: b for m in tree for b in m.blobs if not b.foreign}.values())
+        self.blobs.copy_blobs(blobs)
+        for item in tree[:-1]:
+            self.dst.put_manifest(self.dst_ref.repository, item.digest, item)
+            self.blobs.emit("manifest", item.digest, len(item.raw))
+        self.dst.put_manifest(self.dst_ref.repository, reference, manifest)
+        self.blobs.emit("manifest", manifest.digest, len(manifest.raw))
+        return tree
+
+    # Referrers
+
+    def copy_referrers(self, subjects: list[str]) -> int:
+        """Copy the referrers of each subject digest, then theirs (a signature on an SBOM), down to
+        MAX_REFERRER_DEPTH levels; returns how many manifests were put.
+
+        A referrer already at the destination is not copied again, but its own referrers are still
+        looked for. A source without the referrers API says so on the first subject; from then on the
+        API is not asked again; the source's tag list, for the tag schema, is fetched once.
+        """
+        copied = 0
+        seen = set(subjects)
+        level = subjects
+        for _ in range(MAX_REFERRER_DEPTH):
+            found: list[str] = []
+            for subject in level:
+                put, referrers = self._copy_referrers_of(subject)
+                copied += put
+                found.extend(d for d in referrers if d not in seen)
+                seen.update(referrers)
+            if not found:
+                break
+            level = found
+        return copied
+
+    def _copy_referrers_of(self, subject: str) -> tuple[int, list[str]]:
+        """Copy the direct referrers of `subject`; returns (manifests put, digests of all its referrers).
+
+        Both kinds are looked for: OCI 1.1 referrers through the API, and `sha256-<hex>.*` tags, which
+        cosign writes by default even to registries with the API. When the API answered, the bare
+        `sha256-<hex>` tag (a fallback index of what the API lists) is left to `_update_fallback_index`.
+        """
+        repo, src_repo = self.dst_ref.repository, self.src_ref.repository
+        copied = 0
+        found: list[str] = []
+        listed = self.src.referrers(src_repo, subject) if self.referrers_api else None
+        self.referrers_api = listed is not None
+        for descriptor in listed or []:
+            found.append(descriptor.digest)
+            if self.dst.head_manifest(repo, descriptor.digest) == descriptor.digest:
+                continue
+            referrer = self.src.get_manifest(src_repo, descriptor.digest)
+            if referrer is None:
+                continue
+            self.copy_tree(referrer, referrer.digest)
+            copied += 1
+            self._update_fallback_index(subject, referrer)
+        if self.source_tags is None:
+            self.source_tags = self.src.list_tags(src_repo)
+        prefix = subject.replace(":", "-")
+        for tag in self.source_tags:
+            if not tag.startswith(prefix + ".") and (tag != prefix or listed is not None):
+                continue
+            referrer = self.src.get_manifest(src_repo, tag)
+            if referrer is None:
+                continue
+            found += [referrer.digest, *(c.digest for c in referrer.children)]
+            if self.dst.head_manifest(repo, tag) != referrer.digest:
+                self.copy_tree(referrer, tag)
+                copied += 1
+        return copied, found
+
+    def _update_fallback_index(self, subject: str, referrer: Manifest) -> None:
+        """Record `referrer` in the destination's `sha256-<hex>` tag index (for registries without the API)."""
+        if self.dst.referrers(self.dst_ref.repository, subject) is not None:
+            return
+        tag = subject.replace(":", "-")
+        existing = self.dst.get_manifest(self.dst_ref.repository, tag)
+        entries = [c.to_json() for c in existing.children] if existing and existing.is_index else []
+        if any(e["digest"] == referrer.digest for e in entries):
+            return
+        entries.append(referrer.descriptor().to_json())
+        raw = json.dumps(
+            {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": entries}, separators=(",", ":")
+        ).encode()
+        index = parse_manifest(raw, OCI_INDEX, sha256_digest(raw), str(self.dst_ref))
+        self.dst.put_manifest(self.dst_ref.repository, tag, index)
+
+
+def parse_destination(destination: str) -> ImageReference:
+    """A destination reference: a tag or a digest, not both (InvalidReference otherwise)."""
+    dst_ref = parse_reference(destination)
+    if dst_ref.digest and dst_ref.tag:
+        raise InvalidReference(f"destination {destination!r} must name a tag or a digest, not both")
+    return dst_ref
+
+
+def _resolve(
+    source: str,
+    destination: str,
+    source_session: Any,
+    destination_session: Any,
+    insecure_registries: Collection[str],
+    retry: RetryPolicy | None,
+    pool_size: int,
+    bounds: Bounds | None = None,
+    put_rate: float | None = None,
+) -> tuple[ImageReference, ImageReference, RegistryClient, RegistryClient]:
+    src_ref, dst_ref = parse_reference(source), parse_destination(destination)
+    src = make_client(
+        src_ref.registry,
+        session=source_session,
+        insecure_registries=insecure_registries,
+        retry=retry,
+        pool_size=pool_size,
+        bounds=bounds,
+    )
+    dst = make_client(
+        dst_ref.registry,
+        session=destination_session,
+        insecure_registries=insecure_registries,
+        push=True,
+        retry=retry,
+        pool_size=pool_size,
+        bounds=bounds,
+        put_rate=put_rate,
+    )
+    return src_ref, dst_ref, src, dst
+
+
+def _check_mutable(dst_ref: ImageReference, session: Any, tag_digest: str | None, digest: str) -> None:
+    """Raise DestinationTagImmutable early when ECR says the tag is immutable (by the repository's mode and
+    its exclusion filters) and points elsewhere."""
+    parts = ecr_host_parts(dst_ref.registry)
+    if not parts or tag_digest is None or tag_digest == digest or not dst_ref.tag:
+        return
+    from workflow.engine.ecr import tag_mutability
+
+    mutability = tag_mutability(session, parts[1], dst_ref.repository, registry_id=parts[0])
+    if mutability is not None and mutability.immutable(dst_ref.tag):
+        raise DestinationTagImmutable(f"{dst_ref} is immutable and points at {tag_digest}, not {digest}")
+
+
+def _moved_on(src: RegistryClient, src_ref: ImageReference, digest: str) -> bool:
+    """True when the source names a tag that no longer points at `digest` (pushed again, or removed)."""
+    return bool(src_ref.tag) and src.head_manifest(src_ref.repository, src_ref.tag or "") != digest
+
+
+def probe_destination(
+    source: str,
+    destination: str,
+    *,
+    source_session: Any = None,
+    destination_session: Any = None,
+    insecure_registries: Collection[str] = (),
+    retry: RetryPolicy | None = None,
+    put_tag: bool = True,
+    bounds: Bounds | None = None,
+) -> PrecheckResult:
+    """Resolve the source digest; "present", "tagged" (tag put, no blobs moved), "superseded" (the digest
+    is there but the source tag moved on before the tag was put: no tag put) or "copy-needed".
+
+    With `put_tag=False` nothing is written: "tagged" then means a real run would only put the tag.
+    """
+    src_ref, dst_ref, src, dst = _resolve(
+        source, destination, source_session, destination_session, insecure_registries, retry, 4, bounds
+    )
+    digest = src.head_manifest(src_ref.repository, src_ref.reference)
+    if digest is None:
+        raise ImageNotFound(f"{src_ref} not found")
+    if src_ref.digest and digest != src_ref.digest:
+        raise DigestMismatch(f"{src_ref} resolved to {digest}")
+    tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
+    if tag_digest == digest:
+        return PrecheckResult(action="present", digest=digest, destination_digest=tag_digest)
+    if dst.head_manifest(dst_ref.repository, digest) != digest:
+        return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
+    if not put_tag:
+        return PrecheckResult(action="tagged", digest=digest, destination_digest=tag_digest)
+    _check_mutable(dst_ref, destination_session, tag_digest, digest)
+    manifest = dst.get_manifest(dst_ref.repository, digest)
+    if manifest is None:
+        return PrecheckResult(action="copy-needed", digest=digest, destination_digest=tag_digest)
+    if _moved_on(src, src_ref, digest):
+        return PrecheckResult(action="superseded", digest=digest, destination_digest=tag_digest)
+    dst.put_manifest(dst_ref.repository, dst_ref.reference, manifest)
+    return PrecheckResult(action="tagged", digest=digest, destination_digest=digest)
+
+
+def copy_image(
+    source: str,
+    destination: str,
+    *,
+    source_session: Any = None,
+    destination_session: Any = None,
+    insecure_registries: Collection[str] = (),
+    progress: ProgressCallback | None = None,
+    max_parallel_blobs: int = DEFAULT_PARALLEL_BLOBS,
+    retry: RetryPolicy | None = None,
+    upload_mode: UploadMode = "put",
+    deadline: float | None = None,
+    bounds: Bounds | None = None,
+    put_rate: float | None = None,
+) -> CopyOutcome:
+    """Copy `source` to `destination` (references like `host:port/repo:tag` or `host/repo@sha256:...`).
+
+    A source naming a tag (`repo:tag`, or `repo:tag@digest` to copy that digest) is looked up again right
+    before the destination tag is put: if the tag has moved on, the tag is not put ("superseded").
+
+    `deadline`: seconds the whole copy may take (RegistryTimeout past it); `bounds`: the per-exchange and
+    per-blob bounds (`Bounds()` by default); `put_rate`: manifest PUTs a second at the destination
+    (ECR's PutImage quota for ECR hosts by default, unpaced elsewhere).
+    """
+    started = time.monotonic()
+    if max_parallel_blobs < 1:
+        raise ValueError("max_parallel_blobs must be at least 1")
+    bounds = bounds or Bounds()
+    if deadline is not None:
+        bounds = replace(bounds, deadline=started + deadline)
+    src_ref, dst_ref, src, dst = _resolve(
+        source,
+        destination,
+        source_session,
+        destination_session,
+        insecure_registries,
+        retry,
+        max_parallel_blobs + 4,
+        bounds,
+        put_rate,
+    )
+    top = src.get_manifest(src_ref.repository, src_ref.reference)
+    if top is None:
+        raise ImageNotFound(f"{src_ref} not found")
+    if dst_ref.digest and dst_ref.digest != top.digest:
+        raise InvalidReference(
+            f"destination digest {dst_ref.digest} differs from the source digest {top.digest}"
+        )
+    platforms = _platforms(src, src_ref, top)  # before any write: a failure here leaves nothing half done
+    copier = _Copier(src, dst, src_ref, dst_ref, progress, max_parallel_blobs, upload_mode)
+    try:
+        tag_digest = dst.head_manifest(dst_ref.repository, dst_ref.reference)
+        action: Literal["copied", "tagged", "present", "superseded"]
+        subjects = [top.digest, *(c.digest for c in top.children)]
+        if tag_digest == top.digest:
+            action = "present"
+            referrers = copier.copy_referrers(subjects)
+        else:
+            _check_mutable(dst_ref, destination_session, tag_digest, top.digest)
+            if dst.head_manifest(dst_ref.repository, top.digest) == top.digest:
+                action = "tagged"
+            else:
+                copier.copy_tree(top, top.digest)
+                action = "copied"
+            # The tag is the last write: a tag at the destination means the image and its referrers are all
+            # there, which is what a later precheck's "present" relies on.
+            referrers = copier.copy_referrers(subjects)
+            if dst_ref.tag and _moved_on(src, src_ref, top.digest):
+                action = "superseded"  # a newer push of the tag is replicated by its own run
+            elif dst_ref.tag:
+                dst.put_manifest(dst_ref.repository, dst_ref.reference, top)
+    finally:
+        copier.close()
+    return CopyOutcome(
+        action=action,
+        source=str(src_ref),
+        destination=str(dst_ref),
+        source_digest=top.digest,
+        destination_digest=top.digest,
+        media_type=top.media_type,
+        platforms=platforms,
+        blobs_copied=copier.blobs.copied,
+        blobs_skipped=copier.blobs.skipped,
+        bytes_copied=copier.blobs.bytes_copied,
+        seconds=round(time.monotonic() - started, 3),
+        referrers_copied=referrers,
+        finished_at=datetime.now(UTC).isoformat(),
+    )
+
+
+def _platforms(src: RegistryClient, src_ref: ImageReference, top: Manifest) -> list[str]:
+    """Platforms named by the index, or read from the config of a single image."""
+    if top.is_index:
+        return [c.platform for c in top.children if c.platform and c.platform != "unknown/unknown"]
+    config = top.blobs[0] if top.blobs else None
+    if config is None or config.size > (1 << 20):
+        return []
+    platform = _platform_of_config(src.read_blob(src_ref.repository, config.digest))
+    return [platform] if platform else []

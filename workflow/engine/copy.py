@@ -1,0 +1,236 @@
+"""`ecr-replicate copy SOURCE DESTINATION`: copy one image, every platform, digest-preserving.
+
+Progress goes to stderr, the CopyResult as JSON to stdout (and to --result-file). Exit 0 on success,
+1 when the copy fails, 2 on bad arguments, each failure with a one-line reason on stderr.
+Non-ECR registry credentials: see `workflow.registry.auth` (ECR_REPLICATE_REGISTRY_AUTH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import traceback
+from typing import Any
+
+from workflow.core.commandline import (
+    Failure,
+    add_json_argument,
+    failure_of,
+    positive_float,
+    positive_int,
+    report,
+)
+from workflow.core.exceptions import InvalidReference
+from workflow.core.grammar import region_problem
+from workflow.core.partitions import SUPPORTED, partition_of
+from workflow.engine.copier import copy_image, parse_destination
+from workflow.engine.progress import copy_progress, human
+from workflow.registry.reference import parse_reference
+
+ROLE_ARN_RE = re.compile(rf"^arn:(?:{'|'.join(SUPPORTED)}):iam::[0-9]{{12}}:role/[\w+=,.@/-]{{1,512}}$")
+ROLE_SESSION_NAME = "ecr-replicate-copy"
+DEADLINE_ENV = "ECR_REPLICATE_COPY_DEADLINE"  # set by the copy project: its build timeout less a margin
+SUPERSEDED_NOTE = "; the source tag moved on, so the destination tag is left to its newer push"
+HOST_PORT_RE = re.compile(r"^[A-Za-z0-9.-]+(?::[0-9]{1,5})?$|^\[[0-9a-fA-F:]+\](?::[0-9]{1,5})?$")
+
+
+def register(subparsers: Any) -> None:
+    """Add the `copy` sub-command."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "copy", help="copy one image (all platforms, digest-preserving) between registries"
+    )
+    parser.add_argument("source", help="host[:port]/repo:tag or host[:port]/repo@sha256:...")
+    parser.add_argument("destination", help="host[:port]/repo:tag")
+    parser.add_argument("--src-role-arn", help="IAM role to assume for an ECR source")
+    parser.add_argument("--dst-role-arn", help="IAM role to assume for an ECR destination")
+    parser.add_argument("--src-external-id", help="sts:ExternalId for --src-role-arn")
+    parser.add_argument("--dst-external-id", help="sts:ExternalId for --dst-role-arn")
+    parser.add_argument(
+        "--dst-credentials-secret",
+        metavar="SECRET",
+        help="a destination in another partition: the Secrets Manager secret (ARN or name) holding the access "
+        "key pair that assumes --dst-role-arn there (read with this job's own credentials)",
+    )
+    parser.add_argument(
+        "--dst-credentials-region", metavar="REGION", help="the Region of --dst-credentials-secret"
+    )
+    parser.add_argument(
+        "--dst-region", metavar="REGION", help="the destination's Region: where STS assumes --dst-role-arn"
+    )
+    parser.add_argument(
+        "--insecure-registry",
+        action="append",
+        default=[],
+        metavar="HOST:PORT",
+        help="registry spoken to over plain HTTP (loopback test registries); repeatable",
+    )
+    parser.add_argument(
+        "--result-file", type=writable_file, help="also write the CopyResult JSON (or the error) here"
+    )
+    parser.add_argument(
+        "--max-parallel-blobs", type=positive_int, default=8, help="blobs in flight at once (default 8)"
+    )
+    parser.add_argument(
+        "--deadline",
+        type=positive_float,
+        metavar="SECONDS",
+        help=f"end the copy with RegistryTimeout after this long (default ${DEADLINE_ENV}, else no deadline)",
+    )
+    add_json_argument(parser, "the result (always JSON)")
+    parser.set_defaults(run=run)
+
+
+def writable_file(path: str) -> str:
+    """An argparse type: a file path that can be written, checked before the copy starts."""
+    probe = f"{path}.partial"
+    try:
+        with open(probe, "w", encoding="utf-8"):
+            pass
+        os.remove(probe)
+    except OSError as error:
+        raise argparse.ArgumentTypeError(f"cannot write {path!r}: {error.strerror}") from None
+    if os.path.isdir(path):
+        raise argparse.ArgumentTypeError(f"cannot write {path!r}: it is a directory")
+    return path
+
+
+def assume_role(role_arn: str | None, external_id: str | None = None, *, sts_client: Any = None) -> Any:
+    """A boto3 session holding the credentials of `role_arn`, renewed before expiry (None: no session)."""
+    if role_arn is None:
+        return None
+    from workflow.engine.roles import assume_role as assume  # deferred: boto3 only when a role is given
+
+    return assume(role_arn, ROLE_SESSION_NAME, external_id=external_id, sts_client=sts_client)
+
+
+def destination_session(args: argparse.Namespace) -> Any:
+    """The destination's session: --dst-role-arn assumed through STS, in another partition with the key pair
+    of --dst-credentials-secret (None without a role)."""
+    if args.dst_role_arn is None:
+        return None
+    from workflow.engine.roles import destination_session as assume  # deferred, as in assume_role
+
+    secret = args.dst_credentials_secret
+    return assume(
+        args.dst_role_arn,
+        ROLE_SESSION_NAME,
+        external_id=args.dst_external_id,
+        region=args.dst_region if secret else None,
+        secret_id=secret,
+        secret_region=args.dst_credentials_region,
+    )
+
+
+def _check_credentials_options(args: argparse.Namespace) -> None:
+    """--dst-credentials-secret needs the role, its Region and the destination's, in one partition."""
+    if args.dst_credentials_secret is None:
+        return
+    missing = [
+        flag
+        for flag, value in (
+            ("--dst-role-arn", args.dst_role_arn),
+            ("--dst-credentials-region", args.dst_credentials_region),
+            ("--dst-region", args.dst_region),
+        )
+        if not value
+    ]
+    if missing:
+        raise InvalidReference(f"--dst-credentials-secret needs {', '.join(missing)}")
+    for flag in ("dst_credentials_region", "dst_region"):
+        problem = region_problem(getattr(args, flag))
+        if problem:
+            raise InvalidReference(f"--{flag.replace('_', '-')}: {problem}")
+    role_partition = args.dst_role_arn.split(":")[1]
+    if partition_of(args.dst_region).name != role_partition:
+        raise InvalidReference(
+            f"--dst-region {args.dst_region} is not in the partition of --dst-role-arn ({role_partition})"
+        )
+
+
+def _fail(args: argparse.Namespace, failure: Failure) -> int:
+    """Report a failure on stderr and, with --result-file, as `{"error", "message"}` for the state machine."""
+    if args.result_file:
+        _write_result(args.result_file, json.dumps({"error": failure.error, "message": failure.message}))
+    return report(failure, as_json=args.json)
+
+
+def _write_result(path: str, text: str) -> None:
+    """Write the result whole or not at all (a temporary file renamed over it): the job reads it as JSON."""
+    partial = f"{path}.partial"
+    with open(partial, "w", encoding="utf-8") as file:
+        file.write(text + "\n")
+    os.replace(partial, path)
+
+
+def _deadline(given: float | None) -> float | None:
+    """Seconds the copy may take: --deadline, else $ECR_REPLICATE_COPY_DEADLINE, else None."""
+    text = os.environ.get(DEADLINE_ENV, "")
+    try:
+        deadline = given if given is not None else float(text) if text.strip() else None
+    except ValueError:
+        raise InvalidReference(f"{DEADLINE_ENV}={text[:40]!r} is not a number of seconds") from None
+    if deadline is not None and not 0 < deadline < float("inf"):
+        raise InvalidReference(f"the copy deadline must be a positive number of seconds, not {deadline}")
+    return deadline
+
+
+def run(args: argparse.Namespace) -> int:
+    """Copy SOURCE to DESTINATION; print the CopyResult JSON (on failure, the error goes to the result file)."""
+    try:
+        parse_reference(args.source)
+        parse_destination(args.destination)
+        for arn in (args.src_role_arn, args.dst_role_arn):
+            if arn is not None and not ROLE_ARN_RE.match(arn):
+                raise InvalidReference(f"invalid role ARN {arn!r}")
+        for host in args.insecure_registry:
+            if not HOST_PORT_RE.match(host):
+                raise InvalidReference(f"invalid --insecure-registry {host!r}: expected HOST:PORT")
+        _check_credentials_options(args)
+        deadline = _deadline(args.deadline)
+    except InvalidReference as error:
+        return _fail(args, failure_of(error))
+    progress = None if args.json else copy_progress(sys.stderr)
+    try:
+        sessions = (
+            assume_role(args.src_role_arn, args.src_external_id),
+            destination_session(args),
+        )
+        result = copy_image(
+            args.source,
+            args.destination,
+            source_session=sessions[0],
+            destination_session=sessions[1],
+            insecure_registries=tuple(args.insecure_registry),
+            progress=progress,
+            max_parallel_blobs=args.max_parallel_blobs,
+            deadline=deadline,
+        )
+    except Exception as error:  # a registry fault, AWS, or a defect: always a result for the state machine
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        failure = failure_of(error)  # once the copy has started, any failure is the operation's (1)
+        name = "CopyFailed" if failure.error == "InternalError" else failure.error
+        return _fail(args, Failure(name, failure.message, 1))
+    finally:
+        if progress is not None:
+            progress.close()
+    text = result.to_json()
+    print(text)
+    if args.result_file:
+        try:
+            _write_result(args.result_file, text)
+        except OSError as error:
+            return report(
+                Failure(type(error).__name__, f"the copy succeeded but {error}", 1), as_json=args.json
+            )
+    if not args.json:
+        print(
+            f"{result.action}: {result.destination} {result.destination_digest} "
+            f"({result.blobs_copied} blobs, {human(result.bytes_copied)} in {result.seconds:.1f}s)"
+            + (SUPERSEDED_NOTE if result.action == "superseded" else ""),
+            file=sys.stderr,
+        )
+    return 0

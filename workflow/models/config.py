@@ -1,0 +1,606 @@
+"""Replication config (YAML or JSON) -> validated model. Every problem is reported at once, with its path."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from workflow.core.exceptions import InvalidConfig
+from workflow.core.grammar import account_problem, cut, region_problem, repository_problem, shown
+from workflow.core.partitions import SUPPORTED, partition_of
+from workflow.models import loops
+from workflow.models.payloads import RepositorySettings
+from workflow.models.policy import Gates
+from workflow.models.rules import NameFilter, compile_pattern
+
+DEFAULT_ROLE_NAME = "ecr-replication-target"
+REPOSITORY_PLACEHOLDER = "{repository}"
+TEMPLATE_SAMPLE = "sample/repository"
+MAX_DESTINATIONS = 100  # targets one image can fan out to, over all rules
+# A customer-managed key is named by ARN or key id: the destination role is granted on it, and IAM
+# cannot name a key by alias.
+KEY_ARN_RE = re.compile(rf"arn:(?:{'|'.join(SUPPORTED)}):kms:[a-z0-9-]+:[0-9]{{12}}:key/[A-Za-z0-9-]+")
+KEY_ID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32}")
+# host[:port]: a DNS name, an IPv4 address or a bracketed IPv6 address, then an optional port.
+REGISTRY_RE = re.compile(
+    r"(?P<host>[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[0-9]{1,5}))?"
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _check(problem: str | None, value: Any) -> Any:
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _check_patterns(patterns: list[str]) -> list[str]:
+    problems = []
+    for pattern in patterns:
+        try:
+            compile_pattern(pattern)
+        except ValueError as error:
+            problems.append(str(error))
+    if problems:
+        raise ValueError("; ".join(problems))
+    return patterns
+
+
+class SourceConfig(_Strict):
+    """Where images are pushed: the account and Region the source stack is deployed in."""
+
+    account: str
+    region: str
+
+    _account = field_validator("account")(lambda v: _check(account_problem(v), v))
+    _region = field_validator("region")(lambda v: _check(region_problem(v), v))
+
+
+class TagRules(_Strict):
+    """Tag patterns; an exclude wins over an include."""
+
+    include: list[str] = Field(min_length=1)
+    exclude: list[str] = Field(default_factory=list)
+    case_insensitive: bool = Field(
+        default=False,
+        description="Globs and re: patterns of this rule's include and exclude ignore case "
+        "('*-rc*' also excludes 'release-1.0.0-RC1'); they are case-sensitive by default.",
+    )
+
+    _patterns = field_validator("include", "exclude")(_check_patterns)
+
+
+# Secrets Manager secret names: 1-512 of letters, digits and /_+=.@- (CreateSecret `Name`,
+# https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_CreateSecret.html).
+SECRET_NAME_RE = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+# A secret's ARN ends in its name, a hyphen and six random characters Secrets Manager appends ("Secret names
+# and ARNs"). IAM evaluates GetSecretValue against that complete ARN: a policy naming a partial ARN never
+# matches (API reference, GetSecretValue, SecretId: "specify a complete ARN").
+SECRET_ARN_SUFFIX_RE = re.compile(r".+-[A-Za-z0-9]{6}")
+USER_ARN_RE = re.compile(
+    r"arn:(?P<partition>[a-z-]+):iam::(?P<account>[0-9]{12}):user/[\w+=,.@/-]{1,512}", re.ASCII
+)
+
+
+class PartitionCredentials(_Strict):
+    """Credentials for a destination in another partition, where no role of the source can be assumed.
+
+    `secret` (an ARN, or a name in the source Region) is a Secrets Manager secret in the source account
+    whose value is `{"AccessKeyId": ..., "SecretAccessKey": ...}`: an access key pair of the IAM user
+    `principal` in the destination's partition, which assumes the destination role there. `kms_key` is the
+    secret's customer-managed key, if it has one (ARN or key id, in the source account).
+    """
+
+    secret: str
+    principal: str
+    kms_key: str | None = None
+
+    @field_validator("secret")
+    @classmethod
+    def _secret(cls, secret: str) -> str:
+        if secret.startswith("arn:"):
+            parts = secret.split(":", 6)
+            if len(parts) != 7 or parts[2] != "secretsmanager" or parts[5] != "secret" or not parts[6]:
+                raise ValueError(
+                    f"{shown(secret)} is not a Secrets Manager secret ARN "
+                    "(arn:<partition>:secretsmanager:<region>:<account>:secret:<name>-<6 characters>)"
+                )
+            if not SECRET_ARN_SUFFIX_RE.fullmatch(parts[6]):
+                raise ValueError(
+                    f"{shown(secret)} is a partial ARN: IAM evaluates GetSecretValue against the complete one, "
+                    "so a policy naming this never matches; use the complete ARN (with the 6-character suffix "
+                    "Secrets Manager appends to the name, e.g. ...:secret:name-AbCdEf), or the name alone"
+                )
+        elif not SECRET_NAME_RE.fullmatch(secret):
+            raise ValueError(
+                f"{shown(secret)} is not a secret ARN or name (1-512 of letters, digits and /_+=.@-)"
+            )
+        return secret
+
+    @field_validator("principal")
+    @classmethod
+    def _principal(cls, principal: str) -> str:
+        if not USER_ARN_RE.fullmatch(principal):
+            raise ValueError(
+                f"{shown(principal)} is not an IAM user ARN (arn:<partition>:iam::<account>:user/<name>): "
+                "the secret holds that user's access key pair"
+            )
+        return principal
+
+    @field_validator("kms_key")
+    @classmethod
+    def _kms_key(cls, kms_key: str | None) -> str | None:
+        if kms_key is not None and not (KEY_ARN_RE.fullmatch(kms_key) or KEY_ID_RE.fullmatch(kms_key)):
+            raise ValueError(
+                f"{shown(kms_key)} is not a KMS key ARN or key id (IAM cannot name a key by alias)"
+            )
+        return kms_key
+
+    def secret_arn(self, source: SourceConfig) -> str:
+        """The secret's ARN as IAM names it: the given ARN, or the name with the six characters Secrets
+        Manager appends to it (`-??????`; Secrets Manager user guide, "Secret names and ARNs")."""
+        if self.secret.startswith("arn:"):
+            return self.secret
+        return partition_of(source.region).arn(
+            "secretsmanager", source.region, source.account, f"secret:{self.secret}-??????"
+        )
+
+    def secret_region(self, source: SourceConfig) -> str:
+        """The Region the secret is read in: its ARN's, else the source's."""
+        return self.secret.split(":")[3] if self.secret.startswith("arn:") else source.region
+
+    def key_arn(self, source: SourceConfig) -> str | None:
+        """The ARN of the secret's customer-managed key, if it has one."""
+        if self.kms_key is None or KEY_ARN_RE.fullmatch(self.kms_key):
+            return self.kms_key
+        region = self.secret_region(source)
+        return partition_of(region).arn("kms", region, source.account, f"key/{self.kms_key}")
+
+
+class DestinationConfig(_Strict):
+    """One destination account, in one or more Regions (another partition's with `credentials`)."""
+
+    account: str
+    regions: list[str] = Field(min_length=1)
+    role_name: str = DEFAULT_ROLE_NAME
+    repository: str = REPOSITORY_PLACEHOLDER
+    external_id: str | None = None
+    credentials: PartitionCredentials | None = None
+
+    _account = field_validator("account")(lambda v: _check(account_problem(v), v))
+
+    @property
+    def partition(self) -> str:
+        """The partition of the destination's Regions (the config refuses Regions of several)."""
+        return partition_of(self.regions[0]).name
+
+    @field_validator("regions")
+    @classmethod
+    def _regions(cls, regions: list[str]) -> list[str]:
+        problems = [p for p in map(region_problem, regions) if p]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return regions
+
+    @field_validator("role_name")
+    @classmethod
+    def _role_name(cls, role_name: str) -> str:
+        if not re.fullmatch(r"[\w+=,.@-]{1,64}", role_name, re.ASCII):
+            raise ValueError(f"{shown(role_name)} is not a valid IAM role name")
+        return role_name
+
+    @field_validator("external_id")
+    @classmethod
+    def _external_id(cls, external_id: str | None) -> str | None:
+        if external_id is not None and not re.fullmatch(r"[\w+=,.@:/-]{2,1224}", external_id, re.ASCII):
+            raise ValueError(
+                f"{shown(external_id)} is not a valid ExternalId "
+                "(2 to 1224 characters of letters, digits and _+=,.@:/-)"
+            )
+        return external_id
+
+    @field_validator("repository")
+    @classmethod
+    def _template(cls, template: str) -> str:
+        try:
+            rendered = template.format(repository=TEMPLATE_SAMPLE)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(
+                f"{shown(template)} is not a valid repository template (the only placeholder is {{repository}})"
+            ) from None
+        if repository_problem(rendered):
+            raise ValueError(f"{shown(template)} does not render to a valid ECR repository name")
+        return template
+
+    def render_repository(self, source_repository: str) -> str:
+        """The destination repository name for a source repository."""
+        return self.repository.format(repository=source_repository)
+
+
+class Rule(_Strict):
+    """Which repositories and tags replicate to which destinations."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    repositories: list[str] = Field(default_factory=lambda: ["*"], min_length=1)
+    tags: TagRules
+    destinations: list[DestinationConfig] = Field(min_length=1)
+    create_repository: RepositorySettings | None = None
+    gates: Gates | None = None
+    # A tag deleted at the source is removed at the destinations, where it still points at the same digest.
+    propagate_deletes: bool = False
+
+    _patterns = field_validator("repositories")(_check_patterns)
+
+    @cached_property
+    def repository_filter(self) -> NameFilter:
+        """The compiled repository patterns."""
+        return NameFilter.compile(self.repositories)
+
+    @cached_property
+    def tag_filter(self) -> NameFilter:
+        """The compiled tag patterns."""
+        return NameFilter.compile(self.tags.include, self.tags.exclude, self.tags.case_insensitive)
+
+
+class Notifications(_Strict):
+    """Who is told, and when."""
+
+    emails: list[str] = Field(default_factory=list)
+    on: Literal["failure", "always"] = "failure"
+    # Where the team reads docs/runbook.md (e.g. its page in the team's Git host); the email links each
+    # failed line's section under it. Default: the runbook's path in the repository.
+    runbook_url: str | None = None
+
+    @field_validator("runbook_url")
+    @classmethod
+    def _runbook_url(cls, url: str | None) -> str | None:
+        if url is not None and not re.fullmatch(r"https?://[^\s#]+", url):
+            raise ValueError(f"not an http(s) URL without a #fragment: {url[:140]!r}")
+        return url
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, emails: list[str]) -> list[str]:
+        bad = [e for e in emails if not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", e)]
+        if bad:
+            raise ValueError(f"not an email address: {cut(', '.join(map(repr, bad)))}")
+        return emails
+
+
+class Endpoint(_Strict):
+    """A registry endpoint override for one account/Region (local runtime and tests)."""
+
+    account: str
+    region: str
+    registry: str
+    insecure: bool = False
+
+    _account = field_validator("account")(lambda v: _check(account_problem(v), v))
+    _region = field_validator("region")(lambda v: _check(region_problem(v), v))
+
+    @field_validator("registry")
+    @classmethod
+    def _registry(cls, registry: str) -> str:
+        match = REGISTRY_RE.fullmatch(registry)
+        if not match or not 1 <= int(match["port"] or 443) <= 65535:
+            raise ValueError(f"{shown(registry)} is not a registry host[:port] (port 1-65535)")
+        return registry
+
+
+class ReplicationConfig(_Strict):
+    """The whole replication config."""
+
+    source: SourceConfig
+    rules: list[Rule] = Field(min_length=1)
+    notifications: Notifications = Field(default_factory=Notifications)
+    max_concurrency: int = Field(default=4, ge=1, le=40)
+    endpoints: list[Endpoint] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _semantics(self) -> ReplicationConfig:
+        problems = [
+            *self._duplicate_rule_names(),
+            *self._duplicate_destinations(),
+            *self._loops(),
+            *self._too_many_destinations(),
+            *self._external_id_disagreements(),
+            *self._kms_keys(),
+            *self._partitions(),
+        ]
+        if problems:
+            raise ValueError("\n".join(problems))
+        return self
+
+    def _duplicate_rule_names(self) -> list[str]:
+        seen: set[str] = set()
+        problems = []
+        for index, rule in enumerate(self.rules):
+            if rule.name in seen:
+                problems.append(f"rules[{index}].name: duplicate rule name {rule.name!r}")
+            seen.add(rule.name)
+        return problems
+
+    def _duplicate_destinations(self) -> list[str]:
+        problems = []
+        for index, rule in enumerate(self.rules):
+            seen: dict[tuple[str, str, str], int] = {}
+            for d_index, destination in enumerate(rule.destinations):
+                for region in destination.regions:
+                    key = (destination.account, region, destination.repository)
+                    if key in seen:
+                        problems.append(
+                            f"rules[{index}].destinations[{d_index}]: duplicate destination "
+                            f"{destination.account}/{region} (already in destinations[{seen[key]}])"
+                        )
+                    seen.setdefault(key, d_index)
+        return problems
+
+    def _too_many_destinations(self) -> list[str]:
+        targets = {
+            (d.account, region, d.repository)
+            for rule in self.rules
+            for d in rule.destinations
+            for region in d.regions
+        }
+        if len(targets) <= MAX_DESTINATIONS:
+            return []
+        return [
+            f"rules: {len(targets)} destinations (account, Region, repository) in all; at most "
+            f"{MAX_DESTINATIONS}, so that one execution's state stays under Step Functions' 256 KiB limit"
+        ]
+
+    def _external_id_disagreements(self) -> list[str]:
+        """A destination role's trust policy requires an ExternalId of every assumer, or of none."""
+        first: dict[tuple[str, str], tuple[str, DestinationConfig]] = {}
+        problems = []
+        for index, rule in enumerate(self.rules):
+            for d_index, destination in enumerate(rule.destinations):
+                path = f"rules[{index}].destinations[{d_index}]"
+                key = (destination.account, destination.role_name)
+                first_path, other = first.setdefault(key, (path, destination))
+                if (destination.external_id is None) != (other.external_id is None):
+                    problems.append(
+                        f"{path}.external_id: {'missing' if destination.external_id is None else 'set'} here "
+                        f"but {'set' if destination.external_id is None else 'missing'} in {first_path}, which "
+                        f"uses the same role {destination.role_name!r} in account {destination.account}; its "
+                        "trust policy can require an ExternalId only of every destination or of none"
+                    )
+        return problems
+
+    def _kms_keys(self) -> list[str]:
+        return [
+            f"rules[{index}].create_repository.kms_key: {shown(create.kms_key)} is not a KMS key ARN or "
+            "key id (the destination role is granted on the key, which IAM cannot name by alias)"
+            for index, rule in enumerate(self.rules)
+            if (create := rule.create_repository) is not None
+            and create.kms_key is not None
+            and not (KEY_ARN_RE.fullmatch(create.kms_key) or KEY_ID_RE.fullmatch(create.kms_key))
+        ]
+
+    def _partitions(self) -> list[str]:
+        """Partition, Region and account agree: one partition per account, credentials where (and only
+        where) the destination's partition is not the source's, secrets and keys in the source account."""
+        source = partition_of(self.source.region).name
+        problems: list[str] = []
+        accounts: dict[str, tuple[str, str]] = {}
+        for index, rule in enumerate(self.rules):
+            for d_index, destination in enumerate(rule.destinations):
+                path = f"rules[{index}].destinations[{d_index}]"
+                partitions = sorted({partition_of(region).name for region in destination.regions})
+                if len(partitions) > 1:
+                    problems.append(
+                        f"{path}.regions: Regions of {' and '.join(partitions)} in one destination; an account "
+                        "belongs to one partition"
+                    )
+                    continue
+                partition = partitions[0]
+                first_path, first = accounts.setdefault(destination.account, (path, partition))
+                if first != partition:
+                    problems.append(
+                        f"{path}.regions: account {destination.account} in {partition} here but in {first} in "
+                        f"{first_path}; an account belongs to one partition"
+                    )
+                problems.extend(self._credentials_problems(path, destination, partition, source))
+        return problems
+
+    def _credentials_problems(
+        self, path: str, destination: DestinationConfig, partition: str, source: str
+    ) -> list[str]:
+        credentials = destination.credentials
+        if credentials is None:
+            if partition == source:
+                return []
+            return [
+                f"{path}: {destination.account}/{destination.regions[0]} is in partition {partition}, the "
+                f"source in {source}; no IAM role can be assumed across partitions, so it needs credentials "
+                "(secret and principal, see docs/deploy.md)"
+            ]
+        if partition == source:
+            return [
+                f"{path}.credentials: {destination.account} is in the source's partition ({source}), where "
+                "the source roles assume the destination role; a stored access key would only add risk"
+            ]
+        problems = []
+        principal = USER_ARN_RE.fullmatch(credentials.principal)
+        if principal and principal["partition"] != partition:
+            problems.append(
+                f"{path}.credentials.principal: {shown(credentials.principal)} is in partition "
+                f"{principal['partition']}, the destination in {partition}"
+            )
+        if credentials.secret.startswith("arn:"):
+            _, arn_partition, _, region, account, *_ = credentials.secret.split(":")
+            if (arn_partition, account) != (source, self.source.account) or region_problem(region):
+                problems.append(
+                    f"{path}.credentials.secret: {shown(credentials.secret)} is not a secret of the source "
+                    f"account ({source}, {self.source.account}, a Region of {source})"
+                )
+            elif partition_of(region).name != source:
+                problems.append(f"{path}.credentials.secret: Region {region} is not in {source}")
+        if credentials.kms_key and KEY_ARN_RE.fullmatch(credentials.kms_key):
+            _, key_partition, _, key_region, key_account, _ = credentials.kms_key.split(":")
+            if (key_partition, key_account, key_region) != (
+                source,
+                self.source.account,
+                credentials.secret_region(self.source),
+            ):
+                problems.append(
+                    f"{path}.credentials.kms_key: {shown(credentials.kms_key)} is not a key of the source "
+                    f"account in the secret's Region ({source}, {self.source.account}, "
+                    f"{credentials.secret_region(self.source)})"
+                )
+        return problems
+
+    def _loops(self) -> list[str]:
+        """A destination in the source account and Region whose copies a rule could select again: each tag the
+        product puts there is an ECR push event on the source bus, which starts the workflow again
+        (workflow/models/loops.py)."""
+        problems = []
+        where = f"{self.source.account}/{self.source.region}"
+        for index, rule in enumerate(self.rules):
+            for d_index, destination in enumerate(rule.destinations):
+                if (
+                    destination.account != self.source.account
+                    or self.source.region not in destination.regions
+                ):
+                    continue
+                loop = loops.selected_again(destination.repository, rule, self.rules)
+                if loop is None:
+                    continue
+                itself = " (the source itself)" if loop.source == loop.destination else ""
+                problem = (
+                    f"rules[{index}].destinations[{d_index}]: {loop.source} -> {loop.destination}{itself} is "
+                    f"selected again by rule {loop.rule!r} (loop in {where})"
+                )
+                if loop.widened:
+                    problem += f"; decided conservatively: {'; '.join(loop.widened)}"
+                problems.append(problem)
+        return problems
+
+    def endpoint(self, account: str, region: str) -> tuple[str, bool]:
+        """The registry host of an account/Region and whether it is plain HTTP."""
+        for endpoint in self.endpoints:
+            if endpoint.account == account and endpoint.region == region:
+                return endpoint.registry, endpoint.insecure
+        return partition_of(region).ecr_registry(account, region), False
+
+    def summary_line(self) -> str:
+        """One line: rules, destinations, Regions."""
+        destinations = {(d.account, r) for rule in self.rules for d in rule.destinations for r in d.regions}
+        accounts = {account for account, _ in destinations}
+        return (
+            f"{len(self.rules)} rule(s) ({', '.join(r.name for r in self.rules)}), "
+            f"{len(destinations)} destination(s) in {len(accounts)} account(s), "
+            f"source {self.source.account}/{self.source.region}"
+        )
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """YAML as the config reads it: `on`, `off`, `yes` and `no` stay strings (as in YAML 1.2), and a
+    key given twice in one mapping is an error naming both lines."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str | int | float | bool) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {shown(key)} on line {line} (first on line {seen[key]})", None
+                )
+            if isinstance(key, str | int | float | bool):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+_ConfigLoader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
+)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object's members; a key given twice is an error."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise ValueError(f"duplicate key {shown(key)}")
+        data[key] = value
+    return data
+
+
+def _format_location(location: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in location:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            name = cut(str(part), 64)
+            path += f".{name}" if path else name
+    return path or "(root)"
+
+
+def _problems(error: ValidationError) -> list[str]:
+    problems = []
+    for item in error.errors():
+        location = tuple(part for part in item["loc"] if not str(part).startswith("function-"))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        elif item["type"] == "missing":
+            message = "required field is missing"
+        elif item["type"] == "string_type" and type(item.get("input")) in (int, float):
+            message += (
+                ' (YAML read a number here: quote it, e.g. "012345678901"; unquoted, leading zeros are lost)'
+            )
+        for line in message.split("\n"):
+            prefixed = line if line.startswith(("rules", "source", "notifications")) else None
+            problems.append(prefixed or f"{_format_location(location)}: {line}")
+    return problems
+
+
+def parse_config(data: Mapping[str, Any]) -> ReplicationConfig:
+    """Validate a config mapping; raises InvalidConfig listing every problem."""
+    if not isinstance(data, Mapping):
+        raise InvalidConfig([f"(root): expected a mapping, got {type(data).__name__}"])
+    try:
+        return ReplicationConfig.model_validate(data, strict=True)
+    except ValidationError as error:
+        raise InvalidConfig(_problems(error)) from None
+
+
+def load_config(path: str | Path) -> ReplicationConfig:
+    """Load and validate a YAML or JSON config file; raises InvalidConfig."""
+    path = Path(path)
+    kind = "JSON" if path.suffix == ".json" else "YAML"
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as error:
+        raise InvalidConfig([f"{path}: cannot read: {error.strerror}"]) from None
+    except UnicodeDecodeError as error:
+        raise InvalidConfig([f"{path}: not UTF-8 text (byte {error.start}: {error.reason})"]) from None
+    try:
+        data = _parse_text(text, kind)
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError, RecursionError) as error:
+        reason = "nested too deeply to parse" if isinstance(error, RecursionError) else error
+        raise InvalidConfig([f"{path}: not valid {kind}: {cut(str(reason), 400)}"]) from None
+    return parse_config(data)
+
+
+def _parse_text(text: str, kind: str) -> Any:
+    if kind == "JSON":
+        return json.loads(text, object_pairs_hook=_unique_keys)
+    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 - a SafeLoader subclass

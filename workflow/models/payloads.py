@@ -1,0 +1,228 @@
+"""Typed models the workflow's states pass each other: requests, targets, copy results, records, the plan."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# superseded: the source tag moved on (a newer push) before the destination tag was put, so it was not.
+CopyAction = Literal["copied", "tagged", "present", "superseded"]
+# A delete target's outcomes: the tag removed, left alone (moved since, or in the source again), or not there.
+DeleteAction = Literal["deleted", "kept", "absent"]
+PrecheckAction = Literal["present", "tagged", "superseded", "copy-needed", "deleted", "kept", "absent"]
+TargetStatus = Literal[
+    "copied", "tagged", "present", "superseded", "planned", "failed", "deleted", "kept", "absent", "blocked"
+]
+# What a request asks for: replicate a pushed tag, or remove a deleted one (rules with propagate_deletes).
+RequestAction = Literal["replicate", "delete"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# CreateRepository's imageTagMutabilityExclusionFilters: 1 to 5 filters, each of type WILDCARD and a value
+# of 1 to 128 of [0-9a-zA-Z._*-] (ECR API reference, CreateRepository and ImageTagMutabilityExclusionFilter:
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ImageTagMutabilityExclusionFilter.html).
+MAX_EXCLUSION_FILTERS = 5
+EXCLUSION_FILTER_PATTERN = r"^[0-9a-zA-Z._*-]{1,128}$"
+WITH_EXCLUSION = ("IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION")
+
+
+class ExclusionFilter(_Model):
+    """One tag mutability exclusion: tags matching `filter` (`*` matches any run of characters)."""
+
+    filter: str = Field(pattern=EXCLUSION_FILTER_PATTERN)
+    filter_type: Literal["WILDCARD"] = "WILDCARD"
+
+
+class RepositorySettings(_Model):
+    """How a destination repository is created when it does not exist.
+
+    `IMMUTABLE_WITH_EXCLUSION`: every tag immutable except those an exclusion filter matches;
+    `MUTABLE_WITH_EXCLUSION`: every tag mutable except those. Both need 1 to 5 filters, the others none.
+    """
+
+    tag_mutability: Literal["MUTABLE", "IMMUTABLE", "IMMUTABLE_WITH_EXCLUSION", "MUTABLE_WITH_EXCLUSION"] = (
+        "MUTABLE"
+    )
+    tag_mutability_exclusion_filters: list[ExclusionFilter] | None = Field(
+        default=None, min_length=1, max_length=MAX_EXCLUSION_FILTERS
+    )
+    scan_on_push: bool = False
+    encryption: Literal["AES256", "KMS"] = "AES256"
+    kms_key: str | None = None
+
+    @model_validator(mode="after")
+    def _filters_match_the_mode(self) -> RepositorySettings:
+        filters = self.tag_mutability_exclusion_filters
+        if self.tag_mutability in WITH_EXCLUSION and not filters:
+            raise ValueError(
+                f"tag_mutability {self.tag_mutability} needs tag_mutability_exclusion_filters "
+                f"(1 to {MAX_EXCLUSION_FILTERS})"
+            )
+        if self.tag_mutability not in WITH_EXCLUSION and filters:
+            raise ValueError(
+                "tag_mutability_exclusion_filters apply only to tag_mutability "
+                f"IMMUTABLE_WITH_EXCLUSION or MUTABLE_WITH_EXCLUSION, not {self.tag_mutability}"
+            )
+        return self
+
+
+class DestinationRef(_Model):
+    """One account/Region pair, as used for narrowing manual runs."""
+
+    account: str
+    region: str
+
+
+class Override(_Model):
+    """A break-glass override of promotion gates, from a manual input; only rules with `allow_override` take it.
+
+    `requested_by` is what the starter recorded (`ecr-replicate start` puts its caller identity ARN there);
+    Step Functions does not tell a state who started the execution: CloudTrail's StartExecution event does.
+    """
+
+    reason: str = Field(min_length=1, max_length=1024)
+    requested_by: str | None = Field(default=None, max_length=2048)
+
+
+class CredentialsSecret(_Model):
+    """Where a destination in another partition keeps its access key pair: a Secrets Manager secret of the
+    source account (ARN or name) and the Region to read it in. Only this reference travels, never the value."""
+
+    secret_id: str
+    region: str
+
+
+class ReplicationRequest(_Model):
+    """One image to replicate, from an ECR push event or a manual input."""
+
+    repository: str | None = None
+    tag: str | None = None
+    digest: str | None = None
+    source_account: str | None = None
+    source_region: str | None = None
+    destinations: list[DestinationRef] | None = None
+    dry_run: bool = False
+    origin: Literal["event", "manual"] = "manual"
+    action: RequestAction = "replicate"
+    skipped_reason: str | None = None
+    # When the image was pushed (the ECR event's time); for a manual run, when the execution started.
+    pushed_at: datetime | None = None
+    override: Override | None = None
+
+
+class Target(_Model):
+    """One destination to copy one image to."""
+
+    account: str
+    region: str
+    repository: str
+    tag: str
+    rule: str
+    source_registry: str
+    source_repository: str
+    source_reference: str
+    registry: str
+    role_arn: str
+    external_id: str | None = None
+    credentials: CredentialsSecret | None = None
+    insecure: bool = False
+    source_insecure: bool = False
+    create_repository: RepositorySettings | None = None
+    # "delete": remove the tag where it still points at `source_reference`, the digest the source tag had.
+    action: RequestAction = "replicate"
+    # Every rule selecting this destination (`rule` is the first); it replicates if one of them lets it.
+    rules: list[str] = Field(default_factory=list)
+    # The digest the Gate step passed: the copy is pinned to it, never to what the tag points at later.
+    gated_digest: str | None = None
+
+    @property
+    def destination_reference(self) -> str:
+        """`registry/repository:tag` at the destination."""
+        return f"{self.registry}/{self.repository}:{self.tag}"
+
+    @property
+    def source_tag_image(self) -> str:
+        """`registry/repository:tag` at the source: what the tag points at now, whatever the event said."""
+        return f"{self.source_registry}/{self.source_repository}:{self.tag}"
+
+    @property
+    def selecting_rules(self) -> list[str]:
+        """The rules selecting this destination."""
+        return self.rules or [self.rule]
+
+    @property
+    def source_to_check(self) -> str:
+        """What the Precheck resolves: the gated digest (with its tag, for the newest-push check) when the Gate
+        step passed one, else the tag now."""
+        if self.gated_digest:
+            return f"{self.source_tag_image}@{self.gated_digest}"
+        return self.source_tag_image
+
+    @property
+    def source_image(self) -> str:
+        """`registry/repository:tag` or `registry/repository@digest` at the source."""
+        separator = "@" if self.source_reference.startswith("sha256:") else ":"
+        return f"{self.source_registry}/{self.source_repository}{separator}{self.source_reference}"
+
+
+class CopyResult(_Model):
+    """What one copy did. Exported by the CodeBuild job as RESULT."""
+
+    action: CopyAction
+    source: str
+    destination: str
+    source_digest: str
+    destination_digest: str
+    media_type: str
+    platforms: list[str] = Field(default_factory=list)
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    bytes_copied: int = 0
+    seconds: float = 0.0
+    referrers_copied: int = 0
+    finished_at: str | None = None  # ISO 8601 UTC, when the destination tag was put
+
+
+class TargetResult(_Model):
+    """The final record of one target, as the Map emits it and the summary reads it."""
+
+    account: str
+    region: str
+    repository: str
+    tag: str
+    status: TargetStatus
+    planned_action: Literal["tag", "copy", "delete"] | None = None
+    # Why a delete left the tag ("moved since": it points at another digest now; "in the source": re-pushed).
+    kept_reason: str | None = None
+    digest: str | None = None
+    bytes_copied: int = 0
+    blobs_copied: int = 0
+    blobs_skipped: int = 0
+    seconds: float = 0.0
+    error: str | None = None
+    cause: str | None = None
+    build_arn: str | None = None
+    # When the destination tag was put (copied, tagged): the end of the replication lag.
+    finished_at: datetime | None = None
+
+
+class Plan(_Model):
+    """The Plan state's output: what to copy where, or why nothing replicates."""
+
+    repository: str | None = None
+    tag: str | None = None
+    dry_run: bool = False
+    action: RequestAction = "replicate"
+    targets: list[Target] = Field(default_factory=list)
+    skipped_reason: str | None = None
+    pushed_at: datetime | None = None
+    # True when a target's rule has promotion gates: the Gate step runs before any destination is touched.
+    gated: bool = False
+    # Targets the Gate step blocked (or could not gate): their records, beside the Map's.
+    blocked: list[TargetResult] = Field(default_factory=list)
+    override: Override | None = None

@@ -1,0 +1,244 @@
+"""Where an image is: for each destination the rules name, present, stale, missing or blocked by a gate.
+
+`image_status()` reads what `sync` reads (workflow.ops.inventory): one listing of the source repository,
+then ONE listing per destination repository (ECR; a HEAD per tag for a plain registry), so its API
+calls grow with destinations, not with tags. A destination that cannot be listed (its role is not
+deployed, say) is reported as "unknown" with the error; the others are still read.
+
+When a rule has `gates:`, each source image is gated once (`gate_image`: its scan findings and
+signatures read once, whatever the number of destinations). A destination lacking the image (missing
+or stale) whose rule's gates block it is "blocked", with the reason; a gate still waiting (a scan in
+progress) or failing for an image already there is named in `gate` without changing the state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from workflow.core.exceptions import ImageNotFound, InvalidRequest, ReplicationError
+from workflow.gates.decision import Decision
+from workflow.gates.image import gate_image
+from workflow.models.config import ReplicationConfig
+from workflow.models.payloads import ReplicationRequest, Target
+from workflow.models.rules import tag_matches
+from workflow.ops.inventory import AwsClients, Inventories, SourceImage
+from workflow.pipeline.gate import waited_since
+from workflow.pipeline.plan import plan
+from workflow.registry.client import RegistryClient
+from workflow.registry.factory import make_client
+
+State = Literal["present", "stale", "missing", "blocked", "unknown"]
+STATES: tuple[State, ...] = ("present", "stale", "missing", "blocked", "unknown")
+
+
+@dataclass(frozen=True)
+class DestinationStatus:
+    """One source tag at one destination."""
+
+    repository: str
+    tag: str
+    source_digest: str
+    account: str
+    region: str
+    destination_repository: str
+    state: State
+    digest: str | None = None
+    pushed_at: datetime | None = None
+    error: str | None = None
+    gate: str | None = None  # why the rule's gates do not let the image through now
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, camelCase like the other reports."""
+        return {
+            "repository": self.repository,
+            "tag": self.tag,
+            "sourceDigest": self.source_digest,
+            "account": self.account,
+            "region": self.region,
+            "destinationRepository": self.destination_repository,
+            "state": self.state,
+            "digest": self.digest,
+            "pushedAt": self.pushed_at.isoformat() if self.pushed_at else None,
+            "error": self.error,
+            "gate": self.gate,
+        }
+
+
+@dataclass
+class StatusReport:
+    """Every (tag, destination) of one status query."""
+
+    entries: list[DestinationStatus] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """True when every destination has every tag with the source's digest."""
+        return all(entry.state == "present" for entry in self.entries)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: whether it is complete, counts per state, and every entry."""
+        return {
+            "complete": self.complete,
+            "counts": {state: sum(e.state == state for e in self.entries) for state in STATES},
+            "destinations": [entry.to_dict() for entry in self.entries],
+        }
+
+    def table(self) -> str:
+        """One row per (tag, destination)."""
+        header = ("IMAGE", "DESTINATION", "STATE", "DIGEST", "PUSHED")
+        rows = [
+            (
+                f"{e.repository}:{e.tag}",
+                f"{e.account}/{e.region} {e.destination_repository}",
+                e.state,
+                (e.digest or "-")[:19],
+                e.pushed_at.strftime("%Y-%m-%d %H:%M:%S %Z").strip() if e.pushed_at else "-",
+            )
+            for e in self.entries
+        ]
+        widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+        lines = [
+            "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in (header, *rows)
+        ]
+        lines += [f"{e.account}/{e.region}: {e.error}" for e in self.entries if e.error]
+        gated = {f"{e.repository}:{e.tag}": e.gate for e in self.entries if e.gate}
+        lines += [f"{image}: {reason}" for image, reason in gated.items()]
+        return "\n".join(lines)
+
+
+class _Reader:
+    def __init__(self, config: ReplicationConfig, clients: AwsClients) -> None:
+        self.config = config
+        self.inventories = Inventories(config, clients)
+        # (account, region, repository) -> why it could not be listed
+        self.unlisted: dict[tuple[str, str, str], str] = {}
+        self.gates = {rule.name: rule.gates for rule in config.rules if rule.gates is not None}
+        self._source_registry: RegistryClient | None = None
+
+    def images(self, repository: str, tag: str | None) -> list[SourceImage]:
+        rules = [rule for rule in self.config.rules if rule.repository_filter.matches(repository)]
+        if not rules:
+            raise InvalidRequest(f"no rule of the config selects the repository {repository!r}")
+        accept: Callable[[str], bool]
+        if tag is None:
+            accept = lambda name: any(tag_matches(rule.tag_filter, name)[0] for rule in rules)  # noqa: E731
+        else:
+            accept = lambda name: name == tag  # noqa: E731
+        images = sorted(self.inventories.source().images(repository, accept), key=lambda i: i.tag)
+        if tag is not None and not images:
+            source = self.config.source
+            raise ImageNotFound(f"{repository}:{tag} is not in the source ({source.account}/{source.region})")
+        return images
+
+    def entries(self, image: SourceImage, *, required: bool) -> list[DestinationStatus]:
+        request = ReplicationRequest(repository=image.repository, tag=image.tag, digest=image.digest)
+        targets = plan(request, self.config).targets
+        if not targets and required:
+            raise InvalidRequest(
+                f"no rule replicates {image.repository}:{image.tag}: its tag is not accepted"
+            )
+        decisions = self._gate(image, targets)
+        return [
+            _gated(
+                self._look(
+                    DestinationStatus(
+                        image.repository,
+                        image.tag,
+                        image.digest,
+                        target.account,
+                        target.region,
+                        target.repository,
+                        "unknown",
+                    ),
+                    target,
+                ),
+                target.selecting_rules,
+                decisions,
+            )
+            for target in targets
+        ]
+
+    def _gate(self, image: SourceImage, targets: list[Target]) -> Mapping[str, Decision | str]:
+        """Rule -> decision (or why there is none) for the image's gated rules, read once for all targets."""
+        used = sorted({rule for target in targets for rule in target.selecting_rules if rule in self.gates})
+        if not used:
+            return {}
+        source = self.config.source
+        try:
+            return gate_image(
+                {rule: self.gates[rule] for rule in used},
+                image.repository,
+                image.digest,
+                ecr=self.inventories.clients.client("ecr", source.region),
+                registry=self._registry(),
+                registry_id=source.account,
+                waited_seconds=waited_since(image.pushed_at),
+            )
+        except (ReplicationError, ClientError, BotoCoreError) as error:
+            return dict.fromkeys(used, f"the gates could not be checked: {type(error).__name__}: {error}")
+
+    def _registry(self) -> RegistryClient:
+        if self._source_registry is None:
+            source = self.config.source
+            registry, insecure = self.config.endpoint(source.account, source.region)
+            self._source_registry = make_client(
+                registry,
+                session=self.inventories.clients.session,
+                insecure_registries=self.inventories.insecure if insecure else (),
+            )
+        return self._source_registry
+
+    def _look(self, entry: DestinationStatus, target: Target) -> DestinationStatus:
+        where = (target.account, target.region, target.repository)
+        if where in self.unlisted:
+            return replace(entry, error=self.unlisted[where])
+        try:
+            found = self.inventories.destination(target).lookup(target.repository, target.tag)
+        except (ReplicationError, ClientError, BotoCoreError) as error:
+            self.unlisted[where] = f"{type(error).__name__}: {error}"
+            return replace(entry, error=self.unlisted[where])
+        if found is None:
+            return replace(entry, state="missing")
+        state: State = "present" if found.digest == entry.source_digest else "stale"
+        return replace(entry, state=state, digest=found.digest, pushed_at=found.pushed_at)
+
+
+def _gated(
+    entry: DestinationStatus, rules: list[str], decisions: Mapping[str, Decision | str]
+) -> DestinationStatus:
+    """The entry as the gates leave it, decided as the Gate step decides (workflow.pipeline.gate): a
+    destination replicates when one rule selecting it passes or has no gates; it is blocked when every
+    one blocks and it lacks the image (missing or stale)."""
+    own = [(rule, decisions.get(rule)) for rule in rules]
+    if any(d is None or (isinstance(d, Decision) and d.verdict == "pass") for _, d in own):
+        return entry
+    reason = "; ".join(
+        f"rule {rule!r} {'blocks' if d.verdict == 'block' else 'waits'}: {d.reason}"
+        if isinstance(d, Decision)
+        else f"rule {rule!r}: {d}"
+        for rule, d in own
+    )
+    blocked = all(isinstance(d, Decision) and d.verdict == "block" for _, d in own)
+    if blocked and entry.state in ("missing", "stale"):
+        return replace(entry, state="blocked", gate=reason)
+    return replace(entry, gate=reason)
+
+
+def image_status(
+    config: ReplicationConfig, repository: str, tag: str | None = None, *, clients: AwsClients | None = None
+) -> StatusReport:
+    """The status of `repository:tag` at every destination the rules name; every accepted tag without `tag`.
+
+    Raises InvalidRequest when no rule selects the repository (or accepts the tag), ImageNotFound when the
+    source lacks the tag.
+    """
+    reader = _Reader(config, clients or AwsClients())
+    report = StatusReport()
+    for image in reader.images(repository, tag):
+        report.entries.extend(reader.entries(image, required=tag is not None))
+    return report

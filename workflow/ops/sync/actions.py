@@ -1,0 +1,50 @@
+"""One sync action: a repair (tag, start an execution, copy), a gate's refusal, a stale tag's delete, or a
+failed listing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from workflow.models.payloads import Target
+
+ActionKind = Literal["inventory", "gate", "tag", "start", "copy", "delete"]
+ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed", "blocked"]
+
+
+@dataclass
+class Action:
+    """One repair: tag a target, start one execution, or copy one target (local); a failed listing; the
+    targets of one image that promotion gates refused (`gate`, blocked) or could not decide yet (deferred);
+    or a stale tag to delete (`delete`, rules with propagate_deletes)."""
+
+    kind: ActionKind
+    repository: str
+    tag: str
+    digest: str
+    targets: list[Target]
+    name: str = ""
+    status: ActionStatus = "planned"
+    error: str | None = None
+    outcome: str | None = None  # a delete's: deleted, kept (moved since), absent
+
+    @property
+    def destinations(self) -> list[str]:
+        """`account/region` of each target, sorted."""
+        return sorted(f"{t.account}/{t.region}" for t in self.targets)
+
+    def describe(self) -> str:
+        """One human line."""
+        where = ", ".join(self.destinations)
+        what = {
+            "inventory": f"list {self.targets[0].repository} at {where}",
+            "gate": f"gates refused {self.repository}:{self.tag} ({self.digest[:19]}) for {where}",
+            "tag": f"tag {self.repository}:{self.tag} ({self.digest[:19]}) at {where}",
+            "start": f"start execution {self.name} for {self.repository}:{self.tag} -> {where}",
+            "copy": f"copy {self.targets[0].source_image} -> {self.targets[0].destination_reference}",
+            "delete": f"delete {self.targets[0].repository}:{self.tag} ({self.digest[:19]}), gone from the "
+            f"source, at {where}" + (f": {self.outcome}" if self.outcome else ""),
+        }[self.kind]
+        if self.status == "deferred":
+            return what + ": deferred, left for the next run"
+        return what + (f": {self.error}" if self.error else "")

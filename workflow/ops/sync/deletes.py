@@ -1,0 +1,94 @@
+"""Sync's stale tags: tags at the destinations of rules with `propagate_deletes` that the source lacks.
+
+For each source repository sync examines, each destination repository an opted-in rule writes is read
+from its one listing (the one the inventory makes anyway); a tag there that the rule accepts and the
+source repository no longer has is one "delete" action. It is reported; with `apply_deletes`, it is
+removed under the live workflow's checks (`workflow.pipeline.deletes`): only the tag, only while it still points
+at the digest listed here. The source side is the listing sync just made (the reconcile role reads the
+source by DescribeImages only), so a tag pushed again at the source within the run is not seen.
+A source repository that no longer exists at all is not examined, so its destinations are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from workflow.core.exceptions import ReplicationError
+from workflow.models.config import ReplicationConfig
+from workflow.models.payloads import DestinationRef, ReplicationRequest, Target
+from workflow.ops.inventory import AwsClients, Inventories
+from workflow.ops.sync.actions import Action
+from workflow.pipeline import deletes
+from workflow.pipeline.plan import plan, rule_targets
+from workflow.registry.auth import ecr_registry_of
+
+
+class StaleTags:
+    """Finds the stale tags of one source repository's opted-in destinations, and removes one on request."""
+
+    def __init__(
+        self,
+        config: ReplicationConfig,
+        inventories: Inventories,
+        clients: AwsClients,
+        insecure: tuple[str, ...] | list[str],
+        *,
+        log: Callable[[str], None],
+    ) -> None:
+        self.config = config
+        self.inventories = inventories
+        self.clients = clients
+        self.insecure = insecure
+        self.log = log
+        self._seen: set[tuple[str, str, str, str]] = set()
+
+    def find(self, repository: str, source_tags: set[str], failed: Callable[[Action], None]) -> list[Action]:
+        """A "delete" action per destination tag an opted-in rule accepts and the source lacks; a listing that
+        fails is passed to `failed` as a failed "inventory" action."""
+        found: list[Action] = []
+        for rule in self.config.rules:
+            if not (rule.propagate_deletes and rule.repository_filter.matches(repository)):
+                continue
+            for listing in rule_targets(rule, repository, "listing", self.config, "delete"):
+                try:
+                    listed = self.inventories.destination(listing).tags(listing.repository)
+                except (ReplicationError, ClientError, BotoCoreError) as error:
+                    refused = Action("inventory", repository, "", "", [listing], status="failed")
+                    refused.error = f"{type(error).__name__}: {error}"
+                    failed(refused)
+                    self.log(f"failed: {refused.describe()}")
+                    continue
+                for tag, digest in sorted(listed.items()):
+                    if tag in source_tags:
+                        continue
+                    for target in self._targets(repository, tag, digest, listing.account, listing.region):
+                        key = (target.account, target.region, target.repository, tag)
+                        if key not in self._seen:
+                            self._seen.add(key)
+                            found.append(Action("delete", repository, tag, digest, [target]))
+        return found
+
+    def _targets(self, repository: str, tag: str, digest: str, account: str, region: str) -> list[Target]:
+        """The delete targets the live workflow would plan for `tag` at account/region (rules, opt-in)."""
+        request = ReplicationRequest(
+            repository=repository,
+            tag=tag,
+            digest=digest,
+            action="delete",
+            destinations=[DestinationRef(account=account, region=region)],
+        )
+        return plan(request, self.config).targets
+
+    def apply(self, action: Action) -> None:
+        """Remove the action's tag where it still points at the listed digest; the outcome in `action.outcome`."""
+        target = action.targets[0]
+        session = None
+        if ecr_registry_of(target.registry) is not None:  # ECR, or an endpoint standing for it
+            session = self.clients.session_for(
+                target.role_arn, target.external_id, target.credentials, target.region
+            )
+        result = deletes.delete_tag(target, session, insecure_registries=self.insecure, check_source=False)
+        action.outcome = f"{result.action} ({result.reason})" if result.reason else result.action
+        action.status = "done"
