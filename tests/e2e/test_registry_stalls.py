@@ -27,7 +27,9 @@ class StallingRuntime(LocalRuntime):
     """The local runtime with a fault proxy in front of every registry (pushes to the source bypass it)."""
 
     def __init__(self, config: dict[str, Any]) -> None:
-        super().__init__(config, function_timeouts={"precheck": SECONDS, "gate": SECONDS})
+        super().__init__(
+            config, function_timeouts={"precheck": SECONDS, "gate": SECONDS}, scan_not_found_seconds=0.0
+        )
         self.proxies: dict[str, FaultProxy] = {}
 
     def _endpoints(self) -> list[dict[str, Any]]:
@@ -97,7 +99,7 @@ def test_gate_ends_a_stalled_registry_as_registry_timeout_and_the_state_machine_
     e2e = E2E(stalling)
     tag = e2e.new_tag()
     image = e2e.push(tag, build_image(f"gated {tag}", PLATFORMS, layer_sizes=(2048, 1024)), "gated")
-    stalling.scans.set("gated", image.digest, complete([]))
+    stalling.scans.set_image("gated", image, complete([]))
     stall = stalling.proxies["source"].add(Fault("HEAD", "/manifests/", "stall"))
     # When its push event runs the workflow
     [execution] = e2e.run_event(tag, image, repository="gated")
