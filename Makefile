@@ -11,6 +11,8 @@ REGISTRY_BIN := $(or $(ECR_REPLICATE_REGISTRY),$(shell command -v docker-registr
 SKOPEO_BIN := $(shell command -v skopeo 2>/dev/null)
 APT_GET := $(shell command -v apt-get 2>/dev/null)
 MISSING := $(strip $(if $(REGISTRY_BIN),,docker-registry) $(if $(SKOPEO_BIN),,skopeo))
+# The IAM coverage test's policy evaluator, @cloud-copilot/iam-simulate (tests/iam/simulate.py), under Node.
+NODE_DIR := tests/iam/node
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
 # jsii refuses to stay quiet about an end-of-life Node unless its major version is listed here.
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 18,20
@@ -18,7 +20,7 @@ export AWS_DEFAULT_REGION ?= us-east-1
 
 .PHONY: setup tools demo test test-unit test-integration test-infrastructure test-e2e lint synth bench soak clean
 
-setup: tools $(VENV)/.installed
+setup: tools $(VENV)/.installed $(NODE_DIR)/node_modules/.installed
 
 tools:
 ifneq ($(MISSING),)
@@ -33,6 +35,11 @@ $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev,cdk]'
+	touch $@
+
+$(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	@command -v npm >/dev/null || { echo "tests/iam needs Node.js 20+ with npm (the IAM policy evaluator)" >&2; exit 1; }
+	npm ci --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error
 	touch $@
 
 demo: setup

@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logger, redacted_errors, tracer
 from workflow.models.payloads import Target
 from workflow.pipeline.gate import DEFAULT_POLL_SECONDS, GateStep
+from workflow.registry.deadline import invocation_bounds
 from workflow.registry.factory import make_client
 
 POLL_ENV = "GATE_POLL_SECONDS"
@@ -25,12 +26,16 @@ POLL_ENV = "GATE_POLL_SECONDS"
 @tracer.capture_lambda_handler
 @redacted_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Gate one image; an error reading its scan or signatures fails the gated targets, by name."""
+    """Gate one image; an error reading its scan or signatures fails the gated targets, by name (a registry
+    that stalls past the invocation's time, less a reserve, as RegistryTimeout)."""
+    bounds = invocation_bounds(context.get_remaining_time_in_millis())
     plan = event["plan"]
     config = load_handler_config()
     first = Target.model_validate(plan["targets"][0])
     registry = make_client(
-        first.source_registry, insecure_registries=[first.source_registry] if first.source_insecure else []
+        first.source_registry,
+        insecure_registries=[first.source_registry] if first.source_insecure else [],
+        bounds=bounds,
     )
     ecr = boto3.client("ecr", region_name=config.source.region)
     poll_seconds = int(os.environ.get(POLL_ENV, DEFAULT_POLL_SECONDS))

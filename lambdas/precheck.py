@@ -13,15 +13,18 @@ from lambdas.observability import CORRELATION_ID_PATH, emit_metric, logger, reda
 from workflow.models.payloads import Target
 from workflow.pipeline.metrics import Metric
 from workflow.pipeline.precheck import check_target
+from workflow.registry.deadline import invocation_bounds
 
 
 @logger.inject_lambda_context(correlation_id_path=CORRELATION_ID_PATH)
 @tracer.capture_lambda_handler
 @redacted_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Precheck one target; registry and role errors propagate under their class names."""
+    """Precheck one target; registry and role errors propagate under their class names (a registry that
+    stalls past the invocation's time, less a reserve, as RegistryTimeout)."""
     target = Target.model_validate(event["target"])
-    outcome = check_target(target, dry_run=bool(event.get("dry_run", False)))
+    bounds = invocation_bounds(context.get_remaining_time_in_millis())
+    outcome = check_target(target, dry_run=bool(event.get("dry_run", False)), bounds=bounds)
     logger.info(
         "prechecked",
         extra={

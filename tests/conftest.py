@@ -3,6 +3,10 @@
 The recorder is installed before any test runs, in this process and (through PYTHONPATH and
 `tests/iam/site/sitecustomize.py`) in every Python subprocess the tests start; the coverage test is
 moved to the end of the session, after the suites whose calls it checks.
+
+With ECR_REPLICATE_IAM_RECORD already set, the calls are appended to that file instead of a fresh one: record
+once (`ECR_REPLICATE_IAM_RECORD=/tmp/calls.jsonl pytest tests`), then check the coverage test alone against a
+change in infra/ (`ECR_REPLICATE_IAM_RECORD=/tmp/calls.jsonl pytest tests/iam/test_iam_coverage.py`).
 """
 
 from __future__ import annotations
@@ -20,8 +24,8 @@ COVERAGE_TEST = "tests/iam/test_iam_coverage.py"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Start recording to a fresh file, here and in subprocesses."""
-    path = os.path.join(tempfile.mkdtemp(prefix="iam-calls-"), "calls.jsonl")
+    """Start recording to a fresh file (or the one ECR_REPLICATE_IAM_RECORD names), here and in subprocesses."""
+    path = os.environ.get(RECORD_ENV) or os.path.join(tempfile.mkdtemp(prefix="iam-calls-"), "calls.jsonl")
     os.environ[RECORD_ENV] = path
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")]))
     install(path)

@@ -13,6 +13,7 @@ from constructs import Construct, IConstruct
 
 from infra.bundling import CONFIG_FILE_NAME, lambda_asset_options
 from infra.settings import REPOSITORY_ROOT
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 
 RUNTIME = lambda_.Runtime.PYTHON_3_14
 LOG_RETENTION = logs.RetentionDays.THREE_MONTHS
@@ -110,14 +111,14 @@ class WorkflowFunctions(Construct):
             "Plan",
             handler="lambdas.plan.handler",
             description="Parses the ECR event or manual input and plans the targets",
-            timeout=cdk.Duration.seconds(30),
+            timeout=cdk.Duration.seconds(FUNCTION_TIMEOUTS["plan"]),
         )
         self.precheck = code.function(
             self,
             "Precheck",
             handler="lambdas.precheck.handler",
             description="Checks a destination: present, tagged (tag put), or copy needed",
-            timeout=cdk.Duration.minutes(2),
+            timeout=cdk.Duration.seconds(FUNCTION_TIMEOUTS["precheck"]),
             memory_size=512,
             role_name=precheck_role_name,
         )
@@ -126,7 +127,7 @@ class WorkflowFunctions(Construct):
             "Summarize",
             handler="lambdas.summarize.handler",
             description="Summarizes the target results into the outcome and the email text",
-            timeout=cdk.Duration.seconds(30),
+            timeout=cdk.Duration.seconds(FUNCTION_TIMEOUTS["summarize"]),
         )
         # Record reads what the states hand it and calls no AWS API: its role only writes its logs.
         self.record = code.function(
@@ -134,7 +135,7 @@ class WorkflowFunctions(Construct):
             "Record",
             handler="lambdas.record.handler",
             description="Reads a copy build's RESULT or a caught error into the destination's record",
-            timeout=cdk.Duration.seconds(30),
+            timeout=cdk.Duration.seconds(FUNCTION_TIMEOUTS["record"]),
         )
         precheck_role = self.precheck.role
         assert precheck_role is not None

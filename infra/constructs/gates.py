@@ -28,20 +28,23 @@ from constructs import Construct
 from infra import naming
 from infra.constructs.functions import HandlerCode
 from workflow.models.config import ReplicationConfig
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 
 GATE_READ_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:DescribeImages"]
 POLL_SECONDS = "30"
 
 
-def gate_statements(config: ReplicationConfig) -> list[iam.PolicyStatement]:
-    """What reading the gates needs; none when no rule has gates."""
+def gate_statements(config: ReplicationConfig, *, token: bool = True) -> list[iam.PolicyStatement]:
+    """What reading the gates needs; none when no rule has gates (`token=False`: without the registry token,
+    for a role granted one already)."""
     gated = naming.gated_repository_arns(config)
     if not gated:
         return []
-    statements = [
-        iam.PolicyStatement(sid="ReadGatedImages", actions=GATE_READ_ACTIONS, resources=gated),
-        iam.PolicyStatement(sid="GateEcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
-    ]
+    statements = [iam.PolicyStatement(sid="ReadGatedImages", actions=GATE_READ_ACTIONS, resources=gated)]
+    if token:
+        statements.append(
+            iam.PolicyStatement(sid="GateEcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"])
+        )
     scanned = naming.gated_repository_arns(config, scan=True)
     if scanned:
         statements += [
@@ -74,7 +77,7 @@ class GateFunction(Construct):
             "Gate",
             handler="lambdas.gate.handler",
             description="Promotion gates: scan findings and signatures decide which targets may replicate",
-            timeout=cdk.Duration.minutes(2),
+            timeout=cdk.Duration.seconds(FUNCTION_TIMEOUTS["gate"]),
             memory_size=512,
             environment={"GATE_POLL_SECONDS": POLL_SECONDS},
         )

@@ -29,9 +29,18 @@ from infra.constructs.queues import dead_letter_queue
 from infra.settings import DEFAULT_RECONCILE_MAX_IN_FLIGHT, DEFAULT_RECONCILE_SCHEDULE
 from workflow.core.partitions import partition_of
 from workflow.models.config import ReplicationConfig
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 
 SOURCE_LIST_ACTIONS = ["ecr:DescribeRepositories"]
-SOURCE_READ_ACTIONS = ["ecr:DescribeImages"]
+# DescribeImages lists the source; `sync --local` (run by hand with this role's credentials: README, "Backfill
+# and reconciliation") also copies from it by the registry protocol: manifests and referrers (BatchGetImage),
+# blobs (GetDownloadUrlForLayer) and the tag list for signature tags (ListImages), with a registry token.
+SOURCE_READ_ACTIONS = [
+    "ecr:DescribeImages",
+    "ecr:BatchGetImage",
+    "ecr:GetDownloadUrlForLayer",
+    "ecr:ListImages",
+]
 
 
 def _machine_name(state_machine: sfn.IStateMachine) -> str:
@@ -92,7 +101,7 @@ class Reconciliation(Construct):
             "Function",
             handler="lambdas.reconcile.handler",
             description="Reconciliation: starts executions for images the destinations lack",
-            timeout=cdk.Duration.minutes(15),
+            timeout=cdk.Duration.seconds(FUNCTION_TIMEOUTS["reconcile"]),
             memory_size=512,
             role_name=naming.reconcile_role_name(config),
             environment={
@@ -166,6 +175,7 @@ class Reconciliation(Construct):
                 actions=SOURCE_READ_ACTIONS,
                 resources=naming.source_repository_arns(config),
             ),
+            iam.PolicyStatement(sid="SourceEcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
             *destination_access(config),
             # A run lists the RUNNING executions before it starts any (max_in_flight, no duplicates);
             # ListExecutions is authorized on the state machine, not on its executions (Service Authorization
@@ -195,8 +205,9 @@ class Reconciliation(Construct):
                 ),
                 **{
                     f"AwsSolutions-IAM5[Resource::{arn}]": (
-                        "Read-only DescribeImages on the repositories a rule's glob or pattern selects "
-                        "(IAM cannot express regex or semver; the rules filter exactly)."
+                        "Read-only image reads (DescribeImages, and for `sync --local` the pulls) on the "
+                        "repositories a rule's glob or pattern selects (IAM cannot express regex or semver; "
+                        "the rules filter exactly)."
                     )
                     for arn in naming.source_repository_arns(config)
                     if "*" in arn and arn != all_repositories

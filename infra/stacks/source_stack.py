@@ -148,11 +148,11 @@ class SourceStack(cdk.Stack):
             acknowledge(role, _source_read_reasons(settings))
         for role in (precheck_role, self.copy.role):
             acknowledge_secret_names(role, config)
-        # `sync` and the daily reconciliation apply the same gates (workflow/ops/sync/syncer.py), as this role.
-        for statement in gate_statements(config):
+        # `sync` and the daily reconciliation apply the same gates (workflow/ops/sync/syncer.py), as this role
+        # (which has its registry token already: infra/constructs/reconciliation.py).
+        for statement in gate_statements(config, token=False):
             reconcile_role.add_to_principal_policy(statement)
-        if gate_statements(config):
-            acknowledge(reconcile_role, _source_read_reasons(settings))
+        acknowledge(reconcile_role, _source_read_reasons(settings))
         self.operators = (
             OperatorPolicies(self, "Operators", config=config, state_machine=self.workflow.state_machine)
             if config.operators is not None

@@ -1,9 +1,12 @@
-"""Recorded calls -> (principal, IAM action, resource ARNs, condition context), and the config to synthesize.
+"""Recorded calls and registry requests -> (principal, IAM action, resource ARNs), and the config to synthesize.
 
 A call signed with credentials from a recorded AssumeRole is made by the assumed role; one signed with
 the key pair a recorded GetSecretValue returned (a destination in another partition) by the principal the
-secret is for (`PRINCIPAL_USER` in the destination account); any other call by the component's own role. moto answers calls made with the tests' base credentials as its default
-account (123456789012) unless told otherwise; that account stands for the source account here.
+secret is for (`PRINCIPAL_USER` in the destination account); any other call by the component's own role.
+A registry request is made by the principal whose credentials got its registry token, the same way, and is
+one or more ECR actions on the repository (tests/iam/registry_actions.py). moto answers calls made with the
+tests' base credentials as its default account (123456789012) unless told otherwise; that account stands for
+the source account here.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Any
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
+from tests.iam.registry_actions import actions_of
 from workflow.core.partitions import partition_of
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
@@ -20,6 +24,9 @@ SOURCE = {"account": "111111111111", "region": "us-east-1"}
 EXPECTED_COMPONENTS = ("Precheck", "Gate", "Copy", "Reconcile", "Sync", "Status")
 # The IAM user of another partition whose key pair a credentials secret holds, as the coverage config names it.
 PRINCIPAL_USER = "ecr-replication-coverage"
+# The coverage world keeps every credentials secret under this customer-managed key (in the source account),
+# so reading one needs kms:Decrypt through Secrets Manager, which the test then evaluates.
+SECRET_KEY_ID = "0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0"
 # The signing profile of the coverage rule's managed signing policy (grants ecr:DescribeImageSigningStatus).
 MANAGED_SIGNING = {"signing_profile_arn": "arn:aws:signer:us-east-1:111111111111:/signing-profiles/coverage"}
 
@@ -35,6 +42,8 @@ class Call:
     region: str
     params: dict[str, Any]
     via_secret: str | None = None  # the secret whose key pair signed it, if any
+    registry: bool = False  # a registry-protocol request (params: method and path)
+    world: str = ""  # the test directory that made it (tests/iam/recorder.py)
 
     @property
     def caller_account(self) -> str:
@@ -114,8 +123,22 @@ def resources_of(
     return [_own(str(params[parameter]), account)]
 
 
+def _registry_calls(record: dict[str, Any], role: str | None, key_pair: str | None) -> list[Call]:
+    """The ECR actions one registry request is authorized as, each a Call on the repository."""
+    repository, actions = actions_of(record["method"], record["path"], record["body"])
+    region = record["region"]
+    arn = partition_of(region).arn("ecr", region, record["account"], f"repository/{repository}")
+    params = {"method": record["method"], "path": record["path"]}
+    return [
+        Call(
+            record["component"], role, action, (arn,), region, params, key_pair, True, record.get("world", "")
+        )
+        for action in actions
+    ]
+
+
 def attributed(records: list[dict[str, Any]]) -> list[Call]:
-    """The calls a component made, with the role that made them."""
+    """The calls and registry requests a component made, with the role that made them."""
     assumed = {r["access_key"]: r["role_arn"] for r in records if r["kind"] == "assumed"}
     key_pairs = {r["access_key"]: r["secret_arn"] for r in records if r["kind"] == "secret"}
     secrets = {}
@@ -123,9 +146,12 @@ def attributed(records: list[dict[str, Any]]) -> list[Call]:
         secrets[arn] = secrets[arn.split(":secret:", 1)[1][:-7]] = arn
     calls = []
     for record in records:
-        if record["kind"] != "call" or not record["component"]:
+        if record["kind"] not in ("call", "registry") or not record["component"]:
             continue
         role = assumed.get(record["access_key"])
+        if record["kind"] == "registry":
+            calls.extend(_registry_calls(record, role, key_pairs.get(record["access_key"])))
+            continue
         account = role.split(":")[4] if role else SOURCE["account"]
         resources = resources_of(
             record["signing_name"], record["operation"], record["params"], record["region"], account, secrets
@@ -139,6 +165,7 @@ def attributed(records: list[dict[str, Any]]) -> list[Call]:
                 region=record["region"],
                 params=record["params"],
                 via_secret=key_pairs.get(record["access_key"]),
+                world=record.get("world", ""),
             )
         )
     return calls
@@ -153,15 +180,61 @@ def _configured_secret(arn: str) -> str:
     return ":".join([*parts[:4], SOURCE["account"], *parts[5:]])
 
 
-def coverage_config(calls: list[Call]) -> dict[str, Any]:
+def _repository_key(calls: list[Call]) -> str | None:
+    """The customer-managed key the recorded CreateRepository calls name (one at most)."""
+    keys = {
+        str(c.params.get("encryptionConfiguration", {}).get("kmsKey"))
+        for c in calls
+        if c.action == "ecr:CreateRepository" and c.params.get("encryptionConfiguration", {}).get("kmsKey")
+    }
+    if len(keys) > 1:
+        raise AssertionError(f"the coverage config names one repository key; the suites used {sorted(keys)}")
+    return next(iter(keys), None)
+
+
+def _gated(calls: list[Call]) -> set[str]:
+    """Repositories whose scan findings or signing status were read, or that the Gate read: a gated rule
+    selects them."""
+    return {
+        r.rsplit("repository/", 1)[1]
+        for c in calls
+        if c.component == "Gate"
+        or c.action in ("ecr:DescribeImageScanFindings", "ecr:DescribeImageSigningStatus")
+        for r in c.resources
+        if ":repository/" in r
+    }
+
+
+def _repositories_of(call: Call) -> set[str]:
+    return {r.rsplit("repository/", 1)[1] for r in call.resources if ":repository/" in r}
+
+
+def without_gates(calls: list[Call]) -> list[Call]:
+    """The calls a deployment whose rules have no gates must allow as well: those on repositories no gated rule
+    selects (none of the Gate's), and the registry token of each component that made registry requests there."""
+    gated = _gated(calls)
+    ungated = [
+        c for c in calls if c.component != "Gate" and _repositories_of(c) and not _repositories_of(c) & gated
+    ]
+    readers = {c.component for c in ungated if c.registry}
+    tokens = [c for c in calls if c.action == "ecr:GetAuthorizationToken" and c.component in readers]
+    return ungated + tokens
+
+
+def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
     """A config whose synthesized roles are the ones the recorded calls ran as.
 
-    One rule names every repository the calls touched (source and destination: the destination
-    template is `{repository}`), and has one destination per assumed role, in the Regions its calls went to.
+    Two rules name every repository the calls touched (source and destination: the destination template
+    is `{repository}`): a gated one for the repositories the Gate read or whose findings were read, and one
+    without gates for the rest (so a role's gate grants cannot hide what reading the others needs). Each has
+    one destination per assumed role, in the Regions its calls went to. Credentials secrets are under a
+    customer-managed key (SECRET_KEY_ID); created repositories under the key the calls named, if any.
+    `gates=False`: one rule without gates for every repository (for the calls of `without_gates`).
     """
-    repositories = sorted(
-        {r.rsplit("repository/", 1)[1] for c in calls for r in c.resources if ":repository/" in r} - {"*"}
-    )
+    repositories = {
+        r.rsplit("repository/", 1)[1] for c in calls for r in c.resources if ":repository/" in r
+    } - {"*"}
+    gated = _gated(calls) & repositories if gates else set()
     destinations: dict[tuple[str, str], dict[str, Any]] = {}
     for call in calls:
         if call.action != "sts:AssumeRole":
@@ -178,28 +251,38 @@ def coverage_config(calls: list[Call]) -> dict[str, Any]:
             destination["credentials"] = {
                 "secret": _configured_secret(call.via_secret),
                 "principal": call.principal,
+                "kms_key": SECRET_KEY_ID,
             }
+    key = _repository_key(calls)
+    create: dict[str, Any] = {"tag_mutability": "IMMUTABLE", "scan_on_push": True}
+    if key:
+        create.update(encryption="KMS", kms_key=key)
+    rule = {
+        "tags": {"include": ["*"]},
+        "destinations": [
+            {**d, "regions": sorted(d["regions"] or {SOURCE["region"]})}
+            for _, d in sorted(destinations.items())
+        ],
+        "create_repository": create,
+        # The suites delete tags too (tests/unit/test_deletes.py), which only opted-in rules may.
+        "propagate_deletes": True,
+    }
+    ungated = sorted(repositories - gated) or ([] if gated else ["*"])
+    rules = [
+        {**rule, "name": "coverage", "repositories": ungated},
+        {
+            **rule,
+            "name": "coverage-gated",
+            "repositories": sorted(gated),
+            # The signing status is granted only with an ECR managed signing policy.
+            "gates": {
+                "scan": {"block_at": "CRITICAL"},
+                "signature": {"ecr_managed_signing": MANAGED_SIGNING},
+            },
+        },
+    ]
     return {
         "source": SOURCE,
-        "rules": [
-            {
-                "name": "coverage",
-                "repositories": repositories or ["*"],
-                "tags": {"include": ["*"]},
-                "destinations": [
-                    {**d, "regions": sorted(d["regions"] or {SOURCE["region"]})}
-                    for _, d in sorted(destinations.items())
-                ],
-                "create_repository": {"tag_mutability": "IMMUTABLE", "scan_on_push": True},
-                # The suites delete tags too (tests/unit/test_deletes.py), which only opted-in rules may.
-                "propagate_deletes": True,
-                # The Gate function's (and sync's) reads are granted only to gated rules' repositories; the
-                # signing status only with an ECR managed signing policy.
-                "gates": {
-                    "scan": {"block_at": "CRITICAL"},
-                    "signature": {"ecr_managed_signing": MANAGED_SIGNING},
-                },
-            }
-        ],
+        "rules": [r for r in rules if r["repositories"]],
         "notifications": {"emails": ["coverage@example.com"], "on": "failure"},
     }

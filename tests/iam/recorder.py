@@ -7,8 +7,18 @@ two handlers: `before-parameter-build` keeps the API parameters in the request c
 component). AssumeRole answers add an `assumed` record (access key -> role ARN), so a call signed
 with those credentials is attributed to the role that was assumed; GetSecretValue answers holding an
 access key pair (a destination in another partition) add a `secret` record (access key id -> the secret's
-ARN; never the secret key), so a call signed with that pair is attributed to the principal the secret is for. The copy job runs as a subprocess
-in the local runtime: `tests/iam/site/sitecustomize.py` calls `install` there, from the environment.
+ARN; never the secret key), so a call signed with that pair is attributed to the principal the secret is for.
+
+Registry-protocol requests are IAM actions too. `install` also wraps `Transport.request` (workflow/registry),
+where every registry request is made: a request from a client that authenticates the ECR way (a token from
+GetAuthorizationToken, for an ECR host or an endpoint standing for one) writes a `registry` record (the
+account and Region of the registry, method, path, whether it carries a body, the access key of the
+credentials that get the token, component). The copy job runs as a subprocess in the local runtime:
+`tests/iam/site/sitecustomize.py` calls `install` there, from the environment.
+
+Each record names its world: the test directory whose test made it (`tests/unit`, `tests/e2e`, ...), from
+PYTEST_CURRENT_TEST, which subprocesses inherit; the coverage test synthesizes one app per world, so the config
+one suite runs with (a repository gated there) does not hide what another needs.
 
 A call's component is the outermost entry point on its stack (e.g. `lambdas.precheck` or
 `workflow.engine.copy`), or the one of the thread that started the current thread.
@@ -22,8 +32,12 @@ import sys
 import threading
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 import botocore.session
+
+from workflow.registry.auth import ecr_registry_of
+from workflow.registry.transport import Transport
 
 RECORD_ENV = "ECR_REPLICATE_IAM_RECORD"
 # Entry modules -> component; (module, function) entries cover unit tests that call the workflow directly.
@@ -75,7 +89,14 @@ def _small(value: Any) -> Any:
     return type(value).__name__
 
 
+def world() -> str:
+    """The test directory of the test running now (`tests/e2e`), or "" outside a test."""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "")
+    return "/".join(current.split("::", 1)[0].split("/")[:2]) if current else ""
+
+
 def _write(record: dict[str, Any]) -> None:
+    record["world"] = world()
     line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
     fd = os.open(_installed["path"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
@@ -122,6 +143,36 @@ def _after_get_secret_value(parsed: dict[str, Any], **_: Any) -> None:
         _write({"kind": "secret", "access_key": value["AccessKeyId"], "secret_arn": parsed["ARN"]})
 
 
+def _token_access_key(transport: Transport) -> str | None:
+    """The access key of the credentials the transport's ECR token comes through (None without ECR auth)."""
+    provider = getattr(transport.auth, "_ecr", None)
+    if provider is None:
+        return None
+    credentials = provider._client._request_signer._credentials
+    return None if credentials is None else str(credentials.access_key)
+
+
+def _record_registry(transport: Transport, method: str, url: str, body: Any) -> None:
+    access_key = _token_access_key(transport)
+    where = ecr_registry_of(transport.registry) if access_key else None
+    if where is None:
+        return  # a registry that is not ECR (nor stands for it): no IAM
+    parts = urlsplit(url)
+    _write(
+        {
+            "kind": "registry",
+            "account": where[0],
+            "region": where[1],
+            "method": method,
+            "path": parts.path,
+            "body": bool(body) if isinstance(body, bytes | tuple | list) else body is not None,
+            "access_key": access_key,
+            "component": component_of(sys._getframe(1)),
+            "pid": os.getpid(),
+        }
+    )
+
+
 def _register(session: botocore.session.Session) -> None:
     session.register("before-parameter-build", _keep_params, unique_id="iam-record-params")
     session.register("before-call", _before_call, unique_id="iam-record-call")
@@ -140,6 +191,7 @@ def install(path: str) -> None:
         _installed["path"] = path
         original_init = botocore.session.Session.__init__
         original_thread_init = threading.Thread.__init__
+        original_request = Transport.request
 
         def session_init(self: botocore.session.Session, *args: Any, **kwargs: Any) -> None:
             original_init(self, *args, **kwargs)
@@ -149,7 +201,14 @@ def install(path: str) -> None:
             original_thread_init(self, *args, **kwargs)
             self._iam_component = component_of(sys._getframe(1))  # type: ignore[attr-defined]
 
+        def request(self: Transport, method: str, url: str, *args: Any, **kwargs: Any) -> Any:
+            _record_registry(
+                self, method, url if not url.startswith("/") else self.base + url, kwargs.get("body")
+            )
+            return original_request(self, method, url, *args, **kwargs)
+
         botocore.session.Session.__init__ = session_init  # type: ignore[method-assign]
+        Transport.request = request  # type: ignore[method-assign]
         threading.Thread.__init__ = thread_init  # type: ignore[method-assign]
 
 

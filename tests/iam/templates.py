@@ -1,8 +1,10 @@
 """Synthesized templates -> each role's policy statements, with CloudFormation intrinsics resolved to ARNs.
 
-A resource whose physical name CloudFormation chooses resolves to `*` (`wildcard` mode), or, to compare
-references inside one template with each other, to `<LogicalId>` (`placeholder` mode). Account, Region,
-partition, service and resource type are always kept.
+A resource whose physical name CloudFormation chooses resolves to `*` (`wildcard` mode: the recorded calls name
+resources the tests created), or, to compare references inside one template with each other, to `<LogicalId>`
+(`placeholder` mode). A KMS key is always `<LogicalId>`: no recorded call names a stack's key (the dependent
+checks name it so), and `key/*` would grant a role every key of the account. Account, Region, partition,
+service and resource type are always kept.
 """
 
 from __future__ import annotations
@@ -23,7 +25,12 @@ ARN_FORMATS = {
     "AWS::SQS::Queue": ("QueueName", "arn:{p}:sqs:{r}:{a}:{n}"),
     "AWS::SNS::Topic": ("TopicName", "arn:{p}:sns:{r}:{a}:{n}"),
     "AWS::StepFunctions::StateMachine": ("StateMachineName", "arn:{p}:states:{r}:{a}:stateMachine:{n}"),
+    "AWS::CloudWatch::Alarm": ("AlarmName", "arn:{p}:cloudwatch:{r}:{a}:alarm:{n}"),
+    "AWS::Events::Rule": ("Name", "arn:{p}:events:{r}:{a}:rule/{n}"),
+    "AWS::Scheduler::Schedule": ("Name", "arn:{p}:scheduler:{r}:{a}:schedule/default/{n}"),
 }
+# Types whose generated name is always a placeholder (see the module docstring).
+ALWAYS_PLACEHOLDER = {"AWS::KMS::Key"}
 # Types whose Ref is the ARN (the others' Ref is the name).
 REF_IS_ARN = {"AWS::SNS::Topic", "AWS::StepFunctions::StateMachine"}
 SUB_RE = re.compile(r"\$\{([^}]+)\}")
@@ -58,7 +65,7 @@ class Stack:
         value = resource.get("Properties", {}).get(prop) if prop else None
         if value is not None:
             return str(self.resolve(value))
-        return f"<{logical_id}>" if self.placeholder else "*"
+        return f"<{logical_id}>" if self.placeholder or resource["Type"] in ALWAYS_PLACEHOLDER else "*"
 
     def arn(self, logical_id: str) -> str:
         """The ARN (pattern) of a resource."""
@@ -149,6 +156,25 @@ class Stack:
         """The role's trust-policy statements, resolved."""
         document = self.resources[role_id]["Properties"]["AssumeRolePolicyDocument"]
         return list(self.resolve(document["Statement"]))
+
+    def key_policy(self, key_id: str) -> list[dict[str, Any]]:
+        """The key policy statements of the KMS key `key_id`, resolved."""
+        return list(self.resolve(self.resources[key_id]["Properties"]["KeyPolicy"]["Statement"]))
+
+    def attached_policy(self, resource_type: str, list_property: str, target_id: str) -> list[dict[str, Any]]:
+        """The statements of every `resource_type` policy (a topic or queue policy) naming `target_id`."""
+        found: list[dict[str, Any]] = []
+        for policy in self.of_type(resource_type).values():
+            if {"Ref": target_id} in policy["Properties"].get(list_property, []):
+                found.extend(self.resolve(policy["Properties"]["PolicyDocument"]["Statement"]))
+        return found
+
+    def logical_id_of(self, arn: str) -> str:
+        """The logical id of the resource whose ARN (pattern) is `arn`."""
+        for logical_id, resource in self.resources.items():
+            if resource["Type"] in ARN_FORMATS and self.arn(logical_id) == arn:
+                return logical_id
+        raise LookupError(f"{self.name}: no resource with the ARN {arn}")
 
     def role_named(self, name: str) -> str | None:
         """The logical id of the role whose RoleName resolves to `name`."""

@@ -1,21 +1,31 @@
-"""Every AWS call a component made while the suites ran is allowed to the role that makes it on AWS.
+"""Every AWS call and registry request a component made while the suites ran is allowed on AWS.
 
-The recorder (tests/conftest.py, tests/iam/recorder.py) writes each botocore call with its component;
-this test runs last, synthesizes the app from a config covering what the calls touched, and checks
-each call against the synthesized role that makes it (the component's own role, or the destination
-role whose credentials signed it), an AssumeRole also against the assumed role's trust policy, and the
-state machine's own service integrations (from the ASL's `Resource` fields) against its role.
-Run alone, nothing is recorded and it fails, naming the suites to run with it.
+The recorder (tests/conftest.py, tests/iam/recorder.py) writes each botocore call and each registry-protocol
+request with its component and its world (the test directory that made it); this test runs last, synthesizes
+the app for each world from a config covering what that world touched, and asks an IAM evaluator independent of moto (`@cloud-copilot/iam-simulate`, tests/iam/simulate.py)
+whether the synthesized policies allow each one, as the principal that made it (the component's own role, the
+destination role whose credentials signed it or got its registry token, or the user of a key pair):
+- the call or request itself (a registry request as the ECR actions of tests/iam/registry_actions.py), with
+  the role's trust policy for an AssumeRole;
+- the actions it depends on (tests/iam/dependent.py), with the condition keys the service sets
+  (`kms:ViaService`) and the key's policy;
+- the state machine's own service integrations (from the ASL's `Resource` fields);
+- every service trust and what services do for the deployment as a role or under a resource policy
+  (tests/iam/principals.py), with `aws:SourceAccount` and `aws:SourceArn`.
+Run alone, nothing is recorded and it fails, naming the suites to run with it (or set ECR_REPLICATE_IAM_RECORD
+to a file recorded before: tests/conftest.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import aws_cdk as cdk
 import pytest
@@ -23,23 +33,23 @@ import pytest
 from infra.app import build_app
 from infra.settings import settings_from_context
 from tests.iam import recorder
-from tests.iam.calls import EXPECTED_COMPONENTS, SOURCE, Call, attributed, coverage_config
-from tests.iam.evaluate import is_allowed, trusts
+from tests.iam.calls import EXPECTED_COMPONENTS, Call, attributed, coverage_config, without_gates
+from tests.iam.dependent import Keys, needed
+from tests.iam.principals import PRINCIPALS, SERVICE_ACTIONS, SERVICE_TRUSTS
+from tests.iam.simulate import Decision, Request, evaluate
 from tests.iam.templates import Stack
+from workflow.models.config import ReplicationConfig
 from workflow.pipeline.announce import BUS as EVENT_BUS
 
-LAMBDA_HANDLERS = {
-    "Plan": "lambdas.plan.handler",
-    "Gate": "lambdas.gate.handler",
-    "Precheck": "lambdas.precheck.handler",
-    "Record": "lambdas.record.handler",
-    "Summarize": "lambdas.summarize.handler",
-    "Reconcile": "lambdas.reconcile.handler",
-}
-# `sync` runs the reconcile function's logic, and `status` reads what it reads; by hand they need credentials
-# the destination roles trust (README, "Backfill and reconciliation"): the reconcile role grants them.
-RUNS_AS = {"Sync": "Reconcile", "Status": "Reconcile"}
 SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
+# Components whose registry requests the suites must have recorded (the copy, the Lambdas that read registries,
+# and `sync --local`): a hook that stopped seeing them would otherwise pass silently.
+REGISTRY_COMPONENTS = ("Copy", "Precheck", "Gate", "Sync")
+# A customer-managed key named in the config (a credentials secret's, a repository's) has the default key policy,
+# which lets the account's IAM policies decide (KMS developer guide, "Default key policy":
+# https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-default.html).
+DEFAULT_KEY_POLICY = "arn:{partition}:iam::{account}:root"
+STATE_MACHINE = next(t.runs for t in SERVICE_TRUSTS if t.service == "states.amazonaws.com")
 
 
 def _calls() -> list[Call]:
@@ -50,6 +60,10 @@ def _calls() -> list[Call]:
         f"no AWS calls recorded for {', '.join(missing)}: run this test in one session with the suites "
         "that exercise them (pytest tests, or tests/unit tests/integration tests/e2e tests/iam)"
     )
+    silent = [
+        c for c in REGISTRY_COMPONENTS if not any(call.registry and call.component == c for call in calls)
+    ]
+    assert not silent, f"no registry requests recorded for {', '.join(silent)} (tests/iam/recorder.py)"
     return calls
 
 
@@ -76,13 +90,30 @@ class Synthesized:
         raise KeyError(f"no asset {object_key} in {stack_name}")
 
 
+def _in_the_source_place(config: dict[str, Any]) -> bool:
+    """Whether a destination is the source's account and Region (a loop: the config check refuses it)."""
+    source = config["source"]
+    return any(
+        d["account"] == source["account"] and source["region"] in d["regions"]
+        for rule in config["rules"]
+        for d in rule["destinations"]
+    )
+
+
 def _synthesize(config: dict[str, Any], workdir: Path) -> Synthesized:
-    """Synthesize the app from `config` (asset bundling skipped: this test reads policies only)."""
+    """Synthesize the app from `config` (asset bundling skipped: this test reads policies only).
+
+    A world that wrote to a destination in the source's own account and Region ran a looping config on purpose
+    (tests/e2e/test_local_ecr.py, deployed there without the loop check): it is synthesized the same way, so
+    the IAM of what it did is checked too."""
     config_file = workdir / "coverage.json"
     config_file.write_text(json.dumps(config))
     context = {"config": str(config_file), "copy_compute": "lambda", "aws:cdk:bundling-stacks": []}
     app = cdk.App(outdir=str(workdir / "cdk.out"), context=context)
-    source, destinations = build_app(app, settings_from_context(app.node.try_get_context), nag=False)
+    loops = mock.patch.object(ReplicationConfig, "_loops", return_value=[])
+    with loops if _in_the_source_place(config) else contextlib.nullcontext():
+        settings = settings_from_context(app.node.try_get_context)
+    source, destinations = build_app(app, settings, nag=False)
     assembly = app.synth()
     stacks = [
         (s.stack_name, assembly.get_stack_by_name(s.stack_name).template, s.account, s.region)
@@ -91,8 +122,14 @@ def _synthesize(config: dict[str, Any], workdir: Path) -> Synthesized:
     return Synthesized(stacks, Path(assembly.directory))
 
 
+def role_arn(stack: Stack, role_id: str) -> str:
+    """A role's ARN: its RoleName, or its logical id standing for the name CloudFormation chooses."""
+    name = stack.resolve(stack.resources[role_id].get("Properties", {}).get("RoleName")) or role_id
+    return f"arn:{stack.partition.name}:iam::{stack.account}:role/{name}"
+
+
 class Roles:
-    """The synthesized roles, found by what runs as them."""
+    """The synthesized roles, found by what runs as them (tests/iam/principals.py)."""
 
     def __init__(self, stacks: list[Stack]) -> None:
         self.stacks = stacks
@@ -100,11 +137,9 @@ class Roles:
 
     def of_component(self, component: str) -> tuple[Stack, str]:
         """The source stack and the logical id of the role `component` runs as."""
-        component = RUNS_AS.get(component, component)
-        if component == "Copy":
-            return self.source, self.source.role_of("AWS::CodeBuild::Project", "ServiceRole")
-        handler = LAMBDA_HANDLERS[component]
-        return self.source, self.source.role_of("AWS::Lambda::Function", "Role", {"Handler": handler})
+        if component not in PRINCIPALS:
+            raise LookupError(f"component {component} is not in tests/iam/principals.py PRINCIPALS")
+        return self.source, PRINCIPALS[component].role_id(self.source)
 
     def of_arn(self, arn: str) -> tuple[Stack, str]:
         """The stack and logical id of the role named by `arn`."""
@@ -115,80 +150,195 @@ class Roles:
                 return stack, role
         raise LookupError(f"no synthesized role {arn}")
 
-    def principal_arn(self, stack: Stack, role_id: str) -> str:
-        """The ARN of a synthesized role (a pattern when CloudFormation names it)."""
-        return stack.arn(role_id)
+
+def _context(principal: str, account: str, region: str, params: dict[str, Any]) -> dict[str, str]:
+    """The global condition keys of a request signed by `principal` (every call is over TLS)."""
+    context = {
+        "aws:PrincipalArn": principal,
+        "aws:PrincipalAccount": account,
+        "aws:RequestedRegion": region,
+        "aws:SecureTransport": "true",
+    }
+    if params.get("ExternalId"):
+        context["sts:ExternalId"] = str(params["ExternalId"])
+    return context
 
 
-@pytest.fixture(scope="module")
-def recorded() -> list[Call]:
-    """The calls the suites before this one recorded."""
-    return _calls()
+@dataclass
+class Checks:
+    """Requests to evaluate, each with the line that names it when refused (duplicates are dropped), and
+    findings refused without evaluation."""
+
+    lines: list[str]
+    requests: list[Request]
+    failures: list[str]
+
+    def add(self, line: str, request: Request) -> None:
+        """Queue `request` unless the same one (by principal, action, resource, context, policies) is queued."""
+        key = json.dumps(request.simulation(), sort_keys=True)
+        if key not in self._seen:
+            self._seen.add(key)
+            self.lines.append(line)
+            self.requests.append(request)
+
+    def __post_init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def refused(self) -> list[str]:
+        """The line of every request the evaluator did not allow, with its decision."""
+        decisions: list[Decision] = evaluate(self.requests)
+        refused = {
+            f"{line} -> {d.describe()}"
+            for line, d in zip(self.lines, decisions, strict=True)
+            if not d.allowed
+        }
+        return sorted(refused | set(self.failures))
 
 
-@pytest.fixture(scope="module")
-def synthesized(recorded: list[Call], tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The app synthesized from a config covering what the recorded calls touched."""
-    return _synthesize(coverage_config(recorded), tmp_path_factory.mktemp("iam"))
+def _resource_account(resource: str, caller: str) -> str:
+    parts = resource.split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else caller
 
 
-@pytest.fixture(scope="module")
-def roles(synthesized: Synthesized) -> Roles:
-    """The synthesized roles, names CloudFormation chooses resolved as `*` (recorded names are moto's)."""
-    return Roles(synthesized.resolved(placeholder=False))
+def _key_policy(roles: Roles, key: str) -> tuple[dict[str, Any], ...]:
+    """The policy of the key `key`: the synthesized one for a stack's key, else the default key policy."""
+    for stack in roles.stacks:
+        for key_id in stack.of_type("AWS::KMS::Key"):
+            if stack.arn(key_id) == key or key.endswith(f"key/<{key_id}>"):
+                return tuple(stack.key_policy(key_id))
+    partition, account = key.split(":")[1], key.split(":")[4]
+    root = DEFAULT_KEY_POLICY.format(partition=partition, account=account)
+    return ({"Effect": "Allow", "Principal": {"AWS": root}, "Action": "kms:*", "Resource": "*"},)
 
 
-def _key_pair_denials(call: Call, roles: Roles) -> Iterator[str]:
-    """A call signed with a credentials secret's key pair: only AssumeRole of the destination role, which
-    must trust the principal the config names (that principal's own policy is its account's, documented)."""
+def _key_pair_checks(call: Call, roles: Roles, checks: Checks) -> None:
+    """A call signed with a credentials secret's key pair: only AssumeRole of the destination role, which must
+    trust the principal the config names (that principal's own policy is its account's, documented)."""
     who = f"{call.component} with the key pair of {call.via_secret}"
     if call.action != "sts:AssumeRole":
-        yield f"{who}: {call.action} is not the AssumeRole a key pair is stored for"
+        checks.failures.append(f"{who}: {call.action} is not the AssumeRole a key pair is stored for")
         return
-    context = {"aws:PrincipalArn": str(call.principal), "aws:RequestedRegion": call.region}
-    if call.params.get("ExternalId"):
-        context["sts:ExternalId"] = str(call.params["ExternalId"])
     target_stack, target_id = roles.of_arn(call.resources[0])
-    if target_stack.partition.name != call.resources[0].split(":")[1]:
-        yield f"{who}: {call.resources[0]} is deployed in {target_stack.partition.name}"
-    if not trusts(target_stack.trust(target_id), call.caller_account, context):
-        yield f"{who}: {call.resources[0]} does not trust {call.principal} (sts:AssumeRole)"
+    partition = call.resources[0].split(":")[1]
+    if target_stack.partition.name != partition:
+        raise AssertionError(f"{who}: {call.resources[0]} is deployed in {target_stack.partition.name}")
+    principal = str(call.principal)
+    checks.add(
+        f"{who}: {call.resources[0]} does not let {principal} sts:AssumeRole",
+        Request(
+            principal,
+            "sts:AssumeRole",
+            role_arn(target_stack, target_id),
+            target_stack.account,
+            resource_policy=tuple(target_stack.trust(target_id)),
+            context=tuple(_context(principal, call.caller_account, call.region, call.params).items()),
+        ),
+    )
 
 
-def _denials(calls: list[Call], roles: Roles) -> Iterator[str]:
-    seen: set[tuple[str, ...]] = set()
+def _call_checks(calls: list[Call], roles: Roles, keys: Keys) -> Checks:
+    checks = Checks([], [], [])
     for call in calls:
         if call.via_secret:
-            yield from _key_pair_denials(call, roles)
+            _key_pair_checks(call, roles, checks)
             continue
         stack, role_id = (
             roles.of_arn(call.assumed_role) if call.assumed_role else roles.of_component(call.component)
         )
-        principal = roles.principal_arn(stack, role_id)
-        context = {"aws:PrincipalArn": principal, "aws:RequestedRegion": call.region}
-        if call.params.get("ExternalId"):
-            context["sts:ExternalId"] = str(call.params["ExternalId"])
-        statements = stack.statements(role_id)
+        principal = role_arn(stack, role_id)
+        statements = tuple(stack.statements(role_id))
+        context = _context(principal, stack.account, call.region, call.params)
+        who = call.component + (f" through {call.assumed_role}" if call.assumed_role else "")
+        how = f" ({call.params['method']} {call.params['path']})" if call.registry else ""
         for resource in call.resources:
-            key = (principal, call.action, resource, json.dumps(context, sort_keys=True))
-            if key in seen:
-                continue
-            seen.add(key)
-            who = f"{call.component}" + (f" through {call.assumed_role}" if call.assumed_role else "")
-            if not is_allowed(statements, call.action, resource, context):
-                yield f"{who}: role {stack.name}/{role_id} is not allowed {call.action} on {resource}"
+            trust = None
             if call.action == "sts:AssumeRole":
                 target_stack, target_id = roles.of_arn(resource)
-                if not trusts(target_stack.trust(target_id), stack.account, context):
-                    yield f"{who}: {resource} does not trust {principal} (sts:AssumeRole)"
+                trust = tuple(target_stack.trust(target_id))
+            checks.add(
+                f"{who}: role {stack.name}/{role_id} is not allowed {call.action} on {resource}{how}",
+                Request(
+                    principal,
+                    call.action,
+                    resource,
+                    _resource_account(resource, stack.account),
+                    statements,
+                    trust,
+                    tuple(context.items()),
+                ),
+            )
+        for need in needed(call, keys):
+            key_policy = _key_policy(roles, need.resource) if need.action.startswith("kms:") else None
+            checks.add(
+                f"{who}: role {stack.name}/{role_id} is not allowed {need.action} on {need.resource}, which "
+                f"{call.action} needs ({need.page})",
+                Request(
+                    principal,
+                    need.action,
+                    need.resource,
+                    _resource_account(need.resource, stack.account),
+                    statements,
+                    key_policy,
+                    tuple({**context, **dict(need.context)}.items()),
+                ),
+            )
+    return checks
 
 
-def test_every_recorded_call_is_allowed_to_the_role_that_makes_it(recorded: list[Call], roles: Roles) -> None:
-    """Given the calls recorded while the unit, integration and e2e suites ran
-    When each is evaluated against the synthesized policies of the role that makes it
+@dataclass
+class World:
+    """The calls one test directory recorded and the app synthesized for them; and the calls on repositories no
+    gate reads, with the app of the same config without gates (a gated rule's grants must not hide theirs)."""
+
+    name: str
+    calls: list[Call]
+    synthesized: Synthesized
+    ungated_calls: list[Call]
+    ungated: Synthesized
+
+
+@pytest.fixture(scope="module")
+def worlds(tmp_path_factory: pytest.TempPathFactory) -> list[World]:
+    """Per world, the calls and registry requests recorded, and the apps synthesized from configs covering them."""
+    calls = _calls()
+    found = []
+    for name in sorted({c.world for c in calls}):
+        chosen = [c for c in calls if c.world == name]
+        ungated = without_gates(chosen)
+        found.append(
+            World(
+                name,
+                chosen,
+                _synthesize(coverage_config(chosen), tmp_path_factory.mktemp("iam")),
+                ungated,
+                _synthesize(coverage_config(chosen, gates=False), tmp_path_factory.mktemp("iam")),
+            )
+        )
+    return found
+
+
+def _topic_key(stack: Stack) -> str:
+    (topic,) = stack.of_type("AWS::SNS::Topic").values()
+    return str(stack.resolve(topic["Properties"]["KmsMasterKeyId"]))
+
+
+def test_every_recorded_call_and_registry_request_is_allowed_to_the_principal_that_makes_it(
+    worlds: list[World],
+) -> None:
+    """Given the calls and registry requests recorded while the unit, integration and e2e suites ran
+    When each (and each action it depends on) is evaluated against the synthesized policies of its principal,
+    in the app of its world's config and, for those on ungated repositories, of that config without gates
     Then every one is allowed (and every AssumeRole trusted by the assumed role)."""
-    denials = sorted(set(_denials(recorded, roles)))
-    assert not denials, "AWS would refuse calls the tests made:\n" + "\n".join(denials)
+    refused = []
+    for world in worlds:
+        for label, calls, app in (
+            (world.name, world.calls, world.synthesized),
+            (f"{world.name}, without gates", world.ungated_calls, world.ungated),
+        ):
+            keys = Keys(topic=_topic_key(app.resolved(placeholder=True)[0]))
+            checks = _call_checks(calls, Roles(app.resolved(placeholder=False)), keys)
+            refused += [f"[{label}] {line}" for line in checks.refused()]
+    assert not refused, "AWS would refuse calls the tests made:\n" + "\n".join(refused)
 
 
 def _tasks(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -200,8 +350,10 @@ def _tasks(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
                 yield from _tasks(nested["States"])
 
 
-def _integration_calls(stack: Stack, definition: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
-    """(state, action, resource) for every call the state machine's service integrations make.
+def _integration_calls(
+    stack: Stack, definition: dict[str, Any]
+) -> Iterator[tuple[str, str, str, dict[str, str]]]:
+    """(state, action, resource, extra context) for every call the state machine's service integrations make.
 
     Step Functions developer guide, "IAM policies for ... Lambda / CodeBuild / Amazon SNS":
     https://docs.aws.amazon.com/step-functions/latest/dg/codebuild-iam.html (and lambda-iam, sns-iam).
@@ -210,47 +362,151 @@ def _integration_calls(stack: Stack, definition: dict[str, Any]) -> Iterator[tup
     for name, state in _tasks(definition["States"]):
         resource, parameters = state["Resource"], state.get("Parameters", {})
         if resource == "arn:aws:states:::lambda:invoke":
-            yield name, "lambda:InvokeFunction", parameters["FunctionName"]
+            yield name, "lambda:InvokeFunction", parameters["FunctionName"], {}
         elif resource == "arn:aws:states:::codebuild:startBuild.sync":
             project = f"arn:aws:codebuild:{where}:project/{parameters['ProjectName']}"
             for action in ("StartBuild", "StopBuild", "BatchGetBuilds"):
-                yield name, f"codebuild:{action}", project
+                yield name, f"codebuild:{action}", project, {}
             for action in ("PutTargets", "PutRule", "DescribeRule"):
-                yield name, f"events:{action}", f"arn:aws:events:{where}:rule/{SYNC_RULE}"
+                yield name, f"events:{action}", f"arn:aws:events:{where}:rule/{SYNC_RULE}", {}
         elif resource == "arn:aws:states:::sns:publish":
             topic = parameters["TopicArn"]
-            yield name, "sns:Publish", topic
+            yield name, "sns:Publish", topic, {}
             (topic_id,) = [i for i in stack.of_type("AWS::SNS::Topic") if stack.arn(i) == topic]
             key = stack.resolve(stack.resources[topic_id]["Properties"].get("KmsMasterKeyId"))
-            # Publishing to an encrypted topic: the publisher needs its key (SNS developer guide, SSE).
+            # Publishing to an encrypted topic: the publisher needs its key (tests/iam/dependent.py, TOPIC_KEY).
+            via = {"kms:ViaService": stack.partition.host("sns", stack.region)}
             if key:
-                yield name, "kms:GenerateDataKey", key
-                yield name, "kms:Decrypt", key
+                yield name, "kms:GenerateDataKey", key, via
+                yield name, "kms:Decrypt", key, via
         elif resource == "arn:aws:states:::events:putEvents":
             # Its entries are Summarize's (workflow.pipeline.announce), all for the default bus
             # (Step Functions developer guide, "IAM policies for Amazon EventBridge").
-            yield name, "events:PutEvents", f"arn:aws:events:{where}:event-bus/{EVENT_BUS}"
+            yield name, "events:PutEvents", f"arn:aws:events:{where}:event-bus/{EVENT_BUS}", {}
         else:
             raise AssertionError(f"state {name}: no IAM mapping for the integration {resource}")
 
 
-def test_state_machine_integrations_are_allowed_to_its_role(synthesized: Synthesized) -> None:
-    """Given the synthesized state machine (names kept as <LogicalId>, so each reference is exact)
+def _resource_policy(stack: Stack, resource: str) -> tuple[dict[str, Any], ...] | None:
+    """The resource policy AWS also evaluates for `resource` (a key's, a topic's, a queue's), if any."""
+    try:
+        logical_id = stack.logical_id_of(resource)
+    except LookupError:
+        return None
+    kind = stack.resources[logical_id]["Type"]
+    if kind == "AWS::KMS::Key":
+        return tuple(stack.key_policy(logical_id))
+    if kind == "AWS::SNS::Topic":
+        return tuple(stack.attached_policy("AWS::SNS::TopicPolicy", "Topics", logical_id)) or None
+    if kind == "AWS::SQS::Queue":
+        return tuple(stack.attached_policy("AWS::SQS::QueuePolicy", "Queues", logical_id)) or None
+    return None
+
+
+def test_state_machine_integrations_are_allowed_to_its_role(worlds: list[World]) -> None:
+    """Given the synthesized state machine of each world's app (names kept as <LogicalId>, so each reference
+    is exact)
     When each Task's integration is turned into the IAM actions it needs
     Then the state machine's role allows each, on exactly the function, project, rule, topic and key."""
-    stack = synthesized.resolved(placeholder=True)[0]
-    (machine,) = stack.of_type("AWS::StepFunctions::StateMachine").values()
-    properties = machine["Properties"]
-    text = synthesized.asset_text(stack.name, str(stack.resolve(properties["DefinitionS3Location"]["Key"])))
-    for name, value in (properties.get("DefinitionSubstitutions") or {}).items():
-        text = text.replace("${" + name + "}", str(stack.resolve(value)))
-    role_id = stack.role_of("AWS::StepFunctions::StateMachine", "RoleArn")
-    statements = stack.statements(role_id)
-    needed = list(_integration_calls(stack, json.loads(text)))
-    assert {action.split(":")[0] for _, action, _ in needed} >= {"lambda", "codebuild", "events", "sns"}
-    denied = [
-        f"state {state}: {action} on {resource}"
-        for state, action, resource in needed
-        if not is_allowed(statements, action, resource, {"aws:RequestedRegion": SOURCE["region"]})
-    ]
-    assert not denied, f"the state machine role {role_id} lacks:\n" + "\n".join(denied)
+    checks = Checks([], [], [])
+    for world in worlds:
+        stack = world.synthesized.resolved(placeholder=True)[0]
+        (machine,) = stack.of_type("AWS::StepFunctions::StateMachine").values()
+        properties = machine["Properties"]
+        key = str(stack.resolve(properties["DefinitionS3Location"]["Key"]))
+        text = world.synthesized.asset_text(stack.name, key)
+        for name, value in (properties.get("DefinitionSubstitutions") or {}).items():
+            text = text.replace("${" + name + "}", str(stack.resolve(value)))
+        role_id = STATE_MACHINE.role_id(stack)
+        principal = role_arn(stack, role_id)
+        statements = tuple(stack.statements(role_id))
+        needed_calls = list(_integration_calls(stack, json.loads(text)))
+        assert {a.split(":")[0] for _, a, _, _ in needed_calls} >= {"lambda", "codebuild", "events", "sns"}
+        for state, action, resource, extra in needed_calls:
+            context = {**_context(principal, stack.account, stack.region, {}), **extra}
+            checks.add(
+                f"[{world.name}] state {state}: {action} on {resource}",
+                Request(
+                    principal,
+                    action,
+                    resource,
+                    stack.account,
+                    statements,
+                    _resource_policy(stack, resource),
+                    tuple(context.items()),
+                ),
+            )
+    refused = checks.refused()
+    assert not refused, "the state machine role lacks:\n" + "\n".join(refused)
+
+
+def test_each_role_trusts_the_service_that_assumes_it(worlds: list[World]) -> None:
+    """Given every role a service runs as in each world's app (functions, the copy project, the state machine,
+    rule targets, the schedule)
+    When the service assumes it for that resource (aws:SourceAccount, aws:SourceArn as the service sends them)
+    Then the role's trust policy allows it, and no role a component runs as is left unchecked."""
+    checks = Checks([], [], [])
+    for world in worlds:
+        stack = world.synthesized.resolved(placeholder=True)[0]
+        checked: set[str] = set()
+        for trust in SERVICE_TRUSTS:
+            for source_id, resource in trust.runs.resources(stack).items():
+                role_id = trust.runs.role_of(resource)
+                if role_id is None:
+                    continue
+                checked.add(role_id)
+                context = {"aws:SourceAccount": stack.account, "aws:SourceArn": stack.arn(source_id)}
+                checks.add(
+                    f"[{world.name}] {role_id} does not trust {trust.service} for {source_id}",
+                    Request(
+                        trust.service,
+                        "sts:AssumeRole",
+                        role_arn(stack, role_id),
+                        stack.account,
+                        resource_policy=tuple(stack.trust(role_id)),
+                        context=tuple(context.items()),
+                    ),
+                )
+        assert checked >= {runs.role_id(stack) for runs in PRINCIPALS.values()}
+    refused = checks.refused()
+    assert not refused, "services could not assume their roles:\n" + "\n".join(refused)
+
+
+def test_what_services_do_for_the_deployment_is_allowed(worlds: list[World]) -> None:
+    """Given what services do for each world's deployment: a rule starting the state machine and sending
+    undeliverable events to its queue, the schedule invoking the reconcile function and using its queue, alarms
+    publishing to the encrypted topic
+    When each is evaluated as the role the service uses, or as the service under the target's resource policy,
+    with aws:SourceAccount and aws:SourceArn of the resource it acts for
+    Then every one is allowed."""
+    checks = Checks([], [], [])
+    for world in worlds:
+        stack = world.synthesized.resolved(placeholder=True)[0]
+        kinds: set[str] = set()
+        for scenario in SERVICE_ACTIONS:
+            for request in scenario(stack):
+                kinds.add(request.what)
+                target = stack.arn(request.target)
+                context = {"aws:SourceAccount": stack.account, "aws:SourceArn": stack.arn(request.source)}
+                if request.role is None:
+                    principal, statements, policy = request.service, (), _resource_policy(stack, target)
+                else:
+                    principal = role_arn(stack, request.role)
+                    statements, policy = tuple(stack.statements(request.role)), None
+                    context.update(_context(principal, stack.account, stack.region, {}))
+                checks.add(
+                    f"[{world.name}] {request.what}: {principal} may not {request.action} on {target} for "
+                    f"{request.source} ({request.page})",
+                    Request(
+                        principal,
+                        request.action,
+                        target,
+                        stack.account,
+                        statements,
+                        policy,
+                        tuple(context.items()),
+                    ),
+                )
+        assert kinds >= {"rule target", "rule dead-letter queue", "schedule target", "alarm action"}
+    refused = checks.refused()
+    assert not refused, "AWS would refuse what services do for the deployment:\n" + "\n".join(refused)

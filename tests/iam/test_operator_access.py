@@ -29,7 +29,7 @@ from infra.app import build_app
 from infra.settings import settings_from_context
 from tests.iam import recorder
 from tests.iam.calls import resources_of
-from tests.iam.evaluate import is_allowed, trusts
+from tests.iam.simulate import Request, evaluate
 from tests.iam.templates import Stack
 from tests.unit.fake_ecr import EcrManifests, push, use_moto_environment
 from workflow.cli import main
@@ -178,7 +178,7 @@ def denials(records: list[dict[str, Any]], stacks: list[Stack], operator_key: st
     """Every recorded call AWS would refuse, in words; the calls checked are appended to `checked`."""
     assumed = {r["access_key"]: r["role_arn"] for r in records if r["kind"] == "assumed"}
     source = stacks[0]
-    found = []
+    checks: list[tuple[str, Request]] = []
     for call in (r for r in records if r["kind"] == "call"):
         service, operation = call["signing_name"], call["operation"]
         if (service, operation) in NO_PERMISSION:
@@ -195,14 +195,41 @@ def denials(records: list[dict[str, Any]], stacks: list[Stack], operator_key: st
             statements = stack.statements(role)
         context = {"aws:PrincipalArn": principal, "aws:RequestedRegion": call["region"]}
         for resource in resources_of(service, operation, call["params"], call["region"], account):
-            if not is_allowed(statements, action, resource, context):
-                found.append(f"{principal} may not {action} on {resource}")
+            trust = None
             if action == "sts:AssumeRole":
+                # Across accounts AWS needs both: the caller's policy allows it and the role's trust does
                 (target,) = [s for s in stacks if s.account == resource.split(":")[4]]
                 role = target.role_named(resource.rsplit("/", 1)[1])
-                if role is None or not trusts(target.trust(role), SOURCE, context):
-                    found.append(f"{resource} does not trust {principal}")
-    return found
+                trust = tuple(target.trust(role)) if role is not None else ()
+            request = Request(principal, action, resource, resource.split(":")[4] or account, tuple(statements),
+                              trust, tuple(context.items()))  # fmt: skip
+            checks.append((f"{principal} may not {action} on {resource}", request))
+    decisions = evaluate([request for _, request in checks])
+    return [
+        message
+        for (message, _), decision in zip(checks, decisions, strict=True)
+        if decision.result != "Allowed"
+    ]
+
+
+def trust_request(trust: list[dict[str, Any]], role_arn: str, context: dict[str, str]) -> Request:
+    """Whether `trust` (a role's trust policy) lets the caller `context` names assume the role: its own identity
+    policy allows sts:AssumeRole, so only the trust decides (@cloud-copilot/iam-simulate, tests/iam/simulate.py)."""
+    return Request(
+        context["aws:PrincipalArn"],
+        "sts:AssumeRole",
+        role_arn,
+        role_arn.split(":")[4],
+        ({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},),
+        tuple(trust),
+        tuple(context.items()),
+    )
+
+
+def trusts(trust: list[dict[str, Any]], role_arn: str, context: dict[str, str]) -> bool:
+    """One trust decision (see trust_request)."""
+    [decision] = evaluate([trust_request(trust, role_arn, context)])
+    return decision.result == "Allowed"
 
 
 def run(path: Path, *argv: str) -> tuple[int, list[dict[str, Any]]]:
@@ -294,12 +321,14 @@ def test_the_read_only_role_trusts_only_the_configured_operators(tmp_path: Path)
     assert role is not None
     trust = destination.trust(role)
     # Then an operator's role is trusted, another role of the same account (or the account's writer) is not
-    assert trusts(trust, SOURCE, {"aws:PrincipalArn": OPERATOR})
-    assert not trusts(trust, SOURCE, {"aws:PrincipalArn": SOMEONE_ELSE})
+    reader = f"arn:aws:iam::{destination.account}:role/ecr-replication-reader"
+    assert trusts(trust, reader, {"aws:PrincipalArn": OPERATOR})
+    assert not trusts(trust, reader, {"aws:PrincipalArn": SOMEONE_ELSE})
     # and the destination role the workflow writes with does not trust the operator
     writer = destination.role_named("ecr-replication-target")
     assert writer is not None
-    assert not trusts(destination.trust(writer), SOURCE, {"aws:PrincipalArn": OPERATOR})
+    target = f"arn:aws:iam::{destination.account}:role/ecr-replication-target"
+    assert not trusts(destination.trust(writer), target, {"aws:PrincipalArn": OPERATOR})
 
 
 RUNBOOK_COMMANDS = {"status", "sync", "start", "plan", "validate"}

@@ -17,6 +17,9 @@ from infra.constructs.copy_project import load_buildspec
 from infra.constructs.state_machine import SUBSTITUTIONS
 from tests.infrastructure.conftest import Synthesized, resources
 from workflow.pipeline.plan import event_pattern
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS, REGISTRY_EXCHANGE, registry_budget
+from workflow.registry.deadline import RESERVE
+from workflow.registry.retry import RetryPolicy
 
 pytestmark = pytest.mark.infrastructure
 
@@ -130,6 +133,22 @@ def test_functions_are_arm64_python_with_their_own_roles_and_log_retention(synth
         assert log_group["RetentionInDays"] > 0
         roles.add(properties["Role"]["Fn::GetAtt"][0])
     assert len(roles) == 6
+
+
+def test_each_function_that_reads_registries_outlasts_its_registry_budget(synthesized: Synthesized) -> None:
+    """Given the Precheck, Gate and reconcile functions, which read registries
+    When their deployed timeouts are set against what one registry operation may take with its retries
+    (exchange bound x attempts + backoff), with the reserve each invocation keeps for the error
+    Then each timeout holds it: a stall ends as the handler's RegistryTimeout, not Lambda's Sandbox.Timedout."""
+    functions = _functions_by_handler(synthesized.source_template)
+    for name, exchange in REGISTRY_EXCHANGE.items():
+        timeout = functions[f"lambdas.{name}.handler"][1]["Timeout"]
+        assert timeout == FUNCTION_TIMEOUTS[name]
+        budget = registry_budget(exchange)
+        assert timeout * (1 - RESERVE) >= budget, (
+            f"{name}: a {timeout} s timeout leaves {timeout * (1 - RESERVE):.1f} s for registry work, less than "
+            f"one operation's budget of {budget:.1f} s ({exchange:.0f} s exchanges, {RetryPolicy().attempts} attempts)"
+        )
 
 
 def test_lambda_asset_holds_packages_dependencies_for_arm64_and_the_config(synthesized: Synthesized) -> None:

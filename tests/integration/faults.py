@@ -46,9 +46,10 @@ class Fault:
 
     kind: "status" (answer `status` with `headers`/`body`), "reset" (send half the body, then RST),
     "truncate" (send half the body, then close), "corrupt" (flip one byte of the body), "slow"
-    (send the whole body at about SLOW_BYTES_PER_SECOND) or "forwarded-status" (forward the request,
-    then answer `status` with `headers`/`body` instead of the registry's answer: a write that happened
-    but was reported failed, as when another writer races it).
+    (send the whole body at about SLOW_BYTES_PER_SECOND), "stall" (read the request, then answer nothing
+    for `seconds`, or until the proxy stops, and drop the connection) or "forwarded-status" (forward the
+    request, then answer `status` with `headers`/`body` instead of the registry's answer: a write that
+    happened but was reported failed, as when another writer races it).
     """
 
     method: str
@@ -59,6 +60,7 @@ class Fault:
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
     hits: int = 0
+    seconds: float = 600.0
 
 
 @dataclass
@@ -125,6 +127,7 @@ class FaultProxy:
         self.refuse_referrers = False  # when set, PUTs of OCI 1.1 referrer manifests are answered 405, as ECR
         self.throttle: Throttle | None = None
         self.log: list[tuple[str, str, int]] = []
+        self.stopped = threading.Event()
         self.s3_log: list[tuple[str, bool]] = []
         self._presigned: dict[str, tuple[str, str | None]] = {}
         self._lock = threading.Lock()
@@ -149,7 +152,8 @@ class FaultProxy:
         return [entry for entry in self.log if entry[0] == method and re.search(pattern, entry[1])]
 
     def stop(self) -> None:
-        """Stop both servers."""
+        """Stop both servers (stalled requests end)."""
+        self.stopped.set()
         for server in (self.server, self.s3):
             server.shutdown()
             server.server_close()
@@ -236,6 +240,11 @@ class FaultProxy:
                     self._reply(405, [("Content-Type", "application/json")], REFERRER_REFUSAL)
                     return
                 fault = proxy._match(self.command, self.path)
+                if fault and fault.kind == "stall":
+                    proxy.log.append((self.command, self.path, 0))
+                    proxy.stopped.wait(fault.seconds)
+                    self.close_connection = True
+                    return
                 if fault and fault.kind == "forwarded-status":
                     proxy._forward(self.command, self.path, self.headers, body)
                     proxy.log.append((self.command, self.path, fault.status))

@@ -31,6 +31,11 @@ class FakeLambdaContext:
     memory_limit_in_mb: int = 256
     invoked_function_arn: str = "arn:aws:lambda:us-east-1:111111111111:function:ecr-replication-test"
     aws_request_id: str = "00000000-0000-0000-0000-000000000000"
+    remaining_ms: int = 180_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        """The time the invocation has left (a fixed amount: these tests do not run out of time)."""
+        return self.remaining_ms
 
 
 @pytest.fixture

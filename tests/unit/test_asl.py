@@ -237,10 +237,18 @@ def test_retries_are_short_with_backoff_and_full_jitter(definition: dict[str, An
     for name in ("Plan", "ReadPlanError", "Summarize"):
         assert set(definition["States"][name]["Retry"][0]["ErrorEquals"]) == LAMBDA_ERRORS
     assert [set(r["ErrorEquals"]) for r in inner(definition)["Record"]["Retry"]] == [LAMBDA_ERRORS]
-    assert [set(r["ErrorEquals"]) for r in inner(definition)["Precheck"]["Retry"]] == [
-        LAMBDA_ERRORS,
-        {"RegistryUnavailable"},
-    ]
+
+
+def test_the_tasks_that_read_registries_retry_a_registry_that_stalled_or_stayed_unavailable(
+    definition: dict[str, Any],
+) -> None:
+    # Given Precheck and Gate, whose handlers end a stalled registry with RegistryTimeout before their deadline
+    # (lambdas/, workflow/registry/deadline.py) and a registry still failing with RegistryUnavailable
+    # Then each retries both, a few times, after Lambda's own transient errors
+    for state in (inner(definition)["Precheck"], definition["States"]["Gate"]):
+        retriers = [set(r["ErrorEquals"]) for r in state["Retry"]]
+        assert retriers == [LAMBDA_ERRORS, {"RegistryUnavailable", "RegistryTimeout"}], state["Comment"][:40]
+        assert 2 <= state["Retry"][1]["MaxAttempts"] <= 3
 
 
 def test_copy_starts_the_codebuild_project_with_exactly_its_plaintext_variables(

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from tests.unit.fake_ecr import push, use_moto_environment
+from workflow.core.exceptions import RegistryTimeout, RegistryUnavailable
 from workflow.local.archive import applied
 from workflow.models.config import parse_config
 from workflow.pipeline.gate import GateStep
@@ -247,3 +248,31 @@ def test_an_archived_source_image_fails_its_gated_destinations_as_image_archived
     ]
     assert "is ARCHIVED since" in state["blocked"][0]["cause"]
     assert [t["account"] for t in state["targets"]] == ["333333333333"]
+
+
+class StalledRegistry(Registry):
+    """The source registry, its tag lookup ending with a transient registry error."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def head_manifest(self, repository: str, reference: str) -> str | None:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RegistryTimeout("registry.test: HEAD manifest app:release-1: the deadline passed"),
+        RegistryUnavailable("manifest app:release-1 at registry.test: HTTP 503 (gave up after 5 attempts)"),
+    ],
+)
+def test_a_registry_that_stalls_or_stays_unavailable_ends_the_look_by_name_for_the_state_machine_to_retry(
+    error: Exception,
+) -> None:
+    # Given the source registry timing out (or unavailable after the client's retries)
+    gate = GateStep(config(), ecr=Ecr(CLEAN), registry=StalledRegistry(error), now=START)  # type: ignore[arg-type]
+    # When gated / Then the look ends with that error by name (the ASL's Retry on the Gate task matches it),
+    # instead of failing the gated destinations at once
+    with pytest.raises(type(error), match=r"registry\.test"):
+        gate.run(planned(config()))

@@ -96,6 +96,34 @@ def test_precheck_output_has_what_the_asl_reads_and_a_valid_record(
     assert "aws_secret_access_key" not in json.dumps(logs)
 
 
+def test_the_destination_repository_is_created_under_the_rule_s_key(
+    monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambdaContext
+) -> None:
+    # Given a rule creating destination repositories under a customer-managed key (named by key id)
+    monkeypatch.setattr(
+        copy, "probe_destination", lambda *a, **k: PrecheckResult(action="copy-needed", digest=DIGEST)
+    )
+    key = "0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9"
+    settings = {"tag_mutability": "IMMUTABLE", "scan_on_push": True, "encryption": "KMS", "kms_key": key}
+    target = {**TARGET, "repository": "mirror/app", "create_repository": settings}
+    # When the Precheck function runs
+    precheck.handler({"execution": "push-8", "dry_run": False, "target": target}, lambda_context)
+    # Then the repository exists in the destination account, encrypted with that key (the IAM coverage test
+    # checks what creating it needs: the destination role's grant on the key through ECR, kms:ViaService)
+    credentials = boto3.client("sts").assume_role(RoleArn=TARGET["role_arn"], RoleSessionName="test")[
+        "Credentials"
+    ]
+    ecr = boto3.client(
+        "ecr",
+        region_name="eu-west-1",
+        aws_access_key_id=credentials["AccessKeyId"],
+        aws_secret_access_key=credentials["SecretAccessKey"],
+        aws_session_token=credentials["SessionToken"],
+    )
+    [repository] = ecr.describe_repositories(repositoryNames=["mirror/app"])["repositories"]
+    assert repository["encryptionConfiguration"] == {"encryptionType": "KMS", "kmsKey": key}
+
+
 def test_engine_errors_propagate_under_their_class_name(
     monkeypatch: pytest.MonkeyPatch, lambda_context: FakeLambdaContext
 ) -> None:

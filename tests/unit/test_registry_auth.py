@@ -14,13 +14,17 @@ from moto import mock_aws
 from workflow.core.exceptions import RegistryAuthError
 from workflow.registry.auth import (
     AUTH_ENV,
+    ECR_ENDPOINTS_ENV,
     Authenticator,
     Credentials,
     EcrTokenProvider,
     credentials_from_env,
+    ecr_endpoint_parts,
     ecr_host_parts,
+    ecr_registry_of,
     parse_challenge,
 )
+from workflow.registry.factory import make_client
 
 
 def test_bearer_challenge_with_comma_in_scope_is_parsed() -> None:
@@ -114,3 +118,43 @@ def test_a_plain_http_token_realm_is_refused_for_an_https_registry() -> None:
 def test_a_plain_http_token_realm_is_used_for_an_insecure_registry() -> None:
     # Given a plain-HTTP (loopback test) registry, When it names a plain-HTTP realm, Then the token is fetched
     assert _authenticator(insecure=True).challenge(HTTP_REALM, "repository:app:pull")
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("{", "is not valid JSON"),
+        ("[]", "must be a JSON object"),
+        ('{"127.0.0.1:5000": "111111111111"}', "is not ACCOUNT/REGION"),
+        ('{"127.0.0.1:5000": "111111111111/mars-1"}', "is not ACCOUNT/REGION"),
+    ],
+)
+def test_a_malformed_ecr_endpoints_variable_is_refused_naming_it(value: str, problem: str) -> None:
+    # Given ECR_REPLICATE_ECR_ENDPOINTS that is not a host -> ACCOUNT/REGION object / Then reading it says so
+    with pytest.raises(RegistryAuthError, match=re.escape(problem)) as raised:
+        ecr_endpoint_parts("127.0.0.1:5000", {ECR_ENDPOINTS_ENV: value})
+    assert ECR_ENDPOINTS_ENV in str(raised.value)
+
+
+def test_an_endpoint_standing_for_ecr_is_read_with_a_token_of_the_principal_given(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a loopback registry standing for 222222222222/eu-west-1's ECR registry, and a session of that account
+    monkeypatch.setenv(ECR_ENDPOINTS_ENV, json.dumps({"127.0.0.1:5000": "222222222222/eu-west-1"}))
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("MOTO_ACCOUNT_ID", "222222222222")
+    assert ecr_registry_of("127.0.0.1:5000") == ("222222222222", "eu-west-1")
+    assert ecr_registry_of("127.0.0.1:5001") is None
+    with mock_aws():
+        session = boto3.Session(region_name="eu-west-1")
+        # When a client for it is made, and one that reads it in place of the ECR API
+        client = make_client("127.0.0.1:5000", session=session, insecure_registries=["127.0.0.1:5000"])
+        plain = make_client("127.0.0.1:5000", insecure_registries=["127.0.0.1:5000"], ecr_token=False)
+        # Then the first sends the registry token GetAuthorizationToken gave that session (as ECR wants), the
+        # second no credentials
+        header = client.auth.header("repository:app:pull")
+        assert header is not None
+        assert base64.b64decode(header.removeprefix("Basic ")).decode() == "AWS:222222222222-auth-token"
+        assert plain.auth.header("repository:app:pull") is None
+        assert client.base == "http://127.0.0.1:5000"

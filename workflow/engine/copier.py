@@ -367,6 +367,7 @@ def probe_destination(
     insecure_registries: Collection[str] = (),
     retry: RetryPolicy | None = None,
     put_tag: bool = True,
+    bounds: Bounds | None = None,
     source_ecr: tuple[str, str] | None = None,
     replace_tag: bool = True,
 ) -> PrecheckResult:
@@ -378,7 +379,7 @@ def probe_destination(
     `source_ecr`: the (account, Region) of the ECR registry the source stands for when its host is not ECR's.
     """
     src_ref, dst_ref, src, dst = _resolve(
-        source, destination, source_session, destination_session, insecure_registries, retry, 4
+        source, destination, source_session, destination_session, insecure_registries, retry, 4, bounds
     )
     digest = src.head_manifest(src_ref.repository, src_ref.reference)
     if digest is None:

@@ -1,13 +1,18 @@
 """The bridges that let moto 5.2.5's Step Functions interpreter run the production state machine as AWS does.
 
 moto's interpreter (`stepfunctions.execute_state_machine`) runs statemachine.asl.json for real, with
-three gaps, found by trying (what the local registries lack of ECR, their fronts add: ecr_front.py):
+three gaps, and moto's ECR one more, found by trying (what the local registries lack of ECR, their fronts
+add: ecr_front.py):
 
 1. Lambda tasks need Docker unless `lambda.use_docker` is off, and then moto answers every invoke with
    a canned payload. The Lambda bridge replaces `LambdaSimpleBackend.invoke` so that an invoke runs the
    function's configured handler (e.g. `lambdas.plan.handler`) in-process, and an exception comes back the way Lambda reports it: payload
    `{"errorType": <class name>, "errorMessage": ...}` and header `x-amz-function-error: Unhandled`, so
-   the ASL's Retry/Catch match the class name.
+   the ASL's Retry/Catch match the class name. As on Lambda, the handler gets a context whose remaining time
+   runs down from the function's configured timeout, and an invocation still running at its timeout ends
+   with `Sandbox.Timedout` ("Task timed out after N seconds"; Lambda developer guide, "Configure Lambda
+   function timeout": https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html): its thread is
+   left behind, as Lambda freezes the sandbox, and its answer is dropped.
 2. `arn:aws:states:::codebuild:startBuild.sync` fails with States.Runtime (codebuild is "unsupported").
    The CodeBuild bridge is a task-service class substituted through the interpreter's
    `state_task_service_for`. It runs the build-phase commands of infra/buildspec.yml with bash, in a
@@ -21,6 +26,11 @@ three gaps, found by trying (what the local registries lack of ECR, their fronts
    and the execution fails (developer guide, "Handling errors in Step Functions workflows"). The
    terminal-errors bridge makes them so here, or a test would pass where AWS kills the execution.
 
+4. moto's GetAuthorizationToken answers a token that expired on 2015-01-01, so a client would fetch a new one
+   for every registry request; ECR's token is valid for 12 hours (Amazon ECR user guide, "Private registry
+   authentication": https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html). The token
+   bridge dates it 12 hours from now.
+
 Tests can break one destination's build on purpose (`CodeBuildSettings.export_instead`,
 `CodeBuildSettings.copier_writes`) to check what the state machine makes of a bad build result.
 
@@ -32,6 +42,7 @@ so the interpreter, the Lambda backend and these bridges share one process.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import importlib
 import io
 import json
@@ -53,6 +64,8 @@ from unittest import mock
 import botocore.session
 import yaml
 from moto.awslambda_simple.models import LambdaSimpleBackend
+from moto.core.responses import ActionResult
+from moto.ecr.responses import ECRResponse
 from moto.stepfunctions.parser.api import HistoryEventType, TaskFailedEventDetails
 from moto.stepfunctions.parser.asl.component.common.catch.catch_outcome import CatchOutcome
 from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import CustomErrorName
@@ -88,6 +101,10 @@ PAYLOAD_LIMIT = 256 * 1024
 # Errors no Retry or Catch applies to on AWS (developer guide, "Handling errors in Step Functions workflows").
 TERMINAL_ERRORS = {StatesErrorNameType.StatesRuntime, StatesErrorNameType.StatesStatesDataLimitExceeded}
 COPY_COMMAND = "ecr-replicate"
+ECR_TOKEN_LIFETIME = dt.timedelta(hours=12)
+
+
+TIMED_OUT = "Sandbox.Timedout"
 
 
 @dataclass(frozen=True)
@@ -97,14 +114,15 @@ class LambdaContext:
     function_name: str
     invoked_function_arn: str
     aws_request_id: str
+    deadline: float  # time.monotonic() at which the invocation times out
     function_version: str = "$LATEST"
     memory_limit_in_mb: int = 256
     log_group_name: str = ""
     log_stream_name: str = ""
 
     def get_remaining_time_in_millis(self) -> int:
-        """Time left before the (nominal) 5-minute timeout."""
-        return 300_000
+        """Time left before the function's timeout ends the invocation."""
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
 def _error_payload(error_type: str, error: BaseException, context: LambdaContext) -> bytes:
@@ -186,13 +204,30 @@ def _lambda_invoke(output: HandlerOutput) -> Callable[..., bytes]:
         response_headers: dict[str, str],
     ) -> bytes:
         function = backend.get_function(function_name, qualifier)
+        timeout = float(function.timeout)
         context = LambdaContext(
             function_name=function.function_name,
             invoked_function_arn=function.function_arn,
             aws_request_id=str(uuid.uuid4()),
+            deadline=time.monotonic() + timeout,
         )
-        with output.handler_running():
-            return _invoke_handler(str(function.handler), body, context, response_headers)
+        answer: list[tuple[bytes, dict[str, str]]] = []
+
+        def run() -> None:
+            headers: dict[str, str] = {}
+            with output.handler_running():
+                answer.append((_invoke_handler(str(function.handler), body, context, headers), headers))
+
+        worker = threading.Thread(target=run, name=f"lambda-{function.function_name}", daemon=True)
+        worker.start()
+        worker.join(timeout)
+        if not answer:
+            response_headers["x-amz-function-error"] = "Unhandled"
+            message = f"RequestId: {context.aws_request_id} Error: Task timed out after {timeout:.2f} seconds"
+            return json.dumps({"errorType": TIMED_OUT, "errorMessage": message}).encode()
+        payload, headers = answer[0]
+        response_headers.update(headers)
+        return payload
 
     return invoke
 
@@ -513,6 +548,21 @@ def _catch_unless_terminal(original: Callable[..., Any]) -> Callable[..., Any]:
     return handle_catch
 
 
+def _token_valid_for_12_hours(original: Callable[[ECRResponse], ActionResult]) -> Callable[..., ActionResult]:
+    def get_authorization_token(response: ECRResponse) -> ActionResult:
+        answer = original(response)
+        result = cast(dict[str, Any], answer.result)
+        expires = dt.datetime.now(dt.UTC) + ECR_TOKEN_LIFETIME
+        return ActionResult(
+            {
+                **result,
+                "authorizationData": [{**data, "expiresAt": expires} for data in result["authorizationData"]],
+            }
+        )
+
+    return get_authorization_token
+
+
 @contextlib.contextmanager
 def bridges(codebuild: CodeBuildSettings, lambda_log: Path) -> Iterator[None]:
     """Apply the bridges for the duration of the context.
@@ -531,6 +581,11 @@ def bridges(codebuild: CodeBuildSettings, lambda_log: Path) -> Iterator[None]:
             ),
             mock.patch.object(
                 ExecutionState, "_handle_catch", _catch_unless_terminal(ExecutionState._handle_catch)
+            ),
+            mock.patch.object(
+                ECRResponse,
+                "get_authorization_token",
+                _token_valid_for_12_hours(ECRResponse.get_authorization_token),
             ),
         ):
             yield

@@ -8,7 +8,8 @@
   client in this process, the handlers and the copy subprocess reach it through `AWS_ENDPOINT_URL`;
   `MOTO_ACCOUNT_ID` makes moto answer as the source account, as the deployed source stack would;
 - the real statemachine.asl.json with its `${...}` substitutions filled, on moto's interpreter, with
-  the real handlers and the buildspec's copy command (bridges.py);
+  the real handlers and the buildspec's copy command (bridges.py); each function has its deployed timeout
+  (`function_timeouts` shortens some for a test), and an invocation that overruns it ends in Sandbox.Timedout;
 - EventBridge as moto emulates it: a rule with `workflow.pipeline.plan.event_pattern(config)` and an SQS target.
   moto delivers matches to SQS, not to Step Functions, so `deliver_events` turns each delivered event
   into a StartExecution, and only those (`run_events` keeps doing so, generation after generation, until
@@ -19,6 +20,8 @@
   images only, and "not found" for the first `scan_not_found_seconds` after a push;
 - ECR managed signing: `runtime.signing` (managed_signing.py) answers DescribeImageSigningStatus, which moto
   lacks.
+- each registry stands for its account/Region's ECR registry (`ECR_REPLICATE_ECR_ENDPOINTS`): a client gets its
+  registry token from moto's GetAuthorizationToken through the session it is given, as on ECR.
 
 `LocalRuntime` is a context manager: everything it starts is stopped and its temporary directory
 removed on exit, including on an exception or Ctrl-C.
@@ -69,6 +72,8 @@ from workflow.local.registries import (
 from workflow.local.scans import ScanResults, applied
 from workflow.models.config import parse_config
 from workflow.pipeline.plan import event_pattern, pattern_text
+from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
+from workflow.registry.auth import ECR_ENDPOINTS_ENV
 
 # Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
 # and infra/buildspec.yml, and the wheel build copies what they link to.
@@ -181,12 +186,15 @@ class LocalRuntime:
         places: list[Place] | None = None,
         state_machine: Path = STATE_MACHINE,
         buildspec: Path = BUILDSPEC,
+        function_timeouts: Mapping[str, int] | None = None,
         scan_not_found_seconds: float = SCAN_NOT_FOUND_SECONDS,
     ) -> None:
         self.config_data = dict(config) if config is not None else yaml.safe_load(DEMO_CONFIG.read_text())
         self.places = places or places_for(self.config_data)
         self.state_machine_file = state_machine
         self.buildspec_file = buildspec
+        # The deployed timeouts (seconds), by handler module; a test may shorten some.
+        self.function_timeouts = {**FUNCTION_TIMEOUTS, **(function_timeouts or {})}
         self.registries: dict[str, LocalRegistry] = {}
         self._processes: dict[str, RegistryProcess] = {}
         self.fronts: dict[str, EcrFront] = {}
@@ -238,7 +246,9 @@ class LocalRuntime:
         self.endpoint_url = f"http://127.0.0.1:{port}"
         source = config["source"]
         self._stack.enter_context(
-            mock.patch.dict(os.environ, self._environment(port, source["account"], config_file))
+            mock.patch.dict(
+                os.environ, self._environment(port, source["account"], config_file, config["endpoints"])
+            )
         )
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
             os.environ.pop(name, None)
@@ -268,8 +278,14 @@ class LocalRuntime:
             for p in self.places
         ]
 
-    def _environment(self, port: int, account: str, config_file: Path) -> dict[str, str]:
+    def _environment(
+        self, port: int, account: str, config_file: Path, endpoints: list[dict[str, Any]]
+    ) -> dict[str, str]:
+        # Each registry stands for its account/Region's ECR registry: clients get their registry token from
+        # GetAuthorizationToken (moto) there, as the principal whose session they are given (registry/auth.py).
+        stands_for = {e["registry"]: f"{e['account']}/{e['region']}" for e in endpoints}
         environment = {
+            ECR_ENDPOINTS_ENV: json.dumps(stands_for),
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
@@ -330,6 +346,7 @@ class LocalRuntime:
                 Role=role_arn,
                 Handler=f"lambdas.{module}.handler",
                 Code={"ZipFile": _placeholder_zip()},
+                Timeout=self.function_timeouts[module],
             )["FunctionArn"]
         self.topic_arn = sns.create_topic(Name="ecr-replication-notifications")["TopicArn"]
         self._notifications_queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]

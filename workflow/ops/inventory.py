@@ -389,8 +389,9 @@ class Inventories:
         source = self.config.source
         registry, insecure = self.config.endpoint(source.account, source.region)
         if ecr_host_parts(registry) is None:
+            # A listing in place of ECR's DescribeImages (the local runtime): no registry token (ecr_token).
             return RegistrySource(
-                make_client(registry, insecure_registries=self.insecure if insecure else ())
+                make_client(registry, insecure_registries=self.insecure if insecure else (), ecr_token=False)
             )
         return EcrSource(self.clients.client("ecr", source.region), source.account)
 
@@ -399,7 +400,7 @@ class Inventories:
         if ecr_host_parts(target.registry) is None:
             key: tuple[str, ...] = ("registry", target.registry)
             if key not in self._destinations:
-                client = make_client(target.registry, insecure_registries=self.insecure)
+                client = make_client(target.registry, insecure_registries=self.insecure, ecr_token=False)
                 self._destinations[key] = RegistryDestination(client)
         else:
             role_arn, external_id, credentials = self._access(target)

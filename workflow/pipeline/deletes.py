@@ -26,6 +26,7 @@ from typing import Any, NamedTuple
 from workflow.engine import ecr
 from workflow.models.payloads import DeleteAction, Target
 from workflow.registry.auth import ecr_host_parts
+from workflow.registry.deadline import Bounds
 from workflow.registry.factory import make_client
 
 KEPT_MOVED = "moved since"
@@ -49,6 +50,7 @@ def delete_tag(
     source_session: Any = None,
     insecure_registries: Collection[str] = (),
     check_source: bool = True,
+    bounds: Bounds | None = None,
 ) -> DeleteResult:
     """Remove the target's tag at its destination where it still points at `target.source_reference`.
 
@@ -57,7 +59,10 @@ def delete_tag(
     expected = target.source_reference
     if check_source:
         source = make_client(
-            target.source_registry, session=source_session, insecure_registries=insecure_registries
+            target.source_registry,
+            session=source_session,
+            insecure_registries=insecure_registries,
+            bounds=bounds,
         )
         if target.other_sources is None:
             return DeleteResult("kept", None, KEPT_SHARED)
@@ -71,7 +76,13 @@ def delete_tag(
             destination_session, parts[1], target.repository, target.tag, registry_id=parts[0]
         )
     else:
-        registry = make_client(target.registry, insecure_registries=insecure_registries, push=True)
+        registry = make_client(
+            target.registry,
+            session=destination_session,
+            insecure_registries=insecure_registries,
+            push=True,
+            bounds=bounds,
+        )
         current = registry.head_manifest(target.repository, target.tag)
     if current is None:
         return DeleteResult("absent", None)

@@ -7,6 +7,9 @@ It resolves the source tag to its digest once, gates that digest under each rule
   reasons), or that could not be gated (status `failed`, the error's name): never copied;
 - `gate`: `verdict` "wait" (a scan or a signature a rule waits for is not there yet: nothing changed, ask
   again after `wait_seconds`) or "done", and when it first looked.
+A registry that stalls or stays unavailable (RegistryTimeout, RegistryUnavailable) ends the look with that
+error instead: the state machine retries the Gate task, and when the retries run out its Catch fails every
+target of the image (GateFailed).
 
 A destination selected by several rules replicates when one of them lets the image through (an ungated
 rule always does). A break-glass override (manual input) turns a rule's block or wait into a pass only if
@@ -22,7 +25,13 @@ from typing import Any, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict
 
-from workflow.core.exceptions import GateCheckFailed, ImageBlocked, ReplicationError
+from workflow.core.exceptions import (
+    GateCheckFailed,
+    ImageBlocked,
+    RegistryTimeout,
+    RegistryUnavailable,
+    ReplicationError,
+)
 from workflow.core.grammar import fit
 from workflow.engine.ecr import missing_image
 from workflow.gates.decision import Decision
@@ -43,6 +52,8 @@ from workflow.registry.client import RegistryClient
 # to the event would need a task token stored per image digest, a second EventBridge rule for signature tags and
 # referrer events, and still a timeout, to save at most one poll interval (30 s) per release.
 DEFAULT_POLL_SECONDS = 30
+# Registry faults another invocation may not meet: the look ends with them (the ASL's Gate Retry matches them).
+TRANSIENT = (RegistryTimeout, RegistryUnavailable)
 # A blocked record's reasons: enough for every rule's verdict, short enough that 100 blocked destinations
 # stay far inside Step Functions' 256 KiB state ("Step Functions service quotas").
 REASON_LIMIT = 1000
@@ -154,6 +165,8 @@ class GateStep:
                     registry_id=self.config.source.account,
                 )
             decisions = self.target_decisions(repository, digest, targets, waited=waited, override=override)
+        except TRANSIENT:
+            raise  # the state machine retries the Gate task on these (its Catch fails every target after)
         except (ReplicationError, ClientError, BotoCoreError) as error:
             return self._failed(plan, targets, error, first_look, looks)
         progress = {"first_look_at": first_look, "looks": looks, "digest": digest}

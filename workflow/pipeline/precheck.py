@@ -31,6 +31,7 @@ from workflow.engine.copier import PrecheckResult
 from workflow.engine.roles import SessionFactory, destination_session
 from workflow.models.payloads import PrecheckAction, Target, TargetResult, TargetStatus
 from workflow.pipeline import deletes
+from workflow.registry.deadline import Bounds
 
 ROLE_SESSION_NAME = "ecr-replication-precheck"
 
@@ -112,14 +113,18 @@ def check_target(
     sts_client: Any = None,
     secrets_client: Any = None,
     session_factory: SessionFactory = boto3.Session,
+    bounds: Bounds | None = None,
 ) -> PrecheckOutcome:
-    """Precheck one target and say whether it needs a copy (never in a dry run)."""
+    """Precheck one target and say whether it needs a copy (never in a dry run); `bounds` bound its registry
+    work (the Lambda's remaining time)."""
     session = assume_destination_role(
         target, sts_client=sts_client, secrets_client=secrets_client, session_factory=session_factory
     )
     insecure = insecure_registries(target)
     if target.action == "delete":
-        removed = deletes.delete_tag(target, session, dry_run=dry_run, insecure_registries=insecure)
+        removed = deletes.delete_tag(
+            target, session, dry_run=dry_run, insecure_registries=insecure, bounds=bounds
+        )
         return _delete_outcome(target, removed, dry_run=dry_run, insecure=insecure)
     if not dry_run and target.create_repository is not None and is_ecr_destination(target):
         ecr.ensure_repository(
@@ -139,6 +144,7 @@ def check_target(
         if target.source_account and target.source_region
         else None,
         replace_tag=target.on_tag_conflict == "replace",
+        bounds=bounds,
     )
     return _outcome(target, result, dry_run=dry_run, insecure=insecure)
 

@@ -11,6 +11,14 @@ must be HTTPS unless the registry itself is spoken to over plain HTTP (`--insecu
 ECR hosts (`<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]`, `.amazonaws.eu` in aws-eusc) use a token from
 `GetAuthorizationToken`, called through the boto3 session given (holding assumed-role credentials that
 renew themselves), cached until five minutes before it expires (12 h) or until ECR refuses it.
+
+A registry endpoint standing for an account/Region's ECR registry (the local runtime's loopback registries)
+is named in `ECR_REPLICATE_ECR_ENDPOINTS`, a JSON object `{"127.0.0.1:5000": "111111111111/us-east-1"}`: a
+client for it gets its registry token from GetAuthorizationToken in that Region through the session it is
+given, as for ECR itself, so each request is made as the principal that got the token ("An authorization
+token's permission scope matches that of the IAM principal used to retrieve the authentication token",
+Amazon ECR user guide, "Private registry authentication":
+https://docs.aws.amazon.com/AmazonECR/latest/userguide/registry_auth.html).
 """
 
 from __future__ import annotations
@@ -29,10 +37,11 @@ import urllib3
 
 from workflow.core.documents import load_json
 from workflow.core.exceptions import RegistryAuthError
-from workflow.core.grammar import shown
+from workflow.core.grammar import account_problem, region_problem, shown
 from workflow.registry.retry import TransientError, transport_fault
 
 AUTH_ENV = "ECR_REPLICATE_REGISTRY_AUTH"
+ECR_ENDPOINTS_ENV = "ECR_REPLICATE_ECR_ENDPOINTS"
 ECR_HOST_RE = re.compile(
     r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.(?:com|com\.cn|eu)$"
 )
@@ -61,6 +70,34 @@ def ecr_host_parts(host: str) -> tuple[str, str] | None:
     """(account, region) when `host` is an ECR registry host, else None."""
     match = ECR_HOST_RE.match(host.lower())
     return (match["account"], match["region"]) if match else None
+
+
+def ecr_endpoint_parts(host: str, environ: dict[str, str] | None = None) -> tuple[str, str] | None:
+    """(account, region) of the ECR registry the endpoint `host` stands for, from ECR_REPLICATE_ECR_ENDPOINTS."""
+    text = (environ if environ is not None else os.environ).get(ECR_ENDPOINTS_ENV)
+    if not text:
+        return None
+    try:
+        entries = load_json(text)
+    except ValueError as exc:
+        raise RegistryAuthError(f"{ECR_ENDPOINTS_ENV} is not valid JSON") from exc
+    if not isinstance(entries, dict):
+        raise RegistryAuthError(f"{ECR_ENDPOINTS_ENV} must be a JSON object keyed by registry host")
+    entry = entries.get(host)
+    if entry is None:
+        return None
+    account, _, region = entry.partition("/") if isinstance(entry, str) else ("", "", "")
+    problem = account_problem(account) or region_problem(region)
+    if problem:
+        raise RegistryAuthError(
+            f"{ECR_ENDPOINTS_ENV}: the entry for {shown(host)} is not ACCOUNT/REGION ({problem})"
+        )
+    return account, region
+
+
+def ecr_registry_of(host: str) -> tuple[str, str] | None:
+    """(account, region) when `host` is an ECR registry or an endpoint standing for one, else None."""
+    return ecr_host_parts(host) or ecr_endpoint_parts(host)
 
 
 def credentials_from_env(host: str, environ: dict[str, str] | None = None) -> Credentials | None:

@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import urllib3
@@ -49,6 +49,24 @@ class Bounds:
     def blob_seconds(self, size: int) -> float:
         """The time one transfer of a blob of `size` bytes may take."""
         return self.blob_grace + max(size, 0) / self.blob_rate
+
+
+# Registry work inside a Lambda invocation: one exchange (or one small blob: a config, a signature) may take
+# LAMBDA_EXCHANGE seconds, and all of it ends with RESERVE of the invocation's time still left, so that a
+# stall ends as RegistryTimeout, which the state machine retries, never as Lambda's Sandbox.Timedout, which
+# no Retry for the product's errors matches (Lambda developer guide, "Configure Lambda function timeout":
+# https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html).
+LAMBDA_EXCHANGE = 30.0
+RESERVE = 0.1
+
+
+def invocation_bounds(remaining_ms: int, exchange: float = LAMBDA_EXCHANGE) -> Bounds:
+    """Bounds for the registry work of a Lambda invocation with `remaining_ms` left
+    (`context.get_remaining_time_in_millis()`): its deadline keeps RESERVE of that time for the error."""
+    seconds = max(remaining_ms, 0) / 1000
+    return replace(
+        Bounds(exchange=exchange, blob_grace=exchange), deadline=time.monotonic() + seconds * (1 - RESERVE)
+    )
 
 
 class Watch:
@@ -149,7 +167,7 @@ def watching(seconds: float, what: str, deadline: float | None = None) -> Iterat
     now = time.monotonic()
     until, reason = now + seconds, f"not done within {seconds:.1f} s"
     if deadline is not None and deadline <= until:
-        until, reason = deadline, "the copy's deadline passed"
+        until, reason = deadline, "the deadline passed"
     watch = Watch(until, what, reason)
     if until <= now:
         raise watch.error()
@@ -180,7 +198,7 @@ def overrun() -> RegistryTimeout | None:
 def check(what: str, deadline: float | None) -> None:
     """Raise RegistryTimeout when `deadline` (a monotonic instant) has passed."""
     if deadline is not None and time.monotonic() >= deadline:
-        raise RegistryTimeout(f"{what}: the copy's deadline passed")
+        raise RegistryTimeout(f"{what}: the deadline passed")
 
 
 class _Watched:

@@ -49,7 +49,7 @@ class TokenBucket:
             due = max(self._next, now)
             wait = due - self.tolerance - now
             if deadline is not None and now + max(wait, 0.0) >= deadline:
-                raise RegistryTimeout(f"{what}: the copy's deadline passed waiting for the PUT rate")
+                raise RegistryTimeout(f"{what}: the deadline passed waiting for the PUT rate")
             self._next = due + self.interval
         if wait > 0:
             self._sleep(wait)

@@ -58,9 +58,7 @@ class RetryPolicy:
                     raise RegistryUnavailable(f"{what}: {exc} (gave up after {attempt} attempts)") from exc
                 delay = self.delay(attempt, exc.retry_after)
                 if deadline is not None and time.monotonic() + delay >= deadline:
-                    raise RegistryTimeout(
-                        f"{what}: {exc}; the copy's deadline leaves no time to retry"
-                    ) from exc
+                    raise RegistryTimeout(f"{what}: {exc}; the deadline leaves no time to retry") from exc
                 sleep(delay)
         raise AssertionError("unreachable")
 

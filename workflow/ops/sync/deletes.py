@@ -29,7 +29,7 @@ from workflow.ops.inventory import AwsClients, Inventories, SourceInventory
 from workflow.ops.sync.actions import Action
 from workflow.pipeline import deletes
 from workflow.pipeline.plan import plan, replicated_into, rule_targets
-from workflow.registry.auth import ecr_host_parts
+from workflow.registry.auth import ecr_registry_of
 
 
 class StaleTags:
@@ -126,7 +126,7 @@ class StaleTags:
         """Remove the action's tag where it still points at the listed digest; the outcome in `action.outcome`."""
         target = action.targets[0]
         session = None
-        if ecr_host_parts(target.registry) is not None:
+        if ecr_registry_of(target.registry) is not None:  # ECR, or an endpoint standing for it
             session = self.clients.session_for(
                 target.role_arn, target.external_id, target.credentials, target.region
             )

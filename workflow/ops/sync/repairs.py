@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from workflow.core.exceptions import ReplicationError
 from workflow.engine import ecr
 from workflow.engine.copier import copy_image, probe_destination
+from workflow.models.payloads import Target
 from workflow.ops.inventory import AwsClients, EcrDestination, Inventories
 from workflow.ops.sync.actions import Action
-from workflow.registry.auth import ecr_host_parts
+from workflow.registry.auth import ecr_host_parts, ecr_registry_of
 
 
 class DirectRepairs:
@@ -28,28 +31,36 @@ class DirectRepairs:
                 destination.put_tag(target.repository, target.tag, action.digest)
                 continue
             result = probe_destination(
-                target.source_image, target.destination_reference, insecure_registries=self.insecure
+                target.source_image,
+                target.destination_reference,
+                destination_session=self._session(target),
+                insecure_registries=self.insecure,
             )
             if result.action == "copy-needed":
                 raise ReplicationError(f"{target.destination_reference}: the digest vanished before tagging")
         action.status = "done"
 
+    def _session(self, target: Target) -> Any:
+        """The destination role's session where the registry is ECR or stands for it (its token is the
+        role's), else None."""
+        if ecr_registry_of(target.registry) is None:
+            return None
+        return self.clients.session_for(
+            target.role_arn, target.external_id, target.credentials, target.region
+        )
+
     def copy(self, action: Action) -> None:
         """Copy one target here with the copy engine (`local`), creating its ECR repository first."""
         target = action.targets[0]
-        session = None
-        if ecr_host_parts(target.registry) is not None:
-            session = self.clients.session_for(
-                target.role_arn, target.external_id, target.credentials, target.region
+        session = self._session(target)
+        if ecr_host_parts(target.registry) is not None and target.create_repository is not None:
+            ecr.ensure_repository(
+                session,
+                target.region,
+                target.repository,
+                target.create_repository,
+                registry_id=target.account,
             )
-            if target.create_repository is not None:
-                ecr.ensure_repository(
-                    session,
-                    target.region,
-                    target.repository,
-                    target.create_repository,
-                    registry_id=target.account,
-                )
         copy_image(
             target.source_image,
             target.destination_reference,
