@@ -1,10 +1,11 @@
 """Every AWS call a component made while the suites ran is allowed to the role that makes it on AWS.
 
-The recorder (tests/conftest.py, tests/iam/recorder.py) writes each botocore call with its component;
-this test runs last, synthesizes the app from a config covering what the calls touched, and checks
-each call against the synthesized role that makes it (the component's own role, or the destination
-role whose credentials signed it), an AssumeRole also against the assumed role's trust policy, and the
-state machine's own service integrations (from the ASL's `Resource` fields) against its role.
+The recorder (tests/conftest.py, tests/iam/recorder.py) writes each botocore call with its component, one
+file per pytest process; this test reads them all and runs last (after a parallel run, in a run of its own),
+synthesizes the app from a config covering what the calls touched, and checks each call against the
+synthesized role that makes it (the component's own role, or the destination role whose credentials signed
+it), an AssumeRole also against the assumed role's trust policy, and the state machine's own service
+integrations (from the ASL's `Resource` fields) against its role.
 Run alone, nothing is recorded and it fails, naming the suites to run with it.
 """
 
@@ -43,7 +44,11 @@ SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
 
 
 def _calls() -> list[Call]:
-    records = recorder.read(os.environ.get(recorder.RECORD_ENV, ""))
+    assert not os.environ.get("PYTEST_XDIST_WORKER"), (
+        "the IAM coverage test checks the calls of every other suite, so it runs after them: with pytest-xdist, "
+        f"in a pytest run of its own given the parallel run's {recorder.RECORDS_ENV} (as `make test` does)"
+    )
+    records = recorder.read_all(os.environ.get(recorder.RECORDS_ENV, ""))
     calls = attributed(records)
     missing = [c for c in EXPECTED_COMPONENTS if not any(call.component == c for call in calls)]
     assert not missing, (
