@@ -44,10 +44,12 @@ SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
 
 
 def _calls() -> list[Call]:
-    assert not os.environ.get("PYTEST_XDIST_WORKER"), (
-        "the IAM coverage test checks the calls of every other suite, so it runs after them: with pytest-xdist, "
-        f"in a pytest run of its own given the parallel run's {recorder.RECORDS_ENV} (as `make test` does)"
-    )
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.fail(
+            "the IAM coverage test checks the calls of every other suite, so it runs after them: with "
+            f"pytest-xdist, in a pytest run of its own given the parallel run's {recorder.RECORDS_ENV} (as `make "
+            "test` does)"
+        )
     records = recorder.read_all(os.environ.get(recorder.RECORDS_ENV, ""))
     calls = attributed(records)
     missing = [c for c in EXPECTED_COMPONENTS if not any(call.component == c for call in calls)]
