@@ -45,8 +45,14 @@ $(NODE_DIR)/node_modules/.installed: $(NODE_DIR)/package.json $(NODE_DIR)/packag
 demo: setup
 	$(BIN)/ecr-replicate demo
 
+# Every suite in parallel (pytest-xdist; tests/conftest.py groups what shares a process), then the IAM coverage
+# test, which checks every AWS call those suites recorded: in a run of its own, after them, reading the same
+# records folder.
+IAM_COVERAGE := tests/iam/test_iam_coverage.py
 test: setup
-	$(BIN)/pytest tests
+	records="$$(mktemp -d -t iam-calls-XXXXXX)" && \
+	ECR_REPLICATE_IAM_RECORDS="$$records" $(BIN)/pytest -n auto --dist loadgroup --no-loadscope-reorder tests --deselect $(IAM_COVERAGE) && \
+	ECR_REPLICATE_IAM_RECORDS="$$records" $(BIN)/pytest $(IAM_COVERAGE)
 
 test-unit: setup
 	$(BIN)/pytest tests/unit

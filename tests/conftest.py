@@ -1,12 +1,17 @@
-"""Session-wide: record every AWS call the components make, for the IAM coverage test (tests/iam).
+"""Session-wide: record every AWS call the components make, for the IAM coverage test (tests/iam), and say which
+tests share a process under pytest-xdist.
 
 The recorder is installed before any test runs, in this process and (through PYTHONPATH and
-`tests/iam/site/sitecustomize.py`) in every Python subprocess the tests start; the coverage test is
-moved to the end of the session, after the suites whose calls it checks.
+`tests/iam/site/sitecustomize.py`) in every Python subprocess the tests start. Each pytest process (the
+only one, or each xdist worker) writes its own file in one folder, ECR_REPLICATE_IAM_RECORDS (made here
+unless given: `make test` gives the parallel run and the coverage test's own run the same one). The
+coverage test reads every file there, so it runs after the suites whose calls it checks: last in a run
+without xdist, in a run of its own after a parallel one (`make test`).
 
-With ECR_REPLICATE_IAM_RECORD already set, the calls are appended to that file instead of a fresh one: record
-once (`ECR_REPLICATE_IAM_RECORD=/tmp/calls.jsonl pytest tests`), then check the coverage test alone against a
-change in infra/ (`ECR_REPLICATE_IAM_RECORD=/tmp/calls.jsonl pytest tests/iam/test_iam_coverage.py`).
+Under xdist (`--dist loadgroup --no-loadscope-reorder`) a module's tests stay in one process (module fixtures
+start once); every module using the synthesized app shares one process, so the app is synthesized once per
+run; the e2e suite runs in two processes, each with its shared runtime (tests/e2e/conftest.py). The longest of
+these groups come first, so that none starts last and ends the run late.
 """
 
 from __future__ import annotations
@@ -17,26 +22,62 @@ from pathlib import Path
 
 import pytest
 
-from tests.iam.recorder import RECORD_ENV, install
+from tests.iam.recorder import RECORD_ENV, RECORDS_ENV, install
 
 SITE = Path(__file__).resolve().parent / "iam" / "site"
 COVERAGE_TEST = "tests/iam/test_iam_coverage.py"
+SYNTHESIZED = "synthesized"  # the session fixture of tests/infrastructure/conftest.py
+E2E_PATHS = "tests/e2e/test_workflow_paths.py"
+# xdist groups by length, longest first (durations measured with `pytest --durations`); the others follow.
+LONGEST = (
+    SYNTHESIZED,
+    "e2e",
+    E2E_PATHS,
+    "tests/integration/test_wheel.py",
+    "tests/infrastructure/test_make_synth.py",
+    "tests/integration/test_copy_faults.py",
+    "tests/integration/test_hostile_registries.py",
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Start recording to a fresh file (or the one ECR_REPLICATE_IAM_RECORD names), here and in subprocesses."""
-    path = os.environ.get(RECORD_ENV) or os.path.join(tempfile.mkdtemp(prefix="iam-calls-"), "calls.jsonl")
+    """Start recording to this process's file in the run's folder, here and in subprocesses."""
+    directory = os.environ.get(RECORDS_ENV) or tempfile.mkdtemp(prefix="iam-calls-")
+    os.environ[RECORDS_ENV] = directory
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    path = os.path.join(directory, f"calls-{worker}-{os.getpid()}.jsonl")
     os.environ[RECORD_ENV] = path
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")]))
     install(path)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the IAM coverage test last, after every suite that records calls; before it, the tests that start a
-    local runtime of their own (starting one resets moto, and with it the e2e suite's shared runtime)."""
+    """Give each test its xdist group; order the groups longest first, and run the IAM coverage test last,
+    after every suite that records calls. Within a group, the tests that start a local runtime of their own
+    come last (starting one stops the e2e suite's shared runtime, which then starts again)."""
+    synthesizing = {
+        item.path
+        for item in items
+        if item.nodeid.startswith("tests/infrastructure/")
+        and SYNTHESIZED in getattr(item, "fixturenames", ())
+    }
+    groups = {item.nodeid: _group(item, synthesizing) for item in items}
     items.sort(
         key=lambda item: (
             item.nodeid.startswith(COVERAGE_TEST),
+            LONGEST.index(groups[item.nodeid]) if groups[item.nodeid] in LONGEST else len(LONGEST),
             item.get_closest_marker("own_runtime") is not None,
         )
     )
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+
+
+def _group(item: pytest.Item, synthesizing: set[Path]) -> str:
+    """The modules using the synthesized app; the e2e suite in two; else the test's own module."""
+    module = item.nodeid.split("::", 1)[0]
+    if item.path in synthesizing:
+        return SYNTHESIZED
+    if module.startswith("tests/e2e/") and module != E2E_PATHS:
+        return "e2e"
+    return module

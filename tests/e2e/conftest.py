@@ -1,7 +1,8 @@
 """The local runtime for the e2e tests: loopback registries, moto, the real ASL and handlers.
 
-One runtime serves the whole session (each test uses its own tags); the failing-destination tests
-start their own, with one destination registry read-only.
+One runtime serves the suite in each process (each test uses its own tags); the failing-destination and
+partition tests start their own. moto is one per process and a runtime resets it when it starts, so a test
+starting its own runtime stops the shared one first, and the shared one starts again when next needed.
 """
 
 from __future__ import annotations
@@ -219,25 +220,47 @@ def statuses(execution: Execution) -> dict[str, str]:
     return {f"{line['account']}/{line['region']}": line["action"] for line in summary["lines"]}
 
 
+class SharedRuntime:
+    """The runtime the e2e suite shares: source, eu-west-1, us-west-2; `app` replicates ungated, `gated`,
+    `quick` and `signed` through promotion gates, `guarded` refuses tag conflicts. Started on first use; stopped
+    by a test that starts a runtime of its own (one moto per process: a second runtime would reset this one's
+    AWS resources)."""
+
+    def __init__(self) -> None:
+        self.runtime: LocalRuntime | None = None
+
+    def get(self) -> E2E:
+        """The running runtime, started if it is not."""
+        if self.runtime is None:
+            config = make_config([EU, US])
+            config["rules"] += gated_rules()
+            # `guarded` never overwrites a destination tag at another digest (tests/e2e/test_tag_conflict.py).
+            config["rules"].append(
+                {
+                    "name": "guarded",
+                    "repositories": ["guarded"],
+                    "tags": {"include": ["release-*"]},
+                    "destinations": [destination(EU), destination(US)],
+                    "on_tag_conflict": "refuse",
+                }
+            )
+            self.runtime = LocalRuntime(config, scan_not_found_seconds=SCAN_NOT_FOUND_SECONDS).__enter__()
+        return E2E(self.runtime)
+
+    def stop(self) -> None:
+        """Stop the runtime if it runs."""
+        runtime, self.runtime = self.runtime, None
+        if runtime is not None:
+            runtime.__exit__(None, None, None)
+
+
 @pytest.fixture(scope="package")
-def e2e() -> Iterator[E2E]:
-    """Runtime shared by the e2e suite (package scope: gone before other suites): source, eu-west-1, us-west-2;
-    `app` replicates ungated, `gated`, `quick` and `signed` through promotion gates, `guarded` refuses tag
-    conflicts (one moto per process: a second runtime at the same time would reset this one's AWS resources)."""
-    config = make_config([EU, US])
-    config["rules"] += gated_rules()
-    # `guarded` never overwrites a destination tag that points at another digest (tests/e2e/test_tag_conflict.py).
-    config["rules"].append(
-        {
-            "name": "guarded",
-            "repositories": ["guarded"],
-            "tags": {"include": ["release-*"]},
-            "destinations": [destination(EU), destination(US)],
-            "on_tag_conflict": "refuse",
-        }
-    )
-    with LocalRuntime(config, scan_not_found_seconds=SCAN_NOT_FOUND_SECONDS) as runtime:
-        yield E2E(runtime)
+def shared_runtime() -> Iterator[SharedRuntime]:
+    """The shared runtime (package scope: stopped before this process runs another suite, whose moto would
+    reset it)."""
+    shared = SharedRuntime()
+    yield shared
+    shared.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -253,8 +276,15 @@ def undelivered_events_are_dropped(request: pytest.FixtureRequest) -> Iterator[N
 
 
 @pytest.fixture
-def runtime_with_readonly() -> Iterator[Callable[[int], E2E]]:
-    """Start a runtime with three destinations, the one at the given index read-only."""
+def e2e(shared_runtime: SharedRuntime) -> E2E:
+    """The shared runtime, running."""
+    return shared_runtime.get()
+
+
+@pytest.fixture
+def runtime_with_readonly(shared_runtime: SharedRuntime) -> Iterator[Callable[[int], E2E]]:
+    """Start a runtime with three destinations, the one at the given index read-only (the shared one stopped)."""
+    shared_runtime.stop()
     with_stack: list[LocalRuntime] = []
 
     def start(broken: int) -> E2E:

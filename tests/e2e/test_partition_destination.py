@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from lambdas.observability import logger as handler_logger
-from tests.e2e.conftest import E2E, SOURCE, skopeo_digest
+from tests.e2e.conftest import E2E, SOURCE, SharedRuntime, skopeo_digest
 from tests.iam import recorder
 from workflow.local.runtime import LocalRuntime
 
@@ -25,8 +25,10 @@ ROLE = "arn:aws-cn:iam::777777777777:role/ecr-replication-target"
 
 
 @pytest.fixture(scope="module")
-def china() -> Iterator[E2E]:
-    """A runtime whose one destination is in aws-cn (a local registry stands for cn-north-1); email always."""
+def china(shared_runtime: SharedRuntime) -> Iterator[E2E]:
+    """A runtime whose one destination is in aws-cn (a local registry stands for cn-north-1); email always (the
+    shared one stopped)."""
+    shared_runtime.stop()
     config = {
         "source": SOURCE,
         "rules": [

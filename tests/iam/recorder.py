@@ -39,7 +39,8 @@ import botocore.session
 from workflow.registry.auth import ecr_registry_of
 from workflow.registry.transport import Transport
 
-RECORD_ENV = "ECR_REPLICATE_IAM_RECORD"
+RECORD_ENV = "ECR_REPLICATE_IAM_RECORD"  # this process's file (its subprocesses write there too)
+RECORDS_ENV = "ECR_REPLICATE_IAM_RECORDS"  # the folder of every process's file, for the coverage test
 # Entry modules -> component; (module, function) entries cover unit tests that call the workflow directly.
 ENTRY_MODULES = {
     "lambdas.plan": "Plan",
@@ -218,3 +219,15 @@ def read(path: str) -> list[dict[str, Any]]:
         return []
     with open(path, encoding="utf-8") as file:
         return [json.loads(line) for line in file if line.strip()]
+
+
+def read_all(directory: str) -> list[dict[str, Any]]:
+    """The records of every process that recorded into `directory` (each pytest process has its own file)."""
+    if not directory or not os.path.isdir(directory):
+        return []
+    return [
+        record
+        for name in sorted(os.listdir(directory))
+        if name.endswith(".jsonl")
+        for record in read(os.path.join(directory, name))
+    ]

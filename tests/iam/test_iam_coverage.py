@@ -12,8 +12,9 @@ destination role whose credentials signed it or got its registry token, or the u
 - the state machine's own service integrations (from the ASL's `Resource` fields);
 - every service trust and what services do for the deployment as a role or under a resource policy
   (tests/iam/principals.py), with `aws:SourceAccount` and `aws:SourceArn`.
-Run alone, nothing is recorded and it fails, naming the suites to run with it (or set ECR_REPLICATE_IAM_RECORD
-to a file recorded before: tests/conftest.py).
+Each pytest process records into its own file of one folder (ECR_REPLICATE_IAM_RECORDS); this test reads them
+all, so under xdist it runs after the parallel run, in a run of its own (`make test`). Run alone, nothing is
+recorded and it fails, naming the suites to run with it.
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ STATE_MACHINE = next(t.runs for t in SERVICE_TRUSTS if t.service == "states.amaz
 
 
 def _calls() -> list[Call]:
-    records = recorder.read(os.environ.get(recorder.RECORD_ENV, ""))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        pytest.fail(
+            "the IAM coverage test checks the calls of every other suite, so it runs after them: with "
+            f"pytest-xdist, in a pytest run of its own given the parallel run's {recorder.RECORDS_ENV} (as `make "
+            "test` does)"
+        )
+    records = recorder.read_all(os.environ.get(recorder.RECORDS_ENV, ""))
     calls = attributed(records)
     missing = [c for c in EXPECTED_COMPONENTS if not any(call.component == c for call in calls)]
     assert not missing, (

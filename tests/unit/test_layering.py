@@ -189,9 +189,9 @@ def test_the_checks_catch_an_engine_importing_models_a_cycle_and_pydantic(tmp_pa
     for name, source in {
         "__init__.py": "",
         "engine/__init__.py": "",
-        "engine/copy.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import workflow.models.x\n",
+        "engine/copy.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    import workflow.models.config\n",
         "models/__init__.py": "",
-        "models/x.py": "import pydantic\nfrom workflow.engine import copy\n",
+        "models/config.py": "import pydantic\nfrom workflow.engine import copy\n",
         "registry/__init__.py": "",
         "registry/client.py": "def f():\n    from pydantic import BaseModel\n",
     }.items():
@@ -201,7 +201,7 @@ def test_the_checks_catch_an_engine_importing_models_a_cycle_and_pydantic(tmp_pa
     found = all_imports(tmp_path / "workflow")
     # Then each rule names the import that breaks it
     assert layer_violations(found) == [
-        "workflow.engine.copy:3 imports workflow.models.x: engine/ may not import models/"
+        "workflow.engine.copy:3 imports workflow.models.config: engine/ may not import models/"
     ]
     assert pydantic_imports(found) == ["workflow.registry.client:2 imports pydantic"]
-    assert cycles(found) == [["workflow.engine.copy", "workflow.models.x"]]
+    assert cycles(found) == [["workflow.engine.copy", "workflow.models.config"]]
