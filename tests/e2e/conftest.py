@@ -275,6 +275,14 @@ def undelivered_events_are_dropped(request: pytest.FixtureRequest) -> Iterator[N
         runtime.notifications()
 
 
+@pytest.fixture(autouse=True)
+def own_runtime_stops_the_shared_one(request: pytest.FixtureRequest) -> None:
+    """A test marked own_runtime starts a runtime of its own, whose moto would reset the shared one's: the
+    shared runtime is stopped first (and starts again on next use)."""
+    if request.node.get_closest_marker("own_runtime") is not None:
+        request.getfixturevalue("shared_runtime").stop()
+
+
 @pytest.fixture
 def e2e(shared_runtime: SharedRuntime) -> E2E:
     """The shared runtime, running."""

@@ -71,7 +71,16 @@ def test_the_source_stack_has_the_operators_read_and_start_policies_and_neither_
     )
     # Then `read` lists and reads the source and assumes the readers, nothing more
     read_actions = {a for s in policies[read] for a in _as_list(s["Action"])}
-    assert read_actions == {"ecr:DescribeRepositories", "ecr:DescribeImages", "sts:AssumeRole"}
+    # (the gates read manifests and signatures through the registry API: BatchGetImage, GetDownloadUrlForLayer,
+    # and the tag list, checked as ListImages: tests/iam/registry_actions.py)
+    assert read_actions == {
+        "ecr:DescribeRepositories",
+        "ecr:DescribeImages",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+        "ecr:ListImages",
+        "sts:AssumeRole",
+    }
     (assume,) = [s for s in policies[read] if s["Action"] == "sts:AssumeRole"]
     assert assume["Resource"] == naming.reader_role_arns(synthesized.settings.config)
     assert all(arn.endswith(f":role/{READER}") for arn in assume["Resource"])
