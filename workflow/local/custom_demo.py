@@ -98,7 +98,7 @@ class CustomDemo:
                 for line in email["message"].rstrip().splitlines():
                     self.out(f"  | {line}")
             actions = {
-                line["destination"].split()[0]: (line["action"], line["repository"])
+                f"{line['account']}/{line['region']}": (line["action"], line["repository"])
                 for line in summary.get("lines", [])
             }
             self.out(f"  execution {execution.status}, outcome {summary.get('outcome', '-')}")
