@@ -49,7 +49,7 @@ def destination_stack_name(account: str) -> str:
 
 def destination_accounts(config: ReplicationConfig) -> list[str]:
     """Every destination account, sorted."""
-    return sorted({d.account for rule in config.rules for d in rule.destinations})
+    return sorted({d.account for rule in config.rules for d in rule.account_destinations})
 
 
 def destination_role_arns(config: ReplicationConfig) -> list[str]:
@@ -58,7 +58,7 @@ def destination_role_arns(config: ReplicationConfig) -> list[str]:
     arns = {
         partition_of(region).role_arn(destination.account, destination.role_name)
         for rule in config.rules
-        for destination in rule.destinations
+        for destination in rule.account_destinations
         if destination.credentials is None
         for region in destination.regions
     }
@@ -71,7 +71,7 @@ def credentials_secret_arns(config: ReplicationConfig) -> list[str]:
         {
             destination.credentials.secret_arn(config.source)
             for rule in config.rules
-            for destination in rule.destinations
+            for destination in rule.account_destinations
             if destination.credentials is not None
         }
     )
@@ -81,7 +81,7 @@ def credentials_key_arns(config: ReplicationConfig) -> dict[str, list[str]]:
     """The customer-managed keys of the credentials secrets, by the Region the secrets are read in."""
     keys: dict[str, set[str]] = {}
     for rule in config.rules:
-        for destination in rule.destinations:
+        for destination in rule.account_destinations:
             credentials = destination.credentials
             key = credentials.key_arn(config.source) if credentials else None
             if credentials is not None and key is not None:
@@ -121,7 +121,7 @@ def destination_repository_arns(
     for rule in config.rules:
         if deletes and not rule.propagate_deletes:
             continue
-        for destination in rule.destinations:
+        for destination in rule.account_destinations:
             if destination.account != account or destination.role_name != role_name:
                 continue
             for region in destination.regions:

@@ -28,12 +28,22 @@ import botocore.session
 from botocore.credentials import CredentialProvider, CredentialResolver, RefreshableCredentials
 from botocore.exceptions import BotoCoreError, ClientError
 
-from workflow.core.exceptions import RegistryAuthError
+from workflow.core.exceptions import DestinationRoleMissing, RegistryAuthError
 
 SessionFactory = Callable[..., Any]
 Clock = Callable[[], datetime]
 METHOD = "ecr-replicate-assume-role"
 SECRET_FIELDS = ("AccessKeyId", "SecretAccessKey")
+# STS answers AssumeRole of a role that does not exist with the AccessDenied it gives a role whose trust policy
+# (or the caller's own policy) refuses: 403 AccessDenied "... is not authorized to perform: sts:AssumeRole on
+# resource ..." either way, never NoSuchEntity (AWS re:Post knowledge center, "Troubleshoot AccessDenied errors
+# when I assume a cross-account IAM role", https://repost.aws/knowledge-center/iam-assume-role-error; moto
+# mints credentials for any ARN, so tests/unit/strict_sts.py refuses a missing role as STS does).
+ACCESS_DENIED = "AccessDenied"
+ROLE_MISSING = (
+    "the role does not exist in that account yet (the fleet StackSet or destination stack has not reached it) "
+    "or does not trust this caller: STS answers both alike"
+)
 
 
 class _Provider(CredentialProvider):
@@ -83,9 +93,10 @@ def assume_role(
             return dict(sts.assume_role(**request)["Credentials"])
         except ClientError as error:
             details = error.response.get("Error", {})
-            raise RegistryAuthError(
-                f"cannot assume {where}: {details.get('Code', 'ClientError')}: {details.get('Message', '')}"
-            ) from error
+            code, message = details.get("Code", "ClientError"), details.get("Message", "")
+            if code == ACCESS_DENIED:
+                raise DestinationRoleMissing(f"cannot assume {where}: {code}: {message}; {ROLE_MISSING}") from error
+            raise RegistryAuthError(f"cannot assume {where}: {code}: {message}") from error
         except BotoCoreError as error:
             raise RegistryAuthError(f"cannot assume {where}: {type(error).__name__}: {error}") from error
 

@@ -85,7 +85,7 @@ def _configured_destinations(repository: str, config: ReplicationConfig) -> set[
         (destination.account, region)
         for rule in config.rules
         if rule.repository_filter.matches(repository)
-        for destination in rule.destinations
+        for destination in rule.account_destinations
         for region in destination.regions
     }
 
@@ -153,7 +153,7 @@ def rule_targets(
 
 def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:
     targets = []
-    for destination in rule.destinations:
+    for destination in rule.account_destinations:
         credentials = destination.credentials and CredentialsSecret(
             secret_id=destination.credentials.secret,
             region=destination.credentials.secret_region(config.source),
