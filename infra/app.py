@@ -26,7 +26,10 @@ from workflow.models.config import ReplicationConfig
 def _destination_description(config: ReplicationConfig, account: str) -> str:
     """Who writes into this destination account: the source's roles, or in another partition its user."""
     other_partition = any(
-        d.credentials is not None for rule in config.rules for d in rule.account_destinations if d.account == account
+        d.credentials is not None
+        for rule in config.rules
+        for d in rule.account_destinations
+        if d.account == account
     )
     writer = (
         "the configured user of this partition" if other_partition else f"the role {config.source.account}"

@@ -553,7 +553,9 @@ def _largest_states(destinations: int) -> dict[str, int]:
             ],
         }
     )
-    request = parse_manual_input({"repository": "services/payments-api", "tag": "release-2024.05.01-build.1234"})
+    request = parse_manual_input(
+        {"repository": "services/payments-api", "tag": "release-2024.05.01-build.1234"}
+    )
     planned = plan(request, config)
     output = {"plan": {**planned.model_dump(mode="json"), "target_count": destinations, "max_concurrency": 4}}
     records = [

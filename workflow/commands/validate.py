@@ -25,7 +25,12 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     if args.json:
         destinations = sorted(
-            {(d.account, region) for rule in config.rules for d in rule.account_destinations for region in d.regions}
+            {
+                (d.account, region)
+                for rule in config.rules
+                for d in rule.account_destinations
+                for region in d.regions
+            }
         )
         summary = {
             "config": args.config,

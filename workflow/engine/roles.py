@@ -95,7 +95,9 @@ def assume_role(
             details = error.response.get("Error", {})
             code, message = details.get("Code", "ClientError"), details.get("Message", "")
             if code == ACCESS_DENIED:
-                raise DestinationRoleMissing(f"cannot assume {where}: {code}: {message}; {ROLE_MISSING}") from error
+                raise DestinationRoleMissing(
+                    f"cannot assume {where}: {code}: {message}; {ROLE_MISSING}"
+                ) from error
             raise RegistryAuthError(f"cannot assume {where}: {code}: {message}") from error
         except BotoCoreError as error:
             raise RegistryAuthError(f"cannot assume {where}: {type(error).__name__}: {error}") from error

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -320,7 +319,9 @@ class FleetDestination(_Strict):
                 f"(here: {', '.join(given) or 'none'})"
             )
         if "accounts" in data and "exclude_accounts" in data:
-            raise ValueError("exclude_accounts applies to organizational_units and organization, not to accounts")
+            raise ValueError(
+                "exclude_accounts applies to organizational_units and organization, not to accounts"
+            )
         return data
 
     @property
@@ -695,7 +696,9 @@ class ReplicationConfig(_Strict):
         accounts = {account for account, _ in destinations}
         fleet = [destination.selector() for _, destination in self.organization_destinations()]
         resolved = (
-            f", and {len(fleet)} resolved when a run plans ({'; '.join(dict.fromkeys(fleet))})" if fleet else ""
+            f", and {len(fleet)} resolved when a run plans ({'; '.join(dict.fromkeys(fleet))})"
+            if fleet
+            else ""
         )
         return (
             f"{len(self.rules)} rule(s) ({', '.join(r.name for r in self.rules)}), "
