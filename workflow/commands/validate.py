@@ -38,6 +38,17 @@ def run(args: argparse.Namespace) -> int:
             "source": {"account": config.source.account, "region": config.source.region},
             "rules": [rule.name for rule in config.rules],
             "destinations": [{"account": account, "region": region} for account, region in destinations],
+            # Resolved when a run plans (`ecr-replicate plan` lists the accounts, with Organizations access).
+            "organization_destinations": [
+                {
+                    "rule": rule.name,
+                    "destination": destination.selector(),
+                    "exclude_accounts": destination.exclude_accounts,
+                    "regions": destination.regions,
+                }
+                for rule in config.rules
+                for destination in rule.organization_destinations
+            ],
         }
         print(json.dumps(summary, indent=2))
         return 0
