@@ -23,7 +23,14 @@ import pytest
 from infra.app import build_app
 from infra.settings import settings_from_context
 from tests.iam import recorder
-from tests.iam.calls import EXPECTED_COMPONENTS, SOURCE, Call, attributed, coverage_config
+from tests.iam.calls import (
+    EXPECTED_COMPONENTS,
+    SOURCE,
+    Call,
+    attributed,
+    coverage_config,
+    organization_actions,
+)
 from tests.iam.evaluate import is_allowed, trusts
 from tests.iam.templates import Stack
 from workflow.pipeline.announce import BUS as EVENT_BUS
@@ -55,10 +62,12 @@ def _calls() -> list[Call]:
 
 @dataclass
 class Synthesized:
-    """The coverage app's templates, with the account and Region of each stack, and its cloud assembly."""
+    """The coverage app's templates, with the account and Region of each stack, its cloud assembly, and the fleet
+    role's template with the parameters its StackSet passes (None without organization destinations)."""
 
     stacks: list[tuple[str, dict[str, Any], str, str]]
     outdir: Path
+    fleet: tuple[dict[str, Any], dict[str, str]] | None = None
 
     def resolved(self, *, placeholder: bool) -> list[Stack]:
         """The stacks (source first), resolving names CloudFormation chooses as `*` or `<LogicalId>`."""
@@ -80,7 +89,12 @@ def _synthesize(config: dict[str, Any], workdir: Path) -> Synthesized:
     """Synthesize the app from `config` (asset bundling skipped: this test reads policies only)."""
     config_file = workdir / "coverage.json"
     config_file.write_text(json.dumps(config))
-    context = {"config": str(config_file), "copy_compute": "lambda", "aws:cdk:bundling-stacks": []}
+    context = {
+        "config": str(config_file),
+        "copy_compute": "lambda",
+        "aws:cdk:bundling-stacks": [],
+        "organization_root_id": "r-cove",
+    }
     app = cdk.App(outdir=str(workdir / "cdk.out"), context=context)
     source, destinations = build_app(app, settings_from_context(app.node.try_get_context), nag=False)
     assembly = app.synth()
@@ -88,15 +102,26 @@ def _synthesize(config: dict[str, Any], workdir: Path) -> Synthesized:
         (s.stack_name, assembly.get_stack_by_name(s.stack_name).template, s.account, s.region)
         for s in [source, *destinations]
     ]
-    return Synthesized(stacks, Path(assembly.directory))
+    fleet = None
+    stack_sets = Stack("source", stacks[0][1], SOURCE["account"], SOURCE["region"]).of_type(
+        "AWS::CloudFormation::StackSet"
+    )
+    for stack_set in stack_sets.values():
+        properties = stack_set["Properties"]
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in properties["Parameters"]}
+        fleet = (json.loads(properties["TemplateBody"]), parameters)
+    return Synthesized(stacks, Path(assembly.directory), fleet)
 
 
 class Roles:
     """The synthesized roles, found by what runs as them."""
 
-    def __init__(self, stacks: list[Stack]) -> None:
+    def __init__(
+        self, stacks: list[Stack], fleet: tuple[dict[str, Any], dict[str, str]] | None = None
+    ) -> None:
         self.stacks = stacks
         self.source = stacks[0]
+        self.fleet = fleet
 
     def of_component(self, component: str) -> tuple[Stack, str]:
         """The source stack and the logical id of the role `component` runs as."""
@@ -113,6 +138,11 @@ class Roles:
             role = stack.role_named(name) if stack.account == account else None
             if role:
                 return stack, role
+        if self.fleet is not None:  # the fleet StackSet's role, deployed in any account of the OUs
+            template, parameters = self.fleet
+            stack = Stack("fleet", template, account, self.source.region, parameters=parameters)
+            if stack.role_named(name):
+                return stack, "Role"
         raise LookupError(f"no synthesized role {arn}")
 
     def principal_arn(self, stack: Stack, role_id: str) -> str:
@@ -135,7 +165,7 @@ def synthesized(recorded: list[Call], tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="module")
 def roles(synthesized: Synthesized) -> Roles:
     """The synthesized roles, names CloudFormation chooses resolved as `*` (recorded names are moto's)."""
-    return Roles(synthesized.resolved(placeholder=False))
+    return Roles(synthesized.resolved(placeholder=False), synthesized.fleet)
 
 
 def _key_pair_denials(call: Call, roles: Roles) -> Iterator[str]:
@@ -254,3 +284,34 @@ def test_state_machine_integrations_are_allowed_to_its_role(synthesized: Synthes
         if not is_allowed(statements, action, resource, {"aws:RequestedRegion": SOURCE["region"]})
     ]
     assert not denied, f"the state machine role {role_id} lacks:\n" + "\n".join(denied)
+
+
+def test_the_organizations_reads_granted_are_exactly_the_calls_made(
+    recorded: list[Call], synthesized: Synthesized
+) -> None:
+    """Given the Organizations calls the components made while resolving organization destinations
+    When the roles that resolve them (Plan, reconcile) are synthesized from a config naming the same kinds
+    Then each grants exactly those actions, and the delegation policy the management account applies allows them
+    to the source account: moto enforces neither."""
+    made = organization_actions(recorded)
+    assert made >= {"organizations:DescribeOrganization", "organizations:ListAccountsForParent"}, (
+        "no Organizations call recorded: run with tests/unit/test_organizations.py and test_sync_fleet.py"
+    )
+    stack = synthesized.resolved(placeholder=False)[0]
+    roles = Roles([stack])
+    for component in ("Plan", "Reconcile"):
+        _, role_id = roles.of_component(component)
+        granted = {
+            action
+            for statement in stack.statements(role_id)
+            for action in (
+                [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            )
+            if action.startswith("organizations:")
+        }
+        assert granted == made, component
+    output = json.loads(stack.template["Outputs"]["OrganizationsDelegationPolicy"]["Value"])
+    (delegation,) = output["Statement"]
+    assert delegation["Principal"] == {"AWS": f"arn:aws:iam::{SOURCE['account']}:root"}
+    for action in made:
+        assert is_allowed(output["Statement"], action, "*", {}), action
