@@ -280,3 +280,15 @@ def test_the_default_prefix_is_the_path_the_fleet_repositories_share() -> None:
         "mirror/services/",
     ]
     assert settings.repository_prefix == "mirror/"
+
+
+def test_the_delegation_policy_in_the_deploy_guide_is_the_one_synth_prints_for_the_fleet_example(
+    fleet_synthesized: Synthesized,
+) -> None:
+    # Given docs/deploy.md's delegation policy (the JSON block of "Destinations by organization")
+    guide = (REPOSITORY_ROOT / "docs" / "deploy.md").read_text()
+    section = guide.split("## Destinations by organization", 1)[1].split("\n## ", 1)[0]
+    documented = json.loads(section.split("```json", 1)[1].split("```", 1)[0])
+    # Then it is the source stack's OrganizationsDelegationPolicy output for examples/fleet.yaml
+    output = fleet_synthesized.source_template["Outputs"]["OrganizationsDelegationPolicy"]["Value"]
+    assert documented == json.loads(output)
