@@ -7,16 +7,23 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import jsonschema
 import pytest
 import yaml
 
 from tests.unit.fleet import MANAGEMENT, Organization, fleet_config, organization
+from tests.unit.test_schema import Yaml12Loader
 from workflow.cli import main
 from workflow.models.config import MAX_DESTINATIONS
 
 ROOT = Path(__file__).parents[2]
 FLEET_EXAMPLE = ROOT / "examples" / "fleet.yaml"
 THREE_REGIONS = ["eu-west-1", "us-west-2", "ap-southeast-2"]
+
+
+def load_yaml12(text: str) -> Any:
+    """YAML as editors read it (`on` stays a string)."""
+    return yaml.load(text, Loader=Yaml12Loader)  # noqa: S506 - a SafeLoader subclass
 
 
 def write(tmp_path: Path, config: dict[str, Any]) -> str:
@@ -167,3 +174,14 @@ def test_plan_without_organizations_access_fails_by_name(
         "failed: OrganizationLookupFailed: organizations:DescribeOrganization on organization: "
     )
     assert err.count("\n") == 1
+
+
+def test_the_committed_schema_accepts_the_fleet_example_and_refuses_an_unknown_selector() -> None:
+    # Given the committed JSON Schema and the fleet example, as an editor reads them
+    schema = json.loads((ROOT / "schema" / "replication.schema.json").read_text())
+    config = load_yaml12(FLEET_EXAMPLE.read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    # Then the example is valid, and a destination naming an unknown selector is not
+    assert list(validator.iter_errors(config)) == []
+    config["rules"][0]["destinations"][0]["organisational_units"] = ["ou-ab12-workload"]
+    assert list(validator.iter_errors(config)) != []

@@ -482,7 +482,7 @@ class ReplicationConfig(_Strict):
             *self._external_id_disagreements(),
             *self._kms_keys(),
             *self._partitions(),
-            *self._fleet(),
+            *_fleet_problems(self),
         ]
         if problems:
             raise ValueError("\n".join(problems))
@@ -650,37 +650,6 @@ class ReplicationConfig(_Strict):
                 if isinstance(destination, FleetDestination) and destination.by_organization:
                     yield f"rules[{index}].destinations[{d_index}]", destination
 
-    def _fleet(self) -> list[str]:
-        """Organization destinations share one fleet role (one StackSet, one template): one role name and
-        one ExternalId (or none); their Regions are in the source's partition, where Organizations and the
-        source roles are; and repositories they create use no customer-managed key, which differs per account."""
-        fleet = list(self.organization_destinations())
-        source = partition_of(self.source.region).name
-        problems = [
-            f"{path}.regions: {region} is not in the source's partition ({source}): organization destinations "
-            "are reached by the source's roles, which cannot cross partitions"
-            for path, destination in fleet
-            for region in destination.regions
-            if partition_of(region).name != source
-        ]
-        if fleet:
-            first_path, first = fleet[0]
-            for path, destination in fleet[1:]:
-                if (destination.role, destination.external_id) != (first.role, first.external_id):
-                    problems.append(
-                        f"{path}: role_name/external_id differ from {first_path}'s; the fleet StackSet deploys "
-                        "one role to every organization destination, so they share one name and ExternalId"
-                    )
-        for index, rule in enumerate(self.rules):
-            create = rule.create_repository
-            if rule.organization_destinations and create is not None and create.kms_key is not None:
-                problems.append(
-                    f"rules[{index}].create_repository.kms_key: a customer-managed key is one account's, and "
-                    "organization destinations are every account of an OU; use encryption KMS without kms_key "
-                    "(ECR's AWS-managed key) or AES256"
-                )
-        return problems
-
     def endpoint(self, account: str, region: str) -> tuple[str, bool]:
         """The registry host of an account/Region and whether it is plain HTTP."""
         for endpoint in self.endpoints:
@@ -705,6 +674,38 @@ class ReplicationConfig(_Strict):
             f"{len(destinations)} destination(s) in {len(accounts)} account(s){resolved}, "
             f"source {self.source.account}/{self.source.region}"
         )
+
+
+def _fleet_problems(config: ReplicationConfig) -> list[str]:
+    """Organization destinations share one fleet role (one StackSet, one template): one role name and
+    one ExternalId (or none); their Regions are in the source's partition, where Organizations and the
+    source roles are; and repositories they create use no customer-managed key, which differs per account."""
+    fleet = list(config.organization_destinations())
+    source = partition_of(config.source.region).name
+    problems = [
+        f"{path}.regions: {region} is not in the source's partition ({source}): organization destinations "
+        "are reached by the source's roles, which cannot cross partitions"
+        for path, destination in fleet
+        for region in destination.regions
+        if partition_of(region).name != source
+    ]
+    if fleet:
+        first_path, first = fleet[0]
+        for path, destination in fleet[1:]:
+            if (destination.role, destination.external_id) != (first.role, first.external_id):
+                problems.append(
+                    f"{path}: role_name/external_id differ from {first_path}'s; the fleet StackSet deploys "
+                    "one role to every organization destination, so they share one name and ExternalId"
+                )
+    for index, rule in enumerate(config.rules):
+        create = rule.create_repository
+        if rule.organization_destinations and create is not None and create.kms_key is not None:
+            problems.append(
+                f"rules[{index}].create_repository.kms_key: a customer-managed key is one account's, and "
+                "organization destinations are every account of an OU; use encryption KMS without kms_key "
+                "(ECR's AWS-managed key) or AES256"
+            )
+    return problems
 
 
 class _ConfigLoader(yaml.SafeLoader):
