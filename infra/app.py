@@ -1,15 +1,20 @@
-"""The CDK app: `python -m infra.app` synthesizes both stacks into cdk.out (no AWS account needed).
+"""The CDK app: `python -m infra.app` synthesizes both stacks into cdk.out (no AWS account needed), and writes the
+fleet role as a plain CloudFormation template, cdk.out/destination-role.template.json (no CDK bootstrap needed
+where it is deployed).
 
 Context (`cdk synth -c key=value` or cdk.json): `config` (default examples/replication.yaml),
-`emails` (comma list), `copy_compute` (lambda | ec2), `organization_id`.
+`emails` (comma list), `copy_compute` (lambda | ec2), `organization_id`, and for organization destinations
+`organization_root_id`, `stackset_call_as`, `fleet_repository_prefix` (infra/settings.py).
 A config or context error is one line on stderr, exit status 2, the same text `ecr-replicate validate` prints.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import aws_cdk as cdk
 from cdk_nag import AwsSolutionsChecks
@@ -18,6 +23,7 @@ from infra import naming
 from infra.constructs.state_machine import DEFINITION_FILE
 from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError, settings_from_context
 from infra.stacks.destination_stack import DestinationStack, destination_region
+from infra.stacks.fleet_role import fleet_role
 from infra.stacks.source_stack import SourceStack
 from workflow.core.exceptions import InvalidConfig
 from workflow.models.config import ReplicationConfig
@@ -26,7 +32,10 @@ from workflow.models.config import ReplicationConfig
 def _destination_description(config: ReplicationConfig, account: str) -> str:
     """Who writes into this destination account: the source's roles, or in another partition its user."""
     other_partition = any(
-        d.credentials is not None for rule in config.rules for d in rule.destinations if d.account == account
+        d.credentials is not None
+        for rule in config.rules
+        for d in rule.account_destinations
+        if d.account == account
     )
     writer = (
         "the configured user of this partition" if other_partition else f"the role {config.source.account}"
@@ -47,11 +56,14 @@ def build_app(
     """
     settings = settings or settings_from_context(app.node.try_get_context)
     config = settings.config
+    fleet = fleet_role(settings, nag=nag)
+    write_fleet_template(Path(app.outdir), fleet.template)
     source = SourceStack(
         app,
         naming.SOURCE_STACK_NAME,
         settings=settings,
         definition_file=definition_file,
+        fleet_template=fleet.template,
         env=cdk.Environment(account=config.source.account, region=config.source.region),
         description="ECR filtered replication: trigger, workflow, copy job and notifications",
     )
@@ -69,6 +81,14 @@ def build_app(
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return source, destinations
+
+
+def write_fleet_template(outdir: Path, template: dict[str, Any]) -> Path:
+    """Write the fleet role's plain template (parameters, no CDK bootstrap) beside the stacks' templates."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    path = outdir / naming.FLEET_TEMPLATE_FILE
+    path.write_text(json.dumps(template, indent=1) + "\n", encoding="utf-8")
+    return path
 
 
 def main() -> int:

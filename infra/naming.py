@@ -7,7 +7,7 @@ names them. The names here are the contract between the two stacks.
 from __future__ import annotations
 
 from workflow.core.partitions import partition_of
-from workflow.models.config import ReplicationConfig, Rule
+from workflow.models.config import FleetDestination, ReplicationConfig, Rule
 from workflow.models.rules import compile_pattern
 
 # IAM quotas: a managed policy is at most 6,144 characters; CDK moves the statements that overflow a
@@ -16,6 +16,10 @@ from workflow.models.rules import compile_pattern
 STATEMENT_RESOURCES_MAX_CHARACTERS = 5000
 SOURCE_STACK_NAME = "EcrReplicationSource"
 DESTINATION_STACK_PREFIX = "EcrReplicationDestination-"
+# The fleet role: the StackSet the source stack deploys to the organization destinations' OUs, and the plain
+# CloudFormation template (parameters, no CDK bootstrap) infra/app.py writes beside the stacks.
+FLEET_STACK_SET_NAME = "ecr-replication-fleet-role"
+FLEET_TEMPLATE_FILE = "destination-role.template.json"
 
 
 def copy_role_name(config: ReplicationConfig) -> str:
@@ -82,20 +86,79 @@ def destination_stack_name(account: str) -> str:
 
 def destination_accounts(config: ReplicationConfig) -> list[str]:
     """Every destination account, sorted."""
-    return sorted({d.account for rule in config.rules for d in rule.destinations})
+    return sorted({d.account for rule in config.rules for d in rule.account_destinations})
 
 
 def destination_role_arns(config: ReplicationConfig) -> list[str]:
     """Every destination role the source roles may assume, sorted: those in the source's partition (a role
-    in another partition is assumed by the principal whose key pair its credentials secret holds)."""
+    in another partition is assumed by the principal whose key pair its credentials secret holds), and the
+    fleet role in any account (`arn:aws:iam::*:role/<fleet role>`): organization destinations are accounts
+    known only when a run plans, and each one's role trusts only the source roles."""
     arns = {
         partition_of(region).role_arn(destination.account, destination.role_name)
         for rule in config.rules
-        for destination in rule.destinations
+        for destination in rule.account_destinations
         if destination.credentials is None
         for region in destination.regions
     }
+    fleet = fleet_destinations(config)
+    if fleet:
+        arns.add(partition_of(config.source.region).role_arn("*", fleet[0].role))
     return sorted(arns)
+
+
+def fleet_destinations(config: ReplicationConfig) -> list[FleetDestination]:
+    """The destinations naming organizational units or the organization (they share one role: the config)."""
+    return [destination for _, destination in config.organization_destinations()]
+
+
+def fleet_regions(config: ReplicationConfig) -> list[str]:
+    """The Regions the fleet role writes in, sorted."""
+    return sorted({region for destination in fleet_destinations(config) for region in destination.regions})
+
+
+def fleet_repository_starts(config: ReplicationConfig) -> list[str]:
+    """What every repository the organization destinations write starts with (their templates rendered with
+    the rules' repository patterns, up to the first `*`), sorted."""
+    return sorted(
+        {
+            destination.repository.format(repository=pattern).split("*", 1)[0]
+            for rule in config.rules
+            for destination in rule.organization_destinations
+            for pattern in repository_resource_patterns(rule)
+        }
+    )
+
+
+def fleet_repository_prefix(config: ReplicationConfig) -> str:
+    """The fleet role's default RepositoryPrefix: the path the organization destinations' repositories share
+    (`mirror/` for `mirror/{repository}`), cut back to its last `/`, so a repository added under it later needs
+    no change in the fleet accounts. Empty (every repository) when they share nothing."""
+    starts = fleet_repository_starts(config)
+    common = starts[0] if starts else ""
+    for start in starts[1:]:
+        while not start.startswith(common):  # character by character: `team-a`, `team-b` share `team-`
+            common = common[:-1]
+    return common if common.endswith("/") or "/" not in common else common[: common.rindex("/") + 1]
+
+
+def fleet_deletes(config: ReplicationConfig) -> bool:
+    """True when a rule with propagate_deletes has organization destinations."""
+    return any(rule.propagate_deletes and rule.organization_destinations for rule in config.rules)
+
+
+def organization_actions(config: ReplicationConfig) -> list[str]:
+    """The Organizations actions the Plan and reconcile roles call to resolve the organization destinations
+    (workflow/pipeline/organizations.py), exactly: none without organization destinations."""
+    fleet = fleet_destinations(config)
+    if not fleet:
+        return []
+    actions = {"organizations:DescribeOrganization"}
+    if any(destination.organizational_units for destination in fleet):
+        actions |= {"organizations:ListAccountsForParent", "organizations:ListChildren"}
+    if any(destination.organization for destination in fleet):
+        actions.add("organizations:ListAccounts")
+    return sorted(actions)
 
 
 def credentials_secret_arns(config: ReplicationConfig) -> list[str]:
@@ -104,7 +167,7 @@ def credentials_secret_arns(config: ReplicationConfig) -> list[str]:
         {
             destination.credentials.secret_arn(config.source)
             for rule in config.rules
-            for destination in rule.destinations
+            for destination in rule.account_destinations
             if destination.credentials is not None
         }
     )
@@ -114,7 +177,7 @@ def credentials_key_arns(config: ReplicationConfig) -> dict[str, list[str]]:
     """The customer-managed keys of the credentials secrets, by the Region the secrets are read in."""
     keys: dict[str, set[str]] = {}
     for rule in config.rules:
-        for destination in rule.destinations:
+        for destination in rule.account_destinations:
             credentials = destination.credentials
             key = credentials.key_arn(config.source) if credentials else None
             if credentials is not None and key is not None:
@@ -154,7 +217,7 @@ def destination_repository_arns(
     for rule in config.rules:
         if deletes and not rule.propagate_deletes:
             continue
-        for destination in rule.destinations:
+        for destination in rule.account_destinations:
             if destination.account != account or destination.role_name != role_name:
                 continue
             for region in destination.regions:

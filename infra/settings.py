@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from infra import naming
 from workflow.core.partitions import partition_of
 from workflow.models.config import ReplicationConfig, load_config
 from workflow.ops.sync.options import SyncOptions
@@ -17,6 +18,13 @@ CopyCompute = Literal["lambda", "ec2"]
 COPY_COMPUTES: tuple[CopyCompute, ...] = ("lambda", "ec2")
 EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 ORGANIZATION_RE = re.compile(r"o-[a-z0-9]{10,32}")
+# Organizations API reference, Root `Id`: "r-" and 4 to 32 lowercase letters or digits.
+ROOT_RE = re.compile(r"r-[0-9a-z]{4,32}")
+# AWS::CloudFormation::StackSet `CallAs`: SELF from the management account, DELEGATED_ADMIN from a member account
+# registered as a delegated administrator for StackSets (CloudFormation template reference).
+CallAs = Literal["DELEGATED_ADMIN", "SELF"]
+CALL_AS: tuple[CallAs, ...] = ("DELEGATED_ADMIN", "SELF")
+PREFIX_RE = re.compile(r"[a-z0-9._/-]{0,200}")
 DEFAULT_RECONCILE_SCHEDULE = "rate(1 day)"
 DEFAULT_RECONCILE_MAX_IN_FLIGHT = SyncOptions.max_in_flight
 RATE_RE = re.compile(r"rate\((\d+) (minute|hour|day)(s?)\)")
@@ -53,8 +61,33 @@ class DeploySettings:
     reconcile: bool = True
     reconcile_schedule: str = DEFAULT_RECONCILE_SCHEDULE
     reconcile_max_in_flight: int = DEFAULT_RECONCILE_MAX_IN_FLIGHT
+    organization_root_id: str | None = None
+    stack_set_call_as: CallAs = "DELEGATED_ADMIN"
+    fleet_repository_prefix: str | None = None
 
     def __post_init__(self) -> None:
+        self._check_source()
+        self._check_fleet()
+
+    def _check_fleet(self) -> None:
+        """The StackSet needs the root's id for `organization: true`; a prefix given must cover the fleet."""
+        fleet = naming.fleet_destinations(self.config)
+        if any(d.organization for d in fleet) and not self.organization_root_id:
+            raise SettingsError(
+                "context 'organization_root_id': required when a destination names the whole organization (the "
+                "StackSet deploys the fleet role to the root: `aws organizations list-roots`), e.g. r-ab12"
+            )
+        prefix = self.fleet_repository_prefix
+        outside = [
+            s for s in naming.fleet_repository_starts(self.config) if prefix and not s.startswith(prefix)
+        ]
+        if outside:
+            raise SettingsError(
+                f"context 'fleet_repository_prefix': {prefix!r} does not cover the organization destinations' "
+                f"repositories {', '.join(map(repr, outside))}: the fleet role could not write them"
+            )
+
+    def _check_source(self) -> None:
         region = self.config.source.region
         partition = partition_of(region).name
         if partition != "aws":
@@ -68,6 +101,13 @@ class DeploySettings:
                 f"context 'copy_compute': CodeBuild Lambda compute is not offered in the source Region {region} "
                 f"(only in {', '.join(LAMBDA_COMPUTE_REGIONS)}); deploy with -c copy_compute=ec2"
             )
+
+    @property
+    def repository_prefix(self) -> str:
+        """The fleet role's RepositoryPrefix: the context's, else the path the fleet's repositories share."""
+        if self.fleet_repository_prefix is not None:
+            return self.fleet_repository_prefix
+        return naming.fleet_repository_prefix(self.config)
 
     @property
     def notify_always(self) -> bool:
@@ -99,6 +139,9 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
     `reconcile` (true | false: the daily reconciliation schedule is enabled) and
     `reconcile_schedule` (an EventBridge Scheduler `rate(...)` or `cron(...)` expression) and
     `reconcile_max_in_flight` (1-100: a run tops the RUNNING executions up to this many).
+    For organization destinations: `organization_root_id` (r-..., required with `organization: true`),
+    `stackset_call_as` (DELEGATED_ADMIN | SELF: who deploys the fleet StackSet) and `fleet_repository_prefix`
+    (the fleet role's RepositoryPrefix; default: the path the organization destinations' repositories share).
     ExternalIds come from the config's destinations, because the workflow must send them.
     """
     config_path = Path(_text(get("config")) or DEFAULT_CONFIG)
@@ -125,7 +168,21 @@ def settings_from_context(get: Any, root: Path = REPOSITORY_ROOT) -> DeploySetti
             f"context 'reconcile_schedule': {schedule!r} is not a schedule expression: {problem} "
             "(e.g. 'rate(1 day)', 'rate(6 hours)' or 'cron(0 3 * * ? *)')"
         )
+    root_id = _text(get("organization_root_id")) or None
+    if root_id and not ROOT_RE.fullmatch(root_id):
+        raise SettingsError(f"context 'organization_root_id': {root_id!r} is not a root id (r-...)")
+    call_as = _text(get("stackset_call_as")) or "DELEGATED_ADMIN"
+    if call_as not in CALL_AS:
+        raise SettingsError(f"context 'stackset_call_as': {call_as!r} is not one of {', '.join(CALL_AS)}")
+    prefix = get("fleet_repository_prefix")
+    if prefix is not None and not PREFIX_RE.fullmatch(_text(prefix)):
+        raise SettingsError(
+            f"context 'fleet_repository_prefix': {prefix!r} is not a repository name prefix (0-200 of a-z0-9._/-)"
+        )
     return DeploySettings(
+        organization_root_id=root_id,
+        stack_set_call_as=call_as,
+        fleet_repository_prefix=None if prefix is None else _text(prefix),
         reconcile_max_in_flight=_bounded_int(
             "reconcile_max_in_flight", get("reconcile_max_in_flight"), DEFAULT_RECONCILE_MAX_IN_FLIGHT, 1, 100
         ),

@@ -1,4 +1,5 @@
-"""The one place for Powertools Logger, Tracer and metrics, and for the handlers' config file."""
+"""The one place for Powertools Logger, Tracer and metrics, for the handlers' config file, and for the warm
+container's Organizations directory."""
 
 from __future__ import annotations
 
@@ -8,12 +9,15 @@ from functools import lru_cache, wraps
 from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from workflow.core.redaction import redact
 from workflow.models.config import ReplicationConfig, load_config
 from workflow.pipeline.metrics import NAMESPACE, SERVICE, SERVICE_DIMENSION, DataPoint, Metric
+from workflow.pipeline.organizations import BOTO_CONFIG as ORGANIZATIONS_CONFIG
+from workflow.pipeline.organizations import OrganizationDirectory, needs_organizations
 
 CONFIG_ENV = "REPLICATION_CONFIG_FILE"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "replication.yaml"
@@ -65,6 +69,19 @@ def load_handler_config() -> ReplicationConfig:
 @lru_cache(maxsize=4)
 def _load_config(path: Path, version: tuple[int, int]) -> ReplicationConfig:
     return load_config(path)
+
+
+@lru_cache(maxsize=1)
+def _directory(region: str) -> OrganizationDirectory:
+    return OrganizationDirectory(
+        boto3.client("organizations", region_name=region, config=ORGANIZATIONS_CONFIG)
+    )
+
+
+def organization_directory(config: ReplicationConfig) -> OrganizationDirectory | None:
+    """The warm container's Organizations directory (its cache outlives one invocation, nothing more), or None
+    when no destination names organizational units or the organization."""
+    return _directory(config.source.region) if needs_organizations(config) else None
 
 
 def emit_metric(name: Metric, value: float, unit: str = "Count", **dimensions: str) -> None:

@@ -16,10 +16,12 @@ from lambdas.observability import (
     load_handler_config,
     logger,
     redacted_errors,
+    organization_directory,
     tracer,
 )
 from workflow.core.exceptions import InvalidRequest
 from workflow.pipeline.metrics import Metric
+from workflow.pipeline.organizations import resolve
 from workflow.pipeline.plan import plan
 from workflow.pipeline.request import parse_request, parse_time
 
@@ -28,9 +30,11 @@ from workflow.pipeline.request import parse_request, parse_time
 @tracer.capture_lambda_handler
 @redacted_errors
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    """Plan one execution, with the config's max_concurrency for the Map.
+    """Plan one execution, with the config's max_concurrency for the Map; organization destinations are resolved
+    first (through the container's cached directory).
 
-    Bad input raises InvalidRequest / DestinationNotAllowed with what is wrong.
+    Bad input raises InvalidRequest / DestinationNotAllowed with what is wrong; OrganizationLookupFailed and
+    TooManyDestinations when organization destinations cannot be resolved into one execution.
     """
     if not isinstance(event, dict) or "input" not in event:
         raise InvalidRequest('the Plan function expects {"execution": NAME, "input": EXECUTION_INPUT}')
@@ -38,7 +42,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if request.pushed_at is None:
         request = request.model_copy(update={"pushed_at": parse_time(event.get("started_at"))})
     config = load_handler_config()
-    result = plan(request, config)
+    resolution = resolve(config, organization_directory(config))
+    result = resolution.noted(plan(request, resolution.config))
     logger.info(
         "planned",
         extra={
@@ -46,6 +51,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "tag": result.tag,
             "targets": len(result.targets),
             "skipped_reason": result.skipped_reason,
+            "skipped_accounts": result.skipped_accounts,
             "dry_run": result.dry_run,
         },
     )

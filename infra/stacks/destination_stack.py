@@ -48,7 +48,7 @@ def destination_region(settings: DeploySettings, account: str) -> str:
 
 
 def _destinations(settings: DeploySettings, account: str) -> list[DestinationConfig]:
-    return [d for rule in settings.config.rules for d in rule.destinations if d.account == account]
+    return [d for rule in settings.config.rules for d in rule.account_destinations if d.account == account]
 
 
 def _external_ids(destinations: list[DestinationConfig]) -> list[str]:
@@ -73,7 +73,7 @@ def _repository_keys(settings: DeploySettings, account: str, role_name: str) -> 
         create = rule.create_repository
         if create is None or create.encryption != "KMS" or not create.kms_key:
             continue
-        for destination in rule.destinations:
+        for destination in rule.account_destinations:
             if destination.account != account or destination.role_name != role_name:
                 continue
             for region in destination.regions:

@@ -14,6 +14,7 @@ from infra.constructs.alarms import Alarms
 from infra.constructs.copy_project import CopyProject
 from infra.constructs.dashboard import Dashboard
 from infra.constructs.destination_access import acknowledge_secret_names, destination_access
+from infra.constructs.fleet import FleetStackSet, acknowledge_fleet_roles, grant_organization_read
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
 from infra.constructs.gates import GateFunction, gate_statements
 from infra.constructs.notifications import Notifications
@@ -42,7 +43,8 @@ class SourceStack(cdk.Stack):
 
     Attributes for later constructs: `topic`, `key`, `handler_code` (the shared Lambda asset,
     with `.function(...)`), `functions`, `gate` (the Gate Lambda), `copy`, `workflow.state_machine`, `trigger`, `alarms`,
-    `reconciliation`, `dashboard`, `operators` (the operators' managed policies, with `operators` in the config).
+    `reconciliation`, `dashboard`, `operators` (the operators' managed policies, with `operators` in the config),
+    `fleet` (the fleet StackSet, when organization destinations are configured).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class SourceStack(cdk.Stack):
         *,
         settings: DeploySettings,
         definition_file: Path = DEFINITION_FILE,
+        fleet_template: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, construct_id, **kwargs)
@@ -148,6 +151,18 @@ class SourceStack(cdk.Stack):
             acknowledge(role, _source_read_reasons(settings))
         for role in (precheck_role, self.copy.role):
             acknowledge_secret_names(role, config)
+        for role in (precheck_role, self.copy.role, reconcile_role):
+            acknowledge_fleet_roles(role, config)
+        # Organization destinations resolve in the Plan function, and in sync/reconciliation (the reconcile role).
+        plan_role = self.functions.plan.role
+        assert plan_role is not None
+        for role in (plan_role, reconcile_role):
+            grant_organization_read(role, config)
+        self.fleet = (
+            FleetStackSet(self, "Fleet", settings=settings, template=fleet_template)
+            if fleet_template is not None and naming.fleet_destinations(config)
+            else None
+        )
         # `sync` and the daily reconciliation apply the same gates (workflow/ops/sync/syncer.py), as this role
         # (which has its registry token already: infra/constructs/reconciliation.py).
         for statement in gate_statements(config, token=False):

@@ -18,6 +18,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from tests.iam.registry_actions import actions_of
 from workflow.core.partitions import partition_of
+from workflow.models.config import FLEET_ROLE_NAME
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 # The components whose calls the suites must have recorded (Plan, Record and Summarize make no AWS call).
@@ -113,6 +114,10 @@ def resources_of(
     recorded secrets, by name and by ARN)."""
     if signing_name == "ecr":
         return _ecr_resources(operation, params, region, account)
+    if signing_name == "organizations":
+        # Read to resolve organization destinations: DescribeOrganization and ListAccounts have no resource type,
+        # and infra grants the list actions on '*' too (infra/constructs/fleet.py says why).
+        return ["*"]
     if (signing_name, operation) == ("secretsmanager", "GetSecretValue"):
         return [_own(_secret_arn(str(params["SecretId"]), region, account, secrets or {}), account)]
     parameter = ARN_PARAMETERS.get((signing_name, operation))
@@ -227,7 +232,8 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
     Two rules name every repository the calls touched (source and destination: the destination template
     is `{repository}`): a gated one for the repositories the Gate read or whose findings were read, and one
     without gates for the rest (so a role's gate grants cannot hide what reading the others needs). Each has
-    one destination per assumed role, in the Regions its calls went to. Credentials secrets are under a
+    one destination per assumed role, in the Regions its calls went to; a fleet role the resolver reached is one
+    organization destination instead (the StackSet's template). Credentials secrets are under a
     customer-managed key (SECRET_KEY_ID); created repositories under the key the calls named, if any.
     `gates=False`: one rule without gates for every repository (for the calls of `without_gates`).
     """
@@ -235,14 +241,15 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
         r.rsplit("repository/", 1)[1] for c in calls for r in c.resources if ":repository/" in r
     } - {"*"}
     gated = _gated(calls) & repositories if gates else set()
+    organizations = bool(organization_actions(calls))
     destinations: dict[tuple[str, str], dict[str, Any]] = {}
     for call in calls:
-        if call.action != "sts:AssumeRole":
+        if call.action != "sts:AssumeRole" or is_fleet_call(call, organizations):
             continue
         account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
         destinations.setdefault((account, name), {"account": account, "role_name": name, "regions": set()})
     for call in calls:
-        if call.assumed_role:
+        if call.assumed_role and not is_fleet_call(call, organizations):
             account, name = call.caller_account, call.assumed_role.rsplit("/", 1)[1]
             destinations[(account, name)]["regions"].add(call.region)
         if call.via_secret and call.action == "sts:AssumeRole":
@@ -260,8 +267,11 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
     rule = {
         "tags": {"include": ["*"]},
         "destinations": [
-            {**d, "regions": sorted(d["regions"] or {SOURCE["region"]})}
-            for _, d in sorted(destinations.items())
+            *(
+                {**d, "regions": sorted(d["regions"] or {SOURCE["region"]})}
+                for _, d in sorted(destinations.items())
+            ),
+            *organization_destinations(calls),
         ],
         "create_repository": create,
         # The suites delete tags too (tests/unit/test_deletes.py), which only opted-in rules may.
@@ -286,3 +296,41 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
         "rules": [r for r in rules if r["repositories"]],
         "notifications": {"emails": ["coverage@example.com"], "on": "failure"},
     }
+
+
+def organization_actions(calls: list[Call]) -> set[str]:
+    """The Organizations actions the components that resolve organization destinations made."""
+    return {c.action for c in calls if c.action.startswith("organizations:")}
+
+
+def organization_destinations(calls: list[Call]) -> list[dict[str, Any]]:
+    """Organization destinations that make the resolver call what the recorded calls did (organizational units
+    when it walked OUs, the whole organization when it listed every account), in the Regions of the calls made
+    through fleet roles."""
+    actions = organization_actions(calls)
+    regions = sorted({c.region for c in calls if is_fleet_call(c, bool(actions))})
+    regions = regions or [SOURCE["region"]]
+    destinations: list[dict[str, Any]] = []
+    units = sorted(
+        {
+            str(c.params["ParentId"])
+            for c in calls
+            if c.action == "organizations:ListChildren" and str(c.params["ParentId"]).startswith("ou-")
+        }
+    )
+    if units:
+        destinations.append({"organizational_units": units[:1], "regions": regions})
+    if "organizations:ListAccounts" in actions:
+        destinations.append({"organization": True, "regions": regions})
+    return destinations
+
+
+def _is_fleet_role(arn: str) -> bool:
+    return arn.rsplit("/", 1)[1] == FLEET_ROLE_NAME
+
+
+def is_fleet_call(call: Call, organizations: bool) -> bool:
+    """True when `call` assumes or runs as a fleet role while organization destinations are resolved
+    (`organizations`): the fleet StackSet's template, not a destination stack, holds that role."""
+    role = call.resources[0] if call.action == "sts:AssumeRole" else call.assumed_role
+    return bool(organizations and role and _is_fleet_role(role))

@@ -5,12 +5,14 @@ resources the tests created), or, to compare references inside one template with
 (`placeholder` mode). A KMS key is always `<LogicalId>`: no recorded call names a stack's key (the dependent
 checks name it so), and `key/*` would grant a role every key of the account. Account, Region, partition,
 service and resource type are always kept.
+A template with parameters (the fleet role's) resolves them to the values given, else their defaults, with its
+conditions, `Fn::If` and `AWS::NoValue`.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from workflow.core.partitions import Partition, partition_of
@@ -34,6 +36,7 @@ ALWAYS_PLACEHOLDER = {"AWS::KMS::Key"}
 # Types whose Ref is the ARN (the others' Ref is the name).
 REF_IS_ARN = {"AWS::SNS::Topic", "AWS::StepFunctions::StateMachine"}
 SUB_RE = re.compile(r"\$\{([^}]+)\}")
+NO_VALUE = object()  # AWS::NoValue: the property or list item is left out
 
 
 class UnresolvableIntrinsic(ValueError):
@@ -49,6 +52,7 @@ class Stack:
     account: str
     region: str
     placeholder: bool = False
+    parameters: dict[str, Any] = field(default_factory=dict)
 
     @property
     def resources(self) -> dict[str, dict[str, Any]]:
@@ -80,7 +84,39 @@ class Stack:
         """The partition of the stack's Region (AWS::Partition, AWS::URLSuffix)."""
         return partition_of(self.region)
 
-    def _ref(self, name: str) -> str:
+    def _parameter(self, name: str) -> Any:
+        declared = self.template["Parameters"][name]
+        value = self.parameters.get(name, declared.get("Default"))
+        if value is None:
+            raise UnresolvableIntrinsic(f"parameter {name} has no value and no default")
+        if declared["Type"] == "CommaDelimitedList":
+            return value.split(",") if isinstance(value, str) else list(value)
+        return value
+
+    def condition(self, name: str) -> bool:
+        """The value of one of the template's conditions."""
+        return self._holds(self.template["Conditions"][name])
+
+    def _holds(self, expression: Any) -> bool:
+        ((function, argument),) = expression.items()
+        if function == "Condition":
+            return self.condition(argument)
+        if function == "Fn::Equals":
+            left, right = (self.resolve(a) for a in argument)
+            return bool(left == right)
+        if function == "Fn::Not":
+            return not self._holds(argument[0])
+        if function == "Fn::Or":
+            return any(self._holds(a) for a in argument)
+        if function == "Fn::And":
+            return all(self._holds(a) for a in argument)
+        raise UnresolvableIntrinsic(f"condition function {function} is not supported")
+
+    def _ref(self, name: str) -> Any:
+        if name == "AWS::NoValue":
+            return NO_VALUE
+        if name in self.template.get("Parameters", {}):
+            return self._parameter(name)
         if name == "AWS::Partition":
             return self.partition.name
         if name == "AWS::URLSuffix":
@@ -103,14 +139,21 @@ class Stack:
     def resolve(self, value: Any) -> Any:
         """`value` with every intrinsic function replaced by text (lists and dicts resolved inside)."""
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [item for item in (self.resolve(v) for v in value) if item is not NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) != 1 or not next(iter(value)).startswith(("Ref", "Fn::")):
-            return {k: self.resolve(v) for k, v in value.items()}
+            return {
+                k: item
+                for k, item in ((k, self.resolve(v)) for k, v in value.items())
+                if item is not NO_VALUE
+            }
         ((function, argument),) = value.items()
         if function == "Ref":
             return self._ref(argument)
+        if function == "Fn::If":
+            name, when_true, when_false = argument
+            return self.resolve(when_true if self.condition(name) else when_false)
         if function == "Fn::GetAtt":
             logical_id, attribute = argument if isinstance(argument, list) else argument.split(".", 1)
             return self._get_att(logical_id, attribute)

@@ -34,7 +34,15 @@ import pytest
 from infra.app import build_app
 from infra.settings import settings_from_context
 from tests.iam import recorder
-from tests.iam.calls import EXPECTED_COMPONENTS, Call, attributed, coverage_config, without_gates
+from tests.iam.calls import (
+    EXPECTED_COMPONENTS,
+    SOURCE,
+    Call,
+    attributed,
+    coverage_config,
+    organization_actions,
+    without_gates,
+)
 from tests.iam.dependent import Keys, needed
 from tests.iam.principals import PRINCIPALS, SERVICE_ACTIONS, SERVICE_TRUSTS
 from tests.iam.simulate import Decision, Request, evaluate
@@ -76,10 +84,12 @@ def _calls() -> list[Call]:
 
 @dataclass
 class Synthesized:
-    """The coverage app's templates, with the account and Region of each stack, and its cloud assembly."""
+    """The coverage app's templates, with the account and Region of each stack, its cloud assembly, and the fleet
+    role's template with the parameters its StackSet passes (None without organization destinations)."""
 
     stacks: list[tuple[str, dict[str, Any], str, str]]
     outdir: Path
+    fleet: tuple[dict[str, Any], dict[str, str]] | None = None
 
     def resolved(self, *, placeholder: bool) -> list[Stack]:
         """The stacks (source first), resolving names CloudFormation chooses as `*` or `<LogicalId>`."""
@@ -101,7 +111,7 @@ def _in_the_source_place(config: dict[str, Any]) -> bool:
     """Whether a destination is the source's account and Region (a loop: the config check refuses it)."""
     source = config["source"]
     return any(
-        d["account"] == source["account"] and source["region"] in d["regions"]
+        d.get("account") == source["account"] and source["region"] in d["regions"]
         for rule in config["rules"]
         for d in rule["destinations"]
     )
@@ -115,7 +125,12 @@ def _synthesize(config: dict[str, Any], workdir: Path) -> Synthesized:
     the IAM of what it did is checked too."""
     config_file = workdir / "coverage.json"
     config_file.write_text(json.dumps(config))
-    context = {"config": str(config_file), "copy_compute": "lambda", "aws:cdk:bundling-stacks": []}
+    context = {
+        "config": str(config_file),
+        "copy_compute": "lambda",
+        "aws:cdk:bundling-stacks": [],
+        "organization_root_id": "r-cove",
+    }
     app = cdk.App(outdir=str(workdir / "cdk.out"), context=context)
     loops = mock.patch.object(ReplicationConfig, "_loops", return_value=[])
     with loops if _in_the_source_place(config) else contextlib.nullcontext():
@@ -126,7 +141,15 @@ def _synthesize(config: dict[str, Any], workdir: Path) -> Synthesized:
         (s.stack_name, assembly.get_stack_by_name(s.stack_name).template, s.account, s.region)
         for s in [source, *destinations]
     ]
-    return Synthesized(stacks, Path(assembly.directory))
+    fleet = None
+    stack_sets = Stack("source", stacks[0][1], SOURCE["account"], SOURCE["region"]).of_type(
+        "AWS::CloudFormation::StackSet"
+    )
+    for stack_set in stack_sets.values():
+        properties = stack_set["Properties"]
+        parameters = {p["ParameterKey"]: p["ParameterValue"] for p in properties["Parameters"]}
+        fleet = (json.loads(properties["TemplateBody"]), parameters)
+    return Synthesized(stacks, Path(assembly.directory), fleet)
 
 
 def role_arn(stack: Stack, role_id: str) -> str:
@@ -138,9 +161,12 @@ def role_arn(stack: Stack, role_id: str) -> str:
 class Roles:
     """The synthesized roles, found by what runs as them (tests/iam/principals.py)."""
 
-    def __init__(self, stacks: list[Stack]) -> None:
+    def __init__(
+        self, stacks: list[Stack], fleet: tuple[dict[str, Any], dict[str, str]] | None = None
+    ) -> None:
         self.stacks = stacks
         self.source = stacks[0]
+        self.fleet = fleet
 
     def of_component(self, component: str) -> tuple[Stack, str]:
         """The source stack and the logical id of the role `component` runs as."""
@@ -155,6 +181,11 @@ class Roles:
             role = stack.role_named(name) if stack.account == account else None
             if role:
                 return stack, role
+        if self.fleet is not None:  # the fleet StackSet's role, deployed in any account of the OUs
+            template, parameters = self.fleet
+            stack = Stack("fleet", template, account, self.source.region, parameters=parameters)
+            if stack.role_named(name):
+                return stack, "Role"
         raise LookupError(f"no synthesized role {arn}")
 
 
@@ -343,7 +374,7 @@ def test_every_recorded_call_and_registry_request_is_allowed_to_the_principal_th
             (f"{world.name}, without gates", world.ungated_calls, world.ungated),
         ):
             keys = Keys(topic=_topic_key(app.resolved(placeholder=True)[0]))
-            checks = _call_checks(calls, Roles(app.resolved(placeholder=False)), keys)
+            checks = _call_checks(calls, Roles(app.resolved(placeholder=False), app.fleet), keys)
             refused += [f"[{label}] {line}" for line in checks.refused()]
     assert not refused, "AWS would refuse calls the tests made:\n" + "\n".join(refused)
 
@@ -517,3 +548,46 @@ def test_what_services_do_for_the_deployment_is_allowed(worlds: list[World]) -> 
         assert kinds >= {"rule target", "rule dead-letter queue", "schedule target", "alarm action"}
     refused = checks.refused()
     assert not refused, "AWS would refuse what services do for the deployment:\n" + "\n".join(refused)
+
+
+def test_the_organizations_reads_granted_are_exactly_the_calls_made(worlds: list[World]) -> None:
+    """Given the Organizations calls the components made while resolving organization destinations
+    When the roles that resolve them (Plan, reconcile) are synthesized from a config naming the same kinds
+    Then each grants exactly those actions, and the delegation policy the management account applies allows them
+    to the source account: moto enforces neither."""
+    (world,) = [w for w in worlds if organization_actions(w.calls)] or [None]
+    assert world is not None, "no Organizations call recorded: run with tests/unit/test_organizations.py"
+    made = organization_actions(world.calls)
+    assert made >= {"organizations:DescribeOrganization", "organizations:ListAccountsForParent"}, made
+    stack = world.synthesized.resolved(placeholder=False)[0]
+    roles = Roles([stack])
+    requests = []
+    for component in ("Plan", "Reconcile"):
+        _, role_id = roles.of_component(component)
+        granted = {
+            action
+            for statement in stack.statements(role_id)
+            for action in (
+                [statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"]
+            )
+            if action.startswith("organizations:")
+        }
+        assert granted == made, component
+    output = json.loads(stack.template["Outputs"]["OrganizationsDelegationPolicy"]["Value"])
+    (delegation,) = output["Statement"]
+    source_root = f"arn:aws:iam::{SOURCE['account']}:root"
+    assert delegation["Principal"] == {"AWS": source_root}
+    management = "999999999999"
+    for action in sorted(made):
+        requests.append(
+            Request(
+                principal=f"arn:aws:iam::{SOURCE['account']}:role/plan",
+                action=action,
+                resource="*",
+                resource_account=management,
+                statements=({"Effect": "Allow", "Action": action, "Resource": "*"},),
+                resource_policy=tuple(output["Statement"]),
+            )
+        )
+    refused = [f"{r.action}: {d.describe()}" for r, d in zip(requests, evaluate(requests)) if not d.allowed]
+    assert not refused, "the delegation policy refuses:\n" + "\n".join(refused)

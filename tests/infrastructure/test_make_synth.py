@@ -51,6 +51,7 @@ def test_make_synth_takes_the_config_and_removes_templates_of_stacks_no_longer_p
     assert sorted(p.name for p in out.glob("*.template.json")) == [
         "EcrReplicationDestination-444444444444.template.json",
         "EcrReplicationSource.template.json",
+        "destination-role.template.json",
     ]
     assert not list(out.glob("EcrReplicationDestination-222222222222.*"))
 

@@ -157,6 +157,8 @@ def test_lambda_asset_holds_packages_dependencies_for_arm64_and_the_config(synth
     asset = synthesized.asset_path("EcrReplicationSource", properties["Code"]["S3Key"])
     assert (asset / "lambdas" / "plan.py").is_file()
     assert (asset / "workflow" / "pipeline" / "plan.py").is_file()
+    assert (asset / "workflow" / "pipeline" / "organizations.py").is_file()
+    assert (asset / "cachetools").is_dir()  # the Organizations directory's bounded cache
     assert (asset / CONFIG_FILE_NAME).read_bytes() == synthesized.settings.config_path.read_bytes()
     native = list((asset / "pydantic_core").glob("*.so"))
     assert native
@@ -183,7 +185,8 @@ def test_copy_project_is_lambda_compute_never_privileged_and_runs_the_package_fr
     assert template["Resources"][log_group_ref]["Properties"]["RetentionInDays"] > 0
     bucket_and_key = properties["Source"]["Location"]
     package = synthesized.asset_path("EcrReplicationSource", bucket_and_key.split("/", 1)[1])
-    assert (package / "workflow" / "engine" / "__main__.py").is_file()
+    assert (package / "workflow" / "engine" / "copy.py").is_file()
+    assert not (package / "workflow" / "cli.py").exists()  # the copy job ships core/, registry/, engine/ only
     assert "ecr-replicate copy" in properties["Source"]["BuildSpec"]
     assert "pip install" not in properties["Source"]["BuildSpec"]
 

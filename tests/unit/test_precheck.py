@@ -9,7 +9,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from workflow.core.exceptions import ImageNotFound, RegistryAuthError
+from workflow.core.exceptions import DestinationRoleMissing, ImageNotFound
 from workflow.engine import copier as copy
 from workflow.engine.copier import PrecheckResult
 from workflow.models.payloads import RepositorySettings, Target
@@ -222,17 +222,18 @@ def test_external_id_is_sent_when_assuming_the_role(aws: None, monkeypatch: pyte
     assert outcome.job.external_id == "dr-replication"
 
 
-def test_a_role_that_cannot_be_assumed_is_an_auth_error_naming_the_role(aws: None) -> None:
+def test_a_role_that_cannot_be_assumed_is_destination_role_missing_naming_the_role(aws: None) -> None:
     # Given STS refuses the role
     sts = boto3.client("sts", region_name="us-east-1")
     stubber = Stubber(sts)
     stubber.add_client_error("assume_role", "AccessDenied", "not authorized to perform sts:AssumeRole")
-    # When prechecked / Then RegistryAuthError names the role, the destination and STS's message
-    with stubber, pytest.raises(RegistryAuthError) as raised:
+    # When prechecked / Then DestinationRoleMissing names the role, the destination and STS's message
+    with stubber, pytest.raises(DestinationRoleMissing) as raised:
         check_target(make_target(), sts_client=sts)
     assert str(raised.value) == (
         "cannot assume arn:aws:iam::222222222222:role/ecr-replication-target for 222222222222/eu-west-1: "
-        "AccessDenied: not authorized to perform sts:AssumeRole"
+        "AccessDenied: not authorized to perform sts:AssumeRole; the role does not exist in that account yet (the "
+        "fleet StackSet or destination stack has not reached it) or does not trust this caller: STS answers both alike"
     )
 
 

@@ -13,7 +13,7 @@ import urllib3
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from workflow.core.exceptions import RegistryAuthError
+from workflow.core.exceptions import DestinationRoleMissing, RegistryAuthError
 from workflow.engine.roles import assume_role
 from workflow.registry.auth import Authenticator, EcrTokenProvider
 
@@ -81,15 +81,32 @@ def test_assumed_session_carries_the_credentials_and_region() -> None:
     assert session.region_name == "eu-west-1"
 
 
-def test_a_refusal_is_an_auth_error_naming_the_role_and_the_purpose() -> None:
+def test_an_access_denied_is_destination_role_missing_naming_the_role_the_purpose_and_both_causes() -> None:
+    # Given STS answers AccessDenied, as it does for a role that does not exist and for one that refuses
     sts = sts_client()
     stubber = Stubber(sts)
     stubber.add_client_error("assume_role", "AccessDenied", "not authorized to perform sts:AssumeRole")
-    with stubber, pytest.raises(RegistryAuthError) as raised:
+    # When the role is assumed / Then DestinationRoleMissing (a RegistryAuthError) says both causes
+    with stubber, pytest.raises(DestinationRoleMissing) as raised:
         assume_role(ROLE, "test", sts_client=sts, purpose="222222222222/eu-west-1")
+    assert isinstance(raised.value, RegistryAuthError)
     assert str(raised.value) == (
-        f"cannot assume {ROLE} for 222222222222/eu-west-1: AccessDenied: not authorized to perform sts:AssumeRole"
+        f"cannot assume {ROLE} for 222222222222/eu-west-1: AccessDenied: not authorized to perform sts:AssumeRole; "
+        "the role does not exist in that account yet (the fleet StackSet or destination stack has not reached "
+        "it) or does not trust this caller: STS answers both alike"
     )
+
+
+def test_another_refusal_stays_a_plain_auth_error() -> None:
+    # Given STS refuses with another code (an ExternalId or a session name it rejects)
+    sts = sts_client()
+    stubber = Stubber(sts)
+    stubber.add_client_error("assume_role", "ValidationError", "1 validation error detected")
+    with stubber, pytest.raises(RegistryAuthError) as raised:
+        assume_role(ROLE, "test", sts_client=sts)
+    # Then it is not called a missing role
+    assert type(raised.value) is RegistryAuthError
+    assert str(raised.value) == f"cannot assume {ROLE}: ValidationError: 1 validation error detected"
 
 
 def test_a_session_used_for_two_hours_renews_its_credentials_before_they_expire(aws: None) -> None:

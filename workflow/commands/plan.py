@@ -1,4 +1,8 @@
-"""`ecr-replicate plan CONFIG --repository R (--tag T | --tags-file FILE) [--destination ACCOUNT:REGION ...] [--json]`."""
+"""`ecr-replicate plan CONFIG --repository R (--tag T | --tags-file FILE) [--destination ACCOUNT:REGION ...] [--json]`.
+
+Organization destinations are resolved first, with the caller's credentials (AWS Organizations read access:
+the management account, or the source account through the delegation policy), and listed.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +11,20 @@ import json
 from pathlib import Path
 from typing import Any
 
+import boto3
+
 from workflow.core.commandline import UsageError, add_command, add_json_argument
 from workflow.core.exceptions import InvalidRequest
 from workflow.core.grammar import cut, tag_problem
 from workflow.core.reports import destination_dict
 from workflow.models.config import ReplicationConfig, load_config
+from workflow.pipeline.organizations import (
+    BOTO_CONFIG,
+    OrganizationDirectory,
+    Resolution,
+    needs_organizations,
+    resolve,
+)
 from workflow.pipeline.plan import plan
 from workflow.pipeline.request import parse_manual_input
 
@@ -48,7 +61,8 @@ def register(subparsers: Any) -> None:
         description="Apply the rules to a repository and tag exactly as the Plan state does: the destinations "
         "it would replicate to (with the rule that selects each), or why nothing replicates. With --tags-file, "
         "every tag of a file (one per line, e.g. `aws ecr list-images ... --query 'imageIds[].imageTag'` "
-        "output): test your rules on your real tags before you deploy them. Reads no AWS account.",
+        "output): test your rules on your real tags before you deploy them. Reads no AWS account, except AWS "
+        "Organizations (with your credentials) to list the accounts of organization destinations.",
         examples=[
             "ecr-replicate plan replication.yaml --repository app --tag release-1.2.0",
             "aws ecr list-images --repository-name app --query 'imageIds[].imageTag' --output text "
@@ -91,12 +105,12 @@ def read_tags(path: str) -> list[str]:
     return tags
 
 
-def plan_one(config: ReplicationConfig, repository: str, tag: str, destinations: Any) -> dict[str, Any]:
+def plan_one(resolution: Resolution, repository: str, tag: str, destinations: Any) -> dict[str, Any]:
     """One tag's plan in the --json shape: the targets (destinations) or why none."""
     manual: dict[str, Any] = {"repository": repository, "tag": tag}
     if destinations:
         manual["destinations"] = destinations
-    result = plan(parse_manual_input(manual), config)
+    result = resolution.noted(plan(parse_manual_input(manual), resolution.config))
     targets = [
         destination_dict(t.account, t.region, t.repository, tag=t.tag, rule=t.rule) for t in result.targets
     ]
@@ -110,15 +124,25 @@ def run(args: argparse.Namespace) -> int:
             "ecr-replicate plan: give exactly one of --tag and --tags-file (see ecr-replicate plan --help)"
         )
     config = load_config(args.config)
+    tags = [args.tag] if args.tags_file is None else read_tags(args.tags_file)
+    resolution = resolve(config, directory(config))
+    organization = {
+        "organization": [
+            {"rule": r.rule, "destination": r.selector, "accounts": sorted(r.accounts)} for r in resolution.resolved
+        ],
+        "skipped_accounts": [s.line() for s in resolution.skipped],
+    }
+    if not args.json:
+        print_resolution(resolution)
     if args.tags_file is None:
-        result = plan_one(config, args.repository, args.tag, args.destination)
-        print(json.dumps(result, indent=2) if args.json else "\n".join(_lines(result)))
+        result = plan_one(resolution, args.repository, args.tag, args.destination)
+        print(json.dumps(result | organization, indent=2) if args.json else "\n".join(_lines(result)))
         return 0
-    plans = [plan_one(config, args.repository, tag, args.destination) for tag in read_tags(args.tags_file)]
+    plans = [plan_one(resolution, args.repository, tag, args.destination) for tag in tags]
     replicating = sum(1 for p in plans if p["targets"])
     if args.json:
         counts = {"tags": len(plans), "replicate": replicating, "skipped": len(plans) - replicating}
-        print(json.dumps({"repository": args.repository, "counts": counts, "plans": plans}, indent=2))
+        print(json.dumps({"repository": args.repository, "counts": counts, "plans": plans} | organization, indent=2))
         return 0
     for result in plans:
         where = ", ".join(f"{t['account']}/{t['region']} ({t['rule']})" for t in result["targets"])
@@ -137,3 +161,21 @@ def _lines(result: dict[str, Any]) -> list[str]:
         f"  {t['account']}/{t['region']}  {t['repository']}:{t['tag']}  (rule {t['rule']})"
         for t in result["targets"]
     ]
+
+
+def directory(config: ReplicationConfig) -> OrganizationDirectory | None:
+    """An Organizations directory with the caller's credentials, when the config needs one."""
+    if not needs_organizations(config):
+        return None
+    return OrganizationDirectory(
+        boto3.client("organizations", region_name=config.source.region, config=BOTO_CONFIG)
+    )
+
+
+def print_resolution(resolution: Resolution) -> None:
+    """The accounts each organization destination resolved to, then the accounts skipped and why."""
+    for resolved in resolution.resolved:
+        accounts = ", ".join(sorted(resolved.accounts)) or "none"
+        print(f"rule {resolved.rule}: {resolved.selector}: {len(resolved.accounts)} account(s): {accounts}")
+    for skipped in resolution.skipped:
+        print(f"  skipped {skipped.line()}")

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             {
                 (d.account, region, d.repository)
                 for rule in config.rules
-                for d in rule.destinations
+                for d in rule.account_destinations
                 for region in d.regions
             }
         )
@@ -53,6 +53,17 @@ def run(args: argparse.Namespace) -> int:
             "rules": [rule.name for rule in config.rules],
             # The destination repository is its template (`{repository}` is the source repository).
             "destinations": [destination_dict(*destination) for destination in destinations],
+            # Resolved when a run plans (`ecr-replicate plan` lists the accounts, with Organizations access).
+            "organization_destinations": [
+                {
+                    "rule": rule.name,
+                    "destination": destination.selector(),
+                    "exclude_accounts": destination.exclude_accounts,
+                    "regions": destination.regions,
+                }
+                for rule in config.rules
+                for destination in rule.organization_destinations
+            ],
         }
         print(json.dumps(summary, indent=2))
         return 0

@@ -61,6 +61,12 @@ class RegistryAuthError(ReplicationError):
     """The registry refused the credentials (401/403) or the token could not be obtained."""
 
 
+class DestinationRoleMissing(RegistryAuthError):
+    """STS refused AssumeRole into a destination role (AccessDenied): the role does not exist in that account
+    yet (a new account the fleet StackSet has not reached), or it does not trust this caller. STS answers both
+    alike, so the name says the usual cause and the message both."""
+
+
 class RegistryUnavailable(ReplicationError):
     """A transient registry fault (429, 5xx, dropped connection) persisted after all retries."""
 
@@ -96,3 +102,12 @@ class ImageBlocked(ReplicationError):
 
 class GateCheckFailed(ReplicationError):
     """A promotion gate could not read the image's scan or signatures (an AWS API error): not copied."""
+
+
+class OrganizationLookupFailed(ReplicationError):
+    """AWS Organizations could not be read to resolve organization destinations (no delegation policy, an
+    organizational unit that does not exist, throttling that outlasted the retries): nothing was planned."""
+
+
+class TooManyDestinations(ReplicationError):
+    """The organization destinations resolve to more destinations than one execution carries."""

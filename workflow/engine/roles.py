@@ -31,7 +31,7 @@ from botocore.credentials import CredentialProvider, CredentialResolver, Refresh
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.core.documents import load_json
-from workflow.core.exceptions import RegistryAuthError
+from workflow.core.exceptions import DestinationRoleMissing, RegistryAuthError
 from workflow.core.redaction import described, redact
 
 SessionFactory = Callable[..., Any]
@@ -49,6 +49,16 @@ KEY_SHAPES = {
         "1 to 128 printable characters without white space",
     ),
 }
+# STS answers AssumeRole of a role that does not exist with the AccessDenied it gives a role whose trust policy
+# (or the caller's own policy) refuses: 403 AccessDenied "... is not authorized to perform: sts:AssumeRole on
+# resource ..." either way, never NoSuchEntity (AWS re:Post knowledge center, "Troubleshoot AccessDenied errors
+# when I assume a cross-account IAM role", https://repost.aws/knowledge-center/iam-assume-role-error; moto
+# mints credentials for any ARN, so tests/unit/strict_sts.py refuses a missing role as STS does).
+ACCESS_DENIED = "AccessDenied"
+ROLE_MISSING = (
+    "the role does not exist in that account yet (the fleet StackSet or destination stack has not reached it) "
+    "or does not trust this caller: STS answers both alike"
+)
 
 
 class _Provider(CredentialProvider):
@@ -98,10 +108,10 @@ def assume_role(
             return dict(sts.assume_role(**request)["Credentials"])
         except ClientError as error:
             details = error.response.get("Error", {})
-            raise RegistryAuthError(
-                f"cannot assume {where}: {details.get('Code', 'ClientError')}: "
-                + redact(str(details.get("Message", "")))
-            ) from None
+            code, message = details.get("Code", "ClientError"), redact(str(details.get("Message", "")))
+            if code == ACCESS_DENIED:
+                raise DestinationRoleMissing(f"cannot assume {where}: {code}: {message}; {ROLE_MISSING}") from None
+            raise RegistryAuthError(f"cannot assume {where}: {code}: {message}") from None
         except BotoCoreError as error:
             raise RegistryAuthError(f"cannot assume {where}: {described(error)}") from None
 

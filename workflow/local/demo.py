@@ -208,7 +208,7 @@ class Demo:
         self.destinations = [
             (d.account, region)
             for rule in self.config.rules
-            for d in rule.destinations
+            for d in rule.account_destinations
             for region in d.regions
         ]
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from workflow.core.exceptions import InvalidConfig
 from workflow.core.grammar import account_problem, cut, region_problem, repository_problem, shown
@@ -22,9 +31,23 @@ from workflow.models.policy import Gates
 from workflow.models.rules import NameFilter, compile_pattern
 
 DEFAULT_ROLE_NAME = "ecr-replication-target"
+# The role the service-managed StackSet deploys to every account of the organizational units a config names
+# (infra/stacks/fleet_role.py): a name of its own, so an account also named by `account:` (whose destination
+# stack creates ecr-replication-target) never gets two stacks creating one role.
+FLEET_ROLE_NAME = "ecr-replication-fleet"
 REPOSITORY_PLACEHOLDER = "{repository}"
 TEMPLATE_SAMPLE = "sample/repository"
-MAX_DESTINATIONS = 100  # targets one image can fan out to, over all rules
+# Destinations (account, Region, repository) over all rules, resolved organization destinations included.
+# What the inline Map path carries: one execution's state holds the plan (about 600 bytes per target), the
+# Map's records and the summary with one line and one replication event per destination, under Step
+# Functions' 256 KiB per state ("Step Functions service quotas"). At 120 (40 accounts x 3 Regions), every one
+# failed with a cut cause, the summary state measures 230 KiB (tests/unit/test_asl.py); at 150, 268 KiB.
+# The Distributed Map fan-out (targets and results in S3) lifts this bound.
+MAX_DESTINATIONS = 120
+# Organizations ids (Organizations API reference, OrganizationalUnit `Id` and Root `Id`,
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html).
+OU_ID_RE = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
+ROOT_ID_RE = re.compile(r"r-[0-9a-z]{4,32}")
 # A customer-managed key is named by ARN or key id: the destination role is granted on it, and IAM
 # cannot name a key by alias.
 KEY_ARN_RE = re.compile(rf"arn:(?:{'|'.join(SUPPORTED)}):kms:[a-z0-9-]+:[0-9]{{12}}:key/[A-Za-z0-9-]+")
@@ -59,10 +82,38 @@ def _check_patterns(patterns: list[str]) -> list[str]:
     return patterns
 
 
-def _check_role_name(role_name: str) -> str:
-    if not re.fullmatch(r"[\w+=,.@-]{1,64}", role_name, re.ASCII):
+def _check_regions(regions: list[str]) -> list[str]:
+    problems = [p for p in map(region_problem, regions) if p]
+    if problems:
+        raise ValueError("; ".join(problems))
+    return regions
+
+
+def _check_role_name(role_name: str | None) -> str | None:
+    if role_name is not None and not re.fullmatch(r"[\w+=,.@-]{1,64}", role_name, re.ASCII):
         raise ValueError(f"{shown(role_name)} is not a valid IAM role name")
     return role_name
+
+
+def _check_external_id(external_id: str | None) -> str | None:
+    if external_id is not None and not re.fullmatch(r"[\w+=,.@:/-]{2,1224}", external_id, re.ASCII):
+        raise ValueError(
+            f"{shown(external_id)} is not a valid ExternalId "
+            "(2 to 1224 characters of letters, digits and _+=,.@:/-)"
+        )
+    return external_id
+
+
+def _check_template(template: str) -> str:
+    try:
+        rendered = template.format(repository=TEMPLATE_SAMPLE)
+    except (KeyError, IndexError, ValueError):
+        raise ValueError(
+            f"{shown(template)} is not a valid repository template (the only placeholder is {{repository}})"
+        ) from None
+    if repository_problem(rendered):
+        raise ValueError(f"{shown(template)} does not render to a valid ECR repository name")
+    return template
 
 
 class SourceConfig(_Strict):
@@ -206,42 +257,142 @@ class DestinationConfig(_Strict):
         """The partition of the destination's Regions (the config refuses Regions of several)."""
         return partition_of(self.regions[0]).name
 
-    @field_validator("regions")
-    @classmethod
-    def _regions(cls, regions: list[str]) -> list[str]:
-        problems = [p for p in map(region_problem, regions) if p]
-        if problems:
-            raise ValueError("; ".join(problems))
-        return regions
-
-    _role_name = field_validator("role_name")(lambda v: _check_role_name(v))
-
-    @field_validator("external_id")
-    @classmethod
-    def _external_id(cls, external_id: str | None) -> str | None:
-        if external_id is not None and not re.fullmatch(r"[\w+=,.@:/-]{2,1224}", external_id, re.ASCII):
-            raise ValueError(
-                f"{shown(external_id)} is not a valid ExternalId "
-                "(2 to 1224 characters of letters, digits and _+=,.@:/-)"
-            )
-        return external_id
-
-    @field_validator("repository")
-    @classmethod
-    def _template(cls, template: str) -> str:
-        try:
-            rendered = template.format(repository=TEMPLATE_SAMPLE)
-        except (KeyError, IndexError, ValueError):
-            raise ValueError(
-                f"{shown(template)} is not a valid repository template (the only placeholder is {{repository}})"
-            ) from None
-        if repository_problem(rendered):
-            raise ValueError(f"{shown(template)} does not render to a valid ECR repository name")
-        return template
+    _regions = field_validator("regions")(_check_regions)
+    _role_name = field_validator("role_name")(_check_role_name)
+    _external_id = field_validator("external_id")(_check_external_id)
+    _template = field_validator("repository")(_check_template)
 
     def render_repository(self, source_repository: str) -> str:
         """The destination repository name for a source repository."""
         return self.repository.format(repository=source_repository)
+
+
+SELECTORS = ("accounts", "organizational_units", "organization")
+
+
+class FleetDestination(_Strict):
+    """Several accounts in the same Regions: a list of `accounts`, the accounts of `organizational_units`
+    (nested OUs included) or of the whole `organization`, less `exclude_accounts`.
+
+    Accounts of organizational units and of the organization are read from AWS Organizations when a run plans
+    (workflow/pipeline/organizations.py): an account that joins receives matching images from its next run;
+    suspended and closed accounts are skipped, and the plan says so. Their role is the one the fleet StackSet
+    deploys (`ecr-replication-fleet` unless `role_name` says otherwise).
+    """
+
+    accounts: list[str] | None = Field(
+        default=None, min_length=1, description="These accounts, each in every Region of `regions`."
+    )
+    organizational_units: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="Every active account of these organizational units (ou-...), nested OUs included, read "
+        "from AWS Organizations when a run plans.",
+    )
+    organization: Literal[True] | None = Field(
+        default=None,
+        description="true: every active account of the organization, read from AWS Organizations when a run "
+        "plans (the management account excepted: StackSets do not deploy the role there).",
+    )
+    exclude_accounts: list[str] = Field(
+        default_factory=list,
+        description="Accounts left out of `organizational_units` or `organization` (not with `accounts`).",
+    )
+    regions: list[str] = Field(min_length=1)
+    role_name: str | None = Field(
+        default=None,
+        description=f"The destination role: default {FLEET_ROLE_NAME} (the fleet StackSet's role) for "
+        f"organizational_units and organization, {DEFAULT_ROLE_NAME} for accounts.",
+    )
+    repository: str = REPOSITORY_PLACEHOLDER
+    external_id: str | None = None
+
+    _regions = field_validator("regions")(_check_regions)
+    _role_name = field_validator("role_name")(_check_role_name)
+    _external_id = field_validator("external_id")(_check_external_id)
+    _template = field_validator("repository")(_check_template)
+
+    @field_validator("accounts", "exclude_accounts")
+    @classmethod
+    def _accounts(cls, accounts: list[str] | None) -> list[str] | None:
+        problems = [p for p in map(account_problem, accounts or []) if p]
+        duplicates = sorted({a for a in accounts or [] if (accounts or []).count(a) > 1})
+        if duplicates:
+            problems.append(f"{', '.join(duplicates)} listed twice")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return accounts
+
+    @field_validator("organizational_units")
+    @classmethod
+    def _units(cls, units: list[str] | None) -> list[str] | None:
+        bad = [unit for unit in units or [] if not isinstance(unit, str) or not OU_ID_RE.fullmatch(unit)]
+        if bad:
+            raise ValueError(
+                f"not an organizational unit id (ou-<4-32 of a-z0-9>-<8-32 of a-z0-9>): {cut(', '.join(map(shown, bad)))}"
+            )
+        return units
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_selector(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        given = [name for name in ("account", *SELECTORS) if name in data]
+        if len(given) != 1:
+            raise ValueError(
+                f"a destination names exactly one of account, {', '.join(SELECTORS)} "
+                f"(here: {', '.join(given) or 'none'})"
+            )
+        if "accounts" in data and "exclude_accounts" in data:
+            raise ValueError(
+                "exclude_accounts applies to organizational_units and organization, not to accounts"
+            )
+        return data
+
+    @property
+    def by_organization(self) -> bool:
+        """True when the accounts are read from AWS Organizations (organizational units, organization)."""
+        return self.accounts is None
+
+    @property
+    def role(self) -> str:
+        """The destination role's name."""
+        if self.role_name is not None:
+            return self.role_name
+        return FLEET_ROLE_NAME if self.by_organization else DEFAULT_ROLE_NAME
+
+    def selector(self) -> str:
+        """What the destination names, as a person reads it."""
+        if self.organization:
+            return "the organization"
+        if self.organizational_units:
+            return f"organizational unit(s) {', '.join(self.organizational_units)} (nested OUs included)"
+        return f"accounts {', '.join(self.accounts or [])}"
+
+    def for_account(self, account: str) -> DestinationConfig:
+        """This destination's Regions, role and repository template, in one account."""
+        return DestinationConfig(
+            account=account,
+            regions=self.regions,
+            role_name=self.role,
+            repository=self.repository,
+            external_id=self.external_id,
+        )
+
+
+def _destination_kind(value: Any) -> str:
+    """`by-account` for one `account`, `by-selector` for accounts, organizational units or the organization."""
+    if isinstance(value, Mapping):
+        return "by-account" if "account" in value and not set(SELECTORS) & set(value) else "by-selector"
+    return "by-selector" if isinstance(value, FleetDestination) else "by-account"
+
+
+DESTINATION_TAGS = ("by-account", "by-selector")
+Destination = Annotated[
+    Annotated[DestinationConfig, Tag("by-account")] | Annotated[FleetDestination, Tag("by-selector")],
+    Discriminator(_destination_kind),
+]
 
 
 class Rule(_Strict):
@@ -253,8 +404,9 @@ class Rule(_Strict):
     """Source repositories the rule selects: globs, `re:` or `semver:` patterns (default: all)."""
     tags: TagRules
     """Which tags of those repositories replicate."""
-    destinations: list[DestinationConfig] = Field(min_length=1)
-    """Where the images go: accounts and their Regions."""
+    destinations: list[Destination] = Field(min_length=1)
+    """Where the images go: each names one `account`, a list of `accounts`, `organizational_units` or the whole
+    `organization`, in `regions`."""
     create_repository: RepositorySettings | None = None
     """Create a missing destination repository with these settings; without it, it must exist."""
     gates: Gates | None = None
@@ -276,6 +428,26 @@ class Rule(_Strict):
     def tag_filter(self) -> NameFilter:
         """The compiled tag patterns."""
         return NameFilter.compile(self.tags.include, self.tags.exclude, self.tags.case_insensitive)
+
+    def indexed_accounts(self) -> Iterator[tuple[int, DestinationConfig]]:
+        """(index in `destinations`, destination) of every destination in one named account: `account`, and
+        each of `accounts`."""
+        for index, destination in enumerate(self.destinations):
+            if isinstance(destination, DestinationConfig):
+                yield index, destination
+            elif not destination.by_organization:
+                yield from ((index, destination.for_account(a)) for a in destination.accounts or [])
+
+    @property
+    def account_destinations(self) -> list[DestinationConfig]:
+        """The destinations in named accounts (what is known without AWS Organizations); after a run's
+        resolution (workflow/pipeline/organizations.py), every destination."""
+        return [destination for _, destination in self.indexed_accounts()]
+
+    @property
+    def organization_destinations(self) -> list[FleetDestination]:
+        """The destinations naming organizational units or the organization (resolved when a run plans)."""
+        return [d for d in self.destinations if isinstance(d, FleetDestination) and d.by_organization]
 
 
 class Notifications(_Strict):
@@ -420,6 +592,7 @@ class ReplicationConfig(_Strict):
             *self._kms_keys(),
             *self._partitions(),
             *self._source_owned(),
+            *_fleet_problems(self),
         ]
         if problems:
             raise ValueError("\n".join(problems))
@@ -438,7 +611,7 @@ class ReplicationConfig(_Strict):
         problems = []
         for index, rule in enumerate(self.rules):
             seen: dict[tuple[str, str, str], int] = {}
-            for d_index, destination in enumerate(rule.destinations):
+            for d_index, destination in rule.indexed_accounts():
                 for region in destination.regions:
                     key = (destination.account, region, destination.repository)
                     if key in seen:
@@ -449,26 +622,28 @@ class ReplicationConfig(_Strict):
                     seen.setdefault(key, d_index)
         return problems
 
+    def destination_count(self) -> int:
+        """Destinations (account, Region, repository) over all rules, in named accounts (resolved organization
+        destinations included, after a run's resolution)."""
+        return len(
+            {
+                (d.account, region, d.repository)
+                for rule in self.rules
+                for d in rule.account_destinations
+                for region in d.regions
+            }
+        )
+
     def _too_many_destinations(self) -> list[str]:
-        targets = {
-            (d.account, region, d.repository)
-            for rule in self.rules
-            for d in rule.destinations
-            for region in d.regions
-        }
-        if len(targets) <= MAX_DESTINATIONS:
-            return []
-        return [
-            f"rules: {len(targets)} destinations (account, Region, repository) in all; at most "
-            f"{MAX_DESTINATIONS}, so that one execution's state stays under Step Functions' 256 KiB limit"
-        ]
+        count = self.destination_count()
+        return [] if count <= MAX_DESTINATIONS else [too_many_destinations(count)]
 
     def _external_id_disagreements(self) -> list[str]:
         """A destination role's trust policy requires an ExternalId of every assumer, or of none."""
         first: dict[tuple[str, str], tuple[str, DestinationConfig]] = {}
         problems = []
         for index, rule in enumerate(self.rules):
-            for d_index, destination in enumerate(rule.destinations):
+            for d_index, destination in rule.indexed_accounts():
                 path = f"rules[{index}].destinations[{d_index}]"
                 key = (destination.account, destination.role_name)
                 first_path, other = first.setdefault(key, (path, destination))
@@ -498,7 +673,7 @@ class ReplicationConfig(_Strict):
         problems: list[str] = []
         accounts: dict[str, tuple[str, str]] = {}
         for index, rule in enumerate(self.rules):
-            for d_index, destination in enumerate(rule.destinations):
+            for d_index, destination in rule.indexed_accounts():
                 path = f"rules[{index}].destinations[{d_index}]"
                 partitions = sorted({partition_of(region).name for region in destination.regions})
                 if len(partitions) > 1:
@@ -601,7 +776,7 @@ class ReplicationConfig(_Strict):
         problems = []
         where = f"{self.source.account}/{self.source.region}"
         for index, rule in enumerate(self.rules):
-            for d_index, destination in enumerate(rule.destinations):
+            for d_index, destination in rule.indexed_accounts():
                 if (
                     destination.account != self.source.account
                     or self.source.region not in destination.regions
@@ -620,6 +795,13 @@ class ReplicationConfig(_Strict):
                 problems.append(problem)
         return problems
 
+    def organization_destinations(self) -> Iterator[tuple[str, FleetDestination]]:
+        """(path, destination) of every destination naming organizational units or the organization."""
+        for index, rule in enumerate(self.rules):
+            for d_index, destination in enumerate(rule.destinations):
+                if isinstance(destination, FleetDestination) and destination.by_organization:
+                    yield f"rules[{index}].destinations[{d_index}]", destination
+
     def endpoint(self, account: str, region: str) -> tuple[str, bool]:
         """The registry host of an account/Region and whether it is plain HTTP."""
         for endpoint in self.endpoints:
@@ -628,14 +810,54 @@ class ReplicationConfig(_Strict):
         return partition_of(region).ecr_registry(account, region), False
 
     def summary_line(self) -> str:
-        """One line: rules, destinations, Regions."""
-        destinations = {(d.account, r) for rule in self.rules for d in rule.destinations for r in d.regions}
+        """One line: rules, destinations, Regions, and the organization destinations resolved when a run plans."""
+        destinations = {
+            (d.account, r) for rule in self.rules for d in rule.account_destinations for r in d.regions
+        }
         accounts = {account for account, _ in destinations}
+        fleet = [destination.selector() for _, destination in self.organization_destinations()]
+        resolved = (
+            f", and {len(fleet)} resolved when a run plans ({'; '.join(dict.fromkeys(fleet))})"
+            if fleet
+            else ""
+        )
         return (
             f"{len(self.rules)} rule(s) ({', '.join(r.name for r in self.rules)}), "
-            f"{len(destinations)} destination(s) in {len(accounts)} account(s), "
+            f"{len(destinations)} destination(s) in {len(accounts)} account(s){resolved}, "
             f"source {self.source.account}/{self.source.region}"
         )
+
+
+def _fleet_problems(config: ReplicationConfig) -> list[str]:
+    """Organization destinations share one fleet role (one StackSet, one template): one role name and
+    one ExternalId (or none); their Regions are in the source's partition, where Organizations and the
+    source roles are; and repositories they create use no customer-managed key, which differs per account."""
+    fleet = list(config.organization_destinations())
+    source = partition_of(config.source.region).name
+    problems = [
+        f"{path}.regions: {region} is not in the source's partition ({source}): organization destinations "
+        "are reached by the source's roles, which cannot cross partitions"
+        for path, destination in fleet
+        for region in destination.regions
+        if partition_of(region).name != source
+    ]
+    if fleet:
+        first_path, first = fleet[0]
+        for path, destination in fleet[1:]:
+            if (destination.role, destination.external_id) != (first.role, first.external_id):
+                problems.append(
+                    f"{path}: role_name/external_id differ from {first_path}'s; the fleet StackSet deploys "
+                    "one role to every organization destination, so they share one name and ExternalId"
+                )
+    for index, rule in enumerate(config.rules):
+        create = rule.create_repository
+        if rule.organization_destinations and create is not None and create.kms_key is not None:
+            problems.append(
+                f"rules[{index}].create_repository.kms_key: a customer-managed key is one account's, and "
+                "organization destinations are every account of an OU; use encryption KMS without kms_key "
+                "(ECR's AWS-managed key) or AES256"
+            )
+    return problems
 
 
 class _ConfigLoader(yaml.SafeLoader):
@@ -675,9 +897,19 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
+def too_many_destinations(count: int) -> str:
+    """The problem of a config (or an organization's accounts) with more destinations than one run carries."""
+    return (
+        f"rules: {count} destinations (account, Region, repository) in all; at most {MAX_DESTINATIONS}, so "
+        "that one execution's state stays under Step Functions' 256 KiB limit"
+    )
+
+
 def _format_location(location: tuple[int | str, ...]) -> str:
     path = ""
     for part in location:
+        if part in DESTINATION_TAGS:
+            continue
         if isinstance(part, int):
             path += f"[{part}]"
         else:

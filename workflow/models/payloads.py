@@ -278,3 +278,6 @@ class Plan(_Model):
     # Targets the Gate step blocked (or could not gate): their records, beside the Map's.
     blocked: list[TargetResult] = Field(default_factory=list)
     override: Override | None = None
+    # Accounts of the selecting rules' organization destinations that receive nothing, each with why
+    # (suspended, closed, excluded, the management account): `account: reason (rule R)`, at most 20 and a count.
+    skipped_accounts: list[str] = Field(default_factory=list)

@@ -35,6 +35,7 @@ from workflow.models.payloads import ReplicationRequest, TagConflict, Target
 from workflow.models.rules import tag_matches
 from workflow.ops.inventory import AwsClients, Inventories, SourceImage
 from workflow.pipeline.gate import waited_since
+from workflow.pipeline.organizations import OrganizationDirectory, needs_organizations, resolve
 from workflow.pipeline.plan import plan
 from workflow.registry.client import RegistryClient
 from workflow.registry.factory import make_client
@@ -160,7 +161,12 @@ class StatusReport:
 
 class _Reader:
     def __init__(self, config: ReplicationConfig, clients: AwsClients, *, as_operator: bool = False) -> None:
-        self.config = config
+        directory = (
+            OrganizationDirectory(clients.client("organizations", config.source.region))
+            if needs_organizations(config)
+            else None
+        )
+        self.config = config = resolve(config, directory).config
         self.inventories = Inventories(config, clients, as_operator=as_operator)
         # (account, region, repository) -> why it could not be listed
         self.unlisted: dict[tuple[str, str, str], str] = {}

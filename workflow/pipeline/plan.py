@@ -107,7 +107,7 @@ def _configured_destinations(repository: str, config: ReplicationConfig) -> set[
         (destination.account, region)
         for rule in config.rules
         if rule.repository_filter.matches(repository)
-        for destination in rule.destinations
+        for destination in rule.account_destinations
         for region in destination.regions
     }
 
@@ -255,7 +255,7 @@ def replicated_into(
 
 def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) -> list[Target]:
     targets = []
-    for destination in rule.destinations:
+    for destination in rule.account_destinations:
         credentials = destination.credentials and CredentialsSecret(
             secret_id=destination.credentials.secret,
             region=destination.credentials.secret_region(config.source),

@@ -56,6 +56,7 @@ from workflow.ops.sync.executions import ExecutionStarter, execution_name, regio
 from workflow.ops.sync.options import SyncOptions
 from workflow.ops.sync.repairs import DirectRepairs
 from workflow.pipeline.gate import GateStep, waited_since
+from workflow.pipeline.organizations import OrganizationDirectory, needs_organizations, resolve
 from workflow.pipeline.plan import plan
 from workflow.registry.factory import make_client
 
@@ -77,6 +78,8 @@ class SyncReport:
     present: int = 0
     archived_at_destination: int = 0
     actions: list[Action] = field(default_factory=list)
+    # Accounts of organization destinations that receive nothing, each with why.
+    skipped_accounts: list[str] = field(default_factory=list)
 
     def _count(self, kind: ActionKind, status: ActionStatus) -> int:
         return sum(
@@ -240,11 +243,15 @@ class Syncer:
         sleep: Callable[[float], None] = time.sleep,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.config = config
         self.options = options
         self.clients = clients or AwsClients()
         self.progress = progress or (lambda _phase, _done, _total: None)
         self.log = log or (lambda _line: None)
+        # Organization destinations resolve once per run: an account that joined since the last run is backfilled.
+        self.resolution = resolve(config, self._directory(config))
+        self.config = config = self.resolution.config
+        for skipped in self.resolution.skipped:
+            self.log(f"skipped: {skipped.line()}")
         self.sleep = sleep
         # One day per run, so a run that crosses midnight still names its work once.
         self.day = now().astimezone(UTC).date()
@@ -261,6 +268,11 @@ class Syncer:
         # (account, region, repository) of destination repositories that could not be listed.
         self._unlisted: set[tuple[str, str, str]] = set()
         self._gate: GateStep | None = None
+
+    def _directory(self, config: ReplicationConfig) -> OrganizationDirectory | None:
+        if not needs_organizations(config):
+            return None
+        return OrganizationDirectory(self.clients.client("organizations", config.source.region))
 
     def _check_options(self) -> None:
         options = self.options
@@ -504,6 +516,7 @@ class Syncer:
         """Both phases (the second only without `dry_run`)."""
         options = self.options
         report = SyncReport(dry_run=options.dry_run, local=options.local, apply_deletes=options.apply_deletes)
+        report.skipped_accounts = [skipped.line() for skipped in self.resolution.skipped]
         self.inventory(report)
         if not self.options.dry_run:
             self.repair(report)
