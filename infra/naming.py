@@ -64,7 +64,7 @@ def reader_role_arns(config: ReplicationConfig) -> list[str]:
         {
             partition_of(region).role_arn(destination.account, config.operators.role_name)
             for rule in config.rules
-            for destination in rule.destinations
+            for destination in rule.account_destinations  # fleet accounts get no reader role
             if destination.credentials is None
             for region in destination.regions
         }
@@ -73,7 +73,7 @@ def reader_role_arns(config: ReplicationConfig) -> list[str]:
 
 def account_repository_arns(config: ReplicationConfig, account: str) -> list[str]:
     """Every destination repository ARN pattern of `account`, whatever the role writing it, sorted."""
-    roles = {d.role_name for rule in config.rules for d in rule.destinations if d.account == account}
+    roles = {d.role_name for rule in config.rules for d in rule.account_destinations if d.account == account}
     return fit_statement(
         {arn for role in roles for arn in destination_repository_arns(config, account, role)}
     )

@@ -15,8 +15,8 @@ from lambdas.observability import (
     emit_metric,
     load_handler_config,
     logger,
-    redacted_errors,
     organization_directory,
+    redacted_errors,
     tracer,
 )
 from workflow.core.exceptions import InvalidRequest

@@ -589,5 +589,9 @@ def test_the_organizations_reads_granted_are_exactly_the_calls_made(worlds: list
                 resource_policy=tuple(output["Statement"]),
             )
         )
-    refused = [f"{r.action}: {d.describe()}" for r, d in zip(requests, evaluate(requests)) if not d.allowed]
+    refused = [
+        f"{r.action}: {d.describe()}"
+        for r, d in zip(requests, evaluate(requests), strict=True)
+        if not d.allowed
+    ]
     assert not refused, "the delegation policy refuses:\n" + "\n".join(refused)

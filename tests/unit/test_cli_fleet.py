@@ -73,8 +73,8 @@ def test_validate_summarizes_the_organization_destinations_of_the_fleet_example(
     summary = json.loads(capsys.readouterr().out)
     # Then the named accounts are listed, and the organization destinations are said to resolve when a run plans
     assert summary["destinations"] == [
-        {"account": "222222222222", "region": "eu-west-1"},
-        {"account": "333333333333", "region": "eu-west-1"},
+        {"account": "222222222222", "region": "eu-west-1", "repository": "{repository}"},
+        {"account": "333333333333", "region": "eu-west-1", "repository": "{repository}"},
     ]
     assert summary["organization_destinations"] == [
         {

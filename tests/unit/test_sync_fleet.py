@@ -66,15 +66,17 @@ def test_an_account_added_to_the_unit_receives_the_current_releases_at_the_next_
     arn = state_machine(clients)
     # Given the OU's accounts hold every release: a reconciliation repairs nothing
     quiet = reconcile(config, state_machine_arn=arn, clients=clients)
-    assert (quiet["counts"]["executions started"], quiet["counts"]["failed"]) == (0, 0)
-    assert quiet["counts"]["already present (targets)"] == 4
+    assert (quiet["counts"]["started"], quiet["counts"]["failed"]) == (0, 0)
+    assert quiet["counts"]["present"] == 4
 
     # When a new account is created and moved into the OU, before the StackSet has created its role
     joined = org.account("joined", "teams")
     early = reconcile(config, state_machine_arn=arn, clients=clients)
     # Then the next reconciliation names the missing role for it, and starts nothing
     failures = [a for a in early["actions"] if a["status"] == "failed"]
-    assert [(a["kind"], a["destinations"]) for a in failures] == [("inventory", [f"{joined}/eu-west-1"])]
+    assert [(a["kind"], [(d["account"], d["region"]) for d in a["destinations"]]) for a in failures] == [
+        ("inventory", [(joined, "eu-west-1")])
+    ]
     assert failures[0]["error"].startswith(f"DestinationRoleMissing: cannot assume {role_of(joined)}")
     assert started(clients, arn) == []
 
@@ -82,7 +84,7 @@ def test_an_account_added_to_the_unit_receives_the_current_releases_at_the_next_
     deploy_fleet_role(joined)
     repaired = reconcile(config, state_machine_arn=arn, clients=clients)
     # Then the next reconciliation starts one execution per current release, for exactly that account
-    assert (repaired["counts"]["executions started"], repaired["counts"]["failed"]) == (2, 0)
+    assert (repaired["counts"]["started"], repaired["counts"]["failed"]) == (2, 0)
     assert started(clients, arn) == [
         {"repository": "app", "tag": tag, "destinations": [{"account": joined, "region": "eu-west-1"}]}
         for tag in sorted(RELEASES)

@@ -128,7 +128,8 @@ def run(args: argparse.Namespace) -> int:
     resolution = resolve(config, directory(config))
     organization = {
         "organization": [
-            {"rule": r.rule, "destination": r.selector, "accounts": sorted(r.accounts)} for r in resolution.resolved
+            {"rule": r.rule, "destination": r.selector, "accounts": sorted(r.accounts)}
+            for r in resolution.resolved
         ],
         "skipped_accounts": [s.line() for s in resolution.skipped],
     }
@@ -142,7 +143,11 @@ def run(args: argparse.Namespace) -> int:
     replicating = sum(1 for p in plans if p["targets"])
     if args.json:
         counts = {"tags": len(plans), "replicate": replicating, "skipped": len(plans) - replicating}
-        print(json.dumps({"repository": args.repository, "counts": counts, "plans": plans} | organization, indent=2))
+        print(
+            json.dumps(
+                {"repository": args.repository, "counts": counts, "plans": plans} | organization, indent=2
+            )
+        )
         return 0
     for result in plans:
         where = ", ".join(f"{t['account']}/{t['region']} ({t['rule']})" for t in result["targets"])

@@ -110,7 +110,9 @@ def assume_role(
             details = error.response.get("Error", {})
             code, message = details.get("Code", "ClientError"), redact(str(details.get("Message", "")))
             if code == ACCESS_DENIED:
-                raise DestinationRoleMissing(f"cannot assume {where}: {code}: {message}; {ROLE_MISSING}") from None
+                raise DestinationRoleMissing(
+                    f"cannot assume {where}: {code}: {message}; {ROLE_MISSING}"
+                ) from None
             raise RegistryAuthError(f"cannot assume {where}: {code}: {message}") from None
         except BotoCoreError as error:
             raise RegistryAuthError(f"cannot assume {where}: {described(error)}") from None

@@ -299,13 +299,16 @@ class FleetDestination(_Strict):
         description="Accounts left out of `organizational_units` or `organization` (not with `accounts`).",
     )
     regions: list[str] = Field(min_length=1)
+    """The Regions of each of those accounts that receive the images."""
     role_name: str | None = Field(
         default=None,
         description=f"The destination role: default {FLEET_ROLE_NAME} (the fleet StackSet's role) for "
         f"organizational_units and organization, {DEFAULT_ROLE_NAME} for accounts.",
     )
     repository: str = REPOSITORY_PLACEHOLDER
+    """The destination repository name; `{repository}` is the source repository (e.g. `mirror/{repository}`)."""
     external_id: str | None = None
+    """An sts:ExternalId the destination role requires (optional; the same for every fleet destination)."""
 
     _regions = field_validator("regions")(_check_regions)
     _role_name = field_validator("role_name")(_check_role_name)
@@ -925,6 +928,9 @@ def _model_at(location: tuple[int | str, ...]) -> type[BaseModel] | None:
     """The config model a location (without its last part) names, following fields, lists and optionals."""
     model: type[BaseModel] | None = ReplicationConfig
     for part in location:
+        if part in DESTINATION_TAGS:  # the discriminated union's choice (`Destination`)
+            model = DestinationConfig if part == "by-account" else FleetDestination
+            continue
         if isinstance(part, int) or model is None:
             continue
         field = model.model_fields.get(part)

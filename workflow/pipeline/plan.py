@@ -211,7 +211,7 @@ def other_sources(config: ReplicationConfig, target: Target) -> list[str] | None
     could name (a pattern with a repository template without {repository})."""
     names: set[str] = set()
     for rule in config.rules:
-        for destination in rule.destinations:
+        for destination in rule.account_destinations:
             if not any(
                 config.endpoint(destination.account, r)[0] == target.registry for r in destination.regions
             ):
@@ -245,7 +245,7 @@ def replicated_into(
     for rule in config.rules:
         if not rule.repository_filter.matches(source_repository):
             continue
-        for destination in rule.destinations:
+        for destination in rule.account_destinations:
             if destination.render_repository(source_repository) == repository and any(
                 config.endpoint(destination.account, region)[0] == registry for region in destination.regions
             ):
