@@ -13,8 +13,9 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logger, tracer
+from lambdas.observability import CORRELATION_ID_PATH, fanout_store, load_handler_config, logger, tracer
 from workflow.models.payloads import Target
+from workflow.pipeline.fanout import after_gate, with_targets
 from workflow.pipeline.gate import DEFAULT_POLL_SECONDS, GateStep
 from workflow.registry.factory import make_client
 
@@ -25,7 +26,8 @@ POLL_ENV = "GATE_POLL_SECONDS"
 @tracer.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Gate one image; an error reading its scan or signatures fails the gated targets, by name."""
-    plan = event["plan"]
+    store = fanout_store()
+    plan = with_targets(event["plan"], store)
     config = load_handler_config()
     first = Target.model_validate(plan["targets"][0])
     registry = make_client(
@@ -46,4 +48,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "blocked": [(b["account"], b["region"], b["status"]) for b in result.get("blocked") or []],
         },
     )
-    return result
+    return after_gate(result, str(event.get("execution") or "run"), store)

@@ -6,15 +6,20 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+import boto3
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from workflow.models.config import ReplicationConfig, load_config
+from workflow.pipeline.fanout import FanOutStore
 from workflow.pipeline.metrics import NAMESPACE, SERVICE, SERVICE_DIMENSION, DataPoint, Metric
 
 CONFIG_ENV = "REPLICATION_CONFIG_FILE"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "replication.yaml"
 CORRELATION_ID_PATH = "execution"
+# The fan-out bucket (set by CDK on the Plan, Gate and Summarize functions): where a run past the inline Map's
+# limit keeps its targets, results and events (workflow/pipeline/fanout.py).
+FANOUT_BUCKET_ENV = "FANOUT_BUCKET"
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
@@ -42,6 +47,12 @@ def load_handler_config() -> ReplicationConfig:
 @lru_cache(maxsize=4)
 def _load_config(path: Path, version: tuple[int, int]) -> ReplicationConfig:
     return load_config(path)
+
+
+def fanout_store() -> FanOutStore | None:
+    """The fan-out bucket's store, or None when none is configured (runs past the inline limit then fail)."""
+    bucket = os.environ.get(FANOUT_BUCKET_ENV)
+    return FanOutStore(boto3.client("s3"), bucket) if bucket else None
 
 
 def emit_metric(name: Metric, value: float, unit: str = "Count", **dimensions: str) -> None:

@@ -82,3 +82,8 @@ class ImageBlocked(ReplicationError):
 
 class GateCheckFailed(ReplicationError):
     """A promotion gate could not read the image's scan or signatures (an AWS API error): not copied."""
+
+
+class FanOutFailed(ReplicationError):
+    """A run at scale could not write or read its targets, results or events in the fan-out bucket (or none is
+    configured), or a Distributed Map's result was unreadable: the record's error name."""

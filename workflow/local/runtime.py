@@ -18,7 +18,14 @@
 - scan results: `runtime.scans` (scans.py) answers ECR's DescribeImageScanFindings, as ECR does: platform
   images only, and "not found" for the first `scan_not_found_seconds` after a push;
 - ECR managed signing: `runtime.signing` (managed_signing.py) answers DescribeImageSigningStatus, which moto
-  lacks.
+  lacks;
+- the fan-out bucket (FANOUT_BUCKET) in moto's S3, where a run past the inline Map's limit keeps its targets,
+  results and events; the Distributed Map writes its results there and honours its failure threshold as AWS
+  does (distributed.py).
+
+Several accounts/Regions may share one registry (`Place.registry`: the name of the place whose registry it
+uses), so a run with a thousand destinations needs a handful of registry processes; give each destination its
+own repository (a destination `repository` template) so that each is a copy of its own.
 
 `LocalRuntime` is a context manager: everything it starts is stopped and its temporary directory
 removed on exit, including on an exception or Ctrl-C.
@@ -54,6 +61,7 @@ from moto.server import ThreadedMotoServer
 
 from workflow.engine.ecr import TagMutability
 from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
+from workflow.local.distributed import distributed_map, parseable
 from workflow.local.ecr_front import EcrFront, ecr_event_detail
 from workflow.local.eventbridge import strict_rules
 from workflow.local.images import Image, push_image
@@ -92,16 +100,18 @@ SCAN_NOT_FOUND_SECONDS = 2.0
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 MAX_TAG_IN_NAME = 71  # execution names are at most 80 characters ("Step Functions service quotas")
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+FANOUT_BUCKET = "ecr-replication-fanout-local"
 
 
 @dataclass(frozen=True)
 class Place:
-    """An account/Region pair that gets its own registry."""
+    """An account/Region pair with its registry: its own, or with `registry` the one of the place so named."""
 
     name: str
     account: str
     region: str
     readonly: bool = False
+    registry: str | None = None
 
 
 @dataclass
@@ -222,6 +232,8 @@ class LocalRuntime:
         self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
         self.lambda_log = self.workdir / "lambda.log"
         for place in self.places:
+            if place.registry is not None:
+                continue
             process = self._stack.enter_context(
                 running_registry(place.name, self.workdir, readonly=place.readonly)
             )
@@ -230,6 +242,9 @@ class LocalRuntime:
             self._stack.callback(front.stop)
             self.fronts[place.name] = front
             self.registries[place.name] = front.registry
+        for place in self.places:
+            if place.registry is not None:
+                self.registries[place.name] = self.registries[place.registry]
         config = {**self.config_data, "endpoints": self._endpoints()}
         parse_config(config)
         config_file = self.config_file = self.workdir / "replication.json"
@@ -252,6 +267,7 @@ class LocalRuntime:
             account=source["account"],
         )
         self._stack.enter_context(bridges(self.codebuild, self.lambda_log))
+        self._stack.enter_context(distributed_map())
         self._stack.enter_context(applied(self.scans))
         self._stack.enter_context(strict_rules())
         self._stack.enter_context(signing_applied(self.signing))
@@ -282,6 +298,7 @@ class LocalRuntime:
             "REPLICATION_CONFIG_FILE": str(config_file),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "GATE_POLL_SECONDS": GATE_POLL_SECONDS,
+            "FANOUT_BUCKET": FANOUT_BUCKET,
         }
         return environment
 
@@ -308,6 +325,7 @@ class LocalRuntime:
 
     def _create_resources(self, config: Mapping[str, Any]) -> None:
         iam, sqs, sns = self.client("iam"), self.client("sqs"), self.client("sns")
+        self.client("s3").create_bucket(Bucket=FANOUT_BUCKET)
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -343,6 +361,7 @@ class LocalRuntime:
         }
         definition = _substitute(self.state_machine_file.read_text(encoding="utf-8"), substitutions)
         json.loads(definition)
+        definition = parseable(definition)
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name="ecr-replication", definition=definition, roleArn=role_arn, type="STANDARD"
         )["stateMachineArn"]

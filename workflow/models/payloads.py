@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -211,8 +211,28 @@ class TargetResult(_Model):
     finished_at: datetime | None = None
 
 
+class S3Object(_Model):
+    """An object of the fan-out bucket, in the JSON as the state machine's S3 integrations name it (`Bucket`,
+    `Key`: the ItemReader's Parameters read them from the plan as they are)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    bucket: str = Field(alias="Bucket", min_length=3, max_length=63)
+    key: str = Field(alias="Key", min_length=1, max_length=1024)
+
+
+FanOut = Literal["inline", "distributed"]
+
+
 class Plan(_Model):
-    """The Plan state's output: what to copy where, or why nothing replicates."""
+    """The Plan state's output: what to copy where, or why nothing replicates.
+
+    Past `workflow.pipeline.fanout.INLINE_LIMIT` targets the plan is `distributed`: its targets are in the
+    fan-out bucket (`targets_object`, the Distributed Map's ItemReader reads them), `targets` is empty, and the
+    Map writes its results under `results_prefix` (ResultWriter) and its own output into `map_run`. The fields
+    the state machine writes later (`map_run`, `gate_error`, `fan_out_error`) are here from the start, as
+    `null`, so that every path the ASL reads exists (a missing one is States.Runtime, which nothing catches).
+    """
 
     repository: str | None = None
     tag: str | None = None
@@ -226,3 +246,10 @@ class Plan(_Model):
     # Targets the Gate step blocked (or could not gate): their records, beside the Map's.
     blocked: list[TargetResult] = Field(default_factory=list)
     override: Override | None = None
+    fan_out: FanOut = "inline"
+    targets_object: S3Object | None = None
+    blocked_object: S3Object | None = None
+    results_prefix: str | None = None
+    map_run: dict[str, Any] | None = None
+    gate_error: dict[str, Any] | None = None
+    fan_out_error: dict[str, Any] | None = None

@@ -25,7 +25,18 @@ CAUSE_LIMIT = 500
 CAUSES_LIMIT = 25_000
 CAUSE_MIN = 200
 FAILURE_CAUSE_LIMIT = 30_000
-FAILURES_LIMIT = 40_000  # characters of failure details in a message; the table still lists every target
+# One page at any scale: the message lists at most FAILURES_SHOWN failed (and as many blocked) destinations, the
+# first DETAILED of them with their cause, runbook and build log, the others one line each; past that it says how
+# many more and where they all are. The table of destinations is there for small runs only (TABLE_ROWS), and the
+# summary's own `lines` keep the failed and blocked ones first, FAILURES_SHOWN at most, once a run is larger.
+FAILURES_SHOWN = 50
+DETAILED = 5
+TABLE_ROWS = 40
+COMPACT_CAUSE = 120
+PAGE_LINES = 150
+# Listing the failed destinations in the retry command (the console input and the CLI line) up to this many;
+# past it the retry input is the one the Summarize step stored beside the results (RunDetails.retry_uri).
+RETRY_LISTED = 10
 STATUS_ORDER = (
     "copied",
     "tagged",
@@ -104,6 +115,16 @@ class Summary(_Model):
     execution_url: str | None = None
     failure_cause: str | None = None
     override: Override | None = None
+    # Destinations not in `lines` (a run past TABLE_ROWS keeps only its failed and blocked ones, bounded).
+    lines_omitted: int = 0
+
+
+class RunDetails(_Model):
+    """Where a run at scale keeps what one page cannot hold: every destination's result (the Distributed Map's
+    ResultWriter manifest) and the input that re-runs exactly the failed destinations."""
+
+    results_uri: str | None = None
+    retry_uri: str | None = None
 
 
 def outcome_of(results: Sequence[TargetResult]) -> Outcome:
@@ -319,6 +340,33 @@ def _rerun_hint(
     ]
 
 
+def _rerun_stored(
+    details: RunDetails | None,
+    execution_arn: str | None,
+    repository: str,
+    tag: str,
+    failed: int,
+    *,
+    dry_run: bool,
+) -> list[str]:
+    """The retry of many failed destinations: the stored input that names them all, else the whole image again
+    (destinations that have it are `present` after one HEAD each; the failed ones are copied)."""
+    machine = state_machine_arn_of(execution_arn) if execution_arn else "STATE_MACHINE_ARN"
+    if details is not None and details.retry_uri:
+        return [
+            f"To retry only the {failed} failed destinations once the cause is fixed, start an execution with the "
+            f"input stored at {details.retry_uri}:",
+            f"  aws s3 cp {details.retry_uri} retry.json && aws stepfunctions start-execution "
+            f"--state-machine-arn {machine} --input file://retry.json",
+        ]
+    return [
+        f"To retry the {failed} failed destinations once the cause is fixed, run the image again (destinations "
+        "that have it are reported present after one HEAD each):",
+        f"  ecr-replicate start --state-machine-arn {machine} --repository {repository} --tag {tag}"
+        f"{' --dry-run' if dry_run else ''} --wait",
+    ]
+
+
 def _override_section(override: Override | None) -> list[str]:
     if override is None:
         return []
@@ -331,15 +379,55 @@ def _override_section(override: Override | None) -> list[str]:
     ]
 
 
-def _blocked_section(lines: Sequence[SummaryLine]) -> list[str]:
-    blocked = [line for line in lines if line.action == "blocked"]
-    if not blocked:
+def _where(details: RunDetails | None, execution_arn: str | None) -> str:
+    """Where every destination's result is: the results in the fan-out bucket, else the execution's history."""
+    if details is not None and details.results_uri:
+        return f"{details.results_uri} (the run's results, one JSON file per status)"
+    return (
+        f"the execution's history ({console_url(execution_arn)})"
+        if execution_arn
+        else "the execution's history"
+    )
+
+
+def _detailed(line: SummaryLine, field: str) -> list[str]:
+    entry = [f"- {line.destination}"]
+    if field == "reason":
+        entry.append(f"    reason: {line.cause or 'unknown'}")
+    else:
+        entry.append(f"    error: {line.error or 'unknown'}")
+        if line.cause:
+            entry.append(f"    cause: {line.cause}")
+    if line.runbook:
+        entry.append(f"    runbook: {line.runbook}")
+    if line.build_log:
+        entry.append(f"    build log: {line.build_log}")
+    return entry
+
+
+def _compact(line: SummaryLine) -> str:
+    cause = (line.cause or "").replace("\n", " ")
+    cause = cause if len(cause) <= COMPACT_CAUSE else cause[: COMPACT_CAUSE - 3] + "..."
+    error = f"{line.error}: " if line.error and line.action != "blocked" else ""
+    return f"- {line.destination}: {error}{cause}".rstrip(": ")
+
+
+def _listed(title: str, lines: Sequence[SummaryLine], where: str, field: str) -> list[str]:
+    """A section naming the first FAILURES_SHOWN of `lines`: DETAILED in full, then one line each, then how
+    many more and where they are; the runbook sections of the errors listed one line each."""
+    if not lines:
         return []
-    section = ["", f"BLOCKED by promotion gates ({len(blocked)}), not copied:"]
-    for line in blocked:
-        section += [f"- {line.destination}", f"    reason: {line.cause or 'unknown'}"]
-        if line.runbook:
-            section.append(f"    runbook: {line.runbook}")
+    noun = "not copied" if field == "reason" else ""
+    section = ["", f"{title} ({len(lines)}){f', {noun}' if noun else ''}:"]
+    for line in lines[:DETAILED]:
+        section += _detailed(line, field)
+    compact = lines[DETAILED:FAILURES_SHOWN]
+    section += [_compact(line) for line in compact]
+    if len(lines) > FAILURES_SHOWN:
+        section.append(f"- ... and {len(lines) - FAILURES_SHOWN} more: every one is in {where}")
+    runbooks = dict.fromkeys((line.error, line.runbook) for line in compact if line.error and line.runbook)
+    if runbooks:
+        section += ["  Runbook:", *(f"    {error}: {url}" for error, url in list(runbooks)[:10])]
     return section
 
 
@@ -356,6 +444,7 @@ def _message(
     tag: str | None,
     action: RequestAction = "replicate",
     override: Override | None = None,
+    details: RunDetails | None = None,
 ) -> str:
     body = [
         f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
@@ -368,26 +457,18 @@ def _message(
         body += ["", f"Nothing replicated: {skipped_reason}"]
     if totals.superseded:
         body += ["", SUPERSEDED_TEXT]
-    body += _override_section(override) + _blocked_section(lines)
+    body += _override_section(override)
+    where = _where(details, execution_arn)
+    body += _listed(
+        "BLOCKED by promotion gates", [ln for ln in lines if ln.action == "blocked"], where, "reason"
+    )
     failed = [line for line in lines if line.action == "failed"]
-    if failed:
-        body += ["", f"FAILED ({len(failed)}):"]
-        room = FAILURES_LIMIT
-        for shown, line in enumerate(failed):
-            entry = [f"- {line.destination}", f"    error: {line.error or 'unknown'}"]
-            if line.cause:
-                entry.append(f"    cause: {line.cause}")
-            if line.runbook:
-                entry.append(f"    runbook: {line.runbook}")
-            if line.build_log:
-                entry.append(f"    build log: {line.build_log}")
-            room -= sum(len(text) + 1 for text in entry)
-            if room < 0:
-                body.append(f"- ... and {len(failed) - shown} more: see the table below and the execution")
-                break
-            body += entry
-    if lines:
+    body += _listed("FAILED", failed, where, "error")
+    if lines and len(lines) <= TABLE_ROWS:
         body += ["", "Destinations:", *_table(lines)]
+    elif lines:
+        body += ["", f"Every destination's result: {where}"]
+    if lines:
         body += [
             "",
             f"Totals: {_human_bytes(totals.bytes_copied)} copied, {totals.blobs_copied} blob(s) copied, "
@@ -396,7 +477,10 @@ def _message(
     if execution_arn:
         body += ["", f"Execution: {console_url(execution_arn)}"]
     if failed and repository and tag:
-        body += ["", *_rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run, action=action)]
+        hint = _rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run, action=action)
+        if len(failed) > RETRY_LISTED:
+            hint = _rerun_stored(details, execution_arn, repository, tag, len(failed), dry_run=dry_run)
+        body += ["", *hint]
     return "\n".join(body) + "\n"
 
 
@@ -412,16 +496,16 @@ def summarize(
     runbook_url: str | None = None,
     action: RequestAction = "replicate",
     override: Override | None = None,
+    details: RunDetails | None = None,
 ) -> Summary:
     """Build the Summary of one execution from its per-target records.
 
     Each failed line links its error's runbook section under `runbook_url` (default: the runbook's path
-    in the repository) and, for a copy build, the build's log.
+    in the repository) and, for a copy build, the build's log. `details`: where a run at scale keeps every
+    result and its retry input, which the message names instead of listing what one page cannot hold.
     """
     outcome = outcome_of(results)
-    failed = sum(1 for result in results if result.cause)
-    cause_limit = max(CAUSE_MIN, min(CAUSE_LIMIT, CAUSES_LIMIT // max(failed, 1)))
-    lines = [_line(result, runbook_url, cause_limit) for result in results]
+    lines = lines_of(results, runbook_url)
     totals = _totals(results)
     image = f"{repository or '?'}:{tag or '?'}"
     subject = _subject(outcome, image, totals, dry_run)
@@ -437,6 +521,7 @@ def summarize(
         tag=tag,
         action=action,
         override=override,
+        details=details,
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):
@@ -453,9 +538,26 @@ def summarize(
         message=message,
         # A blocked release is always emailed, whatever notifications.on says.
         notify=outcome in ("FAILED", "PARTIAL") or notify_on == "always" or totals.blocked > 0,
-        lines=lines,
+        lines=kept_lines(lines),
         totals=totals,
         execution_url=console_url(execution_arn) if execution_arn else None,
         failure_cause=failure_cause,
         override=override,
+        lines_omitted=len(lines) - len(kept_lines(lines)),
     )
+
+
+def lines_of(results: Sequence[TargetResult], runbook_url: str | None = None) -> list[SummaryLine]:
+    """One line per record, causes cut shorter the more there are (CAUSES_LIMIT in all, CAUSE_MIN each)."""
+    failed = sum(1 for result in results if result.cause)
+    cause_limit = max(CAUSE_MIN, min(CAUSE_LIMIT, CAUSES_LIMIT // max(failed, 1)))
+    return [_line(result, runbook_url, cause_limit) for result in results]
+
+
+def kept_lines(lines: Sequence[SummaryLine]) -> list[SummaryLine]:
+    """The lines a summary keeps: all of a run of at most TABLE_ROWS, else its failed and blocked ones first,
+    FAILURES_SHOWN at most (the rest are in the run's results)."""
+    if len(lines) <= TABLE_ROWS:
+        return list(lines)
+    notable = [line for line in lines if line.action in ("failed", "blocked")]
+    return notable[:FAILURES_SHOWN]
