@@ -14,6 +14,7 @@ from infra.constructs.alarms import Alarms
 from infra.constructs.copy_project import CopyProject
 from infra.constructs.dashboard import Dashboard
 from infra.constructs.destination_access import acknowledge_secret_names, destination_access
+from infra.constructs.fanout_bucket import FanOutBucket
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
 from infra.constructs.gates import GateFunction, gate_statements
 from infra.constructs.notifications import Notifications
@@ -22,6 +23,8 @@ from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMach
 from infra.constructs.trigger import Trigger
 from infra.settings import DeploySettings
 from workflow.pipeline.plan import event_pattern
+
+FANOUT_BUCKET_ENV = "FANOUT_BUCKET"  # lambdas/observability.py reads it
 
 SOURCE_READ_ACTIONS = [
     "ecr:BatchGetImage",
@@ -68,6 +71,7 @@ class SourceStack(cdk.Stack):
         self.topic = notifications.topic
         self.key = notifications.key
         self.handler_code = HandlerCode(self, "HandlerCode", config_path=settings.config_path)
+        self.fanout = FanOutBucket(self, "FanOut", key=self.key)
         self.functions = WorkflowFunctions(
             self,
             "Functions",
@@ -77,6 +81,7 @@ class SourceStack(cdk.Stack):
             destination_access=access,
         )
         self.gate = GateFunction(self, "Gates", code=self.handler_code, config=config)
+        self._grant_fanout()
         self.copy = CopyProject(
             self,
             "Copy",
@@ -97,6 +102,7 @@ class SourceStack(cdk.Stack):
             copy_project=self.copy.project,
             topic=self.topic,
             key=self.key,
+            fanout=self.fanout,
             definition_file=definition_file,
         )
         self.trigger = Trigger(
@@ -152,6 +158,18 @@ class SourceStack(cdk.Stack):
             acknowledge(reconcile_role, _source_read_reasons(settings))
         self._outputs()
 
+    def _grant_fanout(self) -> None:
+        """The fan-out bucket to the functions that use it (workflow/pipeline/fanout.py), and its name to them."""
+        grants = {
+            self.functions.plan: ["s3:PutObject"],
+            self.gate.function: ["s3:GetObject", "s3:PutObject"],
+            self.functions.summarize: ["s3:GetObject", "s3:PutObject"],
+        }
+        for function, actions in grants.items():
+            assert function.role is not None
+            self.fanout.grant(function.role, actions, "FanOutObjects")
+            function.add_environment(FANOUT_BUCKET_ENV, self.fanout.bucket.bucket_name)
+
     def _outputs(self) -> None:
         outputs = {
             "StateMachineArn": self.workflow.state_machine.state_machine_arn,
@@ -160,6 +178,7 @@ class SourceStack(cdk.Stack):
             "DeadLetterQueueUrl": self.trigger.dead_letter_queue.queue_url,
             "ReconcileFunctionName": self.reconciliation.function.function_name,
             "DashboardUrl": self.dashboard.url(self),
+            "FanOutBucketName": self.fanout.bucket.bucket_name,
         }
         for name, value in outputs.items():
             cdk.CfnOutput(self, name, value=value)

@@ -16,8 +16,13 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from workflow.core.partitions import partition_of
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
-# The components whose calls the suites must have recorded (Plan, Record and Summarize make no AWS call).
-EXPECTED_COMPONENTS = ("Precheck", "Gate", "Copy", "Reconcile", "Sync", "Status")
+# The components whose calls the suites must have recorded (Record makes no AWS call; Plan and Summarize use the
+# fan-out bucket, in a run past the inline Map's limit).
+EXPECTED_COMPONENTS = ("Plan", "Precheck", "Gate", "Copy", "Summarize", "Reconcile", "Sync", "Status")
+# Objects the components read and write in the fan-out bucket (SSE-KMS): S3 asks KMS for them with the caller's
+# permissions (S3 user guide, "Using server-side encryption with AWS KMS keys": kms:GenerateDataKey to write,
+# kms:Decrypt to read), through S3 (kms:ViaService).
+S3_OBJECT_KEY_ACTIONS = {"s3:PutObject": "kms:GenerateDataKey", "s3:GetObject": "kms:Decrypt"}
 # The IAM user of another partition whose key pair a credentials secret holds, as the coverage config names it.
 PRINCIPAL_USER = "ecr-replication-coverage"
 # The signing profile of the coverage rule's managed signing policy (grants ecr:DescribeImageSigningStatus).
@@ -106,6 +111,8 @@ def resources_of(
         return _ecr_resources(operation, params, region, account)
     if (signing_name, operation) == ("secretsmanager", "GetSecretValue"):
         return [_own(_secret_arn(str(params["SecretId"]), region, account, secrets or {}), account)]
+    if signing_name == "s3" and operation in ("PutObject", "GetObject"):
+        return [f"arn:{partition_of(region).name}:s3:::{params['Bucket']}/{params['Key']}"]
     parameter = ARN_PARAMETERS.get((signing_name, operation))
     if parameter is None:
         raise LookupError(

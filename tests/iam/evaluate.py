@@ -12,7 +12,13 @@ from typing import Any
 
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 
-MODELED_KEYS = {"aws:principalarn", "sts:externalid", "aws:principalaccount", "aws:requestedregion"}
+MODELED_KEYS = {
+    "aws:principalarn",
+    "sts:externalid",
+    "aws:principalaccount",
+    "aws:requestedregion",
+    "kms:viaservice",
+}
 
 
 def _values(value: Any) -> list[str]:

@@ -23,6 +23,7 @@ ARN_FORMATS = {
     "AWS::SQS::Queue": ("QueueName", "arn:{p}:sqs:{r}:{a}:{n}"),
     "AWS::SNS::Topic": ("TopicName", "arn:{p}:sns:{r}:{a}:{n}"),
     "AWS::StepFunctions::StateMachine": ("StateMachineName", "arn:{p}:states:{r}:{a}:stateMachine:{n}"),
+    "AWS::S3::Bucket": ("BucketName", "arn:{p}:s3:::{n}"),
 }
 # Types whose Ref is the ARN (the others' Ref is the name).
 REF_IS_ARN = {"AWS::SNS::Topic", "AWS::StepFunctions::StateMachine"}
@@ -91,6 +92,8 @@ class Stack:
     def _get_att(self, logical_id: str, attribute: str) -> str:
         if attribute in ("Arn", "TopicArn"):
             return self.arn(logical_id)
+        if attribute == "Name" and self.resources[logical_id]["Type"] == "AWS::StepFunctions::StateMachine":
+            return self._name(logical_id)
         raise UnresolvableIntrinsic(f"Fn::GetAtt {logical_id}.{attribute}")
 
     def resolve(self, value: Any) -> Any:

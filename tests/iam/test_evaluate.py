@@ -40,13 +40,32 @@ def test_a_condition_on_a_known_key_must_hold_and_an_unknown_one_cannot_contradi
     }
     on_unknown = {
         **on_caller,
-        "Condition": {"StringEquals": {"kms:ViaService": "ecr.eu-west-1.amazonaws.com"}},
+        "Condition": {"StringEquals": {"aws:SourceVpc": "vpc-0123456789abcdef0"}},
     }
     # Then the caller's own ARN passes, another does not, and the unmodeled key does not refuse
     assert is_allowed([on_caller], "sts:AssumeRole", "*", {"aws:PrincipalArn": CALLER})
     assert not is_allowed([on_caller], "sts:AssumeRole", "*", {"aws:PrincipalArn": CALLER + "-x"})
     assert not is_allowed([on_caller], "sts:AssumeRole", "*", {})
     assert is_allowed([on_unknown], "sts:AssumeRole", "*", {})
+
+
+def test_a_key_used_through_s3_must_be_used_through_s3() -> None:
+    # Given the fan-out bucket's key, usable through S3 only (kms:ViaService)
+    key = "arn:aws:kms:us-east-1:111111111111:key/1234"
+    through_s3 = {
+        "Effect": "Allow",
+        "Action": "kms:GenerateDataKey",
+        "Resource": key,
+        "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
+    }
+    # Then S3's request for a PutObject passes, a direct call or another service's does not
+    assert is_allowed(
+        [through_s3], "kms:GenerateDataKey", key, {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    )
+    assert not is_allowed([through_s3], "kms:GenerateDataKey", key, {})
+    assert not is_allowed(
+        [through_s3], "kms:GenerateDataKey", key, {"kms:ViaService": "sqs.us-east-1.amazonaws.com"}
+    )
 
 
 def test_a_trust_policy_names_the_account_the_caller_and_the_external_id() -> None:

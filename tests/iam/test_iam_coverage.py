@@ -23,7 +23,14 @@ import pytest
 from infra.app import build_app
 from infra.settings import settings_from_context
 from tests.iam import recorder
-from tests.iam.calls import EXPECTED_COMPONENTS, SOURCE, Call, attributed, coverage_config
+from tests.iam.calls import (
+    EXPECTED_COMPONENTS,
+    S3_OBJECT_KEY_ACTIONS,
+    SOURCE,
+    Call,
+    attributed,
+    coverage_config,
+)
 from tests.iam.evaluate import is_allowed, trusts
 from tests.iam.templates import Stack
 from workflow.pipeline.announce import BUS as EVENT_BUS
@@ -155,6 +162,26 @@ def _key_pair_denials(call: Call, roles: Roles) -> Iterator[str]:
         yield f"{who}: {call.resources[0]} does not trust {call.principal} (sts:AssumeRole)"
 
 
+def _fanout_key(stack: Stack) -> str:
+    """The key the fan-out bucket (the one bucket the components use) encrypts with."""
+    (bucket,) = [
+        b for b in stack.of_type("AWS::S3::Bucket").values() if "LoggingConfiguration" in b["Properties"]
+    ]
+    rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    return str(stack.resolve(rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]))
+
+
+def _key_denials(call: Call, roles: Roles, statements: list[dict[str, Any]], principal: str) -> Iterator[str]:
+    """An object read or written in the fan-out bucket also needs its key, through S3."""
+    key_action = S3_OBJECT_KEY_ACTIONS.get(call.action)
+    if key_action is None:
+        return
+    key = _fanout_key(roles.source)
+    context = {"aws:PrincipalArn": principal, "kms:ViaService": f"s3.{call.region}.amazonaws.com"}
+    if not is_allowed(statements, key_action, key, context):
+        yield f"{call.component}: {key_action} on the fan-out bucket's key {key} (for {call.action}) is not allowed"
+
+
 def _denials(calls: list[Call], roles: Roles) -> Iterator[str]:
     seen: set[tuple[str, ...]] = set()
     for call in calls:
@@ -169,6 +196,7 @@ def _denials(calls: list[Call], roles: Roles) -> Iterator[str]:
         if call.params.get("ExternalId"):
             context["sts:ExternalId"] = str(call.params["ExternalId"])
         statements = stack.statements(role_id)
+        yield from _key_denials(call, roles, statements, principal)
         for resource in call.resources:
             key = (principal, call.action, resource, json.dumps(context, sort_keys=True))
             if key in seen:
@@ -198,6 +226,43 @@ def _tasks(states: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
         for nested in [state.get("ItemProcessor"), state.get("Iterator"), *state.get("Branches", [])]:
             if nested:
                 yield from _tasks(nested["States"])
+
+
+def _distributed_calls(
+    stack: Stack, definition: dict[str, Any], machine: str
+) -> Iterator[tuple[str, str, str, dict[str, str]]]:
+    """(state, action, resource, context) for what each Distributed Map does: read its items and write its results
+    in the fan-out bucket (a run's objects are under runs/<execution>/), start its children as executions of this
+    state machine and describe and stop them (developer guide, "IAM policies for using Distributed Map states":
+    https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html)."""
+    (bucket_id,) = [
+        k for k, b in stack.of_type("AWS::S3::Bucket").items() if "LoggingConfiguration" in b["Properties"]
+    ]
+    objects = f"{stack.arn(bucket_id)}/runs/push-1"
+    via_s3 = {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}
+    key = _fanout_key(stack)
+    name = machine.rsplit(":", 1)[1]
+    for state_name, state in definition["States"].items():
+        if state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") != "DISTRIBUTED":
+            continue
+        child = machine.replace(":stateMachine:", ":execution:") + f"/{state['Label']}:0f1e2d3c"
+        yield state_name, "states:StartExecution", machine, {}
+        for action in ("states:DescribeExecution", "states:StopExecution"):
+            yield state_name, action, child, {}
+        if "ItemReader" in state:
+            assert state["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+            yield state_name, "s3:GetObject", f"{objects}/items.json", {}
+            yield state_name, "kms:Decrypt", key, via_s3
+        if "ResultWriter" in state:
+            assert state["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+            for action in (
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:ListMultipartUploadParts",
+                "s3:AbortMultipartUpload",
+            ):
+                yield state_name, action, f"{objects}/results/run/SUCCEEDED_0.json", {}
+            yield state_name, "kms:GenerateDataKey", key, via_s3
 
 
 def _integration_calls(stack: Stack, definition: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
@@ -239,18 +304,27 @@ def test_state_machine_integrations_are_allowed_to_its_role(synthesized: Synthes
     When each Task's integration is turned into the IAM actions it needs
     Then the state machine's role allows each, on exactly the function, project, rule, topic and key."""
     stack = synthesized.resolved(placeholder=True)[0]
-    (machine,) = stack.of_type("AWS::StepFunctions::StateMachine").values()
+    ((machine_id, machine),) = stack.of_type("AWS::StepFunctions::StateMachine").items()
     properties = machine["Properties"]
     text = synthesized.asset_text(stack.name, str(stack.resolve(properties["DefinitionS3Location"]["Key"])))
     for name, value in (properties.get("DefinitionSubstitutions") or {}).items():
         text = text.replace("${" + name + "}", str(stack.resolve(value)))
     role_id = stack.role_of("AWS::StepFunctions::StateMachine", "RoleArn")
     statements = stack.statements(role_id)
-    needed = list(_integration_calls(stack, json.loads(text)))
-    assert {action.split(":")[0] for _, action, _ in needed} >= {"lambda", "codebuild", "events", "sns"}
+    definition = json.loads(text)
+    needed = [(*call, {}) for call in _integration_calls(stack, definition)]
+    needed += list(_distributed_calls(stack, definition, stack.arn(machine_id)))
+    assert {action.split(":")[0] for _, action, _, _ in needed} >= {
+        "lambda",
+        "codebuild",
+        "events",
+        "sns",
+        "s3",
+        "states",
+    }
     denied = [
         f"state {state}: {action} on {resource}"
-        for state, action, resource in needed
-        if not is_allowed(statements, action, resource, {"aws:RequestedRegion": SOURCE["region"]})
+        for state, action, resource, context in needed
+        if not is_allowed(statements, action, resource, {"aws:RequestedRegion": SOURCE["region"], **context})
     ]
     assert not denied, f"the state machine role {role_id} lacks:\n" + "\n".join(denied)
