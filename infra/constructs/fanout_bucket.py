@@ -25,7 +25,12 @@ from workflow.pipeline.fanout import RUNS_PREFIX
 RUN_RETENTION = cdk.Duration.days(30)
 LOG_RETENTION = cdk.Duration.days(90)
 # ResultWriter's permissions, besides kms:GenerateDataKey and kms:Decrypt for the bucket's key.
-RESULT_WRITER_ACTIONS = ["s3:PutObject", "s3:GetObject", "s3:ListMultipartUploadParts", "s3:AbortMultipartUpload"]
+RESULT_WRITER_ACTIONS = [
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:ListMultipartUploadParts",
+    "s3:AbortMultipartUpload",
+]
 KEY_ACTIONS = ["kms:GenerateDataKey", "kms:Decrypt"]
 
 

@@ -241,7 +241,7 @@ def _distributed_calls(
     objects = f"{stack.arn(bucket_id)}/runs/push-1"
     via_s3 = {"kms:ViaService": f"s3.{stack.region}.amazonaws.com"}
     key = _fanout_key(stack)
-    name = machine.rsplit(":", 1)[1]
+    machine.rsplit(":", 1)[1]
     for state_name, state in definition["States"].items():
         if state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") != "DISTRIBUTED":
             continue

@@ -35,7 +35,9 @@ def actions(statement: dict[str, Any]) -> set[str]:
 
 def role_of_handler(template: dict[str, Any], handler: str) -> str:
     [function] = [
-        f for f in resources(template, "AWS::Lambda::Function").values() if f["Properties"]["Handler"] == handler
+        f
+        for f in resources(template, "AWS::Lambda::Function").values()
+        if f["Properties"]["Handler"] == handler
     ]
     return str(function["Properties"]["Role"]["Fn::GetAtt"][0])
 
@@ -113,7 +115,8 @@ def test_the_state_machine_starts_describes_and_stops_only_its_own_children(synt
     assert actions(watch) == {"states:DescribeExecution", "states:StopExecution"}
     text = json.dumps(watch["Resource"])
     assert text.count(f'"{machine_id}", "Name"') == 2
-    assert ":execution:" in text and "/*" in text
+    assert ":execution:" in text
+    assert "/*" in text
 
 
 def test_the_functions_are_told_the_bucket(synthesized: Synthesized) -> None:
@@ -122,6 +125,7 @@ def test_the_functions_are_told_the_bucket(synthesized: Synthesized) -> None:
     told = {
         f["Properties"]["Handler"]
         for f in resources(template, "AWS::Lambda::Function").values()
-        if f["Properties"].get("Environment", {}).get("Variables", {}).get("FANOUT_BUCKET") == {"Ref": bucket_id}
+        if f["Properties"].get("Environment", {}).get("Variables", {}).get("FANOUT_BUCKET")
+        == {"Ref": bucket_id}
     }
     assert told == {"lambdas.plan.handler", "lambdas.gate.handler", "lambdas.summarize.handler"}
