@@ -31,7 +31,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # The Map's records (or, for a distributed run, its results in the bucket), then the Gate step's.
     results = fanout.collect(event, store)
     override = plan.get("override")
-    notifications = load_handler_config().notifications
+    config = load_handler_config()
+    notifications = config.notifications
     summary = summarize(
         results,
         repository=plan.get("repository"),
@@ -42,7 +43,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         runbook_url=notifications.runbook_url,
         action=plan.get("action", "replicate"),
         override=Override.model_validate(override) if override else None,
-        details=fanout.details(event, store),
+        details=fanout.details(event, store, results, config.source.region),
     )
     logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
     emit(summary_metrics(summary, results, parse_time(plan.get("pushed_at"))))

@@ -500,7 +500,7 @@ def test_map_output_for_50_copied_targets_stays_well_under_64_kib(definition: di
     assert records[0]["bytes_copied"] == 734_003_200
     size = len(json.dumps(records, separators=(",", ":")))
     assert size < 64 * 1024, size
-    assert size < 20 * 1024, size
+    assert size < 24 * 1024, size  # with build_seconds and bytes_in_region (the cost estimate reads them)
 
 
 def test_map_output_for_50_failed_builds_stays_under_the_256_kib_state_limit(

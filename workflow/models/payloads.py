@@ -209,6 +209,11 @@ class TargetResult(_Model):
     build_arn: str | None = None
     # When the destination tag was put (copied, tagged): the end of the replication lag.
     finished_at: datetime | None = None
+    # The copy build's duration, from its Build (what CodeBuild bills), 0 without a build.
+    build_seconds: float = 0.0
+    # Of bytes_copied, those a copier inside the destination's Region moved (from a seed there): no transfer
+    # between Regions.
+    bytes_in_region: int = 0
 
 
 class S3Object(_Model):

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from workflow.core.exceptions import FanOutFailed
 from workflow.models.payloads import Plan, S3Object, Target, TargetResult
+from workflow.pipeline.cost import estimate
 from workflow.pipeline.summary import RunDetails, Summary, short_cause
 
 # The most targets the inline Map carries: within the inline Map's concurrency (40 at once) every destination
@@ -279,15 +280,20 @@ def retry_input(
     return request
 
 
-def details(event: Mapping[str, Any], store: FanOutStore | None) -> RunDetails | None:
-    """Where a distributed run keeps what its summary cannot hold: its results' manifest, its retry input."""
+def details(
+    event: Mapping[str, Any], store: FanOutStore | None, records: Sequence[TargetResult], source_region: str
+) -> RunDetails:
+    """The run's estimated cost, and for a distributed run where it keeps what its summary cannot hold: its
+    results' manifest and its retry input."""
     fan_out = event.get("fan_out") or {}
-    if fan_out.get("mode") != "distributed" or store is None:
-        return None
+    distributed = fan_out.get("mode") == "distributed" and store is not None
+    cost = estimate(records, source_region=source_region, distributed=distributed).line(len(records))
+    if not distributed or store is None:
+        return RunDetails(cost_line=cost if records else None)
     written = ((fan_out.get("map_run") or {}).get("ResultWriterDetails")) or {}
     results = f"s3://{written['Bucket']}/{written['Key']}" if written.get("Key") else None
     retry = f"s3://{store.bucket}/{run_prefix(str(event.get('execution')))}retry.json"
-    return RunDetails(results_uri=results, retry_uri=retry)
+    return RunDetails(results_uri=results, retry_uri=retry, cost_line=cost)
 
 
 def publish(
@@ -301,8 +307,7 @@ def publish(
     distributed run in the bucket (`events_object`, the events' Distributed Map reads them), beside the retry
     input of the failed destinations."""
     output = {**summary.model_dump(mode="json"), "events": events, "events_object": None}
-    run = details(event, store)
-    if run is None or store is None:
+    if (event.get("fan_out") or {}).get("mode") != "distributed" or store is None:
         return output
     prefix = run_prefix(str(event.get("execution")))
     failed = [r for r in records if r.status == "failed"]

@@ -33,6 +33,7 @@ RESULT_VARIABLE = "RESULT"
 RESULT_LIMIT = 32 * 1024
 ERROR_NAME_LIMIT = 128
 BUILD_TASK_FAILED = "States.TaskFailed"
+MAX_BUILD_SECONDS = 8 * 3600  # longer than any build the copy project allows (EC2: 2 hours)
 
 
 def record(state: Mapping[str, Any]) -> TargetResult:
@@ -85,6 +86,7 @@ def copy_record(state: Mapping[str, Any]) -> TargetResult:
         blobs_skipped=copied.blobs_skipped,
         seconds=copied.seconds,
         finished_at=parse_time(copied.finished_at),
+        build_seconds=build_seconds(build),
     )
 
 
@@ -133,6 +135,17 @@ def _build_in(cause: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return _build(data) or (data if isinstance(data, dict) and "BuildStatus" in data else {})
+
+
+def build_seconds(build: Mapping[str, Any]) -> float:
+    """How long the build ran, from its StartTime and EndTime (epoch seconds, or milliseconds as Step Functions
+    writes dates); 0 when either is missing or the span is not a build's (over MAX_BUILD_SECONDS)."""
+    start, end = build.get("StartTime"), build.get("EndTime")
+    if not isinstance(start, int | float) or not isinstance(end, int | float) or isinstance(start, bool):
+        return 0.0
+    scale = 1000.0 if max(start, end) > 1e11 else 1.0
+    span = (float(end) - float(start)) / scale
+    return round(span, 3) if 0 <= span <= MAX_BUILD_SECONDS else 0.0
 
 
 def _build_arn(build: Mapping[str, Any]) -> str | None:
@@ -197,6 +210,7 @@ def _failed(
         error=error,
         cause=_cut(cause, CAUSE_LIMIT),
         build_arn=_build_arn(build),
+        build_seconds=build_seconds(build),
     )
 
 

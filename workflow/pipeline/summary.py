@@ -121,10 +121,12 @@ class Summary(_Model):
 
 class RunDetails(_Model):
     """Where a run at scale keeps what one page cannot hold: every destination's result (the Distributed Map's
-    ResultWriter manifest) and the input that re-runs exactly the failed destinations."""
+    ResultWriter manifest) and the input that re-runs exactly the failed destinations; and the run's estimated
+    cost (workflow/pipeline/cost.py), as one line."""
 
     results_uri: str | None = None
     retry_uri: str | None = None
+    cost_line: str | None = None
 
 
 def outcome_of(results: Sequence[TargetResult]) -> Outcome:
@@ -474,6 +476,8 @@ def _message(
             f"Totals: {_human_bytes(totals.bytes_copied)} copied, {totals.blobs_copied} blob(s) copied, "
             f"{totals.blobs_skipped} blob(s) already present, {totals.seconds:.1f} s of copying.",
         ]
+    if details is not None and details.cost_line:
+        body += ["", details.cost_line]
     if execution_arn:
         body += ["", f"Execution: {console_url(execution_arn)}"]
     if failed and repository and tag:
