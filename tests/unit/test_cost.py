@@ -78,7 +78,9 @@ def test_the_email_carries_the_runs_estimate_per_run_and_per_destination() -> No
     line = estimate(results, source_region=SOURCE_REGION).line(len(results))
     summary = summarize(results, repository="app", tag="v1", details=RunDetails(cost_line=line))
     assert "Estimated cost of this run: $" in summary.message
-    assert "per destination" in line and "transitions" in line and "GiB" in line
+    assert "per destination" in line
+    assert "transitions" in line
+    assert "GiB" in line
 
 
 @pytest.mark.parametrize(
