@@ -18,6 +18,7 @@ from workflow.core import exceptions
 from workflow.models.payloads import CopyResult, Plan, S3Object, Target, TargetResult
 from workflow.pipeline.announce import batches
 from workflow.pipeline.fanout import INLINE_LIMIT
+from workflow.pipeline.precheck import CopyJob
 from workflow.pipeline.record import record
 from workflow.pipeline.summary import CAUSE_LIMIT, FAILURE_ERROR, RunDetails, lines_of, summarize
 
@@ -264,8 +265,14 @@ def test_copy_starts_the_codebuild_project_with_exactly_its_plaintext_variables(
         "DST_CREDENTIALS_SECRET",
         "DST_CREDENTIALS_REGION",
         "INSECURE_REGISTRIES",
+        "SEED_IMAGE",
+        "SEED_ROLE_ARN",
+        "SEED_EXTERNAL_ID",
+        "RELAY_FUNCTION",
     ]
     assert {v["Type"] for v in variables} == {"PLAINTEXT"}
+    # And every variable is a field of the Precheck's job, by the same name
+    assert {v["Value.$"] for v in variables} == {f"$.precheck.job.{f}" for f in CopyJob.model_fields}
     # And a destination in another partition gets its credentials secret's name, never a value
     assert variables[5]["Value.$"] == "$.precheck.job.credentials_secret"
     # And whatever the build ends with, the iteration goes on to Record

@@ -71,6 +71,9 @@ class CopyOutcome:
     seconds: float
     referrers_copied: int
     finished_at: str  # ISO 8601 UTC: when the destination tag was put
+    # Of bytes_copied, those a relay moved inside the destination's Region from a seed (workflow/engine/seeds.py).
+    bytes_in_region: int = 0
+    seeded_from: str | None = None
 
     def to_json(self) -> str:
         """Compact JSON, as `CopyResult.model_dump_json()` writes it."""

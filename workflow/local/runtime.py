@@ -77,6 +77,7 @@ from workflow.local.registries import (
 from workflow.local.scans import ScanResults, applied
 from workflow.models.config import parse_config
 from workflow.pipeline.plan import event_pattern, pattern_text
+from workflow.pipeline.seeds import RELAY_FUNCTION_NAME, relay_regions
 
 # Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
 # and infra/buildspec.yml, and the wheel build copies what they link to.
@@ -319,9 +320,9 @@ class LocalRuntime:
         self._stack.callback(moto_api.moto_api_backend.reset)
         self._stack.callback(server.stop)
 
-    def client(self, service: str) -> Any:
-        """A boto3 client for moto."""
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+    def client(self, service: str, region: str = REGION) -> Any:
+        """A boto3 client for moto (in the source's Region unless told another)."""
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     def _create_resources(self, config: Mapping[str, Any]) -> None:
         iam, sqs, sns = self.client("iam"), self.client("sqs"), self.client("sns")
@@ -349,6 +350,7 @@ class LocalRuntime:
                 Handler=f"lambdas.{module}.handler",
                 Code={"ZipFile": _placeholder_zip()},
             )["FunctionArn"]
+        self._create_relays(config, role_arn)
         self.topic_arn = sns.create_topic(Name="ecr-replication-notifications")["TopicArn"]
         self._notifications_queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]
         sns.subscribe(
@@ -371,6 +373,21 @@ class LocalRuntime:
         events.put_targets(
             Rule="ecr-push", Targets=[{"Id": "start-replication", "Arn": self._queue_arn(self._events_queue)}]
         )
+
+    def _create_relays(self, config: Mapping[str, Any], role_arn: str) -> None:
+        """The relay function in each seeded Region (regional_seeds), as the relay stacks deploy it."""
+        for region in relay_regions(parse_config(config)):
+            self.client("lambda", region).create_function(
+                FunctionName=RELAY_FUNCTION_NAME,
+                Runtime="python3.12",
+                Role=role_arn,
+                Handler="lambdas.relay.handler",
+                Code={"ZipFile": _placeholder_zip()},
+            )
+
+    def break_relay(self, region: str) -> None:
+        """Remove the relay function of `region` (a relay not deployed, or gone): copies there fall back."""
+        self.client("lambda", region).delete_function(FunctionName=RELAY_FUNCTION_NAME)
 
     def _queue_arn(self, url: str) -> str:
         attributes = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])

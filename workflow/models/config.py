@@ -306,6 +306,10 @@ class ReplicationConfig(_Strict):
     notifications: Notifications = Field(default_factory=Notifications)
     max_concurrency: int = Field(default=4, ge=1, le=40)
     endpoints: list[Endpoint] = Field(default_factory=list)
+    # One copy across Regions per Region: with several destinations in one Region, the first (its seed) is copied
+    # from the source, the others inside the Region from the seed by a relay function deployed in that Region
+    # (README, "One copy across Regions per Region"); each falls back to the source if that fails.
+    regional_seeds: bool = False
 
     @model_validator(mode="after")
     def _semantics(self) -> ReplicationConfig:

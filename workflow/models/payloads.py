@@ -115,6 +115,18 @@ class ReplicationRequest(_Model):
     override: Override | None = None
 
 
+class SeedSource(_Model):
+    """Where a destination copies from inside its Region: the destination of the Region's first target (its seed),
+    read through the seed's own destination role (read-only use of a role the copy assumes anyway), by the relay
+    function of that Region (`relay_function`, deployed in the source account there)."""
+
+    image: str  # registry/repository:tag of the seed's destination
+    role_arn: str
+    external_id: str | None = None
+    insecure: bool = False
+    relay_function: str
+
+
 class Target(_Model):
     """One destination to copy one image to."""
 
@@ -139,6 +151,9 @@ class Target(_Model):
     rules: list[str] = Field(default_factory=list)
     # The digest the Gate step passed: the copy is pinned to it, never to what the tag points at later.
     gated_digest: str | None = None
+    # Another destination in this one's Region that the source is copied to first: this one is copied from it,
+    # inside the Region (workflow/pipeline/seeds.py); None for a seed itself and for a Region's only destination.
+    seed: SeedSource | None = None
 
     @property
     def destination_reference(self) -> str:
@@ -186,6 +201,9 @@ class CopyResult(_Model):
     seconds: float = 0.0
     referrers_copied: int = 0
     finished_at: str | None = None  # ISO 8601 UTC, when the destination tag was put
+    # Of bytes_copied, those the relay moved inside the destination's Region from its seed (`seeded_from`).
+    bytes_in_region: int = 0
+    seeded_from: str | None = None
 
 
 class TargetResult(_Model):

@@ -28,6 +28,7 @@ from workflow.pipeline.event_filters import (
     wildcard_complexity,
     wildcard_values,
 )
+from workflow.pipeline.seeds import seeded
 
 # EventBridge quotas, "Event pattern size": 2,048 characters (adjustable), counted on the JSON text
 # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html).
@@ -73,7 +74,7 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     # Promotion gates guard what is copied; a delete copies nothing, so it is not gated.
     gated = {rule.name for rule in config.rules if rule.gates is not None}
     is_gated = request.action == "replicate" and any(gated & set(t.selecting_rules) for t in targets)
-    return Plan(**base, targets=targets, gated=is_gated)
+    return Plan(**base, targets=seeded(targets, config), gated=is_gated)
 
 
 def _check_source(request: ReplicationRequest, config: ReplicationConfig) -> None:

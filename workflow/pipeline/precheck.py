@@ -49,6 +49,11 @@ class CopyJob(BaseModel):
     credentials_secret: str = ""
     credentials_region: str = ""
     insecure_registries: str = ""
+    # A seeded destination (workflow/pipeline/seeds.py): the seed's image and role, and the relay of its Region.
+    seed_image: str = ""
+    seed_role_arn: str = ""
+    seed_external_id: str = ""
+    relay_function: str = ""
 
 
 class PrecheckOutcome(BaseModel):
@@ -70,6 +75,9 @@ def insecure_registries(target: Target) -> list[str]:
         hosts.append(target.registry)
     if target.source_insecure and target.source_registry not in hosts:
         hosts.append(target.source_registry)
+    seed = target.seed.image.split("/", 1)[0] if target.seed and target.seed.insecure else None
+    if seed and seed not in hosts:
+        hosts.append(seed)
     return hosts
 
 
@@ -171,6 +179,10 @@ def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
         credentials_secret=target.credentials.secret_id if target.credentials else "",
         credentials_region=target.credentials.region if target.credentials else "",
         insecure_registries=" ".join(insecure),
+        seed_image=target.seed.image if target.seed else "",
+        seed_role_arn=target.seed.role_arn if target.seed else "",
+        seed_external_id=(target.seed.external_id or "") if target.seed else "",
+        relay_function=target.seed.relay_function if target.seed else "",
     )
 
 
