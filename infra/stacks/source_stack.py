@@ -19,6 +19,7 @@ from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowled
 from infra.constructs.gates import GateFunction, gate_statements
 from infra.constructs.notifications import Notifications
 from infra.constructs.reconciliation import Reconciliation
+from infra.constructs.relays import RelayRole
 from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMachine
 from infra.constructs.trigger import Trigger
 from infra.settings import DeploySettings
@@ -91,6 +92,9 @@ class SourceStack(cdk.Stack):
             source_read=source_read,
             destination_access=access,
         )
+        self.relays = RelayRole(self, "Relays", config=config) if config.regional_seeds else None
+        if self.relays is not None:
+            self.relays.grant_invoke(self.copy.role)
         self.workflow = ReplicationStateMachine(
             self,
             "Workflow",

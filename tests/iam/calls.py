@@ -18,7 +18,17 @@ from workflow.core.partitions import partition_of
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 # The components whose calls the suites must have recorded (Record makes no AWS call; Plan and Summarize use the
 # fan-out bucket, in a run past the inline Map's limit).
-EXPECTED_COMPONENTS = ("Plan", "Precheck", "Gate", "Copy", "Summarize", "Reconcile", "Sync", "Status")
+EXPECTED_COMPONENTS = (
+    "Plan",
+    "Precheck",
+    "Gate",
+    "Copy",
+    "Relay",
+    "Summarize",
+    "Reconcile",
+    "Sync",
+    "Status",
+)
 # Objects the components read and write in the fan-out bucket (SSE-KMS): S3 asks KMS for them with the caller's
 # permissions (S3 user guide, "Using server-side encryption with AWS KMS keys": kms:GenerateDataKey to write,
 # kms:Decrypt to read), through S3 (kms:ViaService).
@@ -94,7 +104,10 @@ ARN_PARAMETERS = {
     ("states", "DescribeExecution"): "executionArn",
     ("states", "StopExecution"): "executionArn",
     ("sns", "Publish"): "TopicArn",
+    ("lambda", "Invoke"): "FunctionName",
 }
+# API operations whose IAM action has another name ("Actions defined by AWS Lambda": Invoke is lambda:InvokeFunction).
+IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
 def resources_of(
@@ -141,7 +154,10 @@ def attributed(records: list[dict[str, Any]]) -> list[Call]:
             Call(
                 component=record["component"],
                 assumed_role=role,
-                action=f"{record['signing_name']}:{record['operation']}",
+                action=IAM_ACTIONS.get(
+                    f"{record['signing_name']}:{record['operation']}",
+                    f"{record['signing_name']}:{record['operation']}",
+                ),
                 resources=tuple(resources),
                 region=record["region"],
                 params=record["params"],
@@ -175,6 +191,13 @@ def coverage_config(calls: list[Call]) -> dict[str, Any]:
             continue
         account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
         destinations.setdefault((account, name), {"account": account, "role_name": name, "regions": set()})
+    # The relays' Regions (regional_seeds): where the copy job invoked one; a role the relay assumed is a seeded
+    # destination's, in those Regions.
+    relays = {c.resources[0].split(":")[3] for c in calls if c.action == "lambda:InvokeFunction"}
+    for call in calls:
+        if call.component == "Relay" and call.action == "sts:AssumeRole":
+            account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
+            destinations[(account, name)]["regions"].update(relays)
     for call in calls:
         if call.assumed_role:
             account, name = call.caller_account, call.assumed_role.rsplit("/", 1)[1]
@@ -209,4 +232,6 @@ def coverage_config(calls: list[Call]) -> dict[str, Any]:
             }
         ],
         "notifications": {"emails": ["coverage@example.com"], "on": "failure"},
+        # The copy job invoked a relay: the relays and their role are deployed.
+        "regional_seeds": bool(relays),
     }

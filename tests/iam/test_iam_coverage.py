@@ -47,6 +47,7 @@ LAMBDA_HANDLERS = {
 # the destination roles trust (README, "Backfill and reconciliation"): the reconcile role grants them.
 RUNS_AS = {"Sync": "Reconcile", "Status": "Reconcile"}
 SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
+RELAY_ROLE = f"ecr-replication-relay-{SOURCE['region']}"  # infra/naming.py relay_role_name
 
 
 def _calls() -> list[Call]:
@@ -110,6 +111,10 @@ class Roles:
         component = RUNS_AS.get(component, component)
         if component == "Copy":
             return self.source, self.source.role_of("AWS::CodeBuild::Project", "ServiceRole")
+        if component == "Relay":  # the relay stacks' functions run as the source stack's relay role
+            role = self.source.role_named(RELAY_ROLE)
+            assert role is not None, "no relay role in the source stack"
+            return self.source, role
         handler = LAMBDA_HANDLERS[component]
         return self.source, self.source.role_of("AWS::Lambda::Function", "Role", {"Handler": handler})
 
