@@ -132,10 +132,11 @@ def test_every_target_gets_one_record_from_the_results_a_failed_child_and_a_miss
     assert [(r.account, r.status, r.error) for r in records] == [
         (targets[0].account, "copied", None),
         (targets[1].account, "failed", "States.Runtime"),
-        (targets[2].account, "failed", "ChildPending"),
+        (targets[2].account, "failed", "FanOutFailed"),
         (targets[3].account, "failed", "FanOutFailed"),
     ]
     assert records[1].cause == "a path was not found"
+    assert records[2].cause == fanout.CHILD_NOT_RUN
     assert records[3].cause == fanout.NO_RESULT
 
 

@@ -211,7 +211,7 @@ def _child_record(status: str, child: Any) -> TargetResult | None:
         return _failed(
             target, FanOutFailed.__name__, "the child execution's output is not a destination record"
         )
-    error = str(child.get("Error") or f"Child{status.capitalize()}")
+    error = str(child.get("Error") or FanOutFailed.__name__)
     return _failed(target, error, str(child.get("Cause") or CHILD_NOT_RUN))
 
 
