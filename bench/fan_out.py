@@ -135,8 +135,9 @@ def run(destinations: int, concurrency: int, refuse: str, timeout: float) -> lis
             f"fan-out: {count} destinations ({len(fleet)} accounts x {len(REGIONS)} Regions), concurrency {concurrency}"
         )
         print(f"  execution: {execution.status} {execution.error or ''} in {duration:.1f} s (push to end)")
+        size, where = largest_state(execution.events)
         print(
-            f"  parent history: {len(execution.events)} events (quota {HISTORY_QUOTA}); largest state {largest_state(execution.events)} bytes"
+            f"  parent history: {len(execution.events)} events (quota {HISTORY_QUOTA}); largest state {size} bytes ({where})"
         )
         print(f"  totals: {json.dumps({k: v for k, v in totals.items() if v})}")
         print(f"  destinations holding the digest: {reached}; refused Region {refuse or '-'}: {refused}")
@@ -151,8 +152,10 @@ def run(destinations: int, concurrency: int, refuse: str, timeout: float) -> lis
             problems.append(f"{totals.get('failed')} reported failed, {refused} refused pushes")
         if len(page) > PAGE_LINES:
             problems.append(f"the email is {len(page)} lines, over {PAGE_LINES}")
-        if len(execution.events) > 200 or largest_state(execution.events) > STATE_QUOTA // 4:
-            problems.append("the parent history or a state is not bounded")
+        if len(execution.events) > 200 or size > STATE_QUOTA // 2:
+            problems.append(
+                f"the parent history ({len(execution.events)} events) or a state ({size} bytes) is not bounded"
+            )
         print("  --- email ---")
         print("\n".join(f"  | {line}" for line in page[:30]))
         print(f"  | ... ({len(page) - 30} more lines)" if len(page) > 30 else "  |")
