@@ -74,6 +74,7 @@ class CopyOutcome:
     # Of bytes_copied, those a relay moved inside the destination's Region from a seed (workflow/engine/seeds.py).
     bytes_in_region: int = 0
     seeded_from: str | None = None
+    relay_seconds: float = 0.0  # how long the relay function ran (what Lambda bills for it)
 
     def to_json(self) -> str:
         """Compact JSON, as `CopyResult.model_dump_json()` writes it."""

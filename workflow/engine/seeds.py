@@ -184,6 +184,7 @@ def merged(copied: CopyOutcome, relayed: Relayed | None, *, seconds: float) -> C
             "blobs_skipped": copied.blobs_skipped + relayed.blobs_skipped,
             "bytes_in_region": relayed.bytes_copied,
             "seeded_from": relayed.seeded_from,
+            "relay_seconds": relayed.seconds,
             "seconds": round(seconds, 3),
         }
     )

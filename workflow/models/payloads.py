@@ -204,6 +204,7 @@ class CopyResult(_Model):
     # Of bytes_copied, those the relay moved inside the destination's Region from its seed (`seeded_from`).
     bytes_in_region: int = 0
     seeded_from: str | None = None
+    relay_seconds: float = 0.0
 
 
 class TargetResult(_Model):
@@ -230,8 +231,9 @@ class TargetResult(_Model):
     # The copy build's duration, from its Build (what CodeBuild bills), 0 without a build.
     build_seconds: float = 0.0
     # Of bytes_copied, those a copier inside the destination's Region moved (from a seed there): no transfer
-    # between Regions.
+    # between Regions; and how long that relay function ran.
     bytes_in_region: int = 0
+    relay_seconds: float = 0.0
 
 
 class S3Object(_Model):

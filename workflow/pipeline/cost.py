@@ -12,7 +12,8 @@ The prices are list prices of US East (N. Virginia), read on 2026-12-06 (README,
 
 What the records count: the states each destination went through (4 for a copy: Precheck, Copy?, Copy, Record; 3 when
 no copy was needed; 2 when the Precheck failed), its copy build's duration (from the Build), the bytes it copied and
-whether the copier sent them across Regions. What they cannot count is estimated and said so: retries (each one more
+whether the copier sent them across Regions (or a relay moved them inside the destination's Region, and for how long).
+What they cannot count is estimated and said so: retries (each one more
 transition, and a Lambda call), the Lambda functions' durations (typical ones below), the Gate's looks.
 """
 
@@ -42,6 +43,7 @@ class Prices:
 
 # (memory GB, typical seconds) of each function (infra/constructs/functions.py sets the memory).
 PRECHECK = (0.5, 1.0)
+RELAY_GB = 2.0  # the relay function's memory (infra/stacks/relay_stack.py); its seconds are in the records
 SMALL_FUNCTION = (0.25, 0.2)  # Plan, Record, Summarize
 # The parent execution's own states on a run's usual path (Plan, Any?, Gate?, FanOut?, the Map, Summarize, Announce?,
 # Announce, Notify?, Notify, Outcome?, the end).
@@ -115,8 +117,12 @@ def estimate(
     prices = prices or Prices()
     transitions = PARENT_TRANSITIONS + sum(_transitions(r) for r in results)
     calls = [_lambda_calls(r) for r in results]
-    requests = 2 + sum(count for count, _ in calls)  # Plan and Summarize, then each destination's
+    relayed = [r.relay_seconds for r in results if r.bytes_in_region or r.relay_seconds]
+    requests = (
+        2 + sum(count for count, _ in calls) + len(relayed)
+    )  # Plan, Summarize, each destination's, relays
     gb_seconds = 2 * SMALL_FUNCTION[0] * SMALL_FUNCTION[1] + sum(seconds for _, seconds in calls)
+    gb_seconds += RELAY_GB * sum(relayed)
     built = [r for r in results if r.build_arn or r.status in ("copied", "superseded")]
     minutes = sum(math.ceil(max(r.build_seconds, r.seconds, 1.0) / 60) for r in built)
     inter_region = sum(r.bytes_copied - r.bytes_in_region for r in results if r.region != source_region)

@@ -88,6 +88,7 @@ def copy_record(state: Mapping[str, Any]) -> TargetResult:
         finished_at=parse_time(copied.finished_at),
         build_seconds=build_seconds(build),
         bytes_in_region=min(copied.bytes_in_region, copied.bytes_copied),
+        relay_seconds=copied.relay_seconds,
     )
 
 
