@@ -74,13 +74,15 @@ def fleet_places(fleet: list[str]) -> list[Place]:
     return places
 
 
-def largest_state(events: list[dict[str, Any]]) -> int:
-    sizes = [0]
+def largest_state(events: list[dict[str, Any]]) -> tuple[int, str]:
+    """The largest input or output in a history (bytes), and the state (or event) it belongs to."""
+    sizes, state = [(0, "-")], "-"
     for event in events:
+        state = (event.get("stateEnteredEventDetails") or {}).get("name", state)
         for details in event.values():
             if isinstance(details, dict):
                 sizes += [
-                    len(str(details[k]).encode())
+                    (len(str(details[k]).encode()), f"{state}: {event['type']}")
                     for k in ("input", "output")
                     if isinstance(details.get(k), str)
                 ]
