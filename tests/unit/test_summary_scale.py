@@ -91,3 +91,25 @@ def test_a_small_run_keeps_every_destination_in_its_table() -> None:
     assert sum(1 for row in table if " copied " in row) == 10
     assert summary.message.count("--destination ") == 2
     assert len(summary.lines) == 12
+
+
+def test_a_delete_with_many_failures_is_never_retried_by_start_which_would_replicate() -> None:
+    # Given 20 destinations where a delete failed, in an inline run (no stored retry input)
+    results = [
+        TargetResult(
+            account=f"{200000000000 + i:012d}",
+            region="eu-west-1",
+            repository="web",
+            tag="release-1",
+            status="failed",
+            digest=DIGEST,
+            error="TagDeleteRefused",
+            cause="refused",
+        )
+        for i in range(20)
+    ]
+    summary = summarize(results, repository="web", tag="release-1", execution_arn=EXECUTION, action="delete")
+    # Then the retry is the delete's input, naming each destination and the digest, and no start command
+    assert '"action": "delete"' in summary.message
+    assert "ecr-replicate start" not in summary.message
+    assert summary.message.count('"account"') == 20

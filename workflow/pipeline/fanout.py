@@ -266,9 +266,10 @@ def collect(event: Mapping[str, Any], store: FanOutStore | None) -> list[TargetR
 
 
 def retry_input(
-    repository: str, tag: str, failed: Iterable[TargetResult], *, dry_run: bool
+    repository: str, tag: str, failed: Sequence[TargetResult], *, dry_run: bool, action: str = "replicate"
 ) -> dict[str, Any]:
-    """The manual input that re-runs exactly the failed destinations (a dry run again if this was one)."""
+    """The manual input that re-runs exactly the failed destinations (a dry run again if this was one; a delete
+    again with the digest the tag had, as the summary's own retry hint does)."""
     destinations = [{"account": r.account, "region": r.region} for r in failed]
     request: dict[str, Any] = {
         "repository": repository,
@@ -277,6 +278,8 @@ def retry_input(
     }
     if dry_run:
         request["dryRun"] = True
+    if action == "delete":
+        request.update({"action": "delete", "digest": failed[0].digest if failed else None})
     return request
 
 
@@ -314,7 +317,9 @@ def publish(
     if failed and summary.repository and summary.tag:
         store.put(
             f"{prefix}retry.json",
-            retry_input(summary.repository, summary.tag, failed, dry_run=summary.dry_run),
+            retry_input(
+                summary.repository, summary.tag, failed, dry_run=summary.dry_run, action=summary.action
+            ),
         )
     if events:
         output["events"] = []

@@ -482,7 +482,9 @@ def _message(
         body += ["", f"Execution: {console_url(execution_arn)}"]
     if failed and repository and tag:
         hint = _rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run, action=action)
-        if len(failed) > RETRY_LISTED:
+        stored = details is not None and details.retry_uri is not None
+        # A delete is retried by its input only (never `start`, which replicates): listed, or the stored one.
+        if len(failed) > RETRY_LISTED and (action != "delete" or stored):
             hint = _rerun_stored(details, execution_arn, repository, tag, len(failed), dry_run=dry_run)
         body += ["", *hint]
     return "\n".join(body) + "\n"
