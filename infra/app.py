@@ -1,6 +1,7 @@
-"""The CDK app: `python -m infra.app` synthesizes both stacks into cdk.out (no AWS account needed), and writes the
-fleet role as a plain CloudFormation template, cdk.out/destination-role.template.json (no CDK bootstrap needed
-where it is deployed).
+"""The CDK app: `python -m infra.app` synthesizes the stacks into cdk.out (no AWS account needed): the source stack,
+one destination stack per destination account, and with `regional_seeds` one relay stack per seeded Region; and it
+writes the fleet role as a plain CloudFormation template, cdk.out/destination-role.template.json (no CDK bootstrap
+needed where it is deployed).
 
 Context (`cdk synth -c key=value` or cdk.json): `config` (default examples/replication.yaml),
 `emails` (comma list), `copy_compute` (lambda | ec2), `organization_id`, and for organization destinations
@@ -24,9 +25,11 @@ from infra.constructs.state_machine import DEFINITION_FILE
 from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError, settings_from_context
 from infra.stacks.destination_stack import DestinationStack, destination_region
 from infra.stacks.fleet_role import fleet_role
+from infra.stacks.relay_stack import RelayStack
 from infra.stacks.source_stack import SourceStack
 from workflow.core.exceptions import InvalidConfig
 from workflow.models.config import ReplicationConfig
+from workflow.pipeline.seeds import relay_regions
 
 
 def _destination_description(config: ReplicationConfig, account: str) -> str:
@@ -78,6 +81,15 @@ def build_app(
         )
         for account in naming.destination_accounts(config)
     ]
+    for region in relay_regions(config):  # regional_seeds: a relay function in each seeded Region
+        relay = RelayStack(
+            app,
+            naming.relay_stack_name(region),
+            settings=settings,
+            env=cdk.Environment(account=config.source.account, region=region),
+            description=f"ECR filtered replication: the relay copying inside {region} from a seed",
+        )
+        relay.add_stack_dependency(source)  # it names the relay role the source stack creates
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return source, destinations

@@ -20,6 +20,7 @@ DESTINATION_STACK_PREFIX = "EcrReplicationDestination-"
 # CloudFormation template (parameters, no CDK bootstrap) infra/app.py writes beside the stacks.
 FLEET_STACK_SET_NAME = "ecr-replication-fleet-role"
 FLEET_TEMPLATE_FILE = "destination-role.template.json"
+RELAY_STACK_PREFIX = "EcrReplicationRelay-"
 
 
 def copy_role_name(config: ReplicationConfig) -> str:
@@ -37,13 +38,24 @@ def reconcile_role_name(config: ReplicationConfig) -> str:
     return f"ecr-replication-reconcile-{config.source.region}"
 
 
+def relay_role_name(config: ReplicationConfig) -> str:
+    """The role of the relay functions (regional_seeds): one role, global, for the relay of every Region."""
+    return f"ecr-replication-relay-{config.source.region}"
+
+
 def source_role_arns(config: ReplicationConfig) -> list[str]:
-    """The ARNs of the source roles that assume destination roles: copy, precheck and reconcile."""
+    """The ARNs of the source roles that assume destination roles: copy, precheck and reconcile, and with
+    `regional_seeds` the relay functions'."""
     partition = partition_of(config.source.region)
-    return [
-        partition.role_arn(config.source.account, name)
-        for name in (copy_role_name(config), precheck_role_name(config), reconcile_role_name(config))
-    ]
+    names = [copy_role_name(config), precheck_role_name(config), reconcile_role_name(config)]
+    if config.regional_seeds:
+        names.append(relay_role_name(config))
+    return [partition.role_arn(config.source.account, name) for name in names]
+
+
+def relay_stack_name(region: str) -> str:
+    """The stack of the relay function of one Region (in the source account)."""
+    return f"{RELAY_STACK_PREFIX}{region}"
 
 
 def operator_policy_names(config: ReplicationConfig) -> tuple[str, str]:

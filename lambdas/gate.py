@@ -13,8 +13,16 @@ from typing import Any
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logger, redacted_errors, tracer
+from lambdas.observability import (
+    CORRELATION_ID_PATH,
+    fanout_store,
+    load_handler_config,
+    logger,
+    redacted_errors,
+    tracer,
+)
 from workflow.models.payloads import Target
+from workflow.pipeline.fanout import after_gate, with_targets
 from workflow.pipeline.gate import DEFAULT_POLL_SECONDS, GateStep
 from workflow.registry.deadline import invocation_bounds
 from workflow.registry.factory import make_client
@@ -29,7 +37,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     """Gate one image; an error reading its scan or signatures fails the gated targets, by name (a registry
     that stalls past the invocation's time, less a reserve, as RegistryTimeout)."""
     bounds = invocation_bounds(context.get_remaining_time_in_millis())
-    plan = event["plan"]
+    store = fanout_store()
+    plan = with_targets(event["plan"], store)
     config = load_handler_config()
     first = Target.model_validate(plan["targets"][0])
     registry = make_client(
@@ -52,4 +61,4 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             "blocked": [(b["account"], b["region"], b["status"]) for b in result.get("blocked") or []],
         },
     )
-    return result
+    return after_gate(result, str(event.get("execution") or "run"), store)

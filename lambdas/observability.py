@@ -15,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from workflow.core.redaction import redact
 from workflow.models.config import ReplicationConfig, load_config
+from workflow.pipeline.fanout import FanOutStore
 from workflow.pipeline.metrics import NAMESPACE, SERVICE, SERVICE_DIMENSION, DataPoint, Metric
 from workflow.pipeline.organizations import BOTO_CONFIG as ORGANIZATIONS_CONFIG
 from workflow.pipeline.organizations import OrganizationDirectory, needs_organizations
@@ -22,6 +23,9 @@ from workflow.pipeline.organizations import OrganizationDirectory, needs_organiz
 CONFIG_ENV = "REPLICATION_CONFIG_FILE"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "replication.yaml"
 CORRELATION_ID_PATH = "execution"
+# The fan-out bucket (set by CDK on the Plan, Gate and Summarize functions): where a run past the inline Map's
+# limit keeps its targets, results and events (workflow/pipeline/fanout.py).
+FANOUT_BUCKET_ENV = "FANOUT_BUCKET"
 
 logger = Logger(service=SERVICE)
 tracer = Tracer(service=SERVICE)
@@ -82,6 +86,12 @@ def organization_directory(config: ReplicationConfig) -> OrganizationDirectory |
     """The warm container's Organizations directory (its cache outlives one invocation, nothing more), or None
     when no destination names organizational units or the organization."""
     return _directory(config.source.region) if needs_organizations(config) else None
+
+
+def fanout_store() -> FanOutStore | None:
+    """The fan-out bucket's store, or None when none is configured (runs past the inline limit then fail)."""
+    bucket = os.environ.get(FANOUT_BUCKET_ENV)
+    return FanOutStore(boto3.client("s3"), bucket) if bucket else None
 
 
 def emit_metric(name: Metric, value: float, unit: str = "Count", **dimensions: str) -> None:

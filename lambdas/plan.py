@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.observability import (
     CORRELATION_ID_PATH,
     emit_metric,
+    fanout_store,
     load_handler_config,
     logger,
     organization_directory,
@@ -20,6 +21,7 @@ from lambdas.observability import (
     tracer,
 )
 from workflow.core.exceptions import InvalidRequest
+from workflow.pipeline.fanout import spread
 from workflow.pipeline.metrics import Metric
 from workflow.pipeline.organizations import resolve
 from workflow.pipeline.plan import plan
@@ -43,22 +45,25 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         request = request.model_copy(update={"pushed_at": parse_time(event.get("started_at"))})
     config = load_handler_config()
     resolution = resolve(config, organization_directory(config))
-    result = resolution.noted(plan(request, resolution.config))
+    planned = resolution.noted(plan(request, resolution.config))
+    # Past the inline Map's limit, the targets go to the fan-out bucket (the Distributed Map reads them there).
+    result = spread(planned, str(event.get("execution") or "run"), fanout_store())
     logger.info(
         "planned",
         extra={
             "repository": result.repository,
             "tag": result.tag,
-            "targets": len(result.targets),
+            "targets": len(planned.targets),
+            "fan_out": result.fan_out,
             "skipped_reason": result.skipped_reason,
             "skipped_accounts": result.skipped_accounts,
             "dry_run": result.dry_run,
         },
     )
-    emit_metric(Metric.TARGETS_PLANNED, len(result.targets))
+    emit_metric(Metric.TARGETS_PLANNED, len(planned.targets))
     # The Replicate Map reads its MaxConcurrencyPath here: the config's limit, from the same packaged file.
     return {
         **result.model_dump(mode="json"),
-        "target_count": len(result.targets),
+        "target_count": len(planned.targets),
         "max_concurrency": config.max_concurrency,
     }

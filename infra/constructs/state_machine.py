@@ -18,6 +18,7 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from infra.constructs.fanout_bucket import RESULT_WRITER_ACTIONS, FanOutBucket
 from infra.constructs.functions import LOG_RETENTION, acknowledge
 from infra.settings import REPOSITORY_ROOT
 from workflow.pipeline.announce import BUS as EVENT_BUS
@@ -52,6 +53,7 @@ class ReplicationStateMachine(Construct):
         copy_project: codebuild.IProject,
         topic: sns.ITopic,
         key: kms.IKey,
+        fanout: FanOutBucket,
         definition_file: Path = DEFINITION_FILE,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -93,6 +95,56 @@ class ReplicationStateMachine(Construct):
             ),
         )
         self._grant(stack, [plan, gate, precheck, summarize, record], copy_project, topic, key)
+        # The Distributed Maps read targets and events, and write results, in the fan-out bucket.
+        fanout.grant(self.role, RESULT_WRITER_ACTIONS, "DistributedMapObjects")
+        self._grant_child_executions(stack)
+
+    def _grant_child_executions(self, stack: cdk.Stack) -> None:
+        """A Distributed Map starts its children as executions of this state machine, and describes and stops
+        them (developer guide, "IAM policies for using Distributed Map states":
+        https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html). A child's ARN is
+        `execution:<name>/<Map Run label>:<id>`. In a policy of its own: the role's default policy naming the
+        state machine would make the state machine depend on itself."""
+        name = self.state_machine.state_machine_name
+        executions = [
+            stack.format_arn(
+                service="states",
+                resource="execution",
+                resource_name=f"{name}{separator}*",
+                arn_format=cdk.ArnFormat.COLON_RESOURCE_NAME,
+            )
+            for separator in ("/", ":")
+        ]
+        policy = iam.Policy(
+            self,
+            "DistributedMapPolicy",
+            statements=[
+                iam.PolicyStatement(
+                    sid="StartChildExecutions",
+                    actions=["states:StartExecution"],
+                    resources=[self.state_machine.state_machine_arn],
+                ),
+                iam.PolicyStatement(
+                    sid="WatchChildExecutions",
+                    actions=["states:DescribeExecution", "states:StopExecution"],
+                    resources=executions,
+                ),
+            ],
+        )
+        policy.attach_to_role(self.role)
+        machine = stack.resolve(stack.get_logical_id(self.state_machine.node.default_child))  # type: ignore[arg-type]
+        where = f"arn:<AWS::Partition>:states:{stack.region}:{stack.account}:execution:<{machine}.Name>"
+        acknowledge(
+            policy,
+            {
+                f"AwsSolutions-IAM5[Resource::{where}{separator}*]": (
+                    "The executions of this one state machine, named by Step Functions at run time: its Distributed "
+                    "Map's children (execution:<name>/<label>:<id>) and, as the guide's policy names them, "
+                    "execution:<name>:<id>."
+                )
+                for separator in ("/", ":")
+            },
+        )
 
     def _grant(
         self,

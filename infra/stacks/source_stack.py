@@ -15,15 +15,19 @@ from infra.constructs.copy_project import CopyProject
 from infra.constructs.dashboard import Dashboard
 from infra.constructs.destination_access import acknowledge_secret_names, destination_access
 from infra.constructs.fleet import FleetStackSet, acknowledge_fleet_roles, grant_organization_read
+from infra.constructs.fanout_bucket import FanOutBucket
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
 from infra.constructs.gates import GateFunction, gate_statements
 from infra.constructs.notifications import Notifications
 from infra.constructs.operators import OperatorPolicies
 from infra.constructs.reconciliation import Reconciliation
+from infra.constructs.relays import RelayRole
 from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMachine
 from infra.constructs.trigger import Trigger
 from infra.settings import DeploySettings
 from workflow.pipeline.plan import event_pattern
+
+FANOUT_BUCKET_ENV = "FANOUT_BUCKET"  # lambdas/observability.py reads it
 
 SOURCE_READ_ACTIONS = [
     "ecr:BatchGetImage",
@@ -73,6 +77,7 @@ class SourceStack(cdk.Stack):
         self.topic = notifications.topic
         self.key = notifications.key
         self.handler_code = HandlerCode(self, "HandlerCode", config_path=settings.config_path)
+        self.fanout = FanOutBucket(self, "FanOut", key=self.key)
         self.functions = WorkflowFunctions(
             self,
             "Functions",
@@ -82,6 +87,7 @@ class SourceStack(cdk.Stack):
             destination_access=access,
         )
         self.gate = GateFunction(self, "Gates", code=self.handler_code, config=config)
+        self._grant_fanout()
         self.copy = CopyProject(
             self,
             "Copy",
@@ -91,6 +97,9 @@ class SourceStack(cdk.Stack):
             source_read=source_read,
             destination_access=access,
         )
+        self.relays = RelayRole(self, "Relays", config=config) if config.regional_seeds else None
+        if self.relays is not None:
+            self.relays.grant_invoke(self.copy.role)
         self.workflow = ReplicationStateMachine(
             self,
             "Workflow",
@@ -102,6 +111,7 @@ class SourceStack(cdk.Stack):
             copy_project=self.copy.project,
             topic=self.topic,
             key=self.key,
+            fanout=self.fanout,
             definition_file=definition_file,
         )
         self.trigger = Trigger(
@@ -175,6 +185,18 @@ class SourceStack(cdk.Stack):
         )
         self._outputs()
 
+    def _grant_fanout(self) -> None:
+        """The fan-out bucket to the functions that use it (workflow/pipeline/fanout.py), and its name to them."""
+        grants = {
+            self.functions.plan: ["s3:PutObject"],
+            self.gate.function: ["s3:GetObject", "s3:PutObject"],
+            self.functions.summarize: ["s3:GetObject", "s3:PutObject"],
+        }
+        for function, actions in grants.items():
+            assert function.role is not None
+            self.fanout.grant(function.role, actions, "FanOutObjects")
+            function.add_environment(FANOUT_BUCKET_ENV, self.fanout.bucket.bucket_name)
+
     def _outputs(self) -> None:
         outputs = {
             "StateMachineArn": self.workflow.state_machine.state_machine_arn,
@@ -183,6 +205,7 @@ class SourceStack(cdk.Stack):
             "DeadLetterQueueUrl": self.trigger.dead_letter_queue.queue_url,
             "ReconcileFunctionName": self.reconciliation.function.function_name,
             "DashboardUrl": self.dashboard.url(self),
+            "FanOutBucketName": self.fanout.bucket.bucket_name,
         }
         if self.operators is not None:
             # The names a permission set references (CustomerManagedPolicyReference), fixed at synth.

@@ -21,8 +21,19 @@ from workflow.core.partitions import partition_of
 from workflow.models.config import FLEET_ROLE_NAME
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
-# The components whose calls the suites must have recorded (Plan, Record and Summarize make no AWS call).
-EXPECTED_COMPONENTS = ("Precheck", "Gate", "Copy", "Reconcile", "Sync", "Status")
+# The components whose calls the suites must have recorded (Record makes no AWS call; Plan and Summarize use the
+# fan-out bucket, in a run past the inline Map's limit).
+EXPECTED_COMPONENTS = (
+    "Plan",
+    "Precheck",
+    "Gate",
+    "Copy",
+    "Relay",
+    "Summarize",
+    "Reconcile",
+    "Sync",
+    "Status",
+)
 # The IAM user of another partition whose key pair a credentials secret holds, as the coverage config names it.
 PRINCIPAL_USER = "ecr-replication-coverage"
 # The coverage world keeps every credentials secret under this customer-managed key (in the source account),
@@ -99,7 +110,10 @@ ARN_PARAMETERS = {
     ("states", "DescribeExecution"): "executionArn",
     ("states", "StopExecution"): "executionArn",
     ("sns", "Publish"): "TopicArn",
+    ("lambda", "Invoke"): "FunctionName",
 }
+# API operations whose IAM action has another name ("Actions defined by AWS Lambda": Invoke is lambda:InvokeFunction).
+IAM_ACTIONS = {"lambda:Invoke": "lambda:InvokeFunction"}
 
 
 def resources_of(
@@ -120,6 +134,8 @@ def resources_of(
         return ["*"]
     if (signing_name, operation) == ("secretsmanager", "GetSecretValue"):
         return [_own(_secret_arn(str(params["SecretId"]), region, account, secrets or {}), account)]
+    if signing_name == "s3" and operation in ("PutObject", "GetObject"):
+        return [f"arn:{partition_of(region).name}:s3:::{params['Bucket']}/{params['Key']}"]
     parameter = ARN_PARAMETERS.get((signing_name, operation))
     if parameter is None:
         raise LookupError(
@@ -165,7 +181,10 @@ def attributed(records: list[dict[str, Any]]) -> list[Call]:
             Call(
                 component=record["component"],
                 assumed_role=role,
-                action=f"{record['signing_name']}:{record['operation']}",
+                action=IAM_ACTIONS.get(
+                    f"{record['signing_name']}:{record['operation']}",
+                    f"{record['signing_name']}:{record['operation']}",
+                ),
                 resources=tuple(resources),
                 region=record["region"],
                 params=record["params"],
@@ -248,6 +267,13 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
             continue
         account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
         destinations.setdefault((account, name), {"account": account, "role_name": name, "regions": set()})
+    # The relays' Regions (regional_seeds): where the copy job invoked one; a role the relay assumed is a seeded
+    # destination's, in those Regions.
+    relays = {c.resources[0].split(":")[3] for c in calls if c.action == "lambda:InvokeFunction"}
+    for call in calls:
+        if call.component == "Relay" and call.action == "sts:AssumeRole":
+            account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
+            destinations[(account, name)]["regions"].update(relays)
     for call in calls:
         if call.assumed_role and not is_fleet_call(call, organizations):
             account, name = call.caller_account, call.assumed_role.rsplit("/", 1)[1]
@@ -295,6 +321,8 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
         "source": SOURCE,
         "rules": [r for r in rules if r["repositories"]],
         "notifications": {"emails": ["coverage@example.com"], "on": "failure"},
+        # The copy job invoked a relay: the relays and their role are deployed.
+        "regional_seeds": bool(relays),
     }
 
 

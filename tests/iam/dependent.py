@@ -33,12 +33,19 @@ TOPIC_KEY = (
     "https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html"
 )
 
+FANOUT_OBJECT_KEY = (
+    'S3 user guide, "Using server-side encryption with AWS KMS keys (SSE-KMS)" (an object under a KMS key needs '
+    "kms:GenerateDataKey to write and kms:Decrypt to read, with the caller's permissions, through S3): "
+    "https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html"
+)
+
 
 @dataclass(frozen=True)
 class Keys:
     """The keys the dependent actions use that the synthesized stacks own."""
 
     topic: str  # the notifications topic's key ARN
+    fanout: str  # the fan-out bucket's key ARN
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,9 @@ TABLE = (
         "ecr:CreateRepository", ("kms:CreateGrant", "kms:DescribeKey"), _repository_key, "ecr", REPOSITORY_KEY
     ),
     Dependent("sns:Publish", ("kms:GenerateDataKey", "kms:Decrypt"), lambda c, k: k.topic, "sns", TOPIC_KEY),
+    # The fan-out bucket (a run past the inline Map's limit) is the one bucket the components use.
+    Dependent("s3:PutObject", ("kms:GenerateDataKey",), lambda c, k: k.fanout, "s3", FANOUT_OBJECT_KEY),
+    Dependent("s3:GetObject", ("kms:Decrypt",), lambda c, k: k.fanout, "s3", FANOUT_OBJECT_KEY),
 )
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from tests.iam.templates import Stack
 
+SOURCE_REGION = "us-east-1"  # tests/iam/calls.py SOURCE
+
 
 @dataclass(frozen=True)
 class RunsAs:
@@ -54,13 +56,29 @@ class RunsAs:
         return roles[0]
 
 
+@dataclass(frozen=True)
+class NamedRole:
+    """A role of the stack found by its RoleName (a function of another stack runs as it: the relays)."""
+
+    name: str
+
+    def role_id(self, stack: Stack) -> str:
+        """The logical id of the role named `name`."""
+        role = stack.role_named(self.name)
+        if role is None:
+            raise LookupError(f"{stack.name}: no role named {self.name}")
+        return role
+
+
 def _function(handler: str) -> RunsAs:
     return RunsAs("AWS::Lambda::Function", ("Role",), (("Handler", handler),))
 
 
 # `sync` runs the reconcile function's logic and `status` reads what it reads; by hand they need credentials the
 # destination roles trust (README, "Backfill and reconciliation"): the reconcile role grants them.
-PRINCIPALS: dict[str, RunsAs] = {
+# The relay stacks' functions (regional_seeds) run as the source stack's relay role (infra/naming.py
+# relay_role_name: ecr-replication-relay-<source Region>).
+PRINCIPALS: dict[str, RunsAs | NamedRole] = {
     "Plan": _function("lambdas.plan.handler"),
     "Gate": _function("lambdas.gate.handler"),
     "Precheck": _function("lambdas.precheck.handler"),
@@ -70,6 +88,7 @@ PRINCIPALS: dict[str, RunsAs] = {
     "Sync": _function("lambdas.reconcile.handler"),
     "Status": _function("lambdas.reconcile.handler"),
     "Copy": RunsAs("AWS::CodeBuild::Project", ("ServiceRole",)),
+    "Relay": NamedRole(f"ecr-replication-relay-{SOURCE_REGION}"),
 }
 
 

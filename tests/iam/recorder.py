@@ -49,6 +49,7 @@ ENTRY_MODULES = {
     "lambdas.record": "Record",
     "lambdas.summarize": "Summarize",
     "lambdas.reconcile": "Reconcile",
+    "lambdas.relay": "Relay",
     "workflow.engine.copy": "Copy",
     "workflow.commands.sync": "Sync",
     "workflow.commands.status": "Status",

@@ -30,6 +30,7 @@ ARN_FORMATS = {
     "AWS::CloudWatch::Alarm": ("AlarmName", "arn:{p}:cloudwatch:{r}:{a}:alarm:{n}"),
     "AWS::Events::Rule": ("Name", "arn:{p}:events:{r}:{a}:rule/{n}"),
     "AWS::Scheduler::Schedule": ("Name", "arn:{p}:scheduler:{r}:{a}:schedule/default/{n}"),
+    "AWS::S3::Bucket": ("BucketName", "arn:{p}:s3:::{n}"),
 }
 # Types whose generated name is always a placeholder (see the module docstring).
 ALWAYS_PLACEHOLDER = {"AWS::KMS::Key"}
@@ -134,6 +135,8 @@ class Stack:
     def _get_att(self, logical_id: str, attribute: str) -> str:
         if attribute in ("Arn", "TopicArn"):
             return self.arn(logical_id)
+        if attribute == "Name" and self.resources[logical_id]["Type"] == "AWS::StepFunctions::StateMachine":
+            return self._name(logical_id)
         raise UnresolvableIntrinsic(f"Fn::GetAtt {logical_id}.{attribute}")
 
     def resolve(self, value: Any) -> Any:

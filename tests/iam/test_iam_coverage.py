@@ -355,6 +355,15 @@ def worlds(tmp_path_factory: pytest.TempPathFactory) -> list[World]:
     return found
 
 
+def _fanout_key(stack: Stack) -> str:
+    """The key the fan-out bucket (the one bucket with access logging the components use) encrypts with."""
+    (bucket,) = [
+        b for b in stack.of_type("AWS::S3::Bucket").values() if "LoggingConfiguration" in b["Properties"]
+    ]
+    rule = bucket["Properties"]["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    return str(stack.resolve(rule["ServerSideEncryptionByDefault"]["KMSMasterKeyID"]))
+
+
 def _topic_key(stack: Stack) -> str:
     (topic,) = stack.of_type("AWS::SNS::Topic").values()
     return str(stack.resolve(topic["Properties"]["KmsMasterKeyId"]))
@@ -373,7 +382,8 @@ def test_every_recorded_call_and_registry_request_is_allowed_to_the_principal_th
             (world.name, world.calls, world.synthesized),
             (f"{world.name}, without gates", world.ungated_calls, world.ungated),
         ):
-            keys = Keys(topic=_topic_key(app.resolved(placeholder=True)[0]))
+            stack = app.resolved(placeholder=True)[0]
+            keys = Keys(topic=_topic_key(stack), fanout=_fanout_key(app.resolved(placeholder=False)[0]))
             checks = _call_checks(calls, Roles(app.resolved(placeholder=False), app.fleet), keys)
             refused += [f"[{label}] {line}" for line in checks.refused()]
     assert not refused, "AWS would refuse calls the tests made:\n" + "\n".join(refused)
@@ -425,6 +435,42 @@ def _integration_calls(
             raise AssertionError(f"state {name}: no IAM mapping for the integration {resource}")
 
 
+def _distributed_calls(
+    stack: Stack, definition: dict[str, Any], machine: str
+) -> Iterator[tuple[str, str, str, dict[str, str]]]:
+    """(state, action, resource, extra context) for what each Distributed Map does: read its items and write its
+    results in the fan-out bucket (a run's objects are under runs/<execution>/), start its children as executions
+    of this state machine and describe and stop them (developer guide, "IAM policies for using Distributed Map
+    states": https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html)."""
+    (bucket_id,) = [
+        k for k, b in stack.of_type("AWS::S3::Bucket").items() if "LoggingConfiguration" in b["Properties"]
+    ]
+    objects = f"{stack.arn(bucket_id)}/runs/push-1"
+    via_s3 = {"kms:ViaService": stack.partition.host("s3", stack.region)}
+    key = _fanout_key(stack)
+    for state_name, state in definition["States"].items():
+        if state.get("ItemProcessor", {}).get("ProcessorConfig", {}).get("Mode") != "DISTRIBUTED":
+            continue
+        child = machine.replace(":stateMachine:", ":execution:") + f"/{state['Label']}:0f1e2d3c"
+        yield state_name, "states:StartExecution", machine, {}
+        for action in ("states:DescribeExecution", "states:StopExecution"):
+            yield state_name, action, child, {}
+        if "ItemReader" in state:
+            assert state["ItemReader"]["Resource"] == "arn:aws:states:::s3:getObject"
+            yield state_name, "s3:GetObject", f"{objects}/items.json", {}
+            yield state_name, "kms:Decrypt", key, via_s3
+        if "ResultWriter" in state:
+            assert state["ResultWriter"]["Resource"] == "arn:aws:states:::s3:putObject"
+            for action in (
+                "s3:PutObject",
+                "s3:GetObject",
+                "s3:ListMultipartUploadParts",
+                "s3:AbortMultipartUpload",
+            ):
+                yield state_name, action, f"{objects}/results/run/SUCCEEDED_0.json", {}
+            yield state_name, "kms:GenerateDataKey", key, via_s3
+
+
 def _resource_policy(stack: Stack, resource: str) -> tuple[dict[str, Any], ...] | None:
     """The resource policy AWS also evaluates for `resource` (a key's, a topic's, a queue's), if any."""
     try:
@@ -449,7 +495,7 @@ def test_state_machine_integrations_are_allowed_to_its_role(worlds: list[World])
     checks = Checks([], [], [])
     for world in worlds:
         stack = world.synthesized.resolved(placeholder=True)[0]
-        (machine,) = stack.of_type("AWS::StepFunctions::StateMachine").values()
+        ((machine_id, machine),) = stack.of_type("AWS::StepFunctions::StateMachine").items()
         properties = machine["Properties"]
         key = str(stack.resolve(properties["DefinitionS3Location"]["Key"]))
         text = world.synthesized.asset_text(stack.name, key)
@@ -458,8 +504,17 @@ def test_state_machine_integrations_are_allowed_to_its_role(worlds: list[World])
         role_id = STATE_MACHINE.role_id(stack)
         principal = role_arn(stack, role_id)
         statements = tuple(stack.statements(role_id))
-        needed_calls = list(_integration_calls(stack, json.loads(text)))
-        assert {a.split(":")[0] for _, a, _, _ in needed_calls} >= {"lambda", "codebuild", "events", "sns"}
+        definition = json.loads(text)
+        needed_calls = list(_integration_calls(stack, definition))
+        needed_calls += list(_distributed_calls(stack, definition, stack.arn(machine_id)))
+        assert {a.split(":")[0] for _, a, _, _ in needed_calls} >= {
+            "lambda",
+            "codebuild",
+            "events",
+            "sns",
+            "s3",
+            "states",
+        }
         for state, action, resource, extra in needed_calls:
             context = {**_context(principal, stack.account, stack.region, {}), **extra}
             checks.add(

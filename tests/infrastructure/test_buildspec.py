@@ -56,6 +56,10 @@ def _run_build_phase(
         "INSECURE_REGISTRIES": "",
         "PUT_RATE": "",
         "ON_TAG_CONFLICT": "",
+        "SEED_IMAGE": "",
+        "SEED_ROLE_ARN": "",
+        "SEED_EXTERNAL_ID": "",
+        "RELAY_FUNCTION": "",
         **variables,
     }
     completed = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -151,6 +155,30 @@ def test_build_phase_paces_manifest_puts_at_the_planned_share(tmp_path: Path) ->
     plain_dir.mkdir()
     plain, _ = _run_build_phase(plain_dir)
     assert "--put-rate" not in plain
+
+
+def test_build_phase_passes_a_seeded_destinations_seed_role_and_relay(tmp_path: Path) -> None:
+    """Given a destination seeded inside its Region (with an ExternalId holding a space, to prove quoting)
+    When the build phase runs Then the CLI gets the seed, its role and ExternalId, and the relay; without a seed,
+    none of the four options is passed."""
+    args, _ = _run_build_phase(
+        tmp_path,
+        SOURCE_IMAGE="111111111111.dkr.ecr.us-east-1.amazonaws.com/app:v1@sha256:ab",
+        DESTINATION_IMAGE="333333333333.dkr.ecr.eu-west-1.amazonaws.com/app:v1",
+        DST_ROLE_ARN="arn:aws:iam::333333333333:role/ecr-replication-target",
+        SEED_IMAGE="222222222222.dkr.ecr.eu-west-1.amazonaws.com/app:v1",
+        SEED_ROLE_ARN="arn:aws:iam::222222222222:role/ecr-replication-target",
+        SEED_EXTERNAL_ID="seed id",
+        RELAY_FUNCTION="arn:aws:lambda:eu-west-1:111111111111:function:ecr-replication-relay",
+    )
+    assert args[args.index("--seed") + 1] == "222222222222.dkr.ecr.eu-west-1.amazonaws.com/app:v1"
+    assert args[args.index("--seed-role-arn") + 1] == "arn:aws:iam::222222222222:role/ecr-replication-target"
+    assert args[args.index("--seed-external-id") + 1] == "seed id"
+    assert args[args.index("--relay-function") + 1].endswith(":function:ecr-replication-relay")
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    plain, _ = _run_build_phase(plain_dir)
+    assert not {"--seed", "--seed-role-arn", "--seed-external-id", "--relay-function"} & set(plain)
 
 
 def test_a_failed_copy_still_exports_its_error_for_the_state_machine(tmp_path: Path) -> None:

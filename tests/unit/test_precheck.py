@@ -121,6 +121,10 @@ def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
         "insecure_registries": "",
         "put_rate": "",
         "on_tag_conflict": "replace",
+        "seed_image": "",
+        "seed_role_arn": "",
+        "seed_external_id": "",
+        "relay_function": "",
     }
     assert outcome.record.status == "planned"
     assert outcome.record.digest == SOURCE_DIGEST

@@ -111,3 +111,8 @@ class OrganizationLookupFailed(ReplicationError):
 
 class TooManyDestinations(ReplicationError):
     """The organization destinations resolve to more destinations than one execution carries."""
+
+
+class FanOutFailed(ReplicationError):
+    """A run at scale could not write or read its targets, results or events in the fan-out bucket (or none is
+    configured), or a Distributed Map's result was unreadable: the record's error name."""

@@ -85,6 +85,10 @@ class CopyOutcome:
     # {"digest", "artifact_type", "reason"}.
     referrers_refused: int = 0
     refused_referrers: list[dict[str, str | None]] = field(default_factory=list)
+    # Of bytes_copied, those a relay moved inside the destination's Region from a seed (workflow/engine/seeds.py).
+    bytes_in_region: int = 0
+    seeded_from: str | None = None
+    relay_seconds: float = 0.0  # how long the relay function ran (what Lambda bills for it)
 
     def to_json(self) -> str:
         """Compact JSON, as `CopyResult.model_dump_json()` writes it."""

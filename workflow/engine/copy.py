@@ -14,6 +14,7 @@ import json
 import os
 import re
 import sys
+import time
 import traceback
 from typing import Any
 
@@ -32,6 +33,7 @@ from workflow.core.grammar import account_problem, region_problem
 from workflow.core.partitions import SUPPORTED, partition_of
 from workflow.engine.copier import copy_image, parse_destination
 from workflow.engine.progress import copy_progress, human
+from workflow.engine.seeds import Relayed, Seed, merged, seed_first
 from workflow.registry.reference import parse_reference
 
 ROLE_ARN_RE = re.compile(rf"^arn:(?:{'|'.join(SUPPORTED)}):iam::[0-9]{{12}}:role/[\w+=,.@/-]{{1,512}}$")
@@ -83,6 +85,15 @@ def register(subparsers: Any) -> None:
         metavar="HOST:PORT",
         help="registry spoken to over plain HTTP (loopback test registries); repeatable",
     )
+    parser.add_argument(
+        "--seed",
+        metavar="IMAGE",
+        help="a destination in DESTINATION's Region holding (or about to hold) the image: wait for it, and have the "
+        "relay function there copy from it inside the Region; copy from SOURCE if that fails",
+    )
+    parser.add_argument("--seed-role-arn", help="the role the seed is read through (its destination role)")
+    parser.add_argument("--seed-external-id", help="sts:ExternalId for --seed-role-arn")
+    parser.add_argument("--relay-function", metavar="ARN", help="the relay function of the seed's Region")
     parser.add_argument(
         "--result-file", type=writable_file, help="also write the CopyResult JSON (or the error) here"
     )
@@ -223,6 +234,44 @@ def _deadline(given: float | None) -> float | None:
     return deadline
 
 
+def _check_seed_options(args: argparse.Namespace) -> None:
+    """--seed needs its role, the relay and a pinned source; the seed is a reference, the role an ARN."""
+    if args.seed is None:
+        return
+    missing = [
+        flag
+        for flag, value in (
+            ("--seed-role-arn", args.seed_role_arn),
+            ("--relay-function", args.relay_function),
+        )
+        if not value
+    ]
+    if missing:
+        raise InvalidReference(f"--seed needs {', '.join(missing)}")
+    parse_reference(args.seed)
+    if not ROLE_ARN_RE.match(args.seed_role_arn):
+        raise InvalidReference(f"invalid role ARN {args.seed_role_arn!r}")
+
+
+def _from_seed(args: argparse.Namespace, deadline: float | None) -> Relayed | None:
+    """What the seed's relay moved before the copy from the source, None without a seed or when it failed."""
+    if args.seed is None:
+        return None
+    seed = Seed(args.seed, args.seed_role_arn, args.relay_function, args.seed_external_id)
+    relayed, reason = seed_first(
+        seed,
+        args.source,
+        args.destination,
+        destination_role_arn=args.dst_role_arn,
+        destination_external_id=args.dst_external_id,
+        insecure_registries=tuple(args.insecure_registry),
+        deadline=deadline,
+    )
+    if relayed is None:
+        print(f"seed {args.seed}: {reason}; copying from the source", file=sys.stderr)
+    return relayed
+
+
 def run(args: argparse.Namespace) -> int:
     """Copy SOURCE to DESTINATION; print the CopyResult JSON (on failure, the error goes to the result file)."""
     try:
@@ -235,11 +284,16 @@ def run(args: argparse.Namespace) -> int:
             if not HOST_PORT_RE.match(host):
                 raise InvalidReference(f"invalid --insecure-registry {host!r}: expected HOST:PORT")
         _check_credentials_options(args)
+        _check_seed_options(args)
         deadline = _deadline(args.deadline)
     except InvalidReference as error:
         return _fail(args, failure_of(error))
     progress = None if args.json else copy_progress(sys.stderr)
     try:
+        started = time.monotonic()
+        relayed = _from_seed(args, deadline)
+        if deadline is not None:  # what the wait for the seed and the relay left of it
+            deadline = max(1.0, deadline - (time.monotonic() - started))
         sessions = (
             assume_role(args.src_role_arn, args.src_external_id),
             destination_session(args),
@@ -257,6 +311,7 @@ def run(args: argparse.Namespace) -> int:
             source_ecr=args.src_ecr,
             replace_tag=args.on_tag_conflict == "replace",
         )
+        result = merged(result, relayed, seconds=time.monotonic() - started)
     except Exception as error:  # a registry fault, AWS, or a defect: always a result for the state machine
         if getattr(args, "debug", False):
             traceback.print_exc()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -56,6 +57,16 @@ def ecr_event_detail(action: str, repository: str, tag: str, digest: str) -> dic
     }
 
 
+class _Server(ThreadingHTTPServer):
+    """The front's server: a client that drops its connection (a copier giving up on a refusing registry) is not an
+    error of the front's, and is not printed."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError):
+            return
+        super().handle_error(request, client_address)
+
+
 class EcrFront:
     """The front before `upstream` (a running registry), on a free loopback port; `stop()` ends it."""
 
@@ -64,7 +75,7 @@ class EcrFront:
         self.emit = emit
         self._mutability: dict[str, TagMutability] = {}
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self.server = _Server(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

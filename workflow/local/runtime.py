@@ -19,9 +19,16 @@
 - scan results: `runtime.scans` (scans.py) answers ECR's DescribeImageScanFindings, as ECR does: platform
   images only, and "not found" for the first `scan_not_found_seconds` after a push;
 - ECR managed signing: `runtime.signing` (managed_signing.py) answers DescribeImageSigningStatus, which moto
-  lacks.
+  lacks;
 - each registry stands for its account/Region's ECR registry (`ECR_REPLICATE_ECR_ENDPOINTS`): a client gets its
-  registry token from moto's GetAuthorizationToken through the session it is given, as on ECR.
+  registry token from moto's GetAuthorizationToken through the session it is given, as on ECR;
+- the fan-out bucket (FANOUT_BUCKET) in moto's S3, where a run past the inline Map's limit keeps its targets,
+  results and events; the Distributed Map writes its results there and honours its failure threshold as AWS
+  does (distributed.py).
+
+Several accounts/Regions may share one registry (`Place.registry`: the name of the place whose registry it
+uses), so a run with a thousand destinations needs a handful of registry processes; give each destination its
+own repository (a destination `repository` template) so that each is a copy of its own.
 
 `LocalRuntime` is a context manager: everything it starts is stopped and its temporary directory
 removed on exit, including on an exception or Ctrl-C.
@@ -57,6 +64,7 @@ from moto.server import ThreadedMotoServer
 
 from workflow.engine.ecr import TagMutability
 from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
+from workflow.local.distributed import distributed_map, parseable
 from workflow.local.ecr_front import EcrFront, ecr_event_detail
 from workflow.local.eventbridge import strict_rules
 from workflow.local.images import Image, push_image
@@ -74,6 +82,7 @@ from workflow.models.config import parse_config
 from workflow.pipeline.plan import event_pattern, pattern_text
 from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 from workflow.registry.auth import ECR_ENDPOINTS_ENV
+from workflow.pipeline.seeds import RELAY_FUNCTION_NAME, relay_regions
 
 # Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
 # and infra/buildspec.yml, and the wheel build copies what they link to.
@@ -97,16 +106,18 @@ SCAN_NOT_FOUND_SECONDS = 2.0
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 MAX_TAG_IN_NAME = 71  # execution names are at most 80 characters ("Step Functions service quotas")
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
+FANOUT_BUCKET = "ecr-replication-fanout-local"
 
 
 @dataclass(frozen=True)
 class Place:
-    """An account/Region pair that gets its own registry."""
+    """An account/Region pair with its registry: its own, or with `registry` the one of the place so named."""
 
     name: str
     account: str
     region: str
     readonly: bool = False
+    registry: str | None = None
 
 
 @dataclass
@@ -230,6 +241,8 @@ class LocalRuntime:
         self._stack.callback(shutil.rmtree, self.workdir, ignore_errors=True)
         self.lambda_log = self.workdir / "lambda.log"
         for place in self.places:
+            if place.registry is not None:
+                continue
             process = self._stack.enter_context(
                 running_registry(place.name, self.workdir, readonly=place.readonly)
             )
@@ -238,6 +251,9 @@ class LocalRuntime:
             self._stack.callback(front.stop)
             self.fronts[place.name] = front
             self.registries[place.name] = front.registry
+        for place in self.places:
+            if place.registry is not None:
+                self.registries[place.name] = self.registries[place.registry]
         config = {**self.config_data, "endpoints": self._endpoints()}
         parse_config(config)
         config_file = self.config_file = self.workdir / "replication.json"
@@ -262,6 +278,7 @@ class LocalRuntime:
             account=source["account"],
         )
         self._stack.enter_context(bridges(self.codebuild, self.lambda_log))
+        self._stack.enter_context(distributed_map())
         self._stack.enter_context(applied(self.scans))
         self._stack.enter_context(strict_rules())
         self._stack.enter_context(signing_applied(self.signing))
@@ -298,6 +315,7 @@ class LocalRuntime:
             "REPLICATION_CONFIG_FILE": str(config_file),
             "POWERTOOLS_TRACE_DISABLED": "true",
             "GATE_POLL_SECONDS": GATE_POLL_SECONDS,
+            "FANOUT_BUCKET": FANOUT_BUCKET,
         }
         return environment
 
@@ -318,12 +336,13 @@ class LocalRuntime:
         self._stack.callback(moto_api.moto_api_backend.reset)
         self._stack.callback(server.stop)
 
-    def client(self, service: str) -> Any:
-        """A boto3 client for moto."""
-        return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+    def client(self, service: str, region: str = REGION) -> Any:
+        """A boto3 client for moto (in the source's Region unless told another)."""
+        return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     def _create_resources(self, config: Mapping[str, Any]) -> None:
         iam, sqs, sns = self.client("iam"), self.client("sqs"), self.client("sns")
+        self.client("s3").create_bucket(Bucket=FANOUT_BUCKET)
         trust = {
             "Version": "2012-10-17",
             "Statement": [
@@ -348,6 +367,7 @@ class LocalRuntime:
                 Code={"ZipFile": _placeholder_zip()},
                 Timeout=self.function_timeouts[module],
             )["FunctionArn"]
+        self._create_relays(config, role_arn)
         self.topic_arn = sns.create_topic(Name="ecr-replication-notifications")["TopicArn"]
         self._notifications_queue = sqs.create_queue(QueueName="notifications")["QueueUrl"]
         sns.subscribe(
@@ -360,6 +380,7 @@ class LocalRuntime:
         }
         definition = _substitute(self.state_machine_file.read_text(encoding="utf-8"), substitutions)
         json.loads(definition)
+        definition = parseable(definition)
         self.state_machine_arn = self.client("stepfunctions").create_state_machine(
             name="ecr-replication", definition=definition, roleArn=role_arn, type="STANDARD"
         )["stateMachineArn"]
@@ -369,6 +390,21 @@ class LocalRuntime:
         events.put_targets(
             Rule="ecr-push", Targets=[{"Id": "start-replication", "Arn": self._queue_arn(self._events_queue)}]
         )
+
+    def _create_relays(self, config: Mapping[str, Any], role_arn: str) -> None:
+        """The relay function in each seeded Region (regional_seeds), as the relay stacks deploy it."""
+        for region in relay_regions(parse_config(config)):
+            self.client("lambda", region).create_function(
+                FunctionName=RELAY_FUNCTION_NAME,
+                Runtime="python3.12",
+                Role=role_arn,
+                Handler="lambdas.relay.handler",
+                Code={"ZipFile": _placeholder_zip()},
+            )
+
+    def break_relay(self, region: str) -> None:
+        """Remove the relay function of `region` (a relay not deployed, or gone): copies there fall back."""
+        self.client("lambda", region).delete_function(FunctionName=RELAY_FUNCTION_NAME)
 
     def _queue_arn(self, url: str) -> str:
         attributes = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])

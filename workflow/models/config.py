@@ -564,6 +564,10 @@ class ReplicationConfig(_Strict):
     """The deployed state machine (source stack output `StateMachineArn`), so `start` and `sync` need no
     `--state-machine-arn` (`$ECR_REPLICATE_STATE_MACHINE_ARN` overrides it)."""
     endpoints: list[Endpoint] = Field(default_factory=list)
+    # One copy across Regions per Region: with several destinations in one Region, the first (its seed) is copied
+    # from the source, the others inside the Region from the seed by a relay function deployed in that Region
+    # (README, "One copy across Regions per Region"); each falls back to the source if that fails.
+    regional_seeds: bool = False
     """Registry endpoints that replace ECR for an account/Region (the local runtime and its tests)."""
 
     @field_validator("state_machine_arn")

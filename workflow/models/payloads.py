@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -134,6 +134,18 @@ class ReplicationRequest(_Model):
     override: Override | None = None
 
 
+class SeedSource(_Model):
+    """Where a destination copies from inside its Region: the destination of the Region's first target (its seed),
+    read through the seed's own destination role (read-only use of a role the copy assumes anyway), by the relay
+    function of that Region (`relay_function`, deployed in the source account there)."""
+
+    image: str  # registry/repository:tag of the seed's destination
+    role_arn: str
+    external_id: str | None = None
+    insecure: bool = False
+    relay_function: str
+
+
 class Target(_Model):
     """One destination to copy one image to."""
 
@@ -172,6 +184,9 @@ class Target(_Model):
     # A destination tag at another digest: "replace" it, or "refuse" (DestinationTagConflict) if any
     # selecting rule refuses.
     on_tag_conflict: TagConflict = "replace"
+    # Another destination in this one's Region that the source is copied to first: this one is copied from it,
+    # inside the Region (workflow/pipeline/seeds.py); None for a seed itself and for a Region's only destination.
+    seed: SeedSource | None = None
 
     @property
     def destination_reference(self) -> str:
@@ -230,6 +245,10 @@ class CopyResult(_Model):
     # Referrers the destination refused (ReferrerRefused): how many, and the first few by name.
     referrers_refused: int = 0
     refused_referrers: list[RefusedReferrer] = Field(default_factory=list)
+    # Of bytes_copied, those the relay moved inside the destination's Region from its seed (`seeded_from`).
+    bytes_in_region: int = 0
+    seeded_from: str | None = None
+    relay_seconds: float = 0.0
 
 
 class TargetResult(_Model):
@@ -261,10 +280,36 @@ class TargetResult(_Model):
     refused_referrers: str | None = Field(default=None, exclude_if=lambda named: named is None)
 
     _redacted = field_validator("cause")(lambda cause: None if cause is None else redact(cause))
+    # The copy build's duration, from its Build (what CodeBuild bills), 0 without a build.
+    build_seconds: float = 0.0
+    # Of bytes_copied, those a copier inside the destination's Region moved (from a seed there): no transfer
+    # between Regions; and how long that relay function ran.
+    bytes_in_region: int = 0
+    relay_seconds: float = 0.0
+
+
+class S3Object(_Model):
+    """An object of the fan-out bucket, in the JSON as the state machine's S3 integrations name it (`Bucket`,
+    `Key`: the ItemReader's Parameters read them from the plan as they are)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    bucket: str = Field(alias="Bucket", min_length=3, max_length=63)
+    key: str = Field(alias="Key", min_length=1, max_length=1024)
+
+
+FanOut = Literal["inline", "distributed"]
 
 
 class Plan(_Model):
-    """The Plan state's output: what to copy where, or why nothing replicates."""
+    """The Plan state's output: what to copy where, or why nothing replicates.
+
+    Past `workflow.pipeline.fanout.INLINE_LIMIT` targets the plan is `distributed`: its targets are in the
+    fan-out bucket (`targets_object`, the Distributed Map's ItemReader reads them), `targets` is empty, and the
+    Map writes its results under `results_prefix` (ResultWriter) and its own output into `map_run`. The fields
+    the state machine writes later (`map_run`, `gate_error`, `fan_out_error`) are here from the start, as
+    `null`, so that every path the ASL reads exists (a missing one is States.Runtime, which nothing catches).
+    """
 
     repository: str | None = None
     tag: str | None = None
@@ -281,3 +326,10 @@ class Plan(_Model):
     # Accounts of the selecting rules' organization destinations that receive nothing, each with why
     # (suspended, closed, excluded, the management account): `account: reason (rule R)`, at most 20 and a count.
     skipped_accounts: list[str] = Field(default_factory=list)
+    fan_out: FanOut = "inline"
+    targets_object: S3Object | None = None
+    blocked_object: S3Object | None = None
+    results_prefix: str | None = None
+    map_run: dict[str, Any] | None = None
+    gate_error: dict[str, Any] | None = None
+    fan_out_error: dict[str, Any] | None = None

@@ -10,6 +10,7 @@ puts none.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from workflow.core.grammar import fit
@@ -70,13 +71,14 @@ def entry_size(item: dict[str, Any]) -> int:
     )
 
 
-def batches(summary: Summary) -> list[list[dict[str, Any]]]:
-    """The entries of every target of one execution, in batches PutEvents accepts; none for a dry run."""
+def batches(summary: Summary, lines: Sequence[SummaryLine] | None = None) -> list[list[dict[str, Any]]]:
+    """The entries of every target of one execution (`lines`: all of them, when the summary keeps only some),
+    in batches PutEvents accepts; none for a dry run."""
     if summary.dry_run:
         return []
     result: list[list[dict[str, Any]]] = []
     size = 0
-    for line in summary.lines:
+    for line in summary.lines if lines is None else lines:
         item = entry(summary, line)
         if not result or len(result[-1]) == MAX_ENTRIES or size + entry_size(item) > MAX_REQUEST_BYTES:
             result.append([])

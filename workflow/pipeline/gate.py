@@ -39,6 +39,7 @@ from workflow.gates.image import gate_image
 from workflow.models.config import ReplicationConfig
 from workflow.models.payloads import Override, Target, TargetResult
 from workflow.models.policy import Gates
+from workflow.pipeline.seeds import seeded
 from workflow.registry.client import RegistryClient
 
 # The Wait loop's bound. A look is one Gate/GateWait?/GateWait round: 9 history events (TaskStateEntered,
@@ -183,7 +184,10 @@ class GateStep:
                 passing.append(target.model_copy(update={"gated_digest": digest}) if gated else target)
             else:
                 blocked.append(_record(target, "blocked", ImageBlocked.__name__, decision.reason, digest))
-        return self._done(plan, passing, blocked, GateProgress(verdict="done", **progress))
+        # The seeds again among the targets that pass (a blocked seed would leave its Region waiting).
+        return self._done(
+            plan, seeded(passing, self.config), blocked, GateProgress(verdict="done", **progress)
+        )
 
     def used_rules(self, targets: list[Target]) -> set[str]:
         """The gated rules among the rules selecting `targets` (none: nothing to gate)."""
@@ -241,7 +245,7 @@ class GateStep:
             else:
                 passing.append(target)
         gate = GateProgress(verdict="done", first_look_at=first_look, looks=looks)
-        return self._done(plan, passing, blocked, gate)
+        return self._done(plan, seeded(passing, self.config), blocked, gate)
 
     @staticmethod
     def _done(

@@ -31,6 +31,7 @@ from workflow.pipeline.event_filters import (
     wildcard_values,
 )
 from workflow.registry.pacing import put_image_share
+from workflow.pipeline.seeds import seeded
 
 # EventBridge quotas, "Event pattern size": 2,048 characters (adjustable), counted on the JSON text
 # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html).
@@ -77,7 +78,7 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
     # Promotion gates guard what is copied; a delete copies nothing, so it is not gated.
     gated = {rule.name for rule in config.rules if rule.gates is not None}
     is_gated = request.action == "replicate" and any(gated & set(t.selecting_rules) for t in targets)
-    return Plan(**base, targets=targets, gated=is_gated)
+    return Plan(**base, targets=seeded(targets, config), gated=is_gated)
 
 
 def _paced(targets: list[Target], max_concurrency: int) -> list[Target]:

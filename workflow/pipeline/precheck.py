@@ -54,6 +54,11 @@ class CopyJob(BaseModel):
     put_rate: str = ""
     # The rule's on_tag_conflict: the copy job refuses, too, a tag that moved to another digest meanwhile.
     on_tag_conflict: str = "replace"
+    # A seeded destination (workflow/pipeline/seeds.py): the seed's image and role, and the relay of its Region.
+    seed_image: str = ""
+    seed_role_arn: str = ""
+    seed_external_id: str = ""
+    relay_function: str = ""
 
 
 class PrecheckOutcome(BaseModel):
@@ -75,6 +80,9 @@ def insecure_registries(target: Target) -> list[str]:
         hosts.append(target.registry)
     if target.source_insecure and target.source_registry not in hosts:
         hosts.append(target.source_registry)
+    seed = target.seed.image.split("/", 1)[0] if target.seed and target.seed.insecure else None
+    if seed and seed not in hosts:
+        hosts.append(seed)
     return hosts
 
 
@@ -187,6 +195,10 @@ def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
         insecure_registries=" ".join(insecure),
         put_rate="" if target.put_rate is None else str(target.put_rate),
         on_tag_conflict=target.on_tag_conflict,
+        seed_image=target.seed.image if target.seed else "",
+        seed_role_arn=target.seed.role_arn if target.seed else "",
+        seed_external_id=(target.seed.external_id or "") if target.seed else "",
+        relay_function=target.seed.relay_function if target.seed else "",
     )
 
 

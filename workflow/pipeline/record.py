@@ -34,6 +34,7 @@ RESULT_VARIABLE = "RESULT"
 RESULT_LIMIT = 32 * 1024
 ERROR_NAME_LIMIT = 128
 BUILD_TASK_FAILED = "States.TaskFailed"
+MAX_BUILD_SECONDS = 8 * 3600  # longer than any build the copy project allows (EC2: 2 hours)
 
 
 def record(state: Mapping[str, Any]) -> TargetResult:
@@ -88,6 +89,9 @@ def copy_record(state: Mapping[str, Any]) -> TargetResult:
         finished_at=parse_time(copied.finished_at),
         referrers_refused=copied.referrers_refused,
         refused_referrers=_refused(copied),
+        build_seconds=build_seconds(build),
+        bytes_in_region=min(copied.bytes_in_region, copied.bytes_copied),
+        relay_seconds=copied.relay_seconds,
     )
 
 
@@ -147,6 +151,17 @@ def _build_in(cause: str) -> dict[str, Any]:
     except ValueError:
         return {}
     return _build(data) or (data if isinstance(data, dict) and "BuildStatus" in data else {})
+
+
+def build_seconds(build: Mapping[str, Any]) -> float:
+    """How long the build ran, from its StartTime and EndTime (epoch seconds, or milliseconds as Step Functions
+    writes dates); 0 when either is missing or the span is not a build's (over MAX_BUILD_SECONDS)."""
+    start, end = build.get("StartTime"), build.get("EndTime")
+    if not isinstance(start, int | float) or not isinstance(end, int | float) or isinstance(start, bool):
+        return 0.0
+    scale = 1000.0 if max(start, end) > 1e11 else 1.0
+    span = (float(end) - float(start)) / scale
+    return round(span, 3) if 0 <= span <= MAX_BUILD_SECONDS else 0.0
 
 
 def _build_arn(build: Mapping[str, Any]) -> str | None:
@@ -211,6 +226,7 @@ def _failed(
         error=error,
         cause=fit(cause, CAUSE_LIMIT),  # as JSON, escapes counted: 100 records stay far inside 256 KiB
         build_arn=_build_arn(build),
+        build_seconds=build_seconds(build),
     )
 
 

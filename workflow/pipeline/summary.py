@@ -63,6 +63,19 @@ FIELD_LIMITS = {
     "error": 128,
     "action": 80,
 }
+# One page at any scale: the message lists at most FAILURES_SHOWN failed (and as many blocked) destinations, the
+# first DETAILED of them with their cause, runbook and build log, the others one line each; past that it says how
+# many more and where they all are. The table of destinations is there for small runs only (TABLE_ROWS), and the
+# summary's own `lines` keep the failed and blocked ones first, FAILURES_SHOWN at most, once a run is larger.
+FAILURES_SHOWN = 50
+DETAILED = 5
+TABLE_ROWS = 40
+COMPACT_CAUSE = 120
+PAGE_LINES = 150
+# Listing the failed destinations in the retry command (the console input and the CLI line) up to this many;
+# past it the retry input is the one the Summarize step stored beside the results (RunDetails.retry_uri).
+RETRY_LISTED = 10
+COUNTED = "\0{}"  # _within's "how many more", counted before it is said
 STATUS_ORDER = (
     "copied",
     "tagged",
@@ -148,6 +161,18 @@ class Summary(_Model):
     execution_url: str | None = None
     failure_cause: str | None = None
     override: Override | None = None
+    # Destinations not in `lines` (a run past TABLE_ROWS keeps only its failed and blocked ones, bounded).
+    lines_omitted: int = 0
+
+
+class RunDetails(_Model):
+    """Where a run at scale keeps what one page cannot hold: every destination's result (the Distributed Map's
+    ResultWriter manifest) and the input that re-runs exactly the failed destinations; and the run's estimated
+    cost (workflow/pipeline/cost.py), as one line."""
+
+    results_uri: str | None = None
+    retry_uri: str | None = None
+    cost_line: str | None = None
 
 
 def outcome_of(results: Sequence[TargetResult]) -> Outcome:
@@ -417,6 +442,33 @@ def _bounded_hint(hint: list[str], room: int) -> list[str]:
     ]
 
 
+def _rerun_stored(
+    details: RunDetails | None,
+    execution_arn: str | None,
+    repository: str,
+    tag: str,
+    failed: int,
+    *,
+    dry_run: bool,
+) -> list[str]:
+    """The retry of many failed destinations: the stored input that names them all, else the whole image again
+    (destinations that have it are `present` after one HEAD each; the failed ones are copied)."""
+    machine = state_machine_arn_of(execution_arn) if execution_arn else "STATE_MACHINE_ARN"
+    if details is not None and details.retry_uri:
+        return [
+            f"To retry only the {failed} failed destinations once the cause is fixed, start an execution with the "
+            f"input stored at {details.retry_uri}:",
+            f"  aws s3 cp {details.retry_uri} retry.json && aws stepfunctions start-execution "
+            f"--state-machine-arn {machine} --input file://retry.json",
+        ]
+    return [
+        f"To retry the {failed} failed destinations once the cause is fixed, run the image again (destinations "
+        "that have it are reported present after one HEAD each):",
+        f"  ecr-replicate start --state-machine-arn {machine} --repository {repository} --tag {tag}"
+        f"{' --dry-run' if dry_run else ''} --wait",
+    ]
+
+
 def _override_section(override: Override | None) -> list[str]:
     if override is None:
         return []
@@ -454,30 +506,64 @@ def _duration(seconds: float) -> str:
     return f"{whole // 60} min {whole % 60} s" if whole >= 60 else f"{whole} s"
 
 
-def _details(lines: Sequence[SummaryLine], tag: str | None, room: int) -> list[str]:
-    """The blocked targets and their reasons, then the failed ones and their causes, within `room`."""
-    section: list[str] = []
-    blocked = [line for line in lines if line.action == "blocked"]
-    failed = [line for line in lines if line.action == "failed"]
-    if blocked:
-        section += ["", f"BLOCKED by promotion gates ({len(blocked)}), not copied:"]
-        entries = [
-            [f"- {line.destination(tag)}", f"    reason: {line.cause or 'unknown'}"]
-            + ([f"    runbook: {line.runbook}"] if line.runbook else [])
-            for line in blocked
-        ]
-        section += _within(entries, room - _size(section), "- ... and {} more: see the table below")
-    if failed:
-        section += ["", f"FAILED ({len(failed)}):"]
-        entries = [
-            [f"- {line.destination(tag)}", f"    error: {line.error or 'unknown'}"]
-            + ([f"    cause: {line.cause}"] if line.cause else [])
-            + ([f"    runbook: {line.runbook}"] if line.runbook else [])
-            + ([f"    build log: {line.build_log}"] if line.build_log else [])
-            for line in failed
-        ]
-        more = "- ... and {} more: see the table below and the execution"
-        section += _within(entries, room - _size(section), more)
+def _where(details: RunDetails | None, execution_arn: str | None) -> str:
+    """Where every destination's result is: the results in the fan-out bucket, else the execution's history."""
+    if details is not None and details.results_uri:
+        return f"{details.results_uri} (the run's results, one JSON file per status)"
+    return (
+        f"the execution's history ({console_url(execution_arn)})"
+        if execution_arn
+        else "the execution's history"
+    )
+
+
+def _detailed(line: SummaryLine, tag: str | None, field: str) -> list[str]:
+    entry = [f"- {line.destination(tag)}"]
+    if field == "reason":
+        entry.append(f"    reason: {line.cause or 'unknown'}")
+    else:
+        entry.append(f"    error: {line.error or 'unknown'}")
+        if line.cause:
+            entry.append(f"    cause: {line.cause}")
+    if line.runbook:
+        entry.append(f"    runbook: {line.runbook}")
+    if line.build_log:
+        entry.append(f"    build log: {line.build_log}")
+    return entry
+
+
+def _compact(line: SummaryLine, tag: str | None) -> str:
+    cause = (line.cause or "").replace("\n", " ")
+    cause = cause if len(cause) <= COMPACT_CAUSE else cause[: COMPACT_CAUSE - 3] + "..."
+    error = f"{line.error}: " if line.error and line.action != "blocked" else ""
+    return f"- {line.destination(tag)}: {error}{cause}".rstrip(": ")
+
+
+def _listed(
+    title: str, lines: Sequence[SummaryLine], tag: str | None, where: str, field: str, room: int
+) -> list[str]:
+    """A section naming the first FAILURES_SHOWN of `lines` within `room` characters of JSON: DETAILED in full,
+    then one line each, then how many more and where they are; the runbook sections of the errors listed one
+    line each."""
+    if not lines:
+        return []
+    noun = "not copied" if field == "reason" else ""
+    section = ["", f"{title} ({len(lines)}){f', {noun}' if noun else ''}:"]
+    compact = lines[DETAILED:FAILURES_SHOWN]
+    runbooks = dict.fromkeys((line.error, line.runbook) for line in compact if line.error and line.runbook)
+    index = (
+        ["  Runbook:", *(f"    {error}: {url}" for error, url in list(runbooks)[:10])] if runbooks else []
+    )
+    entries = [_detailed(line, tag, field) for line in lines[:DETAILED]]
+    entries += [[_compact(line, tag)] for line in compact]
+    hidden = max(0, len(lines) - FAILURES_SHOWN)
+    more = "- ... and {} more: every one is in " + where
+    shown = _within(entries, room - _size(section) - _size(index) - _size([more]), COUNTED)
+    if shown and shown[-1].startswith(COUNTED[0]):
+        hidden += int(shown.pop()[1:])
+    if hidden:
+        shown.append(more.format(hidden))
+    section += shown + index
     return section
 
 
@@ -523,6 +609,7 @@ def _message(
     override: Override | None = None,
     runbook_url: str | None = None,
     times: Sequence[str] = (),
+    details: RunDetails | None = None,
 ) -> str:
     """The email text, at most MESSAGE_BUDGET characters of JSON: the head, the failures and blocked targets
     (half the budget), the re-run hint, then the table and totals while they fit."""
@@ -539,24 +626,36 @@ def _message(
     if totals.superseded:
         body += ["", SUPERSEDED_TEXT]
     body += _override_section(override)
-    body += _details(lines, tag, int(MESSAGE_BUDGET * DETAILS_SHARE) - _size(body))
-    body += _refused_section(lines, tag, runbook_url, int(MESSAGE_BUDGET * REFUSED_SHARE))
+    where = _where(details, execution_arn)
+    room = int(MESSAGE_BUDGET * DETAILS_SHARE) - _size(body)
+    blocked = [line for line in lines if line.action == "blocked"]
+    body += _listed("BLOCKED by promotion gates", blocked, tag, where, "reason", room // 2)
     failed = [line for line in lines if line.action == "failed"]
-    tail = ["", f"Execution: {console_url(execution_arn)}"] if execution_arn else []
+    body += _listed("FAILED", failed, tag, where, "error", int(MESSAGE_BUDGET * DETAILS_SHARE) - _size(body))
+    body += _refused_section(lines, tag, runbook_url, int(MESSAGE_BUDGET * REFUSED_SHARE))
+    tail = ["", details.cost_line] if details is not None and details.cost_line else []
+    tail += ["", f"Execution: {console_url(execution_arn)}"] if execution_arn else []
     if failed and repository and tag:
         hint = _rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run, action=action)
+        stored = details is not None and details.retry_uri is not None
+        # A delete is retried by its input only (never `start`, which replicates): listed, or the stored one.
+        if len(failed) > RETRY_LISTED and (action != "delete" or stored):
+            hint = _rerun_stored(details, execution_arn, repository, tag, len(failed), dry_run=dry_run)
         tail += ["", *_bounded_hint(hint, (MESSAGE_BUDGET - _size(body) - _size(tail)) // 2)]
     if lines:
         totals_line = (
             f"Totals: {_human_bytes(totals.bytes_copied)} copied, {totals.blobs_copied} blob(s) copied, "
             f"{totals.blobs_skipped} blob(s) already present, {totals.seconds:.1f} s of copying."
         )
-        room = (
-            MESSAGE_BUDGET - _size(body) - _size(tail) - _size(["", "Destinations:", "", totals_line]) - 200
-        )
-        rows = [[row] for row in _table(lines, tag)]
-        more = "  ... and {} more destinations: every one is in the execution's output"
-        body += ["", "Destinations:", *_within(rows, room, more), "", totals_line]
+        if len(lines) <= TABLE_ROWS:
+            room = (
+                MESSAGE_BUDGET - _size(body) - _size(tail) - _size(["", "Destinations:", "", totals_line]) - 200
+            )
+            rows = [[row] for row in _table(lines, tag)]
+            more = "  ... and {} more destinations: every one is in " + where
+            body += ["", "Destinations:", *_within(rows, room, more), "", totals_line]
+        else:
+            body += ["", f"Every destination's result: {where}", "", totals_line]
     return fit("\n".join(body + tail) + "\n", MESSAGE_BUDGET)
 
 
@@ -575,19 +674,18 @@ def summarize(
     pushed_at: datetime | None = None,
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
+    details: RunDetails | None = None,
 ) -> Summary:
     """Build the Summary of one execution from its per-target records, within its shares of Step Functions'
     payload quota (see the module docstring).
 
     Each failed line links its error's runbook section under `runbook_url` (default: the runbook on GitHub
     at this version) and, for a copy build, the build's log. The email's head says when the image was
-    pushed and the run started and finished (UTC), of what is given.
+    pushed and the run started and finished (UTC), of what is given. `details`: where a run at scale keeps
+    every result and its retry input, which the message names instead of listing what one page cannot hold.
     """
     outcome = outcome_of(results)
-    failed = sum(1 for result in results if result.cause)
-    cause_limit = max(CAUSE_MIN, min(CAUSE_LIMIT, CAUSES_LIMIT // max(failed, 1)))
-    share = LINES_BUDGET // max(len(results), 1)
-    lines = [_line(result, runbook_url, share, cause_limit) for result in results]
+    lines = lines_of(results, runbook_url)
     totals = _totals(results)
     image = f"{repository or '?'}:{tag or '?'}"
     subject = _subject(outcome, image, totals, dry_run)
@@ -605,6 +703,7 @@ def summarize(
         override=override,
         runbook_url=runbook_url,
         times=_times(pushed_at, started_at, finished_at),
+        details=details,
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):
@@ -623,11 +722,12 @@ def summarize(
         or notify_on == "always"
         or totals.blocked > 0
         or totals.referrers_refused > 0,
-        lines=lines,
+        lines=kept_lines(lines),
         totals=totals,
         execution_url=console_url(execution_arn) if execution_arn else None,
         failure_cause=failure_cause,
         override=_bounded_override(override),
+        lines_omitted=len(lines) - len(kept_lines(lines)),
     )
 
 
@@ -639,3 +739,21 @@ def _bounded_override(override: Override | None) -> Override | None:
     return override.model_copy(
         update={"reason": fit(override.reason, OVERRIDE_TEXT_BUDGET), "requested_by": requested_by}
     )
+
+
+def lines_of(results: Sequence[TargetResult], runbook_url: str | None = None) -> list[SummaryLine]:
+    """One line per record, causes cut shorter the more there are (CAUSES_LIMIT in all, CAUSE_MIN each), each
+    within an equal share of LINES_BUDGET."""
+    failed = sum(1 for result in results if result.cause)
+    cause_limit = max(CAUSE_MIN, min(CAUSE_LIMIT, CAUSES_LIMIT // max(failed, 1)))
+    share = LINES_BUDGET // max(len(results), 1)
+    return [_line(result, runbook_url, share, cause_limit) for result in results]
+
+
+def kept_lines(lines: Sequence[SummaryLine]) -> list[SummaryLine]:
+    """The lines a summary keeps: all of a run of at most TABLE_ROWS, else its failed and blocked ones first,
+    FAILURES_SHOWN at most (the rest are in the run's results)."""
+    if len(lines) <= TABLE_ROWS:
+        return list(lines)
+    notable = [line for line in lines if line.action in ("failed", "blocked")]
+    return notable[:FAILURES_SHOWN]
