@@ -24,7 +24,7 @@ from lambdas.observability import (
     redacted_errors,
     tracer,
 )
-from workflow.models.payloads import Override, TargetResult
+from workflow.models.payloads import Override
 from workflow.pipeline import fanout
 from workflow.pipeline.announce import batches
 from workflow.pipeline.metrics import summary_metrics

@@ -13,6 +13,7 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from infra import naming
+from infra.constructs.fleet import acknowledge_fleet_roles
 from infra.constructs.functions import acknowledge
 from workflow.core.partitions import partition_of
 from workflow.models.config import ReplicationConfig
@@ -25,18 +26,21 @@ def relay_log_group_name() -> str:
 
 
 def seeded_role_arns(config: ReplicationConfig) -> list[str]:
-    """The destination roles of destinations in a seeded Region: the only ones a relay assumes."""
+    """The destination roles of destinations in a seeded Region: the only ones a relay assumes (the fleet role in
+    any account, when organization destinations have a seeded Region)."""
     regions = set(relay_regions(config))
-    return sorted(
-        {
-            partition_of(region).role_arn(destination.account, destination.role_name)
-            for rule in config.rules
-            for destination in rule.destinations
-            if destination.credentials is None
-            for region in destination.regions
-            if region in regions
-        }
-    )
+    arns = {
+        partition_of(region).role_arn(destination.account, destination.role_name)
+        for rule in config.rules
+        for destination in rule.account_destinations
+        if destination.credentials is None
+        for region in destination.regions
+        if region in regions
+    }
+    fleet = naming.fleet_destinations(config)
+    if any(region in regions for destination in fleet for region in destination.regions):
+        arns.add(partition_of(config.source.region).role_arn("*", fleet[0].role))
+    return sorted(arns)
 
 
 class RelayRole(Construct):
@@ -82,6 +86,7 @@ class RelayRole(Construct):
                 for arn in logs
             },
         )
+        acknowledge_fleet_roles(self.role, config)
 
     def grant_invoke(self, copy_role: iam.IRole) -> None:
         """Let the copy job invoke the relay of each seeded Region."""

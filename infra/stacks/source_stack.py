@@ -14,8 +14,8 @@ from infra.constructs.alarms import Alarms
 from infra.constructs.copy_project import CopyProject
 from infra.constructs.dashboard import Dashboard
 from infra.constructs.destination_access import acknowledge_secret_names, destination_access
-from infra.constructs.fleet import FleetStackSet, acknowledge_fleet_roles, grant_organization_read
 from infra.constructs.fanout_bucket import FanOutBucket
+from infra.constructs.fleet import FleetStackSet, acknowledge_fleet_roles, grant_organization_read
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
 from infra.constructs.gates import GateFunction, gate_statements
 from infra.constructs.notifications import Notifications

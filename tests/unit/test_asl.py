@@ -15,15 +15,11 @@ from typing import Any
 import pytest
 
 from workflow.core import exceptions
-from workflow.models import config as config_module
-from workflow.models.config import MAX_DESTINATIONS, parse_config
 from workflow.models.payloads import CopyResult, Plan, S3Object, Target, TargetResult
 from workflow.pipeline.announce import batches
 from workflow.pipeline.fanout import INLINE_LIMIT
-from workflow.pipeline.plan import plan
 from workflow.pipeline.precheck import CopyJob
 from workflow.pipeline.record import record
-from workflow.pipeline.request import parse_manual_input
 from workflow.pipeline.summary import CAUSE_LIMIT, FAILURE_ERROR, RunDetails, lines_of, summarize
 
 ASL = Path(__file__).resolve().parents[2] / "statemachine.asl.json"

@@ -52,16 +52,22 @@ def test_validate_accepts_40_accounts_in_3_regions(
     assert "valid: 1 rule(s) (production), 120 destination(s) in 40 account(s)" in capsys.readouterr().out
 
 
-def test_validate_refuses_2000_destinations_naming_the_bound_of_one_execution(
+def test_validate_accepts_2000_destinations_and_refuses_one_more(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Given 2,000 destinations (1,000 accounts x 2 Regions): more than the inline Map's state carries
+    # Given 2,000 destinations (1,000 accounts x 2 Regions): the Distributed Map's fan-out carries them
     config = fleet_config({"accounts": accounts(1000), "regions": ["eu-west-1", "us-west-2"]})
-    # When validated / Then refused with the bound and why (the Distributed Map fan-out lifts it)
-    assert main(["validate", write(tmp_path, config)]) == 2
+    # When validated / Then valid
+    assert main(["validate", write(tmp_path, config)]) == 0
+    assert "2000 destination(s) in 1000 account(s)" in capsys.readouterr().out
+    # And one destination more is refused with the bound and where it comes from
+    more = fleet_config(
+        {"accounts": accounts(1000), "regions": ["eu-west-1", "us-west-2"]},
+        {"account": "999999999999", "regions": ["eu-west-1"]},
+    )
+    assert main(["validate", write(tmp_path, more)]) == 2
     assert (
-        f"rules: 2000 destinations (account, Region, repository) in all; at most {MAX_DESTINATIONS}, so that one "
-        "execution's state stays under Step Functions' 256 KiB limit"
+        f"rules: 2001 destinations (account, Region, repository) in all; at most {MAX_DESTINATIONS} per image"
     ) in capsys.readouterr().err
 
 

@@ -140,13 +140,13 @@ def _with_destination_accounts(count: int) -> dict[str, Any]:
 
 
 def test_more_destinations_than_one_execution_can_hold_are_rejected() -> None:
-    # Given 61 accounts in 2 Regions (122 destinations), When parsed, Then the limit is named
-    assert problems_of(_with_destination_accounts(61)) == [
-        "rules: 122 destinations (account, Region, repository) in all; at most 120, "
-        "so that one execution's state stays under Step Functions' 256 KiB limit"
+    # Given 1,001 accounts in 2 Regions (2,002 destinations), When parsed, Then the limit is named
+    assert problems_of(_with_destination_accounts(1001)) == [
+        "rules: 2002 destinations (account, Region, repository) in all; at most 2000 per image "
+        "(the largest fan-out measured: README, 'A fleet of destinations')"
     ]
-    # And 120 destinations are fine
-    assert len(parse_config(_with_destination_accounts(60)).rules[0].destinations) == 60
+    # And 2,000 destinations are fine
+    assert len(parse_config(_with_destination_accounts(1000)).rules[0].destinations) == 1000
 
 
 @pytest.mark.parametrize("external_id", ["x", "a" * 1225, "has space", "naïve", "semi;colon"])

@@ -126,13 +126,18 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     tags = [args.tag] if args.tags_file is None else read_tags(args.tags_file)
     resolution = resolve(config, directory(config))
-    organization = {
-        "organization": [
-            {"rule": r.rule, "destination": r.selector, "accounts": sorted(r.accounts)}
-            for r in resolution.resolved
-        ],
-        "skipped_accounts": [s.line() for s in resolution.skipped],
-    }
+    # What organization destinations resolved to, in --json only when the config names some.
+    organization = (
+        {
+            "organization": [
+                {"rule": r.rule, "destination": r.selector, "accounts": sorted(r.accounts)}
+                for r in resolution.resolved
+            ],
+            "skipped_accounts": [s.line() for s in resolution.skipped],
+        }
+        if needs_organizations(config)
+        else {}
+    )
     if not args.json:
         print_resolution(resolution)
     if args.tags_file is None:

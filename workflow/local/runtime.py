@@ -80,9 +80,9 @@ from workflow.local.registries import (
 from workflow.local.scans import ScanResults, applied
 from workflow.models.config import parse_config
 from workflow.pipeline.plan import event_pattern, pattern_text
+from workflow.pipeline.seeds import RELAY_FUNCTION_NAME, relay_regions
 from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 from workflow.registry.auth import ECR_ENDPOINTS_ENV
-from workflow.pipeline.seeds import RELAY_FUNCTION_NAME, relay_regions
 
 # Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
 # and infra/buildspec.yml, and the wheel build copies what they link to.

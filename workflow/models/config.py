@@ -38,12 +38,13 @@ FLEET_ROLE_NAME = "ecr-replication-fleet"
 REPOSITORY_PLACEHOLDER = "{repository}"
 TEMPLATE_SAMPLE = "sample/repository"
 # Destinations (account, Region, repository) over all rules, resolved organization destinations included.
-# What the inline Map path carries: one execution's state holds the plan (about 600 bytes per target), the
-# Map's records and the summary with one line and one replication event per destination, under Step
-# Functions' 256 KiB per state ("Step Functions service quotas"). At 120 (40 accounts x 3 Regions), every one
-# failed with a cut cause, the summary state measures 230 KiB (tests/unit/test_asl.py); at 150, 268 KiB.
-# The Distributed Map fan-out (targets and results in S3) lifts this bound.
-MAX_DESTINATIONS = 120
+# Up to 40 (workflow/pipeline/fanout.py INLINE_LIMIT) the inline Map carries them in the execution's state; past
+# that the Distributed Map reads the targets from the fan-out bucket and writes its results there, and each
+# state holds only their locations and at most FAILURES_SHOWN summary lines, whatever the number
+# (tests/unit/test_asl.py measures 2,000). Each destination is one child execution of the Distributed Map, so
+# the parent's history stays a few dozen events (bench/fan_out.py counts them at 1,000). The bound is the
+# largest fan-out measured.
+MAX_DESTINATIONS = 2_000
 # Organizations ids (Organizations API reference, OrganizationalUnit `Id` and Root `Id`,
 # https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html).
 OU_ID_RE = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
@@ -564,11 +565,11 @@ class ReplicationConfig(_Strict):
     """The deployed state machine (source stack output `StateMachineArn`), so `start` and `sync` need no
     `--state-machine-arn` (`$ECR_REPLICATE_STATE_MACHINE_ARN` overrides it)."""
     endpoints: list[Endpoint] = Field(default_factory=list)
-    # One copy across Regions per Region: with several destinations in one Region, the first (its seed) is copied
-    # from the source, the others inside the Region from the seed by a relay function deployed in that Region
-    # (README, "One copy across Regions per Region"); each falls back to the source if that fails.
-    regional_seeds: bool = False
     """Registry endpoints that replace ECR for an account/Region (the local runtime and its tests)."""
+    regional_seeds: bool = False
+    """One copy across Regions per Region: with several destinations in one Region, the first (its seed) is
+    copied from the source, the others inside the Region from the seed by a relay function deployed in that
+    Region (README, "One copy across Regions per Region"); each falls back to the source if that fails."""
 
     @field_validator("state_machine_arn")
     @classmethod
@@ -907,8 +908,8 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 def too_many_destinations(count: int) -> str:
     """The problem of a config (or an organization's accounts) with more destinations than one run carries."""
     return (
-        f"rules: {count} destinations (account, Region, repository) in all; at most {MAX_DESTINATIONS}, so "
-        "that one execution's state stays under Step Functions' 256 KiB limit"
+        f"rules: {count} destinations (account, Region, repository) in all; at most {MAX_DESTINATIONS} per image "
+        "(the largest fan-out measured: README, 'A fleet of destinations')"
     )
 
 

@@ -30,8 +30,8 @@ from workflow.pipeline.event_filters import (
     wildcard_complexity,
     wildcard_values,
 )
-from workflow.registry.pacing import put_image_share
 from workflow.pipeline.seeds import seeded
+from workflow.registry.pacing import put_image_share
 
 # EventBridge quotas, "Event pattern size": 2,048 characters (adjustable), counted on the JSON text
 # (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html).

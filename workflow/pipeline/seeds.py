@@ -18,7 +18,7 @@ with a key pair, no relay there), and deletes.
 from __future__ import annotations
 
 from workflow.core.partitions import partition_of
-from workflow.models.config import ReplicationConfig
+from workflow.models.config import FleetDestination, ReplicationConfig
 from workflow.models.payloads import SeedSource, Target
 
 RELAY_FUNCTION_NAME = "ecr-replication-relay"
@@ -41,7 +41,7 @@ def relay_regions(config: ReplicationConfig) -> list[str]:
             region
             for rule in config.rules
             for destination in rule.destinations
-            if destination.credentials is None
+            if isinstance(destination, FleetDestination) or destination.credentials is None
             for region in destination.regions
             if region != config.source.region and partition_of(region).name == partition
         }

@@ -4,8 +4,10 @@ Step Functions counts the Summarize result whole against its 256 KiB payload quo
 quotas"; States.DataLimitExceeded, which no Catch catches: no summary, no email, no events): the summary,
 every line, the email text, the Fail state's cause and the replication events beside them. So each part
 has a share, counted in characters of the JSON the Lambda runtime writes (non-ASCII escaped: the largest
-form), and the worst case the config allows (100 targets, its MAX_DESTINATIONS; 256-character repository names,
-128-character tags, every target failed or blocked with a long cause) stays well inside the quota:
+form), and the worst case the config allows (the inline Map's 40 targets with every line and event, or a
+distributed run's MAX_DESTINATIONS with FAILURES_SHOWN lines and its events in the bucket; 256-character
+repository names, 128-character tags, every target failed or blocked with a long cause) stays well inside the
+quota (tests/unit/test_summary_bounds.py):
 - a line holds its identity whole (account, Region, repository, action, digest, error: each bounded by its
   grammar) and, within an equal share of LINES_BUDGET, its cause, runbook link and build log link;
 - the email text is at most MESSAGE_BUDGET: the failures, the blocked targets and the table are listed
@@ -551,9 +553,7 @@ def _listed(
     section = ["", f"{title} ({len(lines)}){f', {noun}' if noun else ''}:"]
     compact = lines[DETAILED:FAILURES_SHOWN]
     runbooks = dict.fromkeys((line.error, line.runbook) for line in compact if line.error and line.runbook)
-    index = (
-        ["  Runbook:", *(f"    {error}: {url}" for error, url in list(runbooks)[:10])] if runbooks else []
-    )
+    index = ["  Runbook:", *(f"    {error}: {url}" for error, url in list(runbooks)[:10])] if runbooks else []
     entries = [_detailed(line, tag, field) for line in lines[:DETAILED]]
     entries += [[_compact(line, tag)] for line in compact]
     hidden = max(0, len(lines) - FAILURES_SHOWN)
@@ -649,7 +649,11 @@ def _message(
         )
         if len(lines) <= TABLE_ROWS:
             room = (
-                MESSAGE_BUDGET - _size(body) - _size(tail) - _size(["", "Destinations:", "", totals_line]) - 200
+                MESSAGE_BUDGET
+                - _size(body)
+                - _size(tail)
+                - _size(["", "Destinations:", "", totals_line])
+                - 200
             )
             rows = [[row] for row in _table(lines, tag)]
             more = "  ... and {} more destinations: every one is in " + where
