@@ -15,7 +15,7 @@ from infra import naming
 from infra.app import build_app
 from infra.settings import REPOSITORY_ROOT, SettingsError, settings_from_context
 from infra.stacks.fleet_role import fleet_role
-from tests.iam.evaluate import is_allowed, trusts
+from tests.iam.simulate import Request, evaluate
 from tests.iam.templates import Stack
 from tests.infrastructure.conftest import Synthesized, resources
 from tests.infrastructure.test_compliance import ACCEPTED_WARNINGS, cfn_lint
@@ -140,6 +140,47 @@ def test_cdk_nag_has_no_unacknowledged_finding_on_the_fleet_synth(fleet_synthesi
         assert [v.rule_name for v in report.violations] == []
 
 
+def is_allowed(
+    statements: list[dict[str, Any]],
+    action: str,
+    resource: str,
+    context: dict[str, str],
+    principal: str = "arn:aws:iam::555555555555:role/ecr-replication-fleet",
+) -> bool:
+    """Whether these identity-policy statements allow the principal the call (tests/iam/simulate.py); the
+    resource's own policy (a role's trust) is `trusts`'s, so the resource is evaluated as the principal's."""
+    account = principal.split(":")[4]
+    (decision,) = evaluate(
+        [Request(principal, action, resource, account, tuple(statements), None, tuple(context.items()))]
+    )
+    return decision.allowed
+
+
+def trusts(trust: list[dict[str, Any]], caller_account: str, context: dict[str, str]) -> bool:
+    """Whether the fleet role's trust policy (in 555555555555) lets the caller AssumeRole, the caller's own
+    policy allowing it."""
+    named = context.get("aws:PrincipalArn") or f"arn:aws:iam::{caller_account}:root"
+    caller = named.replace(
+        f":{named.split(':')[4]}:", f":{caller_account}:", 1
+    )  # that name, in caller_account
+    context = {**context, "aws:PrincipalArn": caller}
+    own = ({"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"},)
+    (decision,) = evaluate(
+        [
+            Request(
+                caller,
+                "sts:AssumeRole",
+                "arn:aws:iam::555555555555:role/ecr-replication-fleet",
+                "555555555555",
+                own,
+                tuple(trust),
+                tuple(context.items()),
+            )
+        ]
+    )
+    return decision.allowed
+
+
 def fleet_stack(template: dict[str, Any], account: str, **parameters: Any) -> Stack:
     """The plain template deployed in `account` with `parameters` (the others at their defaults)."""
     return Stack("fleet", template, account, "us-east-1", parameters=parameters)
@@ -229,9 +270,10 @@ def test_the_roles_that_reach_destinations_may_assume_the_fleet_role_in_any_acco
     fleet_arn = "arn:aws:iam::555555555555:role/ecr-replication-fleet"
     for part in ("FunctionsPrecheckRole", "CopyRole", "ReconciliationFunctionRole"):
         (role_id,) = [r for r in stack.of_type("AWS::IAM::Role") if part in r]
-        assert is_allowed(stack.statements(role_id), "sts:AssumeRole", fleet_arn, {})
+        source = f"arn:aws:iam::111111111111:role/{role_id}"
+        assert is_allowed(stack.statements(role_id), "sts:AssumeRole", fleet_arn, {}, source)
         assert not is_allowed(
-            stack.statements(role_id), "sts:AssumeRole", "arn:aws:iam::555555555555:role/admin", {}
+            stack.statements(role_id), "sts:AssumeRole", "arn:aws:iam::555555555555:role/admin", {}, source
         )
 
 
