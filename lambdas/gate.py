@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.observability import CORRELATION_ID_PATH, load_handler_config, logger, tracer
 from workflow.models.payloads import Target
 from workflow.pipeline.gate import DEFAULT_POLL_SECONDS, GateStep
+from workflow.pipeline.precheck import assume_source_role
 from workflow.registry.factory import make_client
 
 POLL_ENV = "GATE_POLL_SECONDS"
@@ -28,10 +29,15 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan = event["plan"]
     config = load_handler_config()
     first = Target.model_validate(plan["targets"][0])
+    # The image's source: in another account, read through its read-only role (workflow.pipeline.precheck).
+    session = assume_source_role(first) or boto3.Session()
     registry = make_client(
-        first.source_registry, insecure_registries=[first.source_registry] if first.source_insecure else []
+        first.source_registry,
+        session=session,
+        insecure_registries=[first.source_registry] if first.source_insecure else [],
     )
-    ecr = boto3.client("ecr", region_name=config.source.region)
+    region = first.source.split("/", 1)[1] if first.source else config.source.region
+    ecr = session.client("ecr", region_name=region)
     poll_seconds = int(os.environ.get(POLL_ENV, DEFAULT_POLL_SECONDS))
     result = GateStep(config, ecr=ecr, registry=registry, poll_seconds=poll_seconds).run(plan)
     gate = result["gate"]

@@ -1,7 +1,7 @@
 """Summarize state: the Map's per-target records -> outcome, lines, totals and the email text.
 
 Event: `{"execution": <name>, "execution_id": <execution ARN>, "plan": {"repository", "tag", "dry_run",
-"action", "pushed_at", "override"}, "results": [<TargetResult>, ...], "blocked": [<TargetResult>, ...]}`. Returns the Summary and `events`: the replication events'
+"action", "pushed_at", "override", "source"}, "results": [<TargetResult>, ...], "blocked": [<TargetResult>, ...]}`. Returns the Summary and `events`: the replication events'
 PutEvents batches (workflow.pipeline.announce), which the state machine puts on the default bus.
 """
 
@@ -39,6 +39,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         runbook_url=notifications.runbook_url,
         action=plan.get("action", "replicate"),
         override=Override.model_validate(override) if override else None,
+        source=plan.get("source"),
     )
     logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
     emit(summary_metrics(summary, results, parse_time(plan.get("pushed_at"))))

@@ -24,6 +24,12 @@ DEFAULT_ROLE_NAME = "ecr-replication-target"
 REPOSITORY_PLACEHOLDER = "{repository}"
 TEMPLATE_SAMPLE = "sample/repository"
 MAX_DESTINATIONS = 100  # targets one image can fan out to, over all rules
+# Sources of one config: each other one is a forwarding stack, and the home bus policy names each other account
+# (an event bus policy is at most 10 KB: AWS::Events::EventBusPolicy).
+MAX_SOURCES = 50
+# The read-only role the forwarding stack deploys in a source account other than the home one; the home roles
+# (copy, precheck, gate, reconcile) assume it to read that account's repositories.
+SOURCE_ACCESS_ROLE_NAME = "ecr-replication-source-access"
 # A customer-managed key is named by ARN or key id: the destination role is granted on it, and IAM
 # cannot name a key by alias.
 KEY_ARN_RE = re.compile(rf"arn:(?:{'|'.join(SUPPORTED)}):kms:[a-z0-9-]+:[0-9]{{12}}:key/[A-Za-z0-9-]+")
@@ -58,13 +64,23 @@ def _check_patterns(patterns: list[str]) -> list[str]:
 
 
 class SourceConfig(_Strict):
-    """Where images are pushed: the account and Region the source stack is deployed in."""
+    """Where images are pushed: one account and Region. The home source is where the source stack is deployed
+    (the first of `sources`, or the one marked `home: true`); the others forward their push events to it."""
 
     account: str
     region: str
+    home: bool = Field(
+        default=False,
+        description="This source is where the source stack (the workflow) is deployed; default: the first one.",
+    )
 
     _account = field_validator("account")(lambda v: _check(account_problem(v), v))
     _region = field_validator("region")(lambda v: _check(region_problem(v), v))
+
+    @property
+    def name(self) -> str:
+        """`account/region`: how plans, records, the email, events and `status` name the source."""
+        return f"{self.account}/{self.region}"
 
 
 class TagRules(_Strict):
@@ -239,8 +255,28 @@ class Rule(_Strict):
     gates: Gates | None = None
     # A tag deleted at the source is removed at the destinations, where it still points at the same digest.
     propagate_deletes: bool = False
+    sources: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The sources (`account/region`, each one of the config's sources) whose pushes this rule "
+        "replicates; default: every source.",
+    )
 
     _patterns = field_validator("repositories")(_check_patterns)
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, sources: list[str] | None) -> list[str] | None:
+        for name in sources or ():
+            account, _, region = name.partition("/")
+            problem = account_problem(account) or region_problem(region)
+            if problem:
+                raise ValueError(f"{shown(name)} is not a source account/region ({problem})")
+        return sources
+
+    def applies_to(self, source: SourceConfig) -> bool:
+        """Whether this rule replicates the pushes of `source`."""
+        return self.sources is None or source.name in self.sources
 
     @cached_property
     def repository_filter(self) -> NameFilter:
@@ -301,26 +337,127 @@ class Endpoint(_Strict):
 class ReplicationConfig(_Strict):
     """The whole replication config."""
 
-    source: SourceConfig
+    given_source: SourceConfig | None = Field(
+        default=None, alias="source", description="The one source: the same as `sources` with one entry."
+    )
+    given_sources: list[SourceConfig] | None = Field(
+        default=None,
+        alias="sources",
+        min_length=1,
+        max_length=MAX_SOURCES,
+        description="Every account and Region whose pushes replicate; the first (or the one marked home) is "
+        "where the source stack is deployed, the others forward their push events to it.",
+    )
     rules: list[Rule] = Field(min_length=1)
     notifications: Notifications = Field(default_factory=Notifications)
     max_concurrency: int = Field(default=4, ge=1, le=40)
     endpoints: list[Endpoint] = Field(default_factory=list)
 
+    @property
+    def sources(self) -> tuple[SourceConfig, ...]:
+        """Every source, in the config's order."""
+        if self.given_sources:
+            return tuple(self.given_sources)
+        return (self.given_source,) if self.given_source else ()
+
+    @property
+    def source(self) -> SourceConfig:
+        """The home source: where the source stack (the workflow, its roles and its trigger) is deployed."""
+        return next((s for s in self.sources if s.home), self.sources[0])
+
+    def source_named(self, account: str, region: str) -> SourceConfig | None:
+        """The configured source in `account`/`region`, if there is one."""
+        return next((s for s in self.sources if (s.account, s.region) == (account, region)), None)
+
+    def rules_for(self, source: SourceConfig) -> list[Rule]:
+        """The rules that replicate the pushes of `source`."""
+        return [rule for rule in self.rules if rule.applies_to(source)]
+
+    def source_role_arn(self, source: SourceConfig) -> str | None:
+        """The read-only role the home roles assume to read a source in another account (its forwarding
+        stack deploys it there); None for a source in the home account, which the home roles read directly."""
+        if source.account == self.source.account:
+            return None
+        return partition_of(source.region).role_arn(source.account, SOURCE_ACCESS_ROLE_NAME)
+
     @model_validator(mode="after")
     def _semantics(self) -> ReplicationConfig:
-        problems = [
-            *self._duplicate_rule_names(),
-            *self._duplicate_destinations(),
-            *self._loops(),
-            *self._too_many_destinations(),
-            *self._external_id_disagreements(),
-            *self._kms_keys(),
-            *self._partitions(),
-        ]
+        problems = self._source_problems()
+        if not problems:
+            problems = [
+                *self._source_partitions(),
+                *self._rule_sources(),
+                *self._duplicate_rule_names(),
+                *self._duplicate_destinations(),
+                *self._loops(),
+                *self._too_many_destinations(),
+                *self._external_id_disagreements(),
+                *self._kms_keys(),
+                *self._partitions(),
+            ]
         if problems:
             raise ValueError("\n".join(problems))
         return self
+
+    def _source_problems(self) -> list[str]:
+        """One of `source` and `sources`, each source once, at most one marked home."""
+        if self.given_source is None and not self.given_sources:
+            return ["source: required field is missing (or list several under sources)"]
+        if self.given_source is not None and self.given_sources:
+            return ["source: give source or sources, not both (source is sources with one entry)"]
+        problems, seen = [], {}
+        for index, source in enumerate(self.sources):
+            first = seen.setdefault(source.name, index)
+            if first != index:
+                problems.append(f"sources[{index}]: {source.name} is already sources[{first}]")
+        homes = [index for index, source in enumerate(self.sources) if source.home]
+        if len(homes) > 1:
+            problems.append(
+                f"sources: {len(homes)} sources marked home (sources{homes}); the source stack is deployed in one"
+            )
+        return problems
+
+    def _source_partitions(self) -> list[str]:
+        """Every source can forward its events to the home Region: EventBridge routes events between accounts
+        of one Region everywhere, and between Regions only within aws, never into or out of China or GovCloud
+        (EventBridge user guide, "Sending and receiving events between AWS Regions": GovCloud (US-West,
+        US-East), China (Ningxia, Beijing) are not supported destination Regions;
+        https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-region.html)."""
+        home = self.source
+        partition = partition_of(home.region).name
+        problems = []
+        for index, source in enumerate(self.sources):
+            other = partition_of(source.region).name
+            if other != partition:
+                problems.append(
+                    f"sources[{index}]: {source.name} is in partition {other}, the home source {home.name} in "
+                    f"{partition}: EventBridge routes no events across partitions (nor into or out of aws-cn "
+                    f"and aws-us-gov), so its pushes could not reach the workflow; deploy another installation "
+                    f"with its home in {other}"
+                )
+            elif source.region != home.region and partition != "aws":
+                problems.append(
+                    f"sources[{index}]: {source.name} is in another Region than the home source {home.name}: "
+                    f"EventBridge routes no events between Regions of {partition}; deploy an installation "
+                    f"with its home in {source.region}"
+                )
+        return problems
+
+    def _rule_sources(self) -> list[str]:
+        """A rule names configured sources only, and every source has a rule that replicates its pushes."""
+        names = [source.name for source in self.sources]
+        problems = [
+            f"rules[{index}].sources[{s_index}]: {shown(name)} is not one of the sources ({', '.join(names)})"
+            for index, rule in enumerate(self.rules)
+            for s_index, name in enumerate(rule.sources or ())
+            if name not in names
+        ]
+        problems += [
+            f"sources[{index}]: no rule replicates the pushes of {source.name} (each rule names other sources)"
+            for index, source in enumerate(self.sources)
+            if not problems and not self.rules_for(source)
+        ]
+        return problems
 
     def _duplicate_rule_names(self) -> list[str]:
         seen: set[str] = set()
@@ -462,29 +599,31 @@ class ReplicationConfig(_Strict):
         return problems
 
     def _loops(self) -> list[str]:
-        """A destination in the source account and Region whose copies a rule could select again: each tag the
-        product puts there is an ECR push event on the source bus, which starts the workflow again
-        (workflow/models/loops.py)."""
+        """A destination in a source's account and Region whose copies a rule could select again: each tag the
+        product puts there is an ECR push event on that source's bus, which reaches the workflow as every
+        source's push does (workflow/models/loops.py)."""
         problems = []
-        where = f"{self.source.account}/{self.source.region}"
         for index, rule in enumerate(self.rules):
             for d_index, destination in enumerate(rule.destinations):
-                if (
-                    destination.account != self.source.account
-                    or self.source.region not in destination.regions
-                ):
-                    continue
-                loop = loops.selected_again(destination.repository, rule, self.rules)
-                if loop is None:
-                    continue
-                itself = " (the source itself)" if loop.source == loop.destination else ""
-                problem = (
-                    f"rules[{index}].destinations[{d_index}]: {loop.source} -> {loop.destination}{itself} is "
-                    f"selected again by rule {loop.rule!r} (loop in {where})"
-                )
-                if loop.widened:
-                    problem += f"; decided conservatively: {'; '.join(loop.widened)}"
-                problems.append(problem)
+                for region in destination.regions:
+                    place = self.source_named(destination.account, region)
+                    if place is None:
+                        continue
+                    loop = loops.selected_again(destination.repository, rule, self.rules_for(place))
+                    if loop is None:
+                        continue
+                    itself = (
+                        " (the source itself)"
+                        if loop.source == loop.destination and rule.applies_to(place)
+                        else ""
+                    )
+                    problem = (
+                        f"rules[{index}].destinations[{d_index}]: {loop.source} -> {loop.destination}{itself} is "
+                        f"selected again by rule {loop.rule!r} (loop in {place.name})"
+                    )
+                    if loop.widened:
+                        problem += f"; decided conservatively: {'; '.join(loop.widened)}"
+                    problems.append(problem)
         return problems
 
     def endpoint(self, account: str, region: str) -> tuple[str, bool]:
@@ -498,10 +637,11 @@ class ReplicationConfig(_Strict):
         """One line: rules, destinations, Regions."""
         destinations = {(d.account, r) for rule in self.rules for d in rule.destinations for r in d.regions}
         accounts = {account for account, _ in destinations}
+        others = f" and {len(self.sources) - 1} more source(s)" if len(self.sources) > 1 else ""
         return (
             f"{len(self.rules)} rule(s) ({', '.join(r.name for r in self.rules)}), "
             f"{len(destinations)} destination(s) in {len(accounts)} account(s), "
-            f"source {self.source.account}/{self.source.region}"
+            f"source {self.source.account}/{self.source.region}{others}"
         )
 
 

@@ -139,6 +139,10 @@ class Target(_Model):
     rules: list[str] = Field(default_factory=list)
     # The digest the Gate step passed: the copy is pinned to it, never to what the tag points at later.
     gated_digest: str | None = None
+    # Where the image is (`account/region`): the source whose push (or manual input) planned this target.
+    source: str | None = None
+    # A source in another account than the home one: its read-only role, which reads the image there.
+    source_role_arn: str | None = None
 
     @property
     def destination_reference(self) -> str:
@@ -209,6 +213,8 @@ class TargetResult(_Model):
     build_arn: str | None = None
     # When the destination tag was put (copied, tagged): the end of the replication lag.
     finished_at: datetime | None = None
+    # The source the image came from (`account/region`).
+    source: str | None = None
 
 
 class Plan(_Model):
@@ -226,3 +232,5 @@ class Plan(_Model):
     # Targets the Gate step blocked (or could not gate): their records, beside the Map's.
     blocked: list[TargetResult] = Field(default_factory=list)
     override: Override | None = None
+    # The source of the image (`account/region`): the event's account and Region, or the manual input's.
+    source: str | None = None

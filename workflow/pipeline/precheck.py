@@ -28,7 +28,7 @@ from workflow.core.partitions import partition_of
 from workflow.engine import copier as copy
 from workflow.engine import ecr
 from workflow.engine.copier import PrecheckResult
-from workflow.engine.roles import SessionFactory, destination_session
+from workflow.engine.roles import SessionFactory, assume_role, destination_session
 from workflow.models.payloads import PrecheckAction, Target, TargetResult, TargetStatus
 from workflow.pipeline import deletes
 
@@ -49,6 +49,8 @@ class CopyJob(BaseModel):
     credentials_secret: str = ""
     credentials_region: str = ""
     insecure_registries: str = ""
+    # A source in another account: the read-only role there the job assumes to read the image (else empty).
+    source_role_arn: str = ""
 
 
 class PrecheckOutcome(BaseModel):
@@ -101,6 +103,24 @@ def assume_destination_role(
     )
 
 
+def assume_source_role(
+    target: Target, *, sts_client: Any = None, session_factory: SessionFactory = boto3.Session
+) -> Any:
+    """A boto3 Session with the source's read-only role (a source in another account than the home one), in the
+    source's Region; None for a source the caller's own role reads."""
+    if target.source_role_arn is None:
+        return None
+    region = (target.source or "/").split("/", 1)[1] or None
+    return assume_role(
+        target.source_role_arn,
+        ROLE_SESSION_NAME,
+        region=region,
+        sts_client=sts_client,
+        session_factory=session_factory,
+        purpose=f"reading the source {target.source}",
+    )
+
+
 def check_target(
     target: Target,
     *,
@@ -113,9 +133,12 @@ def check_target(
     session = assume_destination_role(
         target, sts_client=sts_client, secrets_client=secrets_client, session_factory=session_factory
     )
+    source_session = assume_source_role(target, sts_client=sts_client, session_factory=session_factory)
     insecure = insecure_registries(target)
     if target.action == "delete":
-        removed = deletes.delete_tag(target, session, dry_run=dry_run, insecure_registries=insecure)
+        removed = deletes.delete_tag(
+            target, session, dry_run=dry_run, source_session=source_session, insecure_registries=insecure
+        )
         return _delete_outcome(target, removed, dry_run=dry_run, insecure=insecure)
     if not dry_run and target.create_repository is not None and is_ecr_destination(target):
         ecr.ensure_repository(
@@ -128,6 +151,7 @@ def check_target(
     result = copy.probe_destination(
         target.source_to_check,
         target.destination_reference,
+        source_session=source_session,
         destination_session=session,
         insecure_registries=insecure,
         put_tag=not dry_run,
@@ -149,6 +173,7 @@ def _delete_outcome(
         digest=target.source_reference,
         kept_reason=result.reason,
         finished_at=datetime.now(UTC) if result.action == "deleted" and not dry_run else None,
+        source=target.source,
     )
     return PrecheckOutcome(
         action=result.action,
@@ -171,6 +196,7 @@ def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
         credentials_secret=target.credentials.secret_id if target.credentials else "",
         credentials_region=target.credentials.region if target.credentials else "",
         insecure_registries=" ".join(insecure),
+        source_role_arn=target.source_role_arn or "",
     )
 
 
@@ -199,6 +225,7 @@ def _outcome(
         planned_action=_planned_action(result) if status == "planned" and dry_run else None,
         digest=result.digest,
         finished_at=datetime.now(UTC) if status in ("tagged", "superseded") else None,
+        source=target.source,
     )
     return PrecheckOutcome(
         action=result.action,

@@ -66,6 +66,7 @@ class SummaryLine(_Model):
     cause: str | None = None
     runbook: str | None = None
     build_log: str | None = None
+    source: str | None = None  # where the image came from (`account/region`)
 
 
 class Totals(_Model):
@@ -104,6 +105,7 @@ class Summary(_Model):
     execution_url: str | None = None
     failure_cause: str | None = None
     override: Override | None = None
+    source: str | None = None  # where the image is (`account/region`)
 
 
 def outcome_of(results: Sequence[TargetResult]) -> Outcome:
@@ -198,6 +200,7 @@ def _line(result: TargetResult, runbook_url: str | None, cause_limit: int = CAUS
         cause=short_cause(result.cause, cause_limit),
         runbook=section_url(result.error, runbook_url) if result.error else None,
         build_log=build_log_url(build_arn) if build_arn else None,
+        source=result.source,
     )
 
 
@@ -293,13 +296,18 @@ def _rerun_hint(
     *,
     dry_run: bool,
     action: RequestAction = "replicate",
+    source: str | None = None,
 ) -> list[str]:
     """The input (and CLI line) that re-runs only the failed destinations, as a dry run again if this was one.
 
-    A delete is re-run by its input only (with the digest the tag had), under the same checks.
+    A delete is re-run by its input only (with the digest the tag had), under the same checks. The input names
+    the image's source, which a config with several sources may need.
     """
     destinations = [{"account": line.account, "region": line.region} for line in failed]
     request: dict[str, object] = {"repository": repository, "tag": tag, "destinations": destinations}
+    if source:
+        account, _, region = source.partition("/")
+        request["source"] = {"account": account, "region": region}
     if dry_run:
         request["dryRun"] = True
     if action == "delete":
@@ -356,9 +364,11 @@ def _message(
     tag: str | None,
     action: RequestAction = "replicate",
     override: Override | None = None,
+    source: str | None = None,
 ) -> str:
+    origin = f" from {source}" if source else ""
     body = [
-        f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)})."
+        f"{'Dry run: ' if dry_run else ''}ECR replication of {image}{origin}: {outcome} ({_counts_text(totals)})."
     ]
     if dry_run:
         body.append(
@@ -396,7 +406,12 @@ def _message(
     if execution_arn:
         body += ["", f"Execution: {console_url(execution_arn)}"]
     if failed and repository and tag:
-        body += ["", *_rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run, action=action)]
+        body += [
+            "",
+            *_rerun_hint(
+                repository, tag, failed, execution_arn, dry_run=dry_run, action=action, source=source
+            ),
+        ]
     return "\n".join(body) + "\n"
 
 
@@ -412,13 +427,16 @@ def summarize(
     runbook_url: str | None = None,
     action: RequestAction = "replicate",
     override: Override | None = None,
+    source: str | None = None,
 ) -> Summary:
-    """Build the Summary of one execution from its per-target records.
+    """Build the Summary of one execution from its per-target records (`source`: where the image is, else
+    the records' source).
 
     Each failed line links its error's runbook section under `runbook_url` (default: the runbook's path
     in the repository) and, for a copy build, the build's log.
     """
     outcome = outcome_of(results)
+    source = source or next((result.source for result in results if result.source), None)
     failed = sum(1 for result in results if result.cause)
     cause_limit = max(CAUSE_MIN, min(CAUSE_LIMIT, CAUSES_LIMIT // max(failed, 1)))
     lines = [_line(result, runbook_url, cause_limit) for result in results]
@@ -437,6 +455,7 @@ def summarize(
         tag=tag,
         action=action,
         override=override,
+        source=source,
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):
@@ -458,4 +477,5 @@ def summarize(
         execution_url=console_url(execution_arn) if execution_arn else None,
         failure_cause=failure_cause,
         override=override,
+        source=source,
     )
