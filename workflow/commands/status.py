@@ -41,6 +41,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("image", metavar="REPOSITORY:TAG", help="source image (REPOSITORY with --all)")
     parser.add_argument("--all", action="store_true", help="every tag of REPOSITORY the rules accept")
+    parser.add_argument(
+        "--source",
+        metavar="ACCOUNT/REGION",
+        help="only the image in this source of a config with several (default: every source selecting it)",
+    )
     add_json_argument(parser, "the report")
     parser.set_defaults(run=run)
 
@@ -49,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the status; 0 when every destination has the image(s), else 1."""
     repository, tag = parse_image(args.image, args.all)
     config = load_config(args.config)
-    report = image_status(config, repository, tag)  # an AWS failure is reported by workflow.cli, in one line
+    report = image_status(
+        config, repository, tag, source=args.source
+    )  # an AWS failure is reported by workflow.cli, in one line
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0 if report.complete else 1

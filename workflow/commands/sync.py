@@ -1,4 +1,5 @@
-"""`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] [--apply-deletes] (--state-machine-arn ARN | --local)`.
+"""`ecr-replicate sync CONFIG [--repository GLOB] [--source ACCOUNT/REGION] [--since DATE] [--dry-run] [--apply-deletes]
+(--state-machine-arn ARN | --local)`.
 
 Exit 0 when nothing failed (executions deferred to the next run by `--max-in-flight` are not failures), 1
 when something failed, 2 on bad input. A progress bar goes to stderr when it is a terminal, plain log lines
@@ -39,6 +40,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("--repository", metavar="GLOB", help="only source repositories matching this pattern")
     parser.add_argument(
+        "--source",
+        metavar="ACCOUNT/REGION",
+        help="only this source of a config with several (default: every source)",
+    )
+    parser.add_argument(
         "--since",
         type=since_argument,
         metavar="DATE",
@@ -76,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
         state_machine_arn=args.state_machine_arn,
         local=args.local,
         repository_glob=args.repository,
+        source=args.source,
         since=args.since,
         dry_run=args.dry_run,
         max_in_flight=args.max_in_flight,

@@ -268,10 +268,13 @@ class Rule(_Strict):
     @classmethod
     def _sources(cls, sources: list[str] | None) -> list[str] | None:
         for name in sources or ():
-            account, _, region = name.partition("/")
+            account, separator, region = name.partition("/")
             problem = account_problem(account) or region_problem(region)
-            if problem:
-                raise ValueError(f"{shown(name)} is not a source account/region ({problem})")
+            if not separator or problem:
+                raise ValueError(
+                    f"{shown(name)} is not a source account/region (e.g. 111111111111/us-east-1)"
+                    + (f": {problem}" if separator and problem else "")
+                )
         return sources
 
     def applies_to(self, source: SourceConfig) -> bool:

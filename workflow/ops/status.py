@@ -1,6 +1,7 @@
 """Where an image is: for each destination the rules name, present, stale, missing or blocked by a gate.
 
-`image_status()` reads what `sync` reads (workflow.ops.inventory): one listing of the source repository,
+`image_status()` reads what `sync` reads (workflow.ops.inventory): one listing of the source repository (in each
+source whose rules select it, or the one asked for: a repository of the same name in two sources is two images),
 then ONE listing per destination repository (ECR; a HEAD per tag for a plain registry), so its API
 calls grow with destinations, not with tags. A destination that cannot be listed (its role is not
 deployed, say) is reported as "unknown" with the error; the others are still read.
@@ -23,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from workflow.core.exceptions import ImageNotFound, InvalidRequest, ReplicationError
 from workflow.gates.decision import Decision
 from workflow.gates.image import gate_image
-from workflow.models.config import ReplicationConfig
+from workflow.models.config import ReplicationConfig, SourceConfig
 from workflow.models.payloads import ReplicationRequest, Target
 from workflow.models.rules import tag_matches
 from workflow.ops.inventory import AwsClients, Inventories, SourceImage
@@ -51,10 +52,12 @@ class DestinationStatus:
     pushed_at: datetime | None = None
     error: str | None = None
     gate: str | None = None  # why the rule's gates do not let the image through now
+    source: str | None = None  # where the image is (`account/region`)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, camelCase like the other reports."""
         return {
+            "source": self.source,
             "repository": self.repository,
             "tag": self.tag,
             "sourceDigest": self.source_digest,
@@ -89,11 +92,12 @@ class StatusReport:
         }
 
     def table(self) -> str:
-        """One row per (tag, destination)."""
+        """One row per (tag, destination); the image's source first when the entries come from several."""
+        several = len({e.source for e in self.entries}) > 1
         header = ("IMAGE", "DESTINATION", "STATE", "DIGEST", "PUSHED")
         rows = [
             (
-                f"{e.repository}:{e.tag}",
+                f"{e.source} {e.repository}:{e.tag}" if several else f"{e.repository}:{e.tag}",
                 f"{e.account}/{e.region} {e.destination_repository}",
                 e.state,
                 (e.digest or "-")[:19],
@@ -106,7 +110,11 @@ class StatusReport:
             "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in (header, *rows)
         ]
         lines += [f"{e.account}/{e.region}: {e.error}" for e in self.entries if e.error]
-        gated = {f"{e.repository}:{e.tag}": e.gate for e in self.entries if e.gate}
+        gated = {
+            (f"{e.source} " if several else "") + f"{e.repository}:{e.tag}": e.gate
+            for e in self.entries
+            if e.gate
+        }
         lines += [f"{image}: {reason}" for image, reason in gated.items()]
         return "\n".join(lines)
 
@@ -118,31 +126,47 @@ class _Reader:
         # (account, region, repository) -> why it could not be listed
         self.unlisted: dict[tuple[str, str, str], str] = {}
         self.gates = {rule.name: rule.gates for rule in config.rules if rule.gates is not None}
-        self._source_registry: RegistryClient | None = None
+        self._source_registries: dict[str, RegistryClient] = {}
 
-    def images(self, repository: str, tag: str | None) -> list[SourceImage]:
-        rules = [rule for rule in self.config.rules if rule.repository_filter.matches(repository)]
-        if not rules:
-            raise InvalidRequest(f"no rule of the config selects the repository {repository!r}")
+    def sources(self, repository: str, source: str | None) -> list[SourceConfig]:
+        """The sources whose rules select `repository` (only `source`, when given)."""
+        names = [s.name for s in self.config.sources]
+        if source is not None and source not in names:
+            raise InvalidRequest(f"{source!r} is not one of the sources ({', '.join(names)})")
+        selecting = [
+            s
+            for s in self.config.sources
+            if source in (None, s.name)
+            and any(rule.repository_filter.matches(repository) for rule in self.config.rules_for(s))
+        ]
+        if not selecting:
+            where = f" of {source}" if source else ""
+            raise InvalidRequest(f"no rule{where} of the config selects the repository {repository!r}")
+        return selecting
+
+    def images(self, source: SourceConfig, repository: str, tag: str | None) -> list[SourceImage]:
+        rules = [r for r in self.config.rules_for(source) if r.repository_filter.matches(repository)]
         accept: Callable[[str], bool]
         if tag is None:
             accept = lambda name: any(tag_matches(rule.tag_filter, name)[0] for rule in rules)  # noqa: E731
         else:
             accept = lambda name: name == tag  # noqa: E731
-        images = sorted(self.inventories.source().images(repository, accept), key=lambda i: i.tag)
-        if tag is not None and not images:
-            source = self.config.source
-            raise ImageNotFound(f"{repository}:{tag} is not in the source ({source.account}/{source.region})")
-        return images
+        return sorted(self.inventories.source(source).images(repository, accept), key=lambda i: i.tag)
 
-    def entries(self, image: SourceImage, *, required: bool) -> list[DestinationStatus]:
-        request = ReplicationRequest(repository=image.repository, tag=image.tag, digest=image.digest)
+    def entries(self, source: SourceConfig, image: SourceImage, *, required: bool) -> list[DestinationStatus]:
+        request = ReplicationRequest(
+            repository=image.repository,
+            tag=image.tag,
+            digest=image.digest,
+            source_account=source.account,
+            source_region=source.region,
+        )
         targets = plan(request, self.config).targets
         if not targets and required:
             raise InvalidRequest(
-                f"no rule replicates {image.repository}:{image.tag}: its tag is not accepted"
+                f"no rule replicates {image.repository}:{image.tag} from {source.name}: its tag is not accepted"
             )
-        decisions = self._gate(image, targets)
+        decisions = self._gate(source, image, targets)
         return [
             _gated(
                 self._look(
@@ -154,6 +178,7 @@ class _Reader:
                         target.region,
                         target.repository,
                         "unknown",
+                        source=source.name,
                     ),
                     target,
                 ),
@@ -163,35 +188,36 @@ class _Reader:
             for target in targets
         ]
 
-    def _gate(self, image: SourceImage, targets: list[Target]) -> Mapping[str, Decision | str]:
+    def _gate(
+        self, source: SourceConfig, image: SourceImage, targets: list[Target]
+    ) -> Mapping[str, Decision | str]:
         """Rule -> decision (or why there is none) for the image's gated rules, read once for all targets."""
         used = sorted({rule for target in targets for rule in target.selecting_rules if rule in self.gates})
         if not used:
             return {}
-        source = self.config.source
+        clients = self.inventories.clients
         try:
             return gate_image(
                 {rule: self.gates[rule] for rule in used},
                 image.repository,
                 image.digest,
-                ecr=self.inventories.clients.client("ecr", source.region),
-                registry=self._registry(),
+                ecr=clients.client("ecr", source.region, self.config.source_role_arn(source)),
+                registry=self._registry(source),
                 registry_id=source.account,
                 waited_seconds=waited_since(image.pushed_at),
             )
         except (ReplicationError, ClientError, BotoCoreError) as error:
             return dict.fromkeys(used, f"the gates could not be checked: {type(error).__name__}: {error}")
 
-    def _registry(self) -> RegistryClient:
-        if self._source_registry is None:
-            source = self.config.source
+    def _registry(self, source: SourceConfig) -> RegistryClient:
+        if source.name not in self._source_registries:
             registry, insecure = self.config.endpoint(source.account, source.region)
-            self._source_registry = make_client(
+            self._source_registries[source.name] = make_client(
                 registry,
-                session=self.inventories.clients.session,
+                session=self.inventories.source_session(source),
                 insecure_registries=self.inventories.insecure if insecure else (),
             )
-        return self._source_registry
+        return self._source_registries[source.name]
 
     def _look(self, entry: DestinationStatus, target: Target) -> DestinationStatus:
         where = (target.account, target.region, target.repository)
@@ -230,15 +256,26 @@ def _gated(
 
 
 def image_status(
-    config: ReplicationConfig, repository: str, tag: str | None = None, *, clients: AwsClients | None = None
+    config: ReplicationConfig,
+    repository: str,
+    tag: str | None = None,
+    *,
+    clients: AwsClients | None = None,
+    source: str | None = None,
 ) -> StatusReport:
     """The status of `repository:tag` at every destination the rules name; every accepted tag without `tag`.
 
-    Raises InvalidRequest when no rule selects the repository (or accepts the tag), ImageNotFound when the
-    source lacks the tag.
+    Each source whose rules select the repository is read (only `source`, `account/region`, when given): the
+    same repository name in two sources is two images, each with its own entries. Raises InvalidRequest when no
+    rule selects the repository (or accepts the tag), ImageNotFound when no source read has the tag.
     """
     reader = _Reader(config, clients or AwsClients())
     report = StatusReport()
-    for image in reader.images(repository, tag):
-        report.entries.extend(reader.entries(image, required=tag is not None))
+    sources = reader.sources(repository, source)
+    for where in sources:
+        for image in reader.images(where, repository, tag):
+            report.entries.extend(reader.entries(where, image, required=tag is not None))
+    if tag is not None and not report.entries:
+        names = ", ".join(s.name for s in sources)
+        raise ImageNotFound(f"{repository}:{tag} is not in the source ({names})")
     return report

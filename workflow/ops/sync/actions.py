@@ -27,6 +27,8 @@ class Action:
     status: ActionStatus = "planned"
     error: str | None = None
     outcome: str | None = None  # a delete's: deleted, kept (moved since), absent
+    # The source the image is in (`account/region`), in a config with several sources.
+    source: str | None = None
 
     @property
     def destinations(self) -> list[str]:
@@ -45,6 +47,8 @@ class Action:
             "delete": f"delete {self.targets[0].repository}:{self.tag} ({self.digest[:19]}), gone from the "
             f"source, at {where}" + (f": {self.outcome}" if self.outcome else ""),
         }[self.kind]
+        if self.source:
+            what += f" [source {self.source}]"
         if self.status == "deferred":
             return what + ": deferred, left for the next run"
         return what + (f": {self.error}" if self.error else "")

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.core.exceptions import ReplicationError
-from workflow.models.config import ReplicationConfig
+from workflow.models.config import ReplicationConfig, SourceConfig
 from workflow.models.payloads import DestinationRef, ReplicationRequest, Target
 from workflow.ops.inventory import AwsClients, Inventories
 from workflow.ops.sync.actions import Action
@@ -42,16 +42,23 @@ class StaleTags:
         self.clients = clients
         self.insecure = insecure
         self.log = log
-        self._seen: set[tuple[str, str, str, str]] = set()
+        self._seen: set[tuple[str, str, str, str, str]] = set()
 
-    def find(self, repository: str, source_tags: set[str], failed: Callable[[Action], None]) -> list[Action]:
-        """A "delete" action per destination tag an opted-in rule accepts and the source lacks; a listing that
-        fails is passed to `failed` as a failed "inventory" action."""
+    def find(
+        self,
+        repository: str,
+        source_tags: set[str],
+        failed: Callable[[Action], None],
+        source: SourceConfig | None = None,
+    ) -> list[Action]:
+        """A "delete" action per destination tag an opted-in rule of `source` (default: the home one) accepts and
+        the source lacks; a listing that fails is passed to `failed` as a failed "inventory" action."""
+        source = source or self.config.source
         found: list[Action] = []
-        for rule in self.config.rules:
+        for rule in self.config.rules_for(source):
             if not (rule.propagate_deletes and rule.repository_filter.matches(repository)):
                 continue
-            for listing in rule_targets(rule, repository, "listing", self.config, "delete"):
+            for listing in rule_targets(rule, repository, "listing", self.config, "delete", source):
                 try:
                     listed = self.inventories.destination(listing).tags(listing.repository)
                 except (ReplicationError, ClientError, BotoCoreError) as error:
@@ -63,21 +70,26 @@ class StaleTags:
                 for tag, digest in sorted(listed.items()):
                     if tag in source_tags:
                         continue
-                    for target in self._targets(repository, tag, digest, listing.account, listing.region):
-                        key = (target.account, target.region, target.repository, tag)
+                    for target in self._targets(repository, tag, digest, listing, source):
+                        key = (source.name, target.account, target.region, target.repository, tag)
                         if key not in self._seen:
                             self._seen.add(key)
                             found.append(Action("delete", repository, tag, digest, [target]))
         return found
 
-    def _targets(self, repository: str, tag: str, digest: str, account: str, region: str) -> list[Target]:
-        """The delete targets the live workflow would plan for `tag` at account/region (rules, opt-in)."""
+    def _targets(
+        self, repository: str, tag: str, digest: str, listing: Target, source: SourceConfig
+    ) -> list[Target]:
+        """The delete targets the live workflow would plan for `tag` at the listing's account/Region (rules,
+        opt-in) for an image of `source`."""
         request = ReplicationRequest(
             repository=repository,
             tag=tag,
             digest=digest,
             action="delete",
-            destinations=[DestinationRef(account=account, region=region)],
+            destinations=[DestinationRef(account=listing.account, region=listing.region)],
+            source_account=source.account,
+            source_region=source.region,
         )
         return plan(request, self.config).targets
 

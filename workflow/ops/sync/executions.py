@@ -36,15 +36,23 @@ ENDED = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"})
 
 
 def execution_name(
-    repository: str, digest: str, tag: str, destinations: Iterable[str], attempt: int = 1, *, day: date
+    repository: str,
+    digest: str,
+    tag: str,
+    destinations: Iterable[str],
+    attempt: int = 1,
+    *,
+    day: date,
+    source: str | None = None,
 ) -> str:
     """A Step Functions execution name (<= 80 of [A-Za-z0-9-_]) derived from the work it does and the day.
 
     `sync-<repository>-<hash of the work>-<YYYYMMDD>`: `destinations` are `account/region` strings (order
     does not matter); attempt 2 and later carry a `-<attempt>` suffix, used only when an earlier attempt
-    of the day ended and the image is still missing.
+    of the day ended and the image is still missing. `source` (`account/region`, in a config with several
+    sources) is part of the work: a repository of the same name in two sources is two images.
     """
-    key = "|".join([repository, digest, tag, ",".join(sorted(destinations))])
+    key = "|".join([repository, digest, tag, ",".join(sorted(destinations)), *([source] if source else [])])
     digest_hex = hashlib.sha256(key.encode()).hexdigest()[:HASH_LENGTH]
     room = EXECUTION_NAME_MAX - len(EXECUTION_PREFIX) - 1 - HASH_LENGTH - NAME_TAIL_MAX
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", repository).strip("-")[:room].rstrip("-_") or "image"
@@ -149,16 +157,24 @@ class ExecutionStarter:
         arn = self.options.state_machine_arn
         assert arn is not None
         client = self.clients.client("stepfunctions", region_of_arn(arn))
-        payload = json.dumps(
-            {
-                "repository": action.repository,
-                "tag": action.tag,
-                "destinations": [{"account": t.account, "region": t.region} for t in action.targets],
-            }
-        )
+        request: dict[str, Any] = {
+            "repository": action.repository,
+            "tag": action.tag,
+            "destinations": [{"account": t.account, "region": t.region} for t in action.targets],
+        }
+        if action.source:
+            account, _, region = action.source.partition("/")
+            request["source"] = {"account": account, "region": region}
+        payload = json.dumps(request)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             name = execution_name(
-                action.repository, action.digest, action.tag, action.destinations, attempt, day=self.day
+                action.repository,
+                action.digest,
+                action.tag,
+                action.destinations,
+                attempt,
+                day=self.day,
+                source=action.source,
             )
             status = self._status(client, execution_arn(arn, name))
             if status is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from workflow.core.exceptions import ReplicationError
 from workflow.engine import ecr
 from workflow.engine.copier import copy_image, probe_destination
@@ -28,7 +30,10 @@ class DirectRepairs:
                 destination.put_tag(target.repository, target.tag, action.digest)
                 continue
             result = probe_destination(
-                target.source_image, target.destination_reference, insecure_registries=self.insecure
+                target.source_image,
+                target.destination_reference,
+                source_session=self._source_session(action),
+                insecure_registries=self.insecure,
             )
             if result.action == "copy-needed":
                 raise ReplicationError(f"{target.destination_reference}: the digest vanished before tagging")
@@ -53,7 +58,12 @@ class DirectRepairs:
         copy_image(
             target.source_image,
             target.destination_reference,
+            source_session=self._source_session(action),
             destination_session=session,
             insecure_registries=self.insecure,
         )
         action.status = "done"
+
+    def _source_session(self, action: Action) -> Any:
+        """The session that reads the action's source: the base one, or a source's read-only role's."""
+        return self.clients.session_for(action.targets[0].source_role_arn)
