@@ -143,7 +143,8 @@ def test_a_source_in_another_account_is_read_through_its_role_and_named_in_the_r
     outcome = check_target(target, session_factory=sessions)
     (_, kwargs) = engine.calls[0]
     source_session = kwargs["source_session"]
-    assert source_session is sessions.sessions[1] and source_session is not kwargs["destination_session"]
+    assert source_session is sessions.sessions[1]
+    assert source_session is not kwargs["destination_session"]
     assert sessions.kwargs[1]["region_name"] == "us-west-2"
     assert source_session.get_credentials().access_key != "testing"
     assert outcome.job.source_role_arn == role

@@ -219,7 +219,7 @@ def test_a_manual_run_names_the_source_when_several_select_the_repository() -> N
     config = parse_config(CONFIG)
     # Given app, which the home, eu-west-1 and partner sources all replicate
     with pytest.raises(
-        InvalidRequest, match="'app' is replicated from 3 sources .* name the one the image is in"
+        InvalidRequest, match=r"'app' is replicated from 3 sources .* name the one the image is in"
     ):
         plan(parse_request({"repository": "app", "tag": "release-1"}), config)
     # When the input names the source / Then that source's rules plan it
