@@ -1,4 +1,5 @@
-"""The CDK app: `python -m infra.app` synthesizes both stacks into cdk.out (no AWS account needed).
+"""The CDK app: `python -m infra.app` synthesizes the source stack (in the home source), one destination stack per
+destination account and one forwarding stack per other source into cdk.out (no AWS account needed).
 
 Context (`cdk synth -c key=value` or cdk.json): `config` (default examples/replication.yaml),
 `emails` (comma list), `copy_compute` (lambda | ec2), `organization_id`.
@@ -18,9 +19,11 @@ from infra import naming
 from infra.constructs.state_machine import DEFINITION_FILE
 from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError, settings_from_context
 from infra.stacks.destination_stack import DestinationStack, destination_region
+from infra.stacks.forwarding_stack import ForwardingStack
 from infra.stacks.source_stack import SourceStack
 from workflow.core.exceptions import InvalidConfig
 from workflow.models.config import ReplicationConfig
+from workflow.models.forwarding import forwarded_sources
 
 
 def _destination_description(config: ReplicationConfig, account: str) -> str:
@@ -41,7 +44,8 @@ def build_app(
     definition_file: Path = DEFINITION_FILE,
     nag: bool = True,
 ) -> tuple[SourceStack, list[DestinationStack]]:
-    """Add the source stack and one destination stack per destination account to `app`.
+    """Add the source stack and one destination stack per destination account to `app`, and one forwarding stack
+    per source other than the home one (`forwarding_stacks(app)` finds them).
 
     With `nag`, cdk-nag's AwsSolutions pack runs at synth and any unacknowledged finding fails it.
     """
@@ -66,9 +70,24 @@ def build_app(
         )
         for account in naming.destination_accounts(config)
     ]
+    for other in forwarded_sources(config):
+        ForwardingStack(
+            app,
+            naming.forwarding_stack_name(other),
+            settings=settings,
+            source=other,
+            env=cdk.Environment(account=other.account, region=other.region),
+            description=f"ECR filtered replication: forwards {other.name}'s ECR events to the home source "
+            f"{config.source.name}",
+        )
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return source, destinations
+
+
+def forwarding_stacks(app: cdk.App) -> list[ForwardingStack]:
+    """The forwarding stacks `build_app` added, in the config's order."""
+    return [child for child in app.node.children if isinstance(child, ForwardingStack)]
 
 
 def main() -> int:

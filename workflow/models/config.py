@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -368,6 +368,15 @@ class ReplicationConfig(_Strict):
         """The home source: where the source stack (the workflow, its roles and its trigger) is deployed."""
         return next((s for s in self.sources if s.home), self.sources[0])
 
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; `source` or `sources` in `update` replace the config's sources, as in a config file."""
+        changes = dict(update or {})
+        if "source" in changes:
+            changes.update(given_source=changes.pop("source"), given_sources=None)
+        if "sources" in changes:
+            changes.update(given_sources=list(changes.pop("sources")), given_source=None)
+        return super().model_copy(update=changes, deep=deep)
+
     def source_named(self, account: str, region: str) -> SourceConfig | None:
         """The configured source in `account`/`region`, if there is one."""
         return next((s for s in self.sources if (s.account, s.region) == (account, region)), None)
@@ -408,7 +417,8 @@ class ReplicationConfig(_Strict):
             return ["source: required field is missing (or list several under sources)"]
         if self.given_source is not None and self.given_sources:
             return ["source: give source or sources, not both (source is sources with one entry)"]
-        problems, seen = [], {}
+        problems: list[str] = []
+        seen: dict[str, int] = {}
         for index, source in enumerate(self.sources):
             first = seen.setdefault(source.name, index)
             if first != index:
