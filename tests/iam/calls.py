@@ -14,6 +14,7 @@ from typing import Any
 from moto.core import DEFAULT_ACCOUNT_ID
 
 from workflow.core.partitions import partition_of
+from workflow.models.config import SOURCE_ACCESS_ROLE_NAME
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 # The components whose calls the suites must have recorded (Plan, Record and Summarize make no AWS call).
@@ -42,6 +43,18 @@ class Call:
         if self.via_secret:
             return self.resources[0].split(":")[4]
         return self.assumed_role.split(":")[4] if self.assumed_role else SOURCE["account"]
+
+    @property
+    def reads_a_source(self) -> bool:
+        """Whether the call reads another account's source, through its source-access role."""
+        return bool(self.assumed_role and self.assumed_role.endswith(f"role/{SOURCE_ACCESS_ROLE_NAME}"))
+
+    @property
+    def assumes_source_access(self) -> bool:
+        """Whether the call is the AssumeRole of a source-access role."""
+        return self.action == "sts:AssumeRole" and self.resources[0].endswith(
+            f"role/{SOURCE_ACCESS_ROLE_NAME}"
+        )
 
     @property
     def principal(self) -> str | None:
@@ -153,23 +166,43 @@ def _configured_secret(arn: str) -> str:
     return ":".join([*parts[:4], SOURCE["account"], *parts[5:]])
 
 
+def _sources(calls: list[Call]) -> list[dict[str, str]]:
+    """The sources the calls read: SOURCE, every Region where a component read the home account's ECR with its
+    own credentials (the home roles read the home account's sources directly), and each account and Region read
+    through a source-access role, or whose source-access role was assumed (another account's source)."""
+    places = {(SOURCE["account"], SOURCE["region"])}
+    for call in calls:
+        if call.assumes_source_access and not call.via_secret:
+            places.add((call.resources[0].split(":")[4], call.region))
+        if not call.action.startswith("ecr:") or call.via_secret:
+            continue
+        if call.assumed_role is None:
+            places.add((SOURCE["account"], call.region))
+        elif call.reads_a_source:
+            places.add((call.caller_account, call.region))
+    others = sorted(places - {(SOURCE["account"], SOURCE["region"])})
+    return [SOURCE, *({"account": account, "region": region} for account, region in others)]
+
+
 def coverage_config(calls: list[Call]) -> dict[str, Any]:
     """A config whose synthesized roles are the ones the recorded calls ran as.
 
     One rule names every repository the calls touched (source and destination: the destination
-    template is `{repository}`), and has one destination per assumed role, in the Regions its calls went to.
+    template is `{repository}`), and has one destination per assumed destination role, in the Regions its calls
+    went to; the sources are those the calls read (`_sources`), each other account's read through its
+    source-access role.
     """
     repositories = sorted(
         {r.rsplit("repository/", 1)[1] for c in calls for r in c.resources if ":repository/" in r} - {"*"}
     )
     destinations: dict[tuple[str, str], dict[str, Any]] = {}
     for call in calls:
-        if call.action != "sts:AssumeRole":
+        if call.action != "sts:AssumeRole" or call.assumes_source_access:
             continue
         account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
         destinations.setdefault((account, name), {"account": account, "role_name": name, "regions": set()})
     for call in calls:
-        if call.assumed_role:
+        if call.assumed_role and not call.reads_a_source:
             account, name = call.caller_account, call.assumed_role.rsplit("/", 1)[1]
             destinations[(account, name)]["regions"].add(call.region)
         if call.via_secret and call.action == "sts:AssumeRole":
@@ -180,7 +213,7 @@ def coverage_config(calls: list[Call]) -> dict[str, Any]:
                 "principal": call.principal,
             }
     return {
-        "source": SOURCE,
+        "sources": _sources(calls),
         "rules": [
             {
                 "name": "coverage",

@@ -1,5 +1,8 @@
 """Every AWS call a component made while the suites ran is allowed to the role that makes it on AWS.
 
+A call through a source-access role (another account's source) is checked against that role, which a forwarding
+stack deploys, and its AssumeRole against that role's trust policy, as for destination roles.
+
 The recorder (tests/conftest.py, tests/iam/recorder.py) writes each botocore call with its component;
 this test runs last, synthesizes the app from a config covering what the calls touched, and checks
 each call against the synthesized role that makes it (the component's own role, or the destination
@@ -20,7 +23,7 @@ from typing import Any
 import aws_cdk as cdk
 import pytest
 
-from infra.app import build_app
+from infra.app import build_app, forwarding_stacks
 from infra.settings import settings_from_context
 from tests.iam import recorder
 from tests.iam.calls import EXPECTED_COMPONENTS, SOURCE, Call, attributed, coverage_config
@@ -86,7 +89,7 @@ def _synthesize(config: dict[str, Any], workdir: Path) -> Synthesized:
     assembly = app.synth()
     stacks = [
         (s.stack_name, assembly.get_stack_by_name(s.stack_name).template, s.account, s.region)
-        for s in [source, *destinations]
+        for s in [source, *destinations, *forwarding_stacks(app)]
     ]
     return Synthesized(stacks, Path(assembly.directory))
 

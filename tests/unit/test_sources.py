@@ -4,6 +4,7 @@ home and forwarding event patterns, and the loop guard at every source."""
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,33 @@ def test_the_plan_refuses_a_loop_at_another_source(monkeypatch: pytest.MonkeyPat
         ReplicationLoop, match="in 333333333333/us-west-2 is selected again by rule 'partner'"
     ):
         plan(parse_request(event(HOME, "app", "release-1")), config)
+
+
+def test_the_email_and_the_events_name_the_source_and_a_rerun_reads_it_there() -> None:
+    """Given one copied and one failed destination of the partner's image
+    When summarized Then the email says where the image came from, the rerun input names that source (the
+    Plan needs it when several sources replicate the repository), and each replication event carries it."""
+    from workflow.models.payloads import TargetResult
+    from workflow.pipeline.announce import batches
+    from workflow.pipeline.summary import summarize
+
+    records = [
+        TargetResult(
+            account="222222222222",
+            region=region,
+            repository="partner/app",
+            tag="release-1",
+            status=status,
+            digest=DIGEST,
+            error="RegistryAuthError" if status == "failed" else None,
+            source="333333333333/us-west-2",
+        )
+        for region, status in (("eu-west-1", "copied"), ("us-west-2", "failed"))
+    ]
+    summary = summarize(records, repository="app", tag="release-1")
+    assert summary.source == "333333333333/us-west-2"
+    assert summary.message.startswith("ECR replication of app:release-1 from 333333333333/us-west-2: PARTIAL")
+    assert '"source": {"account": "333333333333", "region": "us-west-2"}' in summary.message
+    assert [json.loads(entry["Detail"])["source"] for entry in batches(summary)[0]] == [
+        "333333333333/us-west-2"
+    ] * 2
