@@ -322,3 +322,23 @@ def test_the_email_and_the_events_name_the_source_and_a_rerun_reads_it_there() -
     assert [json.loads(entry["Detail"])["source"] for entry in batches(summary)[0]] == [
         "333333333333/us-west-2"
     ] * 2
+
+
+def test_plan_on_the_command_line_takes_the_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Given the three-source config in a file
+    path = tmp_path / "replication.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    base = ["plan", str(path), "--repository", "app", "--tag", "release-1"]
+    # When planned without a source / Then bad input (exit 2), asking which
+    assert main(base) == 2
+    assert "'app' is replicated from 3 sources" in capsys.readouterr().err
+    # When the partner's source is named / Then its rule's destination, the targets naming it
+    assert main([*base, "--source", "333333333333/us-west-2", "--json"]) == 0
+    (target,) = json.loads(capsys.readouterr().out)["targets"]
+    assert (target["repository"], target["source"]) == ("partner/app", "333333333333/us-west-2")
+    assert main([*base, "--source", "333333333333/us-west-2"]) == 0
+    assert (
+        "app:release-1 from 333333333333/us-west-2 replicates to 1 destination(s)" in capsys.readouterr().out
+    )

@@ -1,4 +1,5 @@
-"""`ecr-replicate plan CONFIG --repository R --tag T [--destination ACCOUNT:REGION ...] [--json]`."""
+"""`ecr-replicate plan CONFIG --repository R --tag T [--source ACCOUNT/REGION] [--destination ACCOUNT:REGION ...]
+[--json]`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from workflow.models.config import load_config
 from workflow.pipeline.plan import plan
 from workflow.pipeline.request import parse_manual_input
 
-TARGET_FIELDS = {"account", "region", "repository", "tag", "rule"}
+TARGET_FIELDS = {"account", "region", "repository", "tag", "rule", "source"}
 
 
 def destination_argument(value: str) -> dict[str, str]:
@@ -22,10 +23,25 @@ def destination_argument(value: str) -> dict[str, str]:
     return {"account": account, "region": region}
 
 
+def source_argument(value: str) -> dict[str, str]:
+    """Parse `ACCOUNT/REGION` (how sources are named) into the manual-input source shape."""
+    account, separator, region = value.partition("/")
+    if not separator or not account or not region:
+        raise argparse.ArgumentTypeError(f"{value!r} is not ACCOUNT/REGION")
+    return {"account": account, "region": region}
+
+
 def add_image_arguments(parser: argparse.ArgumentParser) -> None:
-    """`--repository`, `--tag` and the repeatable `--destination ACCOUNT:REGION` of a manual run."""
+    """`--repository`, `--tag`, `--source ACCOUNT/REGION` and the repeatable `--destination ACCOUNT:REGION` of a
+    manual run."""
     parser.add_argument("--repository", required=True, help="source repository name")
     parser.add_argument("--tag", required=True, help="image tag")
+    parser.add_argument(
+        "--source",
+        type=source_argument,
+        metavar="ACCOUNT/REGION",
+        help="the source the image is in (needed when several sources' rules select the repository)",
+    )
     parser.add_argument(
         "--destination",
         action="append",
@@ -52,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
     manual: dict[str, Any] = {"repository": args.repository, "tag": args.tag}
     if args.destination:
         manual["destinations"] = args.destination
+    if args.source:
+        manual["source"] = args.source
     result = plan(parse_manual_input(manual), config)
     if args.json:
         targets = [target.model_dump(include=TARGET_FIELDS) for target in result.targets]
@@ -60,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if not result.targets:
         print(f"nothing to replicate: {result.skipped_reason}")
         return 0
-    print(f"{args.repository}:{args.tag} replicates to {len(result.targets)} destination(s):")
+    origin = f" from {result.source}" if len(config.sources) > 1 else ""
+    print(f"{args.repository}:{args.tag}{origin} replicates to {len(result.targets)} destination(s):")
     for target in result.targets:
         print(f"  {target.account}/{target.region}  {target.repository}:{target.tag}  (rule {target.rule})")
     return 0

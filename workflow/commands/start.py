@@ -1,5 +1,5 @@
-"""`ecr-replicate start --state-machine-arn ARN --repository R --tag T [--destination ACCOUNT:REGION ...]
-[--dry-run] [--override-reason TEXT] [--wait] [--json]`."""
+"""`ecr-replicate start --state-machine-arn ARN --repository R --tag T [--source ACCOUNT/REGION]
+[--destination ACCOUNT:REGION ...] [--dry-run] [--override-reason TEXT] [--wait] [--json]`."""
 
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         override_reason=args.override_reason,
         requested_by=requested_by,
+        source=args.source,
     )
     client = boto3.client("stepfunctions", region_name=region)
     arn = executions.start(client, args.state_machine_arn, payload, name=args.name)

@@ -31,6 +31,7 @@ def run(args: argparse.Namespace) -> int:
             "config": args.config,
             "valid": True,
             "source": {"account": config.source.account, "region": config.source.region},
+            "sources": [{"account": s.account, "region": s.region} for s in config.sources],
             "rules": [rule.name for rule in config.rules],
             "destinations": [{"account": account, "region": region} for account, region in destinations],
         }

@@ -317,6 +317,8 @@ def _rerun_hint(
             f"  {json.dumps(request)}",
         ]
     cli_destinations = " ".join(f"--destination {line.account}:{line.region}" for line in failed)
+    if source:
+        cli_destinations = f"--source {source} {cli_destinations}"
     machine = state_machine_arn_of(execution_arn) if execution_arn else "STATE_MACHINE_ARN"
     return [
         "To retry only the failed destinations once the cause is fixed, start an execution with:",
