@@ -67,16 +67,18 @@ def _conditions_met(condition: dict[str, Any], rule_arn: str) -> bool:
 
 
 def allowed(policy: str | None, bus_arn: str, account: str, rule_arn: str) -> bool:
-    """Whether a bus policy lets `account`'s rule `rule_arn` put events on the bus `bus_arn`."""
+    """Whether a bus policy lets `account`'s rule `rule_arn` put events on the bus `bus_arn`: an Allow applies and
+    no Deny does."""
     statements = json.loads(policy)["Statement"] if policy else []
-    return any(
-        statement.get("Effect") == "Allow"
-        and PUT_EVENTS in _listed(statement.get("Action"))
+    applying = [
+        statement.get("Effect")
+        for statement in statements
+        if PUT_EVENTS in _listed(statement.get("Action"))
         and _principal_allows(statement.get("Principal"), account)
         and bus_arn in _listed(statement.get("Resource", bus_arn))
         and _conditions_met(statement.get("Condition") or {}, rule_arn)
-        for statement in statements
-    )
+    ]
+    return "Allow" in applying and "Deny" not in applying
 
 
 def _dead_letter(rule: Rule, target: dict[str, Any], event: dict[str, Any], message: str) -> None:
