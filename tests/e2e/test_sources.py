@@ -148,15 +148,15 @@ def test_a_refused_forward_lands_in_the_sources_dead_letter_queue(sources: E2E) 
     queue (NO_PERMISSIONS); the home account's other Region still forwards (one account needs no bus policy)."""
     runtime = sources.runtime
     tag = sources.new_tag()
-    runtime.revoke_forwarding()
+    runtime.forwarding.revoke()
     try:
         runtime.push("app", tag, image(f"refused {tag}"), source=PARTNER_NAME)
         assert runtime.run_events() == []
-        (dead,) = runtime.forward_dead_letters(PARTNER_NAME)
+        (dead,) = runtime.forwarding.dead_letters(PARTNER["account"], PARTNER["region"])
         assert dead["error"] == "NO_PERMISSIONS"
         assert (dead["event"]["account"], dead["event"]["region"]) == (PARTNER["account"], PARTNER["region"])
         assert dead["event"]["detail"]["image-tag"] == tag
         runtime.push("web", tag, image(f"west {tag}"), source=WEST_NAME)
         assert [summary_of(e)["source"] for e in runtime.run_events()] == [WEST_NAME]
     finally:
-        runtime.grant_forwarding()
+        runtime.forwarding.grant()

@@ -37,6 +37,17 @@ from moto.events.utils import EventTemplateParser
 from moto.sqs.models import sqs_backends
 from moto.utilities.arns import parse_arn
 
+from workflow.models.config import ReplicationConfig
+from workflow.models.forwarding import (
+    BUS,
+    FORWARD_RULE_NAME,
+    bus_policy_statements,
+    forwarded_sources,
+    home_bus_arn,
+)
+from workflow.pipeline.plan import event_pattern, pattern_text
+
+DEAD_LETTERS = "ecr-replication-forward-dead-letters"
 PUT_EVENTS = "events:PutEvents"
 WHOLE_EVENT = (
     '{"id": "<id>", "time": <time>, "version": "0", "detail-type": "<detail-type>", "source": "<source>", '
@@ -131,3 +142,51 @@ def forwarding() -> Iterator[None]:
         mock.patch.object(EventTemplateParser, "DEFAULT_EVENT_INPUT_TEMPLATE", WHOLE_EVENT),
     ):
         yield
+
+
+class Forwarding:
+    """What the forwarding stacks and the home bus policy deploy, in moto: each other source's rule, with its pattern
+    and a dead-letter queue, targeting the home bus, which lets the other accounts' rules put events. Made in moto's
+    backends of each account and Region (the local runtime's moto answers every request as the home account);
+    `home_events` is a client of the home account's EventBridge in the home Region."""
+
+    def __init__(self, config: ReplicationConfig, home_events: Any) -> None:
+        self.config = config
+        self.home_events = home_events
+
+    def deploy(self) -> None:
+        """The home bus policy, then each other source's forwarding rule and its dead-letter queue."""
+        self.grant()
+        for source in forwarded_sources(self.config):
+            queue = sqs_backends[source.account][source.region].create_queue(DEAD_LETTERS)
+            events = events_backends[source.account][source.region]
+            events.put_rule(FORWARD_RULE_NAME, event_pattern=pattern_text(event_pattern(self.config, source)))
+            target = {
+                "Id": "home-bus",
+                "Arn": home_bus_arn(self.config),
+                "RoleArn": f"arn:aws:iam::{source.account}:role/ecr-replication-forward",
+                "DeadLetterConfig": {"Arn": queue.queue_arn},
+            }
+            events.put_targets(FORWARD_RULE_NAME, None, [target])
+
+    def grant(self) -> None:
+        """Give the home bus the policy the source stack deploys (none when every source is in the home account)."""
+        statements = bus_policy_statements(self.config)
+        if statements:
+            policy = {"Version": "2012-10-17", "Statement": statements}
+            self.home_events.put_permission(EventBusName=BUS, Policy=json.dumps(policy))
+
+    def revoke(self) -> None:
+        """Remove the home bus policy (as a missing or wrong deploy would): other accounts' events are refused."""
+        self.home_events.remove_permission(EventBusName=BUS, RemoveAllPermissions=True)
+
+    def dead_letters(self, account: str, region: str) -> list[dict[str, Any]]:
+        """The events in a source's forwarding dead-letter queue, with their error code, taken off the queue."""
+        sqs = sqs_backends[account][region]
+        found = []
+        while messages := sqs.receive_message(DEAD_LETTERS, 10, 0, 30, ["All"]):
+            for message in messages:
+                code = message.message_attributes["ERROR_CODE"]["StringValue"]
+                found.append({"event": json.loads(message.body), "error": code})
+                sqs.delete_message(DEAD_LETTERS, str(message.receipt_handle))
+        return found

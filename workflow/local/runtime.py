@@ -56,13 +56,12 @@ from moto.core.config import default_user_config
 from moto.events.models import events_backends
 from moto.moto_api import _internal as moto_api
 from moto.server import ThreadedMotoServer
-from moto.sqs.models import sqs_backends
 
 from workflow.engine.ecr import TagMutability
 from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
 from workflow.local.ecr_front import EcrFront, ecr_event_detail
 from workflow.local.eventbridge import strict_rules
-from workflow.local.forwarding import forwarding
+from workflow.local.forwarding import Forwarding, forwarding
 from workflow.local.images import Image, push_image
 from workflow.local.managed_signing import SigningStatuses
 from workflow.local.managed_signing import applied as signing_applied
@@ -75,13 +74,6 @@ from workflow.local.registries import (
 )
 from workflow.local.scans import ScanResults, applied
 from workflow.models.config import ReplicationConfig, parse_config
-from workflow.models.forwarding import (
-    BUS,
-    FORWARD_RULE_NAME,
-    bus_policy_statements,
-    forwarded_sources,
-    home_bus_arn,
-)
 from workflow.pipeline.plan import event_pattern, pattern_text
 
 # Package data, so an installed wheel runs them: workflow/_data links to the top-level statemachine.asl.json
@@ -104,7 +96,6 @@ GATE_POLL_SECONDS = "1"
 SCAN_NOT_FOUND_SECONDS = 2.0
 TERMINAL = {"SUCCEEDED", "FAILED", "TIMED_OUT", "ABORTED"}
 MAX_TAG_IN_NAME = 71  # execution names are at most 80 characters ("Step Functions service quotas")
-FORWARD_DEAD_LETTERS = "ecr-replication-forward-dead-letters"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
 
@@ -226,6 +217,7 @@ class LocalRuntime:
         self.scans = ScanResults(not_found_seconds=scan_not_found_seconds)
         self.signing = SigningStatuses()
         self.config: ReplicationConfig
+        self.forwarding: Forwarding
 
     def __enter__(self) -> LocalRuntime:
         try:
@@ -280,7 +272,8 @@ class LocalRuntime:
         self._stack.enter_context(forwarding())
         self._stack.enter_context(signing_applied(self.signing))
         self._create_resources(config)
-        self._forward_events()
+        self.forwarding = Forwarding(self.config, self.client("events"))
+        self.forwarding.deploy()
 
     def _endpoints(self) -> list[dict[str, Any]]:
         return [
@@ -379,49 +372,6 @@ class LocalRuntime:
         events.put_targets(
             Rule="ecr-push", Targets=[{"Id": "start-replication", "Arn": self._queue_arn(self._events_queue)}]
         )
-
-    def _forward_events(self) -> None:
-        """What the forwarding stacks and the home bus policy deploy: each other source's rule, with its pattern
-        and a dead-letter queue, targeting the home bus, which lets the other accounts' rules put events. Made in
-        moto's backends of each account and Region (its server answers every request as the home account)."""
-        config = self.config
-        self.grant_forwarding()
-        for source in forwarded_sources(config):
-            queue = sqs_backends[source.account][source.region].create_queue(FORWARD_DEAD_LETTERS)
-            events = events_backends[source.account][source.region]
-            events.put_rule(FORWARD_RULE_NAME, event_pattern=pattern_text(event_pattern(config, source)))
-            target = {
-                "Id": "home-bus",
-                "Arn": home_bus_arn(config),
-                "RoleArn": f"arn:aws:iam::{source.account}:role/ecr-replication-forward",
-                "DeadLetterConfig": {"Arn": queue.queue_arn},
-            }
-            events.put_targets(FORWARD_RULE_NAME, None, [target])
-
-    def grant_forwarding(self) -> None:
-        """Give the home bus the policy the source stack deploys (none when every source is in the home account)."""
-        statements = bus_policy_statements(self.config)
-        if statements:
-            self.client("events").put_permission(
-                EventBusName=BUS, Policy=json.dumps({"Version": "2012-10-17", "Statement": statements})
-            )
-
-    def revoke_forwarding(self) -> None:
-        """Remove the home bus policy (as a wrong or missing policy would): other accounts' events are refused."""
-        self.client("events").remove_permission(EventBusName=BUS, RemoveAllPermissions=True)
-
-    def forward_dead_letters(self, source: str) -> list[dict[str, Any]]:
-        """The events in the forwarding dead-letter queue of a source (`account/region` or place name), with their
-        error code, taken off the queue."""
-        place = self.place_of(source)
-        sqs = sqs_backends[place.account][place.region]
-        found = []
-        while messages := sqs.receive_message(FORWARD_DEAD_LETTERS, 10, 0, 30, ["All"]):
-            for message in messages:
-                code = message.message_attributes["ERROR_CODE"]["StringValue"]
-                found.append({"event": json.loads(message.body), "error": code})
-                sqs.delete_message(FORWARD_DEAD_LETTERS, str(message.receipt_handle))
-        return found
 
     def _queue_arn(self, url: str) -> str:
         attributes = self.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])

@@ -394,11 +394,11 @@ class ReplicationConfig(_Strict):
 
     @model_validator(mode="after")
     def _semantics(self) -> ReplicationConfig:
-        problems = self._source_problems()
+        problems = _source_problems(self)
         if not problems:
             problems = [
-                *self._source_partitions(),
-                *self._rule_sources(),
+                *_source_partitions(self),
+                *_rule_sources(self),
                 *self._duplicate_rule_names(),
                 *self._duplicate_destinations(),
                 *self._loops(),
@@ -410,67 +410,6 @@ class ReplicationConfig(_Strict):
         if problems:
             raise ValueError("\n".join(problems))
         return self
-
-    def _source_problems(self) -> list[str]:
-        """One of `source` and `sources`, each source once, at most one marked home."""
-        if self.given_source is None and not self.given_sources:
-            return ["source: required field is missing (or list several under sources)"]
-        if self.given_source is not None and self.given_sources:
-            return ["source: give source or sources, not both (source is sources with one entry)"]
-        problems: list[str] = []
-        seen: dict[str, int] = {}
-        for index, source in enumerate(self.sources):
-            first = seen.setdefault(source.name, index)
-            if first != index:
-                problems.append(f"sources[{index}]: {source.name} is already sources[{first}]")
-        homes = [index for index, source in enumerate(self.sources) if source.home]
-        if len(homes) > 1:
-            problems.append(
-                f"sources: {len(homes)} sources marked home (sources{homes}); the source stack is deployed in one"
-            )
-        return problems
-
-    def _source_partitions(self) -> list[str]:
-        """Every source can forward its events to the home Region: EventBridge routes events between accounts
-        of one Region everywhere, and between Regions only within aws, never into or out of China or GovCloud
-        (EventBridge user guide, "Sending and receiving events between AWS Regions": GovCloud (US-West,
-        US-East), China (Ningxia, Beijing) are not supported destination Regions;
-        https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-region.html)."""
-        home = self.source
-        partition = partition_of(home.region).name
-        problems = []
-        for index, source in enumerate(self.sources):
-            other = partition_of(source.region).name
-            if other != partition:
-                problems.append(
-                    f"sources[{index}]: {source.name} is in partition {other}, the home source {home.name} in "
-                    f"{partition}: EventBridge routes no events across partitions (nor into or out of aws-cn "
-                    f"and aws-us-gov), so its pushes could not reach the workflow; deploy another installation "
-                    f"with its home in {other}"
-                )
-            elif source.region != home.region and partition != "aws":
-                problems.append(
-                    f"sources[{index}]: {source.name} is in another Region than the home source {home.name}: "
-                    f"EventBridge routes no events between Regions of {partition}; deploy an installation "
-                    f"with its home in {source.region}"
-                )
-        return problems
-
-    def _rule_sources(self) -> list[str]:
-        """A rule names configured sources only, and every source has a rule that replicates its pushes."""
-        names = [source.name for source in self.sources]
-        problems = [
-            f"rules[{index}].sources[{s_index}]: {shown(name)} is not one of the sources ({', '.join(names)})"
-            for index, rule in enumerate(self.rules)
-            for s_index, name in enumerate(rule.sources or ())
-            if name not in names
-        ]
-        problems += [
-            f"sources[{index}]: no rule replicates the pushes of {source.name} (each rule names other sources)"
-            for index, source in enumerate(self.sources)
-            if not problems and not self.rules_for(source)
-        ]
-        return problems
 
     def _duplicate_rule_names(self) -> list[str]:
         seen: set[str] = set()
@@ -656,6 +595,70 @@ class ReplicationConfig(_Strict):
             f"{len(destinations)} destination(s) in {len(accounts)} account(s), "
             f"source {self.source.account}/{self.source.region}{others}"
         )
+
+
+def _source_problems(config: ReplicationConfig) -> list[str]:
+    """One of `source` and `sources`, each source once, at most one marked home."""
+    if config.given_source is None and not config.given_sources:
+        return ["source: required field is missing (or list several under sources)"]
+    if config.given_source is not None and config.given_sources:
+        return ["source: give source or sources, not both (source is sources with one entry)"]
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, source in enumerate(config.sources):
+        first = seen.setdefault(source.name, index)
+        if first != index:
+            problems.append(f"sources[{index}]: {source.name} is already sources[{first}]")
+    homes = [index for index, source in enumerate(config.sources) if source.home]
+    if len(homes) > 1:
+        problems.append(
+            f"sources: {len(homes)} sources marked home (sources{homes}); the source stack is deployed in one"
+        )
+    return problems
+
+
+def _source_partitions(config: ReplicationConfig) -> list[str]:
+    """Every source can forward its events to the home Region: EventBridge routes events between accounts
+    of one Region everywhere, and between Regions only within aws, never into or out of China or GovCloud
+    (EventBridge user guide, "Sending and receiving events between AWS Regions": GovCloud (US-West,
+    US-East), China (Ningxia, Beijing) are not supported destination Regions;
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-region.html)."""
+    home = config.source
+    partition = partition_of(home.region).name
+    problems = []
+    for index, source in enumerate(config.sources):
+        other = partition_of(source.region).name
+        if other != partition:
+            problems.append(
+                f"sources[{index}]: {source.name} is in partition {other}, the home source {home.name} in "
+                f"{partition}: EventBridge routes no events across partitions (nor into or out of aws-cn "
+                f"and aws-us-gov), so its pushes could not reach the workflow; deploy another installation "
+                f"with its home in {other}"
+            )
+        elif source.region != home.region and partition != "aws":
+            problems.append(
+                f"sources[{index}]: {source.name} is in another Region than the home source {home.name}: "
+                f"EventBridge routes no events between Regions of {partition}; deploy an installation "
+                f"with its home in {source.region}"
+            )
+    return problems
+
+
+def _rule_sources(config: ReplicationConfig) -> list[str]:
+    """A rule names configured sources only, and every source has a rule that replicates its pushes."""
+    names = [source.name for source in config.sources]
+    problems = [
+        f"rules[{index}].sources[{s_index}]: {shown(name)} is not one of the sources ({', '.join(names)})"
+        for index, rule in enumerate(config.rules)
+        for s_index, name in enumerate(rule.sources or ())
+        if name not in names
+    ]
+    problems += [
+        f"sources[{index}]: no rule replicates the pushes of {source.name} (each rule names other sources)"
+        for index, source in enumerate(config.sources)
+        if not problems and not config.rules_for(source)
+    ]
+    return problems
 
 
 class _ConfigLoader(yaml.SafeLoader):
