@@ -342,3 +342,16 @@ def test_plan_on_the_command_line_takes_the_source(
     assert (
         "app:release-1 from 333333333333/us-west-2 replicates to 1 destination(s)" in capsys.readouterr().out
     )
+
+
+def test_pattern_shows_a_sources_forwarding_rule(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "replication.yaml"
+    path.write_text(yaml.safe_dump(CONFIG))
+    # When asked for the partner's forwarding pattern / Then its account, Region and own rule's filters
+    assert main(["pattern", str(path), "--source", "333333333333/us-west-2", "--json"]) == 0
+    pattern = json.loads(capsys.readouterr().out)["pattern"]
+    assert pattern == compile_event_pattern(parse_config(CONFIG), parse_config(CONFIG).sources[2]).pattern
+    assert (pattern["account"], pattern["detail"]["repository-name"]) == (["333333333333"], ["app"])
+    # And a source that is not configured is bad input
+    assert main(["pattern", str(path), "--source", "333333333333/us-east-1"]) == 2
+    assert "is not one of the sources" in capsys.readouterr().err
