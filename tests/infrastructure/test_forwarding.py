@@ -17,7 +17,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from infra import naming
 from infra.app import build_app, forwarding_stacks
-from infra.settings import settings_from_context
+from infra.settings import SettingsError, settings_from_context
 from tests.infrastructure.conftest import resources
 from tests.infrastructure.test_compliance import ACCEPTED_WARNINGS
 from tests.infrastructure.test_partitions import actions, listed, statements_by_role
@@ -282,3 +282,23 @@ def test_an_organization_is_required_of_forwarders_and_readers_too(tmp_path: Pat
     )
     condition = role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]
     assert condition["StringEquals"] == {"aws:PrincipalOrgID": "o-abcdefghij"}
+
+
+def test_a_home_bus_policy_over_eventbridges_10_kb_is_refused_at_deploy(tmp_path: Path) -> None:
+    """Given 40 other source accounts (one statement each in the home bus policy, 10 KB at most)
+    When the app is built Then a SettingsError says how large the policy would be, and why it cannot be."""
+    many = {
+        **CONFIG,
+        "sources": [
+            CONFIG["sources"][0],
+            *({"account": f"{n:012d}", "region": "us-west-2"} for n in range(40)),
+        ],
+        "rules": [{k: v for k, v in CONFIG["rules"][0].items() if k != "sources"}],
+    }
+    config = tmp_path / "many.yaml"
+    config.write_text(yaml.safe_dump(many))
+    app = cdk.App(outdir=str(tmp_path / "cdk.out"), context={"config": str(config), "copy_compute": "lambda"})
+    with pytest.raises(
+        SettingsError, match=r"the home bus policy would be [0-9,]+ bytes for 40 other source accounts"
+    ):
+        settings_from_context(app.node.try_get_context)
