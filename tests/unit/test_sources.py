@@ -355,3 +355,19 @@ def test_pattern_shows_a_sources_forwarding_rule(tmp_path: Path, capsys: pytest.
     # And a source that is not configured is bad input
     assert main(["pattern", str(path), "--source", "333333333333/us-east-1"]) == 2
     assert "is not one of the sources" in capsys.readouterr().err
+
+
+def test_a_manual_input_names_its_source_and_a_bad_one_is_refused() -> None:
+    from workflow.ops.executions import manual_input
+
+    # Given `ecr-replicate start --source 333333333333/us-west-2` / Then the input carries it, as the Plan reads it
+    payload = manual_input("app", "release-1", source={"account": "333333333333", "region": "us-west-2"})
+    assert payload["source"] == {"account": "333333333333", "region": "us-west-2"}
+    assert plan(parse_request(payload), parse_config(CONFIG)).source == "333333333333/us-west-2"
+    # And a malformed source is bad input, named
+    with pytest.raises(InvalidRequest, match="source: '3333' is not a 12-digit AWS account id"):
+        parse_request(
+            {"repository": "app", "tag": "release-1", "source": {"account": "3333", "region": "us-west-2"}}
+        )
+    with pytest.raises(InvalidRequest, match="source: must be an object with exactly account and region"):
+        parse_request({"repository": "app", "tag": "release-1", "source": "333333333333/us-west-2"})
