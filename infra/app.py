@@ -1,7 +1,7 @@
-"""The CDK app: `python -m infra.app` synthesizes the stacks into cdk.out (no AWS account needed): the source stack,
-one destination stack per destination account, and with `regional_seeds` one relay stack per seeded Region; and it
-writes the fleet role as a plain CloudFormation template, cdk.out/destination-role.template.json (no CDK bootstrap
-needed where it is deployed).
+"""The CDK app: `python -m infra.app` synthesizes the stacks into cdk.out (no AWS account needed): the source stack
+(in the home source), one destination stack per destination account, one forwarding stack per other source, and
+with `regional_seeds` one relay stack per seeded Region; and it writes the fleet role as a plain CloudFormation
+template, cdk.out/destination-role.template.json (no CDK bootstrap needed where it is deployed).
 
 Context (`cdk synth -c key=value` or cdk.json): `config` (default examples/replication.yaml),
 `emails` (comma list), `copy_compute` (lambda | ec2), `organization_id`, and for organization destinations
@@ -25,10 +25,12 @@ from infra.constructs.state_machine import DEFINITION_FILE
 from infra.settings import REPOSITORY_ROOT, DeploySettings, SettingsError, settings_from_context
 from infra.stacks.destination_stack import DestinationStack, destination_region
 from infra.stacks.fleet_role import fleet_role
+from infra.stacks.forwarding_stack import ForwardingStack
 from infra.stacks.relay_stack import RelayStack
 from infra.stacks.source_stack import SourceStack
 from workflow.core.exceptions import InvalidConfig
 from workflow.models.config import ReplicationConfig
+from workflow.models.forwarding import forwarded_sources
 from workflow.pipeline.seeds import relay_regions
 
 
@@ -53,7 +55,8 @@ def build_app(
     definition_file: Path = DEFINITION_FILE,
     nag: bool = True,
 ) -> tuple[SourceStack, list[DestinationStack]]:
-    """Add the source stack and one destination stack per destination account to `app`.
+    """Add the source stack and one destination stack per destination account to `app`, and one forwarding stack
+    per source other than the home one (`forwarding_stacks(app)` finds them).
 
     With `nag`, cdk-nag's AwsSolutions pack runs at synth and any unacknowledged finding fails it.
     """
@@ -90,6 +93,16 @@ def build_app(
             description=f"ECR filtered replication: the relay copying inside {region} from a seed",
         )
         relay.add_stack_dependency(source)  # it names the relay role the source stack creates
+    for other in forwarded_sources(config):
+        ForwardingStack(
+            app,
+            naming.forwarding_stack_name(other),
+            settings=settings,
+            source=other,
+            env=cdk.Environment(account=other.account, region=other.region),
+            description=f"ECR filtered replication: forwards {other.name}'s ECR events to the home source "
+            f"{config.source.name}",
+        )
     if nag:
         cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return source, destinations
@@ -101,6 +114,11 @@ def write_fleet_template(outdir: Path, template: dict[str, Any]) -> Path:
     path = outdir / naming.FLEET_TEMPLATE_FILE
     path.write_text(json.dumps(template, indent=1) + "\n", encoding="utf-8")
     return path
+
+
+def forwarding_stacks(app: cdk.App) -> list[ForwardingStack]:
+    """The forwarding stacks `build_app` added, in the config's order."""
+    return [child for child in app.node.children if isinstance(child, ForwardingStack)]
 
 
 def main() -> int:

@@ -7,7 +7,7 @@ names them. The names here are the contract between the two stacks.
 from __future__ import annotations
 
 from workflow.core.partitions import partition_of
-from workflow.models.config import FleetDestination, ReplicationConfig, Rule
+from workflow.models.config import FleetDestination, ReplicationConfig, Rule, SourceConfig
 from workflow.models.rules import compile_pattern
 
 # IAM quotas: a managed policy is at most 6,144 characters; CDK moves the statements that overflow a
@@ -21,6 +21,7 @@ DESTINATION_STACK_PREFIX = "EcrReplicationDestination-"
 FLEET_STACK_SET_NAME = "ecr-replication-fleet-role"
 FLEET_TEMPLATE_FILE = "destination-role.template.json"
 RELAY_STACK_PREFIX = "EcrReplicationRelay-"
+FORWARDING_STACK_PREFIX = "EcrReplicationForward-"
 
 
 def copy_role_name(config: ReplicationConfig) -> str:
@@ -41,6 +42,42 @@ def reconcile_role_name(config: ReplicationConfig) -> str:
 def relay_role_name(config: ReplicationConfig) -> str:
     """The role of the relay functions (regional_seeds): one role, global, for the relay of every Region."""
     return f"ecr-replication-relay-{config.source.region}"
+
+
+def gate_role_name(config: ReplicationConfig) -> str:
+    """The Gate Lambda role's name (the source-access roles of other source accounts trust it by name)."""
+    return f"ecr-replication-gate-{config.source.region}"
+
+
+def source_reader_role_arns(config: ReplicationConfig) -> list[str]:
+    """The ARNs of the home roles that read the sources: copy, precheck, gate and reconcile (a source in another
+    account is read through its source-access role, which trusts exactly these)."""
+    partition = partition_of(config.source.region)
+    names = (
+        copy_role_name(config),
+        precheck_role_name(config),
+        gate_role_name(config),
+        reconcile_role_name(config),
+    )
+    return [partition.role_arn(config.source.account, name) for name in names]
+
+
+def forwarding_stack_name(source: SourceConfig) -> str:
+    """The stack name of the forwarding stack of one source other than the home one."""
+    return f"{FORWARDING_STACK_PREFIX}{source.account}-{source.region}"
+
+
+def source_access_stack_source(config: ReplicationConfig, account: str) -> SourceConfig | None:
+    """The source whose forwarding stack deploys `account`'s source-access role (IAM is global: the first of the
+    account's sources); None for the home account, whose roles read its sources directly."""
+    if account == config.source.account:
+        return None
+    return next(source for source in config.sources if source.account == account)
+
+
+def source_access_role_arns(config: ReplicationConfig) -> list[str]:
+    """The source-access roles of the other source accounts, which the home roles assume to read them."""
+    return sorted({arn for source in config.sources if (arn := config.source_role_arn(source))})
 
 
 def source_role_arns(config: ReplicationConfig) -> list[str]:
@@ -211,11 +248,30 @@ def repository_resource_patterns(rule: Rule) -> list[str]:
     return ["*"] if "*" in patterns else patterns
 
 
-def source_repository_arns(config: ReplicationConfig) -> list[str]:
-    """The ARNs (or ARN patterns) of every source repository a rule can read, sorted."""
-    source = config.source
-    prefix = partition_of(source.region).arn("ecr", source.region, source.account, "repository/")
-    return fit_statement({prefix + p for rule in config.rules for p in repository_resource_patterns(rule)})
+def _repository_prefix(source: SourceConfig) -> str:
+    return partition_of(source.region).arn("ecr", source.region, source.account, "repository/")
+
+
+def source_repository_arns(config: ReplicationConfig, account: str | None = None) -> list[str]:
+    """The ARNs (or ARN patterns) of every source repository a rule can read in `account` (default: the home
+    one), in each of its source Regions, sorted."""
+    account = account or config.source.account
+    return fit_statement(
+        {
+            _repository_prefix(source) + pattern
+            for source in config.sources
+            if source.account == account
+            for rule in config.rules_for(source)
+            for pattern in repository_resource_patterns(rule)
+        }
+    )
+
+
+def source_listing_arns(config: ReplicationConfig, account: str | None = None) -> list[str]:
+    """`repository/*` in each source Region of `account` (default: the home one): what DescribeRepositories
+    without names is authorized on (reconciliation and sync list the registry)."""
+    account = account or config.source.account
+    return sorted({_repository_prefix(s) + "*" for s in config.sources if s.account == account})
 
 
 def destination_repository_arns(
@@ -274,17 +330,31 @@ def widened_rules(config: ReplicationConfig) -> list[str]:
 
 
 def gated_repository_arns(
-    config: ReplicationConfig, *, scan: bool = False, managed_signing: bool = False
+    config: ReplicationConfig,
+    *,
+    scan: bool = False,
+    managed_signing: bool = False,
+    account: str | None = None,
 ) -> list[str]:
-    """The ARN patterns of the source repositories of rules with promotion gates (a scan gate, if `scan`; an
-    ECR managed signing policy, if `managed_signing`)."""
-    source = config.source
-    prefix = partition_of(source.region).arn("ecr", source.region, source.account, "repository/")
-    rules = [
-        r
-        for r in config.rules
-        if r.gates is not None
-        and (r.gates.scan is not None or not scan)
-        and (not managed_signing or (r.gates.signature is not None and r.gates.signature.ecr_managed_signing))
-    ]
-    return fit_statement({prefix + p for rule in rules for p in repository_resource_patterns(rule)})
+    """The ARN patterns of the source repositories in `account` (default: the home one) of rules with promotion
+    gates (a scan gate, if `scan`; an ECR managed signing policy, if `managed_signing`)."""
+    account = account or config.source.account
+
+    def gated(rule: Rule) -> bool:
+        gates = rule.gates
+        if gates is None or (scan and gates.scan is None):
+            return False
+        return not managed_signing or (
+            gates.signature is not None and bool(gates.signature.ecr_managed_signing)
+        )
+
+    return fit_statement(
+        {
+            _repository_prefix(source) + pattern
+            for source in config.sources
+            if source.account == account
+            for rule in config.rules_for(source)
+            if gated(rule)
+            for pattern in repository_resource_patterns(rule)
+        }
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,9 +11,13 @@ from typing import Any, Literal
 from infra import naming
 from workflow.core.partitions import partition_of
 from workflow.models.config import ReplicationConfig, load_config
+from workflow.models.forwarding import bus_policy_statements
 from workflow.ops.sync.options import SyncOptions
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
+# "The permission policy on the event bus cannot exceed 10 KB in size" (AWS::Events::EventBusPolicy; EventBridge
+# API reference, PutPermission).
+BUS_POLICY_MAX_BYTES = 10 * 1024
 DEFAULT_CONFIG = "examples/replication.yaml"
 CopyCompute = Literal["lambda", "ec2"]
 COPY_COMPUTES: tuple[CopyCompute, ...] = ("lambda", "ec2")
@@ -100,6 +105,21 @@ class DeploySettings:
             raise SettingsError(
                 f"context 'copy_compute': CodeBuild Lambda compute is not offered in the source Region {region} "
                 f"(only in {', '.join(LAMBDA_COMPUTE_REGIONS)}); deploy with -c copy_compute=ec2"
+            )
+        size = len(
+            json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": bus_policy_statements(self.config, self.organization_id),
+                }
+            )
+        )
+        if size > BUS_POLICY_MAX_BYTES:
+            raise SettingsError(
+                f"config sources: the home bus policy would be {size:,} bytes for "
+                f"{len({s.account for s in self.config.sources}) - 1} other source accounts, over EventBridge's "
+                f"{BUS_POLICY_MAX_BYTES:,} (an event bus policy is at most 10 KB): gather fewer accounts into one "
+                "installation"
             )
 
     @property

@@ -25,6 +25,7 @@ from workflow.models.payloads import Target
 from workflow.pipeline.fanout import after_gate, with_targets
 from workflow.pipeline.gate import DEFAULT_POLL_SECONDS, GateStep
 from workflow.registry.deadline import invocation_bounds
+from workflow.pipeline.precheck import assume_source_role
 from workflow.registry.factory import make_client
 
 POLL_ENV = "GATE_POLL_SECONDS"
@@ -41,12 +42,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     plan = with_targets(event["plan"], store)
     config = load_handler_config()
     first = Target.model_validate(plan["targets"][0])
+    # The image's source: in another account, read through its read-only role (workflow.pipeline.precheck).
+    session = assume_source_role(first) or boto3.Session()
     registry = make_client(
         first.source_registry,
+        session=session,
         insecure_registries=[first.source_registry] if first.source_insecure else [],
         bounds=bounds,
     )
-    ecr = boto3.client("ecr", region_name=config.source.region)
+    region = first.source.split("/", 1)[1] if first.source else config.source.region
+    ecr = session.client("ecr", region_name=region)
     poll_seconds = int(os.environ.get(POLL_ENV, DEFAULT_POLL_SECONDS))
     result = GateStep(config, ecr=ecr, registry=registry, poll_seconds=poll_seconds).run(plan)
     gate = result["gate"]

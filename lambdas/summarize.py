@@ -1,11 +1,11 @@
 """Summarize state: the Map's per-target records -> outcome, lines, totals and the email text.
 
 Event: `{"execution": <name>, "execution_id": <execution ARN>, "started_at": <$$.Execution.StartTime>,
-"plan": {"repository", "tag", "dry_run", "action", "pushed_at", "override"}, "results": [<TargetResult>, ...],
-"blocked": [<TargetResult>, ...], "fan_out": {"mode", "targets", "blocked", "map_run", "error"}, "gate_error"}`
-(workflow.pipeline.fanout.collect). Returns the Summary and `events`: the replication events' PutEvents batches
-(workflow.pipeline.announce), which the state machine puts on the default bus; for a distributed run they are in
-the fan-out bucket (`events_object`).
+"plan": {"repository", "tag", "dry_run", "action", "pushed_at", "override", "source"}, "results":
+[<TargetResult>, ...], "blocked": [<TargetResult>, ...], "fan_out": {"mode", "targets", "blocked", "map_run",
+"error"}, "gate_error"}` (workflow.pipeline.fanout.collect). Returns the Summary and `events`: the replication
+events' PutEvents batches (workflow.pipeline.announce), which the state machine puts on the default bus; for a
+distributed run they are in the fan-out bucket (`events_object`).
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         started_at=parse_time(event.get("started_at")),
         finished_at=datetime.now(UTC),
         details=fanout.details(event, store, results, config.source.region),
+        source=plan.get("source"),
     )
     logger.info("summarized", extra={"outcome": summary.outcome, "totals": summary.totals.model_dump()})
     emit(summary_metrics(summary, results, parse_time(plan.get("pushed_at"))))

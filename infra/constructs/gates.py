@@ -34,10 +34,22 @@ GATE_READ_ACTIONS = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:Des
 POLL_SECONDS = "30"
 
 
-def gate_statements(config: ReplicationConfig, *, token: bool = True) -> list[iam.PolicyStatement]:
-    """What reading the gates needs; none when no rule has gates (`token=False`: without the registry token,
-    for a role granted one already)."""
-    gated = naming.gated_repository_arns(config)
+def source_access(config: ReplicationConfig) -> iam.PolicyStatement | None:
+    """AssumeRole on the source-access roles of the other source accounts (None when every source is in the home
+    account): how the home roles read the images there."""
+    roles = naming.source_access_role_arns(config)
+    if not roles:
+        return None
+    return iam.PolicyStatement(sid="AssumeSourceAccessRoles", actions=["sts:AssumeRole"], resources=roles)
+
+
+def gate_statements(
+    config: ReplicationConfig, account: str | None = None, *, token: bool = True
+) -> list[iam.PolicyStatement]:
+    """What reading the gates of the sources in `account` (default: the home one) needs; none when no rule of
+    theirs has gates (`token=False`: without the registry token, for a role granted one already). The home roles
+    reading another account's sources assume its source-access role."""
+    gated = naming.gated_repository_arns(config, account=account)
     if not gated:
         return []
     statements = [iam.PolicyStatement(sid="ReadGatedImages", actions=GATE_READ_ACTIONS, resources=gated)]
@@ -45,7 +57,7 @@ def gate_statements(config: ReplicationConfig, *, token: bool = True) -> list[ia
         statements.append(
             iam.PolicyStatement(sid="GateEcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"])
         )
-    scanned = naming.gated_repository_arns(config, scan=True)
+    scanned = naming.gated_repository_arns(config, scan=True, account=account)
     if scanned:
         statements += [
             iam.PolicyStatement(
@@ -55,7 +67,7 @@ def gate_statements(config: ReplicationConfig, *, token: bool = True) -> list[ia
                 sid="ReadEnhancedFindings", actions=["inspector2:ListFindings"], resources=["*"]
             ),
         ]
-    signed = naming.gated_repository_arns(config, managed_signing=True)
+    signed = naming.gated_repository_arns(config, managed_signing=True, account=account)
     if signed:
         statements.append(
             iam.PolicyStatement(
@@ -79,9 +91,13 @@ class GateFunction(Construct):
             description="Promotion gates: scan findings and signatures decide which targets may replicate",
             timeout=cdk.Duration.seconds(FUNCTION_TIMEOUTS["gate"]),
             memory_size=512,
+            role_name=naming.gate_role_name(config),
             environment={"GATE_POLL_SECONDS": POLL_SECONDS},
         )
         role = self.function.role
         assert role is not None
         for statement in gate_statements(config):
             role.add_to_principal_policy(statement)
+        access = source_access(config)
+        if access and any(rule.gates is not None for rule in config.rules):
+            role.add_to_principal_policy(access)

@@ -25,9 +25,9 @@ from infra import naming
 from infra.constructs.alarms import PERIOD, alarm_section, notifying_alarm
 from infra.constructs.destination_access import acknowledge_secret_names, destination_access
 from infra.constructs.functions import HandlerCode, acknowledge
+from infra.constructs.gates import source_access
 from infra.constructs.queues import dead_letter_queue
 from infra.settings import DEFAULT_RECONCILE_MAX_IN_FLIGHT, DEFAULT_RECONCILE_SCHEDULE
-from workflow.core.partitions import partition_of
 from workflow.models.config import ReplicationConfig
 from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
 
@@ -161,14 +161,11 @@ class Reconciliation(Construct):
     def _grant(
         self, role: iam.IRole, config: ReplicationConfig, state_machine: sfn.IStateMachine, topic: sns.ITopic
     ) -> None:
-        source = config.source
-        all_repositories = partition_of(source.region).arn(
-            "ecr", source.region, source.account, "repository/*"
-        )
+        listings = naming.source_listing_arns(config)
         executions = execution_arns(self, state_machine)
         statements = [
             iam.PolicyStatement(
-                sid="ListSourceRepositories", actions=SOURCE_LIST_ACTIONS, resources=[all_repositories]
+                sid="ListSourceRepositories", actions=SOURCE_LIST_ACTIONS, resources=listings
             ),
             iam.PolicyStatement(
                 sid="ReadSourceImages",
@@ -191,6 +188,9 @@ class Reconciliation(Construct):
                 resources=[executions],
             ),
         ]
+        reading_elsewhere = source_access(config)
+        if reading_elsewhere is not None:
+            statements.append(reading_elsewhere)
         for statement in statements:
             role.add_to_principal_policy(statement)
         acknowledge_secret_names(role, config)
@@ -199,10 +199,13 @@ class Reconciliation(Construct):
         acknowledge(
             role,
             {
-                f"AwsSolutions-IAM5[Resource::{all_repositories}]": (
-                    "DescribeRepositories without names lists the registry; it is read-only metadata and the "
-                    "Lambda keeps only the repositories the rules select."
-                ),
+                **{
+                    f"AwsSolutions-IAM5[Resource::{arn}]": (
+                        "DescribeRepositories without names lists the registry; it is read-only metadata and "
+                        "the Lambda keeps only the repositories the rules select."
+                    )
+                    for arn in listings
+                },
                 **{
                     f"AwsSolutions-IAM5[Resource::{arn}]": (
                         "Read-only image reads (DescribeImages, and for `sync --local` the pulls) on the "
@@ -210,7 +213,7 @@ class Reconciliation(Construct):
                         "the rules filter exactly)."
                     )
                     for arn in naming.source_repository_arns(config)
-                    if "*" in arn and arn != all_repositories
+                    if "*" in arn and arn not in listings
                 },
                 nag_resource_id(self, executions): (
                     "Execution names are derived at run time; DescribeExecution is scoped to this state "

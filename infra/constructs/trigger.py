@@ -1,4 +1,5 @@
-"""The EventBridge rule (pattern compiled from the rules) targeting the state machine, with a DLQ."""
+"""The EventBridge rule (pattern compiled from the rules) targeting the state machine, with a DLQ; with several
+sources it matches each source's events by their account and Region (the others arrive forwarded)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,8 @@ class Trigger(Construct):
             event_pattern=events.EventPattern(
                 source=pattern["source"],
                 detail_type=pattern["detail-type"],
+                account=pattern.get("account"),
+                region=pattern.get("region"),
                 detail=pattern["detail"],
             ),
         )

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import aws_cdk as cdk
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from constructs import Construct
 
@@ -17,7 +18,7 @@ from infra.constructs.destination_access import acknowledge_secret_names, destin
 from infra.constructs.fanout_bucket import FanOutBucket
 from infra.constructs.fleet import FleetStackSet, acknowledge_fleet_roles, grant_organization_read
 from infra.constructs.functions import HandlerCode, WorkflowFunctions, acknowledge
-from infra.constructs.gates import GateFunction, gate_statements
+from infra.constructs.gates import GateFunction, gate_statements, source_access
 from infra.constructs.notifications import Notifications
 from infra.constructs.operators import OperatorPolicies
 from infra.constructs.reconciliation import Reconciliation
@@ -25,6 +26,7 @@ from infra.constructs.relays import RelayRole
 from infra.constructs.state_machine import DEFINITION_FILE, ReplicationStateMachine
 from infra.constructs.trigger import Trigger
 from infra.settings import DeploySettings
+from workflow.models.forwarding import BUS, bus_policy_statements
 from workflow.pipeline.plan import event_pattern
 
 FANOUT_BUCKET_ENV = "FANOUT_BUCKET"  # lambdas/observability.py reads it
@@ -72,6 +74,9 @@ class SourceStack(cdk.Stack):
             ),
             iam.PolicyStatement(sid="EcrToken", actions=["ecr:GetAuthorizationToken"], resources=["*"]),
         ]
+        reading_elsewhere = source_access(config)
+        if reading_elsewhere is not None:
+            source_read.append(reading_elsewhere)
         access = destination_access(config)
         notifications = Notifications(self, "Notifications", emails=settings.emails)
         self.topic = notifications.topic
@@ -117,6 +122,17 @@ class SourceStack(cdk.Stack):
         self.trigger = Trigger(
             self, "Trigger", pattern=event_pattern(config), state_machine=self.workflow.state_machine
         )
+        # The other source accounts' forwarding rules may put their events on this (the home) bus.
+        self.bus_policies = [
+            events.CfnEventBusPolicy(
+                self,
+                f"ForwardedEvents{statement['Sid'].rsplit('-', 1)[1]}",
+                event_bus_name=BUS,
+                statement_id=statement["Sid"],
+                statement={key: value for key, value in statement.items() if key != "Sid"},
+            )
+            for statement in bus_policy_statements(config, settings.organization_id)
+        ]
         self.alarms = Alarms(
             self,
             "Alarms",

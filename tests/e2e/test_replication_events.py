@@ -58,6 +58,7 @@ def test_each_finished_target_puts_one_event_and_the_lag_is_measured(
         "destination": {"account": US["account"], "region": US["region"], "repository": "app"},
         "action": "copied",
         "error": None,
+        "source": "111111111111/us-east-1",
     }
     assert by_account[EU["account"]]["detail"]["error"] == "RegistryProtocolError"
     # and each names the execution in its resources, from our source

@@ -18,7 +18,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 
 from tests.iam.registry_actions import actions_of
 from workflow.core.partitions import partition_of
-from workflow.models.config import FLEET_ROLE_NAME
+from workflow.models.config import FLEET_ROLE_NAME, SOURCE_ACCESS_ROLE_NAME
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 # The components whose calls the suites must have recorded (Record makes no AWS call; Plan and Summarize use the
@@ -63,6 +63,18 @@ class Call:
         if self.via_secret:
             return self.resources[0].split(":")[4]
         return self.assumed_role.split(":")[4] if self.assumed_role else SOURCE["account"]
+
+    @property
+    def reads_a_source(self) -> bool:
+        """Whether the call reads another account's source, through its source-access role."""
+        return bool(self.assumed_role and self.assumed_role.endswith(f"role/{SOURCE_ACCESS_ROLE_NAME}"))
+
+    @property
+    def assumes_source_access(self) -> bool:
+        """Whether the call is the AssumeRole of a source-access role."""
+        return self.action == "sts:AssumeRole" and self.resources[0].endswith(
+            f"role/{SOURCE_ACCESS_ROLE_NAME}"
+        )
 
     @property
     def principal(self) -> str | None:
@@ -245,6 +257,24 @@ def without_gates(calls: list[Call]) -> list[Call]:
     return ungated + tokens
 
 
+def _sources(calls: list[Call]) -> list[dict[str, str]]:
+    """The sources the calls read: SOURCE, every Region where a component read the home account's ECR with its
+    own credentials (the home roles read the home account's sources directly), and each account and Region read
+    through a source-access role, or whose source-access role was assumed (another account's source)."""
+    places = {(SOURCE["account"], SOURCE["region"])}
+    for call in calls:
+        if call.assumes_source_access and not call.via_secret:
+            places.add((call.resources[0].split(":")[4], call.region))
+        if not call.action.startswith("ecr:") or call.via_secret:
+            continue
+        if call.assumed_role is None:
+            places.add((SOURCE["account"], call.region))
+        elif call.reads_a_source:
+            places.add((call.caller_account, call.region))
+    others = sorted(places - {(SOURCE["account"], SOURCE["region"])})
+    return [SOURCE, *({"account": account, "region": region} for account, region in others)]
+
+
 def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
     """A config whose synthesized roles are the ones the recorded calls ran as.
 
@@ -253,7 +283,8 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
     without gates for the rest (so a role's gate grants cannot hide what reading the others needs). Each has
     one destination per assumed role, in the Regions its calls went to; a fleet role the resolver reached is one
     organization destination instead (the StackSet's template). Credentials secrets are under a
-    customer-managed key (SECRET_KEY_ID); created repositories under the key the calls named, if any.
+    customer-managed key (SECRET_KEY_ID); created repositories under the key the calls named, if any. The
+    sources are those the calls read (`_sources`), each other account's read through its source-access role.
     `gates=False`: one rule without gates for every repository (for the calls of `without_gates`).
     """
     repositories = {
@@ -263,7 +294,7 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
     organizations = bool(organization_actions(calls))
     destinations: dict[tuple[str, str], dict[str, Any]] = {}
     for call in calls:
-        if call.action != "sts:AssumeRole" or is_fleet_call(call, organizations):
+        if call.action != "sts:AssumeRole" or call.assumes_source_access or is_fleet_call(call, organizations):
             continue
         account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
         destinations.setdefault((account, name), {"account": account, "role_name": name, "regions": set()})
@@ -275,7 +306,7 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
             account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
             destinations[(account, name)]["regions"].update(relays)
     for call in calls:
-        if call.assumed_role and not is_fleet_call(call, organizations):
+        if call.assumed_role and not call.reads_a_source and not is_fleet_call(call, organizations):
             account, name = call.caller_account, call.assumed_role.rsplit("/", 1)[1]
             destinations[(account, name)]["regions"].add(call.region)
         if call.via_secret and call.action == "sts:AssumeRole":
@@ -318,7 +349,7 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
         },
     ]
     return {
-        "source": SOURCE,
+        "sources": _sources(calls),
         "rules": [r for r in rules if r["repositories"]],
         "notifications": {"emails": ["coverage@example.com"], "on": "failure"},
         # The copy job invoked a relay: the relays and their role are deployed.

@@ -15,6 +15,8 @@ destination role whose credentials signed it or got its registry token, or the u
 Each pytest process records into its own file of one folder (ECR_REPLICATE_IAM_RECORDS); this test reads them
 all, so under xdist it runs after the parallel run, in a run of its own (`make test`). Run alone, nothing is
 recorded and it fails, naming the suites to run with it.
+A call through a source-access role (another account's source) is checked against that role, which a forwarding
+stack deploys, and its AssumeRole against that role's trust policy, as for destination roles.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from unittest import mock
 import aws_cdk as cdk
 import pytest
 
-from infra.app import build_app
+from infra.app import build_app, forwarding_stacks
 from infra.settings import settings_from_context
 from tests.iam import recorder
 from tests.iam.calls import (
@@ -139,7 +141,7 @@ def _synthesize(config: dict[str, Any], workdir: Path) -> Synthesized:
     assembly = app.synth()
     stacks = [
         (s.stack_name, assembly.get_stack_by_name(s.stack_name).template, s.account, s.region)
-        for s in [source, *destinations]
+        for s in [source, *destinations, *forwarding_stacks(app)]
     ]
     fleet = None
     stack_sets = Stack("source", stacks[0][1], SOURCE["account"], SOURCE["region"]).of_type(

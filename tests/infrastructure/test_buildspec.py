@@ -60,6 +60,7 @@ def _run_build_phase(
         "SEED_ROLE_ARN": "",
         "SEED_EXTERNAL_ID": "",
         "RELAY_FUNCTION": "",
+        "SRC_ROLE_ARN": "",
         **variables,
     }
     completed = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True)
@@ -179,6 +180,24 @@ def test_build_phase_passes_a_seeded_destinations_seed_role_and_relay(tmp_path: 
     plain_dir.mkdir()
     plain, _ = _run_build_phase(plain_dir)
     assert not {"--seed", "--seed-role-arn", "--seed-external-id", "--relay-function"} & set(plain)
+
+
+def test_build_phase_reads_a_source_in_another_account_through_its_role(tmp_path: Path) -> None:
+    """Given a source in another account than the home one (its read-only role in SRC_ROLE_ARN)
+    When the build phase runs Then the CLI gets --src-role-arn with it; without one, no such option."""
+    role = "arn:aws:iam::333333333333:role/ecr-replication-source-access"
+    args, _ = _run_build_phase(
+        tmp_path,
+        SOURCE_IMAGE="333333333333.dkr.ecr.us-west-2.amazonaws.com/app:v1",
+        DESTINATION_IMAGE="222222222222.dkr.ecr.eu-west-1.amazonaws.com/app:v1",
+        DST_ROLE_ARN="arn:aws:iam::222222222222:role/ecr-replication-target",
+        SRC_ROLE_ARN=role,
+    )
+    assert args[args.index("--src-role-arn") + 1] == role
+    plain_dir = tmp_path / "plain"
+    plain_dir.mkdir()
+    plain, _ = _run_build_phase(plain_dir)
+    assert "--src-role-arn" not in plain
 
 
 def test_a_failed_copy_still_exports_its_error_for_the_state_machine(tmp_path: Path) -> None:

@@ -279,10 +279,13 @@ def test_copy_starts_the_codebuild_project_with_exactly_its_plaintext_variables(
         "SEED_ROLE_ARN",
         "SEED_EXTERNAL_ID",
         "RELAY_FUNCTION",
+        "SRC_ROLE_ARN",
     ]
     assert {v["Type"] for v in variables} == {"PLAINTEXT"}
     # And every variable is a field of the Precheck's job, by the same name
     assert {v["Value.$"] for v in variables} == {f"$.precheck.job.{f}" for f in CopyJob.model_fields}
+    # And a source in another account is read through its read-only role, which the Precheck names
+    assert variables[14]["Value.$"] == "$.precheck.job.source_role_arn"
     # And a destination in another partition gets its credentials secret's name, never a value
     assert variables[5]["Value.$"] == "$.precheck.job.credentials_secret"
     # And the build paces its manifest PUTs at the share of the PutImage quota the plan gave its target
@@ -519,7 +522,9 @@ def test_map_output_for_50_copied_targets_stays_well_under_64_kib(definition: di
     assert records[0]["bytes_copied"] == 734_003_200
     size = len(json.dumps(records, separators=(",", ":")))
     assert size < 64 * 1024, size
-    assert size < 24 * 1024, size  # with build_seconds and bytes_in_region (the cost estimate reads them)
+    # About 480 bytes a record (each names its source, `account/region`: up to ~40 bytes of it), with
+    # build_seconds and bytes_in_region (the cost estimate reads them).
+    assert size < 24 * 1024, size
 
 
 def test_map_output_for_50_failed_builds_stays_under_the_256_kib_state_limit(
@@ -696,6 +701,7 @@ def test_every_iteration_error_goes_to_record_and_plan_errors_are_read_by_it(
         "region.$",
         "repository.$",
         "tag.$",
+        "source.$",
         "error.$",
     }
     # And a bad input or config (or a loop it plans) is read by the same function; if that fails, the raw error

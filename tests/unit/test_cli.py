@@ -47,6 +47,7 @@ def test_plan_json(capsys: pytest.CaptureFixture[str]) -> None:
         "repository": "app",
         "tag": "release-1.0.0",
         "rule": "production",
+        "source": "111111111111/us-east-1",
     }
     assert len(result["targets"]) == 3
 

@@ -88,7 +88,7 @@ def test_source_is_required_and_validated() -> None:
     assert "source.account: '1' is not a 12-digit AWS account id" in problems
     assert "source.region: 'nowhere' is not an AWS Region where ECR is available" in problems
     del data["source"]
-    assert problems_of(data) == ["source: required field is missing"]
+    assert problems_of(data) == ["source: required field is missing (or list several under sources)"]
 
 
 @pytest.mark.parametrize(

@@ -169,7 +169,7 @@ def test_narrowing_to_a_destination_of_a_rule_that_rejects_the_tag_plans_nothing
 def test_event_from_another_account_is_rejected() -> None:
     event = ecr_event("app", "release-1")
     event["account"] = "444444444444"
-    with pytest.raises(InvalidRequest, match="config's source is 111111111111"):
+    with pytest.raises(InvalidRequest, match="not one of the config's sources \\(111111111111/us-east-1\\)"):
         plan(parse_request(event), parse_config(CONFIG))
 
 

@@ -125,6 +125,7 @@ def test_copy_needed_ensures_the_repository_and_pins_the_source_digest(
         "seed_role_arn": "",
         "seed_external_id": "",
         "relay_function": "",
+        "source_role_arn": "",
     }
     assert outcome.record.status == "planned"
     assert outcome.record.digest == SOURCE_DIGEST
@@ -143,6 +144,32 @@ def test_the_copy_job_paces_at_the_share_of_the_put_image_quota_the_plan_gave_it
     outcome = check_target(make_target(put_rate=2.5), session_factory=SessionRecorder())
     # Then the copy job gets that rate (a build's environment variables are strings)
     assert outcome.job.put_rate == "2.5"
+
+
+def test_a_source_in_another_account_is_read_through_its_role_and_named_in_the_record(
+    aws: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a target whose image is in another source account (its read-only role on the target)
+    When prechecked Then the engine reads the source with that role's session, in the source's Region, the copy
+    job is told the role, and the record names the source."""
+    engine = PrecheckRecorder(PrecheckResult(action="copy-needed", digest=SOURCE_DIGEST))
+    monkeypatch.setattr(copy, "probe_destination", engine)
+    sessions = SessionRecorder()
+    role = "arn:aws:iam::333333333333:role/ecr-replication-source-access"
+    target = make_target(
+        source="333333333333/us-west-2",
+        source_role_arn=role,
+        source_registry="333333333333.dkr.ecr.us-west-2.amazonaws.com",
+    )
+    outcome = check_target(target, session_factory=sessions)
+    (_, kwargs) = engine.calls[0]
+    source_session = kwargs["source_session"]
+    assert source_session is sessions.sessions[1]
+    assert source_session is not kwargs["destination_session"]
+    assert sessions.kwargs[1]["region_name"] == "us-west-2"
+    assert source_session.get_credentials().access_key != "testing"
+    assert outcome.job.source_role_arn == role
+    assert outcome.record.source == "333333333333/us-west-2"
 
 
 def test_an_event_for_an_earlier_push_replicates_what_the_tag_points_at_now(

@@ -1,5 +1,6 @@
-"""`ecr-replicate pattern CONFIG [--json]`: the EventBridge event pattern compiled from the rules, whether it
-is exact or widened (what, and why), and how it stands against EventBridge's limits."""
+"""`ecr-replicate pattern CONFIG [--source ACCOUNT/REGION] [--json]`: the EventBridge event pattern compiled from
+the rules (the home rule's, or with `--source` that source's forwarding rule's), whether it is exact or widened
+(what, and why), and how it stands against EventBridge's limits."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import json
 from typing import Any
 
 from workflow.core.commandline import add_command, add_json_argument
+from workflow.core.exceptions import InvalidRequest
 from workflow.models.config import load_config
 from workflow.pipeline.event_filters import WILDCARD_COMPLEXITY_MAX
 from workflow.pipeline.plan import (
@@ -33,13 +35,23 @@ def register(subparsers: Any) -> None:
         examples=["ecr-replicate pattern replication.yaml", "ecr-replicate pattern replication.yaml --json"],
     )
     parser.add_argument("config", help="replication config (YAML or JSON)")
+    parser.add_argument(
+        "--source", metavar="ACCOUNT/REGION", help="the forwarding rule's pattern of this (non-home) source"
+    )
     add_json_argument(parser, "the pattern, its length and complexity, and what was widened")
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the report, then the pattern as the compact JSON whose length EventBridge limits."""
-    compiled = compile_event_pattern(load_config(args.config))
+    config = load_config(args.config)
+    source = None
+    if args.source is not None:
+        source = next((s for s in config.sources if s.name == args.source), None)
+        if source is None:
+            names = ", ".join(s.name for s in config.sources)
+            raise InvalidRequest(f"--source {args.source!r} is not one of the sources ({names})")
+    compiled = compile_event_pattern(config, source)
     if args.json:
         print(json.dumps(report(compiled), indent=2))
         return 0

@@ -1,4 +1,5 @@
-"""`ecr-replicate plan CONFIG --repository R (--tag T | --tags-file FILE) [--destination ACCOUNT:REGION ...] [--json]`.
+"""`ecr-replicate plan CONFIG --repository R (--tag T | --tags-file FILE) [--source ACCOUNT/REGION]
+[--destination ACCOUNT:REGION ...] [--json]`.
 
 Organization destinations are resolved first, with the caller's credentials (AWS Organizations read access:
 the management account, or the source account through the delegation policy), and listed.
@@ -39,10 +40,25 @@ def destination_argument(value: str) -> dict[str, str]:
     return {"account": account, "region": region}
 
 
+def source_argument(value: str) -> dict[str, str]:
+    """Parse `ACCOUNT/REGION` (how sources are named) into the manual-input source shape."""
+    account, separator, region = value.partition("/")
+    if not separator or not account or not region:
+        raise argparse.ArgumentTypeError(f"{value!r} is not ACCOUNT/REGION")
+    return {"account": account, "region": region}
+
+
 def add_image_arguments(parser: argparse.ArgumentParser, *, tag_required: bool = True) -> None:
-    """`--repository`, `--tag` and the repeatable `--destination ACCOUNT:REGION` of a manual run."""
+    """`--repository`, `--tag`, `--source ACCOUNT/REGION` and the repeatable `--destination ACCOUNT:REGION` of a
+    manual run."""
     parser.add_argument("--repository", required=True, help="source repository name")
     parser.add_argument("--tag", required=tag_required, help="image tag")
+    parser.add_argument(
+        "--source",
+        type=source_argument,
+        metavar="ACCOUNT/REGION",
+        help="the source the image is in (needed when several sources' rules select the repository)",
+    )
     parser.add_argument(
         "--destination",
         action="append",
@@ -105,16 +121,26 @@ def read_tags(path: str) -> list[str]:
     return tags
 
 
-def plan_one(resolution: Resolution, repository: str, tag: str, destinations: Any) -> dict[str, Any]:
-    """One tag's plan in the --json shape: the targets (destinations) or why none."""
+def plan_one(
+    resolution: Resolution, repository: str, tag: str, destinations: Any, source: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """One tag's plan in the --json shape: the source, the targets (destinations) or why none."""
     manual: dict[str, Any] = {"repository": repository, "tag": tag}
     if destinations:
         manual["destinations"] = destinations
+    if source:
+        manual["source"] = source
     result = resolution.noted(plan(parse_manual_input(manual), resolution.config))
     targets = [
         destination_dict(t.account, t.region, t.repository, tag=t.tag, rule=t.rule) for t in result.targets
     ]
-    return {"repository": repository, "tag": tag, "targets": targets, "skipped_reason": result.skipped_reason}
+    return {
+        "repository": repository,
+        "tag": tag,
+        "source": result.source,
+        "targets": targets,
+        "skipped_reason": result.skipped_reason,
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -141,10 +167,11 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print_resolution(resolution)
     if args.tags_file is None:
-        result = plan_one(resolution, args.repository, args.tag, args.destination)
-        print(json.dumps(result | organization, indent=2) if args.json else "\n".join(_lines(result)))
+        result = plan_one(resolution, args.repository, args.tag, args.destination, args.source)
+        lines = _lines(result, several_sources=len(config.sources) > 1)
+        print(json.dumps(result | organization, indent=2) if args.json else "\n".join(lines))
         return 0
-    plans = [plan_one(resolution, args.repository, tag, args.destination) for tag in tags]
+    plans = [plan_one(resolution, args.repository, tag, args.destination, args.source) for tag in tags]
     replicating = sum(1 for p in plans if p["targets"])
     if args.json:
         counts = {"tags": len(plans), "replicate": replicating, "skipped": len(plans) - replicating}
@@ -163,10 +190,11 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _lines(result: dict[str, Any]) -> list[str]:
+def _lines(result: dict[str, Any], *, several_sources: bool) -> list[str]:
     if not result["targets"]:
         return [f"nothing to replicate: {result['skipped_reason']}"]
-    head = f"{result['repository']}:{result['tag']} replicates to {len(result['targets'])} destination(s):"
+    origin = f" from {result['source']}" if several_sources and result["source"] else ""
+    head = f"{result['repository']}:{result['tag']}{origin} replicates to {len(result['targets'])} destination(s):"
     return [head] + [
         f"  {t['account']}/{t['region']}  {t['repository']}:{t['tag']}  (rule {t['rule']})"
         for t in result["targets"]

@@ -1,4 +1,4 @@
-"""`ecr-replicate start [--state-machine-arn ARN | --config FILE] --repository R --tag T
+"""`ecr-replicate start [--state-machine-arn ARN | --config FILE] --repository R --tag T [--source ACCOUNT/REGION]
 [--destination ACCOUNT:REGION ...] [--dry-run] [--override-reason TEXT] [--wait] [--json]`."""
 
 from __future__ import annotations
@@ -92,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         override_reason=args.override_reason,
         requested_by=requested_by,
+        source=args.source,
     )
     client = boto3.client("stepfunctions", region_name=region)
     arn = executions.start(client, args.state_machine_arn, payload, name=args.name)

@@ -51,6 +51,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("image", metavar="REPOSITORY:TAG", help="source image (REPOSITORY with --all)")
     parser.add_argument("--all", action="store_true", help="every tag of REPOSITORY the rules accept")
+    parser.add_argument(
+        "--source",
+        metavar="ACCOUNT/REGION",
+        help="only the image in this source of a config with several (default: every source selecting it)",
+    )
     add_json_argument(parser, "the report")
     parser.set_defaults(run=run)
 
@@ -60,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     repository, tag = parse_image(args.image, args.all)
     config = load_config(args.config)
     # A person runs this: with `operators` in the config, the destinations are read through their read-only
-    # role (the destination roles trust only the source stack's own roles).
-    report = image_status(config, repository, tag, as_operator=config.operators is not None)
+    # role (the destination roles trust only the source stack's own roles). An AWS failure is reported by
+    # workflow.cli, in one line.
+    report = image_status(config, repository, tag, as_operator=config.operators is not None, source=args.source)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0 if report.complete else 1

@@ -1,4 +1,5 @@
-"""`ecr-replicate sync CONFIG [--repository GLOB] [--since DATE] [--dry-run] [--apply-deletes] [--state-machine-arn ARN | --local]`.
+"""`ecr-replicate sync CONFIG [--repository GLOB] [--source ACCOUNT/REGION] [--since DATE] [--dry-run] [--apply-deletes]
+[--state-machine-arn ARN | --local]`.
 
 The state machine is --state-machine-arn, else $ECR_REPLICATE_STATE_MACHINE_ARN, else the config's
 `state_machine_arn`.
@@ -62,6 +63,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("config", help="replication config (YAML or JSON)")
     parser.add_argument("--repository", metavar="GLOB", help="only source repositories matching this pattern")
     parser.add_argument(
+        "--source",
+        metavar="ACCOUNT/REGION",
+        help="only this source of a config with several (default: every source)",
+    )
+    parser.add_argument(
         "--since",
         type=since_argument,
         metavar="DATE",
@@ -109,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
         state_machine_arn=machine,
         local=args.local,
         repository_glob=args.repository,
+        source=args.source,
         since=args.since,
         dry_run=args.dry_run,
         max_in_flight=args.max_in_flight,

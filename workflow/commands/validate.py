@@ -50,6 +50,7 @@ def run(args: argparse.Namespace) -> int:
             "valid": True,
             "warnings": config.warnings(),
             "source": {"account": config.source.account, "region": config.source.region},
+            "sources": [{"account": s.account, "region": s.region} for s in config.sources],
             "rules": [rule.name for rule in config.rules],
             # The destination repository is its template (`{repository}` is the source repository).
             "destinations": [destination_dict(*destination) for destination in destinations],

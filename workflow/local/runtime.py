@@ -1,9 +1,10 @@
 """The local runtime: the whole product on one machine, with no AWS account.
 
 - registries: one CNCF distribution registry per account/Region pair (registries.py), on loopback, each
-  behind a local ECR front (ecr_front.py) that every client reaches it through: the front of the source
-  account and Region emits ECR's PUSH and DELETE events for every tag put or removed there, whoever writes
-  (a test, the Precheck, the copy job), deletes tags alone, and refuses to move an immutable tag;
+  behind a local ECR front (ecr_front.py) that every client reaches it through: the front of each source
+  account and Region emits ECR's PUSH and DELETE events for every tag put or removed there, on that account's
+  bus in that Region, whoever writes (a test, the Precheck, the copy job), deletes tags alone, and refuses to
+  move an immutable tag;
 - AWS: moto in server mode (`ThreadedMotoServer`, in this process, on a free loopback port). Every
   client in this process, the handlers and the copy subprocess reach it through `AWS_ENDPOINT_URL`;
   `MOTO_ACCOUNT_ID` makes moto answer as the source account, as the deployed source stack would;
@@ -13,9 +14,12 @@
 - EventBridge as moto emulates it: a rule with `workflow.pipeline.plan.event_pattern(config)` and an SQS target.
   moto delivers matches to SQS, not to Step Functions, so `deliver_events` turns each delivered event
   into a StartExecution, and only those (`run_events` keeps doing so, generation after generation, until
-  no event is left: the product's own writes in the source account and Region are events too). Its PutRule
+  no event is left: the product's own writes in a source account and Region are events too). Its PutRule
   refuses what AWS refuses (eventbridge.py: size, wildcard grammar, wildcard complexity), so a pattern AWS
-  would not deploy fails here too;
+  would not deploy fails here too. Each other source has the forwarding rule its stack deploys (its pattern,
+  the home bus as target, a dead-letter queue) and the home bus the policy the source stack gives it;
+  forwarding.py delivers between buses as EventBridge does (the event keeps its account and Region; another
+  account's event passes only what the home bus policy allows, else it goes to the dead-letter queue);
 - scan results: `runtime.scans` (scans.py) answers ECR's DescribeImageScanFindings, as ECR does: platform
   images only, and "not found" for the first `scan_not_found_seconds` after a push;
 - ECR managed signing: `runtime.signing` (managed_signing.py) answers DescribeImageSigningStatus, which moto
@@ -59,6 +63,7 @@ from unittest import mock
 import boto3
 import yaml
 from moto.core.config import default_user_config
+from moto.events.models import events_backends
 from moto.moto_api import _internal as moto_api
 from moto.server import ThreadedMotoServer
 
@@ -67,6 +72,7 @@ from workflow.local.bridges import Buildspec, CodeBuildSettings, bridges
 from workflow.local.distributed import distributed_map, parseable
 from workflow.local.ecr_front import EcrFront, ecr_event_detail
 from workflow.local.eventbridge import strict_rules
+from workflow.local.forwarding import Forwarding, forwarding
 from workflow.local.images import Image, push_image
 from workflow.local.managed_signing import SigningStatuses
 from workflow.local.managed_signing import applied as signing_applied
@@ -78,7 +84,7 @@ from workflow.local.registries import (
     running_registry,
 )
 from workflow.local.scans import ScanResults, applied
-from workflow.models.config import parse_config
+from workflow.models.config import ReplicationConfig, parse_config
 from workflow.pipeline.plan import event_pattern, pattern_text
 from workflow.pipeline.seeds import RELAY_FUNCTION_NAME, relay_regions
 from workflow.pipeline.timeouts import FUNCTION_TIMEOUTS
@@ -90,7 +96,6 @@ DATA = resources.files("workflow") / "_data"
 DEMO_CONFIG = Path(str(resources.files("workflow.local") / "demo-config.yaml"))
 STATE_MACHINE = Path(str(DATA / "statemachine.asl.json"))
 BUILDSPEC = Path(str(DATA / "buildspec.yml"))
-REGION = "us-east-1"
 PROJECT_NAME = "ecr-replication-copy"
 FUNCTIONS = {
     "Plan": "plan",
@@ -111,13 +116,15 @@ FANOUT_BUCKET = "ecr-replication-fanout-local"
 
 @dataclass(frozen=True)
 class Place:
-    """An account/Region pair with its registry: its own, or with `registry` the one of the place so named."""
+    """An account/Region pair with its registry: its own, or with `registry` the one of the place so named;
+    `source` when it is one of the config's sources (its front emits ECR's events there)."""
 
     name: str
     account: str
     region: str
     readonly: bool = False
     registry: str | None = None
+    source: bool = False
 
 
 @dataclass
@@ -156,9 +163,15 @@ class Execution:
 
 
 def places_for(config: Mapping[str, Any]) -> list[Place]:
-    """One place per account/Region in a config mapping: "source", then one per destination Region."""
-    source = config["source"]
-    places = [Place("source", source["account"], source["region"])]
+    """One place per account/Region in a config mapping: "source" (the home source), one per other source
+    ("source-<account>-<region>"), then one per destination Region."""
+    sources = config.get("sources") or [config["source"]]
+    home = next((s for s in sources if s.get("home")), sources[0])
+    places = [Place("source", home["account"], home["region"], source=True)]
+    for other in sources:
+        if (other["account"], other["region"]) != (home["account"], home["region"]):
+            name = f"source-{other['account']}-{other['region']}"
+            places.append(Place(name, other["account"], other["region"], source=True))
     for rule in config["rules"]:
         for destination in rule["destinations"]:
             for region in destination["regions"]:
@@ -222,6 +235,8 @@ class LocalRuntime:
         self._notifications_queue = ""
         self.scans = ScanResults(not_found_seconds=scan_not_found_seconds)
         self.signing = SigningStatuses()
+        self.config: ReplicationConfig
+        self.forwarding: Forwarding
 
     def __enter__(self) -> LocalRuntime:
         try:
@@ -247,7 +262,7 @@ class LocalRuntime:
                 running_registry(place.name, self.workdir, readonly=place.readonly)
             )
             self._processes[place.name] = process
-            front = EcrFront(process.registry, emit=self._emit if place.name == "source" else None)
+            front = EcrFront(process.registry, emit=self._emitter(place) if place.source else None)
             self._stack.callback(front.stop)
             self.fronts[place.name] = front
             self.registries[place.name] = front.registry
@@ -255,15 +270,15 @@ class LocalRuntime:
             if place.registry is not None:
                 self.registries[place.name] = self.registries[place.registry]
         config = {**self.config_data, "endpoints": self._endpoints()}
-        parse_config(config)
+        self.config = parse_config(config)
         config_file = self.config_file = self.workdir / "replication.json"
         config_file.write_text(json.dumps(config, indent=2))
         port = free_port()
         self.endpoint_url = f"http://127.0.0.1:{port}"
-        source = config["source"]
+        home = self.config.source
         self._stack.enter_context(
             mock.patch.dict(
-                os.environ, self._environment(port, source["account"], config_file, config["endpoints"])
+                os.environ, self._environment(port, home.account, config_file, config["endpoints"])
             )
         )
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
@@ -274,15 +289,18 @@ class LocalRuntime:
             project_name=PROJECT_NAME,
             buildspec=Buildspec.load(self.buildspec_file),
             environment=self._build_environment(),
-            region=REGION,
-            account=source["account"],
+            region=home.region,
+            account=home.account,
         )
         self._stack.enter_context(bridges(self.codebuild, self.lambda_log))
         self._stack.enter_context(distributed_map())
         self._stack.enter_context(applied(self.scans))
         self._stack.enter_context(strict_rules())
+        self._stack.enter_context(forwarding())
         self._stack.enter_context(signing_applied(self.signing))
         self._create_resources(config)
+        self.forwarding = Forwarding(self.config, self.client("events"))
+        self.forwarding.deploy()
 
     def _endpoints(self) -> list[dict[str, Any]]:
         return [
@@ -306,8 +324,8 @@ class LocalRuntime:
             "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": self.config.source.region,
+            "AWS_REGION": self.config.source.region,
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
             "MOTO_PORT": str(port),
@@ -336,9 +354,11 @@ class LocalRuntime:
         self._stack.callback(moto_api.moto_api_backend.reset)
         self._stack.callback(server.stop)
 
-    def client(self, service: str, region: str = REGION) -> Any:
-        """A boto3 client for moto (in the source's Region unless told another)."""
-        return boto3.client(service, region_name=region, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+    def client(self, service: str, region: str | None = None) -> Any:
+        """A boto3 client for moto, as the home account, in the home Region (default) or `region`."""
+        return boto3.client(
+            service, region_name=region or self.config.source.region, endpoint_url=self.endpoint_url
+        )  # type: ignore[call-overload]
 
     def _create_resources(self, config: Mapping[str, Any]) -> None:
         iam, sqs, sns = self.client("iam"), self.client("sqs"), self.client("sns")
@@ -431,9 +451,17 @@ class LocalRuntime:
                 return
         raise KeyError(f"no registry for {account}/{region}")
 
-    def push(self, repository: str, tag: str, image: Image) -> str:
-        """Push an image to the source registry (its scan starts: see `scans`); returns its digest."""
-        digest = push_image(self.registries["source"].url, repository, tag, image)
+    def place_of(self, source: str) -> Place:
+        """The place of a source, by place name ("source") or `account/region`."""
+        for place in self.places:
+            if place.source and source in (place.name, f"{place.account}/{place.region}"):
+                return place
+        raise KeyError(f"no source {source}")
+
+    def push(self, repository: str, tag: str, image: Image, source: str = "source") -> str:
+        """Push an image to a source's registry (the home one by default; its scan starts: see `scans`); returns
+        its digest."""
+        digest = push_image(self.registries[self.place_of(source).name].url, repository, tag, image)
         self.scans.pushed(repository, image)
         return digest
 
@@ -452,24 +480,38 @@ class LocalRuntime:
                 return
         raise KeyError(f"no registry for {account}/{region}")
 
-    def _emit(self, detail: dict[str, str]) -> None:
-        """What the source's ECR does for each tag put or removed: its event on the default bus (the fronts
-        serve requests in threads, and boto3 makes clients one at a time)."""
-        with self._emit_lock:
-            self.put_push_event(
-                detail["repository-name"], detail["image-tag"], detail["image-digest"], detail["action-type"]
-            )
+    def _emitter(self, place: Place) -> Callable[[dict[str, str]], None]:
+        """What a source's ECR does for each tag put or removed: its event on that account's default bus in that
+        Region (the fronts serve requests in threads, and boto3 makes clients one at a time)."""
 
-    def put_push_event(self, repository: str, tag: str, digest: str, action: str = "PUSH") -> None:
+        def emit(detail: dict[str, str]) -> None:
+            with self._emit_lock:
+                self.put_push_event(
+                    detail["repository-name"],
+                    detail["image-tag"],
+                    detail["image-digest"],
+                    detail["action-type"],
+                    source=place.name,
+                )
+
+        return emit
+
+    def put_push_event(
+        self, repository: str, tag: str, digest: str, action: str = "PUSH", source: str = "source"
+    ) -> None:
         """Send the "ECR Image Action" event ECR emits for a successful push (or, with DELETE, a deleted
-        tag), through EventBridge. The source's front sends one for every tag written; a test calls it to
-        send one again (a late or duplicate delivery)."""
+        tag), through EventBridge, on the default bus of the source's account and Region (the home one by default).
+        A source's front sends one for every tag written; a test calls it to send one again (a late or duplicate
+        delivery)."""
+        place = self.place_of(source)
         detail = ecr_event_detail(action, repository, tag, digest)
-        entries = self.client("events").put_events(
-            Entries=[{"Source": "aws.ecr", "DetailType": "ECR Image Action", "Detail": json.dumps(detail)}]
+        # ECR puts it on the account's bus itself (no principal's PutEvents): moto's backend of that account
+        # and Region, so the event carries them as its `account` and `region`.
+        entries = events_backends[place.account][place.region].put_events(
+            [{"Source": "aws.ecr", "DetailType": "ECR Image Action", "Detail": json.dumps(detail)}]
         )
-        if entries["FailedEntryCount"]:
-            raise RuntimeSetupError(f"PutEvents failed: {entries['Entries']}")
+        if any("ErrorCode" in entry for entry in entries):
+            raise RuntimeSetupError(f"PutEvents failed: {entries}")
 
     def deliver_events(self) -> list[tuple[dict[str, Any], str]]:
         """Start one execution per event the rule delivered; returns (event, execution ARN) pairs."""

@@ -8,7 +8,7 @@ import re
 from collections.abc import Iterator, Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 
 import yaml
 from pydantic import (
@@ -49,6 +49,12 @@ MAX_DESTINATIONS = 2_000
 # https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html).
 OU_ID_RE = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
 ROOT_ID_RE = re.compile(r"r-[0-9a-z]{4,32}")
+# Sources of one config: each other one is a forwarding stack, and the home bus policy names each other account
+# (an event bus policy is at most 10 KB: AWS::Events::EventBusPolicy).
+MAX_SOURCES = 50
+# The read-only role the forwarding stack deploys in a source account other than the home one; the home roles
+# (copy, precheck, gate, reconcile) assume it to read that account's repositories.
+SOURCE_ACCESS_ROLE_NAME = "ecr-replication-source-access"
 # A customer-managed key is named by ARN or key id: the destination role is granted on it, and IAM
 # cannot name a key by alias.
 KEY_ARN_RE = re.compile(rf"arn:(?:{'|'.join(SUPPORTED)}):kms:[a-z0-9-]+:[0-9]{{12}}:key/[A-Za-z0-9-]+")
@@ -118,15 +124,25 @@ def _check_template(template: str) -> str:
 
 
 class SourceConfig(_Strict):
-    """Where images are pushed: the account and Region the source stack is deployed in."""
+    """Where images are pushed: one account and Region. The home source is where the source stack is deployed
+    (the first of `sources`, or the one marked `home: true`); the others forward their push events to it."""
 
     account: str
-    """The source account id (12 digits, quoted in YAML): where images are pushed and the source stack runs."""
+    """The source account id (12 digits, quoted in YAML): where images are pushed."""
     region: str
-    """The source Region (e.g. us-east-1), in the aws partition."""
+    """The source Region (e.g. us-east-1)."""
+    home: bool = Field(
+        default=False,
+        description="This source is where the source stack (the workflow) is deployed; default: the first one.",
+    )
 
     _account = field_validator("account")(lambda v: _check(account_problem(v), v))
     _region = field_validator("region")(lambda v: _check(region_problem(v), v))
+
+    @property
+    def name(self) -> str:
+        """`account/region`: how plans, records, the email, events and `status` name the source."""
+        return f"{self.account}/{self.region}"
 
 
 class TagRules(_Strict):
@@ -420,8 +436,31 @@ class Rule(_Strict):
     on_tag_conflict: Literal["replace", "refuse"] = "replace"
     """When a destination tag points at another digest: `replace` it (the default), or `refuse` and fail
     that destination with DestinationTagConflict, leaving its image alone."""
+    sources: list[str] | None = Field(
+        default=None,
+        min_length=1,
+        description="The sources (`account/region`, each one of the config's sources) whose pushes this rule "
+        "replicates; default: every source.",
+    )
 
     _patterns = field_validator("repositories")(_check_patterns)
+
+    @field_validator("sources")
+    @classmethod
+    def _sources(cls, sources: list[str] | None) -> list[str] | None:
+        for name in sources or ():
+            account, separator, region = name.partition("/")
+            problem = account_problem(account) or region_problem(region)
+            if not separator or problem:
+                raise ValueError(
+                    f"{shown(name)} is not a source account/region (e.g. 111111111111/us-east-1)"
+                    + (f": {problem}" if separator and problem else "")
+                )
+        return sources
+
+    def applies_to(self, source: SourceConfig) -> bool:
+        """Whether this rule replicates the pushes of `source`."""
+        return self.sources is None or source.name in self.sources
 
     @cached_property
     def repository_filter(self) -> NameFilter:
@@ -550,8 +589,17 @@ class Operators(_Strict):
 class ReplicationConfig(_Strict):
     """The whole replication config."""
 
-    source: SourceConfig
-    """Where images are pushed: the source stack's account and Region."""
+    given_source: SourceConfig | None = Field(
+        default=None, alias="source", description="The one source: the same as `sources` with one entry."
+    )
+    given_sources: list[SourceConfig] | None = Field(
+        default=None,
+        alias="sources",
+        min_length=1,
+        max_length=MAX_SOURCES,
+        description="Every account and Region whose pushes replicate; the first (or the one marked home) is "
+        "where the source stack is deployed, the others forward their push events to it.",
+    )
     rules: list[Rule] = Field(min_length=1)
     """Which repositories and tags replicate where; at least one rule."""
     notifications: Notifications = Field(default_factory=Notifications)
@@ -589,19 +637,59 @@ class ReplicationConfig(_Strict):
             "notifications.emails, or deploy with -c emails=...)"
         ]
 
+    @property
+    def sources(self) -> tuple[SourceConfig, ...]:
+        """Every source, in the config's order."""
+        if self.given_sources:
+            return tuple(self.given_sources)
+        return (self.given_source,) if self.given_source else ()
+
+    @property
+    def source(self) -> SourceConfig:
+        """The home source: where the source stack (the workflow, its roles and its trigger) is deployed."""
+        return next((s for s in self.sources if s.home), self.sources[0])
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy; `source` or `sources` in `update` replace the config's sources, as in a config file."""
+        changes = dict(update or {})
+        if "source" in changes:
+            changes.update(given_source=changes.pop("source"), given_sources=None)
+        if "sources" in changes:
+            changes.update(given_sources=list(changes.pop("sources")), given_source=None)
+        return super().model_copy(update=changes, deep=deep)
+
+    def source_named(self, account: str, region: str) -> SourceConfig | None:
+        """The configured source in `account`/`region`, if there is one."""
+        return next((s for s in self.sources if (s.account, s.region) == (account, region)), None)
+
+    def rules_for(self, source: SourceConfig) -> list[Rule]:
+        """The rules that replicate the pushes of `source`."""
+        return [rule for rule in self.rules if rule.applies_to(source)]
+
+    def source_role_arn(self, source: SourceConfig) -> str | None:
+        """The read-only role the home roles assume to read a source in another account (its forwarding
+        stack deploys it there); None for a source in the home account, which the home roles read directly."""
+        if source.account == self.source.account:
+            return None
+        return partition_of(source.region).role_arn(source.account, SOURCE_ACCESS_ROLE_NAME)
+
     @model_validator(mode="after")
     def _semantics(self) -> ReplicationConfig:
-        problems = [
-            *self._duplicate_rule_names(),
-            *self._duplicate_destinations(),
-            *self._loops(),
-            *self._too_many_destinations(),
-            *self._external_id_disagreements(),
-            *self._kms_keys(),
-            *self._partitions(),
-            *self._source_owned(),
-            *_fleet_problems(self),
-        ]
+        problems = _source_problems(self)
+        if not problems:
+            problems = [
+                *_source_partitions(self),
+                *_rule_sources(self),
+                *self._duplicate_rule_names(),
+                *self._duplicate_destinations(),
+                *self._loops(),
+                *self._too_many_destinations(),
+                *self._external_id_disagreements(),
+                *self._kms_keys(),
+                *self._partitions(),
+                *self._source_owned(),
+                *_fleet_problems(self),
+            ]
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -778,29 +866,31 @@ class ReplicationConfig(_Strict):
         return problems
 
     def _loops(self) -> list[str]:
-        """A destination in the source account and Region whose copies a rule could select again: each tag the
-        product puts there is an ECR push event on the source bus, which starts the workflow again
-        (workflow/models/loops.py)."""
+        """A destination in a source's account and Region whose copies a rule could select again: each tag the
+        product puts there is an ECR push event on that source's bus, which reaches the workflow as every
+        source's push does (workflow/models/loops.py)."""
         problems = []
-        where = f"{self.source.account}/{self.source.region}"
         for index, rule in enumerate(self.rules):
             for d_index, destination in rule.indexed_accounts():
-                if (
-                    destination.account != self.source.account
-                    or self.source.region not in destination.regions
-                ):
-                    continue
-                loop = loops.selected_again(destination.repository, rule, self.rules)
-                if loop is None:
-                    continue
-                itself = " (the source itself)" if loop.source == loop.destination else ""
-                problem = (
-                    f"rules[{index}].destinations[{d_index}]: {loop.source} -> {loop.destination}{itself} is "
-                    f"selected again by rule {loop.rule!r} (loop in {where})"
-                )
-                if loop.widened:
-                    problem += f"; decided conservatively: {'; '.join(loop.widened)}"
-                problems.append(problem)
+                for region in destination.regions:
+                    place = self.source_named(destination.account, region)
+                    if place is None:
+                        continue
+                    loop = loops.selected_again(destination.repository, rule, self.rules_for(place))
+                    if loop is None:
+                        continue
+                    itself = (
+                        " (the source itself)"
+                        if loop.source == loop.destination and rule.applies_to(place)
+                        else ""
+                    )
+                    problem = (
+                        f"rules[{index}].destinations[{d_index}]: {loop.source} -> {loop.destination}{itself} is "
+                        f"selected again by rule {loop.rule!r} (loop in {place.name})"
+                    )
+                    if loop.widened:
+                        problem += f"; decided conservatively: {'; '.join(loop.widened)}"
+                    problems.append(problem)
         return problems
 
     def organization_destinations(self) -> Iterator[tuple[str, FleetDestination]]:
@@ -829,10 +919,11 @@ class ReplicationConfig(_Strict):
             if fleet
             else ""
         )
+        others = f" and {len(self.sources) - 1} more source(s)" if len(self.sources) > 1 else ""
         return (
             f"{len(self.rules)} rule(s) ({', '.join(r.name for r in self.rules)}), "
             f"{len(destinations)} destination(s) in {len(accounts)} account(s){resolved}, "
-            f"source {self.source.account}/{self.source.region}"
+            f"source {self.source.account}/{self.source.region}{others}"
         )
 
 
@@ -865,6 +956,70 @@ def _fleet_problems(config: ReplicationConfig) -> list[str]:
                 "organization destinations are every account of an OU; use encryption KMS without kms_key "
                 "(ECR's AWS-managed key) or AES256"
             )
+    return problems
+
+
+def _source_problems(config: ReplicationConfig) -> list[str]:
+    """One of `source` and `sources`, each source once, at most one marked home."""
+    if config.given_source is None and not config.given_sources:
+        return ["source: required field is missing (or list several under sources)"]
+    if config.given_source is not None and config.given_sources:
+        return ["source: give source or sources, not both (source is sources with one entry)"]
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for index, source in enumerate(config.sources):
+        first = seen.setdefault(source.name, index)
+        if first != index:
+            problems.append(f"sources[{index}]: {source.name} is already sources[{first}]")
+    homes = [index for index, source in enumerate(config.sources) if source.home]
+    if len(homes) > 1:
+        problems.append(
+            f"sources: {len(homes)} sources marked home (sources{homes}); the source stack is deployed in one"
+        )
+    return problems
+
+
+def _source_partitions(config: ReplicationConfig) -> list[str]:
+    """Every source can forward its events to the home Region: EventBridge routes events between accounts
+    of one Region everywhere, and between Regions only within aws, never into or out of China or GovCloud
+    (EventBridge user guide, "Sending and receiving events between AWS Regions": GovCloud (US-West,
+    US-East), China (Ningxia, Beijing) are not supported destination Regions;
+    https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-cross-region.html)."""
+    home = config.source
+    partition = partition_of(home.region).name
+    problems = []
+    for index, source in enumerate(config.sources):
+        other = partition_of(source.region).name
+        if other != partition:
+            problems.append(
+                f"sources[{index}]: {source.name} is in partition {other}, the home source {home.name} in "
+                f"{partition}: EventBridge routes no events across partitions (nor into or out of aws-cn "
+                f"and aws-us-gov), so its pushes could not reach the workflow; deploy another installation "
+                f"with its home in {other}"
+            )
+        elif source.region != home.region and partition != "aws":
+            problems.append(
+                f"sources[{index}]: {source.name} is in another Region than the home source {home.name}: "
+                f"EventBridge routes no events between Regions of {partition}; deploy an installation "
+                f"with its home in {source.region}"
+            )
+    return problems
+
+
+def _rule_sources(config: ReplicationConfig) -> list[str]:
+    """A rule names configured sources only, and every source has a rule that replicates its pushes."""
+    names = [source.name for source in config.sources]
+    problems = [
+        f"rules[{index}].sources[{s_index}]: {shown(name)} is not one of the sources ({', '.join(names)})"
+        for index, rule in enumerate(config.rules)
+        for s_index, name in enumerate(rule.sources or ())
+        if name not in names
+    ]
+    problems += [
+        f"sources[{index}]: no rule replicates the pushes of {source.name} (each rule names other sources)"
+        for index, source in enumerate(config.sources)
+        if not problems and not config.rules_for(source)
+    ]
     return problems
 
 

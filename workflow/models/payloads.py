@@ -187,6 +187,10 @@ class Target(_Model):
     # Another destination in this one's Region that the source is copied to first: this one is copied from it,
     # inside the Region (workflow/pipeline/seeds.py); None for a seed itself and for a Region's only destination.
     seed: SeedSource | None = None
+    # Where the image is (`account/region`): the source whose push (or manual input) planned this target.
+    source: str | None = None
+    # A source in another account than the home one: its read-only role, which reads the image there.
+    source_role_arn: str | None = None
 
     @property
     def destination_reference(self) -> str:
@@ -279,13 +283,16 @@ class TargetResult(_Model):
     referrers_refused: int = Field(default=0, exclude_if=lambda count: not count)
     refused_referrers: str | None = Field(default=None, exclude_if=lambda named: named is None)
 
-    _redacted = field_validator("cause")(lambda cause: None if cause is None else redact(cause))
     # The copy build's duration, from its Build (what CodeBuild bills), 0 without a build.
     build_seconds: float = 0.0
     # Of bytes_copied, those a copier inside the destination's Region moved (from a seed there): no transfer
     # between Regions; and how long that relay function ran.
     bytes_in_region: int = 0
     relay_seconds: float = 0.0
+    # The source the image came from (`account/region`).
+    source: str | None = None
+
+    _redacted = field_validator("cause")(lambda cause: None if cause is None else redact(cause))
 
 
 class S3Object(_Model):
@@ -333,3 +340,5 @@ class Plan(_Model):
     map_run: dict[str, Any] | None = None
     gate_error: dict[str, Any] | None = None
     fan_out_error: dict[str, Any] | None = None
+    # The source of the image (`account/region`): the event's account and Region, or the manual input's.
+    source: str | None = None

@@ -56,8 +56,10 @@ def manual_input(
     dry_run: bool = False,
     override_reason: str | None = None,
     requested_by: str | None = None,
+    source: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The console input for a manual run, validated as the Plan state will validate it.
+    """The console input for a manual run, validated as the Plan state will validate it (`source`: where the
+    image is, `{"account", "region"}`, for a config with several sources).
 
     `override_reason` asks for a break-glass override of the promotion gates (rules with
     `allow_override: true` only), with `requested_by` (the caller) recorded beside it.
@@ -67,6 +69,8 @@ def manual_input(
         payload["destinations"] = destinations
     if dry_run:
         payload["dryRun"] = True
+    if source:
+        payload["source"] = source
     if override_reason is not None:
         payload["override"] = {"reason": override_reason}
         if requested_by:

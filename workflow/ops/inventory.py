@@ -26,7 +26,7 @@ from workflow.core.exceptions import RegistryAuthError, RegistryProtocolError
 from workflow.core.partitions import partition_of
 from workflow.engine.ecr import ARCHIVED_STATUSES
 from workflow.engine.roles import destination_session
-from workflow.models.config import ReplicationConfig
+from workflow.models.config import ReplicationConfig, SourceConfig
 from workflow.models.payloads import CredentialsSecret, Target
 from workflow.registry.auth import ecr_host_parts
 from workflow.registry.client import RegistryClient
@@ -366,7 +366,7 @@ class RegistryDestination:
 
 
 class Inventories:
-    """The source inventory of a config, and one destination inventory per account/Region and role.
+    """The source inventory of each source of a config, and one destination inventory per account/Region and role.
 
     Destination listings are cached for the life of this object (one listing per repository); their ECR
     clients' role credentials renew themselves (see `workflow.engine.roles`).
@@ -379,21 +379,29 @@ class Inventories:
         self.insecure = tuple(sorted(e.registry for e in config.endpoints if e.insecure))
         self._destinations: dict[tuple[str, ...], DestinationInventory] = {}
 
-    def source_is_registry(self) -> bool:
-        """True when the source is a plain distribution registry (an `endpoints` entry), not ECR."""
-        registry, _ = self.config.endpoint(self.config.source.account, self.config.source.region)
+    def source_is_registry(self, source: SourceConfig | None = None) -> bool:
+        """True when a source (default: the home one) is a plain distribution registry (an `endpoints` entry)."""
+        source = source or self.config.source
+        registry, _ = self.config.endpoint(source.account, source.region)
         return ecr_host_parts(registry) is None
 
-    def source(self) -> SourceInventory:
-        """The source inventory: ECR through the base session, or a registry endpoint."""
-        source = self.config.source
+    def source_session(self, source: SourceConfig) -> Any:
+        """The session that reads `source`: the base one, or in another account than the home one its read-only
+        role's (assumed once, renewed by itself)."""
+        return self.clients.session_for(self.config.source_role_arn(source))
+
+    def source(self, source: SourceConfig | None = None) -> SourceInventory:
+        """The inventory of a source (default: the home one): ECR through the base session (its read-only role
+        in another account), or a registry endpoint."""
+        source = source or self.config.source
         registry, insecure = self.config.endpoint(source.account, source.region)
         if ecr_host_parts(registry) is None:
             # A listing in place of ECR's DescribeImages (the local runtime): no registry token (ecr_token).
             return RegistrySource(
                 make_client(registry, insecure_registries=self.insecure if insecure else (), ecr_token=False)
             )
-        return EcrSource(self.clients.client("ecr", source.region), source.account)
+        client = self.clients.client("ecr", source.region, self.config.source_role_arn(source))
+        return EcrSource(client, source.account)
 
     def destination(self, target: Target) -> DestinationInventory:
         """The destination inventory of a target's account/Region, shared by every repository there."""

@@ -1,6 +1,7 @@
 """Where an image is: for each destination the rules name, present, stale, missing, archived or blocked by a gate.
 
-`image_status()` reads what `sync` reads (workflow.ops.inventory): one listing of the source repository,
+`image_status()` reads what `sync` reads (workflow.ops.inventory): one listing of the source repository (in each
+source whose rules select it, or the one asked for: a repository of the same name in two sources is two images),
 then ONE listing per destination repository (ECR; a HEAD per tag for a plain registry), so its API
 calls grow with destinations, not with tags. A destination that cannot be listed (its role is not
 deployed, say) is reported as "unknown" with the error; the others are still read.
@@ -30,7 +31,7 @@ from workflow.core.redaction import described
 from workflow.core.reports import destination_dict
 from workflow.gates.decision import Decision
 from workflow.gates.image import gate_image
-from workflow.models.config import ReplicationConfig
+from workflow.models.config import ReplicationConfig, SourceConfig
 from workflow.models.payloads import ReplicationRequest, TagConflict, Target
 from workflow.models.rules import tag_matches
 from workflow.ops.inventory import AwsClients, Inventories, SourceImage
@@ -65,6 +66,7 @@ class DestinationStatus:
     gate: str | None = None  # why the rule's gates do not let the image through now
     source_status: str = "ACTIVE"  # the source image's ECR imageStatus (ARCHIVED, ACTIVATING: not pullable)
     on_tag_conflict: TagConflict = "replace"  # what the rules do with a tag at another digest here
+    source: str | None = None  # where the image is (`account/region`)
 
     @property
     def would_replace(self) -> str | None:
@@ -74,6 +76,7 @@ class DestinationStatus:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (snake_case, the destination in the CLI's one shape)."""
         return {
+            "source": self.source,
             "repository": self.repository,
             "tag": self.tag,
             "source_digest": self.source_digest,
@@ -121,11 +124,12 @@ class StatusReport:
         }
 
     def table(self) -> str:
-        """One row per (tag, destination)."""
+        """One row per (tag, destination); the image's source first when the entries come from several."""
+        several = len({e.source for e in self.entries}) > 1
         header = ("IMAGE", "DESTINATION", "STATE", "DIGEST", "PUSHED")
         rows = [
             (
-                f"{e.repository}:{e.tag}",
+                f"{e.source} {e.repository}:{e.tag}" if several else f"{e.repository}:{e.tag}",
                 f"{e.account}/{e.region} {e.destination_repository}",
                 e.state,
                 (e.digest or "-")[:19],
@@ -139,7 +143,11 @@ class StatusReport:
         ]
         lines += [f"{e.account}/{e.region}: {e.error}" for e in self.entries if e.error]
         lines += [note for e in self.entries if (note := e.conflict_note())]
-        gated = {f"{e.repository}:{e.tag}": e.gate for e in self.entries if e.gate}
+        gated = {
+            (f"{e.source} " if several else "") + f"{e.repository}:{e.tag}": e.gate
+            for e in self.entries
+            if e.gate
+        }
         lines += [f"{image}: {reason}" for image, reason in gated.items()]
         archived = {
             f"{e.repository}:{e.tag}": e.source_status
@@ -171,31 +179,47 @@ class _Reader:
         # (account, region, repository) -> why it could not be listed
         self.unlisted: dict[tuple[str, str, str], str] = {}
         self.gates = {rule.name: rule.gates for rule in config.rules if rule.gates is not None}
-        self._source_registry: RegistryClient | None = None
+        self._source_registries: dict[str, RegistryClient] = {}
 
-    def images(self, repository: str, tag: str | None) -> list[SourceImage]:
-        rules = [rule for rule in self.config.rules if rule.repository_filter.matches(repository)]
-        if not rules:
-            raise InvalidRequest(f"no rule of the config selects the repository {repository!r}")
+    def sources(self, repository: str, source: str | None) -> list[SourceConfig]:
+        """The sources whose rules select `repository` (only `source`, when given)."""
+        names = [s.name for s in self.config.sources]
+        if source is not None and source not in names:
+            raise InvalidRequest(f"{source!r} is not one of the sources ({', '.join(names)})")
+        selecting = [
+            s
+            for s in self.config.sources
+            if source in (None, s.name)
+            and any(rule.repository_filter.matches(repository) for rule in self.config.rules_for(s))
+        ]
+        if not selecting:
+            where = f" of {source}" if source else ""
+            raise InvalidRequest(f"no rule{where} of the config selects the repository {repository!r}")
+        return selecting
+
+    def images(self, source: SourceConfig, repository: str, tag: str | None) -> list[SourceImage]:
+        rules = [r for r in self.config.rules_for(source) if r.repository_filter.matches(repository)]
         accept: Callable[[str], bool]
         if tag is None:
             accept = lambda name: any(tag_matches(rule.tag_filter, name)[0] for rule in rules)  # noqa: E731
         else:
             accept = lambda name: name == tag  # noqa: E731
-        images = sorted(self.inventories.source().images(repository, accept), key=lambda i: i.tag)
-        if tag is not None and not images:
-            source = self.config.source
-            raise ImageNotFound(f"{repository}:{tag} is not in the source ({source.account}/{source.region})")
-        return images
+        return sorted(self.inventories.source(source).images(repository, accept), key=lambda i: i.tag)
 
-    def entries(self, image: SourceImage, *, required: bool) -> list[DestinationStatus]:
-        request = ReplicationRequest(repository=image.repository, tag=image.tag, digest=image.digest)
+    def entries(self, source: SourceConfig, image: SourceImage, *, required: bool) -> list[DestinationStatus]:
+        request = ReplicationRequest(
+            repository=image.repository,
+            tag=image.tag,
+            digest=image.digest,
+            source_account=source.account,
+            source_region=source.region,
+        )
         targets = plan(request, self.config).targets
         if not targets and required:
             raise InvalidRequest(
-                f"no rule replicates {image.repository}:{image.tag}: its tag is not accepted"
+                f"no rule replicates {image.repository}:{image.tag} from {source.name}: its tag is not accepted"
             )
-        decisions = {} if image.archived else self._gate(image, targets)
+        decisions = {} if image.archived else self._gate(source, image, targets)
         return [
             _gated(
                 self._look(
@@ -209,6 +233,7 @@ class _Reader:
                         "unknown",
                         source_status=image.status,
                         on_tag_conflict=target.on_tag_conflict,
+                        source=source.name,
                     ),
                     target,
                 ),
@@ -218,35 +243,36 @@ class _Reader:
             for target in targets
         ]
 
-    def _gate(self, image: SourceImage, targets: list[Target]) -> Mapping[str, Decision | str]:
+    def _gate(
+        self, source: SourceConfig, image: SourceImage, targets: list[Target]
+    ) -> Mapping[str, Decision | str]:
         """Rule -> decision (or why there is none) for the image's gated rules, read once for all targets."""
         used = sorted({rule for target in targets for rule in target.selecting_rules if rule in self.gates})
         if not used:
             return {}
-        source = self.config.source
+        clients = self.inventories.clients
         try:
             return gate_image(
                 {rule: self.gates[rule] for rule in used},
                 image.repository,
                 image.digest,
-                ecr=self.inventories.clients.client("ecr", source.region),
-                registry=self._registry(),
+                ecr=clients.client("ecr", source.region, self.config.source_role_arn(source)),
+                registry=self._registry(source),
                 registry_id=source.account,
                 waited_seconds=waited_since(image.pushed_at),
             )
         except (ReplicationError, ClientError, BotoCoreError) as error:
             return dict.fromkeys(used, f"the gates could not be checked: {described(error)}")
 
-    def _registry(self) -> RegistryClient:
-        if self._source_registry is None:
-            source = self.config.source
+    def _registry(self, source: SourceConfig) -> RegistryClient:
+        if source.name not in self._source_registries:
             registry, insecure = self.config.endpoint(source.account, source.region)
-            self._source_registry = make_client(
+            self._source_registries[source.name] = make_client(
                 registry,
-                session=self.inventories.clients.session,
+                session=self.inventories.source_session(source),
                 insecure_registries=self.inventories.insecure if insecure else (),
             )
-        return self._source_registry
+        return self._source_registries[source.name]
 
     def _look(self, entry: DestinationStatus, target: Target) -> DestinationStatus:
         where = (target.account, target.region, target.repository)
@@ -297,17 +323,24 @@ def image_status(
     *,
     clients: AwsClients | None = None,
     as_operator: bool = False,
+    source: str | None = None,
 ) -> StatusReport:
     """The status of `repository:tag` at every destination the rules name; every accepted tag without `tag`.
 
-    `as_operator`: read the destinations through the read-only role the config's `operators` may assume.
-    Raises InvalidRequest when no rule selects the repository (or accepts the tag), ImageNotFound when the
-    source lacks the tag.
+    Each source whose rules select the repository is read (only `source`, `account/region`, when given): the
+    same repository name in two sources is two images, each with its own entries. `as_operator`: read the
+    destinations through the read-only role the config's `operators` may assume. Raises InvalidRequest when no
+    rule selects the repository (or accepts the tag), ImageNotFound when no source read has the tag.
     """
     if as_operator and config.operators is None:
         raise InvalidRequest("reading as an operator needs `operators` in the config (docs/deploy.md)")
     reader = _Reader(config, clients or AwsClients(), as_operator=as_operator)
     report = StatusReport()
-    for image in reader.images(repository, tag):
-        report.entries.extend(reader.entries(image, required=tag is not None))
+    sources = reader.sources(repository, source)
+    for where in sources:
+        for image in reader.images(where, repository, tag):
+            report.entries.extend(reader.entries(where, image, required=tag is not None))
+    if tag is not None and not report.entries:
+        names = ", ".join(s.name for s in sources)
+        raise ImageNotFound(f"{repository}:{tag} is not in the source ({names})")
     return report

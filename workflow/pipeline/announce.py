@@ -2,7 +2,8 @@
 
 The state machine puts them on the source account's default bus (`events:putEvents`), so a deploy
 pipeline can start on "replicated to 222222222222/eu-west-1". Detail (schema in the README):
-`{"repository", "tag", "digest", "destination": {"account", "region", "repository"}, "action", "error"}`;
+`{"repository", "tag", "digest", "destination": {"account", "region", "repository"}, "action", "error",
+"source"}` (`source`: the `account/region` the image came from);
 Step Functions adds the state machine's and the execution's ARNs as the event's `resources`. A dry run
 puts none.
 """
@@ -52,6 +53,8 @@ def entry(summary: Summary, line: SummaryLine) -> dict[str, Any]:
         "action": line.action,
         "error": line.error,
     }
+    if summary.source or line.source:
+        detail["source"] = summary.source or line.source  # `account/region` the image came from
     if line.action == "blocked":
         detail["reason"] = line.cause and fit(
             line.cause, EVENT_REASON_BUDGET

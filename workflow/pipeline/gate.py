@@ -104,6 +104,12 @@ def _target_decision(target: Target, decisions: Mapping[str, Decision]) -> Decis
     return Decision.blocked(reasons)
 
 
+def _source_account(targets: list[Target], config: ReplicationConfig) -> str:
+    """The account whose registry holds the image: the targets' source's (one plan has one source)."""
+    named = next((t.source for t in targets if t.source), None)
+    return named.split("/", 1)[0] if named else config.source.account
+
+
 def _cut(reason: str) -> str:
     return reason if len(reason) <= REASON_LIMIT else reason[: REASON_LIMIT - 3] + "..."
 
@@ -122,6 +128,7 @@ def _record(
         cause=fit(
             cause, REASON_LIMIT
         ),  # as JSON, escapes counted (a reason may quote a certificate's subject)
+        source=target.source,
     ).model_dump(mode="json")
 
 
@@ -211,7 +218,7 @@ class GateStep:
             digest,
             ecr=self.ecr,
             registry=self.registry,
-            registry_id=self.config.source.account,
+            registry_id=_source_account(targets, self.config),
             waited_seconds=waited,
             now=self.now,
         )

@@ -13,7 +13,7 @@ from workflow.core.exceptions import DestinationNotAllowed, InvalidRequest, Repl
 from workflow.core.grammar import artifact_tag_subject, shown
 from workflow.core.partitions import partition_of
 from workflow.models import loops
-from workflow.models.config import REPOSITORY_PLACEHOLDER, ReplicationConfig, Rule
+from workflow.models.config import REPOSITORY_PLACEHOLDER, ReplicationConfig, Rule, SourceConfig
 from workflow.models.payloads import (
     CredentialsSecret,
     DestinationRef,
@@ -53,10 +53,13 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
         "override": request.override,
     }
     if request.skipped_reason:
-        return Plan(**base, skipped_reason=request.skipped_reason)
+        named = request.source_account and request.source_region
+        where = f"{request.source_account}/{request.source_region}" if named else None
+        return Plan(**base, skipped_reason=request.skipped_reason, source=where)
     if request.repository is None or request.tag is None:
         raise InvalidRequest("a request needs a repository and a tag")
-    _check_source(request, config)
+    source = source_of(request, config)
+    base["source"] = source.name
     subject = artifact_tag_subject(request.tag)
     if subject is not None:  # its own push (CI signs after pushing); the copy of its subject carries it
         return Plan(
@@ -64,10 +67,11 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
             skipped_reason=f"{request.repository}:{request.tag} is a signature or attestation artifact of "
             f"{subject} (cosign's tag schema); it is copied with its subject, never on its own",
         )
-    allowed = _configured_destinations(request.repository, config)
+    allowed = _configured_destinations(request.repository, config, source)
     if request.destinations is not None:
         _check_narrowing(request.destinations, allowed)
-    targets, reasons = _targets(request.repository, request.tag, request.digest, config, request.action)
+    image = _SourceImage.of(request.repository, request.tag, request.digest, request.action, source, config)
+    targets, reasons = _targets(image, config)
     if request.destinations is not None:
         wanted = {(d.account, d.region) for d in request.destinations}
         targets = [t for t in targets if (t.account, t.region) in wanted]
@@ -76,7 +80,7 @@ def plan(request: ReplicationRequest, config: ReplicationConfig) -> Plan:
         return Plan(**base, skipped_reason=f"{request.repository}:{request.tag} does not replicate: {reason}")
     targets = _paced(targets, config.max_concurrency)
     # Promotion gates guard what is copied; a delete copies nothing, so it is not gated.
-    gated = {rule.name for rule in config.rules if rule.gates is not None}
+    gated = {rule.name for rule in config.rules_for(source) if rule.gates is not None}
     is_gated = request.action == "replicate" and any(gated & set(t.selecting_rules) for t in targets)
     return Plan(**base, targets=seeded(targets, config), gated=is_gated)
 
@@ -91,22 +95,41 @@ def _paced(targets: list[Target], max_concurrency: int) -> list[Target]:
     ]
 
 
-def _check_source(request: ReplicationRequest, config: ReplicationConfig) -> None:
-    source = config.source
-    if request.source_account and request.source_account != source.account:
+def source_of(request: ReplicationRequest, config: ReplicationConfig) -> SourceConfig:
+    """The configured source the image is in: the event's account and Region, the manual input's `source`, or
+    (without one) the one source whose rules select the repository; raises InvalidRequest otherwise."""
+    kind = "event" if request.origin == "event" else "input"
+    account, region = request.source_account, request.source_region
+    if account is None and region is None:
+        selecting = [
+            source
+            for source in config.sources
+            if any(
+                rule.repository_filter.matches(str(request.repository)) for rule in config.rules_for(source)
+            )
+        ]
+        if len(selecting) > 1:
+            names = ", ".join(source.name for source in selecting)
+            raise InvalidRequest(
+                f"{kind}: {request.repository!r} is replicated from {len(selecting)} sources ({names}); name the "
+                'one the image is in: "source": {"account": ..., "region": ...}'
+            )
+        return selecting[0] if selecting else config.source
+    source = config.source_named(str(account), str(region))
+    if source is None:
         raise InvalidRequest(
-            f"event is from account {shown(request.source_account)}, the config's source is {source.account}"
+            f"{kind} is from {shown(account)}/{shown(region)}, which is not one of the config's sources "
+            f"({', '.join(s.name for s in config.sources)})"
         )
-    if request.source_region and request.source_region != source.region:
-        raise InvalidRequest(
-            f"event is from Region {shown(request.source_region)}, the config's source is {source.region}"
-        )
+    return source
 
 
-def _configured_destinations(repository: str, config: ReplicationConfig) -> set[tuple[str, str]]:
+def _configured_destinations(
+    repository: str, config: ReplicationConfig, source: SourceConfig
+) -> set[tuple[str, str]]:
     return {
         (destination.account, region)
-        for rule in config.rules
+        for rule in config.rules_for(source)
         if rule.repository_filter.matches(repository)
         for destination in rule.account_destinations
         for region in destination.regions
@@ -123,34 +146,27 @@ def _check_narrowing(requested: list[DestinationRef], allowed: set[tuple[str, st
         )
 
 
-def _targets(
-    repository: str,
-    tag: str,
-    digest: str | None,
-    config: ReplicationConfig,
-    action: RequestAction = "replicate",
-) -> tuple[list[Target], list[str]]:
-    source = config.source
-    source_registry, source_insecure = config.endpoint(source.account, source.region)
+def _targets(image: _SourceImage, config: ReplicationConfig) -> tuple[list[Target], list[str]]:
     targets: dict[tuple[str, str, str], Target] = {}
     reasons = []
+    source = image.source
     for rule in config.rules:
-        if not rule.repository_filter.matches(repository):
-            reasons.append(f"rule {rule.name!r}: repository {repository!r} not included")
+        if not rule.applies_to(source):
+            reasons.append(f"rule {rule.name!r}: does not replicate {source.name}")
             continue
-        accepted, reason = tag_matches(rule.tag_filter, tag)
+        if not rule.repository_filter.matches(image.repository):
+            reasons.append(f"rule {rule.name!r}: repository {image.repository!r} not included")
+            continue
+        accepted, reason = tag_matches(rule.tag_filter, image.tag)
         if not accepted:
             reasons.append(f"rule {rule.name!r}: {reason}")
             continue
-        if action == "delete" and not rule.propagate_deletes:
+        if image.action == "delete" and not rule.propagate_deletes:
             reasons.append(f"rule {rule.name!r}: does not propagate deletes (propagate_deletes is off)")
             continue
-        image = _SourceImage(
-            source.account, source.region, repository, tag, digest, source_registry, source_insecure, action
-        )
         for target in _rule_targets(rule, image, config):
             key = (target.account, target.region, target.repository)
-            if key == (source.account, source.region, repository):
+            if key == (source.account, source.region, image.repository):
                 reasons.append(f"rule {rule.name!r}: {target.account}/{target.region} is the source itself")
                 continue
             _refuse_loop(target, config)
@@ -171,12 +187,13 @@ def _targets(
 
 
 def _refuse_loop(target: Target, config: ReplicationConfig) -> None:
-    """Raise ReplicationLoop for a target in the source account and Region that a rule selects again: the tag
-    put there is an ECR event on the source bus that would start the workflow again (workflow/models/loops.py)."""
-    source = config.source
-    if (target.account, target.region) != (source.account, source.region):
+    """Raise ReplicationLoop for a target in a source's account and Region that a rule of that source selects
+    again: the tag put there is an ECR event on that source's bus, which would start the workflow again
+    (workflow/models/loops.py)."""
+    place = config.source_named(target.account, target.region)
+    if place is None:
         return
-    again = loops.selecting_rule(target.repository, target.tag, config.rules)
+    again = loops.selecting_rule(target.repository, target.tag, config.rules_for(place))
     if again is not None:
         raise ReplicationLoop(
             f"{target.source_repository}:{target.tag} -> {target.repository}:{target.tag} in "
@@ -194,15 +211,37 @@ class _SourceImage(NamedTuple):
     registry: str
     insecure: bool
     action: RequestAction
+    source: SourceConfig
+    role_arn: str | None
+
+    @classmethod
+    def of(
+        cls,
+        repository: str,
+        tag: str,
+        digest: str | None,
+        action: RequestAction,
+        source: SourceConfig,
+        config: ReplicationConfig,
+    ) -> _SourceImage:
+        """The image in `source`, read from its registry (through its read-only role in another account)."""
+        registry, insecure = config.endpoint(source.account, source.region)
+        return cls(
+            repository, tag, digest, registry, insecure, action, source, config.source_role_arn(source)
+        )
 
 
 def rule_targets(
-    rule: Rule, repository: str, tag: str, config: ReplicationConfig, action: RequestAction = "replicate"
+    rule: Rule,
+    repository: str,
+    tag: str,
+    config: ReplicationConfig,
+    action: RequestAction = "replicate",
+    source: SourceConfig | None = None,
 ) -> list[Target]:
-    """Every target of one rule for `repository:tag`, whatever its tag filters (sync's listings use it)."""
-    source = config.source
-    registry, insecure = config.endpoint(source.account, source.region)
-    image = _SourceImage(source.account, source.region, repository, tag, None, registry, insecure, action)
+    """Every target of one rule for `repository:tag` in `source` (default: the home one), whatever its tag
+    filters (sync's listings use it)."""
+    image = _SourceImage.of(repository, tag, None, action, source or config.source, config)
     return _rule_targets(rule, image, config)
 
 
@@ -285,6 +324,8 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     action=image.action,
                     rules=[rule.name],
                     on_tag_conflict=rule.on_tag_conflict,
+                    source=image.source.name,
+                    source_role_arn=image.role_arn,
                 )
             )
     return targets
@@ -464,7 +505,7 @@ class CompiledPattern:
         }
 
 
-def _pattern(clauses: list[dict[str, Any]]) -> dict[str, Any]:
+def _pattern(clauses: list[dict[str, Any]], envelope: dict[str, list[str]]) -> dict[str, Any]:
     detail: dict[str, Any] = {"result": ["SUCCESS"]}
     if "action-type" not in clauses[0]:  # no rule propagates deletes: pushes only
         detail = {"action-type": ["PUSH"], **detail}
@@ -472,10 +513,57 @@ def _pattern(clauses: list[dict[str, Any]]) -> dict[str, Any]:
         detail.update(clauses[0])
     else:
         detail["$or"] = clauses
-    return {"source": ["aws.ecr"], "detail-type": ["ECR Image Action"], "detail": detail}
+    return {"source": ["aws.ecr"], "detail-type": ["ECR Image Action"], **envelope, "detail": detail}
 
 
-def compile_event_pattern(config: ReplicationConfig) -> CompiledPattern:
+def _envelope(config: ReplicationConfig, source: SourceConfig | None) -> dict[str, list[str]]:
+    """The `account` and `region` filters of a config with several sources: `source`'s (its forwarding rule), or
+    every source's (the home rule, which receives every source's events). An event keeps the account and Region
+    it came from when EventBridge sends it to another account's or Region's bus (EventBridge user guide, "Amazon
+    EventBridge events": `region` "identifies the AWS Region where the event originated"; "Sending and receiving
+    events between AWS accounts": the receiver's rules match the sender's events by `account`)."""
+    if len(config.sources) == 1:
+        return {}
+    sources = [source] if source is not None else list(config.sources)
+    return {
+        "account": sorted({s.account for s in sources}),
+        "region": sorted({s.region for s in sources}),
+    }
+
+
+def _source_widenings(config: ReplicationConfig, source: SourceConfig | None) -> tuple[Widening, ...]:
+    """The home rule matches every source's pushes with every rule's filters (the Plan applies `sources`), and
+    its account and Region filters also accept the pairs of a listed account and a listed Region that are no
+    source (the Plan refuses those)."""
+    if source is not None or len(config.sources) == 1:
+        return ()
+    named = tuple(rule.name for rule in config.rules if rule.sources is not None)
+    widenings = []
+    if named:
+        widenings.append(
+            Widening(
+                "pattern",
+                "",
+                "one rule on the home bus for every source: each rule's filters match every source's pushes",
+                "pushes of sources a rule does not name (the Plan skips them)",
+                named,
+            )
+        )
+    envelope = _envelope(config, None)
+    if len(envelope["account"]) * len(envelope["region"]) > len(config.sources):
+        widenings.append(
+            Widening(
+                "account",
+                "",
+                "the account and region filters are separate lists",
+                "events of a listed account in a listed Region that is not one of its sources (no forwarding "
+                "rule sends them; the Plan refuses them)",
+            )
+        )
+    return tuple(widenings)
+
+
+def compile_event_pattern(config: ReplicationConfig, source: SourceConfig | None = None) -> CompiledPattern:
     """The narrowest pattern for the rules that EventBridge accepts.
 
     When a rule has `propagate_deletes`, the pattern also matches DELETE actions (ECR's image deletion
@@ -487,18 +575,28 @@ def compile_event_pattern(config: ReplicationConfig) -> CompiledPattern:
     EVENT_PATTERN_MAX_CHARACTERS, it is widened step by step: the rules merged into one clause, then the tag
     filters dropped, then the repository filters cut to shorter prefixes, finally any tagged push in the
     account (a pattern with no text from the config, so it always fits). `widened` lists every widening.
+
+    With several sources, the pattern also filters `account` and `region`: every source's (the home rule), or
+    `source`'s alone with only the rules that name it (that source's forwarding rule).
     """
+    envelope = _envelope(config, source)
+    source_widenings = _source_widenings(config, source)
+    if source is not None:
+        config = config.model_copy(update={"rules": config.rules_for(source)})
     rules = _RuleFilters.of(config)
     exact_length = 0
     for step, clauses in _widenings(config, rules):
-        pattern = _pattern(clauses)
+        pattern = _pattern(clauses, envelope)
         length = len(pattern_text(pattern))
         exact_length = exact_length or length
         if length <= EVENT_PATTERN_MAX_CHARACTERS:
-            return CompiledPattern(pattern, step, tuple(rules.widenings) + _size_widening(step, exact_length))
-    widest = _pattern([_clause(None, None, _actions(config))])
+            widened = source_widenings + tuple(rules.widenings) + _size_widening(step, exact_length)
+            return CompiledPattern(pattern, step, widened)
+    widest = _pattern([_clause(None, None, _actions(config))], envelope)
     return CompiledPattern(
-        widest, "any tagged push", tuple(rules.widenings) + _size_widening("any tagged push", exact_length)
+        widest,
+        "any tagged push",
+        source_widenings + tuple(rules.widenings) + _size_widening("any tagged push", exact_length),
     )
 
 
@@ -509,6 +607,7 @@ def _size_widening(step: str, exact_length: int) -> tuple[Widening, ...]:
     return (Widening("pattern", "", reason, f"{step}: {SIZE_STEPS[step.split(' of ')[0]]}"),)
 
 
-def event_pattern(config: ReplicationConfig) -> dict[str, Any]:
-    """The EventBridge pattern for ECR pushes the rules may accept, within EventBridge's limits."""
-    return compile_event_pattern(config).pattern
+def event_pattern(config: ReplicationConfig, source: SourceConfig | None = None) -> dict[str, Any]:
+    """The EventBridge pattern for ECR pushes the rules may accept, within EventBridge's limits: the home rule's,
+    or with `source` the forwarding rule's of that source."""
+    return compile_event_pattern(config, source).pattern

@@ -28,7 +28,7 @@ from workflow.core.partitions import partition_of
 from workflow.engine import copier as copy
 from workflow.engine import ecr
 from workflow.engine.copier import PrecheckResult
-from workflow.engine.roles import SessionFactory, destination_session
+from workflow.engine.roles import SessionFactory, assume_role, destination_session
 from workflow.models.payloads import PrecheckAction, Target, TargetResult, TargetStatus
 from workflow.pipeline import deletes
 from workflow.registry.deadline import Bounds
@@ -59,6 +59,8 @@ class CopyJob(BaseModel):
     seed_role_arn: str = ""
     seed_external_id: str = ""
     relay_function: str = ""
+    # A source in another account: the read-only role there the job assumes to read the image (else empty).
+    source_role_arn: str = ""
 
 
 class PrecheckOutcome(BaseModel):
@@ -114,6 +116,24 @@ def assume_destination_role(
     )
 
 
+def assume_source_role(
+    target: Target, *, sts_client: Any = None, session_factory: SessionFactory = boto3.Session
+) -> Any:
+    """A boto3 Session with the source's read-only role (a source in another account than the home one), in the
+    source's Region; None for a source the caller's own role reads."""
+    if target.source_role_arn is None:
+        return None
+    region = (target.source or "/").split("/", 1)[1] or None
+    return assume_role(
+        target.source_role_arn,
+        ROLE_SESSION_NAME,
+        region=region,
+        sts_client=sts_client,
+        session_factory=session_factory,
+        purpose=f"reading the source {target.source}",
+    )
+
+
 def check_target(
     target: Target,
     *,
@@ -128,10 +148,16 @@ def check_target(
     session = assume_destination_role(
         target, sts_client=sts_client, secrets_client=secrets_client, session_factory=session_factory
     )
+    source_session = assume_source_role(target, sts_client=sts_client, session_factory=session_factory)
     insecure = insecure_registries(target)
     if target.action == "delete":
         removed = deletes.delete_tag(
-            target, session, dry_run=dry_run, insecure_registries=insecure, bounds=bounds
+            target,
+            session,
+            dry_run=dry_run,
+            source_session=source_session,
+            insecure_registries=insecure,
+            bounds=bounds,
         )
         return _delete_outcome(target, removed, dry_run=dry_run, insecure=insecure)
     if not dry_run and target.create_repository is not None and is_ecr_destination(target):
@@ -145,6 +171,7 @@ def check_target(
     result = copy.probe_destination(
         target.source_to_check,
         target.destination_reference,
+        source_session=source_session,
         destination_session=session,
         insecure_registries=insecure,
         put_tag=not dry_run,
@@ -171,6 +198,7 @@ def _delete_outcome(
         digest=target.source_reference,
         kept_reason=result.reason,
         finished_at=datetime.now(UTC) if result.action == "deleted" and not dry_run else None,
+        source=target.source,
     )
     return PrecheckOutcome(
         action=result.action,
@@ -199,6 +227,7 @@ def _job(target: Target, digest: str | None, insecure: list[str]) -> CopyJob:
         seed_role_arn=target.seed.role_arn if target.seed else "",
         seed_external_id=(target.seed.external_id or "") if target.seed else "",
         relay_function=target.seed.relay_function if target.seed else "",
+        source_role_arn=target.source_role_arn or "",
     )
 
 
@@ -227,6 +256,7 @@ def _outcome(
         planned_action=_planned_action(result) if status == "planned" and dry_run else None,
         digest=result.digest,
         finished_at=datetime.now(UTC) if status in ("tagged", "superseded") else None,
+        source=target.source,
     )
     return PrecheckOutcome(
         action=result.action,

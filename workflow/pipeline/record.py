@@ -207,12 +207,13 @@ def _prechecked_digest(state: Mapping[str, Any]) -> str | None:
     return digest if isinstance(digest, str) else None
 
 
-def _where(target: Target) -> dict[str, str]:
+def _where(target: Target) -> dict[str, Any]:
     return {
         "account": target.account,
         "region": target.region,
         "repository": target.repository,
         "tag": target.tag,
+        "source": target.source,
     }
 
 

@@ -18,7 +18,7 @@ from workflow.core.grammar import (
 from workflow.models.payloads import DestinationRef, Override, ReplicationRequest
 
 ECR_DETAIL_TYPE = "ECR Image Action"
-MANUAL_FIELDS = {"repository", "tag", "digest", "destinations", "dryRun", "action", "override"}
+MANUAL_FIELDS = {"repository", "tag", "digest", "destinations", "dryRun", "action", "override", "source"}
 MANUAL_ACTIONS = ("replicate", "delete")
 # The ECR actions the workflow acts on: a completed push, and an image (tag) deletion ("Amazon ECR events
 # and EventBridge", https://docs.aws.amazon.com/AmazonECR/latest/userguide/ecr-eventbridge.html: both are
@@ -113,7 +113,11 @@ def parse_time(value: Any) -> datetime | None:
 
 
 def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
-    """Parse the console/CLI input `{"repository", "tag", "digest"?, "destinations"?, "dryRun"?, "action"?, "override"?}`.
+    """Parse the console/CLI input `{"repository", "tag", "digest"?, "destinations"?, "dryRun"?, "action"?,
+    "override"?, "source"?}`.
+
+    `source` (`{"account", "region"}`) names where the image is, when the config has several sources whose
+    rules select the repository (the Plan asks for it then).
 
     `"action": "delete"` removes the tag at the destinations under the checks a DELETE event gets, so it
     needs the `digest` the tag pointed at. `override` is a break-glass override of promotion gates.
@@ -143,10 +147,13 @@ def parse_manual_input(payload: Mapping[str, Any]) -> ReplicationRequest:
         problems.append(f"dryRun: {shown(dry_run)} is not true or false")
     destinations = _parse_destinations(payload.get("destinations"), problems)
     override = _parse_override(payload.get("override"), problems)
+    source = _parse_source(payload.get("source"), problems)
     if problems:
         raise InvalidRequest("invalid input: " + "; ".join(problems))
     return ReplicationRequest(
         origin="manual",
+        source_account=source.account if source else None,
+        source_region=source.region if source else None,
         repository=repository,
         tag=tag,
         digest=digest,
@@ -175,6 +182,20 @@ def _parse_override(raw: Any, problems: list[str]) -> Override | None:
         problems.append(f"override.requestedBy: {shown(requested_by)} is not a non-empty text")
         return None
     return Override(reason=reason.strip(), requested_by=requested_by)
+
+
+def _parse_source(raw: Any, problems: list[str]) -> DestinationRef | None:
+    """`{"account", "region"}`: the source the image is in."""
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or set(raw) != {"account", "region"}:
+        problems.append("source: must be an object with exactly account and region")
+        return None
+    problem = account_problem(raw["account"]) or region_problem(raw["region"])
+    if problem:
+        problems.append(f"source: {problem}")
+        return None
+    return DestinationRef(account=raw["account"], region=raw["region"])
 
 
 def _parse_destinations(raw: Any, problems: list[str]) -> list[DestinationRef] | None:

@@ -121,6 +121,8 @@ class SummaryLine(_Model):
     referrers_refused: int = Field(default=0, exclude_if=lambda count: not count)
     refused_referrers: str | None = Field(default=None, exclude_if=lambda named: named is None)
 
+    source: str | None = None  # where the image came from (`account/region`)
+
     def destination(self, tag: str | None) -> str:
         """`account/region repository:tag`."""
         return f"{self.account}/{self.region} {self.repository}:{tag or '?'}"
@@ -165,6 +167,7 @@ class Summary(_Model):
     override: Override | None = None
     # Destinations not in `lines` (a run past TABLE_ROWS keeps only its failed and blocked ones, bounded).
     lines_omitted: int = 0
+    source: str | None = None  # where the image is (`account/region`)
 
 
 class RunDetails(_Model):
@@ -276,6 +279,7 @@ def _line(
         refused_referrers=fit(result.refused_referrers, REFUSED_REFERRERS_LIMIT)
         if result.refused_referrers
         else None,
+        source=result.source,
     )
     build_arn = result.build_arn or _build_arn_in(result.cause)
     extras = {
@@ -407,13 +411,18 @@ def _rerun_hint(
     *,
     dry_run: bool,
     action: RequestAction = "replicate",
+    source: str | None = None,
 ) -> list[str]:
     """The input (and CLI line) that re-runs only the failed destinations, as a dry run again if this was one.
 
-    A delete is re-run by its input only (with the digest the tag had), under the same checks.
+    A delete is re-run by its input only (with the digest the tag had), under the same checks. The input names
+    the image's source, which a config with several sources may need.
     """
     destinations = [{"account": line.account, "region": line.region} for line in failed]
     request: dict[str, object] = {"repository": repository, "tag": tag, "destinations": destinations}
+    if source:
+        account, _, region = source.partition("/")
+        request["source"] = {"account": account, "region": region}
     if dry_run:
         request["dryRun"] = True
     if action == "delete":
@@ -423,6 +432,8 @@ def _rerun_hint(
             f"  {json.dumps(request)}",
         ]
     cli_destinations = " ".join(f"--destination {line.account}:{line.region}" for line in failed)
+    if source:
+        cli_destinations = f"--source {source} {cli_destinations}"
     machine = state_machine_arn_of(execution_arn) if execution_arn else "STATE_MACHINE_ARN"
     return [
         "To retry only the failed destinations once the cause is fixed, start an execution with:",
@@ -452,6 +463,7 @@ def _rerun_stored(
     failed: int,
     *,
     dry_run: bool,
+    source: str | None = None,
 ) -> list[str]:
     """The retry of many failed destinations: the stored input that names them all, else the whole image again
     (destinations that have it are `present` after one HEAD each; the failed ones are copied)."""
@@ -467,7 +479,7 @@ def _rerun_stored(
         f"To retry the {failed} failed destinations once the cause is fixed, run the image again (destinations "
         "that have it are reported present after one HEAD each):",
         f"  ecr-replicate start --state-machine-arn {machine} --repository {repository} --tag {tag}"
-        f"{' --dry-run' if dry_run else ''} --wait",
+        f"{f' --source {source}' if source else ''}{' --dry-run' if dry_run else ''} --wait",
     ]
 
 
@@ -610,11 +622,13 @@ def _message(
     runbook_url: str | None = None,
     times: Sequence[str] = (),
     details: RunDetails | None = None,
+    source: str | None = None,
 ) -> str:
     """The email text, at most MESSAGE_BUDGET characters of JSON: the head, the failures and blocked targets
     (half the budget), the re-run hint, then the table and totals while they fit."""
+    origin = f" from {source}" if source else ""
     body = [
-        f"{'Dry run: ' if dry_run else ''}ECR replication of {image}: {outcome} ({_counts_text(totals)}).",
+        f"{'Dry run: ' if dry_run else ''}ECR replication of {image}{origin}: {outcome} ({_counts_text(totals)}).",
         *times,
     ]
     if dry_run:
@@ -636,11 +650,15 @@ def _message(
     tail = ["", details.cost_line] if details is not None and details.cost_line else []
     tail += ["", f"Execution: {console_url(execution_arn)}"] if execution_arn else []
     if failed and repository and tag:
-        hint = _rerun_hint(repository, tag, failed, execution_arn, dry_run=dry_run, action=action)
+        hint = _rerun_hint(
+            repository, tag, failed, execution_arn, dry_run=dry_run, action=action, source=source
+        )
         stored = details is not None and details.retry_uri is not None
         # A delete is retried by its input only (never `start`, which replicates): listed, or the stored one.
         if len(failed) > RETRY_LISTED and (action != "delete" or stored):
-            hint = _rerun_stored(details, execution_arn, repository, tag, len(failed), dry_run=dry_run)
+            hint = _rerun_stored(
+                details, execution_arn, repository, tag, len(failed), dry_run=dry_run, source=source
+            )
         tail += ["", *_bounded_hint(hint, (MESSAGE_BUDGET - _size(body) - _size(tail)) // 2)]
     if lines:
         totals_line = (
@@ -679,9 +697,10 @@ def summarize(
     started_at: datetime | None = None,
     finished_at: datetime | None = None,
     details: RunDetails | None = None,
+    source: str | None = None,
 ) -> Summary:
     """Build the Summary of one execution from its per-target records, within its shares of Step Functions'
-    payload quota (see the module docstring).
+    payload quota (see the module docstring); `source`: where the image is, else the records' source.
 
     Each failed line links its error's runbook section under `runbook_url` (default: the runbook on GitHub
     at this version) and, for a copy build, the build's log. The email's head says when the image was
@@ -689,6 +708,7 @@ def summarize(
     every result and its retry input, which the message names instead of listing what one page cannot hold.
     """
     outcome = outcome_of(results)
+    source = source or next((result.source for result in results if result.source), None)
     lines = lines_of(results, runbook_url)
     totals = _totals(results)
     image = f"{repository or '?'}:{tag or '?'}"
@@ -708,6 +728,7 @@ def summarize(
         runbook_url=runbook_url,
         times=_times(pushed_at, started_at, finished_at),
         details=details,
+        source=source,
     )
     failure_cause = None
     if outcome in ("FAILED", "PARTIAL"):
@@ -732,6 +753,7 @@ def summarize(
         failure_cause=failure_cause,
         override=_bounded_override(override),
         lines_omitted=len(lines) - len(kept_lines(lines)),
+        source=source,
     )
 
 

@@ -31,6 +31,8 @@ class Action:
     outcome: str | None = None  # a delete's: deleted, kept (moved since), absent; an archived image's status
     # `account/region` -> the digest its tag points at now, which this repair replaces.
     replaces: dict[str, str] = field(default_factory=dict)
+    # The source the image is in (`account/region`), in a config with several sources.
+    source: str | None = None
 
     @property
     def destinations(self) -> list[str]:
@@ -54,6 +56,8 @@ class Action:
         }[self.kind]
         if self.replaces:
             what += " (" + ", ".join(f"replaces {d} at {w}" for w, d in sorted(self.replaces.items())) + ")"
+        if self.source:
+            what += f" [source {self.source}]"
         if self.status == "deferred":
             return what + ": deferred, left for the next run"
         return what + (f": {self.error}" if self.error else "")

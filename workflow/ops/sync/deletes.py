@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from workflow.core.exceptions import ReplicationError
 from workflow.core.redaction import described
-from workflow.models.config import ReplicationConfig
+from workflow.models.config import ReplicationConfig, SourceConfig
 from workflow.models.payloads import DestinationRef, ReplicationRequest, Target
 from workflow.ops.inventory import AwsClients, Inventories, SourceInventory
 from workflow.ops.sync.actions import Action
@@ -49,20 +49,28 @@ class StaleTags:
         self.clients = clients
         self.insecure = insecure
         self.log = log
-        self._seen: set[tuple[str, str, str, str]] = set()
-        self._source: SourceInventory | None = None
-        self._source_repositories: list[str] | None = None
-        self._source_tags: dict[str, set[str]] = {}
+        self._seen: set[tuple[str, str, str, str, str]] = set()
+        self._sources: dict[str, SourceInventory] = {}
+        self._source_repositories: dict[str, list[str]] = {}
+        self._source_tags: dict[tuple[str, str], set[str]] = {}
 
-    def find(self, repository: str, source_tags: set[str], failed: Callable[[Action], None]) -> list[Action]:
-        """A "delete" action per destination tag an opted-in rule accepts and no source repository replicated
-        there has; a listing that fails is passed to `failed` as a failed "inventory" action."""
-        self._source_tags[repository] = set(source_tags)
+    def find(
+        self,
+        repository: str,
+        source_tags: set[str],
+        failed: Callable[[Action], None],
+        source: SourceConfig | None = None,
+    ) -> list[Action]:
+        """A "delete" action per destination tag an opted-in rule of `source` (default: the home one) accepts and
+        no source repository replicated there has (of any source); a listing that fails is passed to `failed` as a
+        failed "inventory" action."""
+        source = source or self.config.source
+        self._source_tags[(source.name, repository)] = set(source_tags)
         found: list[Action] = []
-        for rule in self.config.rules:
+        for rule in self.config.rules_for(source):
             if not (rule.propagate_deletes and rule.repository_filter.matches(repository)):
                 continue
-            for listing in rule_targets(rule, repository, "listing", self.config, "delete"):
+            for listing in rule_targets(rule, repository, "listing", self.config, "delete", source):
                 try:
                     listed = self.inventories.destination(listing).tags(listing.repository)
                     kept = source_tags | self._tags_into(listing)
@@ -75,50 +83,58 @@ class StaleTags:
                 for tag, digest in sorted(listed.items()):
                     if tag in kept:
                         continue
-                    for target in self._targets(repository, tag, digest, listing.account, listing.region):
-                        key = (target.account, target.region, target.repository, tag)
+                    for target in self._targets(repository, tag, digest, listing, source):
+                        key = (source.name, target.account, target.region, target.repository, tag)
                         if key not in self._seen:
                             self._seen.add(key)
                             found.append(Action("delete", repository, tag, digest, [target]))
         return found
 
     def _tags_into(self, listing: Target) -> set[str]:
-        """Every tag of every source repository replicated into the listing's destination repository."""
-        if self._source_repositories is None:
-            self._source_repositories = list(self._source_inventory().repositories())
+        """Every tag of every repository, of every source, replicated into the listing's destination repository
+        (a repository of the same name in another source may have put the tag there)."""
         tags: set[str] = set()
-        for source in self._source_repositories:
-            if replicated_into(self.config, source, listing.registry, listing.repository):
-                tags |= self._tags_of(source)
+        for source in self.config.sources:
+            if source.name not in self._source_repositories:
+                self._source_repositories[source.name] = list(self._source_inventory(source).repositories())
+            for repository in self._source_repositories[source.name]:
+                if replicated_into(self.config, repository, listing.registry, listing.repository):
+                    tags |= self._tags_of(source, repository)
         return tags
 
-    def _tags_of(self, repository: str) -> set[str]:
+    def _tags_of(self, source: SourceConfig, repository: str) -> set[str]:
         """Every tag of a source repository (one listing, cached; its digests are not asked for)."""
-        if repository not in self._source_tags:
+        key = (source.name, repository)
+        if key not in self._source_tags:
             listed: set[str] = set()
 
             def note(tag: str) -> bool:
                 listed.add(tag)
                 return False  # the tag alone is wanted: no image (nor a HEAD for its digest)
 
-            for _ in self._source_inventory().images(repository, note):
+            for _ in self._source_inventory(source).images(repository, note):
                 pass
-            self._source_tags[repository] = listed
-        return self._source_tags[repository]
+            self._source_tags[key] = listed
+        return self._source_tags[key]
 
-    def _source_inventory(self) -> SourceInventory:
-        if self._source is None:
-            self._source = self.inventories.source()
-        return self._source
+    def _source_inventory(self, source: SourceConfig) -> SourceInventory:
+        if source.name not in self._sources:
+            self._sources[source.name] = self.inventories.source(source)
+        return self._sources[source.name]
 
-    def _targets(self, repository: str, tag: str, digest: str, account: str, region: str) -> list[Target]:
-        """The delete targets the live workflow would plan for `tag` at account/region (rules, opt-in)."""
+    def _targets(
+        self, repository: str, tag: str, digest: str, listing: Target, source: SourceConfig
+    ) -> list[Target]:
+        """The delete targets the live workflow would plan for `tag` at the listing's account/Region (rules,
+        opt-in) for an image of `source`."""
         request = ReplicationRequest(
             repository=repository,
             tag=tag,
             digest=digest,
             action="delete",
-            destinations=[DestinationRef(account=account, region=region)],
+            destinations=[DestinationRef(account=listing.account, region=listing.region)],
+            source_account=source.account,
+            source_region=source.region,
         )
         return plan(request, self.config).targets
 

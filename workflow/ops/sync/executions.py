@@ -44,14 +44,26 @@ def execution_name(
     *,
     day: date,
     delete: bool = False,
+    source: str | None = None,
 ) -> str:
     """A Step Functions execution name (<= 80 of [A-Za-z0-9-_]) derived from the work it does and the day.
 
     `sync-<repository>-<hash of the work>-<YYYYMMDD>`: `destinations` are `account/region` strings (order
     does not matter); attempt 2 and later carry a `-<attempt>` suffix, used only when an earlier attempt
     of the day ended and the image is still missing. A delete's (`delete`) work differs from a replication's.
+    `source` (`account/region`, in a config with several sources) is part of the work: a repository of the same
+    name in two sources is two images.
     """
-    key = "|".join([repository, digest, tag, ",".join(sorted(destinations)), *(["delete"] if delete else [])])
+    key = "|".join(
+        [
+            repository,
+            digest,
+            tag,
+            ",".join(sorted(destinations)),
+            *(["delete"] if delete else []),
+            *([source] if source else []),
+        ]
+    )
     digest_hex = hashlib.sha256(key.encode()).hexdigest()[:HASH_LENGTH]
     room = EXECUTION_NAME_MAX - len(EXECUTION_PREFIX) - 1 - HASH_LENGTH - NAME_TAIL_MAX
     slug = re.sub(r"[^A-Za-z0-9_-]+", "-", repository).strip("-")[:room].rstrip("-_") or "image"
@@ -164,6 +176,9 @@ class ExecutionStarter:
         }
         if delete:  # a stale tag, removed by the workflow under its delete checks (README, manual runs)
             request.update(action="delete", digest=action.digest)
+        if action.source:
+            account, _, region = action.source.partition("/")
+            request["source"] = {"account": account, "region": region}
         payload = json.dumps(request)
         for attempt in range(1, MAX_ATTEMPTS + 1):
             name = execution_name(
@@ -174,6 +189,7 @@ class ExecutionStarter:
                 attempt,
                 day=self.day,
                 delete=delete,
+                source=action.source,
             )
             status = self._status(client, execution_arn(arn, name))
             if status is None:

@@ -13,6 +13,8 @@ class SyncOptions:
     state_machine_arn: str | None = None
     local: bool = False
     repository_glob: str | None = None
+    # Only this source (`account/region`); default: every source of the config.
+    source: str | None = None
     since: datetime | None = None
     dry_run: bool = False
     # Remove stale tags (rules with propagate_deletes; reported either way).

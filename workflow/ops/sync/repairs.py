@@ -34,6 +34,7 @@ class DirectRepairs:
                 target.source_image,
                 target.destination_reference,
                 destination_session=self._session(target),
+                source_session=self._source_session(action),
                 insecure_registries=self.insecure,
             )
             if result.action == "copy-needed":
@@ -64,7 +65,12 @@ class DirectRepairs:
         copy_image(
             target.source_image,
             target.destination_reference,
+            source_session=self._source_session(action),
             destination_session=session,
             insecure_registries=self.insecure,
         )
         action.status = "done"
+
+    def _source_session(self, action: Action) -> Any:
+        """The session that reads the action's source: the base one, or a source's read-only role's."""
+        return self.clients.session_for(action.targets[0].source_role_arn)

@@ -1,7 +1,8 @@
 """Backfill and reconciliation: replicate what the rules accept and the destinations lack.
 
 `sync()` works in two phases:
-1. Inventory. List the source repositories the rules (and `repository_glob`) select, then each one's
+1. Inventory. For each source (or `source` alone), list the repositories its rules (and `repository_glob`)
+   select, then each one's
    tagged images; keep the tags the rules accept (`plan()`, exactly as live replication), then decide per
    target from ONE listing per destination repository: "present", "tagged" (the digest is there, the
    tag is not) or "missing". API calls grow with repositories x destinations, never with tags. A
@@ -39,7 +40,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from workflow.core.exceptions import DestinationTagConflict, GateCheckFailed, InvalidRequest, ReplicationError
 from workflow.core.redaction import described, redact
 from workflow.core.reports import destination_dict
-from workflow.models.config import ReplicationConfig
+from workflow.models.config import ReplicationConfig, SourceConfig
 from workflow.models.payloads import ReplicationRequest, Target
 from workflow.models.rules import NameFilter, compile_pattern, tag_matches
 from workflow.ops.inventory import (
@@ -220,6 +221,7 @@ class SyncReport:
                         for t in sorted(a.targets, key=lambda t: (t.account, t.region, t.repository))
                     ],
                     "name": a.name or None,
+                    "source": a.source,
                     "status": a.status,
                     "error": a.error,
                     "outcome": a.outcome,
@@ -267,7 +269,7 @@ class Syncer:
         )
         # (account, region, repository) of destination repositories that could not be listed.
         self._unlisted: set[tuple[str, str, str]] = set()
-        self._gate: GateStep | None = None
+        self._gates: dict[str, GateStep] = {}
 
     def _directory(self, config: ReplicationConfig) -> OrganizationDirectory | None:
         if not needs_organizations(config):
@@ -291,39 +293,57 @@ class Syncer:
                 compile_pattern(options.repository_glob)
             except ValueError as error:
                 raise InvalidRequest(f"--repository: {error}") from None
-        if options.since is not None and self.inventories.source_is_registry():
-            registry, _ = self.config.endpoint(self.config.source.account, self.config.source.region)
+        names = [source.name for source in self.config.sources]
+        if options.source is not None and options.source not in names:
             raise InvalidRequest(
-                f"--since needs an ECR source: the registry {registry} does not report push times"
+                f"--source {options.source!r} is not one of the sources ({', '.join(names)})"
             )
+        for source in self.sources():
+            if options.since is not None and self.inventories.source_is_registry(source):
+                registry, _ = self.config.endpoint(source.account, source.region)
+                raise InvalidRequest(
+                    f"--since needs an ECR source: the registry {registry} does not report push times"
+                )
 
     # Inventory
 
-    def source(self) -> SourceInventory:
-        """The source inventory (see `Inventories.source`)."""
-        return self.inventories.source()
+    def sources(self) -> list[SourceConfig]:
+        """The sources this run walks: every source of the config, or the one `source` names."""
+        return [s for s in self.config.sources if self.options.source in (None, s.name)]
+
+    def label(self, source: SourceConfig) -> str | None:
+        """How actions name the source: `account/region` in a config with several sources, else nothing."""
+        return source.name if len(self.config.sources) > 1 else None
+
+    def source(self, source: SourceConfig | None = None) -> SourceInventory:
+        """The inventory of a source, default the home one (see `Inventories.source`)."""
+        return self.inventories.source(source)
 
     def destination(self, target: Target) -> DestinationInventory:
         """The destination inventory of a target's account/Region (see `Inventories.destination`)."""
         return self.inventories.destination(target)
 
-    def _repository_selected(self, repository: str) -> bool:
+    def _repository_selected(self, repository: str, source: SourceConfig) -> bool:
         if self.repository_filter is not None and not self.repository_filter.matches(repository):
             return False
-        return any(rule.repository_filter.matches(repository) for rule in self.config.rules)
+        return any(rule.repository_filter.matches(repository) for rule in self.config.rules_for(source))
 
     def inventory(self, report: SyncReport) -> None:
-        """Phase 1: count, decide and record the actions."""
-        source = self.source()
-        repositories = sorted(r for r in source.repositories() if self._repository_selected(r))
-        report.repositories = len(repositories)
-        self.log(f"{len(repositories)} source repositories selected")
-        for index, repository in enumerate(repositories, 1):
-            self._inventory_repository(source, repository, report)
-            self.progress("inventory", index, len(repositories))
+        """Phase 1: count, decide and record the actions, source by source."""
+        for source in self.sources():
+            inventory = self.source(source)
+            repositories = sorted(r for r in inventory.repositories() if self._repository_selected(r, source))
+            report.repositories += len(repositories)
+            where = f" in {source.name}" if self.label(source) else ""
+            self.log(f"{len(repositories)} source repositories selected{where}")
+            for index, repository in enumerate(repositories, 1):
+                self._inventory_repository(inventory, source, repository, report)
+                self.progress("inventory", index, len(repositories))
 
-    def _inventory_repository(self, source: SourceInventory, repository: str, report: SyncReport) -> None:
-        rules = [rule for rule in self.config.rules if rule.repository_filter.matches(repository)]
+    def _inventory_repository(
+        self, inventory: SourceInventory, source: SourceConfig, repository: str, report: SyncReport
+    ) -> None:
+        rules = [rule for rule in self.config.rules_for(source) if rule.repository_filter.matches(repository)]
 
         seen: set[str] = set()
 
@@ -338,15 +358,24 @@ class Syncer:
         since = self.options.since
         if since is not None and since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
-        for image in source.images(repository, accept):
+        for image in inventory.images(repository, accept):
             if since is not None and image.pushed_at is not None and image.pushed_at < since:
                 report.before_since += 1
                 continue
-            self._decide(image, report)
-        report.actions.extend(self.stale.find(repository, seen, report.actions.append))
+            self._decide(image, source, report)
+        stale = self.stale.find(repository, seen, report.actions.append, source)
+        for action in stale:
+            action.source = self.label(source)
+        report.actions.extend(stale)
 
-    def _decide(self, image: SourceImage, report: SyncReport) -> None:
-        request = ReplicationRequest(repository=image.repository, tag=image.tag, digest=image.digest)
+    def _decide(self, image: SourceImage, source: SourceConfig, report: SyncReport) -> None:
+        request = ReplicationRequest(
+            repository=image.repository,
+            tag=image.tag,
+            digest=image.digest,
+            source_account=source.account,
+            source_region=source.region,
+        )
         targets = plan(request, self.config).targets
         if not targets:
             report.not_matching += 1
@@ -355,7 +384,7 @@ class Syncer:
         to_tag: list[Target] = []
         replaces: dict[str, str] = {}
         for target in targets:
-            looked = self._look(image, target, report)
+            looked = self._look(image, target, report, source)
             if looked is None:
                 continue
             decision, current = looked
@@ -366,44 +395,54 @@ class Syncer:
                 report.archived_at_destination += 1
                 continue
             if current is not None and target.on_tag_conflict == "refuse":
-                self._refuse(image, target, current, report)
+                self._refuse(image, target, current, report, self.label(source))
                 continue
             if current is not None:
                 replaces[f"{target.account}/{target.region}"] = current
             (to_tag if decision == "tagged" else missing).append(target)
+        label = self.label(source)
         if image.archived and (to_tag or missing):
             # Nothing of it can be read (its pull is a 404; ECR user guide, "Archiving an image"), its gates
             # included: reported, not tried, until it is restored.
-            archived = Action("archived", image.repository, image.tag, image.digest, [*to_tag, *missing])
+            archived = Action(
+                "archived", image.repository, image.tag, image.digest, [*to_tag, *missing], source=label
+            )
             archived.status, archived.outcome = "skipped", image.status
             report.actions.append(archived)
             return
-        allowed = self._gated(image, [*to_tag, *missing], report)
+        allowed = self._gated(image, source, [*to_tag, *missing], report)
         to_tag = [t for t in to_tag if id(t) in allowed]
         missing = [t for t in missing if id(t) in allowed]
         if self.operator and not self.options.local:
             # An operator cannot write at a destination: the execution's Precheck puts the tag.
             missing, to_tag = [*to_tag, *missing], []
         if to_tag:
-            report.actions.append(self._action("tag", image, to_tag, replaces))
+            report.actions.append(self._action("tag", image, to_tag, replaces, source=label))
         if missing and self.options.local:
-            report.actions.extend(self._action("copy", image, [t], replaces) for t in missing)
+            report.actions.extend(self._action("copy", image, [t], replaces, source=label) for t in missing)
         elif missing:
             destinations = [f"{t.account}/{t.region}" for t in missing]
-            name = execution_name(image.repository, image.digest, image.tag, destinations, day=self.day)
-            report.actions.append(self._action("start", image, missing, replaces, name=name))
+            name = execution_name(
+                image.repository, image.digest, image.tag, destinations, day=self.day, source=label
+            )
+            report.actions.append(self._action("start", image, missing, replaces, name=name, source=label))
 
     @staticmethod
     def _action(
-        kind: ActionKind, image: SourceImage, targets: list[Target], replaces: dict[str, str], name: str = ""
+        kind: ActionKind,
+        image: SourceImage,
+        targets: list[Target],
+        replaces: dict[str, str],
+        name: str = "",
+        source: str | None = None,
     ) -> Action:
-        """An action for `targets`, naming the digests it replaces at them."""
-        action = Action(kind, image.repository, image.tag, image.digest, targets, name=name)
+        """An action for `targets` (of the image in `source`, when named), naming the digests it replaces."""
+        action = Action(kind, image.repository, image.tag, image.digest, targets, name=name, source=source)
         action.replaces = {where: replaces[where] for where in action.destinations if where in replaces}
         return action
 
     def _look(
-        self, image: SourceImage, target: Target, report: SyncReport
+        self, image: SourceImage, target: Target, report: SyncReport, source: SourceConfig
     ) -> tuple[Decision, str | None] | None:
         """The target's decision and, unless present, the other digest its tag points at (None when the tag
         is not there); None when its repository could not be listed (a failed action, once)."""
@@ -417,16 +456,29 @@ class Syncer:
         except (ReplicationError, ClientError, BotoCoreError) as error:
             self._unlisted.add(where)
             reason = described(error)
-            failed = Action("inventory", image.repository, "", "", [target], status="failed", error=reason)
+            failed = Action(
+                "inventory",
+                image.repository,
+                "",
+                "",
+                [target],
+                status="failed",
+                error=reason,
+                source=self.label(source),
+            )
             report.actions.append(failed)
             self.log(f"failed: {failed.describe()}")
             return None
         current = found.digest if found is not None and found.digest != image.digest else None
         return decision, current
 
-    def _refuse(self, image: SourceImage, target: Target, current: str, report: SyncReport) -> None:
+    def _refuse(
+        self, image: SourceImage, target: Target, current: str, report: SyncReport, source: str | None
+    ) -> None:
         """A destination tag at another digest that the target's rule refuses to replace: a failed action."""
-        refused = Action("conflict", image.repository, image.tag, image.digest, [target], status="failed")
+        refused = Action(
+            "conflict", image.repository, image.tag, image.digest, [target], status="failed", source=source
+        )
         refused.error = (
             f"{DestinationTagConflict.__name__}: {target.destination_reference} points at {current}, not "
             f"{image.digest}; the rule refuses to replace it (on_tag_conflict: refuse)"
@@ -434,29 +486,39 @@ class Syncer:
         report.actions.append(refused)
         self.log(f"failed: {refused.describe()}")
 
-    def _gate_step(self) -> GateStep:
-        if self._gate is None:
-            source = self.config.source
+    def _gate_step(self, source: SourceConfig) -> GateStep:
+        """The gates of one source's images: its scans and signatures, read where it is."""
+        if source.name not in self._gates:
             registry, insecure = self.config.endpoint(source.account, source.region)
-            self._gate = GateStep(
+            role = self.config.source_role_arn(source)
+            self._gates[source.name] = GateStep(
                 self.config,
-                ecr=self.clients.client("ecr", source.region),
-                registry=make_client(registry, insecure_registries=self.insecure if insecure else ()),
+                ecr=self.clients.client("ecr", source.region, role),
+                registry=make_client(
+                    registry,
+                    session=self.inventories.source_session(source),
+                    insecure_registries=self.insecure if insecure else (),
+                ),
             )
-        return self._gate
+        return self._gates[source.name]
 
-    def _gated(self, image: SourceImage, targets: list[Target], report: SyncReport) -> set[int]:
+    def _gated(
+        self, image: SourceImage, source: SourceConfig, targets: list[Target], report: SyncReport
+    ) -> set[int]:
         """The ids of the targets the rules' promotion gates let through; the others become one `gate` action
         (blocked, or deferred while a scan a gate waits for is not complete; no override here)."""
-        if not targets or not self._gate_step().used_rules(targets):
+        if not targets or not self._gate_step(source).used_rules(targets):
             return {id(t) for t in targets}
+        label = self.label(source)
         try:
-            decisions = self._gate_step().target_decisions(
+            decisions = self._gate_step(source).target_decisions(
                 image.repository, image.digest, targets, waited=waited_since(image.pushed_at)
             )
         except (ReplicationError, ClientError, BotoCoreError) as error:
             name = type(error).__name__ if isinstance(error, ReplicationError) else GateCheckFailed.__name__
-            failed = Action("gate", image.repository, image.tag, image.digest, targets, status="failed")
+            failed = Action(
+                "gate", image.repository, image.tag, image.digest, targets, status="failed", source=label
+            )
             failed.error = redact(f"{name}: the gates could not be checked: {error}")
             report.actions.append(failed)
             self.log(f"failed: {failed.describe()}")
@@ -468,7 +530,13 @@ class Syncer:
             if group:
                 reasons = "; ".join(dict.fromkeys(d.reason for _, d in group))
                 action = Action(
-                    "gate", image.repository, image.tag, image.digest, [t for t, _ in group], status=status
+                    "gate",
+                    image.repository,
+                    image.tag,
+                    image.digest,
+                    [t for t, _ in group],
+                    status=status,
+                    source=label,
                 )
                 action.error = reasons
                 report.actions.append(action)
