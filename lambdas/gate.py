@@ -24,8 +24,8 @@ from lambdas.observability import (
 from workflow.models.payloads import Target
 from workflow.pipeline.fanout import after_gate, with_targets
 from workflow.pipeline.gate import DEFAULT_POLL_SECONDS, GateStep
-from workflow.registry.deadline import invocation_bounds
 from workflow.pipeline.precheck import assume_source_role
+from workflow.registry.deadline import invocation_bounds
 from workflow.registry.factory import make_client
 
 POLL_ENV = "GATE_POLL_SECONDS"

@@ -294,7 +294,11 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
     organizations = bool(organization_actions(calls))
     destinations: dict[tuple[str, str], dict[str, Any]] = {}
     for call in calls:
-        if call.action != "sts:AssumeRole" or call.assumes_source_access or is_fleet_call(call, organizations):
+        if (
+            call.action != "sts:AssumeRole"
+            or call.assumes_source_access
+            or is_fleet_call(call, organizations)
+        ):
             continue
         account, name = call.resources[0].split(":")[4], call.resources[0].rsplit("/", 1)[1]
         destinations.setdefault((account, name), {"account": account, "role_name": name, "regions": set()})

@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
     # A person runs this: with `operators` in the config, the destinations are read through their read-only
     # role (the destination roles trust only the source stack's own roles). An AWS failure is reported by
     # workflow.cli, in one line.
-    report = image_status(config, repository, tag, as_operator=config.operators is not None, source=args.source)
+    report = image_status(
+        config, repository, tag, as_operator=config.operators is not None, source=args.source
+    )
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.table())
     return 0 if report.complete else 1

@@ -179,7 +179,7 @@ def _targets(image: _SourceImage, config: ReplicationConfig) -> tuple[list[Targe
                 targets[key] = first.model_copy(
                     update={"rules": [*first.selecting_rules, rule.name], "on_tag_conflict": conflict}
                 )
-    if action == "delete":  # kept while another source repository written there has the tag
+    if image.action == "delete":  # kept while another source repository written there has the tag
         return [
             t.model_copy(update={"other_sources": other_sources(config, t)}) for t in targets.values()
         ], reasons
@@ -203,8 +203,6 @@ def _refuse_loop(target: Target, config: ReplicationConfig) -> None:
 
 
 class _SourceImage(NamedTuple):
-    account: str
-    region: str
     repository: str
     tag: str
     digest: str | None
@@ -313,8 +311,8 @@ def _rule_targets(rule: Rule, image: _SourceImage, config: ReplicationConfig) ->
                     source_repository=image.repository,
                     source_reference=image.digest or image.tag,
                     registry=registry,
-                    source_account=image.account,
-                    source_region=image.region,
+                    source_account=image.source.account,
+                    source_region=image.source.region,
                     role_arn=partition_of(region).role_arn(destination.account, destination.role_name),
                     external_id=destination.external_id,
                     credentials=credentials,
