@@ -121,7 +121,7 @@ def _status(monkeypatch: pytest.MonkeyPatch) -> str:
         def __init__(self, config: Any, clients: Any, **_: Any) -> None:
             self.clients = clients
 
-        def source(self) -> Any:
+        def source(self, source: Any = None) -> Any:
             return SimpleNamespace(
                 images=lambda repository, accept: iter([SourceImage("app", "release-1", DIGEST)])
             )

@@ -90,7 +90,9 @@ def test_status_names_the_image_in_each_source(
     When `status` asks for app:release-1 Then each source's image has its entry, with its own digest."""
     assert main(["status", config_file, "app:release-1", "--json"]) == 1
     entries = json.loads(capsys.readouterr().out)["destinations"]
-    assert [(e["source"], e["destinationRepository"], e["state"], e["sourceDigest"]) for e in entries] == [
+    assert [
+        (e["source"], e["destination"]["repository"], e["state"], e["source_digest"]) for e in entries
+    ] == [
         (HOME_NAME, "app", "present", digest(10)),
         (PARTNER_NAME, "partner/app", "missing", digest(70)),
     ]
@@ -120,11 +122,12 @@ def test_sync_dry_run_plans_the_image_of_the_second_source_alone(
     source; nothing is started."""
     assert main(["sync", config_file, "--dry-run", "--json", "--state-machine-arn", machine]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert [(a["kind"], a["source"], a["digest"], a["destinations"]) for a in report["actions"]] == [
-        ("start", PARTNER_NAME, digest(70), [f"{DESTINATION}/eu-west-1"])
-    ]
+    assert [
+        (a["kind"], a["source"], a["digest"], [f"{d['account']}/{d['region']}" for d in a["destinations"]])
+        for a in report["actions"]
+    ] == [("start", PARTNER_NAME, digest(70), [f"{DESTINATION}/eu-west-1"])]
     assert report["counts"]["repositories"] == 2
-    assert report["counts"]["already present (targets)"] == 1
+    assert report["counts"]["present"] == 1
     sfn = world.client("stepfunctions", "us-east-1")
     assert sfn.list_executions(stateMachineArn=machine)["executions"] == []
     # And --source limits it to one source, as plain text

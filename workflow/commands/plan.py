@@ -132,7 +132,8 @@ def plan_one(
         manual["source"] = source
     result = resolution.noted(plan(parse_manual_input(manual), resolution.config))
     targets = [
-        destination_dict(t.account, t.region, t.repository, tag=t.tag, rule=t.rule) for t in result.targets
+        destination_dict(t.account, t.region, t.repository, tag=t.tag, rule=t.rule, source=t.source)
+        for t in result.targets
     ]
     return {
         "repository": repository,
