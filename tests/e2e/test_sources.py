@@ -128,7 +128,7 @@ def test_status_and_sync_dry_run_of_an_image_in_the_second_account(
     config = str(runtime.config_file)
     assert main(["status", config, f"app:{tag}", "--source", PARTNER_NAME, "--json"]) == 1
     (entry,) = json.loads(capsys.readouterr().out)["destinations"]
-    assert (entry["source"], entry["destinationRepository"], entry["state"], entry["sourceDigest"]) == (
+    assert (entry["source"], entry["destination"]["repository"], entry["state"], entry["source_digest"]) == (
         PARTNER_NAME,
         "partner/app",
         "missing",
