@@ -49,12 +49,12 @@ def key_paths(value: Any, command: str, path: str = "") -> set[str]:
 
 
 def destinations_in(value: Any) -> Iterator[dict[str, Any]]:
-    """Every object that names an account and Region, but the source's (`source`)."""
+    """Every object that names an account and Region, but the sources' (`source`, `sources`)."""
     if isinstance(value, dict):
         if {"account", "region"} <= value.keys():
             yield value
         for key, item in value.items():
-            if key != "source":
+            if key not in ("source", "sources"):
                 yield from destinations_in(item)
     elif isinstance(value, list):
         for item in value:
