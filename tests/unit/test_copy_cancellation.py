@@ -9,7 +9,8 @@ import pytest
 
 from workflow.core.exceptions import RegistryProtocolError
 from workflow.engine.copier import _Copier
-from workflow.registry.client import RegistryClient, UploadMode
+from workflow.registry.blobs import UploadMode
+from workflow.registry.client import RegistryClient
 from workflow.registry.media import Descriptor
 from workflow.registry.reference import parse_reference
 from workflow.registry.retry import RetryPolicy

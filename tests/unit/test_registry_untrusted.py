@@ -12,10 +12,10 @@ from workflow.engine.copier import _Copier
 from workflow.registry import paths
 from workflow.registry.auth import Authenticator, Credentials
 from workflow.registry.client import RegistryClient
+from workflow.registry.listing import _next_target
 from workflow.registry.media import OCI_INDEX, Manifest, parse_manifest
 from workflow.registry.pacing import TokenBucket
 from workflow.registry.reference import parse_reference
-from workflow.registry.transport import _next_target
 
 BASE = "https://reg.example.com"
 UPLOADS = "/v2/app/blobs/uploads/"

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import urllib3
 
 from workflow.core.exceptions import DigestMismatch
-from workflow.registry.client import CHUNK_SIZE, RegistryClient, UploadMode
+from workflow.registry.blobs import CHUNK_SIZE, UploadMode
+from workflow.registry.client import RegistryClient
 from workflow.registry.deadline import overrun, watching
 from workflow.registry.media import Descriptor, new_hasher
 from workflow.registry.retry import TransientError, transport_fault

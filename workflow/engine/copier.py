@@ -41,7 +41,8 @@ from workflow.core.exceptions import (
 )
 from workflow.engine.blobs import BlobCopier, ProgressCallback, ProgressEvent
 from workflow.registry.auth import ecr_host_parts
-from workflow.registry.client import RegistryClient, UploadMode
+from workflow.registry.blobs import UploadMode
+from workflow.registry.client import RegistryClient
 from workflow.registry.deadline import Bounds
 from workflow.registry.factory import make_client
 from workflow.registry.media import OCI_INDEX, Manifest, parse_manifest, sha256_digest

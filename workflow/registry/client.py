@@ -1,19 +1,14 @@
-"""OCI distribution client for one registry host: manifests and blobs (listings: `workflow.registry.listing`).
+"""OCI distribution client for one registry host: manifests here, on top of blobs (`workflow.registry.blobs`)
+and listings (`workflow.registry.listing`), each on one host's transport (`workflow.registry.transport`).
 
 Manifests are fetched and put byte-exact and verified by digest; manifest PUTs are paced per registry
-(`put_rate`). Blobs are streamed; uploads are POST then one streaming PUT, or POST, one streaming PATCH,
-then PUT: one request body per blob, always (ECR discards the data of every PATCH after the first).
-Every value the registry returns is checked (`workflow.registry.paths`) before it is used.
+(`put_rate`). Every value the registry returns is checked (`workflow.registry.paths`) before it is used.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from typing import Any, Literal
-from urllib.parse import quote
-
-from urllib3.response import BaseHTTPResponse
+from typing import Any
 
 from workflow.core.exceptions import (
     DestinationTagImmutable,
@@ -23,27 +18,24 @@ from workflow.core.exceptions import (
     TagDeleteRefused,
 )
 from workflow.registry import paths
+from workflow.registry.blobs import CONFIRM_DELAYS, Blobs
 from workflow.registry.listing import Listings
 from workflow.registry.media import ACCEPT, Manifest, compute_digest, parse_manifest
 from workflow.registry.pacing import TokenBucket, bucket_for
 from workflow.registry.retry import TransientError
 from workflow.registry.transport import discard
 
-CHUNK_SIZE = 1 << 20
 MAX_MANIFEST_BYTES = 4 << 20
 CONCURRENT_WRITER_RETRIES = 2  # a PUT answered "blob unknown" while every blob is present
-CONFIRM_DELAYS = (0.0, 0.5, 1.5)
-UploadMode = Literal["put", "patch"]
 
 
-class RegistryClient(Listings):
-    """Talks the distribution API to one registry; thread-safe, safe to share between copies."""
+class RegistryClient(Blobs, Listings):
+    """Talks the distribution API to one registry (manifests; blobs and listings inherited); thread-safe,
+    safe to share between copies."""
 
     def __init__(self, registry: str, *, put_rate: float | None = None, **options: Any) -> None:
         super().__init__(registry, **options)
         self.put_bucket: TokenBucket | None = bucket_for(registry, put_rate) if put_rate else None
-
-    # Manifests
 
     def get_manifest(self, repository: str, reference: str) -> Manifest | None:
         """The manifest by tag or digest, verified; None when it does not exist."""
@@ -197,98 +189,3 @@ class RegistryClient(Listings):
             f"{self.registry}/{repository}: PUT manifest {manifest.digest} refused ({detail}); "
             f"{missing[0]} is absent"
         )
-
-    # Blobs
-
-    def blob_exists(self, repository: str, digest: str) -> bool:
-        """True when the registry has the blob in `repository`."""
-        path = paths.blob(repository, digest, f"{self.registry}/{repository}")
-
-        def attempt() -> bool:
-            with self.exchange(f"HEAD blob {digest} in {repository}"):
-                response = self.request("HEAD", path, repository, follow_redirects=True)
-                if response.status not in (200, 404):
-                    raise self.fail(response, f"HEAD blob {digest} in {repository}")
-                discard(response)
-            return response.status == 200
-
-        return self.run(attempt, f"blob {digest} at {self.registry}/{repository}")
-
-    def open_blob(self, repository: str, digest: str) -> BaseHTTPResponse:
-        """A streaming response for the blob (the caller closes it); no retry here."""
-        path = paths.blob(repository, digest, f"{self.registry}/{repository}")
-        response = self.request("GET", path, repository, follow_redirects=True)
-        if response.status == 200:
-            return response
-        if response.status == 404:
-            discard(response)
-            raise RegistryProtocolError(f"{self.registry}/{repository}: blob {digest} not found")
-        raise self.fail(response, f"GET blob {digest} in {repository}")
-
-    def read_blob(self, repository: str, digest: str, limit: int = 1 << 20) -> bytes:
-        """A small blob (an image config) whole, retried like any read; the caller checks what it needs."""
-
-        def attempt() -> bytes:
-            with self.exchange(f"GET blob {digest} in {repository}"):
-                return self.read(self.open_blob(repository, digest), limit, f"blob {digest} in {repository}")
-
-        return self.run(attempt, f"blob {digest} at {self.registry}/{repository}")
-
-    def upload_blob(
-        self, repository: str, digest: str, size: int, body: Iterable[bytes], mode: UploadMode = "put"
-    ) -> None:
-        """Upload one blob in a fresh session; raises TransientError on retryable faults (no retry here).
-
-        The caller bounds the whole upload; the session's URLs must stay under `/v2/<repository>/blobs/uploads/`.
-        """
-        where = f"{self.registry}/{repository}"
-        start = paths.uploads(repository, where)
-        response = self.request("POST", start, repository, headers={"Content-Length": "0"})
-        if response.status != 202:
-            raise self.fail(response, f"POST upload of blob {digest} to {repository}")
-        discard(response)
-        location = paths.same_endpoint(
-            self.base, self.base + start, response.headers.get("Location"), start, f"{where}: upload Location"
-        )
-        if mode == "patch":
-            response = self.request(
-                "PATCH",
-                location,
-                repository,
-                body=body,
-                headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-            )
-            if response.status not in (201, 202, 204):
-                raise self.fail(response, f"PATCH blob {digest} to {repository}")
-            discard(response)
-            location = paths.same_endpoint(
-                self.base, location, response.headers.get("Location"), start, f"{where}: PATCH Location"
-            )
-            body, size = (), 0
-        separator = "&" if "?" in location else "?"
-        response = self.request(
-            "PUT",
-            f"{location}{separator}digest={quote(paths.digest(digest, where))}",
-            repository,
-            body=body,
-            headers={"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-        )
-        if response.status not in (201, 204):
-            detail = self.error_detail(response)
-            if "DIGEST_INVALID" in detail and self._confirm_blob(repository, digest):
-                return  # another writer stored the same blob meanwhile; these bytes hashed right
-            if "DIGEST_INVALID" in detail:
-                raise DigestMismatch(f"{where} rejected blob {digest}: {detail}")
-            raise self.fail(response, f"PUT blob {digest} to {repository}", detail)
-        discard(response)
-        returned = response.headers.get("Docker-Content-Digest")
-        if returned and returned.split(":")[0] == digest.split(":")[0] and returned != digest:
-            raise DigestMismatch(f"{where}: blob {digest} was stored as {returned}")
-
-    def _confirm_blob(self, repository: str, digest: str) -> bool:
-        """True once a HEAD finds the blob (a few tries, the last ~2 s after the first)."""
-        for delay in CONFIRM_DELAYS:
-            time.sleep(delay)
-            if self.blob_exists(repository, digest):
-                return True
-        return False

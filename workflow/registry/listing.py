@@ -1,8 +1,10 @@
-"""Paginated listings of one registry: tags, referrers (OCI 1.1 API) and the catalog, each name checked."""
+"""Paginated listings of one registry: tags, referrers (OCI 1.1 API) and the catalog, each name checked;
+pages follow RFC 8288 `Link: <url>; rel="next"` headers that stay at the same endpoint."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from urllib3.response import BaseHTTPResponse
 
@@ -89,3 +91,40 @@ class Listings(Transport):
 
         self.paginate(first, repository, what, MAX_PAGES, page)
         return names
+
+    def paginate(
+        self,
+        first: str,
+        repository: str,
+        what: str,
+        max_pages: int,
+        page: Callable[[BaseHTTPResponse], bool],
+    ) -> None:
+        """Call `page` with each page of a listing that follows `Link: <url>; rel="next"` (its body unread)
+        until it returns False or no next page is linked. Each page is one bounded exchange; the next URL
+        must stay at the same endpoint, be new, and come within `max_pages` pages."""
+        url, path = self.base + first, urlsplit(first).path
+        seen: set[str] = set()
+        while True:
+            if len(seen) == max_pages:
+                raise RegistryProtocolError(f"{self.registry}: {what}: more than {max_pages} pages")
+            seen.add(url)
+            with self.exchange(f"GET {what}"):
+                response = self.request("GET", url, repository)
+                link = response.headers.get("Link") or ""
+                if not page(response):
+                    return
+            target = _next_target(link)
+            if target is None:
+                return
+            url = paths.same_endpoint(self.base, url, target, path, f"{self.registry}: {what}: Link")
+            if url in seen:
+                raise RegistryProtocolError(f"{self.registry}: {what}: the Link header loops back to a page")
+
+
+def _next_target(link: str) -> str | None:
+    """The URL of an RFC 8288 `Link: <url>; rel="next"` header, or None."""
+    for part in link.split(","):
+        if 'rel="next"' in part and "<" in part and ">" in part:
+            return part[part.index("<") + 1 : part.index(">")]
+    return None
