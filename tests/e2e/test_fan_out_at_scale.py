@@ -59,7 +59,7 @@ def fleet_config() -> dict[str, Any]:
 
 def fleet_places() -> list[Place]:
     """The source, one registry per Region, and every account/Region on its Region's registry."""
-    places = [Place("source", SOURCE["account"], SOURCE["region"])]
+    places = [Place("source", SOURCE["account"], SOURCE["region"], source=True)]
     places += [Place(f"region-{region}", "000000000000", region) for region in REGIONS]
     places += [
         Place(f"{account}-{region}", account, region, registry=f"region-{region}")
