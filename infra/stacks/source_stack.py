@@ -189,7 +189,7 @@ class SourceStack(cdk.Stack):
             if fleet_template is not None and naming.fleet_destinations(config)
             else None
         )
-        # `sync` and the daily reconciliation apply the same gates (workflow/ops/sync/syncer.py), as this role
+        # `sync` and the daily reconciliation apply the same gates (workflow/ops/sync/gating.py), as this role
         # (which has its registry token already: infra/constructs/reconciliation.py).
         for statement in gate_statements(config, token=False):
             reconcile_role.add_to_principal_policy(statement)

@@ -4,12 +4,19 @@ failed listing."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
+from workflow.core.reports import destination_dict
+from workflow.models.config import ReplicationConfig, SourceConfig
 from workflow.models.payloads import Target
 
 ActionKind = Literal["inventory", "gate", "tag", "start", "copy", "delete", "archived", "conflict"]
 ActionStatus = Literal["planned", "done", "already-started", "deferred", "failed", "blocked", "skipped"]
+
+
+def source_label(config: ReplicationConfig, source: SourceConfig) -> str | None:
+    """How actions name the source: `account/region` in a config with several sources, else nothing."""
+    return source.name if len(config.sources) > 1 else None
 
 
 @dataclass
@@ -61,3 +68,26 @@ class Action:
         if self.status == "deferred":
             return what + ": deferred, left for the next run"
         return what + (f": {self.error}" if self.error else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (keys stable, snake_case; the destinations sorted, each naming the digest it replaces)."""
+        return {
+            "kind": self.kind,
+            "repository": self.repository,
+            "tag": self.tag,
+            "digest": self.digest,
+            "destinations": [
+                destination_dict(
+                    t.account,
+                    t.region,
+                    t.repository,
+                    replaces=self.replaces.get(f"{t.account}/{t.region}"),
+                )
+                for t in sorted(self.targets, key=lambda t: (t.account, t.region, t.repository))
+            ],
+            "name": self.name or None,
+            "source": self.source,
+            "status": self.status,
+            "error": self.error,
+            "outcome": self.outcome,
+        }
