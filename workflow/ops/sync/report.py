@@ -143,7 +143,7 @@ class SyncReport:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready counts and the actions that did something or failed (keys stable, snake_case)."""
+        """JSON-ready counts and every action (keys stable, snake_case)."""
         return {
             "dry_run": self.dry_run,
             "local": self.local,
