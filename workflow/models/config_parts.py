@@ -24,10 +24,10 @@ DEFAULT_ROLE_NAME = "ecr-replication-target"
 FLEET_ROLE_NAME = "ecr-replication-fleet"
 REPOSITORY_PLACEHOLDER = "{repository}"
 TEMPLATE_SAMPLE = "sample/repository"
-# Organizations ids (Organizations API reference, OrganizationalUnit `Id` and Root `Id`,
-# https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html).
+# An organizational unit id (Organizations API reference, OrganizationalUnit `Id`,
+# https://docs.aws.amazon.com/organizations/latest/APIReference/API_OrganizationalUnit.html); the root id
+# (`organization_root_id`) is a deploy setting, checked by infra/settings.py.
 OU_ID_RE = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
-ROOT_ID_RE = re.compile(r"r-[0-9a-z]{4,32}")
 # A customer-managed key is named by ARN or key id: the destination role is granted on it, and IAM
 # cannot name a key by alias.
 KEY_ARN_RE = re.compile(rf"arn:(?:{'|'.join(SUPPORTED)}):kms:[a-z0-9-]+:[0-9]{{12}}:key/[A-Za-z0-9-]+")
