@@ -13,7 +13,8 @@ It prints the run's duration, the history's size, the largest state and the emai
 child execution has (the same Precheck -> Copy -> Record, run inline on a small fleet and counted per iteration).
 
 Run: `.venv/bin/python bench/fan_out.py [--destinations 1000] [--concurrency 40]`.
-Validation's bound on destinations per image is raised for the run (workflow.models.config.MAX_DESTINATIONS).
+Validation's bound on destinations per image is raised for the run
+(workflow.models.config_checks.MAX_DESTINATIONS).
 """
 
 from __future__ import annotations
@@ -188,7 +189,7 @@ def main() -> int:
     )
     parser.add_argument("--timeout", type=float, default=7200.0)
     args = parser.parse_args()
-    with mock.patch("workflow.models.config.MAX_DESTINATIONS", args.destinations):
+    with mock.patch("workflow.models.config_checks.MAX_DESTINATIONS", args.destinations):
         problems = run(args.destinations, args.concurrency, args.refuse, args.timeout)
     for problem in problems:
         print(f"  PROBLEM: {problem}")

@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.conftest import E2E, EU, SOURCE, US, destination, skopeo_digest, statuses
 from workflow.local.images import build_image, push_image
 from workflow.local.runtime import LocalRuntime
-from workflow.models.config import ReplicationConfig
+from workflow.models import config_checks
 from workflow.pipeline import plan
 
 pytestmark = pytest.mark.e2e
@@ -120,7 +120,7 @@ def test_a_looping_config_is_stopped_by_the_plan_at_the_first_generation() -> No
             }
         ],
     }
-    no_loop_check = mock.patch.object(ReplicationConfig, "_loops", return_value=[])
+    no_loop_check = mock.patch.object(config_checks, "_loops", return_value=[])
     with no_loop_check, LocalRuntime(config) as runtime:
         e2e = E2E(runtime)
         host = runtime.registry("source").host

@@ -49,7 +49,7 @@ from tests.iam.dependent import Keys, needed
 from tests.iam.principals import PRINCIPALS, SERVICE_ACTIONS, SERVICE_TRUSTS
 from tests.iam.simulate import Decision, Request, evaluate
 from tests.iam.templates import Stack
-from workflow.models.config import ReplicationConfig
+from workflow.models import config_checks
 from workflow.pipeline.announce import BUS as EVENT_BUS
 
 SYNC_RULE = "StepFunctionsGetEventForCodeBuildStartBuildRule"
@@ -134,7 +134,7 @@ def _synthesize(config: dict[str, Any], workdir: Path) -> Synthesized:
         "organization_root_id": "r-cove",
     }
     app = cdk.App(outdir=str(workdir / "cdk.out"), context=context)
-    loops = mock.patch.object(ReplicationConfig, "_loops", return_value=[])
+    loops = mock.patch.object(config_checks, "_loops", return_value=[])
     with loops if _in_the_source_place(config) else contextlib.nullcontext():
         settings = settings_from_context(app.node.try_get_context)
     source, destinations = build_app(app, settings, nag=False)

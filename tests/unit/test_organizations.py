@@ -17,7 +17,7 @@ from lambdas import plan as plan_function
 from tests.unit.conftest import FakeLambdaContext
 from tests.unit.fleet import MANAGEMENT, REGIONS, Organization, fleet_config, organization
 from workflow.core.exceptions import OrganizationLookupFailed, TooManyDestinations
-from workflow.models import config as config_module
+from workflow.models import config_checks
 from workflow.models.config import FLEET_ROLE_NAME, parse_config
 from workflow.pipeline import organizations as organizations_module
 from workflow.pipeline.organizations import (
@@ -288,7 +288,7 @@ def test_more_accounts_than_one_execution_carries_is_too_many_destinations(
     # Given an OU of 41 accounts named in 3 Regions (123 destinations), with a bound of 120 (the config's,
     # lowered here so that moto need not create 700 accounts)
     monkeypatch.setattr(organizations_module, "MAX_DESTINATIONS", 120)
-    monkeypatch.setattr(config_module, "MAX_DESTINATIONS", 120)
+    monkeypatch.setattr(config_checks, "MAX_DESTINATIONS", 120)
     org.unit("huge")
     for n in range(41):
         org.account(f"huge{n}", "huge")

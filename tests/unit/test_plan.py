@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 from moto.events.models import EventPattern
 
 from workflow.core.exceptions import DestinationNotAllowed, InvalidRequest, ReplicationLoop
-from workflow.models.config import ReplicationConfig, parse_config
+from workflow.models import config_checks
+from workflow.models.config import parse_config
 from workflow.pipeline.plan import (
     EVENT_PATTERN_MAX_CHARACTERS,
     compile_event_pattern,
@@ -480,7 +481,7 @@ def test_a_delete_no_rule_propagates_plans_nothing_and_says_why() -> None:
 def test_a_target_a_rule_would_select_again_is_refused_by_the_plan(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a config that copies every repository to mirror/... in the source's own account and Region, loaded
     # without the loop check (an older `validate`, a hand-edited deployment): the Plan is the second guard
-    monkeypatch.setattr(ReplicationConfig, "_loops", lambda self: [])
+    monkeypatch.setattr(config_checks, "_loops", lambda config: [])
     looping = copy.deepcopy(CONFIG)
     looping["rules"].append(
         {

@@ -283,9 +283,9 @@ def test_a_destination_in_another_sources_place_that_its_rules_select_again_is_a
 
 def test_the_plan_refuses_a_loop_at_another_source(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given the looping config, past validate (as an old deployment would have it)
-    from workflow.models import config as config_module
+    from workflow.models import config_checks
 
-    monkeypatch.setattr(config_module.ReplicationConfig, "_loops", lambda self: [])
+    monkeypatch.setattr(config_checks, "_loops", lambda config: [])
     config = parse_config(looping_at_the_partner())
     # When the home Region's push of app:release-1 is planned / Then ReplicationLoop names the partner's rule
     with pytest.raises(

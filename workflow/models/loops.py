@@ -46,7 +46,7 @@ CHARACTER_CLASS = re.compile(r"\[(\^?)((?:[^\]\\]|\\.)*)\]")
 
 
 class RuleLike(Protocol):
-    """What the loop check reads of a rule (workflow.models.config.Rule)."""
+    """What the loop check reads of a rule (workflow.models.config_parts.Rule)."""
 
     @property
     def name(self) -> str: ...
