@@ -64,7 +64,7 @@ def fleet_config(fleet: list[str], concurrency: int) -> dict[str, Any]:
 
 
 def fleet_places(fleet: list[str]) -> list[Place]:
-    places = [Place("source", SOURCE["account"], SOURCE["region"])]
+    places = [Place("source", SOURCE["account"], SOURCE["region"], source=True)]
     places += [Place(f"region-{region}", "000000000000", region) for region in REGIONS]
     places += [
         Place(f"{account}-{region}", account, region, registry=f"region-{region}")

@@ -59,7 +59,7 @@ def fleet_config() -> dict[str, Any]:
 
 def fleet_places() -> list[Place]:
     """The source, one registry per Region, and every account/Region on its Region's registry."""
-    places = [Place("source", SOURCE["account"], SOURCE["region"])]
+    places = [Place("source", SOURCE["account"], SOURCE["region"], source=True)]
     places += [Place(f"region-{region}", "000000000000", region) for region in REGIONS]
     places += [
         Place(f"{account}-{region}", account, region, registry=f"region-{region}")
@@ -124,7 +124,7 @@ def test_sixty_destinations_fan_out_through_the_distributed_map_and_every_one_is
             digest = runtime.fronts[f"region-{region}"].current_digest(repository(account), tag)
             broken = region == REFUSING or (account, region) == (ACCOUNTS[0], REGIONS[0])
             assert digest == (None if broken else image.digest), (account, region)
-    failed = {line["destination"].split()[0]: line["error"] for line in summary["lines"]}
+    failed = {f"{line['account']}/{line['region']}": line["error"] for line in summary["lines"]}
     assert failed[f"{ACCOUNTS[0]}/{REGIONS[0]}"] == "States.DataLimitExceeded"
     assert all(failed[f"{account}/{REFUSING}"] for account in ACCOUNTS)
     assert len(failed) == 16
