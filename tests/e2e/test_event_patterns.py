@@ -72,7 +72,7 @@ def test_the_local_runtime_refuses_a_pattern_eventbridge_would_refuse(
 ) -> None:
     # Given a compiler that emits a wildcard EventBridge refuses
     monkeypatch.setattr(
-        "workflow.local.runtime.event_pattern",
+        "workflow.local.deployment.event_pattern",
         lambda config: {"source": ["aws.ecr"], "detail": {"image-tag": [{"wildcard": "release-**"}]}},
     )
     # When the local runtime deploys its rule / Then it stops there, as a deploy would

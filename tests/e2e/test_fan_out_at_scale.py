@@ -124,7 +124,7 @@ def test_sixty_destinations_fan_out_through_the_distributed_map_and_every_one_is
             digest = runtime.fronts[f"region-{region}"].current_digest(repository(account), tag)
             broken = region == REFUSING or (account, region) == (ACCOUNTS[0], REGIONS[0])
             assert digest == (None if broken else image.digest), (account, region)
-    failed = {line["destination"].split()[0]: line["error"] for line in summary["lines"]}
+    failed = {f"{line['account']}/{line['region']}": line["error"] for line in summary["lines"]}
     assert failed[f"{ACCOUNTS[0]}/{REGIONS[0]}"] == "States.DataLimitExceeded"
     assert all(failed[f"{account}/{REFUSING}"] for account in ACCOUNTS)
     assert len(failed) == 16
