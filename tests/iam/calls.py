@@ -160,7 +160,11 @@ def _registry_calls(record: dict[str, Any], role: str | None, key_pair: str | No
     """The ECR actions one registry request is authorized as, each a Call on the repository."""
     repository, actions = actions_of(record["method"], record["path"], record["body"])
     region = record["region"]
-    arn = partition_of(region).arn("ecr", region, record["account"], f"repository/{repository}")
+    # A registry several accounts share in the local runtime stands for the registry of the role's account.
+    account = record["account"]
+    if role and role.split(":")[4] in (record.get("shared_by") or ()):
+        account = role.split(":")[4]
+    arn = partition_of(region).arn("ecr", region, account, f"repository/{repository}")
     params = {"method": record["method"], "path": record["path"]}
     return [
         Call(
@@ -332,15 +336,25 @@ def coverage_config(calls: list[Call], *, gates: bool = True) -> dict[str, Any]:
                 {**d, "regions": sorted(d["regions"] or {SOURCE["region"]})}
                 for _, d in sorted(destinations.items())
             ),
-            *organization_destinations(calls),
         ],
         "create_repository": create,
         # The suites delete tags too (tests/unit/test_deletes.py), which only opted-in rules may.
         "propagate_deletes": True,
     }
     ungated = sorted(repositories - gated) or ([] if gated else ["*"])
+    # Organization destinations in a rule of their own: a customer-managed key is one account's, so the config
+    # refuses one for repositories created in every account of an OU (they use ECR's AWS-managed key).
+    fleet = organization_destinations(calls)
+    fleet_create = {"tag_mutability": "IMMUTABLE", "scan_on_push": True, "encryption": "KMS"}
     rules = [
         {**rule, "name": "coverage", "repositories": ungated},
+        {
+            **rule,
+            "name": "coverage-fleet",
+            "repositories": sorted(repositories) if fleet else [],
+            "destinations": fleet,
+            "create_repository": fleet_create,
+        },
         {
             **rule,
             "name": "coverage-gated",

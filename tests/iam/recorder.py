@@ -41,6 +41,9 @@ from workflow.registry.transport import Transport
 
 RECORD_ENV = "ECR_REPLICATE_IAM_RECORD"  # this process's file (its subprocesses write there too)
 RECORDS_ENV = "ECR_REPLICATE_IAM_RECORDS"  # the folder of every process's file, for the coverage test
+# The local runtime's registries several accounts share (workflow/local/moto_server.py SHARED_REGISTRIES_ENV;
+# not imported: this module loads in every subprocess, the copy job's included, and that one loads moto).
+SHARED_REGISTRIES_ENV = "ECR_REPLICATE_LOCAL_SHARED_REGISTRIES"
 # Entry modules -> component; (module, function) entries cover unit tests that call the workflow directly.
 ENTRY_MODULES = {
     "lambdas.plan": "Plan",
@@ -160,10 +163,12 @@ def _record_registry(transport: Transport, method: str, url: str, body: Any) -> 
     if where is None:
         return  # a registry that is not ECR (nor stands for it): no IAM
     parts = urlsplit(url)
+    shared = json.loads(os.environ.get(SHARED_REGISTRIES_ENV) or "{}").get(transport.registry)
     _write(
         {
             "kind": "registry",
             "account": where[0],
+            "shared_by": shared,  # the accounts whose registry this one stands for too (workflow/local)
             "region": where[1],
             "method": method,
             "path": parts.path,

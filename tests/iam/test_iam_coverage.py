@@ -110,12 +110,13 @@ class Synthesized:
 
 
 def _in_the_source_place(config: dict[str, Any]) -> bool:
-    """Whether a destination is the source's account and Region (a loop: the config check refuses it)."""
-    source = config["source"]
+    """Whether a destination is in a source's account and Region (a loop: the config check refuses it)."""
+    places = {(s["account"], s["region"]) for s in config.get("sources") or [config["source"]]}
     return any(
-        d.get("account") == source["account"] and source["region"] in d["regions"]
+        (d.get("account"), region) in places
         for rule in config["rules"]
         for d in rule["destinations"]
+        for region in d["regions"]
     )
 
 

@@ -30,6 +30,10 @@ from workflow.registry.auth import ECR_ENDPOINTS_ENV
 GATE_POLL_SECONDS = "1"
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 FANOUT_BUCKET = "ecr-replication-fanout-local"
+# Registries several accounts share (a fleet mapped onto a few registries): host -> those accounts. A host stands
+# for one account's ECR registry (ECR_REPLICATE_ECR_ENDPOINTS), so the IAM coverage test reads this to attribute a
+# request there to the account of the role that made it (tests/iam/calls.py); the product never reads it.
+SHARED_REGISTRIES_ENV = "ECR_REPLICATE_LOCAL_SHARED_REGISTRIES"
 
 
 def aws_environment(
@@ -39,8 +43,13 @@ def aws_environment(
     # Each registry stands for its account/Region's ECR registry: clients get their registry token from
     # GetAuthorizationToken (moto) there, as the principal whose session they are given (registry/auth.py).
     stands_for = {e["registry"]: f"{e['account']}/{e['region']}" for e in endpoints}
+    accounts: dict[str, set[str]] = {}
+    for e in endpoints:
+        accounts.setdefault(e["registry"], set()).add(e["account"])
+    shared = {host: sorted(names) for host, names in accounts.items() if len(names) > 1}
     return {
         ECR_ENDPOINTS_ENV: json.dumps(stands_for),
+        SHARED_REGISTRIES_ENV: json.dumps(shared),
         "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
         "AWS_ACCESS_KEY_ID": "local",
         "AWS_SECRET_ACCESS_KEY": "local",
