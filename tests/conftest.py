@@ -8,17 +8,20 @@ unless given: `make test` gives the parallel run and the coverage test's own run
 coverage test reads every file there, so it runs after the suites whose calls it checks: last in a run
 without xdist, in a run of its own after a parallel one (`make test`).
 
-Under xdist (`--dist loadgroup --no-loadscope-reorder`) a module's tests stay in one process (module fixtures
-start once); every module using the synthesized app shares one process, so the app is synthesized once per
-run; the e2e suite runs in two processes, each with its shared runtime (tests/e2e/conftest.py). The longest of
-these groups come first, so that none starts last and ends the run late.
+Under xdist (`--dist loadgroup --no-loadscope-reorder`, with the scheduler below) a module's tests stay in one
+process (module fixtures start once); every module using the synthesized app shares one process, so the app is
+synthesized once per run; the e2e suite runs in two processes, each with its shared runtime
+(tests/e2e/conftest.py). The longest of these groups come first, so that none starts last and ends the run late.
 """
 
 from __future__ import annotations
 
+import ast
+import functools
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,32 +55,53 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Give each test its xdist group; order the groups longest first, and run the IAM coverage test last,
-    after every suite that records calls. Within a group, the tests that start a local runtime of their own
-    come last (starting one stops the e2e suite's shared runtime, which then starts again)."""
-    synthesizing = {
-        item.path
-        for item in items
-        if item.nodeid.startswith("tests/infrastructure/")
-        and SYNTHESIZED in getattr(item, "fixturenames", ())
-    }
-    groups = {item.nodeid: _group(item, synthesizing) for item in items}
+    """Order the xdist groups longest first, and run the IAM coverage test last, after every suite that records
+    calls. Within a group, the tests that start a local runtime of their own come last (starting one stops the
+    e2e suite's shared runtime, which then starts again)."""
     items.sort(
         key=lambda item: (
             item.nodeid.startswith(COVERAGE_TEST),
-            LONGEST.index(groups[item.nodeid]) if groups[item.nodeid] in LONGEST else len(LONGEST),
+            LONGEST.index(group_of(item.nodeid)) if group_of(item.nodeid) in LONGEST else len(LONGEST),
             item.get_closest_marker("own_runtime") is not None,
         )
     )
-    for item in items:
-        item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
 
 
-def _group(item: pytest.Item, synthesizing: set[Path]) -> str:
-    """The modules using the synthesized app; the e2e suite in two; else the test's own module."""
-    module = item.nodeid.split("::", 1)[0]
-    if item.path in synthesizing:
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`--dist loadgroup` with the groups of `group_of`. xdist's own loadgroup reads `xdist_group` marks by
+    appending the group to each test's node id, which pytest 9 no longer lets a plugin change (`Node.nodeid` is
+    computed from the node's parts), so it would schedule every test on its own; this scheduler takes the
+    group from the node id instead. Other --dist modes are xdist's."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadGroupScheduling
+
+    class Groups(LoadGroupScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+    return Groups(config, log)
+
+
+def group_of(nodeid: str) -> str:
+    """A test's xdist group: the modules using the synthesized app; the e2e suite in two; else its module."""
+    module = nodeid.split("::", 1)[0]
+    if module in _synthesizing():
         return SYNTHESIZED
     if module.startswith("tests/e2e/") and module != E2E_PATHS:
         return "e2e"
     return module
+
+
+@functools.cache
+def _synthesizing() -> frozenset[str]:
+    """The infrastructure test modules with a function (a test or a fixture) taking the `synthesized` fixture."""
+    root = Path(__file__).resolve().parent.parent
+    return frozenset(
+        path.relative_to(root).as_posix()
+        for path in sorted((root / "tests" / "infrastructure").glob("test_*.py"))
+        if any(
+            isinstance(node, ast.FunctionDef) and any(arg.arg == SYNTHESIZED for arg in node.args.args)
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        )
+    )
