@@ -1,5 +1,5 @@
-"""Session-wide: record every AWS call the components make, for the IAM coverage test (tests/iam), and say which
-tests share a process under pytest-xdist.
+"""Session-wide: record every AWS call the components make, for the IAM coverage test (tests/iam), say which
+tests share a process under pytest-xdist, and parse botocore's models once per process (tests/botocore_models.py).
 
 The recorder is installed before any test runs, in this process and (through PYTHONPATH and
 `tests/iam/site/sitecustomize.py`) in every Python subprocess the tests start. Each pytest process (the
@@ -25,6 +25,7 @@ from typing import Any
 
 import pytest
 
+from tests import botocore_models
 from tests.iam.recorder import RECORD_ENV, RECORDS_ENV, install
 
 SITE = Path(__file__).resolve().parent / "iam" / "site"
@@ -52,6 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ[RECORD_ENV] = path
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")]))
     install(path)
+    botocore_models.share()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
