@@ -1,5 +1,6 @@
 """Session-wide: record every AWS call the components make, for the IAM coverage test (tests/iam), say which
-tests share a process under pytest-xdist, and parse botocore's models once per process (tests/botocore_models.py).
+tests share a process under pytest-xdist, and parse botocore's models once per process (tests/botocore_models.py);
+the `aws` fixture (moto) for every suite.
 
 The recorder is installed before any test runs, in this process and (through PYTHONPATH and
 `tests/iam/site/sitecustomize.py`) in every Python subprocess the tests start. Each pytest process (the
@@ -20,13 +21,16 @@ import ast
 import functools
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from moto import mock_aws
 
 from tests import botocore_models
 from tests.iam.recorder import RECORD_ENV, RECORDS_ENV, install
+from tests.unit.fake_ecr import use_moto_environment
 
 SITE = Path(__file__).resolve().parent / "iam" / "site"
 COVERAGE_TEST = "tests/iam/test_iam_coverage.py"
@@ -54,6 +58,14 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")]))
     install(path)
     botocore_models.share()
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto for every AWS call: test credentials and Region, nothing inherited that could redirect a call."""
+    use_moto_environment(monkeypatch)
+    with mock_aws():
+        yield
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
