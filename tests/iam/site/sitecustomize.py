@@ -47,6 +47,9 @@ class _InstallOnImport(importlib.abc.MetaPathFinder):
             exec_module(module)
             if self in sys.meta_path:
                 sys.meta_path.remove(self)
+                # What the import system does once this returns: the recorder reads `botocore.session`.
+                parent, _, name = fullname.rpartition(".")
+                setattr(sys.modules[parent], name, module)
                 _install()
 
         loader.exec_module = exec_then_install  # type: ignore[method-assign]
