@@ -11,8 +11,11 @@ without xdist, in a run of its own after a parallel one (`make test`).
 
 Under xdist (`--dist loadgroup --no-loadscope-reorder`, with the scheduler below) a module's tests stay in one
 process (module fixtures start once); every module using the synthesized app shares one process, so the app is
-synthesized once per run; the e2e suite runs in two processes, each with its shared runtime
-(tests/e2e/conftest.py). The longest of these groups come first, so that none starts last and ends the run late.
+synthesized once per run. Each e2e module is a group of its own, with its own shared runtime
+(tests/e2e/conftest.py: starting one takes about a second), so that the e2e suite spreads over every worker. The
+longest groups come first, so that none starts last and ends the run late. `-n auto` starts two workers per
+CPU: the suite spends about half its time waiting (on subprocesses, registries, the state machine's Wait
+states), and a second worker per CPU runs while the first waits.
 """
 
 from __future__ import annotations
@@ -35,17 +38,29 @@ from tests.unit.fake_ecr import use_moto_environment
 SITE = Path(__file__).resolve().parent / "iam" / "site"
 COVERAGE_TEST = "tests/iam/test_iam_coverage.py"
 SYNTHESIZED = "synthesized"  # the session fixture of tests/infrastructure/conftest.py
-E2E_PATHS = "tests/e2e/test_workflow_paths.py"
-# xdist groups by length, longest first (durations measured with `pytest --durations`); the others follow.
+# xdist groups by length, longest first (measured with `pytest --durations`); the others follow.
 LONGEST = (
-    SYNTHESIZED,
-    "e2e",
-    E2E_PATHS,
     "tests/integration/test_wheel.py",
-    "tests/infrastructure/test_make_synth.py",
-    "tests/integration/test_copy_faults.py",
+    SYNTHESIZED,
+    "tests/e2e/test_workflow_paths.py",
     "tests/integration/test_hostile_registries.py",
+    "tests/e2e/test_gates.py",
+    "tests/e2e/test_broken_build_results.py",
+    "tests/e2e/test_gates_arrivals.py",
+    "tests/integration/test_copy_faults.py",
+    "tests/infrastructure/test_make_synth.py",
+    "tests/e2e/test_local_ecr.py",
+    "tests/integration/test_put_pacing.py",
+    "tests/e2e/test_custom_demo.py",
+    "tests/e2e/test_registry_stalls.py",
+    "tests/unit/test_plan.py",
+    "tests/unit/test_sync_deletes.py",
+    "tests/integration/test_copy_against_registries.py",
+    "tests/unit/test_sync.py",
+    "tests/iam/test_operator_access.py",
+    "tests/e2e/test_event_patterns.py",
 )
+WORKERS_PER_CPU = 2
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -81,6 +96,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     )
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: WORKERS_PER_CPU workers per CPU (PYTEST_XDIST_AUTO_NUM_WORKERS, when set, is xdist's)."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return WORKERS_PER_CPU * cpus
+
+
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """`--dist loadgroup` with the groups of `group_of`. xdist's own loadgroup reads `xdist_group` marks by
     appending the group to each test's node id, which pytest 9 no longer lets a plugin change (`Node.nodeid` is
@@ -98,13 +122,9 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
 
 
 def group_of(nodeid: str) -> str:
-    """A test's xdist group: the modules using the synthesized app; the e2e suite in two; else its module."""
+    """A test's xdist group: the modules using the synthesized app; else its module."""
     module = nodeid.split("::", 1)[0]
-    if module in _synthesizing():
-        return SYNTHESIZED
-    if module.startswith("tests/e2e/") and module != E2E_PATHS:
-        return "e2e"
-    return module
+    return SYNTHESIZED if module in _synthesizing() else module
 
 
 @functools.cache
