@@ -298,6 +298,15 @@ def own_runtime_stops_the_shared_one(request: pytest.FixtureRequest) -> None:
         request.getfixturevalue("shared_runtime").stop()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def own_runtime_module_stops_the_shared_one(request: pytest.FixtureRequest) -> None:
+    """A module marked own_runtime may start its runtime in a module fixture (tests/e2e/test_registry_stalls.py),
+    before any test's function fixtures run: the shared runtime is stopped before that one starts, or stopping it
+    afterwards would reset moto under the module's runtime."""
+    if request.node.get_closest_marker("own_runtime") is not None:
+        request.getfixturevalue("shared_runtime").stop()
+
+
 @pytest.fixture
 def e2e(shared_runtime: SharedRuntime) -> E2E:
     """The shared runtime, running."""
