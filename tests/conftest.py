@@ -1,6 +1,6 @@
 """Session-wide: record every AWS call the components make, for the IAM coverage test (tests/iam), say which
-tests share a process under pytest-xdist, and parse botocore's models once per process (tests/botocore_models.py);
-the `aws` fixture (moto) for every suite.
+tests share a process under pytest-xdist, and parse botocore's models and the state machine's definition once per
+process (tests/botocore_models.py, tests/asl_programs.py); the `aws` fixture (moto) for every suite.
 
 The recorder is installed before any test runs, in this process and (through PYTHONPATH and
 `tests/iam/site/sitecustomize.py`) in every Python subprocess the tests start. Each pytest process (the
@@ -31,7 +31,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from tests import botocore_models
+from tests import asl_programs, botocore_models
 from tests.iam.recorder import RECORD_ENV, RECORDS_ENV, install
 from tests.unit.fake_ecr import use_moto_environment
 
@@ -73,6 +73,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SITE), os.environ.get("PYTHONPATH")]))
     install(path)
     botocore_models.share()
+    asl_programs.share()
 
 
 @pytest.fixture
