@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 import pytest
 
 from workflow.local.images import Image, build_image, push_image
-from workflow.local.runtime import Execution, LocalRuntime, Place, places_for
+from workflow.local.runtime import TERMINAL, Execution, LocalRuntime, Place, places_for
 from workflow.local.signing import new_key, public_pem
 from workflow.pipeline.announce import SOURCE as EVENT_SOURCE
 
@@ -34,6 +35,9 @@ SIGNING_PROFILE = "arn:aws:signer:us-east-1:111111111111:/signing-profiles/relea
 # ECR answers ScanNotFoundException for this long after a push (the scan fake; short, as the e2e Gate looks
 # again every second).
 SCAN_NOT_FOUND_SECONDS = 1.0
+# How long a test waits for an execution to end, and how often it looks at its status meanwhile.
+EXECUTION_TIMEOUT_SECONDS = 180.0
+STATUS_POLL_SECONDS = 0.05
 
 
 def destination(place: dict[str, str]) -> dict[str, Any]:
@@ -155,7 +159,18 @@ class E2E:
 
     def deliver(self) -> list[Execution]:
         """Start an execution for every event the rule delivered so far; wait for each."""
-        return [self.runtime.wait(arn) for _, arn in self.runtime.deliver_events()]
+        return [self.finished(arn) for _, arn in self.runtime.deliver_events()]
+
+    def finished(self, arn: str) -> Execution:
+        """The execution once it has ended: its status is looked at often and cheaply, its history (which
+        `LocalRuntime.wait` reads at every look, for the demo's live printer) only once at the end."""
+        sfn = self.runtime.client("stepfunctions")
+        deadline = time.monotonic() + EXECUTION_TIMEOUT_SECONDS
+        while sfn.describe_execution(executionArn=arn)["status"] not in TERMINAL:
+            if time.monotonic() > deadline:
+                break
+            time.sleep(STATUS_POLL_SECONDS)
+        return self.runtime.wait(arn, timeout=max(0.0, deadline - time.monotonic()))
 
     def resend_event(self, tag: str, image: Image, repository: str = "app") -> list[Execution]:
         """Send the push's event again (a duplicate or late delivery) and run what it starts."""
@@ -180,7 +195,7 @@ class E2E:
 
     def run_manual(self, payload: Any) -> Execution:
         """Start an execution by hand and wait for it."""
-        return self.runtime.wait(self.runtime.start_execution(payload))
+        return self.finished(self.runtime.start_execution(payload))
 
     def digest_at(self, place: dict[str, str], tag: str, repository: str = "app") -> str | None:
         """What skopeo finds at a destination."""
@@ -289,6 +304,15 @@ def own_runtime_module_stops_the_shared_one(request: pytest.FixtureRequest) -> N
 def own_runtime_stops_the_shared_one(request: pytest.FixtureRequest) -> None:
     """A test marked own_runtime starts a runtime of its own, whose moto would reset the shared one's: the
     shared runtime is stopped first (and starts again on next use)."""
+    if request.node.get_closest_marker("own_runtime") is not None:
+        request.getfixturevalue("shared_runtime").stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def own_runtime_module_stops_the_shared_one(request: pytest.FixtureRequest) -> None:
+    """A module marked own_runtime may start its runtime in a module fixture (tests/e2e/test_registry_stalls.py),
+    before any test's function fixtures run: the shared runtime is stopped before that one starts, or stopping it
+    afterwards would reset moto under the module's runtime."""
     if request.node.get_closest_marker("own_runtime") is not None:
         request.getfixturevalue("shared_runtime").stop()
 

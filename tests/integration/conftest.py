@@ -1,18 +1,20 @@
 """Fixtures: real docker-registry instances (anonymous, htpasswd, token) on loopback, a fault proxy,
-image builders and skopeo as an independent digest oracle; `copy_between`, the copy the tests share."""
+image builders and skopeo as an independent digest oracle; `copy_between`, the copy the tests share, and
+`copying`, the setup most copy tests start from."""
 
 from __future__ import annotations
 
 import json
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from tests.integration.faults import FaultProxy
 from tests.integration.images import ImageBuilder, TokenAuth
-from tests.integration.registries import PASSWORD, USERNAME, RegistryServer
+from tests.integration.registries import PASSWORD, USERNAME, RegistryServer, skopeo_digest
 from workflow.engine.copier import CopyOutcome, copy_image
 from workflow.registry.auth import AUTH_ENV
 
@@ -32,6 +34,27 @@ def copy_between(
         insecure_registries=(source.host, destination.host),
         **options,
     )
+
+
+@dataclass
+class Copying:
+    """What most copy tests start from: the anonymous source registry and its image builder, the anonymous
+    destination registry, and a repository no other test uses."""
+
+    builder: ImageBuilder
+    source: RegistryServer
+    destination: RegistryServer
+    repo: str
+
+    def copy(self, reference: str = ":v1", to: str | None = None, **options: Any) -> CopyOutcome:
+        """Copy `repo` + `reference` (`:tag`, `@digest` or `:tag@digest`) from the source to the destination, as
+        `repo` + `to` there (by default the same reference); `options` go to the engine."""
+        target = None if to is None else self.repo + to
+        return copy_between(self.source, self.destination, self.repo + reference, target, **options)
+
+    def digest_at(self, reference: str) -> str | None:
+        """The digest skopeo reads for `repo` + `reference` (`:tag` or `@digest`) at the destination, or None."""
+        return skopeo_digest(f"{self.destination.host}/{self.repo}{reference}", self.destination)
 
 
 def _serve(
@@ -93,6 +116,14 @@ def builder(source_registry: RegistryServer) -> Iterator[ImageBuilder]:
     image_builder = ImageBuilder(source_registry.url)
     yield image_builder
     image_builder.close()
+
+
+@pytest.fixture
+def copying(
+    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
+) -> Copying:
+    """The source (with its builder), the destination and a fresh repository, copied between with `copy`."""
+    return Copying(builder, source_registry, dest_registry, repo)
 
 
 @pytest.fixture

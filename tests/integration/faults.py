@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from workflow.local.ecr_front import SHUTDOWN_POLL_SECONDS
+
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "proxy-connection"}
 REFERRERS_RE = re.compile(r"^/v2/(?P<name>.+)/referrers/(?P<digest>[a-z0-9]+:[a-f0-9]+)$")
@@ -134,7 +136,9 @@ class FaultProxy:
         self.server = _Server(("127.0.0.1", 0), self._handler())
         self.s3 = _Server(("127.0.0.1", 0), self._s3_handler())
         for server in (self.server, self.s3):
-            threading.Thread(target=server.serve_forever, daemon=True).start()
+            threading.Thread(
+                target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, daemon=True
+            ).start()
 
     @property
     def host(self) -> str:

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from workflow.local.ecr_front import SHUTDOWN_POLL_SECONDS
 from workflow.local.registries import (
     HtpasswdAuth,
     RegistryAuth,
@@ -147,7 +148,9 @@ class TokenIssuer:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.realm = f"http://127.0.0.1:{self.server.server_address[1]}/token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, daemon=True
+        ).start()
 
     def token(self, scopes: list[str]) -> str:
         """A signed token granting every action asked for in `scopes`."""

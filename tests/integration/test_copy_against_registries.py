@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.integration.conftest import copy_between
+from tests.integration.conftest import Copying, copy_between
 from tests.integration.faults import Fault, FaultProxy
 from tests.integration.images import ImageBuilder, Pushed
 from tests.integration.registries import (
@@ -59,14 +59,13 @@ def _image_with_sbom_behind_the_api(
     return pushed, sbom, proxy
 
 
-def test_multiarch_oci_index_is_copied_byte_exact(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
-) -> None:
+def test_multiarch_oci_index_is_copied_byte_exact(copying: Copying) -> None:
     # Given a two-platform OCI index in the source registry
-    pushed = builder.index(repo, "v1")
+    dest_registry, repo = copying.destination, copying.repo
+    pushed = copying.builder.index(repo, "v1")
     events: list[ProgressEvent] = []
     # When it is copied to an empty repository
-    result = copy_between(source_registry, dest_registry, f"{repo}:v1", progress=events.append)
+    result = copying.copy(progress=events.append)
     # Then skopeo reads the same index and platform manifests, and every blob is on disk
     assert result.action == "copied"
     assert result.source_digest == result.destination_digest == pushed.digest
@@ -187,59 +186,52 @@ def test_untrusted_tls_certificate_fails_at_once_and_says_so(
     assert "SSL_CERT_FILE" in str(caught.value)
 
 
-def test_present_then_tagged_then_partial_skip(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
-) -> None:
+def test_present_then_tagged_then_partial_skip(copying: Copying) -> None:
     # Given an image already copied once
-    pushed = builder.index(repo, "v1")
-    copy_between(source_registry, dest_registry, f"{repo}:v1")
+    pushed = copying.builder.index(copying.repo, "v1")
+    copying.copy()
     # When it is copied again, and then to a new tag
-    again = copy_between(source_registry, dest_registry, f"{repo}:v1")
-    retag = copy_between(source_registry, dest_registry, f"{repo}:v1", f"{repo}:stable")
+    again = copying.copy()
+    retag = copying.copy(to=":stable")
     # Then nothing moves the second time, and the retag puts only the tag
     assert (again.action, again.bytes_copied, again.blobs_copied) == ("present", 0, 0)
     assert (retag.action, retag.bytes_copied, retag.blobs_copied) == ("tagged", 0, 0)
-    assert skopeo_digest(f"{dest_registry.host}/{repo}:stable") == pushed.digest
+    assert copying.digest_at(":stable") == pushed.digest
 
 
-def test_blobs_the_destination_has_are_skipped(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
-) -> None:
+def test_blobs_the_destination_has_are_skipped(copying: Copying) -> None:
     # Given the destination already holds one platform's image of a two-platform index
-    pushed = builder.index(repo, "v1")
+    dest_registry, repo = copying.destination, copying.repo
+    pushed = copying.builder.index(repo, "v1")
     first_child = pushed.children[0]
-    copy_between(source_registry, dest_registry, f"{repo}@{first_child.digest}")
+    copying.copy(f"@{first_child.digest}")
     # When the index is copied
-    result = copy_between(source_registry, dest_registry, f"{repo}:v1")
+    result = copying.copy()
     # Then the first platform's blobs are skipped and the second's copied
     assert result.blobs_skipped == len(first_child.blobs)
     assert result.blobs_copied == len(pushed.children[1].blobs)
     _assert_same_tree(pushed, f"{dest_registry.host}/{repo}:v1", repo, dest_registry)
 
 
-def test_single_docker_manifest_with_patch_upload_reports_its_platform(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
-) -> None:
+def test_single_docker_manifest_with_patch_upload_reports_its_platform(copying: Copying) -> None:
     # Given a single-platform Docker image
-    pushed = builder.image(repo, "arm", docker=True, platform=("linux", "arm64"))
+    pushed = copying.builder.image(copying.repo, "arm", docker=True, platform=("linux", "arm64"))
     # When copied with the POST, PATCH, PUT upload
-    result = copy_between(source_registry, dest_registry, f"{repo}:arm", upload_mode="patch")
+    result = copying.copy(":arm", upload_mode="patch")
     # Then the digest is kept and the platform comes from the config
-    assert skopeo_digest(f"{dest_registry.host}/{repo}:arm") == pushed.digest
+    assert copying.digest_at(":arm") == pushed.digest
     assert result.platforms == ["linux/arm64"]
 
 
-def test_signature_tag_schema_is_copied(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
-) -> None:
+def test_signature_tag_schema_is_copied(copying: Copying) -> None:
     # Given an image with a cosign-style signature tag, in a registry without the referrers API
-    pushed = builder.index(repo, "v1")
-    signature = builder.signature_tag(repo, pushed.digest)
+    pushed = copying.builder.index(copying.repo, "v1")
+    signature = copying.builder.signature_tag(copying.repo, pushed.digest)
     # When the image is copied
-    result = copy_between(source_registry, dest_registry, f"{repo}:v1")
+    result = copying.copy()
     # Then the signature tag arrives with the same digest
     assert result.referrers_copied == 1
-    assert skopeo_digest(f"{dest_registry.host}/{repo}:{_signature_tag(pushed)}") == signature.digest
+    assert copying.digest_at(f":{_signature_tag(pushed)}") == signature.digest
 
 
 def test_referrers_api_copies_oci_referrer_and_writes_fallback_index(
@@ -282,19 +274,17 @@ def test_tag_schema_signature_is_copied_from_a_source_with_the_referrers_api(
     assert skopeo_digest(f"{dest_registry.host}/{repo}:{_signature_tag(pushed)}") == signature.digest
 
 
-def test_signature_of_a_signature_is_copied_through_the_tag_schema(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
-) -> None:
+def test_signature_of_a_signature_is_copied_through_the_tag_schema(copying: Copying) -> None:
     # Given an image whose signature tag is itself signed (sha256-<image>.sig <- sha256-<signature>.sig)
-    pushed = builder.index(repo, "v1")
-    signature = builder.signature_tag(repo, pushed.digest)
-    countersignature = builder.signature_tag(repo, signature.digest)
+    pushed = copying.builder.index(copying.repo, "v1")
+    signature = copying.builder.signature_tag(copying.repo, pushed.digest)
+    countersignature = copying.builder.signature_tag(copying.repo, signature.digest)
     # When the image is copied
-    result = copy_between(source_registry, dest_registry, f"{repo}:v1")
+    result = copying.copy()
     # Then both levels arrive under their tags with the same digests
     assert result.referrers_copied == 2
     for subject, referrer in ((pushed, signature), (signature, countersignature)):
-        assert skopeo_digest(f"{dest_registry.host}/{repo}:{_signature_tag(subject)}") == referrer.digest
+        assert copying.digest_at(f":{_signature_tag(subject)}") == referrer.digest
 
 
 def test_referrers_of_referrers_are_copied_even_when_the_first_level_is_already_there(
@@ -344,16 +334,14 @@ def test_blob_redirect_to_storage_drops_authorization(
     _assert_same_tree(pushed, f"{dest_registry.host}/{repo}:v1", repo, dest_registry)
 
 
-def test_precheck_reports_copy_needed_then_tags_then_present(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
-) -> None:
+def test_precheck_reports_copy_needed_then_tags_then_present(copying: Copying) -> None:
     # Given an image not yet at the destination
-    pushed = builder.image(repo, "v1")
-    insecure = _insecure(source_registry, dest_registry)
-    src, dst = f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}"
+    pushed = copying.builder.image(copying.repo, "v1")
+    insecure = _insecure(copying.source, copying.destination)
+    src, dst = f"{copying.source.host}/{copying.repo}:v1", f"{copying.destination.host}/{copying.repo}"
     # When prechecking before a copy, after a copy under another tag, and once more
     needed = probe_destination(src, f"{dst}:v1", insecure_registries=insecure)
-    copy_between(source_registry, dest_registry, f"{repo}:v1", f"{repo}:other")
+    copying.copy(to=":other")
     tagged = probe_destination(src, f"{dst}:v1", insecure_registries=insecure)
     present = probe_destination(src, f"{dst}:v1", insecure_registries=insecure)
     # Then it is copy-needed, then tagged (the tag is put), then present
@@ -363,14 +351,12 @@ def test_precheck_reports_copy_needed_then_tags_then_present(
     assert skopeo_digest(f"{dst}:v1") == pushed.digest
 
 
-def test_read_only_precheck_says_tagged_but_puts_no_tag(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
-) -> None:
+def test_read_only_precheck_says_tagged_but_puts_no_tag(copying: Copying) -> None:
     # Given the digest is at the destination under another tag only
-    pushed = builder.image(repo, "v1")
-    insecure = _insecure(source_registry, dest_registry)
-    src, dst = f"{source_registry.host}/{repo}:v1", f"{dest_registry.host}/{repo}"
-    copy_between(source_registry, dest_registry, f"{repo}:v1", f"{repo}:other")
+    pushed = copying.builder.image(copying.repo, "v1")
+    insecure = _insecure(copying.source, copying.destination)
+    src, dst = f"{copying.source.host}/{copying.repo}:v1", f"{copying.destination.host}/{copying.repo}"
+    copying.copy(to=":other")
     # When prechecking without putting the tag (a dry run)
     result = probe_destination(src, f"{dst}:v1", insecure_registries=insecure, put_tag=False)
     # Then a real run would only tag, and the tag is still missing (skopeo, independently)
@@ -385,44 +371,42 @@ def test_read_only_precheck_says_tagged_but_puts_no_tag(
 
 
 def test_a_copy_whose_source_tag_is_pushed_again_mid_copy_leaves_the_tag_to_the_newer_push(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
+    copying: Copying,
 ) -> None:
     # Given v1 pushed as A, and a copy of it under way that sees v1 pushed again as B after A's manifest
-    first = builder.image(repo, "v1")
+    first = copying.builder.image(copying.repo, "v1")
     newer: list[Pushed] = []
 
     def push_again(event: ProgressEvent) -> None:
         if event.kind == "manifest" and not newer:
-            newer.append(builder.image(repo, "v1"))
+            newer.append(copying.builder.image(copying.repo, "v1"))
 
     # When the copy of v1 reaches its tag
-    result = copy_between(source_registry, dest_registry, f"{repo}:v1", progress=push_again)
+    result = copying.copy(progress=push_again)
     # Then A is at the destination by digest only: the tag is left for B's own copy, and it says superseded
     [second] = newer
     assert second.digest != first.digest
     assert (result.action, result.destination_digest) == ("superseded", first.digest)
-    assert skopeo_digest(f"{dest_registry.host}/{repo}@{first.digest}", dest_registry) == first.digest
-    assert skopeo_digest(f"{dest_registry.host}/{repo}:v1", dest_registry) is None
+    assert copying.digest_at(f"@{first.digest}") == first.digest
+    assert copying.digest_at(":v1") is None
 
 
-def test_a_pinned_copy_or_tag_put_for_an_older_push_never_moves_the_tag_back(
-    builder: ImageBuilder, source_registry: RegistryServer, dest_registry: RegistryServer, repo: str
-) -> None:
+def test_a_pinned_copy_or_tag_put_for_an_older_push_never_moves_the_tag_back(copying: Copying) -> None:
     # Given v1 pushed as A (its copy job pinned to v1@A), then as B, and B already replicated
-    first = builder.image(repo, "v1")
-    second = builder.image(repo, "v1")
-    insecure = _insecure(source_registry, dest_registry)
-    src, dst = f"{source_registry.host}/{repo}", f"{dest_registry.host}/{repo}"
-    copy_between(source_registry, dest_registry, f"{repo}:v1")
-    copy_between(source_registry, dest_registry, f"{repo}@{first.digest}", f"{repo}:other")
+    first = copying.builder.image(copying.repo, "v1")
+    second = copying.builder.image(copying.repo, "v1")
+    insecure = _insecure(copying.source, copying.destination)
+    src, dst = f"{copying.source.host}/{copying.repo}", f"{copying.destination.host}/{copying.repo}"
+    copying.copy()
+    copying.copy(f"@{first.digest}", ":other")
     # When A's copy runs late, and a precheck finds A's digest there without the tag
-    late = copy_between(source_registry, dest_registry, f"{repo}:v1@{first.digest}", f"{repo}:v1")
+    late = copying.copy(f":v1@{first.digest}", ":v1")
     probed = probe_destination(f"{src}:v1@{first.digest}", f"{dst}:v2", insecure_registries=insecure)
     # Then neither puts the tag: both are superseded, and the destination keeps B
     assert (late.action, late.source_digest) == ("superseded", first.digest)
     assert (probed.action, probed.digest, probed.destination_digest) == ("superseded", first.digest, None)
-    assert skopeo_digest(f"{dst}:v1", dest_registry) == second.digest
-    assert skopeo_digest(f"{dst}:v2", dest_registry) is None
+    assert copying.digest_at(":v1") == second.digest
+    assert copying.digest_at(":v2") is None
 
 
 def test_missing_source_raises_image_not_found(

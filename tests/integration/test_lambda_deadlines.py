@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from lambdas import gate, precheck
 from tests.integration.faults import Fault, FaultProxy
@@ -27,20 +25,10 @@ from workflow.pipeline.plan import plan
 from workflow.pipeline.request import parse_request
 from workflow.registry.deadline import RESERVE
 
-pytestmark = pytest.mark.integration
+# moto (tests/conftest.py's `aws`) for STS (the destination role) and ECR (scan findings).
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("aws")]
 SOURCE, DESTINATION = {"account": "111111111111", "region": "us-east-1"}, "222222222222"
 REMAINING_MS = 3000
-
-
-@pytest.fixture(autouse=True)
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto for STS (the destination role) and ECR (scan findings)."""
-    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "MOTO_ACCOUNT_ID"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():
-        monkeypatch.setenv(name, value)
-    with mock_aws():
-        yield
 
 
 def stalled(proxy: FaultProxy) -> FaultProxy:

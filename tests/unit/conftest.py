@@ -1,5 +1,5 @@
-"""Shared fixtures of the unit tests: moto as AWS (`aws`), a Lambda context, a packaged config file, the
-handlers' logs."""
+"""Shared fixtures of the unit tests: a Lambda context, a packaged config file, the handlers' logs (moto as AWS,
+`aws`, is tests/conftest.py's)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,8 @@ from typing import Any
 
 import pytest
 import yaml
-from moto import mock_aws
 
-from tests.unit.fake_ecr import (
-    ecr_tag_immutability,  # noqa: F401 - a fixture for every unit test
-    use_moto_environment,
-)
+from tests.unit.fake_ecr import ecr_tag_immutability  # noqa: F401 - a fixture for every unit test
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
 
@@ -36,14 +32,6 @@ class FakeLambdaContext:
     def get_remaining_time_in_millis(self) -> int:
         """The time the invocation has left (a fixed amount: these tests do not run out of time)."""
         return self.remaining_ms
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto for every AWS call: test credentials and Region, nothing inherited that could redirect a call."""
-    use_moto_environment(monkeypatch)
-    with mock_aws():
-        yield
 
 
 @pytest.fixture

@@ -56,13 +56,6 @@ def test_a_rule_says_replace_by_default_and_refuse_wins_among_the_rules_of_a_des
     }
 
 
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    use_moto_environment(monkeypatch)
-    with mock_aws():
-        yield
-
-
 @pytest.mark.parametrize("dry_run", [False, True], ids=["run", "dry-run"])
 def test_precheck_of_a_refusing_target_fails_before_writing_when_the_tag_points_elsewhere(
     aws: None, monkeypatch: pytest.MonkeyPatch, dry_run: bool

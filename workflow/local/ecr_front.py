@@ -37,6 +37,9 @@ DIGEST_REFERENCE = re.compile(r"^[a-z0-9]+(?:[+._-][a-z0-9]+)*:[a-zA-Z0-9=_-]+$"
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade"}
 CHUNK = 64 * 1024
 UPSTREAM_TIMEOUT_SECONDS = 60
+# How often the serving loop looks for `stop()` (socketserver's default, 0.5 s, made every runtime's stop wait
+# up to half a second per front).
+SHUTDOWN_POLL_SECONDS = 0.05
 
 Emit = Callable[[dict[str, str]], None]
 
@@ -77,7 +80,9 @@ class EcrFront:
         self._lock = threading.Lock()
         self.server = _Server(("127.0.0.1", 0), _handler(self))
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, daemon=True
+        ).start()
 
     @property
     def registry(self) -> LocalRegistry:
