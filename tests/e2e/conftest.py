@@ -290,16 +290,6 @@ def undelivered_events_are_dropped(request: pytest.FixtureRequest) -> Iterator[N
         runtime.notifications()
 
 
-@pytest.fixture(scope="module", autouse=True)
-def own_runtime_module_stops_the_shared_one(request: pytest.FixtureRequest) -> None:
-    """A module marked own_runtime may start its runtime in a module fixture, before any test's own fixtures:
-    the shared runtime is stopped before it (module-scoped autouse fixtures come first), or stopping the shared
-    one later would reset the module's moto too."""
-    marks = getattr(request.module, "pytestmark", [])
-    if any(mark.name == "own_runtime" for mark in (marks if isinstance(marks, list) else [marks])):
-        request.getfixturevalue("shared_runtime").stop()
-
-
 @pytest.fixture(autouse=True)
 def own_runtime_stops_the_shared_one(request: pytest.FixtureRequest) -> None:
     """A test marked own_runtime starts a runtime of its own, whose moto would reset the shared one's: the
