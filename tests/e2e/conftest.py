@@ -17,8 +17,9 @@ from typing import Any
 
 import pytest
 
+from workflow.local.executions import TERMINAL
 from workflow.local.images import Image, build_image, push_image
-from workflow.local.runtime import TERMINAL, Execution, LocalRuntime, Place, places_for
+from workflow.local.runtime import Execution, LocalRuntime, Place, places_for
 from workflow.local.signing import new_key, public_pem
 from workflow.pipeline.announce import SOURCE as EVENT_SOURCE
 
