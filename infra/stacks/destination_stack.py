@@ -32,6 +32,10 @@ VERIFY_ACTIONS = [
     "ecr:GetDownloadUrlForLayer",
     "ecr:DescribeImages",
 ]
+# With regional_seeds, the relay reads a Region's seed through the seed's own destination role, and the copy
+# engine lists the tags of the repository it reads from (a referrer's tag-schema fallback: GET /v2/<name>/tags/list,
+# which ECR authorizes as ecr:ListImages; tests/iam/registry_actions.py).
+SEED_READ_ACTIONS = ["ecr:ListImages"]
 CREATE_ACTIONS = ["ecr:CreateRepository", "ecr:DescribeRepositories"]
 # The operators' read-only role: status and sync list each destination repository once (DescribeImages).
 READ_ACTIONS = ["ecr:DescribeImages"]
@@ -181,9 +185,10 @@ class DestinationStack(cdk.Stack):
             max_session_duration=MAX_SESSION,
         )
         repositories = naming.destination_repository_arns(config, account, role_name)
+        seeds = SEED_READ_ACTIONS if config.regional_seeds else []
         role.add_to_policy(
             iam.PolicyStatement(
-                sid="PushAndVerify", actions=[*PUSH_ACTIONS, *VERIFY_ACTIONS], resources=repositories
+                sid="PushAndVerify", actions=[*PUSH_ACTIONS, *VERIFY_ACTIONS, *seeds], resources=repositories
             )
         )
         role.add_to_policy(

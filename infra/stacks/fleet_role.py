@@ -26,7 +26,13 @@ from constructs import Construct
 from infra import naming
 from infra.constructs.functions import acknowledge
 from infra.settings import DeploySettings
-from infra.stacks.destination_stack import CREATE_ACTIONS, DELETE_ACTIONS, PUSH_ACTIONS, VERIFY_ACTIONS
+from infra.stacks.destination_stack import (
+    CREATE_ACTIONS,
+    DELETE_ACTIONS,
+    PUSH_ACTIONS,
+    SEED_READ_ACTIONS,
+    VERIFY_ACTIONS,
+)
 from workflow.models.config import FLEET_ROLE_NAME
 
 STACK_NAME = "EcrReplicationFleetRole"
@@ -68,7 +74,13 @@ class FleetRoleStack(cdk.Stack):
             ],
         )
         statements: list[Any] = [
-            _allow("PushAndVerify", [*PUSH_ACTIONS, *VERIFY_ACTIONS], repositories, in_regions),
+            # (with the seed read: one template serves every config, regional_seeds or not; ListImages is a read)
+            _allow(
+                "PushAndVerify",
+                [*PUSH_ACTIONS, *VERIFY_ACTIONS, *SEED_READ_ACTIONS],
+                repositories,
+                in_regions,
+            ),
             _allow("EnsureRepository", CREATE_ACTIONS, repositories, in_regions),
             cdk.Fn.condition_if(
                 p.deletes.logical_id,

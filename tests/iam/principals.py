@@ -58,9 +58,16 @@ class RunsAs:
 
 @dataclass(frozen=True)
 class NamedRole:
-    """A role of the stack found by its RoleName (a function of another stack runs as it: the relays)."""
+    """A role of the stack found by its RoleName, that `service` assumes for `function` of another stack (the
+    relays: a relay stack's function runs as the source stack's relay role)."""
 
     name: str
+    service: str = "lambda.amazonaws.com"
+    function: str = "ecr-replication-relay"
+
+    def source_arn(self, stack: Stack) -> str:
+        """The function's ARN in the stack's account (any Region: the trust names the account only)."""
+        return f"arn:{stack.partition.name}:lambda:{stack.region}:{stack.account}:function:{self.function}"
 
     def role_id(self, stack: Stack) -> str:
         """The logical id of the role named `name`."""
