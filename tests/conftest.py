@@ -36,6 +36,7 @@ from tests.iam.recorder import RECORD_ENV, RECORDS_ENV, install
 from tests.unit.fake_ecr import use_moto_environment
 
 SITE = Path(__file__).resolve().parent / "iam" / "site"
+RAM_TEMPORARY = Path("/dev/shm") / "ecr-replicate-tests"
 COVERAGE_TEST = "tests/iam/test_iam_coverage.py"
 SYNTHESIZED = "synthesized"  # the session fixture of tests/infrastructure/conftest.py
 # xdist groups by length, longest first (measured with `pytest --durations`); the others follow.
@@ -65,6 +66,7 @@ WORKERS_PER_CPU = 2
 
 def pytest_configure(config: pytest.Config) -> None:
     """Start recording to this process's file in the run's folder, here and in subprocesses."""
+    _temporary_files_in_memory()
     directory = os.environ.get(RECORDS_ENV) or tempfile.mkdtemp(prefix="iam-calls-")
     os.environ[RECORDS_ENV] = directory
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
@@ -74,6 +76,19 @@ def pytest_configure(config: pytest.Config) -> None:
     install(path)
     botocore_models.share()
     asl_programs.share()
+
+
+def _temporary_files_in_memory() -> None:
+    """The run's temporary files (tmp_path, the local runtimes' registries and work folders, the copy jobs' build
+    folders) in a tmpfs, when the machine has one at /dev/shm and TMPDIR does not say otherwise: for this process,
+    the xdist workers it starts and every subprocess. The tests write and delete thousands of small files, and on a
+    disk mounted with `discard` (this project's machines) each delete takes over a millisecond: a runtime's
+    cleanup took seconds, 2.2 s for 1,600 entries against 0.03 s in the tmpfs."""
+    if os.environ.get("TMPDIR") or not os.access(RAM_TEMPORARY.parent, os.W_OK):
+        return
+    RAM_TEMPORARY.mkdir(mode=0o700, exist_ok=True)
+    os.environ["TMPDIR"] = str(RAM_TEMPORARY)
+    tempfile.tempdir = None  # read TMPDIR again
 
 
 @pytest.fixture
