@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from workflow.engine.seeds import RELAY_TIMEOUT_SECONDS
 from workflow.local.distributed import parseable
 from workflow.local.moto_server import FANOUT_BUCKET
 from workflow.local.registries import RuntimeSetupError
@@ -123,6 +124,9 @@ class Deployment:
                 Role=role_arn,
                 Handler="lambdas.relay.handler",
                 Code={"ZipFile": _placeholder_zip()},
+                # The relay stack's timeout: the local bridge ends a function at its Timeout as Lambda does
+                # (Sandbox.Timedout), and moto's default is 3 s.
+                Timeout=RELAY_TIMEOUT_SECONDS,
             )
 
     def _create_notifications(self) -> None:
