@@ -33,8 +33,11 @@ VERIFY_ACTIONS = [
     "ecr:DescribeImages",
 ]
 # With regional_seeds, the relay reads a Region's seed through the seed's own destination role, and the copy
-# engine lists the tags of the repository it reads from (a referrer's tag-schema fallback: GET /v2/<name>/tags/list,
-# which ECR authorizes as ecr:ListImages; tests/iam/registry_actions.py).
+# engine lists the tags of the repository it reads from (a referrer's tag-schema fallback: GET /v2/<name>/tags/list).
+# ECR's pages name no action for the registry API's tag list; it is granted as ecr:ListImages, the API that lists a
+# repository's tags (ECR API reference, ListImages:
+# https://docs.aws.amazon.com/AmazonECR/latest/APIReference/API_ListImages.html), as tests/iam/registry_actions.py
+# checks it.
 SEED_READ_ACTIONS = ["ecr:ListImages"]
 CREATE_ACTIONS = ["ecr:CreateRepository", "ecr:DescribeRepositories"]
 # The operators' read-only role: status and sync list each destination repository once (DescribeImages).
