@@ -31,7 +31,8 @@ from unittest import mock
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from workflow.local.images import build_image
-from workflow.local.runtime import Execution, LocalRuntime, Place
+from workflow.local.places import fleet_config, regional_places
+from workflow.local.runtime import Execution, LocalRuntime
 from workflow.pipeline.summary import PAGE_LINES
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
@@ -42,37 +43,6 @@ STATE_QUOTA = 256 * 1024  # bytes of one state's input or output
 
 def accounts(count: int) -> list[str]:
     return [f"{600000000000 + index:012d}" for index in range(count)]
-
-
-def fleet_config(fleet: list[str], concurrency: int) -> dict[str, Any]:
-    destinations = [
-        {"account": account, "regions": list(REGIONS), "repository": f"fleet-{account}/{{repository}}"}
-        for account in fleet
-    ]
-    return {
-        "source": SOURCE,
-        "rules": [
-            {
-                "name": "fleet",
-                "repositories": ["app"],
-                "tags": {"include": ["release-*"]},
-                "destinations": destinations,
-            }
-        ],
-        "notifications": {"emails": ["platform-team@example.com"], "on": "failure"},
-        "max_concurrency": concurrency,
-    }
-
-
-def fleet_places(fleet: list[str]) -> list[Place]:
-    places = [Place("source", SOURCE["account"], SOURCE["region"], source=True)]
-    places += [Place(f"region-{region}", "000000000000", region) for region in REGIONS]
-    places += [
-        Place(f"{account}-{region}", account, region, registry=f"region-{region}")
-        for account in fleet
-        for region in REGIONS
-    ]
-    return places
 
 
 def largest_state(events: list[dict[str, Any]]) -> tuple[int, str]:
@@ -108,8 +78,10 @@ def events_per_iteration(execution: Execution) -> int:
 def run(destinations: int, concurrency: int, refuse: str, timeout: float) -> list[str]:
     fleet = accounts(max(1, destinations // len(REGIONS)))
     problems: list[str] = []
-    config = fleet_config(fleet, concurrency)
-    with LocalRuntime(config, places=fleet_places(fleet)) as runtime:
+    config = fleet_config(
+        SOURCE, fleet, REGIONS, repository="fleet-{account}/{repository}", max_concurrency=concurrency
+    )
+    with LocalRuntime(config, places=regional_places(SOURCE, fleet, REGIONS)) as runtime:
         if refuse:
             runtime.refuse_pushes("000000000000", refuse, True)
         tag = f"release-fleet-{int(time.time())}"
@@ -167,7 +139,7 @@ def run(destinations: int, concurrency: int, refuse: str, timeout: float) -> lis
             "rules": [rule],
             "max_concurrency": 1,
         }  # one at a time: iterations do not interleave
-    with LocalRuntime(small, places=fleet_places(fleet[:2])) as runtime:
+    with LocalRuntime(small, places=regional_places(SOURCE, fleet[:2], REGIONS)) as runtime:
         small_tag = f"release-inline-{int(time.time())}"
         runtime.push(
             "app", small_tag, build_image(f"inline {small_tag}", ("linux/amd64",), layer_sizes=(1024,))

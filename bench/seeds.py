@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.integration.faults import BLOB_GET_RE, FaultProxy
 from workflow.local.images import Image, build_image
+from workflow.local.places import fleet_config
 from workflow.local.runtime import Execution, LocalRuntime
 
 SOURCE = {"account": "111111111111", "region": "us-east-1"}
@@ -66,21 +67,9 @@ class CountedRuntime(LocalRuntime):
 
 
 def config(seeds: bool) -> dict[str, Any]:
-    destinations = [{"account": account, "regions": list(REGIONS)} for account in ACCOUNTS]
-    return {
-        "source": SOURCE,
-        "rules": [
-            {
-                "name": "fleet",
-                "repositories": ["app"],
-                "tags": {"include": ["release-*"]},
-                "destinations": destinations,
-            }
-        ],
-        "notifications": {"emails": ["platform-team@example.com"], "on": "failure"},
-        "max_concurrency": len(destinations) * len(REGIONS),
-        "regional_seeds": seeds,
-    }
+    return fleet_config(
+        SOURCE, ACCOUNTS, REGIONS, max_concurrency=len(ACCOUNTS) * len(REGIONS), regional_seeds=seeds
+    )
 
 
 def records(execution: Execution) -> list[dict[str, Any]]:

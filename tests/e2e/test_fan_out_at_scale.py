@@ -19,7 +19,8 @@ import pytest
 from tests.e2e.conftest import E2E, SOURCE, listen, received
 from tests.e2e.test_broken_build_results import huge_result
 from workflow.local.images import build_image
-from workflow.local.runtime import LocalRuntime, Place
+from workflow.local.places import fleet_config, regional_places
+from workflow.local.runtime import LocalRuntime
 from workflow.pipeline.announce import FAILED, REPLICATED
 from workflow.pipeline.fanout import INLINE_LIMIT
 from workflow.pipeline.summary import PAGE_LINES
@@ -37,41 +38,12 @@ def repository(account: str) -> str:
     return f"fleet-{account}/app"
 
 
-def fleet_config() -> dict[str, Any]:
-    destinations = [
-        {"account": account, "regions": list(REGIONS), "repository": f"fleet-{account}/{{repository}}"}
-        for account in ACCOUNTS
-    ]
-    return {
-        "source": SOURCE,
-        "rules": [
-            {
-                "name": "fleet",
-                "repositories": ["app"],
-                "tags": {"include": ["release-*"]},
-                "destinations": destinations,
-            }
-        ],
-        "notifications": {"emails": ["platform-team@example.com"], "on": "failure"},
-        "max_concurrency": 8,
-    }
-
-
-def fleet_places() -> list[Place]:
-    """The source, one registry per Region, and every account/Region on its Region's registry."""
-    places = [Place("source", SOURCE["account"], SOURCE["region"], source=True)]
-    places += [Place(f"region-{region}", "000000000000", region) for region in REGIONS]
-    places += [
-        Place(f"{account}-{region}", account, region, registry=f"region-{region}")
-        for account in ACCOUNTS
-        for region in REGIONS
-    ]
-    return places
-
-
 @pytest.fixture(scope="module")
 def fleet() -> Iterator[E2E]:
-    with LocalRuntime(fleet_config(), places=fleet_places()) as runtime:
+    with LocalRuntime(
+        fleet_config(SOURCE, ACCOUNTS, REGIONS, repository="fleet-{account}/{repository}", max_concurrency=8),
+        places=regional_places(SOURCE, ACCOUNTS, REGIONS),
+    ) as runtime:
         yield E2E(runtime)
 
 

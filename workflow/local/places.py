@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,45 @@ class Place:
     readonly: bool = False
     registry: str | None = None
     source: bool = False
+
+
+def fleet_config(
+    source: Mapping[str, str],
+    accounts: Sequence[str],
+    regions: Sequence[str],
+    *,
+    repository: str = "{repository}",
+    **settings: Any,
+) -> dict[str, Any]:
+    """A config whose one rule (`fleet`: app, release-*) sends to every account in every Region, each destination's
+    repository from `repository` (`{account}` is its account); `settings` are further top-level fields."""
+    destinations = [
+        {"account": account, "regions": list(regions), "repository": repository.replace("{account}", account)}
+        for account in accounts
+    ]
+    rule = {
+        "name": "fleet",
+        "repositories": ["app"],
+        "tags": {"include": ["release-*"]},
+        "destinations": destinations,
+    }
+    notifications = {"emails": ["platform-team@example.com"], "on": "failure"}
+    return {"source": dict(source), "rules": [rule], "notifications": notifications, **settings}
+
+
+def regional_places(
+    source: Mapping[str, str], accounts: Sequence[str], regions: Sequence[str]
+) -> list[Place]:
+    """The source, one registry per Region, and every account/Region on its Region's registry (a fleet needs a few
+    registry processes)."""
+    places = [Place("source", source["account"], source["region"], source=True)]
+    places += [Place(f"region-{region}", "000000000000", region) for region in regions]
+    places += [
+        Place(f"{account}-{region}", account, region, registry=f"region-{region}")
+        for account in accounts
+        for region in regions
+    ]
+    return places
 
 
 def places_for(config: Mapping[str, Any]) -> list[Place]:
